@@ -176,7 +176,7 @@ fn run_and_kill(dir: &Path, round: u64, rng: &mut Rng) -> Vec<String> {
     let mut lines = Vec::new();
     // One round in five kills at a random moment from the start, possibly during recovery;
     // the rest wait for the store to be open first.
-    if round % 5 != 0 {
+    if !round.is_multiple_of(5) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while let Ok(line) = receiver.recv_timeout(deadline - Instant::now()) {
             // libtest prints "test child_writer ... " without a newline first.
