@@ -1,0 +1,253 @@
+//! The one typed configuration: defaults, then a TOML file, then environment and flags.
+//!
+//! Flags and environment variables are read by clap (each flag names its variable), so
+//! their precedence over the file is clap's: a flag beats its variable, both beat the file.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+use stockroom_store::StoreOptions;
+
+/// Everything the commands need to know, validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The data directory: `blobs/`, `archive/`, and later the catalogue and index.
+    pub data_dir: PathBuf,
+    /// Largest segment file; also bounds the largest blob.
+    pub segment_size: u64,
+    /// Largest file `ingest` accepts.
+    pub max_upload_bytes: u64,
+}
+
+/// What the command line (flags or their environment variables) supplied.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub data_dir: Option<PathBuf>,
+    pub segment_size: Option<String>,
+    pub max_upload_bytes: Option<String>,
+}
+
+/// The file's shape (`--config FILE`, TOML). Unknown keys are an error, so typos surface.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data: Option<PathBuf>,
+    #[serde(default)]
+    store: StoreSection,
+    #[serde(default)]
+    ingest: IngestSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoreSection {
+    segment_size: Option<Size>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IngestSection {
+    max_upload_size: Option<Size>,
+}
+
+/// A byte count written as a number or as text with a unit (`"256MiB"`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Size {
+    Bytes(u64),
+    Text(String),
+}
+
+impl Size {
+    fn bytes(&self) -> Result<u64> {
+        match self {
+            Size::Bytes(bytes) => Ok(*bytes),
+            Size::Text(text) => parse_size(text),
+        }
+    }
+}
+
+/// Default segment size: 1 GiB (see `StoreOptions::default`).
+const DEFAULT_SEGMENT_SIZE: u64 = 1 << 30;
+/// Default upload limit: 200 MiB, above any camera JPEG and most TIFF scans a stock site takes.
+const DEFAULT_MAX_UPLOAD: u64 = 200 << 20;
+
+impl Config {
+    /// Builds the configuration from an optional file and the command line's overrides.
+    pub fn load(file: Option<&Path>, overrides: Overrides) -> Result<Config> {
+        let from_file = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading config file {}", path.display()))?;
+                toml::from_str::<FileConfig>(&text)
+                    .with_context(|| format!("config file {}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let data_dir = overrides
+            .data_dir
+            .or(from_file.data)
+            .context("no data directory: pass --data DIR, set STOCKROOM_DATA, or set `data` in the config file")?;
+        let segment_size = match overrides.segment_size {
+            Some(text) => parse_size(&text).context("--segment-size")?,
+            None => match &from_file.store.segment_size {
+                Some(size) => size.bytes().context("store.segment_size")?,
+                None => DEFAULT_SEGMENT_SIZE,
+            },
+        };
+        let max_upload_bytes = match overrides.max_upload_bytes {
+            Some(text) => parse_size(&text).context("--max-upload-size")?,
+            None => match &from_file.ingest.max_upload_size {
+                Some(size) => size.bytes().context("ingest.max_upload_size")?,
+                // Unset, the limit shrinks to fit a small segment rather than conflict with it.
+                None => DEFAULT_MAX_UPLOAD.min(
+                    StoreOptions {
+                        segment_capacity: segment_size,
+                    }
+                    .max_blob_len(),
+                ),
+            },
+        };
+        let config = Config {
+            data_dir,
+            segment_size,
+            max_upload_bytes,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.segment_size < stockroom_store::MIN_SEGMENT_CAPACITY {
+            bail!(
+                "segment size {} is below the minimum of {} bytes",
+                self.segment_size,
+                stockroom_store::MIN_SEGMENT_CAPACITY
+            );
+        }
+        let max_blob = self.store_options().max_blob_len();
+        if self.max_upload_bytes > max_blob {
+            bail!(
+                "max upload size {} does not fit in a {}-byte segment (at most {max_blob}); raise the segment size",
+                self.max_upload_bytes,
+                self.segment_size
+            );
+        }
+        Ok(())
+    }
+
+    /// Options for the stores in the data directory.
+    pub fn store_options(&self) -> StoreOptions {
+        StoreOptions {
+            segment_capacity: self.segment_size,
+        }
+    }
+
+    /// Where blobs live.
+    pub fn blobs_dir(&self) -> PathBuf {
+        self.data_dir.join("blobs")
+    }
+
+    /// Where thumbnails of withdrawn assets are kept.
+    pub fn archive_dir(&self) -> PathBuf {
+        self.data_dir.join("archive")
+    }
+}
+
+/// Parses `4096`, `64KiB`, `256MiB`, `1GiB` (also `KB`/`MB`/`GB` as powers of 1000).
+pub fn parse_size(text: &str) -> Result<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let number: u64 = digits
+        .parse()
+        .with_context(|| format!("{text:?} is not a size (try 4096, 64KiB or 1GiB)"))?;
+    let multiplier: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        other => bail!("unknown size unit {other:?} in {text:?} (use KiB, MiB or GiB)"),
+    };
+    number
+        .checked_mul(multiplier)
+        .with_context(|| format!("{text:?} is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_and_without_units() {
+        assert_eq!(parse_size("4096").ok(), Some(4096));
+        assert_eq!(parse_size("64KiB").ok(), Some(65536));
+        assert_eq!(parse_size(" 1GiB ").ok(), Some(1 << 30));
+        assert_eq!(parse_size("3MB").ok(), Some(3_000_000));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("12 parsecs").is_err());
+        assert!(parse_size("99999999999GiB").is_err());
+    }
+
+    #[test]
+    fn flags_beat_the_file_which_beats_defaults() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("stockroom.toml");
+        std::fs::write(
+            &file,
+            "data = \"/from/file\"\n[store]\nsegment_size = \"64MiB\"\n",
+        )?;
+        let config = Config::load(Some(&file), Overrides::default())?;
+        assert_eq!(config.data_dir, PathBuf::from("/from/file"));
+        assert_eq!(config.segment_size, 64 << 20);
+        assert_eq!(
+            config.max_upload_bytes,
+            config.store_options().max_blob_len(),
+            "an unset upload limit shrinks to fit the segment"
+        );
+        let overridden = Config::load(
+            Some(&file),
+            Overrides {
+                data_dir: Some("/from/flag".into()),
+                segment_size: Some("1GiB".into()),
+                max_upload_bytes: None,
+            },
+        )?;
+        assert_eq!(overridden.data_dir, PathBuf::from("/from/flag"));
+        assert_eq!(overridden.segment_size, 1 << 30);
+        Ok(())
+    }
+
+    #[test]
+    fn bad_configuration_is_refused_with_a_reason() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("stockroom.toml");
+        std::fs::write(&file, "data = \"/d\"\n[store]\nsegmnet_size = 5\n")?;
+        let error = Config::load(Some(&file), Overrides::default()).expect_err("typo");
+        assert!(format!("{error:#}").contains("segmnet_size"), "{error:#}");
+
+        let error = Config::load(None, Overrides::default()).expect_err("no data dir");
+        assert!(error.to_string().contains("--data"));
+
+        let error = Config::load(
+            None,
+            Overrides {
+                data_dir: Some("/d".into()),
+                segment_size: Some("1MiB".into()),
+                max_upload_bytes: Some("2MiB".into()),
+            },
+        )
+        .expect_err("upload larger than a segment");
+        assert!(
+            error.to_string().contains("raise the segment size"),
+            "{error}"
+        );
+        Ok(())
+    }
+}

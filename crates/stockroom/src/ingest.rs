@@ -1,0 +1,308 @@
+//! `stockroom ingest`: store image files as assets (original + submitted metadata).
+//!
+//! Files are read, sniffed and hashed in parallel on rayon's pool; the store's group commit
+//! batches their flushes. An exact duplicate (same blake3 as a stored original) is reported
+//! with the existing id and not stored again. Each file's outcome is one JSON line on stdout.
+//! Until the catalogue exists, the submitted metadata is kept in the store beside the
+//! original (kind `metadata`).
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use serde::Serialize;
+use stockroom_store::{AssetId, Kind, Store, StoreError};
+
+use crate::config::Config;
+use crate::manifest::{AssetMetadata, Manifest};
+
+/// File extensions picked up when a directory is given.
+const IMAGE_EXTENSIONS: [&str; 4] = ["jpg", "jpeg", "png", "webp"];
+
+/// What became of one file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum Outcome {
+    Stored { id: String },
+    Duplicate { id: String },
+    Failed { error: String },
+    Skipped { reason: String },
+}
+
+/// One output line.
+#[derive(Debug, Serialize)]
+pub struct FileReport {
+    pub path: PathBuf,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+/// The metadata record stored beside an original.
+#[derive(Debug, Serialize)]
+struct StoredMetadata<'a> {
+    id: String,
+    media_type: &'static str,
+    bytes: u64,
+    blake3: String,
+    source_file: String,
+    ingested_at: u64,
+    #[serde(flatten)]
+    metadata: &'a AssetMetadata,
+}
+
+/// Ids and hashes already taken, shared by the parallel workers.
+#[derive(Debug, Default)]
+struct Claims {
+    by_hash: HashMap<[u8; 32], AssetId>,
+    ids: HashSet<AssetId>,
+}
+
+/// Ingests `paths` (files, or directories searched for images); with no paths, every file
+/// the manifest lists. Returns one report per file, in input order.
+pub fn run(
+    config: &Config,
+    manifest: Option<&Manifest>,
+    paths: &[PathBuf],
+    show_progress: bool,
+) -> Result<Vec<FileReport>> {
+    let files = match (paths.is_empty(), manifest) {
+        (false, _) => collect_files(paths)?,
+        (true, Some(manifest)) => manifest.files().to_vec(),
+        (true, None) => bail!("nothing to ingest: give image files or directories, or --manifest"),
+    };
+    let store = Store::open(config.blobs_dir(), config.store_options())
+        .with_context(|| format!("opening {}", config.blobs_dir().display()))?;
+    let mut claims = Claims::default();
+    for entry in store.entries() {
+        claims.ids.insert(entry.asset);
+        if entry.kind == Kind::Original {
+            claims.by_hash.insert(entry.blake3, entry.asset);
+        }
+    }
+    let claims = Mutex::new(claims);
+    let progress = progress_bar(files.len() as u64, show_progress);
+    let disk_full = AtomicBool::new(false);
+    let reports = files
+        .par_iter()
+        .map(|file| {
+            let outcome = if disk_full.load(Ordering::Relaxed) {
+                Outcome::Skipped {
+                    reason: "an earlier write found the disk full".into(),
+                }
+            } else {
+                ingest_one(config, &store, &claims, manifest, file).unwrap_or_else(|error| {
+                    let full = error
+                        .downcast_ref::<StoreError>()
+                        .is_some_and(StoreError::is_disk_full);
+                    if full {
+                        disk_full.store(true, Ordering::Relaxed);
+                    }
+                    Outcome::Failed {
+                        error: format!("{error:#}"),
+                    }
+                })
+            };
+            progress.inc(1);
+            FileReport {
+                path: file.clone(),
+                outcome,
+            }
+        })
+        .collect();
+    progress.finish_and_clear();
+    Ok(reports)
+}
+
+fn progress_bar(len: u64, show: bool) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    let style =
+        ProgressStyle::with_template("{spinner} ingest [{bar:40}] {pos}/{len} {per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+    bar.set_style(style);
+    bar
+}
+
+/// Expands directories (recursively, image extensions only, sorted); keeps files as given.
+fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in paths {
+        let meta = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
+        if meta.is_dir() {
+            collect_dir(path, &mut files)?;
+        } else {
+            files.push(path.clone());
+        }
+    }
+    Ok(files)
+}
+
+fn collect_dir(dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("listing {}", dir.display()))?
+        .map(|entry| entry.map(|entry| entry.path()))
+        .collect::<std::io::Result<_>>()
+        .with_context(|| format!("listing {}", dir.display()))?;
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            collect_dir(&path, files)?;
+        } else if has_image_extension(&path) {
+            files.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn has_image_extension(path: &Path) -> bool {
+    path.extension()
+        .and_then(|extension| extension.to_str())
+        .is_some_and(|extension| {
+            IMAGE_EXTENSIONS
+                .iter()
+                .any(|known| extension.eq_ignore_ascii_case(known))
+        })
+}
+
+/// The media type named by a file's first bytes, if it is an image we take.
+pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
+        return Some("image/jpeg");
+    }
+    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        return Some("image/png");
+    }
+    if bytes.len() >= 12 && &bytes[0..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        return Some("image/webp");
+    }
+    None
+}
+
+fn ingest_one(
+    config: &Config,
+    store: &Store,
+    claims: &Mutex<Claims>,
+    manifest: Option<&Manifest>,
+    file: &Path,
+) -> Result<Outcome> {
+    let canonical = file
+        .canonicalize()
+        .with_context(|| format!("{}", file.display()))?;
+    let metadata = match manifest.and_then(|manifest| manifest.get(&canonical)) {
+        Some(listed) => listed.clone(),
+        None => AssetMetadata::from_file_name(file).validated()?,
+    };
+    let size = std::fs::metadata(file)?.len();
+    if size > config.max_upload_bytes {
+        bail!(
+            "file is {size} bytes; the upload limit is {} bytes",
+            config.max_upload_bytes
+        );
+    }
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let Some(media_type) = sniff(&bytes) else {
+        bail!("not a JPEG, PNG or WebP image");
+    };
+    let hash = *blake3::hash(&bytes).as_bytes();
+    let id = {
+        let mut claims = claims.lock().unwrap_or_else(|poison| poison.into_inner());
+        if let Some(existing) = claims.by_hash.get(&hash) {
+            return Ok(Outcome::Duplicate {
+                id: existing.to_string(),
+            });
+        }
+        let id = fresh_id(&claims.ids)?;
+        claims.ids.insert(id);
+        claims.by_hash.insert(hash, id);
+        id
+    };
+    let record = StoredMetadata {
+        id: id.to_string(),
+        media_type,
+        bytes: size,
+        blake3: blake3::Hash::from_bytes(hash).to_hex().to_string(),
+        source_file: file
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        ingested_at: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|elapsed| elapsed.as_secs())
+            .unwrap_or(0),
+        metadata: &metadata,
+    };
+    let record = serde_json::to_vec(&record).context("encoding metadata")?;
+    let stored = store
+        .put(id, Kind::Original, &bytes)
+        .and_then(|()| store.put(id, Kind::Metadata, &record));
+    if let Err(error) = stored {
+        // Leave no half-ingested asset behind, and let a retry store the file again.
+        let _ = store.delete(id, Kind::Original);
+        claims
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .by_hash
+            .remove(&hash);
+        return Err(error.into());
+    }
+    Ok(Outcome::Stored { id: id.to_string() })
+}
+
+/// A random id not yet taken.
+fn fresh_id(taken: &HashSet<AssetId>) -> Result<AssetId> {
+    loop {
+        let raw = getrandom::u64()
+            .map_err(|error| anyhow::anyhow!("reading the system's random source: {error}"))?;
+        let id = AssetId::from_u64(raw);
+        if !taken.contains(&id) {
+            return Ok(id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffing_knows_our_three_formats_and_nothing_else() {
+        assert_eq!(sniff(&[0xff, 0xd8, 0xff, 0xe0, 0, 0]), Some("image/jpeg"));
+        assert_eq!(sniff(b"\x89PNG\r\n\x1a\n...."), Some("image/png"));
+        assert_eq!(sniff(b"RIFF\x10\0\0\0WEBPVP8 "), Some("image/webp"));
+        assert_eq!(sniff(b"RIFF\x10\0\0\0WAVEfmt "), None);
+        assert_eq!(sniff(b"hello, I am a text file"), None);
+        assert_eq!(sniff(b""), None);
+        assert_eq!(sniff(&[0xff, 0xd8]), None);
+    }
+
+    #[test]
+    fn directories_yield_images_only_in_sorted_order() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        std::fs::create_dir(dir.path().join("sub"))?;
+        for name in ["b.JPG", "a.png", "notes.txt", "sub/c.webp"] {
+            std::fs::write(dir.path().join(name), b"x")?;
+        }
+        let files = collect_files(&[dir.path().to_path_buf()])?;
+        let names: Vec<_> = files
+            .iter()
+            .map(|path| path.strip_prefix(dir.path()).map(Path::to_path_buf))
+            .collect::<Result<_, _>>()?;
+        assert_eq!(
+            names,
+            vec![
+                PathBuf::from("a.png"),
+                PathBuf::from("b.JPG"),
+                PathBuf::from("sub/c.webp")
+            ]
+        );
+        Ok(())
+    }
+}
