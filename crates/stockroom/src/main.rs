@@ -117,7 +117,7 @@ fn print_ingest(reports: &[ingest::FileReport]) -> Result<ExitCode> {
         }
     }
     out.flush()?;
-    eprintln!("ingest: {stored} stored, {duplicates} already stored, {failed} failed");
+    eprintln!("ingest: {stored} stored, {duplicates} already stored, {failed} not stored");
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {

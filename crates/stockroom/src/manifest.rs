@@ -111,14 +111,6 @@ impl AssetMetadata {
     }
 }
 
-/// One manifest line: a file and its metadata.
-#[derive(Debug, Deserialize)]
-struct Line {
-    file: PathBuf,
-    #[serde(flatten)]
-    metadata: AssetMetadata,
-}
-
 /// A parsed manifest: metadata by the file's absolute, canonical path.
 #[derive(Debug, Default)]
 pub struct Manifest {
@@ -143,23 +135,29 @@ impl Manifest {
             if line.trim().is_empty() {
                 continue;
             }
-            let parsed: Line = serde_json::from_str(line)
+            // `file` is split off by hand: serde ignores `deny_unknown_fields` under `flatten`.
+            let mut object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(line)
+                .with_context(|| format!("line {line_number}: not a JSON object"))?;
+            let Some(serde_json::Value::String(file)) = object.remove("file") else {
+                bail!("line {line_number}: no \"file\" string");
+            };
+            let metadata: AssetMetadata = serde_json::from_value(object.into())
                 .with_context(|| format!("line {line_number}: not a manifest entry"))?;
-            let metadata = parsed
-                .metadata
+            let metadata = metadata
                 .validated()
                 .with_context(|| format!("line {line_number}"))?;
-            let joined = base.join(&parsed.file);
-            let file = joined.canonicalize().with_context(|| {
+            let joined = base.join(&file);
+            let canonical = joined.canonicalize().with_context(|| {
                 format!("line {line_number}: file {} not found", joined.display())
             })?;
-            if manifest.entries.insert(file.clone(), metadata).is_some() {
-                bail!(
-                    "line {line_number}: {} is listed twice",
-                    parsed.file.display()
-                );
+            if manifest
+                .entries
+                .insert(canonical.clone(), metadata)
+                .is_some()
+            {
+                bail!("line {line_number}: {file} is listed twice");
             }
-            manifest.order.push(file);
+            manifest.order.push(canonical);
         }
         Ok(manifest)
     }

@@ -23,7 +23,7 @@ pub enum StoreError {
     DiskFull { path: PathBuf, source: io::Error },
 
     /// An I/O operation failed.
-    #[error("could not {action} {path}: {source}")]
+    #[error("could not {action} {path}")]
     Io {
         action: &'static str,
         path: PathBuf,
