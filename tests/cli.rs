@@ -236,7 +236,11 @@ fn compaction_reclaims_deleted_space_and_keeps_every_asset() {
     {
         // Overwrite one original so there is something to reclaim.
         let store = Store::open(&blobs, StoreOptions::default()).expect("open");
-        let entry = store.entries()[0];
+        let entry = store
+            .entries()
+            .into_iter()
+            .max_by_key(|entry| entry.len)
+            .expect("entries");
         let bytes = store.get(entry.asset, entry.kind).expect("live").to_vec();
         store.put(entry.asset, entry.kind, &bytes).expect("rewrite");
     }
