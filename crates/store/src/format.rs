@@ -249,6 +249,12 @@ impl Header {
     }
 }
 
+/// The body-hash field of a header that was validated when its record was indexed: a read
+/// of 32 bytes, without recomputing the header check (that costs a blake3 call per read).
+pub(crate) fn indexed_body_hash(header: &[u8]) -> Option<[u8; 32]> {
+    header.get(40..72)?.try_into().ok()
+}
+
 /// Bytes a record with a body of `body_len` bytes occupies, header and padding included.
 pub(crate) fn record_len(body_len: u64) -> u64 {
     // Saturates for absurd lengths read from damaged headers; such records never fit anyway.

@@ -236,14 +236,8 @@ impl Store {
             .read()
             .unwrap_or_else(|poison| poison.into_inner());
         let entry = index.get(&(asset, kind))?;
-        let blake3 = entry
-            .segment
-            .slice(entry.offset, HEADER_LEN as u64)
-            .and_then(|bytes| {
-                format::Header::decode(bytes)
-                    .ok()
-                    .map(|header| header.body_hash)
-            })?;
+        let header = entry.segment.slice(entry.offset, HEADER_LEN as u64)?;
+        let blake3 = format::indexed_body_hash(header)?;
         Some(Blob {
             segment: Arc::clone(&entry.segment),
             start: entry.offset + HEADER_LEN as u64,
@@ -271,12 +265,11 @@ impl Store {
             .iter()
             .filter_map(|(&(asset, kind), entry)| {
                 let header = entry.segment.slice(entry.offset, HEADER_LEN as u64)?;
-                let header = format::Header::decode(header).ok()?;
                 Some(EntryInfo {
                     asset,
                     kind,
                     len: entry.body_len,
-                    blake3: header.body_hash,
+                    blake3: format::indexed_body_hash(header)?,
                 })
             })
             .collect()
