@@ -170,7 +170,13 @@ impl Store {
             return Err(error);
         }
         let outputs = std::mem::take(&mut output.finished);
-        self.swap_in(&inputs, &outputs, &moved, &mut report)?;
+        if let Err(error) = self.swap_in(&inputs, &outputs, &moved, &mut report) {
+            // The marker may be on disk with the swap half done. Only the next open may finish
+            // it: another compaction here would overwrite the marker and could orphan
+            // outputs holding records whose tombstones it then drops. Reads carry on.
+            self.poisoned.store(true, Ordering::Release);
+            return Err(error);
+        }
         Ok(report)
     }
 

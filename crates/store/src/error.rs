@@ -36,9 +36,10 @@ pub enum StoreError {
     )]
     RecordTooLarge { len: u64, max: u64 },
 
-    /// A flush to disk failed earlier; the store refuses writes until it is reopened.
+    /// A flush to disk (or a compaction's swap of files) failed earlier; the store refuses
+    /// writes until it is reopened, which recovers from whatever state the disk is in.
     #[error(
-        "an earlier flush to disk failed, so the store accepts no more writes until it is reopened"
+        "an earlier flush or file swap failed, so the store accepts no more writes until it is reopened"
     )]
     Poisoned,
 
