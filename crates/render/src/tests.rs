@@ -1,0 +1,432 @@
+//! Rendering real photos and hostile files.
+
+use std::time::{Duration, Instant};
+
+use super::*;
+
+fn corpus(name: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../corpus/photos")
+        .join(name);
+    std::fs::read(path).expect("corpus photo")
+}
+
+fn encode_test_jpeg(pixels: &[u8], width: usize, height: usize, format: PixelFormat) -> Vec<u8> {
+    let mut compressor = Compressor::new().expect("compressor");
+    compressor.set_quality(90).expect("quality");
+    if format == PixelFormat::GRAY {
+        compressor.set_subsamp(Subsamp::Gray).expect("gray");
+    }
+    let image = Image {
+        pixels,
+        width,
+        pitch: width * format.size(),
+        height,
+        format,
+    };
+    compressor.compress_to_vec(image).expect("encode")
+}
+
+fn gradient(width: usize, height: usize) -> Vec<u8> {
+    (0..width * height)
+        .flat_map(|i| {
+            [
+                (i % width * 255 / width) as u8,
+                (i / width * 255 / height) as u8,
+                90,
+            ]
+        })
+        .collect()
+}
+
+/// A PNG with just the chunks given (CRC computed), for crafting hostile headers.
+fn png(chunks: &[(&[u8; 4], Vec<u8>)]) -> Vec<u8> {
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &byte in bytes {
+            crc ^= u32::from(byte);
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 {
+                    (crc >> 1) ^ 0xedb8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    for (kind, data) in chunks {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut body = kind.to_vec();
+        body.extend_from_slice(data);
+        out.extend_from_slice(&body);
+        out.extend_from_slice(&crc32(&body).to_be_bytes());
+    }
+    out
+}
+
+/// A tiny zlib stream (an empty deflate block): a bomb's pixel data need not be large.
+const IDAT: &[u8] = b"\x78\x9c\x03\x00\x00\x00\x00\x01";
+
+fn ihdr(width: u32, height: u32) -> Vec<u8> {
+    let mut data = width.to_be_bytes().to_vec();
+    data.extend_from_slice(&height.to_be_bytes());
+    data.extend_from_slice(&[8, 2, 0, 0, 0]); // 8-bit RGB
+    data
+}
+
+#[test]
+fn a_corpus_photo_renders_all_three_sizes_with_credit() -> Result<()> {
+    let original = corpus("aqua.jpg"); // 2560×1600
+    let credit = Credit {
+        author: Some("Charles Barbin"),
+        copyright: Some("2008, Charles Barbin"),
+    };
+    let rendered = render(
+        &original,
+        &PreviewSize::ALL,
+        &RenderOptions::default(),
+        credit,
+    )?;
+    let sizes: Vec<(PreviewSize, u32, u32)> = rendered
+        .previews
+        .iter()
+        .map(|p| (p.size, p.width, p.height))
+        .collect();
+    assert_eq!(
+        sizes,
+        vec![
+            (PreviewSize::Thumb, 240, 150),
+            (PreviewSize::Small, 500, 313),
+            (PreviewSize::Large, 1000, 625)
+        ]
+    );
+    for preview in &rendered.previews {
+        let header = turbojpeg::read_header(&preview.jpeg).map_err(RenderError::Jpeg)?;
+        assert_eq!(
+            (header.width as u32, header.height as u32),
+            (preview.width, preview.height)
+        );
+        assert!(preview.jpeg.windows(14).any(|w| w == b"Charles Barbin"));
+    }
+    assert_eq!(
+        rendered.keywords[..2],
+        ["landscape".to_string(), "medium".to_string()]
+    );
+    assert!(
+        rendered.keywords.iter().any(|k| k == "blue" || k == "gray"),
+        "{:?}",
+        rendered.keywords
+    );
+    Ok(())
+}
+
+#[test]
+fn output_is_deterministic_so_etags_are_stable() -> Result<()> {
+    let original = corpus("ladybird.jpg");
+    let once = render(
+        &original,
+        &PreviewSize::ALL,
+        &RenderOptions::default(),
+        Credit::default(),
+    )?;
+    let twice = render(
+        &original,
+        &PreviewSize::ALL,
+        &RenderOptions::default(),
+        Credit::default(),
+    )?;
+    assert_eq!(once, twice);
+    Ok(())
+}
+
+#[test]
+fn jpegs_shrink_on_load_in_the_dct() -> Result<()> {
+    let original = corpus("aqua.jpg"); // 2560×1600
+    let limits = Limits::default();
+    assert_eq!(decode(&original, &limits, 1000)?.width, 1280); // 1/2
+    assert_eq!(decode(&original, &limits, 500)?.width, 640); // 1/4
+    assert_eq!(decode(&original, &limits, 240)?.width, 320); // 1/8
+    assert_eq!(decode(&original, &limits, 2000)?.width, 2560); // full size
+    Ok(())
+}
+
+#[test]
+fn the_watermark_is_in_every_preview() -> Result<()> {
+    let original = corpus("wood.jpg");
+    let plain = RenderOptions {
+        watermark: WatermarkOptions {
+            opacity: 0,
+            ..WatermarkOptions::default()
+        },
+        ..RenderOptions::default()
+    };
+    let marked = render(
+        &original,
+        &PreviewSize::ALL,
+        &RenderOptions::default(),
+        Credit::default(),
+    )?;
+    let unmarked = render(&original, &PreviewSize::ALL, &plain, Credit::default())?;
+    for (a, b) in marked.previews.iter().zip(&unmarked.previews) {
+        let a = turbojpeg::decompress(&a.jpeg, PixelFormat::RGB).map_err(RenderError::Jpeg)?;
+        let b = turbojpeg::decompress(&b.jpeg, PixelFormat::RGB).map_err(RenderError::Jpeg)?;
+        let differing = a
+            .pixels
+            .iter()
+            .zip(&b.pixels)
+            .filter(|(x, y)| x.abs_diff(**y) > 12)
+            .count();
+        assert!(
+            differing * 40 > a.pixels.len(),
+            "too little watermark: {differing}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn exif_orientation_is_applied() -> Result<()> {
+    let jpeg = encode_test_jpeg(&gradient(400, 200), 400, 200, PixelFormat::RGB);
+    // APP1 with IFD0 holding Orientation = 6 (rotate 90° clockwise to display).
+    let tiff: &[u8] = b"MM\0\x2a\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01\0\x06\0\0\0\0\0\0";
+    let mut app1 = vec![0xff, 0xe1];
+    app1.extend_from_slice(&((tiff.len() + 8) as u16).to_be_bytes());
+    app1.extend_from_slice(b"Exif\0\0");
+    app1.extend_from_slice(tiff);
+    let rotated = jpeg_markers::insert_after_soi(jpeg, &app1);
+    let rendered = render(
+        &rotated,
+        &[PreviewSize::Thumb],
+        &RenderOptions::default(),
+        Credit::default(),
+    )?;
+    assert_eq!(rendered.source.orientation, 6);
+    assert_eq!(
+        (rendered.previews[0].width, rendered.previews[0].height),
+        (120, 240)
+    );
+    assert_eq!(rendered.keywords[0], "portrait");
+    Ok(())
+}
+
+#[test]
+fn grayscale_cmyk_png_and_webp_render() -> Result<()> {
+    let gray: Vec<u8> = (0..300 * 200).map(|i| (i % 256) as u8).collect();
+    let gray_jpeg = encode_test_jpeg(&gray, 300, 200, PixelFormat::GRAY);
+    let cmyk: Vec<u8> = (0..300 * 200).flat_map(|_| [255u8, 40, 40, 255]).collect();
+    let mut compressor = Compressor::new().expect("compressor");
+    compressor.set_quality(90).expect("quality");
+    let cmyk_jpeg = compressor
+        .compress_to_vec(Image {
+            pixels: &cmyk[..],
+            width: 300,
+            pitch: 1200,
+            height: 200,
+            format: PixelFormat::CMYK,
+        })
+        .expect("cmyk");
+    let rgba = image::RgbaImage::from_fn(300, 200, |x, _| {
+        image::Rgba([200, 30, 30, if x < 150 { 0 } else { 255 }])
+    });
+    let mut png_bytes = Vec::new();
+    image::DynamicImage::ImageRgba8(rgba.clone())
+        .write_to(
+            &mut std::io::Cursor::new(&mut png_bytes),
+            image::ImageFormat::Png,
+        )
+        .expect("png");
+    let mut webp_bytes = Vec::new();
+    image::codecs::webp::WebPEncoder::new_lossless(&mut webp_bytes)
+        .encode(rgba.as_raw(), 300, 200, image::ExtendedColorType::Rgba8)
+        .expect("webp");
+    // Without the watermark, so pixel checks see the image itself.
+    let unmarked = RenderOptions {
+        watermark: WatermarkOptions {
+            opacity: 0,
+            ..WatermarkOptions::default()
+        },
+        ..RenderOptions::default()
+    };
+    for (name, bytes, format) in [
+        ("gray", gray_jpeg, Format::Jpeg),
+        ("cmyk", cmyk_jpeg, Format::Jpeg),
+        ("png", png_bytes, Format::Png),
+        ("webp", webp_bytes, Format::WebP),
+    ] {
+        let rendered = render(&bytes, &[PreviewSize::Thumb], &unmarked, Credit::default())
+            .unwrap_or_else(|error| panic!("{name}: {error}"));
+        assert_eq!(rendered.source.format, format, "{name}");
+        assert_eq!(
+            (rendered.previews[0].width, rendered.previews[0].height),
+            (240, 160),
+            "{name}"
+        );
+        if name == "cmyk" {
+            // No cyan ink, some magenta and yellow: red.
+            assert_eq!(rendered.keywords[2], "red", "{:?}", rendered.keywords);
+        }
+        if name == "png" {
+            // The transparent left half is composited over white.
+            let pixels = turbojpeg::decompress(&rendered.previews[0].jpeg, PixelFormat::RGB)
+                .map_err(RenderError::Jpeg)?;
+            let left = &pixels.pixels[(80 * 240 + 20) * 3..(80 * 240 + 20) * 3 + 3];
+            assert!(left.iter().all(|&v| v > 200), "{left:?}");
+        }
+    }
+    Ok(())
+}
+
+/// Each hostile input gets a typed error quickly; none panics.
+#[test]
+fn hostile_files_get_typed_errors_fast() {
+    let photo = corpus("greenmeadow.jpg");
+    let mut corrupt_huffman = photo.clone();
+    let dht = photo
+        .windows(2)
+        .position(|w| w == [0xff, 0xc4])
+        .expect("a DHT segment");
+    corrupt_huffman[dht + 5..dht + 21].fill(0xff); // code counts far beyond 256
+    let mut huge_itxt = vec![0u8; 0];
+    huge_itxt.extend_from_slice(b"Comment\0\0\0\0\0");
+    huge_itxt.extend(std::iter::repeat_n(b'x', 8 << 20));
+    type Expected = fn(&RenderError) -> bool;
+    let cases: Vec<(&str, Vec<u8>, Expected)> = vec![
+        (
+            "png bomb",
+            png(&[
+                (b"IHDR", ihdr(60_000, 60_000)),
+                (b"IDAT", IDAT.to_vec()),
+                (b"IEND", vec![]),
+            ]),
+            |e| matches!(e, RenderError::TooManyPixels { .. }),
+        ),
+        (
+            "jpeg bomb",
+            {
+                // Patch the SOF0 dimensions of a baseline JPEG to 65000×65000.
+                let mut bytes = encode_test_jpeg(&gradient(64, 64), 64, 64, PixelFormat::RGB);
+                let sof = bytes
+                    .windows(2)
+                    .position(|w| w == [0xff, 0xc0])
+                    .expect("SOF0");
+                bytes[sof + 5..sof + 9].copy_from_slice(&[0xfd, 0xe8, 0xfd, 0xe8]);
+                bytes
+            },
+            |e| matches!(e, RenderError::TooManyPixels { .. }),
+        ),
+        ("truncated jpeg", photo[..photo.len() / 3].to_vec(), |e| {
+            matches!(e, RenderError::Jpeg(_))
+        }),
+        ("corrupt huffman", corrupt_huffman, |e| {
+            matches!(e, RenderError::Jpeg(_))
+        }),
+        (
+            "zero size png",
+            png(&[
+                (b"IHDR", ihdr(0, 10)),
+                (b"IDAT", IDAT.to_vec()),
+                (b"IEND", vec![]),
+            ]),
+            |e| matches!(e, RenderError::Empty { .. } | RenderError::Decode { .. }),
+        ),
+        (
+            "huge iTXt png",
+            png(&[
+                (b"IHDR", ihdr(10, 10)),
+                (b"iTXt", huge_itxt),
+                (b"IDAT", IDAT.to_vec()),
+                (b"IEND", vec![]),
+            ]),
+            |e| matches!(e, RenderError::Decode { .. }),
+        ),
+        (
+            "text file",
+            b"I am not a JPEG, whatever my name says".to_vec(),
+            |e| matches!(e, RenderError::UnsupportedFormat),
+        ),
+        ("empty", Vec::new(), |e| {
+            matches!(e, RenderError::UnsupportedFormat)
+        }),
+        ("just a jpeg magic", vec![0xff, 0xd8, 0xff], |e| {
+            matches!(e, RenderError::Jpeg(_))
+        }),
+    ];
+    for (name, bytes, expected) in cases {
+        let started = Instant::now();
+        let result = render(
+            &bytes,
+            &PreviewSize::ALL,
+            &RenderOptions::default(),
+            Credit::default(),
+        );
+        let elapsed = started.elapsed();
+        match result {
+            Err(error) => assert!(expected(&error), "{name}: unexpected error {error:?}"),
+            Ok(_) => panic!("{name}: rendered"),
+        }
+        assert!(elapsed < Duration::from_secs(5), "{name} took {elapsed:?}");
+    }
+}
+
+/// Random damage to real JPEG and PNG bytes: never a panic (a stand-in for cargo-fuzz,
+/// which needs a nightly toolchain).
+#[test]
+fn mangled_images_never_panic() {
+    let jpeg = encode_test_jpeg(&gradient(160, 120), 160, 120, PixelFormat::RGB);
+    let mut png_bytes = Vec::new();
+    image::DynamicImage::ImageRgb8(
+        image::RgbImage::from_raw(160, 120, gradient(160, 120)).expect("rgb"),
+    )
+    .write_to(
+        &mut std::io::Cursor::new(&mut png_bytes),
+        image::ImageFormat::Png,
+    )
+    .expect("png");
+    let mut state = 0x1234_5678_u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for seed in [jpeg, png_bytes] {
+        for _ in 0..400 {
+            let mut bytes = seed.clone();
+            for _ in 0..1 + next() % 6 {
+                let at = (next() as usize) % bytes.len();
+                match next() % 3 {
+                    0 => bytes[at] = next() as u8,
+                    1 => bytes.truncate(at.max(4)),
+                    _ => bytes.insert(at, next() as u8),
+                }
+            }
+            let _ = render(
+                &bytes,
+                &[PreviewSize::Thumb],
+                &RenderOptions::default(),
+                Credit::default(),
+            );
+        }
+    }
+}
+
+#[test]
+fn the_pool_renders_off_the_calling_thread() -> Result<()> {
+    let pool = RenderPool::new(1).expect("pool");
+    let original = corpus("dune.jpg");
+    let rendered = pool.render(
+        &original,
+        &[PreviewSize::Small],
+        &RenderOptions::default(),
+        Credit::default(),
+    )?;
+    assert_eq!(rendered.previews[0].width, 500);
+    assert_eq!(
+        pool.pool
+            .install(|| std::thread::current().name().map(str::to_string)),
+        Some("render-0".into())
+    );
+    Ok(())
+}
