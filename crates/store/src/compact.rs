@@ -10,13 +10,12 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crate::error::{Result, StoreError};
-use crate::format::{HEADER_LEN, RecordType, SEAL_RECORD_LEN, record_len};
+use crate::format::{HEADER_LEN, RecordType, SEAL_RECORD_LEN, padding, record_len};
 use crate::segment::{self, BodyCheck, COMPACTING_SUFFIX, SEGMENT_SUFFIX, Segment};
 use crate::{Entry, Key, Store};
 
@@ -79,9 +78,7 @@ impl Output<'_> {
         let Some((segment, offset)) = self.current.as_mut() else {
             unreachable!("an output segment was just created");
         };
-        let padding = [0u8; 8];
-        let padding = &padding[..(total - HEADER_LEN as u64 - body.len() as u64) as usize];
-        segment.write_at(*offset, &[header, body, padding])?;
+        segment.write_at(*offset, &[header, body, padding(body.len() as u64)])?;
         let at = (segment.number, *offset);
         *offset += total;
         Ok(at)
@@ -119,7 +116,8 @@ impl Store {
             .compacting
             .lock()
             .unwrap_or_else(|poison| poison.into_inner());
-        if let Some(range) = self.unreadable.first() {
+        // Unreadable ranges found on open might hide records that compaction would drop.
+        if let Some(range) = self.report.unreadable.first() {
             return Err(StoreError::UnreadableRegion {
                 segment: range.segment.clone(),
                 offset: range.offset,
@@ -285,7 +283,6 @@ impl Store {
                     segment: Arc::clone(&opened[&record.to_segment]),
                     offset: record.to_offset,
                     body_len: entry.body_len,
-                    seq: entry.seq,
                 };
             }
         }
@@ -324,11 +321,7 @@ fn write_marker(dir: &Path, inputs: &[u64], outputs: &[u64]) -> Result<()> {
         join(outputs)
     );
     let tmp = dir.join(MARKER_TMP);
-    let mut file =
-        fs::File::create(&tmp).map_err(|source| StoreError::io("create", &tmp, source))?;
-    file.write_all(text.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|source| StoreError::io("write", &tmp, source))?;
+    segment::write_file_durably(&tmp, text.as_bytes())?;
     fs::rename(&tmp, dir.join(MARKER)).map_err(|source| StoreError::io("rename", &tmp, source))?;
     segment::sync_dir(dir)
 }

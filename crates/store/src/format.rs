@@ -249,6 +249,13 @@ impl Header {
     }
 }
 
+/// The zero bytes that follow a body of `body_len` bytes up to the next record boundary.
+pub(crate) fn padding(body_len: u64) -> &'static [u8] {
+    const ZEROS: [u8; ALIGN as usize] = [0; ALIGN as usize];
+    let len = record_len(body_len) - HEADER_LEN as u64 - body_len;
+    &ZEROS[..len as usize]
+}
+
 /// The body-hash field of a header that was validated when its record was indexed: a read
 /// of 32 bytes, without recomputing the header check (that costs a blake3 call per read).
 pub(crate) fn indexed_body_hash(header: &[u8]) -> Option<[u8; 32]> {
@@ -336,6 +343,12 @@ mod tests {
         assert_eq!(record_len(1), 88);
         assert_eq!(record_len(8), 88);
         assert_eq!(record_len(9), 96);
+        for body_len in 0..40 {
+            assert_eq!(
+                HEADER_LEN as u64 + body_len + padding(body_len).len() as u64,
+                record_len(body_len)
+            );
+        }
     }
 
     #[test]

@@ -106,7 +106,6 @@ struct Entry {
     /// Offset of the record's header in its segment.
     offset: u64,
     body_len: u64,
-    seq: u64,
 }
 
 impl Entry {
@@ -125,8 +124,6 @@ pub struct Store {
     index: RwLock<HashMap<Key, Entry>>,
     /// Every segment file of the store, by number.
     segments: RwLock<BTreeMap<u64, Arc<Segment>>>,
-    /// Unreadable ranges found on open; compaction refuses to run while any exist.
-    unreadable: Vec<UnreadableRange>,
     writer: Mutex<Writer>,
     commit_state: Mutex<CommitState>,
     committed: Condvar,
@@ -196,7 +193,6 @@ impl Store {
             _lock: lock,
             index: RwLock::new(recovered.index),
             segments: RwLock::new(recovered.segments),
-            unreadable: recovered.report.unreadable.clone(),
             writer: Mutex::new(Writer::new(recovered.max_seq + 1, next_segment)),
             commit_state: Mutex::new(CommitState::new(recovered.max_seq)),
             committed: Condvar::new(),

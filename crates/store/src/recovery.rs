@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -77,7 +76,6 @@ pub(crate) fn recover(dir: &Path) -> Result<Recovered> {
                         segment: Arc::clone(&segment),
                         offset: found.offset,
                         body_len: header.body_len,
-                        seq: header.seq,
                     }),
                 ),
             };
@@ -198,11 +196,7 @@ fn keep_lost_bytes(dir: &Path, number: u64, gap: Gap, bytes: &[u8]) -> Result<Pa
     let path = lost_dir.join(format!("{number:010}-{}.bin", gap.offset));
     let start = gap.offset as usize;
     let end = start + gap.len as usize;
-    let mut file =
-        fs::File::create(&path).map_err(|source| StoreError::io("create", &path, source))?;
-    file.write_all(&bytes[start..end])
-        .and_then(|()| file.sync_all())
-        .map_err(|source| StoreError::io("write", &path, source))?;
+    segment::write_file_durably(&path, &bytes[start..end])?;
     segment::sync_dir(&lost_dir)?;
     Ok(path)
 }

@@ -3,6 +3,7 @@
 //! The one `unsafe` operation in the store is here: mapping a segment file into memory.
 
 use std::fs::{File, OpenOptions};
+use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -254,6 +255,14 @@ fn next_valid_record(bytes: &[u8], from: u64, check: BodyCheck) -> Option<u64> {
         offset += ALIGN;
     }
     None
+}
+
+/// Creates (or replaces) `path` with `bytes` and flushes it; the caller flushes the directory.
+pub(crate) fn write_file_durably(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut file = File::create(path).map_err(|source| StoreError::io("create", path, source))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|source| StoreError::io("write", path, source))
 }
 
 /// Flushes a directory so that files created, renamed or removed in it survive a crash.

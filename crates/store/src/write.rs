@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crate::error::{Result, StoreError};
-use crate::format::{AssetId, HEADER_LEN, Header, Kind, RecordType, SEAL_RECORD_LEN, record_len};
+use crate::format::{AssetId, Header, Kind, RecordType, SEAL_RECORD_LEN, padding, record_len};
 use crate::segment::{self, SEGMENT_SUFFIX, Segment};
 use crate::{Entry, Key, Store};
 
@@ -127,8 +127,7 @@ impl Store {
             body_hash,
         }
         .encode();
-        let padding = [0u8; 8];
-        let padding = &padding[..(total - HEADER_LEN as u64 - body_len) as usize];
+        let padding = padding(body_len);
         let written = if body.len() <= COALESCE_LIMIT {
             let scratch = &mut writer.scratch;
             scratch.clear();
@@ -152,7 +151,6 @@ impl Store {
             segment: Arc::clone(&segment),
             offset,
             body_len,
-            seq,
         });
         writer.pending.push(Pending {
             key: (asset, kind),
