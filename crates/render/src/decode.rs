@@ -115,7 +115,8 @@ pub fn probe(bytes: &[u8], limits: &Limits) -> Result<SourceInfo> {
     match sniff(bytes).ok_or(RenderError::UnsupportedFormat)? {
         Format::Jpeg => {
             let header = turbojpeg::read_header(bytes).map_err(RenderError::Jpeg)?;
-            jpeg_info(bytes, header.width, header.height, limits)
+            let orientation = jpeg_markers::read_metadata(bytes).orientation;
+            jpeg_info(header.width, header.height, orientation, limits)
         }
         Format::WebP => {
             let header = webp::header(bytes)?;
@@ -162,13 +163,13 @@ fn check_file_size(bytes: &[u8], limits: &Limits) -> Result<()> {
     Ok(())
 }
 
-fn jpeg_info(bytes: &[u8], width: usize, height: usize, limits: &Limits) -> Result<SourceInfo> {
+fn jpeg_info(width: usize, height: usize, orientation: u8, limits: &Limits) -> Result<SourceInfo> {
     limits.check(width as u64, height as u64)?;
     Ok(SourceInfo {
         format: Format::Jpeg,
         width: width as u32,
         height: height as u32,
-        orientation: jpeg_markers::read_metadata(bytes).orientation,
+        orientation,
     })
 }
 
@@ -179,8 +180,7 @@ fn decode_jpeg(bytes: &[u8], limits: &Limits, target_long_side: u32) -> Result<D
     let mut decompressor = Decompressor::new().map_err(RenderError::Jpeg)?;
     let header = decompressor.read_header(bytes).map_err(RenderError::Jpeg)?;
     let metadata = jpeg_markers::read_metadata(bytes);
-    let mut info = jpeg_info(bytes, header.width, header.height, limits)?;
-    info.orientation = metadata.orientation;
+    let info = jpeg_info(header.width, header.height, metadata.orientation, limits)?;
     decompressor
         .set_scan_limit(MAX_JPEG_SCANS)
         .map_err(RenderError::Jpeg)?;
