@@ -4,6 +4,10 @@
 # quality, alternating runs; prints median seconds, megapixels/s, peak RSS and the ratios,
 # per format and overall.
 #
+# Both run pinned to one CPU (taskset), because VIPS_CONCURRENCY=1 limits vips's worker pool
+# but not every thread it starts: unpinned, it spends ~1.3 s of CPU per second of wall time on
+# the WebPs. PIN=0 runs unpinned.
+#
 #   tools/render-bench.sh [RUNS]        (default 5; fetches corpus/full if missing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +25,9 @@ ours=target/release/stockroom-render-bench
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
+pin=()
+if [ "${PIN:-1}" != 0 ]; then pin=(taskset -c "$(($(nproc) - 1))"); fi
+
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 measure() { # label, files...
@@ -29,10 +36,10 @@ measure() { # label, files...
   local mp
   mp=$("$ours" --quality $quality "$@" | sed -E 's/.*"megapixels":([0-9.]+).*/\1/')
   for _ in $(seq "$runs"); do
-    line=$( { /usr/bin/time -f "%e %M" env VIPS_CONCURRENCY=1 vipsthumbnail --size 1000x1000 \
+    line=$( { /usr/bin/time -f "%e %M" "${pin[@]}" env VIPS_CONCURRENCY=1 vipsthumbnail --size 1000x1000 \
       -o "$out/%s.jpg[Q=$quality,strip]" "$@"; } 2>&1 | tail -1)
     vips_s+=("${line% *}"); vips_kb+=("${line#* }")
-    line=$( { /usr/bin/time -f "%e %M" "$ours" --quality $quality "$@" >/dev/null; } 2>&1 | tail -1)
+    line=$( { /usr/bin/time -f "%e %M" "${pin[@]}" "$ours" --quality $quality "$@" >/dev/null; } 2>&1 | tail -1)
     ours_s+=("${line% *}"); ours_kb+=("${line#* }")
   done
   local os vs ok vk
@@ -44,7 +51,7 @@ measure() { # label, files...
 }
 
 all=$(find corpus/full -type f \( -iname '*.jpg' -o -iname '*.jpeg' -o -iname '*.png' -o -iname '*.webp' \) | sort)
-echo "median of $runs runs, one thread, 1000 px, quality $quality; stockroom includes the watermark"
+echo "median of $runs runs, ${pin[*]:-unpinned}, one thread, 1000 px, quality $quality; stockroom includes the watermark"
 for kind in jpg png webp; do
   # shellcheck disable=SC2046
   measure "$kind" $(echo "$all" | grep -iE "\.${kind}(eg)?$")

@@ -48,11 +48,17 @@ const COLOURS: [&str; 12] = [
     "gray",
 ];
 
+/// At most this many pixels are classified: a share estimated from 65,536 evenly spread
+/// pixels is within about half a percentage point of the true share, far finer than the 12%
+/// threshold, and classifying every pixel of a 1000 px preview cost ~5% of a render.
+const COLOUR_SAMPLES: usize = 1 << 16;
+
 /// Colour names covering at least 12% of the pixels, most common first (at most three).
 pub fn dominant_colours(rgb: &[u8]) -> Vec<&'static str> {
     let mut counts = [0u32; COLOURS.len()];
     let mut total = 0u32;
-    for pixel in rgb.chunks_exact(3) {
+    let step = (rgb.len() / 3).div_ceil(COLOUR_SAMPLES).max(1);
+    for pixel in rgb.chunks_exact(3).step_by(step) {
         counts[colour_index(pixel[0], pixel[1], pixel[2])] += 1;
         total += 1;
     }

@@ -22,6 +22,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod allocator;
 mod decode;
 mod error;
 mod jpeg_markers;
@@ -30,6 +31,7 @@ mod resize;
 mod watermark;
 mod webp;
 
+pub use allocator::keep_decode_buffers;
 pub use decode::{Decoded, Limits, SourceInfo, decode, probe, sniff};
 pub use error::{Format, RenderError, Result};
 pub use keywords::auto_keywords;

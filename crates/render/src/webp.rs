@@ -2,8 +2,9 @@
 //! a 4096 px WebP bound for a 1000 px preview is decoded straight to 1024 px, never held at
 //! full size in RGB.
 //!
-//! This module is the render crate's only `unsafe`: four calls into libwebp, each with the
-//! buffer and length it is given checked here first.
+//! Apart from two `mallopt` calls in `allocator.rs`, this is the render crate's only
+//! `unsafe`: four calls into libwebp, each with the buffer and length it is given checked
+//! here first.
 #![allow(unsafe_code)]
 
 use libwebp_sys::{

@@ -14,6 +14,8 @@ use stockroom_render::{
 };
 
 fn main() -> Result<()> {
+    // As the server does at start-up: render threads reuse their decode buffers.
+    stockroom_render::keep_decode_buffers();
     let mut out: Option<PathBuf> = None;
     let mut options = RenderOptions::default();
     let mut paths = Vec::new();
