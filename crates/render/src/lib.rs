@@ -215,6 +215,36 @@ fn encode(rgb: &[u8], width: u32, height: u32, options: &RenderOptions) -> Resul
         .map_err(RenderError::Encode)
 }
 
+/// Pixels as displayed (EXIF orientation applied), decoded at reduced scale where the
+/// format allows: what perceptual hashing looks at.
+#[derive(Clone, Debug)]
+pub struct Pixels {
+    pub source: SourceInfo,
+    /// Packed RGB, `width * height * 3` bytes.
+    pub rgb: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// Decodes `original` with at least `long_side` pixels on the long side where the decoder
+/// can shrink (JPEG at 1/2–1/8 in the DCT, WebP in libwebp; other formats decode in full),
+/// and applies EXIF orientation. The same limits and errors as [`render`].
+pub fn decode_oriented(original: &[u8], limits: &Limits, long_side: u32) -> Result<Pixels> {
+    let decoded = decode(original, limits, long_side)?;
+    let (rgb, width, height) = resize::orient(
+        decoded.rgb,
+        decoded.width,
+        decoded.height,
+        decoded.info.orientation,
+    );
+    Ok(Pixels {
+        source: decoded.info,
+        rgb,
+        width,
+        height,
+    })
+}
+
 /// A rayon pool for rendering, so decode and resize never run on an async executor.
 #[derive(Debug)]
 pub struct RenderPool {

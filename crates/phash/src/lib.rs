@@ -1,0 +1,162 @@
+//! Perceptual hashes for finding duplicates: PDQ (bit-compatible with Meta's reference, so
+//! hash lists other platforms share can be matched), a 64-bit DCT pHash as a second
+//! signal, and what makes them robust beyond the published hashes: uniform borders trimmed,
+//! a centre crop hashed beside the whole, and all eight rotations and flips derived from
+//! one DCT at query time.
+//!
+//! No I/O and no decoding: callers pass RGB pixels, ideally from a reduced-scale decode
+//! (PDQ looks at 64×64, so a 512 px decode loses nothing).
+
+mod dct_phash;
+mod hash;
+mod pdq;
+mod trim;
+
+pub use dct_phash::phash64;
+pub use hash::{Hash256, ParseHashError, phash_hex};
+pub use pdq::{
+    Luma, MIN_HASHABLE_DIM, MIN_RELIABLE_QUALITY, Pdq, PdqDct, Transform, luma_from_rgb, pdq,
+    pdq_dct, pdq_from_rgb,
+};
+pub use trim::{Rect, content_rect};
+
+/// Share of each side the centre-crop hash keeps: a copy with up to ~10% cut off its edges
+/// is closer to the original's centre crop than to the whole original.
+pub const CENTRE_CROP: f64 = 0.9;
+
+/// Which part of an image a fingerprint hash covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Region {
+    /// The whole image: the standard PDQ, comparable with other platforms' hashes.
+    Whole,
+    /// The picture with uniform borders trimmed (only when there were borders).
+    Trimmed,
+    /// The centre 90% of the trimmed picture on each side.
+    Centre,
+}
+
+impl Region {
+    pub const fn name(self) -> &'static str {
+        match self {
+            Region::Whole => "whole",
+            Region::Trimmed => "trimmed",
+            Region::Centre => "centre",
+        }
+    }
+}
+
+/// Everything hashed from one image's pixels.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fingerprint {
+    /// The standard PDQ hash and quality of the whole image.
+    pub pdq: Pdq,
+    /// 64-bit DCT pHash of the whole image.
+    pub phash: u64,
+    /// The picture inside uniform borders.
+    pub content: Rect,
+    /// Nearly all pixels fall in two narrow luma bands (logos, text, line art on a plain
+    /// ground). PDQ's quality metric rates a sharp two-tone edge highly, but unrelated
+    /// two-tone images share hashes, so they never hold an upload on their own.
+    pub two_tone: bool,
+    /// DCT coefficients per region hashed (whole first), from which the hash and the
+    /// dihedral variants of each follow.
+    pub regions: Vec<(Region, PdqDct)>,
+}
+
+impl Fingerprint {
+    /// Hashes `width × height` packed RGB.
+    pub fn of_rgb(rgb: &[u8], width: usize, height: usize) -> Fingerprint {
+        let luma = Luma::from_rgb(rgb, width, height);
+        let content = content_rect(rgb, width, height);
+        let two_tone = is_two_tone(&luma.pixels);
+        let whole = Rect {
+            x: 0,
+            y: 0,
+            width,
+            height,
+        };
+        let mut regions = Vec::with_capacity(3);
+        if content != whole {
+            regions.push((
+                Region::Trimmed,
+                pdq_dct(luma.crop(content.x, content.y, content.width, content.height)),
+            ));
+        }
+        let centre = content.centre(CENTRE_CROP);
+        regions.push((
+            Region::Centre,
+            pdq_dct(luma.crop(centre.x, centre.y, centre.width, centre.height)),
+        ));
+        let whole_dct = pdq_dct(luma);
+        let pdq = Pdq {
+            hash: whole_dct.hash(),
+            quality: whole_dct.quality,
+        };
+        regions.insert(0, (Region::Whole, whole_dct));
+        Fingerprint {
+            pdq,
+            phash: phash64(rgb, width, height),
+            content,
+            two_tone,
+            regions,
+        }
+    }
+
+    /// Whether a match on this image may hold an upload without a human looking first.
+    pub fn reliable(&self) -> bool {
+        self.pdq.is_reliable() && !self.two_tone
+    }
+
+    /// The hashes to index for this image: one per region.
+    pub fn index_hashes(&self) -> Vec<(Region, Pdq)> {
+        self.regions
+            .iter()
+            .map(|(region, dct)| {
+                (
+                    *region,
+                    Pdq {
+                        hash: dct.hash(),
+                        quality: dct.quality,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// The hashes to look up for this image: each region under each of the eight transforms.
+    pub fn query_hashes(&self) -> Vec<(Region, Transform, Pdq)> {
+        let mut out = Vec::with_capacity(self.regions.len() * 8);
+        for (region, dct) in &self.regions {
+            for (transform, hash) in dct.dihedral_hashes() {
+                out.push((
+                    *region,
+                    transform,
+                    Pdq {
+                        hash,
+                        quality: dct.quality,
+                    },
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// At least 90% of (up to 65,536 evenly sampled) pixels in the two fullest of 32 luma bins.
+fn is_two_tone(luma: &[f32]) -> bool {
+    if luma.is_empty() {
+        return true;
+    }
+    let step = luma.len().div_ceil(1 << 16).max(1);
+    let mut bins = [0usize; 32];
+    let mut total = 0;
+    for value in luma.iter().step_by(step) {
+        bins[((*value / 8.0) as usize).min(31)] += 1;
+        total += 1;
+    }
+    bins.sort_unstable_by(|a, b| b.cmp(a));
+    (bins[0] + bins[1]) * 10 >= total * 9
+}
+
+#[cfg(test)]
+mod tests;

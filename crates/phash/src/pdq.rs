@@ -1,0 +1,435 @@
+//! PDQ, ported operation for operation from Meta's C++ reference
+//! (`ThreatExchange/pdq/cpp`): float luma, two passes of Jarosz box filters, decimation to
+//! 64×64, a 16×16 corner of the 64×64 DCT (DC excluded), bits above the median. The float
+//! operations run in the reference's order, so on the same pixels the hashes agree bit for
+//! bit except where a coefficient sits within rounding of the median.
+
+// The matrix loops index like the reference does, so the two can be read side by side.
+#![allow(clippy::needless_range_loop)]
+
+use std::sync::OnceLock;
+
+use crate::hash::Hash256;
+
+/// Images smaller than this on either side hash to zero with quality 0, as in the reference.
+pub const MIN_HASHABLE_DIM: usize = 5;
+
+/// Below this quality a PDQ hash is unreliable (flat or two-tone images): the reference's
+/// documentation says so, and such hashes never hold an upload automatically.
+pub const MIN_RELIABLE_QUALITY: u8 = 50;
+
+const DOWNSAMPLE: usize = 64;
+const DCT_SIZE: usize = 16;
+
+/// Luma as the reference computes it from RGB (BT.601 weights, in `f32`).
+pub fn luma_from_rgb(rgb: &[u8]) -> Vec<f32> {
+    rgb.chunks_exact(3)
+        .map(|pixel| {
+            0.299f32 * f32::from(pixel[0])
+                + 0.587f32 * f32::from(pixel[1])
+                + 0.114f32 * f32::from(pixel[2])
+        })
+        .collect()
+}
+
+/// A row-major float image.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Luma {
+    pub width: usize,
+    pub height: usize,
+    pub pixels: Vec<f32>,
+}
+
+impl Luma {
+    pub fn from_rgb(rgb: &[u8], width: usize, height: usize) -> Luma {
+        let pixels = luma_from_rgb(rgb);
+        debug_assert_eq!(pixels.len(), width * height);
+        Luma {
+            width,
+            height,
+            pixels,
+        }
+    }
+
+    /// The pixels inside `x..x + width`, `y..y + height` (clamped to the image).
+    pub fn crop(&self, x: usize, y: usize, width: usize, height: usize) -> Luma {
+        let x = x.min(self.width);
+        let y = y.min(self.height);
+        let width = width.min(self.width - x);
+        let height = height.min(self.height - y);
+        let mut pixels = Vec::with_capacity(width * height);
+        for row in self
+            .pixels
+            .chunks_exact(self.width.max(1))
+            .skip(y)
+            .take(height)
+        {
+            pixels.extend_from_slice(&row[x..x + width]);
+        }
+        Luma {
+            width,
+            height,
+            pixels,
+        }
+    }
+}
+
+/// The 16×16 DCT coefficients a PDQ hash thresholds, with the image's quality. Keeping the
+/// coefficients lets a query derive the hashes of all eight rotations and flips without
+/// touching pixels again.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PdqDct {
+    /// Row `i` is vertical frequency `i + 1`, column `j` horizontal frequency `j + 1`.
+    pub coefficients: [[f32; DCT_SIZE]; DCT_SIZE],
+    /// 0–100: how much gradient the 64×64 image has.
+    pub quality: u8,
+}
+
+/// A PDQ hash and its quality.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pdq {
+    pub hash: Hash256,
+    pub quality: u8,
+}
+
+impl Pdq {
+    pub fn is_reliable(&self) -> bool {
+        self.quality >= MIN_RELIABLE_QUALITY
+    }
+}
+
+/// PDQ of a float luma image (consumed: the filter works in place, as the reference's does).
+pub fn pdq(luma: Luma) -> Pdq {
+    let dct = pdq_dct(luma);
+    Pdq {
+        hash: dct.hash(),
+        quality: dct.quality,
+    }
+}
+
+/// PDQ of packed RGB pixels.
+pub fn pdq_from_rgb(rgb: &[u8], width: usize, height: usize) -> Pdq {
+    pdq(Luma::from_rgb(rgb, width, height))
+}
+
+/// The reference's `pdqFloat256FromFloatLuma`, with its tiny-image rule from
+/// `pdqHash256FromFloatLuma`.
+pub fn pdq_dct(luma: Luma) -> PdqDct {
+    let Luma {
+        width,
+        height,
+        mut pixels,
+    } = luma;
+    if width < MIN_HASHABLE_DIM || height < MIN_HASHABLE_DIM || pixels.len() != width * height {
+        return PdqDct {
+            coefficients: [[0.0; DCT_SIZE]; DCT_SIZE],
+            quality: 0,
+        };
+    }
+    let mut small = [[0f32; DOWNSAMPLE]; DOWNSAMPLE];
+    if width == DOWNSAMPLE && height == DOWNSAMPLE {
+        for (row, source) in small.iter_mut().zip(pixels.chunks_exact(DOWNSAMPLE)) {
+            row.copy_from_slice(source);
+        }
+    } else {
+        let mut scratch = vec![0f32; pixels.len()];
+        let along_rows = jarosz_window(width, DOWNSAMPLE);
+        let along_cols = jarosz_window(height, DOWNSAMPLE);
+        for _ in 0..2 {
+            box_along_rows(&pixels, &mut scratch, width, along_rows);
+            box_along_cols(&scratch, &mut pixels, width, height, along_cols);
+        }
+        decimate(&pixels, width, height, &mut small);
+    }
+    let quality = quality(&small);
+    PdqDct {
+        coefficients: dct64_to_16(&small),
+        quality,
+    }
+}
+
+/// `computeJaroszFilterWindowSize`.
+fn jarosz_window(old: usize, new: usize) -> usize {
+    old.div_ceil(2 * new)
+}
+
+/// The phase counts of the reference's `box1DFloat`: accumulate without writing, write with
+/// a growing window, write with the full window, write with a shrinking window.
+/// `window <= length` always holds here: `(n + 127) / 128 <= n` for `n >= 1`.
+fn phases(length: usize, window: usize) -> (usize, usize, usize, usize) {
+    let half = (window + 2) / 2;
+    (
+        half - 1,
+        window - half + 1,
+        length.saturating_sub(window),
+        half - 1,
+    )
+}
+
+/// `boxAlongRowsFloat`: a running box mean along each row.
+fn box_along_rows(input: &[f32], output: &mut [f32], width: usize, window: usize) {
+    let (grow_silently, grow, full, shrink) = phases(width, window);
+    for (row, out) in input
+        .chunks_exact(width)
+        .zip(output.chunks_exact_mut(width))
+    {
+        let (mut left, mut right, mut written) = (0, 0, 0);
+        let mut sum = 0f32;
+        let mut count = 0usize;
+        for _ in 0..grow_silently {
+            sum += row[right];
+            count += 1;
+            right += 1;
+        }
+        for _ in 0..grow {
+            sum += row[right];
+            count += 1;
+            out[written] = sum / count as f32;
+            right += 1;
+            written += 1;
+        }
+        for _ in 0..full {
+            sum += row[right];
+            sum -= row[left];
+            out[written] = sum / count as f32;
+            left += 1;
+            right += 1;
+            written += 1;
+        }
+        for _ in 0..shrink {
+            sum -= row[left];
+            count -= 1;
+            out[written] = sum / count as f32;
+            left += 1;
+            written += 1;
+        }
+    }
+}
+
+/// `boxAlongColsFloat`, computed a whole row of columns at a time (each column sees exactly
+/// the reference's sequence of float operations; only the loop order differs, for cache
+/// and SIMD).
+fn box_along_cols(input: &[f32], output: &mut [f32], width: usize, height: usize, window: usize) {
+    let (grow_silently, grow, full, shrink) = phases(height, window);
+    let row = |index: usize| &input[index * width..(index + 1) * width];
+    let mut sums = vec![0f32; width];
+    let (mut left, mut right, mut written) = (0, 0, 0);
+    let mut count = 0usize;
+    let emit = |sums: &[f32], count: usize, written: usize, output: &mut [f32]| {
+        let divisor = count as f32;
+        for (out, sum) in output[written * width..(written + 1) * width]
+            .iter_mut()
+            .zip(sums)
+        {
+            *out = sum / divisor;
+        }
+    };
+    for _ in 0..grow_silently {
+        sums.iter_mut().zip(row(right)).for_each(|(s, v)| *s += v);
+        count += 1;
+        right += 1;
+    }
+    for _ in 0..grow {
+        sums.iter_mut().zip(row(right)).for_each(|(s, v)| *s += v);
+        count += 1;
+        emit(&sums, count, written, output);
+        right += 1;
+        written += 1;
+    }
+    for _ in 0..full {
+        sums.iter_mut()
+            .zip(row(right).iter().zip(row(left)))
+            .for_each(|(s, (add, sub))| {
+                *s += add;
+                *s -= sub;
+            });
+        emit(&sums, count, written, output);
+        left += 1;
+        right += 1;
+        written += 1;
+    }
+    for _ in 0..shrink {
+        sums.iter_mut().zip(row(left)).for_each(|(s, v)| *s -= v);
+        count -= 1;
+        emit(&sums, count, written, output);
+        left += 1;
+        written += 1;
+    }
+}
+
+/// `decimateFloat`: the pixel at the centre of each of the 64×64 cells.
+fn decimate(input: &[f32], width: usize, height: usize, out: &mut [[f32; DOWNSAMPLE]; DOWNSAMPLE]) {
+    let centre = |index: usize, size: usize| -> usize {
+        ((index as f64 + 0.5) * size as f64 / DOWNSAMPLE as f64) as usize
+    };
+    for (i, row) in out.iter_mut().enumerate() {
+        let source = centre(i, height) * width;
+        for (j, value) in row.iter_mut().enumerate() {
+            *value = input[source + centre(j, width)];
+        }
+    }
+}
+
+/// `pdqImageDomainQualityMetric`: summed, truncated gradients, scaled to 0–100.
+fn quality(image: &[[f32; DOWNSAMPLE]; DOWNSAMPLE]) -> u8 {
+    let step = |u: f32, v: f32| -> i32 { (((u - v) * 100.0) / 255.0) as i32 };
+    let mut sum = 0i32;
+    for i in 0..DOWNSAMPLE - 1 {
+        for j in 0..DOWNSAMPLE {
+            sum += step(image[i][j], image[i + 1][j]).abs();
+        }
+    }
+    for row in image {
+        for j in 0..DOWNSAMPLE - 1 {
+            sum += step(row[j], row[j + 1]).abs();
+        }
+    }
+    (sum / 90).clamp(0, 100) as u8
+}
+
+/// The reference's 16×64 DCT-II matrix (rows 1–16; row 0, the DC term, is skipped).
+fn dct_matrix() -> &'static [[f32; DOWNSAMPLE]; DCT_SIZE] {
+    static MATRIX: OnceLock<[[f32; DOWNSAMPLE]; DCT_SIZE]> = OnceLock::new();
+    MATRIX.get_or_init(|| {
+        let scale = (2.0f64 / DOWNSAMPLE as f64).sqrt() as f32;
+        let mut matrix = [[0f32; DOWNSAMPLE]; DCT_SIZE];
+        for (i, row) in matrix.iter_mut().enumerate() {
+            for (j, value) in row.iter_mut().enumerate() {
+                let angle = (std::f64::consts::PI / 2.0 / DOWNSAMPLE as f64)
+                    * (i + 1) as f64
+                    * (2 * j + 1) as f64;
+                *value = (f64::from(scale) * angle.cos()) as f32;
+            }
+        }
+        matrix
+    })
+}
+
+/// `dct64To16`: `D · A · Dᵀ`, summing in the reference's order.
+fn dct64_to_16(a: &[[f32; DOWNSAMPLE]; DOWNSAMPLE]) -> [[f32; DCT_SIZE]; DCT_SIZE] {
+    let d = dct_matrix();
+    let mut t = [[0f32; DOWNSAMPLE]; DCT_SIZE];
+    for i in 0..DCT_SIZE {
+        for j in 0..DOWNSAMPLE {
+            let mut sum = 0f32;
+            for k in 0..DOWNSAMPLE {
+                sum += d[i][k] * a[k][j];
+            }
+            t[i][j] = sum;
+        }
+    }
+    let mut b = [[0f32; DCT_SIZE]; DCT_SIZE];
+    for i in 0..DCT_SIZE {
+        for j in 0..DCT_SIZE {
+            let mut sum = 0f32;
+            for k in 0..DOWNSAMPLE {
+                sum += t[i][k] * d[j][k];
+            }
+            b[i][j] = sum;
+        }
+    }
+    b
+}
+
+/// The eight rotations and flips of an image, as seen from the image that was indexed: a
+/// query that is the indexed photo turned 90° clockwise matches with `Rot90`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Transform {
+    Identity,
+    /// Turned 90° clockwise.
+    Rot90,
+    Rot180,
+    /// Turned 90° counter-clockwise.
+    Rot270,
+    /// Mirrored left to right.
+    Flip,
+    /// Mirrored left to right, then turned 90° clockwise (the anti-transpose).
+    FlipRot90,
+    /// Mirrored left to right, then turned 180° (upside down).
+    FlipRot180,
+    /// Mirrored left to right, then turned 90° counter-clockwise (a transpose).
+    FlipRot270,
+}
+
+impl Transform {
+    pub const ALL: [Transform; 8] = [
+        Transform::Identity,
+        Transform::Rot90,
+        Transform::Rot180,
+        Transform::Rot270,
+        Transform::Flip,
+        Transform::FlipRot90,
+        Transform::FlipRot180,
+        Transform::FlipRot270,
+    ];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Transform::Identity => "identity",
+            Transform::Rot90 => "rot90",
+            Transform::Rot180 => "rot180",
+            Transform::Rot270 => "rot270",
+            Transform::Flip => "flip",
+            Transform::FlipRot90 => "flip_rot90",
+            Transform::FlipRot180 => "flip_rot180",
+            Transform::FlipRot270 => "flip_rot270",
+        }
+    }
+}
+
+impl PdqDct {
+    /// `pdqBuffer16x16ToBits`: bit `16 i + j` is set when coefficient `(i, j)` is above
+    /// the median (the 128th smallest, as the reference's Torben selection returns).
+    pub fn hash(&self) -> Hash256 {
+        let mut values: Vec<f32> = self.coefficients.iter().flatten().copied().collect();
+        let (_, median, _) = values.select_nth_unstable_by(127, f32::total_cmp);
+        let median = *median;
+        let mut hash = Hash256::default();
+        for (bit, value) in self.coefficients.iter().flatten().enumerate() {
+            if *value > median {
+                hash.set_bit(bit);
+            }
+        }
+        hash
+    }
+
+    /// The coefficients of this image undone by `transform`: if this image is an indexed
+    /// photo after `transform`, the result's hash is (close to) the indexed photo's hash.
+    /// Signs and transposes only, as in the reference's `dct16OriginalTo*`: a mirror
+    /// negates the odd-frequency terms along its axis, a quarter turn transposes.
+    pub fn undo(&self, transform: Transform) -> PdqDct {
+        let a = &self.coefficients;
+        let odd = |index: usize| index.is_multiple_of(2); // index 0 is frequency 1
+        let mut b = [[0f32; DCT_SIZE]; DCT_SIZE];
+        for i in 0..DCT_SIZE {
+            for j in 0..DCT_SIZE {
+                let value = a[i][j];
+                // Reference names: FlipX negates odd vertical frequencies (upside down),
+                // FlipY odd horizontal ones (left-right), Rotate90 is counter-clockwise.
+                match transform {
+                    Transform::Identity => b[i][j] = value,
+                    // Undo a clockwise turn: turn counter-clockwise (reference Rotate90).
+                    Transform::Rot90 => b[j][i] = if odd(j) { -value } else { value },
+                    Transform::Rot180 => b[i][j] = if odd(i) != odd(j) { -value } else { value },
+                    // Undo a counter-clockwise turn: reference Rotate270.
+                    Transform::Rot270 => b[j][i] = if odd(i) { -value } else { value },
+                    Transform::Flip => b[i][j] = if odd(j) { -value } else { value },
+                    // The anti-transpose is its own inverse (reference FlipMinus1).
+                    Transform::FlipRot90 => b[j][i] = if odd(i) != odd(j) { -value } else { value },
+                    Transform::FlipRot180 => b[i][j] = if odd(i) { -value } else { value },
+                    // A transpose is its own inverse (reference FlipPlus1).
+                    Transform::FlipRot270 => b[j][i] = value,
+                }
+            }
+        }
+        PdqDct {
+            coefficients: b,
+            quality: self.quality,
+        }
+    }
+
+    /// The hash of this image undone by each of the eight transforms.
+    pub fn dihedral_hashes(&self) -> [(Transform, Hash256); 8] {
+        Transform::ALL.map(|transform| (transform, self.undo(transform).hash()))
+    }
+}

@@ -1,0 +1,185 @@
+use super::*;
+
+/// A deterministic, asymmetric test picture with structure at several scales.
+fn picture(width: usize, height: usize) -> Vec<u8> {
+    let mut rgb = Vec::with_capacity(width * height * 3);
+    for y in 0..height {
+        for x in 0..width {
+            let (fx, fy) = (x as f64 / width as f64, y as f64 / height as f64);
+            let blob = (-((fx - 0.3).powi(2) + (fy - 0.35).powi(2)) * 18.0).exp();
+            let bar = if (0.55..0.7).contains(&fx) && fy > 0.5 {
+                1.0
+            } else {
+                0.0
+            };
+            let wave = (fx * 9.0 + fy * 4.0).sin() * 0.5 + (fx * fy * 20.0).cos() * 0.3;
+            // Coarse random blocks (12×9 per picture) give PDQ the gradients a photo has.
+            let block = (fx * 12.0) as u64 * 31 + (fy * 9.0) as u64;
+            let texture = (block.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as f64 - 32.0;
+            let value = 80.0 + 110.0 * blob + 60.0 * bar + 25.0 * wave + 30.0 * fy + texture;
+            let v = value.clamp(0.0, 255.0) as u8;
+            rgb.extend_from_slice(&[v, v.saturating_sub(30), 255 - v]);
+        }
+    }
+    rgb
+}
+
+fn transformed(rgb: &[u8], width: usize, height: usize, t: Transform) -> (Vec<u8>, usize, usize) {
+    // Where output pixel (x, y) comes from in the source, and the output size.
+    let (out_w, out_h) = match t {
+        Transform::Identity | Transform::Rot180 | Transform::Flip | Transform::FlipRot180 => {
+            (width, height)
+        }
+        _ => (height, width),
+    };
+    let mut out = Vec::with_capacity(rgb.len());
+    for y in 0..out_h {
+        for x in 0..out_w {
+            let (sx, sy) = match t {
+                Transform::Identity => (x, y),
+                Transform::Rot90 => (y, height - 1 - x),
+                Transform::Rot180 => (width - 1 - x, height - 1 - y),
+                Transform::Rot270 => (width - 1 - y, x),
+                Transform::Flip => (width - 1 - x, y),
+                // Mirror, then turn clockwise: the anti-transpose.
+                Transform::FlipRot90 => (width - 1 - y, height - 1 - x),
+                Transform::FlipRot180 => (x, height - 1 - y),
+                Transform::FlipRot270 => (y, x),
+            };
+            let at = (sy * width + sx) * 3;
+            out.extend_from_slice(&rgb[at..at + 3]);
+        }
+    }
+    (out, out_w, out_h)
+}
+
+fn whole(fingerprint: &Fingerprint) -> &PdqDct {
+    &fingerprint.regions[0].1
+}
+
+#[test]
+fn every_rotation_and_flip_is_undone_in_the_dct() {
+    let (w, h) = (320, 240);
+    let original = Fingerprint::of_rgb(&picture(w, h), w, h);
+    assert!(
+        original.pdq.is_reliable(),
+        "quality {}",
+        original.pdq.quality
+    );
+    for t in Transform::ALL {
+        let (rgb, tw, th) = transformed(&picture(w, h), w, h, t);
+        let query = Fingerprint::of_rgb(&rgb, tw, th);
+        let distances: Vec<(u32, Transform)> = whole(&query)
+            .dihedral_hashes()
+            .iter()
+            .map(|(undo, hash)| (hash.distance(&original.pdq.hash), *undo))
+            .collect();
+        let best = distances
+            .iter()
+            .min()
+            .copied()
+            .unwrap_or((u32::MAX, Transform::Identity));
+        assert_eq!(best.1, t, "{t:?}: {distances:?}");
+        // Quarter turns of a non-square image shift the reference's decimation grid by up
+        // to a pixel, so they come back a little further than mirrors do.
+        assert!(best.0 <= 31, "{t:?}: {distances:?}");
+        if t != Transform::Identity {
+            let plain = query.pdq.hash.distance(&original.pdq.hash);
+            assert!(
+                plain > 60,
+                "{t:?} should defeat a plain match, distance {plain}"
+            );
+        }
+    }
+}
+
+#[test]
+fn padding_is_trimmed_before_hashing() {
+    let (w, h) = (300, 200);
+    let rgb = picture(w, h);
+    let original = Fingerprint::of_rgb(&rgb, w, h);
+    assert_eq!(original.regions.len(), 2, "nothing to trim in the original");
+    // 20% white padding on every side.
+    let (pw, ph) = (w + 2 * w / 5, h + 2 * h / 5);
+    let mut padded = vec![255u8; pw * ph * 3];
+    for y in 0..h {
+        let at = ((y + h / 5) * pw + w / 5) * 3;
+        padded[at..at + w * 3].copy_from_slice(&rgb[y * w * 3..(y + 1) * w * 3]);
+    }
+    let query = Fingerprint::of_rgb(&padded, pw, ph);
+    assert_eq!(
+        query.content,
+        Rect {
+            x: w / 5,
+            y: h / 5,
+            width: w,
+            height: h
+        }
+    );
+    let plain = query.pdq.hash.distance(&original.pdq.hash);
+    let (region, trimmed) = &query.regions[1];
+    assert_eq!(*region, Region::Trimmed);
+    let distance = trimmed.hash().distance(&original.pdq.hash);
+    assert!(
+        distance <= 8 && plain > 31,
+        "trimmed {distance}, plain {plain}"
+    );
+}
+
+#[test]
+fn a_centre_crop_matches_the_originals_centre_hash() {
+    let (w, h) = (400, 300);
+    let rgb = picture(w, h);
+    let original = Fingerprint::of_rgb(&rgb, w, h);
+    // 5% cut off each side.
+    let (x0, y0, cw, ch) = (w / 20, h / 20, w - w / 10, h - h / 10);
+    let mut cropped = Vec::with_capacity(cw * ch * 3);
+    for y in y0..y0 + ch {
+        cropped.extend_from_slice(&rgb[(y * w + x0) * 3..(y * w + x0 + cw) * 3]);
+    }
+    let query = Fingerprint::of_rgb(&cropped, cw, ch);
+    let centre = original
+        .index_hashes()
+        .into_iter()
+        .find(|(region, _)| *region == Region::Centre)
+        .map(|(_, pdq)| pdq.hash)
+        .unwrap_or_default();
+    let to_centre = query.pdq.hash.distance(&centre);
+    let to_whole = query.pdq.hash.distance(&original.pdq.hash);
+    assert!(
+        to_centre <= 10 && to_centre < to_whole,
+        "centre {to_centre}, whole {to_whole}"
+    );
+}
+
+#[test]
+fn flat_tiny_and_empty_images_are_unreliable() {
+    let grey = vec![128u8; 100 * 80 * 3];
+    let flat = Fingerprint::of_rgb(&grey, 100, 80);
+    assert!(!flat.pdq.is_reliable(), "quality {}", flat.pdq.quality);
+    assert_eq!(flat.pdq.quality, 0);
+    let tiny = pdq_from_rgb(&picture(4, 4), 4, 4);
+    assert_eq!((tiny.quality, tiny.hash), (0, Hash256::default()));
+    let empty = Fingerprint::of_rgb(&[], 0, 0);
+    assert_eq!(empty.pdq.quality, 0);
+    assert_eq!(phash64(&[], 0, 0), 0);
+    // Two-tone: half black, half white.
+    let two_tone: Vec<u8> = (0..100 * 80)
+        .flat_map(|i| if i % 100 < 50 { [0u8; 3] } else { [255u8; 3] })
+        .collect();
+    // PDQ's own quality metric passes a single sharp edge; the fingerprint does not.
+    assert!(pdq_from_rgb(&two_tone, 100, 80).is_reliable());
+    assert!(!Fingerprint::of_rgb(&two_tone, 100, 80).reliable());
+    assert!(!flat.reliable());
+    assert!(Fingerprint::of_rgb(&picture(100, 80), 100, 80).reliable());
+}
+
+#[test]
+fn phash_is_stable_under_resizing_and_differs_between_pictures() {
+    let a = phash64(&picture(320, 240), 320, 240);
+    let b = phash64(&picture(640, 480), 640, 480);
+    assert!((a ^ b).count_ones() <= 6, "{a:016x} {b:016x}");
+    let (rgb, w, h) = transformed(&picture(320, 240), 320, 240, Transform::Rot180);
+    let c = phash64(&rgb, w, h);
+    assert!((a ^ c).count_ones() > 16, "{a:016x} {c:016x}");
+}

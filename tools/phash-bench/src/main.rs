@@ -1,0 +1,126 @@
+//! `stockroom-phash-bench speed [--runs N] PATH...` hashes every JPEG, PNG and WebP under the
+//! paths on one thread as ingest does (reduced-scale decode, PDQ with trimmed and centre
+//! regions, pHash, blake3) and prints one JSON line with the median images/s of N runs.
+//!
+//! `stockroom-phash-bench dump --out DIR PATH...` writes the exact pixels it hashes for each
+//! image to `DIR/N.rgb` and prints one JSON line per image with our PDQ hash, quality and
+//! the eight dihedral hashes, for `tools/phash-bench.py` to compare with the reference.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use stockroom_phash::{Fingerprint, Transform};
+use stockroom_render::{Limits, decode_oriented};
+
+/// The long side ingest decodes to for hashing: PDQ looks at 64×64, and 512 px keeps the
+/// trimming and the centre crop exact to a fraction of a percent.
+const HASH_LONG_SIDE: u32 = 512;
+
+fn main() -> Result<()> {
+    let mut args = std::env::args().skip(1);
+    let mode = args.next().context("usage: stockroom-phash-bench speed|dump ...")?;
+    let mut runs = 5usize;
+    let mut out: Option<PathBuf> = None;
+    let mut paths = Vec::new();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--runs" => runs = args.next().context("--runs needs a number")?.parse()?,
+            "--out" => out = Some(args.next().context("--out needs a directory")?.into()),
+            _ => paths.push(PathBuf::from(arg)),
+        }
+    }
+    let mut files = Vec::new();
+    for path in &paths {
+        collect(path, &mut files)?;
+    }
+    if files.is_empty() {
+        bail!("no images under {paths:?}");
+    }
+    match mode.as_str() {
+        "speed" => speed(&files, runs.max(1)),
+        "dump" => dump(&files, &out.context("dump needs --out DIR")?),
+        other => bail!("unknown mode {other:?}"),
+    }
+}
+
+fn fingerprint(bytes: &[u8]) -> Result<(Fingerprint, blake3::Hash, u32, u32, Vec<u8>)> {
+    let pixels = decode_oriented(bytes, &Limits::default(), HASH_LONG_SIDE)?;
+    let (width, height) = (pixels.width as usize, pixels.height as usize);
+    let fingerprint = Fingerprint::of_rgb(&pixels.rgb, width, height);
+    Ok((
+        fingerprint,
+        blake3::hash(bytes),
+        pixels.width,
+        pixels.height,
+        pixels.rgb,
+    ))
+}
+
+fn speed(files: &[PathBuf], runs: usize) -> Result<()> {
+    let originals: Vec<Vec<u8>> = files
+        .iter()
+        .map(|file| std::fs::read(file).with_context(|| file.display().to_string()))
+        .collect::<Result<_>>()?;
+    let mut rates = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let started = Instant::now();
+        for (bytes, file) in originals.iter().zip(files) {
+            let (fingerprint, blake, ..) =
+                fingerprint(bytes).with_context(|| file.display().to_string())?;
+            std::hint::black_box((fingerprint, blake));
+        }
+        rates.push(files.len() as f64 / started.elapsed().as_secs_f64());
+    }
+    rates.sort_by(f64::total_cmp);
+    println!(
+        "{{\"images\":{},\"runs\":{runs},\"images_per_second\":{:.1}}}",
+        files.len(),
+        rates[rates.len() / 2]
+    );
+    Ok(())
+}
+
+fn dump(files: &[PathBuf], out: &Path) -> Result<()> {
+    std::fs::create_dir_all(out)?;
+    for (number, file) in files.iter().enumerate() {
+        let bytes = std::fs::read(file).with_context(|| file.display().to_string())?;
+        let (fingerprint, _, width, height, rgb) =
+            fingerprint(&bytes).with_context(|| file.display().to_string())?;
+        let raw = out.join(format!("{number}.rgb"));
+        std::fs::write(&raw, &rgb)?;
+        let whole = &fingerprint.regions[0].1;
+        let dihedral: Vec<String> = Transform::ALL
+            .iter()
+            .map(|transform| format!("\"{}\":\"{}\"", transform.name(), whole.undo(*transform).hash()))
+            .collect();
+        println!(
+            "{{\"file\":{:?},\"raw\":{:?},\"width\":{width},\"height\":{height},\"pdq\":\"{}\",\"quality\":{},\"dihedral\":{{{}}}}}",
+            file.display().to_string(),
+            raw.display().to_string(),
+            fingerprint.pdq.hash,
+            fingerprint.pdq.quality,
+            dihedral.join(",")
+        );
+    }
+    Ok(())
+}
+
+fn collect(path: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
+    if path.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
+            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+            .collect();
+        entries.sort();
+        for entry in entries {
+            collect(&entry, files)?;
+        }
+    } else if path
+        .extension()
+        .and_then(|ext| ext.to_str())
+        .is_some_and(|ext| ["jpg", "jpeg", "png", "webp"].contains(&ext.to_ascii_lowercase().as_str()))
+    {
+        files.push(path.to_path_buf());
+    }
+    Ok(())
+}
