@@ -150,6 +150,25 @@ impl DupIndex {
         self.append(records)
     }
 
+    /// Indexes many assets' hashes with one write and one sync (bulk loads, rebuilds):
+    /// `(asset, region, hash, reliable)` per hash.
+    pub fn add_all(
+        &mut self,
+        hashes: impl IntoIterator<Item = (u64, Region, Pdq, bool)>,
+    ) -> Result<()> {
+        let records: Vec<Record> = hashes
+            .into_iter()
+            .map(|(asset, region, pdq, reliable)| Record {
+                asset,
+                hash: pdq.hash,
+                quality: pdq.quality,
+                region,
+                flags: if reliable { FLAG_RELIABLE } else { 0 },
+            })
+            .collect();
+        self.append(records)
+    }
+
     /// Removes an asset from future results (withdrawn or taken down), durably.
     pub fn remove(&mut self, asset: u64) -> Result<()> {
         self.append(vec![Record {

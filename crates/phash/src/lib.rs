@@ -5,7 +5,7 @@
 //! one DCT at query time.
 //!
 //! No I/O and no decoding: callers pass RGB pixels, ideally from a reduced-scale decode
-//! (PDQ looks at 64×64, so a 512 px decode loses nothing).
+//! (PDQ looks at 64×64; see [`DECODE_LONG_SIDE`]).
 
 mod dct_phash;
 mod hash;
@@ -19,6 +19,11 @@ pub use pdq::{
     pdq_dct, pdq_from_rgb,
 };
 pub use trim::{Rect, content_rect};
+
+/// The long side callers should decode to for hashing. PDQ box-filters down to 64×64, so
+/// 200 px loses nothing it would keep, and it lets a JPEG of 1600 px or more decode at 1/8,
+/// where the decoder skips most of the work (for progressive files, the luma AC scans).
+pub const DECODE_LONG_SIDE: u32 = 200;
 
 /// Share of each side the centre-crop hash keeps: a copy with up to ~10% cut off its edges
 /// is closer to the original's centre crop than to the whole original.

@@ -211,8 +211,13 @@ fn decode_jpeg(bytes: &[u8], limits: &Limits, target_long_side: u32) -> Result<D
         height: scaled.height,
         format,
     };
+    // At 1/8 the AC scans of a progressive JPEG's full-resolution components change
+    // nothing: skip decoding them.
+    let dc_only = (scale == ScalingFactor::ONE_EIGHTH && metadata.progressive)
+        .then(|| jpeg_markers::skip_ac_for_eighth_scale(bytes))
+        .flatten();
     decompressor
-        .decompress(bytes, image)
+        .decompress(dc_only.as_deref().unwrap_or(bytes), image)
         .map_err(RenderError::Jpeg)?;
     let rgb = if cmyk { cmyk_to_rgb(&pixels) } else { pixels };
     Ok(Decoded {

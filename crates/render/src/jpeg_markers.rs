@@ -11,6 +11,8 @@ pub struct JpegMetadata {
     pub orientation: u8,
     /// The ICC profile, reassembled from its APP2 chunks, if complete.
     pub icc_profile: Option<Vec<u8>>,
+    /// The frame is progressive (SOF2 or SOF10).
+    pub progressive: bool,
 }
 
 const ICC_SIGNATURE: &[u8] = b"ICC_PROFILE\0";
@@ -23,6 +25,7 @@ pub fn read_metadata(jpeg: &[u8]) -> JpegMetadata {
     let mut metadata = JpegMetadata {
         orientation: 1,
         icc_profile: None,
+        progressive: false,
     };
     let mut icc_chunks: Vec<(u8, u8, &[u8])> = Vec::new();
     let mut position = 2; // after SOI
@@ -57,12 +60,179 @@ pub fn read_metadata(jpeg: &[u8]) -> JpegMetadata {
             0xe2 if payload.starts_with(ICC_SIGNATURE) && payload.len() >= 14 => {
                 icc_chunks.push((payload[12], payload[13], &payload[14..]));
             }
+            0xc2 | 0xca => metadata.progressive = true,
             _ => {}
         }
         position += 2 + length;
     }
     metadata.icc_profile = assemble_icc(&mut icc_chunks);
     metadata
+}
+
+/// A progressive JPEG without the AC scans of the components libjpeg decodes at 1/8 with a
+/// 1×1 inverse DCT, which reads only the DC coefficient, or `None` if the file is not laid
+/// out as expected. It decodes to exactly the pixels of the whole file at 1/8 while
+/// skipping most of a progressive decode's entropy decoding. 4:2:0 chroma is scaled up by
+/// a 2×2 inverse DCT that reads AC coefficients, so its scans stay.
+///
+/// Dropped scans are replaced, not just removed: libjpeg would otherwise see coefficients
+/// it was never sent and "smooth" the blocks from their neighbours (changing half the
+/// pixels, by up to 44 levels, on a corpus photo). Each such component gets one AC scan
+/// that codes every block as end-of-block with a one-symbol Huffman table (one bit per
+/// block), after which its coefficients count as known, as after the real scans.
+pub fn skip_ac_for_eighth_scale(jpeg: &[u8]) -> Option<Vec<u8>> {
+    if !jpeg.starts_with(&[0xff, 0xd8]) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(jpeg.len() / 4);
+    out.extend_from_slice(&jpeg[..2]);
+    let mut position = 2;
+    let mut kept_scans = 0;
+    let mut frame: Option<Frame> = None;
+    loop {
+        if *jpeg.get(position)? != 0xff {
+            return None;
+        }
+        let marker = *jpeg.get(position + 1)?;
+        match marker {
+            0xff => {
+                position += 1;
+                continue;
+            }
+            0xd9 => break,
+            0xd0..=0xd7 | 0x01 => return None, // stray restart or TEM outside a scan
+            _ => {}
+        }
+        let length = usize::from(u16::from_be_bytes([
+            *jpeg.get(position + 2)?,
+            *jpeg.get(position + 3)?,
+        ]));
+        let segment_end = position.checked_add(2 + length)?;
+        let segment = jpeg.get(position..segment_end)?;
+        match marker {
+            0xc2 => frame = Some(Frame::parse(segment.get(4..)?)?),
+            // Restart intervals would need restart markers in the synthetic scans.
+            0xdd if segment.get(4..6)? != [0, 0] => return None,
+            _ => {}
+        }
+        if marker != 0xda {
+            // Application data and comments mean nothing to the decoder (some files carry
+            // megabytes of them), except Adobe's APP14, which names the colour transform.
+            if !matches!(marker, 0xe0..=0xed | 0xef | 0xfe) {
+                out.extend_from_slice(segment);
+            }
+            position = segment_end;
+            continue;
+        }
+        // SOS: components, then Ss, Se, Ah/Al. The entropy-coded data runs to the next
+        // marker that is not a stuffed 0xFF00 or a restart marker.
+        let payload = segment.get(4..)?;
+        let components = usize::from(*payload.first()?);
+        let spectral_start = *payload.get(1 + 2 * components)?;
+        // AC scans hold one component; DC scans (spectral start 0) are always kept.
+        let full_resolution = {
+            let frame = frame.as_ref()?;
+            let id = *payload.get(1)?;
+            let component = frame.components.iter().find(|c| c.id == id)?;
+            frame.full_resolution(component)
+        };
+        let mut end = segment_end;
+        loop {
+            end += memchr::memchr(0xff, jpeg.get(end..)?)?;
+            if !matches!(*jpeg.get(end + 1)?, 0x00 | 0xd0..=0xd7 | 0xff) {
+                break;
+            }
+            end += 1;
+        }
+        if spectral_start == 0 || !full_resolution {
+            out.extend_from_slice(&jpeg[position..end]);
+            kept_scans += 1;
+        }
+        position = end;
+    }
+    let frame = frame?;
+    if kept_scans == 0 {
+        return None;
+    }
+    // AC table 0 becomes a single 1-bit code for symbol 0x00 (EOB). The kept scans are
+    // already in `out`, so redefining the table affects only the scans below.
+    out.extend_from_slice(&[0xff, 0xc4, 0x00, 0x14, 0x10, 1]);
+    out.extend_from_slice(&[0; 15]);
+    out.push(0x00);
+    for component in frame.components.iter().filter(|c| frame.full_resolution(c)) {
+        out.extend_from_slice(&[0xff, 0xda, 0x00, 0x08, 1, component.id, 0x00, 1, 63, 0x00]);
+        let blocks = frame.blocks(component);
+        // One 0 bit per block; the last byte is padded with 1 bits (never a whole 0xFF).
+        out.resize(out.len() + blocks / 8, 0);
+        if blocks % 8 != 0 {
+            out.push((1u8 << (8 - blocks % 8)) - 1);
+        }
+    }
+    out.extend_from_slice(&[0xff, 0xd9]);
+    Some(out)
+}
+
+/// What a progressive frame header says about the sampling of each component.
+struct Frame {
+    width: usize,
+    height: usize,
+    max_h: usize,
+    max_v: usize,
+    components: Vec<FrameComponent>,
+}
+
+struct FrameComponent {
+    id: u8,
+    h: usize,
+    v: usize,
+}
+
+impl Frame {
+    /// SOF payload: precision, height, width, component count, then id, HV, table each.
+    fn parse(payload: &[u8]) -> Option<Frame> {
+        let height = usize::from(u16::from_be_bytes([*payload.get(1)?, *payload.get(2)?]));
+        let width = usize::from(u16::from_be_bytes([*payload.get(3)?, *payload.get(4)?]));
+        let count = usize::from(*payload.get(5)?);
+        let mut components = Vec::with_capacity(count);
+        for index in 0..count {
+            let at = 6 + index * 3;
+            let sampling = *payload.get(at + 1)?;
+            let (h, v) = (usize::from(sampling >> 4), usize::from(sampling & 15));
+            if !(1..=4).contains(&h) || !(1..=4).contains(&v) {
+                return None;
+            }
+            components.push(FrameComponent {
+                id: *payload.get(at)?,
+                h,
+                v,
+            });
+        }
+        let max_h = components.iter().map(|c| c.h).max()?;
+        let max_v = components.iter().map(|c| c.v).max()?;
+        (width > 0 && height > 0).then_some(Frame {
+            width,
+            height,
+            max_h,
+            max_v,
+            components,
+        })
+    }
+
+    /// Decoded at 1/8 by a 1×1 inverse DCT. libjpeg-turbo scales a component's inverse DCT
+    /// up from 1×1 only while the frame's sampling factors are a multiple of twice the
+    /// component's in both directions (`jpeg_core_output_dimensions`): so luma, every
+    /// component of 4:4:4, and 4:2:2 chroma (upsampled afterwards) use 1×1; 4:2:0 chroma
+    /// uses 2×2, which reads AC coefficients.
+    fn full_resolution(&self, component: &FrameComponent) -> bool {
+        !(self.max_h % (2 * component.h) == 0 && self.max_v % (2 * component.v) == 0)
+    }
+
+    /// Blocks in a non-interleaved scan of `component`: its own size in 8×8 blocks.
+    fn blocks(&self, component: &FrameComponent) -> usize {
+        let width = (self.width * component.h).div_ceil(self.max_h);
+        let height = (self.height * component.v).div_ceil(self.max_v);
+        width.div_ceil(8) * height.div_ceil(8)
+    }
 }
 
 /// Joins ICC chunks in sequence order, if they are a complete, consistent set.

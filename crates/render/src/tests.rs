@@ -430,3 +430,54 @@ fn the_pool_renders_off_the_calling_thread() -> Result<()> {
     );
     Ok(())
 }
+
+/// Decodes `jpeg` whole at 1/8 with libjpeg-turbo directly, bypassing our shortcuts.
+fn eighth_scale_reference(jpeg: &[u8]) -> (Vec<u8>, usize, usize) {
+    let mut decompressor = turbojpeg::Decompressor::new().expect("decompressor");
+    let header = decompressor.read_header(jpeg).expect("header");
+    decompressor
+        .set_scaling_factor(turbojpeg::ScalingFactor::ONE_EIGHTH)
+        .expect("scale");
+    let scaled = header.scaled(turbojpeg::ScalingFactor::ONE_EIGHTH);
+    let mut pixels = vec![0u8; scaled.width * scaled.height * 3];
+    let image = Image {
+        pixels: &mut pixels[..],
+        width: scaled.width,
+        pitch: scaled.width * 3,
+        height: scaled.height,
+        format: PixelFormat::RGB,
+    };
+    decompressor.decompress(jpeg, image).expect("decode");
+    (pixels, scaled.width, scaled.height)
+}
+
+#[test]
+fn progressive_jpegs_at_an_eighth_skip_full_resolution_ac_scans_with_identical_pixels() {
+    for name in ["freshflower.jpg", "greenmeadow.jpg"] {
+        let jpeg = corpus(name);
+        assert!(jpeg_markers::read_metadata(&jpeg).progressive, "{name}");
+        let dc = jpeg_markers::skip_ac_for_eighth_scale(&jpeg).expect("dc scans");
+        assert!(
+            dc.len() * 2 < jpeg.len(),
+            "{name}: {} of {} bytes",
+            dc.len(),
+            jpeg.len()
+        );
+        let (reference, width, height) = eighth_scale_reference(&jpeg);
+        let decoded = decode(&jpeg, &Limits::default(), 150).expect("decode");
+        assert_eq!(
+            (decoded.width as usize, decoded.height as usize),
+            (width, height)
+        );
+        assert!(decoded.rgb == reference, "{name}: pixels differ");
+    }
+    // Baseline files and damaged layouts keep the ordinary path.
+    let baseline = corpus("aqua.jpg");
+    assert!(!jpeg_markers::read_metadata(&baseline).progressive);
+    let mut cut = corpus("freshflower.jpg");
+    cut.truncate(cut.len() / 3);
+    // A truncated file never reaches its end marker: no shortcut, the decoder reports it.
+    assert!(jpeg_markers::skip_ac_for_eighth_scale(&cut).is_none());
+    assert!(jpeg_markers::skip_ac_for_eighth_scale(b"\xff\xd8\xff\xda").is_none());
+    assert!(jpeg_markers::skip_ac_for_eighth_scale(b"not a jpeg").is_none());
+}

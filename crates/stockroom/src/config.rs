@@ -18,6 +18,8 @@ pub struct Config {
     pub segment_size: u64,
     /// Largest file `ingest` accepts.
     pub max_upload_bytes: u64,
+    /// PDQ distance (of 256 bits) within which an upload is a near duplicate.
+    pub dedup_threshold: u32,
 }
 
 /// What the command line (flags or their environment variables) supplied.
@@ -37,6 +39,14 @@ struct FileConfig {
     store: StoreSection,
     #[serde(default)]
     ingest: IngestSection,
+    #[serde(default)]
+    dedup: DedupSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DedupSection {
+    threshold: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -72,6 +82,9 @@ impl Size {
 const DEFAULT_SEGMENT_SIZE: u64 = 1 << 30;
 /// Default upload limit: 200 MiB, above any camera JPEG and most TIFF scans a stock site takes.
 const DEFAULT_MAX_UPLOAD: u64 = 200 << 20;
+
+/// Above this, unrelated photos' PDQ hashes start to meet (random pairs sit near 128).
+const MAX_DEDUP_THRESHOLD: u32 = 64;
 
 impl Config {
     /// Builds the configuration from an optional file and the command line's overrides.
@@ -113,12 +126,22 @@ impl Config {
             data_dir,
             segment_size,
             max_upload_bytes,
+            dedup_threshold: from_file
+                .dedup
+                .threshold
+                .unwrap_or(stockroom_dupes::DEFAULT_THRESHOLD),
         };
         config.validate()?;
         Ok(config)
     }
 
     fn validate(&self) -> Result<()> {
+        if self.dedup_threshold > MAX_DEDUP_THRESHOLD {
+            bail!(
+                "dedup.threshold {} is above {MAX_DEDUP_THRESHOLD}: unrelated photos match past that",
+                self.dedup_threshold
+            );
+        }
         if self.segment_size < stockroom_store::MIN_SEGMENT_CAPACITY {
             bail!(
                 "segment size {} is below the minimum of {} bytes",
@@ -147,6 +170,11 @@ impl Config {
     /// Where blobs live.
     pub fn blobs_dir(&self) -> PathBuf {
         self.data_dir.join("blobs")
+    }
+
+    /// The duplicate index's hash file.
+    pub fn dupes_file(&self) -> PathBuf {
+        self.data_dir.join("dupes").join("hashes")
     }
 
     /// Where thumbnails of withdrawn assets are kept.

@@ -1,8 +1,11 @@
 //! `stockroom ingest`: store image files as assets (original + submitted metadata).
 //!
-//! Files are read, sniffed and hashed in parallel on rayon's pool; the store's group commit
-//! batches their flushes. An exact duplicate (same blake3 as a stored original) is reported
-//! with the existing id and not stored again. Each file's outcome is one JSON line on stdout.
+//! Files are read, decoded at reduced scale and hashed in parallel on rayon's pool; the
+//! store's group commit batches their flushes. An exact duplicate (same blake3 as a stored
+//! original) is reported with the existing id and not stored again. A near duplicate (a
+//! reliable PDQ match within the threshold, under any rotation or flip, whole or cropped)
+//! is stored but held `pending` for a moderator, with its candidates. Each file's outcome is
+//! one JSON line on stdout.
 //! Until the catalogue exists, the submitted metadata is kept in the store beside the
 //! original (kind `metadata`).
 
@@ -16,9 +19,12 @@ use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde::Serialize;
+use stockroom_dupes::DupIndex;
+use stockroom_render::Limits;
 use stockroom_store::{AssetId, Kind, Store, StoreError};
 
 use crate::config::Config;
+use crate::fingerprint::{self, Candidate};
 use crate::manifest::{AssetMetadata, Manifest};
 
 /// File extensions picked up when a directory is given.
@@ -28,10 +34,23 @@ const IMAGE_EXTENSIONS: [&str; 4] = ["jpg", "jpeg", "png", "webp"];
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "status", rename_all = "lowercase")]
 pub enum Outcome {
-    Stored { id: String },
-    Duplicate { id: String },
-    Failed { error: String },
-    Skipped { reason: String },
+    Stored {
+        id: String,
+    },
+    /// Stored, but held for a moderator: near duplicates of existing assets.
+    Pending {
+        id: String,
+        duplicates: Vec<Candidate>,
+    },
+    Duplicate {
+        id: String,
+    },
+    Failed {
+        error: String,
+    },
+    Skipped {
+        reason: String,
+    },
 }
 
 /// One output line.
@@ -51,6 +70,10 @@ struct StoredMetadata<'a> {
     blake3: String,
     source_file: String,
     ingested_at: u64,
+    /// `active`, or `pending` when near duplicates hold it for a moderator.
+    status: &'static str,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    duplicates: &'a [Candidate],
     #[serde(flatten)]
     metadata: &'a AssetMetadata,
 }
@@ -85,6 +108,7 @@ pub fn run(
         }
     }
     let claims = Mutex::new(claims);
+    let index = Mutex::new(fingerprint::open_index(config)?);
     let progress = progress_bar(files.len() as u64, show_progress);
     let disk_full = AtomicBool::new(false);
     let reports = files
@@ -95,17 +119,19 @@ pub fn run(
                     reason: "an earlier write found the disk full".into(),
                 }
             } else {
-                ingest_one(config, &store, &claims, manifest, file).unwrap_or_else(|error| {
-                    let full = error
-                        .downcast_ref::<StoreError>()
-                        .is_some_and(StoreError::is_disk_full);
-                    if full {
-                        disk_full.store(true, Ordering::Relaxed);
-                    }
-                    Outcome::Failed {
-                        error: format!("{error:#}"),
-                    }
-                })
+                ingest_one(config, &store, &claims, &index, manifest, file).unwrap_or_else(
+                    |error| {
+                        let full = error
+                            .downcast_ref::<StoreError>()
+                            .is_some_and(StoreError::is_disk_full);
+                        if full {
+                            disk_full.store(true, Ordering::Relaxed);
+                        }
+                        Outcome::Failed {
+                            error: format!("{error:#}"),
+                        }
+                    },
+                )
             };
             progress.inc(1);
             FileReport {
@@ -172,24 +198,11 @@ fn has_image_extension(path: &Path) -> bool {
         })
 }
 
-/// The media type named by a file's first bytes, if it is an image we take.
-pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
-    if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
-        return Some("image/jpeg");
-    }
-    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-        return Some("image/png");
-    }
-    if bytes.len() >= 12 && &bytes[0..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
-        return Some("image/webp");
-    }
-    None
-}
-
 fn ingest_one(
     config: &Config,
     store: &Store,
     claims: &Mutex<Claims>,
+    index: &Mutex<DupIndex>,
     manifest: Option<&Manifest>,
     file: &Path,
 ) -> Result<Outcome> {
@@ -208,10 +221,10 @@ fn ingest_one(
         );
     }
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    let Some(media_type) = sniff(&bytes) else {
-        bail!("not a JPEG, PNG or WebP image");
-    };
-    let hash = *blake3::hash(&bytes).as_bytes();
+    // Decoding checks the image (format, limits, integrity) before anything is stored.
+    let hashed = fingerprint::hash_bytes(&bytes, &Limits::default())?;
+    let media_type = hashed.media_type;
+    let hash = *hashed.blake3.as_bytes();
     let id = {
         let mut claims = claims.lock().unwrap_or_else(|poison| poison.into_inner());
         if let Some(existing) = claims.by_hash.get(&hash) {
@@ -224,6 +237,17 @@ fn ingest_one(
         claims.by_hash.insert(hash, id);
         id
     };
+    // Search and add under one lock, so near duplicates in the same batch see each other.
+    let duplicates = {
+        let mut index = index.lock().unwrap_or_else(|poison| poison.into_inner());
+        let found = fingerprint::candidates(&index, &hashed.fingerprint, config.dedup_threshold);
+        let print = &hashed.fingerprint;
+        index
+            .add(id.as_u64(), &print.index_hashes(), print.reliable())
+            .context("adding to the duplicate index")?;
+        found
+    };
+    let pending = duplicates.iter().any(|candidate| candidate.reliable);
     let record = StoredMetadata {
         id: id.to_string(),
         media_type,
@@ -237,6 +261,8 @@ fn ingest_one(
             .duration_since(UNIX_EPOCH)
             .map(|elapsed| elapsed.as_secs())
             .unwrap_or(0),
+        status: if pending { "pending" } else { "active" },
+        duplicates: if pending { &duplicates } else { &[] },
         metadata: &metadata,
     };
     let record = serde_json::to_vec(&record).context("encoding metadata")?;
@@ -246,6 +272,10 @@ fn ingest_one(
     if let Err(error) = stored {
         // Leave no half-ingested asset behind, and let a retry store the file again.
         let _ = store.delete(id, Kind::Original);
+        let _ = index
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .remove(id.as_u64());
         claims
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
@@ -253,7 +283,14 @@ fn ingest_one(
             .remove(&hash);
         return Err(error.into());
     }
-    Ok(Outcome::Stored { id: id.to_string() })
+    Ok(if pending {
+        Outcome::Pending {
+            id: id.to_string(),
+            duplicates,
+        }
+    } else {
+        Outcome::Stored { id: id.to_string() }
+    })
 }
 
 /// A random id not yet taken.
@@ -271,17 +308,6 @@ fn fresh_id(taken: &HashSet<AssetId>) -> Result<AssetId> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sniffing_knows_our_three_formats_and_nothing_else() {
-        assert_eq!(sniff(&[0xff, 0xd8, 0xff, 0xe0, 0, 0]), Some("image/jpeg"));
-        assert_eq!(sniff(b"\x89PNG\r\n\x1a\n...."), Some("image/png"));
-        assert_eq!(sniff(b"RIFF\x10\0\0\0WEBPVP8 "), Some("image/webp"));
-        assert_eq!(sniff(b"RIFF\x10\0\0\0WAVEfmt "), None);
-        assert_eq!(sniff(b"hello, I am a text file"), None);
-        assert_eq!(sniff(b""), None);
-        assert_eq!(sniff(&[0xff, 0xd8]), None);
-    }
 
     #[test]
     fn directories_yield_images_only_in_sorted_order() -> Result<()> {

@@ -1,6 +1,7 @@
 //! `stockroom`: argument parsing and wiring; the work happens in the library crates.
 
 mod config;
+mod fingerprint;
 mod ingest;
 mod maintenance;
 mod manifest;
@@ -54,6 +55,21 @@ enum Command {
         /// Files or directories; with none, every file the manifest lists.
         paths: Vec<PathBuf>,
     },
+    /// Print each image's hashes as JSON lines: path, pdq, quality, phash, blake3.
+    Hash {
+        /// Image files.
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+    },
+    /// Look up images in the duplicate index: one JSON line per image with its matches.
+    Dedup {
+        /// PDQ distance (of 256 bits) to report; default from the config (31).
+        #[arg(long)]
+        threshold: Option<u32>,
+        /// Image files.
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+    },
     /// Re-hash every stored record; exits 1 and names each damaged record.
     Verify,
     /// Rewrite live records into fresh segments and reclaim the rest.
@@ -64,6 +80,8 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Decoders reuse their large buffers instead of faulting in fresh pages per image.
+    stockroom_render::keep_decode_buffers();
     match run(cli) {
         Ok(code) => code,
         Err(error) => {
@@ -88,6 +106,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let reports = ingest::run(&config, manifest.as_ref(), &paths, interactive)?;
             print_ingest(&reports)
         }
+        Command::Hash { images } => hash(&images),
+        Command::Dedup { threshold, images } => {
+            let config = Config::load(cli.config.as_deref(), overrides)?;
+            dedup(&config, threshold, &images)
+        }
         Command::Verify => {
             let config = Config::load(cli.config.as_deref(), overrides)?;
             maintenance::verify(&config, interactive)
@@ -103,21 +126,108 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+/// Reads and hashes one image file, within the configured upload limit.
+fn hash_file(path: &std::path::Path, max_bytes: u64) -> Result<fingerprint::Hashed> {
+    let size = std::fs::metadata(path)
+        .with_context(|| path.display().to_string())?
+        .len();
+    if size > max_bytes {
+        anyhow::bail!("file is {size} bytes; the upload limit is {max_bytes} bytes");
+    }
+    let bytes = std::fs::read(path).with_context(|| path.display().to_string())?;
+    fingerprint::hash_bytes(&bytes, &stockroom_render::Limits::default())
+}
+
+/// Prints a JSON error line for `path`.
+fn print_error(out: &mut impl Write, path: &std::path::Path, error: &anyhow::Error) -> Result<()> {
+    let line = serde_json::json!({ "path": path, "error": format!("{error:#}") });
+    serde_json::to_writer(&mut *out, &line)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// `stockroom hash`: exits 1 if any image could not be hashed (its line carries `error`).
+fn hash(images: &[PathBuf]) -> Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    let mut failed = false;
+    for path in images {
+        match hash_file(path, u64::MAX) {
+            Ok(hashed) => {
+                serde_json::to_writer(
+                    &mut out,
+                    &fingerprint::HashLine::new(path.clone(), &hashed),
+                )?;
+                writeln!(out)?;
+            }
+            Err(error) => {
+                failed = true;
+                print_error(&mut out, path, &error)?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// `stockroom dedup`: one line per image, `{"query", "quality", "matches": [...]}`.
+fn dedup(config: &Config, threshold: Option<u32>, images: &[PathBuf]) -> Result<ExitCode> {
+    // The store's lock keeps an ingest from appending to the index while we read it.
+    let _store = stockroom_store::Store::open(config.blobs_dir(), config.store_options())
+        .with_context(|| format!("opening {}", config.blobs_dir().display()))?;
+    let index = fingerprint::open_index(config)?;
+    let threshold = threshold.unwrap_or(config.dedup_threshold);
+    let mut out = std::io::stdout().lock();
+    let mut failed = false;
+    for path in images {
+        match hash_file(path, config.max_upload_bytes) {
+            Ok(hashed) => {
+                let print = &hashed.fingerprint;
+                let line = serde_json::json!({
+                    "query": path,
+                    "quality": print.pdq.quality,
+                    "reliable": print.reliable(),
+                    "matches": fingerprint::candidates(&index, print, threshold),
+                });
+                serde_json::to_writer(&mut out, &line)?;
+                writeln!(out)?;
+            }
+            Err(error) => {
+                failed = true;
+                print_error(&mut out, path, &error)?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
 /// Prints one JSON line per file and a summary; fails if any file failed.
 fn print_ingest(reports: &[ingest::FileReport]) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
-    let (mut stored, mut duplicates, mut failed) = (0, 0, 0);
+    let (mut stored, mut pending, mut duplicates, mut failed) = (0, 0, 0, 0);
     for report in reports {
         serde_json::to_writer(&mut out, report)?;
         writeln!(out)?;
         match report.outcome {
             ingest::Outcome::Stored { .. } => stored += 1,
+            ingest::Outcome::Pending { .. } => pending += 1,
             ingest::Outcome::Duplicate { .. } => duplicates += 1,
             ingest::Outcome::Failed { .. } | ingest::Outcome::Skipped { .. } => failed += 1,
         }
     }
     out.flush()?;
-    eprintln!("ingest: {stored} stored, {duplicates} already stored, {failed} not stored");
+    eprintln!(
+        "ingest: {stored} stored, {pending} held for review as near duplicates, \
+         {duplicates} already stored, {failed} not stored"
+    );
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {
@@ -163,10 +273,18 @@ fn demo(
     maintenance::verify(&config, interactive)?;
     println!("\n$ stockroom stats");
     maintenance::stats(&config)?;
+    let sample = manifest.files().first().cloned();
+    if let Some(sample) = &sample {
+        println!("\n$ stockroom hash {}", sample.display());
+        hash(std::slice::from_ref(sample))?;
+        println!("\n$ stockroom dedup {}", sample.display());
+        dedup(&config, None, std::slice::from_ref(sample))?;
+    }
     let data = config.data_dir.display();
     println!(
         "\nTry next:\n  stockroom stats --data {data}\n  stockroom verify --data {data}\n  \
-         stockroom ingest --data {data} corpus/photos   # every file is already stored\n\n\
+         stockroom ingest --data {data} corpus/photos   # every file is already stored\n  \
+         stockroom dedup --data {data} IMAGE...         # near duplicates, any rotation or flip\n\n\
          The HTTP server (search, previews, licences) arrives with the delivery-server work."
     );
     Ok(code)

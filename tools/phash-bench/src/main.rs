@@ -10,16 +10,16 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use stockroom_phash::{Fingerprint, Transform};
+use stockroom_phash::{DECODE_LONG_SIDE, Fingerprint, Transform};
 use stockroom_render::{Limits, decode_oriented};
 
-/// The long side ingest decodes to for hashing: PDQ looks at 64×64, and 512 px keeps the
-/// trimming and the centre crop exact to a fraction of a percent.
-const HASH_LONG_SIDE: u32 = 512;
-
 fn main() -> Result<()> {
+    // As the stockroom binary does at start-up.
+    stockroom_render::keep_decode_buffers();
     let mut args = std::env::args().skip(1);
-    let mode = args.next().context("usage: stockroom-phash-bench speed|dump ...")?;
+    let mode = args
+        .next()
+        .context("usage: stockroom-phash-bench speed|dump ...")?;
     let mut runs = 5usize;
     let mut out: Option<PathBuf> = None;
     let mut paths = Vec::new();
@@ -45,7 +45,7 @@ fn main() -> Result<()> {
 }
 
 fn fingerprint(bytes: &[u8]) -> Result<(Fingerprint, blake3::Hash, u32, u32, Vec<u8>)> {
-    let pixels = decode_oriented(bytes, &Limits::default(), HASH_LONG_SIDE)?;
+    let pixels = decode_oriented(bytes, &Limits::default(), DECODE_LONG_SIDE)?;
     let (width, height) = (pixels.width as usize, pixels.height as usize);
     let fingerprint = Fingerprint::of_rgb(&pixels.rgb, width, height);
     Ok((
@@ -92,7 +92,13 @@ fn dump(files: &[PathBuf], out: &Path) -> Result<()> {
         let whole = &fingerprint.regions[0].1;
         let dihedral: Vec<String> = Transform::ALL
             .iter()
-            .map(|transform| format!("\"{}\":\"{}\"", transform.name(), whole.undo(*transform).hash()))
+            .map(|transform| {
+                format!(
+                    "\"{}\":\"{}\"",
+                    transform.name(),
+                    whole.undo(*transform).hash()
+                )
+            })
             .collect();
         println!(
             "{{\"file\":{:?},\"raw\":{:?},\"width\":{width},\"height\":{height},\"pdq\":\"{}\",\"quality\":{},\"dihedral\":{{{}}}}}",
@@ -118,7 +124,9 @@ fn collect(path: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
     } else if path
         .extension()
         .and_then(|ext| ext.to_str())
-        .is_some_and(|ext| ["jpg", "jpeg", "png", "webp"].contains(&ext.to_ascii_lowercase().as_str()))
+        .is_some_and(|ext| {
+            ["jpg", "jpeg", "png", "webp"].contains(&ext.to_ascii_lowercase().as_str())
+        })
     {
         files.push(path.to_path_buf());
     }

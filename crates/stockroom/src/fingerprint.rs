@@ -1,0 +1,109 @@
+//! Hashing uploads for duplicate detection, shared by `ingest`, `hash` and `dedup`.
+//!
+//! The image is decoded at reduced scale (JPEG in the DCT, WebP in libwebp) with EXIF
+//! orientation applied, then hashed: PDQ of the whole (the standard hash, comparable with
+//! other platforms' lists), of the picture inside uniform borders and of its centre crop,
+//! plus a DCT pHash and blake3 of the file's bytes.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use stockroom_dupes::{DupIndex, Match, Query};
+use stockroom_phash::{DECODE_LONG_SIDE, Fingerprint, phash_hex};
+use stockroom_render::{Limits, decode_oriented};
+use stockroom_store::AssetId;
+
+use crate::config::Config;
+
+/// An upload's hashes.
+#[derive(Debug)]
+pub struct Hashed {
+    pub fingerprint: Fingerprint,
+    pub blake3: blake3::Hash,
+    pub media_type: &'static str,
+}
+
+/// Decodes (within `limits`) and hashes an image file's bytes.
+pub fn hash_bytes(bytes: &[u8], limits: &Limits) -> Result<Hashed> {
+    let pixels = decode_oriented(bytes, limits, DECODE_LONG_SIDE)?;
+    Ok(Hashed {
+        fingerprint: Fingerprint::of_rgb(
+            &pixels.rgb,
+            pixels.width as usize,
+            pixels.height as usize,
+        ),
+        blake3: blake3::hash(bytes),
+        media_type: pixels.source.format.media_type(),
+    })
+}
+
+/// The line `stockroom hash` prints per image (DESIGN §3).
+#[derive(Debug, Serialize)]
+pub struct HashLine {
+    pub path: PathBuf,
+    pub pdq: String,
+    pub quality: u8,
+    pub phash: String,
+    pub blake3: String,
+}
+
+impl HashLine {
+    pub fn new(path: PathBuf, hashed: &Hashed) -> HashLine {
+        HashLine {
+            path,
+            pdq: hashed.fingerprint.pdq.hash.to_string(),
+            quality: hashed.fingerprint.pdq.quality,
+            phash: phash_hex(hashed.fingerprint.phash),
+            blake3: hashed.blake3.to_hex().to_string(),
+        }
+    }
+}
+
+/// One near-duplicate as clients see it (DESIGN §6).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Candidate {
+    pub asset_id: String,
+    pub distance: u32,
+    pub transform: &'static str,
+    /// Which part of the upload matched which part of the asset (`whole`, `trimmed`,
+    /// `centre`): a `centre` on one side means one is a crop of the other.
+    pub query_region: &'static str,
+    pub asset_region: &'static str,
+    /// Whether this match alone may hold an upload (both hashes reliable).
+    pub reliable: bool,
+}
+
+/// The candidates for an upload, nearest first.
+pub fn candidates(index: &DupIndex, fingerprint: &Fingerprint, threshold: u32) -> Vec<Candidate> {
+    let queries: Vec<Query> = fingerprint
+        .query_hashes()
+        .into_iter()
+        .map(|(region, transform, pdq)| Query {
+            hash: pdq.hash,
+            region,
+            transform,
+        })
+        .collect();
+    index
+        .search(&queries, threshold)
+        .into_iter()
+        .map(|found: Match| Candidate {
+            asset_id: AssetId::from_u64(found.asset).to_string(),
+            distance: found.distance,
+            transform: found.transform.name(),
+            query_region: found.query_region.name(),
+            asset_region: found.indexed_region.name(),
+            reliable: found.reliable && fingerprint.reliable(),
+        })
+        .collect()
+}
+
+/// Opens the data dir's duplicate index (creating it).
+pub fn open_index(config: &Config) -> Result<DupIndex> {
+    let path = config.dupes_file();
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    DupIndex::open(&path).with_context(|| format!("opening {}", path.display()))
+}

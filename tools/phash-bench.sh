@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Hashing beside its peers, one thread each, pinned to one CPU, in the same run:
+#  1. compatibility: our PDQ of the very pixels we hash vs Meta's reference (Python
+#     `pdqhash`, which wraps the C++), on the bundled and the full corpus;
+#  2. speed: images/s of ours (decode + PDQ whole/trimmed/centre + pHash + blake3) vs
+#     `pdqhash` and `imagehash.phash` (each decoding with PIL), on the full corpus's JPEGs
+#     and on all of it; prints the ratios.
+#
+#   tools/phash-bench.sh [RUNS]     (default 5; fetches corpus/full; a venv in target/py)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-5}
+command -v cmake >/dev/null && command -v nasm >/dev/null ||
+  { apt-get update -qq && apt-get install -y -qq cmake nasm >/dev/null; }
+[ -f corpus/full/manifest.jsonl ] || corpus/fetch-full.sh
+venv=target/py
+[ -x $venv/bin/python ] || python3 -m venv $venv
+$venv/bin/python -c 'import pdqhash, imagehash' 2>/dev/null ||
+  $venv/bin/pip install -q pdqhash imagehash numpy pillow
+cargo build --release -q -p stockroom-phash-bench
+ours=target/release/stockroom-phash-bench
+pin=(taskset -c "$(($(nproc) - 1))")
+dump=$(mktemp -d)
+trap 'rm -rf "$dump"' EXIT
+
+"$ours" dump --out "$dump" corpus/photos corpus/full > "$dump/hashes.jsonl"
+$venv/bin/python tools/phash-bench.py compat "$dump/hashes.jsonl"
+
+compare() { # label, files...
+  local label=$1; shift
+  local ours_rate peers
+  ours_rate=$("${pin[@]}" "$ours" speed --runs "$runs" "$@" | sed -E 's/.*"images_per_second":([0-9.]+).*/\1/')
+  peers=$("${pin[@]}" $venv/bin/python tools/phash-bench.py speed "$runs" "$@")
+  $venv/bin/python - "$label" "$#" "$ours_rate" "$peers" <<'PY'
+import json, sys
+label, n, ours, peers = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), json.loads(sys.argv[4])
+pdq, ih = peers["pdqhash_images_per_second"], peers["imagehash_images_per_second"]
+print(f"{label:5} {n:3} files | stockroom {ours:6.1f} img/s | pdqhash {pdq:5.2f} img/s ({ours / pdq:4.1f}x) | imagehash.phash {ih:5.2f} img/s ({ours / ih:4.1f}x)")
+PY
+}
+echo "speed, median of $runs runs, ${pin[*]}:"
+all=$(find corpus/full -type f \( -iname '*.jpg' -o -iname '*.jpeg' -o -iname '*.png' -o -iname '*.webp' \) | sort)
+# shellcheck disable=SC2046
+compare jpeg $(echo "$all" | grep -iE '\.jpe?g$')
+# shellcheck disable=SC2086
+compare all $all
