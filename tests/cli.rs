@@ -261,3 +261,128 @@ fn compaction_reclaims_deleted_space_and_keeps_every_asset() {
     let verify = run(stockroom().arg("verify").arg("--data").arg(data.path()));
     assert!(verify.status.success());
 }
+
+/// A copy a thief might upload: mirrored, shrunk to 60%, padded with 15% white on every
+/// side, and recompressed at quality 70.
+fn disguised_copy(original: &Path, out: &Path) {
+    let photo = image::open(original)
+        .expect("decode corpus photo")
+        .to_rgb8();
+    let mirrored = image::imageops::flip_horizontal(&photo);
+    let (w, h) = (mirrored.width() * 3 / 5, mirrored.height() * 3 / 5);
+    let small = image::imageops::resize(&mirrored, w, h, image::imageops::FilterType::Triangle);
+    let (pad_x, pad_y) = (w * 15 / 100, h * 15 / 100);
+    let mut canvas =
+        image::RgbImage::from_pixel(w + 2 * pad_x, h + 2 * pad_y, image::Rgb([255, 255, 255]));
+    image::imageops::replace(&mut canvas, &small, i64::from(pad_x), i64::from(pad_y));
+    let file = std::fs::File::create(out).expect("create copy");
+    image::codecs::jpeg::JpegEncoder::new_with_quality(file, 70)
+        .encode_image(&canvas)
+        .expect("encode copy");
+}
+
+fn json_lines(output: &Output) -> Vec<Value> {
+    text(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("JSON line"))
+        .collect()
+}
+
+#[test]
+fn a_disguised_copy_is_found_and_held_for_review() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let ingested = ingest_corpus(data.path());
+    let aqua = ingested["aqua.jpg"].1.clone().expect("aqua's id");
+    let copy = data.path().join("copy.jpg");
+    disguised_copy(&repo().join("corpus/photos/aqua.jpg"), &copy);
+
+    let output = run(stockroom()
+        .arg("dedup")
+        .arg("--data")
+        .arg(data.path())
+        .arg(&copy));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let lines = json_lines(&output);
+    assert_eq!(lines.len(), 1);
+    let matches = lines[0]["matches"].as_array().expect("matches");
+    assert!(!matches.is_empty(), "{}", lines[0]);
+    let best = &matches[0];
+    assert_eq!(best["asset_id"], aqua.as_str(), "{}", lines[0]);
+    assert_eq!(best["transform"], "flip", "{}", lines[0]);
+    assert!(best["distance"].as_u64().expect("distance") <= 31);
+    assert_eq!(
+        best["query_region"], "trimmed",
+        "padding was trimmed: {}",
+        lines[0]
+    );
+    assert!(lines[0]["quality"].as_u64().expect("quality") >= 50);
+
+    let output = run(stockroom()
+        .arg("ingest")
+        .arg("--data")
+        .arg(data.path())
+        .arg(&copy));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let lines = json_lines(&output);
+    assert_eq!(lines[0]["status"], "pending", "{}", lines[0]);
+    assert_eq!(lines[0]["duplicates"][0]["asset_id"], aqua.as_str());
+    // Held, but stored: a moderator can see it.
+    let id = lines[0]["id"].as_str().expect("id").to_string();
+    let store = Store::open(data.path().join("blobs"), StoreOptions::default()).expect("open");
+    let metadata = store
+        .get(
+            id.parse().expect("asset id"),
+            stockroom_store::Kind::Metadata,
+        )
+        .expect("metadata record");
+    let metadata: Value = serde_json::from_slice(metadata.as_ref()).expect("metadata JSON");
+    assert_eq!(metadata["status"], "pending");
+}
+
+#[test]
+fn flat_images_never_hold_each_other() {
+    let data = tempfile::tempdir().expect("temp dir");
+    for (name, colour) in [("grey.png", [128u8, 128, 128]), ("blue.png", [20, 40, 200])] {
+        image::RgbImage::from_pixel(640, 480, image::Rgb(colour))
+            .save(data.path().join(name))
+            .expect("write flat image");
+    }
+    let output = run(stockroom()
+        .arg("ingest")
+        .arg("--data")
+        .arg(data.path())
+        .arg(data.path().join("grey.png"))
+        .arg(data.path().join("blue.png")));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    for line in json_lines(&output) {
+        assert_eq!(line["status"], "stored", "{line}");
+    }
+}
+
+#[test]
+fn hash_prints_the_design_fields_and_an_error_line_for_a_non_image() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let not_image = data.path().join("notes.jpg");
+    std::fs::write(&not_image, "just some text").expect("write");
+    let photo = repo().join("corpus/photos/aqua.jpg");
+    let output = run(stockroom().arg("hash").arg(&photo).arg(&not_image));
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    let lines = json_lines(&output);
+    assert_eq!(lines.len(), 2);
+    let hex = |value: &Value, digits: usize| {
+        value.as_str().is_some_and(|s| {
+            s.len() == digits
+                && s.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
+    };
+    assert!(hex(&lines[0]["pdq"], 64), "{}", lines[0]);
+    assert!(hex(&lines[0]["phash"], 16), "{}", lines[0]);
+    assert!(hex(&lines[0]["blake3"], 64), "{}", lines[0]);
+    assert!(lines[0]["quality"].as_u64().expect("quality") <= 100);
+    assert!(
+        lines[1]["error"].as_str().expect("error").contains("not"),
+        "{}",
+        lines[1]
+    );
+}

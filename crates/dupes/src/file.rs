@@ -100,6 +100,7 @@ impl Record {
 }
 
 /// The little-endian u64 at `offset`.
+#[inline]
 pub fn word(bytes: &[u8], offset: usize) -> u64 {
     let mut out = [0u8; 8];
     out.copy_from_slice(&bytes[offset..offset + 8]);
@@ -107,6 +108,7 @@ pub fn word(bytes: &[u8], offset: usize) -> u64 {
 }
 
 /// The hash of the record that starts at `offset`.
+#[inline]
 pub fn hash_at(bytes: &[u8], offset: usize) -> Hash256 {
     Hash256([
         word(bytes, offset + 8),

@@ -61,6 +61,8 @@ pub struct DupIndex {
     map: Option<Mmap>,
     base: usize,
     tables: mih::Tables,
+    /// The base records' hashes, compact and in huge pages, for candidate checks.
+    hashes: mih::Hashes,
     /// Records appended since the last build, scanned linearly.
     recent: Vec<Record>,
     removed: HashSet<u64>,
@@ -79,6 +81,7 @@ impl DupIndex {
             map: None,
             base: 0,
             tables: mih::Tables::default(),
+            hashes: mih::Hashes::build(&[]),
             recent: Vec::new(),
             removed: HashSet::new(),
             report,
@@ -123,6 +126,7 @@ impl DupIndex {
             }
         }
         self.tables = mih::Tables::build(bytes, records);
+        self.hashes = mih::Hashes::build(bytes);
         self.map = map;
         self.base = records;
         self.recent.clear();
@@ -205,9 +209,9 @@ impl DupIndex {
             let bytes = self.base_bytes();
             for query in queries {
                 self.tables.probe(&query.hash, threshold, |index| {
-                    let offset = index as usize * RECORD_LEN;
-                    let distance = file::hash_at(bytes, offset).distance(&query.hash);
+                    let distance = self.hashes.get(index).distance(&query.hash);
                     if distance <= threshold {
+                        let offset = index as usize * RECORD_LEN;
                         let record = &bytes[offset..offset + RECORD_LEN];
                         consider(&mut best, query, distance, record_fields(record));
                     }

@@ -240,3 +240,25 @@ fn many_appends_trigger_a_rebuild_without_changing_answers() {
     let found = index.search(&query(rng.flip(target, 30)), 31);
     assert_eq!(found.iter().map(|m| m.asset).collect::<Vec<_>>(), vec![0]);
 }
+
+#[test]
+fn slot_keys_permute_the_bits() {
+    let mut rng = Rng(5);
+    for _ in 0..50 {
+        let hash = rng.hash();
+        let keys = mih::slot_keys(&hash);
+        let ones: u32 = keys.iter().map(|key| key.count_ones()).sum();
+        assert_eq!(ones, hash.0.iter().map(|w| w.count_ones()).sum::<u32>());
+        for bit in 0..256 {
+            let mut flipped = hash;
+            flipped.0[bit / 64] ^= 1 << (bit % 64);
+            let other = mih::slot_keys(&flipped);
+            let changed: u32 = keys
+                .iter()
+                .zip(&other)
+                .map(|(a, b)| (a ^ b).count_ones())
+                .sum();
+            assert_eq!(changed, 1, "bit {bit}");
+        }
+    }
+}

@@ -9,15 +9,18 @@ use std::str::FromStr;
 pub struct Hash256(pub [u64; 4]);
 
 impl Hash256 {
+    #[inline]
     pub fn set_bit(&mut self, bit: usize) {
         self.0[bit / 64] |= 1 << (bit % 64);
     }
 
+    #[inline]
     pub fn bit(&self, bit: usize) -> bool {
         self.0[bit / 64] >> (bit % 64) & 1 == 1
     }
 
     /// The number of differing bits.
+    #[inline]
     pub fn distance(&self, other: &Hash256) -> u32 {
         self.0
             .iter()
@@ -27,6 +30,7 @@ impl Hash256 {
     }
 
     /// 16-bit slot `slot` (0–15): bits `16 * slot ..` of the hash.
+    #[inline]
     pub fn slot(&self, slot: usize) -> u16 {
         (self.0[slot / 4] >> (16 * (slot % 4))) as u16
     }

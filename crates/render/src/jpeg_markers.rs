@@ -224,7 +224,7 @@ impl Frame {
     /// component of 4:4:4, and 4:2:2 chroma (upsampled afterwards) use 1×1; 4:2:0 chroma
     /// uses 2×2, which reads AC coefficients.
     fn full_resolution(&self, component: &FrameComponent) -> bool {
-        !(self.max_h % (2 * component.h) == 0 && self.max_v % (2 * component.v) == 0)
+        !(self.max_h.is_multiple_of(2 * component.h) && self.max_v.is_multiple_of(2 * component.v))
     }
 
     /// Blocks in a non-interleaved scan of `component`: its own size in 8×8 blocks.

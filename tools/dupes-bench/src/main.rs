@@ -4,9 +4,11 @@
 //! 32 raw bytes each (the index's word order). Every corpus photo is decoded at 512 px and
 //! turned into a pyramid of 12 scales (a quarter octave apart, down to 64 px); each hash is
 //! the PDQ of a random 64×64 window of a random scale, under one of the eight rotations and
-//! flips (derived in the DCT, so one window gives eight hashes). The hashes therefore have
+//! flips (derived in the DCT, so one window gives eight hashes); windows without texture
+//! (PDQ quality below 50) are drawn again. The hashes therefore have
 //! the bit statistics of photographs (skewed slot values, correlated bits), unlike uniform
-//! random bits, which flatter multi-index hashing. It prints statistics that show it.
+//! random bits, which flatter multi-index hashing. It prints statistics that show it. The
+//! photos' own hashes (as ingest indexes them) come first, so queries have true matches.
 //!
 //! `queries --out FILE DIR...`: the query hashes of every photo as ingest makes them
 //! (whole, trimmed, centre crop × eight transforms), 32 raw bytes each.
@@ -22,7 +24,8 @@ use anyhow::{Context, Result, bail, ensure};
 use rayon::prelude::*;
 use stockroom_dupes::{DupIndex, Query};
 use stockroom_phash::{
-    DECODE_LONG_SIDE, Fingerprint, Hash256, Luma, Pdq, Region, Transform, pdq_dct,
+    DECODE_LONG_SIDE, Fingerprint, Hash256, Luma, MIN_RELIABLE_QUALITY, Pdq, Region, Transform,
+    pdq_dct,
 };
 use stockroom_render::{Limits, decode_oriented};
 
@@ -187,15 +190,50 @@ fn generate(count: usize, out: &Path, dirs: &[PathBuf]) -> Result<()> {
             let mut rng = Rng(
                 0x9E37_79B9_7F4A_7C15 ^ (window as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03)
             );
-            let pyramid = &pyramids[rng.below(pyramids.len())];
-            let level = &pyramid[rng.below(pyramid.len())];
-            let x = rng.below(level.width - 63);
-            let y = rng.below(level.height - 63);
-            let dct = pdq_dct(level.crop(x, y, 64, 64));
+            // A catalogue's hashes come from whole photos, which have texture: windows of
+            // sky or shadow (quality below PDQ's reliable 50) are drawn again.
+            let mut dct = None;
+            for _ in 0..50 {
+                let pyramid = &pyramids[rng.below(pyramids.len())];
+                let level = &pyramid[rng.below(pyramid.len())];
+                let x = rng.below(level.width - 63);
+                let y = rng.below(level.height - 63);
+                let candidate = pdq_dct(level.crop(x, y, 64, 64));
+                let reliable = candidate.quality >= MIN_RELIABLE_QUALITY;
+                dct = Some(candidate);
+                if reliable {
+                    break;
+                }
+            }
+            let dct = dct.unwrap_or_else(|| {
+                pdq_dct(Luma {
+                    width: 0,
+                    height: 0,
+                    pixels: Vec::new(),
+                })
+            });
             Transform::ALL.map(|t| dct.undo(t).hash())
         })
         .collect();
-    hashes.truncate(count);
+    // The photos themselves go first, as ingest indexes them, so each query has true
+    // matches to find among the windows.
+    let own: Vec<Hash256> = photos(dirs)?
+        .par_iter()
+        .map(|path| -> Result<Vec<Hash256>> {
+            let bytes = std::fs::read(path)?;
+            let pixels = decode_oriented(&bytes, &Limits::default(), DECODE_LONG_SIDE)?;
+            let print =
+                Fingerprint::of_rgb(&pixels.rgb, pixels.width as usize, pixels.height as usize);
+            Ok(print
+                .index_hashes()
+                .iter()
+                .map(|(_, pdq)| pdq.hash)
+                .collect())
+        })
+        .collect::<Result<Vec<_>>>()?
+        .concat();
+    hashes.truncate(count.saturating_sub(own.len()));
+    hashes.splice(0..0, own);
     write_hashes(out, &hashes)?;
     // How far from uniform random bits: distinct values and the fullest bucket per slot.
     let mut fullest = 0usize;
