@@ -79,7 +79,9 @@ fn demo_ingests_the_corpus_and_verifies_it() {
         text(&output.stderr)
     );
     assert!(stdout.contains("\"problems\":0"), "{stdout}");
-    assert!(text(&output.stderr).contains("12 stored, 0 held for review as near duplicates, 0 already stored, 0 not stored"));
+    assert!(text(&output.stderr).contains(
+        "12 stored, 0 held for review as near duplicates, 0 already stored, 0 not stored"
+    ));
     assert!(stdout.contains("\"assets\": 12"), "{stdout}");
 }
 

@@ -10,12 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 count=${1:-10000000}
 runs=${2:-5}
-command -v cmake >/dev/null && command -v nasm >/dev/null ||
-  { apt-get update -qq && apt-get install -y -qq cmake nasm >/dev/null; }
+source tools/build-deps.sh
 [ -f corpus/full/manifest.jsonl ] || corpus/fetch-full.sh
-venv=target/py
-[ -x $venv/bin/python ] || python3 -m venv $venv
-$venv/bin/python -c 'import faiss, numpy' 2>/dev/null || $venv/bin/pip install -q faiss-cpu numpy
+source tools/py-venv.sh faiss-cpu numpy
 cargo build --release -q -p stockroom-dupes-bench
 tool=target/release/stockroom-dupes-bench
 work=target/dupes-bench

@@ -10,13 +10,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}
-command -v cmake >/dev/null && command -v nasm >/dev/null ||
-  { apt-get update -qq && apt-get install -y -qq cmake nasm >/dev/null; }
+source tools/build-deps.sh
 [ -f corpus/full/manifest.jsonl ] || corpus/fetch-full.sh
-venv=target/py
-[ -x $venv/bin/python ] || python3 -m venv $venv
-$venv/bin/python -c 'import pdqhash, imagehash' 2>/dev/null ||
-  $venv/bin/pip install -q pdqhash imagehash numpy pillow
+source tools/py-venv.sh pdqhash imagehash numpy pillow
 cargo build --release -q -p stockroom-phash-bench
 ours=target/release/stockroom-phash-bench
 pin=(taskset -c "$(($(nproc) - 1))")

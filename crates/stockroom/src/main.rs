@@ -138,32 +138,25 @@ fn hash_file(path: &std::path::Path, max_bytes: u64) -> Result<fingerprint::Hash
     fingerprint::hash_bytes(&bytes, &stockroom_render::Limits::default())
 }
 
-/// Prints a JSON error line for `path`.
-fn print_error(out: &mut impl Write, path: &std::path::Path, error: &anyhow::Error) -> Result<()> {
-    let line = serde_json::json!({ "path": path, "error": format!("{error:#}") });
-    serde_json::to_writer(&mut *out, &line)?;
-    writeln!(out)?;
-    Ok(())
-}
-
-/// `stockroom hash`: exits 1 if any image could not be hashed (its line carries `error`).
-fn hash(images: &[PathBuf]) -> Result<ExitCode> {
+/// Hashes each image and prints the line `line` makes of it, or an error line; exits 1 if
+/// any image could not be hashed.
+fn print_per_image(
+    images: &[PathBuf],
+    max_bytes: u64,
+    line: impl Fn(&std::path::Path, &fingerprint::Hashed) -> serde_json::Result<serde_json::Value>,
+) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     let mut failed = false;
     for path in images {
-        match hash_file(path, u64::MAX) {
-            Ok(hashed) => {
-                serde_json::to_writer(
-                    &mut out,
-                    &fingerprint::HashLine::new(path.clone(), &hashed),
-                )?;
-                writeln!(out)?;
-            }
+        let value = match hash_file(path, max_bytes) {
+            Ok(hashed) => line(path, &hashed)?,
             Err(error) => {
                 failed = true;
-                print_error(&mut out, path, &error)?;
+                serde_json::json!({ "path": path, "error": format!("{error:#}") })
             }
-        }
+        };
+        serde_json::to_writer(&mut out, &value)?;
+        writeln!(out)?;
     }
     out.flush()?;
     Ok(if failed {
@@ -173,39 +166,28 @@ fn hash(images: &[PathBuf]) -> Result<ExitCode> {
     })
 }
 
-/// `stockroom dedup`: one line per image, `{"query", "quality", "matches": [...]}`.
+/// `stockroom hash`: `{"path", "pdq", "quality", "phash", "blake3"}` per image.
+fn hash(images: &[PathBuf]) -> Result<ExitCode> {
+    print_per_image(images, u64::MAX, |path, hashed| {
+        serde_json::to_value(fingerprint::HashLine::new(path.to_path_buf(), hashed))
+    })
+}
+
+/// `stockroom dedup`: `{"query", "quality", "reliable", "matches": [...]}` per image.
 fn dedup(config: &Config, threshold: Option<u32>, images: &[PathBuf]) -> Result<ExitCode> {
     // The store's lock keeps an ingest from appending to the index while we read it.
     let _store = stockroom_store::Store::open(config.blobs_dir(), config.store_options())
         .with_context(|| format!("opening {}", config.blobs_dir().display()))?;
     let index = fingerprint::open_index(config)?;
     let threshold = threshold.unwrap_or(config.dedup_threshold);
-    let mut out = std::io::stdout().lock();
-    let mut failed = false;
-    for path in images {
-        match hash_file(path, config.max_upload_bytes) {
-            Ok(hashed) => {
-                let print = &hashed.fingerprint;
-                let line = serde_json::json!({
-                    "query": path,
-                    "quality": print.pdq.quality,
-                    "reliable": print.reliable(),
-                    "matches": fingerprint::candidates(&index, print, threshold),
-                });
-                serde_json::to_writer(&mut out, &line)?;
-                writeln!(out)?;
-            }
-            Err(error) => {
-                failed = true;
-                print_error(&mut out, path, &error)?;
-            }
-        }
-    }
-    out.flush()?;
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
+    print_per_image(images, config.max_upload_bytes, |path, hashed| {
+        let print = &hashed.fingerprint;
+        Ok(serde_json::json!({
+            "query": path,
+            "quality": print.pdq.quality,
+            "reliable": print.reliable(),
+            "matches": fingerprint::candidates(&index, print, threshold),
+        }))
     })
 }
 

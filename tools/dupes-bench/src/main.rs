@@ -17,6 +17,9 @@
 //! a `DupIndex` and answers each photo's queries with the multi-index tables and with a
 //! linear scan, checks that both agree, and prints the median milliseconds per photo.
 
+#[path = "../../common/images.rs"]
+mod images;
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -63,31 +66,9 @@ fn main() -> Result<()> {
 }
 
 fn photos(dirs: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    for dir in dirs {
-        collect(dir, &mut files)?;
-    }
+    let files = images::collect_images(dirs)?;
     ensure!(!files.is_empty(), "no photos under {dirs:?}");
     Ok(files)
-}
-
-fn collect(path: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
-    if path.is_dir() {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
-            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-            .collect();
-        entries.sort();
-        for entry in entries {
-            collect(&entry, files)?;
-        }
-    } else if path
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| ["jpg", "jpeg", "png", "webp"].contains(&e.to_ascii_lowercase().as_str()))
-    {
-        files.push(path.to_path_buf());
-    }
-    Ok(())
 }
 
 /// Box-average resize of a float image (good enough to build a pyramid).

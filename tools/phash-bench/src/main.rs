@@ -6,6 +6,9 @@
 //! image to `DIR/N.rgb` and prints one JSON line per image with our PDQ hash, quality and
 //! the eight dihedral hashes, for `tools/phash-bench.py` to compare with the reference.
 
+#[path = "../../common/images.rs"]
+mod images;
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -30,10 +33,7 @@ fn main() -> Result<()> {
             _ => paths.push(PathBuf::from(arg)),
         }
     }
-    let mut files = Vec::new();
-    for path in &paths {
-        collect(path, &mut files)?;
-    }
+    let files = images::collect_images(&paths)?;
     if files.is_empty() {
         bail!("no images under {paths:?}");
     }
@@ -108,27 +108,6 @@ fn dump(files: &[PathBuf], out: &Path) -> Result<()> {
             fingerprint.pdq.quality,
             dihedral.join(",")
         );
-    }
-    Ok(())
-}
-
-fn collect(path: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
-    if path.is_dir() {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
-            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-            .collect();
-        entries.sort();
-        for entry in entries {
-            collect(&entry, files)?;
-        }
-    } else if path
-        .extension()
-        .and_then(|ext| ext.to_str())
-        .is_some_and(|ext| {
-            ["jpg", "jpeg", "png", "webp"].contains(&ext.to_ascii_lowercase().as_str())
-        })
-    {
-        files.push(path.to_path_buf());
     }
     Ok(())
 }

@@ -5,7 +5,10 @@
 //! source megapixels, seconds, megapixels/s. `tools/render-bench.sh` runs it beside
 //! `vipsthumbnail` and compares.
 
-use std::path::{Path, PathBuf};
+#[path = "../../common/images.rs"]
+mod images;
+
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -37,10 +40,7 @@ fn main() -> Result<()> {
             _ => paths.push(PathBuf::from(arg)),
         }
     }
-    let mut files = Vec::new();
-    for path in &paths {
-        collect(path, &mut files)?;
-    }
+    let files = images::collect_images(&paths)?;
     if files.is_empty() {
         bail!("no images under {paths:?}");
     }
@@ -66,26 +66,5 @@ fn main() -> Result<()> {
         files.len(),
         megapixels / seconds
     );
-    Ok(())
-}
-
-fn collect(path: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
-    if path.is_dir() {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
-            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-            .collect();
-        entries.sort();
-        for entry in entries {
-            collect(&entry, files)?;
-        }
-    } else if path
-        .extension()
-        .and_then(|ext| ext.to_str())
-        .is_some_and(|ext| {
-            ["jpg", "jpeg", "png", "webp"].contains(&ext.to_ascii_lowercase().as_str())
-        })
-    {
-        files.push(path.to_path_buf());
-    }
     Ok(())
 }
