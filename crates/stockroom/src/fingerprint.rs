@@ -74,8 +74,15 @@ pub struct Candidate {
     pub reliable: bool,
 }
 
-/// The candidates for an upload, nearest first.
-pub fn candidates(index: &DupIndex, fingerprint: &Fingerprint, threshold: u32) -> Vec<Candidate> {
+/// The candidates for an upload, nearest first, among the assets `exists` accepts. (The
+/// index can name an asset the store lacks: a crash between indexing an upload and storing
+/// it leaves its hashes behind.)
+pub fn candidates(
+    index: &DupIndex,
+    fingerprint: &Fingerprint,
+    threshold: u32,
+    exists: impl Fn(AssetId) -> bool,
+) -> Vec<Candidate> {
     let queries: Vec<Query> = fingerprint
         .query_hashes()
         .into_iter()
@@ -88,6 +95,7 @@ pub fn candidates(index: &DupIndex, fingerprint: &Fingerprint, threshold: u32) -
     index
         .search(&queries, threshold)
         .into_iter()
+        .filter(|found| exists(AssetId::from_u64(found.asset)))
         .map(|found: Match| Candidate {
             asset_id: AssetId::from_u64(found.asset).to_string(),
             distance: found.distance,

@@ -240,7 +240,18 @@ fn ingest_one(
     // Search and add under one lock, so near duplicates in the same batch see each other.
     let duplicates = {
         let mut index = index.lock().unwrap_or_else(|poison| poison.into_inner());
-        let found = fingerprint::candidates(&index, &hashed.fingerprint, config.dedup_threshold);
+        // Assets of this batch may still be on their way into the store: an asset counts if
+        // the store has it or this process has claimed its id.
+        let exists = |asset: AssetId| {
+            store.contains(asset, Kind::Original)
+                || claims
+                    .lock()
+                    .unwrap_or_else(|poison| poison.into_inner())
+                    .ids
+                    .contains(&asset)
+        };
+        let found =
+            fingerprint::candidates(&index, &hashed.fingerprint, config.dedup_threshold, exists);
         let print = &hashed.fingerprint;
         index
             .add(id.as_u64(), &print.index_hashes(), print.reliable())

@@ -168,7 +168,8 @@ fn print_per_image(
 
 /// `stockroom hash`: `{"path", "pdq", "quality", "phash", "blake3"}` per image.
 fn hash(images: &[PathBuf]) -> Result<ExitCode> {
-    print_per_image(images, u64::MAX, |path, hashed| {
+    let max_bytes = stockroom_render::Limits::default().max_file_bytes;
+    print_per_image(images, max_bytes, |path, hashed| {
         serde_json::to_value(fingerprint::HashLine::new(path.to_path_buf(), hashed))
     })
 }
@@ -176,7 +177,7 @@ fn hash(images: &[PathBuf]) -> Result<ExitCode> {
 /// `stockroom dedup`: `{"query", "quality", "reliable", "matches": [...]}` per image.
 fn dedup(config: &Config, threshold: Option<u32>, images: &[PathBuf]) -> Result<ExitCode> {
     // The store's lock keeps an ingest from appending to the index while we read it.
-    let _store = stockroom_store::Store::open(config.blobs_dir(), config.store_options())
+    let store = stockroom_store::Store::open(config.blobs_dir(), config.store_options())
         .with_context(|| format!("opening {}", config.blobs_dir().display()))?;
     let index = fingerprint::open_index(config)?;
     let threshold = threshold.unwrap_or(config.dedup_threshold);
@@ -186,7 +187,9 @@ fn dedup(config: &Config, threshold: Option<u32>, images: &[PathBuf]) -> Result<
             "query": path,
             "quality": print.pdq.quality,
             "reliable": print.reliable(),
-            "matches": fingerprint::candidates(&index, print, threshold),
+            "matches": fingerprint::candidates(&index, print, threshold, |asset| {
+                store.contains(asset, stockroom_store::Kind::Original)
+            }),
         }))
     })
 }
