@@ -253,9 +253,15 @@ fn ingest_one(
         let found =
             fingerprint::candidates(&index, &hashed.fingerprint, config.dedup_threshold, exists);
         let print = &hashed.fingerprint;
-        index
-            .add(id.as_u64(), &print.index_hashes(), print.reliable())
-            .context("adding to the duplicate index")?;
+        if let Err(error) = index.add(id.as_u64(), &print.index_hashes(), print.reliable()) {
+            // Nothing was stored: let a retry take the file again.
+            claims
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner())
+                .by_hash
+                .remove(&hash);
+            return Err(anyhow::Error::new(error).context("adding to the duplicate index"));
+        }
         found
     };
     let pending = duplicates.iter().any(|candidate| candidate.reliable);
