@@ -53,7 +53,7 @@ pub fn region_code(region: Region) -> u8 {
     }
 }
 
-fn region_from(code: u8) -> Option<Region> {
+pub fn region_from(code: u8) -> Option<Region> {
     match code {
         0 => Some(Region::Whole),
         1 => Some(Region::Trimmed),

@@ -7,8 +7,8 @@
 //! distance 31 must agree to within one bit in at least one slot (16 slots × 2 bits > 31),
 //! so probing each slot's value and its 16 one-bit neighbours finds every match; each
 //! candidate is then checked with a full popcount. The tables are rebuilt from the mapped
-//! file at open (a counting sort, about a second per 10 M hashes) rather than stored, so
-//! they can never disagree with it. Records appended since are scanned linearly until
+//! file at open (a counting sort over every record) rather than stored, so they can never
+//! disagree with it. Records appended since are scanned linearly until
 //! there are enough of them to be worth a rebuild.
 
 mod error;
@@ -125,7 +125,7 @@ impl DupIndex {
                 self.removed.insert(file::word(record, 0));
             }
         }
-        self.tables = mih::Tables::build(bytes, records);
+        self.tables = mih::Tables::build(bytes);
         self.hashes = mih::Hashes::build(bytes);
         self.map = map;
         self.base = records;
@@ -141,17 +141,11 @@ impl DupIndex {
 
     /// Indexes the hashes of one asset, durably.
     pub fn add(&mut self, asset: u64, hashes: &[(Region, Pdq)], reliable: bool) -> Result<()> {
-        let records: Vec<Record> = hashes
-            .iter()
-            .map(|(region, pdq)| Record {
-                asset,
-                hash: pdq.hash,
-                quality: pdq.quality,
-                region: *region,
-                flags: if reliable { FLAG_RELIABLE } else { 0 },
-            })
-            .collect();
-        self.append(records)
+        self.add_all(
+            hashes
+                .iter()
+                .map(|(region, pdq)| (asset, *region, *pdq, reliable)),
+        )
     }
 
     /// Indexes many assets' hashes with one write and one sync (bulk loads, rebuilds):
@@ -269,11 +263,7 @@ impl DupIndex {
 
 /// Asset, region and flags of an encoded record (the file's check passed at open).
 fn record_fields(record: &[u8]) -> (u64, Region, u8) {
-    let region = match record[41] {
-        1 => Region::Trimmed,
-        2 => Region::Centre,
-        _ => Region::Whole,
-    };
+    let region = file::region_from(record[41]).unwrap_or(Region::Whole);
     (file::word(record, 0), region, record[42])
 }
 

@@ -88,12 +88,12 @@ pub fn slot_keys(hash: &Hash256) -> [u16; SLOTS] {
 }
 
 impl Tables {
-    /// Builds the tables over `records` encoded records in `bytes`. Removal records are
-    /// left out (they carry no hash).
-    pub fn build(bytes: &[u8], records: usize) -> Tables {
+    /// Builds the tables over the encoded records in `bytes`. Removal records are left out
+    /// (they carry no hash).
+    pub fn build(bytes: &[u8]) -> Tables {
+        let records = bytes.len() / RECORD_LEN;
         let keys: Vec<Option<[u16; SLOTS]>> = bytes
             .chunks_exact(RECORD_LEN)
-            .take(records)
             .map(|record| {
                 (record[42] & file::FLAG_REMOVED == 0).then(|| slot_keys(&file::hash_at(record, 0)))
             })

@@ -5,9 +5,9 @@
 //! other platforms' lists), of the picture inside uniform borders and of its centre crop,
 //! plus a DCT pHash and blake3 of the file's bytes.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use stockroom_dupes::{DupIndex, Match, Query};
 use stockroom_phash::{DECODE_LONG_SIDE, Fingerprint, phash_hex};
@@ -22,6 +22,17 @@ pub struct Hashed {
     pub fingerprint: Fingerprint,
     pub blake3: blake3::Hash,
     pub media_type: &'static str,
+}
+
+/// Reads an uploaded file, refusing it before reading if it is over `max_bytes`.
+pub fn read_upload(path: &Path, max_bytes: u64) -> Result<Vec<u8>> {
+    let size = std::fs::metadata(path)
+        .with_context(|| path.display().to_string())?
+        .len();
+    if size > max_bytes {
+        bail!("file is {size} bytes; the upload limit is {max_bytes} bytes");
+    }
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
 }
 
 /// Decodes (within `limits`) and hashes an image file's bytes.

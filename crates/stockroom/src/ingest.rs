@@ -213,14 +213,8 @@ fn ingest_one(
         Some(listed) => listed.clone(),
         None => AssetMetadata::from_file_name(file).validated()?,
     };
-    let size = std::fs::metadata(file)?.len();
-    if size > config.max_upload_bytes {
-        bail!(
-            "file is {size} bytes; the upload limit is {} bytes",
-            config.max_upload_bytes
-        );
-    }
-    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let bytes = fingerprint::read_upload(file, config.max_upload_bytes)?;
+    let size = bytes.len() as u64;
     // Decoding checks the image (format, limits, integrity) before anything is stored.
     let hashed = fingerprint::hash_bytes(&bytes, &Limits::default())?;
     let media_type = hashed.media_type;

@@ -128,13 +128,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
 
 /// Reads and hashes one image file, within the configured upload limit.
 fn hash_file(path: &std::path::Path, max_bytes: u64) -> Result<fingerprint::Hashed> {
-    let size = std::fs::metadata(path)
-        .with_context(|| path.display().to_string())?
-        .len();
-    if size > max_bytes {
-        anyhow::bail!("file is {size} bytes; the upload limit is {max_bytes} bytes");
-    }
-    let bytes = std::fs::read(path).with_context(|| path.display().to_string())?;
+    let bytes = fingerprint::read_upload(path, max_bytes)?;
     fingerprint::hash_bytes(&bytes, &stockroom_render::Limits::default())
 }
 
