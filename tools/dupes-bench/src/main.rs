@@ -19,6 +19,10 @@
 
 #[path = "../../common/images.rs"]
 mod images;
+#[path = "../../common/rng.rs"]
+mod rng;
+#[path = "../../common/windows.rs"]
+mod windows;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -26,11 +30,10 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail, ensure};
 use rayon::prelude::*;
 use stockroom_dupes::{DupIndex, Query};
-use stockroom_phash::{
-    DECODE_LONG_SIDE, Fingerprint, Hash256, Luma, MIN_RELIABLE_QUALITY, Pdq, Region, Transform,
-    pdq_dct,
-};
+use stockroom_phash::{DECODE_LONG_SIDE, Fingerprint, Hash256, Luma, Pdq, Region, Transform};
 use stockroom_render::{Limits, decode_oriented};
+
+use rng::Rng;
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
@@ -71,50 +74,6 @@ fn photos(dirs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Box-average resize of a float image (good enough to build a pyramid).
-fn shrink(luma: &Luma, width: usize, height: usize) -> Luma {
-    let mut pixels = Vec::with_capacity(width * height);
-    for y in 0..height {
-        let (y0, y1) = (
-            y * luma.height / height,
-            ((y + 1) * luma.height / height).max(y * luma.height / height + 1),
-        );
-        for x in 0..width {
-            let (x0, x1) = (
-                x * luma.width / width,
-                ((x + 1) * luma.width / width).max(x * luma.width / width + 1),
-            );
-            let mut sum = 0f32;
-            for row in y0..y1 {
-                sum += luma.pixels[row * luma.width + x0..row * luma.width + x1]
-                    .iter()
-                    .sum::<f32>();
-            }
-            pixels.push(sum / ((y1 - y0) * (x1 - x0)) as f32);
-        }
-    }
-    Luma {
-        width,
-        height,
-        pixels,
-    }
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
 fn write_hashes(path: &Path, hashes: &[Hash256]) -> Result<()> {
     let mut bytes = Vec::with_capacity(hashes.len() * 32);
     for hash in hashes {
@@ -153,15 +112,7 @@ fn generate(count: usize, out: &Path, dirs: &[PathBuf]) -> Result<()> {
             let bytes = std::fs::read(path)?;
             let pixels = decode_oriented(&bytes, &Limits::default(), 512)?;
             let luma = Luma::from_rgb(&pixels.rgb, pixels.width as usize, pixels.height as usize);
-            let long = luma.width.max(luma.height) as f64;
-            Ok((0..12)
-                .map(|level| {
-                    let scale = 512.0 / long * 2f64.powf(-(level as f64) / 4.0);
-                    let w = ((luma.width as f64 * scale).round() as usize).max(64);
-                    let h = ((luma.height as f64 * scale).round() as usize).max(64);
-                    shrink(&luma, w, h)
-                })
-                .collect())
+            Ok(windows::pyramid(&luma))
         })
         .collect::<Result<_>>()?;
     let windows = count.div_ceil(8);
@@ -171,28 +122,8 @@ fn generate(count: usize, out: &Path, dirs: &[PathBuf]) -> Result<()> {
             let mut rng = Rng(
                 0x9E37_79B9_7F4A_7C15 ^ (window as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03)
             );
-            // A catalogue's hashes come from whole photos, which have texture: windows of
-            // sky or shadow (quality below PDQ's reliable 50) are drawn again.
-            let mut dct = None;
-            for _ in 0..50 {
-                let pyramid = &pyramids[rng.below(pyramids.len())];
-                let level = &pyramid[rng.below(pyramid.len())];
-                let x = rng.below(level.width - 63);
-                let y = rng.below(level.height - 63);
-                let candidate = pdq_dct(level.crop(x, y, 64, 64));
-                let reliable = candidate.quality >= MIN_RELIABLE_QUALITY;
-                dct = Some(candidate);
-                if reliable {
-                    break;
-                }
-            }
-            let dct = dct.unwrap_or_else(|| {
-                pdq_dct(Luma {
-                    width: 0,
-                    height: 0,
-                    pixels: Vec::new(),
-                })
-            });
+            let (_, dct) =
+                windows::textured_window(|rng| &pyramids[rng.below(pyramids.len())], &mut rng);
             Transform::ALL.map(|t| dct.undo(t).hash())
         })
         .collect();
