@@ -60,8 +60,8 @@ pub const SLOTS: usize = 16;
 const BUCKETS: usize = 1 << 16;
 
 /// Probing each slot within `threshold / 16` bits finds every hash within `threshold`
-/// (pigeonhole). Radius 2 (137 probes per slot) covers up to 47; beyond, scan.
-pub const MAX_THRESHOLD: u32 = 47;
+/// (pigeonhole). Radius 3 (697 probes per slot) covers up to 63; beyond, scan.
+pub const MAX_THRESHOLD: u32 = 63;
 
 #[derive(Debug, Default)]
 pub struct Tables {
@@ -154,6 +154,11 @@ impl Tables {
                     if radius >= 2 {
                         for b in a + 1..16 {
                             bucket(value ^ (1 << a) ^ (1 << b));
+                            if radius >= 3 {
+                                for c in b + 1..16 {
+                                    bucket(value ^ (1 << a) ^ (1 << b) ^ (1 << c));
+                                }
+                            }
                         }
                     }
                 }
