@@ -12,6 +12,8 @@ pub enum DupesError {
     },
     #[error("{} is not a Stockroom duplicate index (wrong header)", path.display())]
     NotAnIndex { path: PathBuf },
+    #[error("inset hashes are looked up, never indexed")]
+    InsetIndexed,
 }
 
 pub type Result<T> = std::result::Result<T, DupesError>;

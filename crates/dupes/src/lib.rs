@@ -35,13 +35,36 @@ pub struct Query {
     pub hash: Hash256,
     pub region: Region,
     pub transform: Transform,
+    /// Bits this lookup may match beyond the threshold, or (negative) must stay inside it
+    /// (see [`Region::margin`]).
+    pub margin: i32,
+}
+
+impl Query {
+    /// A lookup with the margin its region and transform carry.
+    pub fn new(hash: Hash256, region: Region, transform: Transform) -> Query {
+        Query {
+            hash,
+            region,
+            transform,
+            margin: region.margin(transform),
+        }
+    }
+
+    /// Distance this lookup may match within under `threshold` (`None`: none).
+    fn limit(&self, threshold: u32) -> Option<u32> {
+        u32::try_from(threshold as i32 + self.margin).ok()
+    }
 }
 
 /// The best match with one indexed asset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Match {
     pub asset: u64,
+    /// Hamming distance of the two hashes.
     pub distance: u32,
+    /// `distance` less the lookup's margin: what the threshold and the order apply to.
+    pub score: i32,
     /// How the query relates to the asset (`Rot90`: the query is the asset turned clockwise).
     pub transform: Transform,
     pub query_region: Region,
@@ -164,6 +187,9 @@ impl DupIndex {
                 flags: if reliable { FLAG_RELIABLE } else { 0 },
             })
             .collect();
+        if records.iter().any(|record| record.region == Region::Inset) {
+            return Err(DupesError::InsetIndexed);
+        }
         self.append(records)
     }
 
@@ -194,26 +220,31 @@ impl DupIndex {
         Ok(())
     }
 
-    /// Every indexed asset with a hash within `threshold` of a query, with its best match,
-    /// nearest first (ties by asset id). Multi-index hashing up to a threshold of 47; a
-    /// linear scan above.
+    /// Every indexed asset with a match scoring within `threshold` (distance less the
+    /// query's margin), with its best match, best first (ties by asset id). Multi-index
+    /// hashing for lookups whose distance limit is at most 63; a linear scan for the rest.
     pub fn search(&self, queries: &[Query], threshold: u32) -> Vec<Match> {
         let mut best = HashMap::new();
-        if threshold <= mih::MAX_THRESHOLD {
-            let bytes = self.base_bytes();
-            for query in queries {
-                self.tables.probe(&query.hash, threshold, |index| {
-                    let distance = self.hashes.get(index).distance(&query.hash);
-                    if distance <= threshold {
-                        let offset = index as usize * RECORD_LEN;
-                        let record = &bytes[offset..offset + RECORD_LEN];
-                        consider(&mut best, query, distance, record_fields(record));
-                    }
-                });
+        let bytes = self.base_bytes();
+        let mut scan = Vec::new();
+        for query in queries {
+            let Some(limit) = query.limit(threshold) else {
+                continue;
+            };
+            if limit > mih::MAX_THRESHOLD {
+                scan.push(*query);
+                continue;
             }
-        } else {
-            self.scan_base(queries, threshold, &mut best);
+            self.tables.probe(&query.hash, limit, |index| {
+                let distance = self.hashes.get(index).distance(&query.hash);
+                if distance <= limit {
+                    let offset = index as usize * RECORD_LEN;
+                    let record = &bytes[offset..offset + RECORD_LEN];
+                    consider(&mut best, query, distance, record_fields(record));
+                }
+            });
         }
+        self.scan_base(&scan, threshold, &mut best);
         self.scan_recent(queries, threshold, &mut best);
         self.finish(best)
     }
@@ -228,11 +259,15 @@ impl DupIndex {
     }
 
     fn scan_base(&self, queries: &[Query], threshold: u32, best: &mut HashMap<u64, Match>) {
+        let limits = limits(queries, threshold);
+        if limits.is_empty() {
+            return;
+        }
         for record in self.base_bytes().chunks_exact(RECORD_LEN) {
             let hash = file::hash_at(record, 0);
-            for query in queries {
+            for (query, limit) in &limits {
                 let distance = hash.distance(&query.hash);
-                if distance <= threshold {
+                if distance <= *limit {
                     consider(best, query, distance, record_fields(record));
                 }
             }
@@ -240,10 +275,11 @@ impl DupIndex {
     }
 
     fn scan_recent(&self, queries: &[Query], threshold: u32, best: &mut HashMap<u64, Match>) {
+        let limits = limits(queries, threshold);
         for record in &self.recent {
-            for query in queries {
+            for (query, limit) in &limits {
                 let distance = record.hash.distance(&query.hash);
-                if distance <= threshold {
+                if distance <= *limit {
                     let fields = (record.asset, record.region, record.flags);
                     consider(best, query, distance, fields);
                 }
@@ -256,9 +292,17 @@ impl DupIndex {
             .into_values()
             .filter(|found| !self.removed.contains(&found.asset))
             .collect();
-        matches.sort_by_key(|found| (found.distance, found.asset));
+        matches.sort_by_key(|found| (found.score, found.asset));
         matches
     }
+}
+
+/// The queries that can match at all under `threshold`, with their distance limits.
+fn limits(queries: &[Query], threshold: u32) -> Vec<(&Query, u32)> {
+    queries
+        .iter()
+        .filter_map(|query| Some((query, query.limit(threshold)?)))
+        .collect()
 }
 
 /// Asset, region and flags of an encoded record (the file's check passed at open).
@@ -273,12 +317,13 @@ fn consider(
     distance: u32,
     (asset, region, flags): (u64, Region, u8),
 ) {
-    if flags & FLAG_REMOVED != 0 {
+    if flags & FLAG_REMOVED != 0 || !Region::may_meet(query.region, region) {
         return;
     }
     let candidate = Match {
         asset,
         distance,
+        score: distance as i32 - query.margin,
         transform: query.transform,
         query_region: query.region,
         indexed_region: region,
@@ -286,7 +331,15 @@ fn consider(
     };
     best.entry(asset)
         .and_modify(|current| {
-            let key = |m: &Match| (m.distance, m.transform, m.query_region, m.indexed_region);
+            let key = |m: &Match| {
+                (
+                    m.score,
+                    m.distance,
+                    m.transform,
+                    m.query_region,
+                    m.indexed_region,
+                )
+            };
             if key(&candidate) < key(current) {
                 *current = candidate;
             }

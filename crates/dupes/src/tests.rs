@@ -38,11 +38,22 @@ fn pdq(hash: Hash256) -> Pdq {
 }
 
 fn query(hash: Hash256) -> Vec<Query> {
-    vec![Query {
-        hash,
-        region: Region::Whole,
-        transform: Transform::Identity,
-    }]
+    vec![Query::new(hash, Region::Whole, Transform::Identity)]
+}
+
+/// The lookups ingest makes of one picture: several regions under several transforms, so
+/// margins of 16, 0 and -8 all occur.
+fn lookups(hash: Hash256, rng: &mut Rng) -> Vec<Query> {
+    let mut out = query(hash);
+    for (region, transform) in [
+        (Region::Centre, Transform::Identity),
+        (Region::Whole, Transform::Flip),
+        (Region::Inset, Transform::Identity),
+        (Region::Inset, Transform::Rot90),
+    ] {
+        out.push(Query::new(rng.flip(hash, 4), region, transform));
+    }
+    out
 }
 
 #[test]
@@ -56,9 +67,8 @@ fn tables_find_exactly_what_a_scan_finds() {
         let centre = centres[(asset % 20) as usize];
         let bits = (rng.next() % 60) as u32;
         let hash = rng.flip(centre, bits);
-        index
-            .add(asset, &[(Region::Whole, pdq(hash))], true)
-            .expect("add");
+        let region = [Region::Whole, Region::Centre][asset as usize % 2];
+        index.add(asset, &[(region, pdq(hash))], true).expect("add");
     }
     // Half in the tables, half recent: reopen, then add more.
     drop(index);
@@ -72,14 +82,15 @@ fn tables_find_exactly_what_a_scan_finds() {
     }
     for (round, centre) in centres.iter().enumerate() {
         let probe = rng.flip(*centre, (round % 12) as u32);
-        for threshold in [0, 8, 15, 16, 31, 32, 47, 60] {
-            let fast = index.search(&query(probe), threshold);
-            let slow = index.search_linear(&query(probe), threshold);
+        let probes = lookups(probe, &mut rng);
+        for threshold in [0, 8, 15, 16, 31, 32, 47, 48, 60, 63, 64, 70, 80, 90] {
+            let fast = index.search(&probes, threshold);
+            let slow = index.search_linear(&probes, threshold);
             assert_eq!(fast, slow, "threshold {threshold}");
             if threshold == 31 {
                 assert!(!fast.is_empty());
-                assert!(fast.iter().all(|m| m.distance <= 31));
-                assert!(fast.windows(2).all(|w| w[0].distance <= w[1].distance));
+                assert!(fast.iter().all(|m| m.score <= 31));
+                assert!(fast.windows(2).all(|w| w[0].score <= w[1].score));
             }
         }
     }
@@ -100,29 +111,76 @@ fn best_match_per_asset_names_the_transform_and_regions() {
         )
         .expect("add");
     let queries = vec![
-        Query {
-            hash: rng.flip(whole, 20),
-            region: Region::Whole,
-            transform: Transform::Identity,
-        },
-        Query {
-            hash: rng.flip(centre, 3),
-            region: Region::Whole,
-            transform: Transform::Rot90,
-        },
+        Query::new(rng.flip(whole, 20), Region::Whole, Transform::Identity),
+        Query::new(rng.flip(centre, 3), Region::Whole, Transform::Rot90),
     ];
-    let found = index.search(&queries, DEFAULT_THRESHOLD);
+    let found = index.search(&queries, 31);
     assert_eq!(found.len(), 1);
+    // The turned lookup is nearer (3 bits) but has no margin: it still wins, 3 to 4.
     assert_eq!(
         (
             found[0].asset,
             found[0].distance,
+            found[0].score,
             found[0].transform,
             found[0].indexed_region
         ),
-        (42, 3, Transform::Rot90, Region::Centre)
+        (42, 3, 3, Transform::Rot90, Region::Centre)
     );
     assert!(found[0].reliable);
+}
+
+#[test]
+fn lookups_beyond_the_plain_one_must_come_closer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut index = DupIndex::open(dir.path().join("hashes")).expect("open");
+    let mut rng = Rng(11);
+    let (whole, centre) = (rng.hash(), rng.hash());
+    index
+        .add(
+            7,
+            &[(Region::Whole, pdq(whole)), (Region::Centre, pdq(centre))],
+            true,
+        )
+        .expect("add");
+    // Insets are never indexed.
+    assert!(matches!(
+        index.add(8, &[(Region::Inset, pdq(whole))], true),
+        Err(DupesError::InsetIndexed)
+    ));
+    let near_whole = rng.flip(whole, 40);
+    let near_centre = rng.flip(centre, 30);
+    let found = |queries: &[Query], threshold| {
+        index
+            .search(queries, threshold)
+            .first()
+            .map(|m| (m.distance, m.score))
+    };
+    // As uploaded: 40 bits are within 31 + 16.
+    let plain = [Query::new(near_whole, Region::Whole, Transform::Identity)];
+    assert_eq!(found(&plain, 31), Some((40, 24)));
+    assert_eq!(found(&plain, 23), None);
+    // Mirrored, the same 40 bits are over 31.
+    let mirrored = [Query::new(near_whole, Region::Whole, Transform::Flip)];
+    assert_eq!(found(&mirrored, 31), None);
+    assert_eq!(found(&mirrored, 40), Some((40, 40)));
+    // An inset meets only the centre crop, within the threshold (8 inside when turned).
+    let inset = [Query::new(near_centre, Region::Inset, Transform::Identity)];
+    assert_eq!(found(&inset, 31), Some((30, 30)));
+    let inset_at_whole = [Query::new(near_whole, Region::Inset, Transform::Identity)];
+    assert_eq!(found(&inset_at_whole, 64), None);
+    let turned_inset = [Query::new(near_centre, Region::Inset, Transform::Rot90)];
+    assert_eq!(found(&turned_inset, 37), None);
+    assert_eq!(found(&turned_inset, 38), Some((30, 38)));
+    // A threshold below the margin rules such a lookup out altogether.
+    assert_eq!(
+        found(&[Query::new(centre, Region::Inset, Transform::Rot90)], 7),
+        None
+    );
+    assert_eq!(
+        found(&[Query::new(centre, Region::Inset, Transform::Rot90)], 8),
+        Some((0, 8))
+    );
 }
 
 #[test]

@@ -83,6 +83,12 @@ pub struct PdqDct {
     pub coefficients: [[f32; DCT_SIZE]; DCT_SIZE],
     /// 0–100: how much gradient the 64×64 image has.
     pub quality: u8,
+    /// Share of the 64×64 image's variance that the 16×16 coefficients hold. The rest is in
+    /// the frequencies PDQ leaves out: the zero row and column (a picture that varies along
+    /// one axis only, such as stripes or wood grain) and those above 16 (fine texture).
+    /// When it is tiny, the bits are set by noise: the hash neither survives a re-encode
+    /// nor tells such a picture from other stripes.
+    pub variance_kept: f32,
 }
 
 /// A PDQ hash and its quality.
@@ -124,6 +130,7 @@ pub fn pdq_dct(luma: Luma) -> PdqDct {
         return PdqDct {
             coefficients: [[0.0; DCT_SIZE]; DCT_SIZE],
             quality: 0,
+            variance_kept: 0.0,
         };
     }
     let mut small = [[0f32; DOWNSAMPLE]; DOWNSAMPLE];
@@ -141,10 +148,11 @@ pub fn pdq_dct(luma: Luma) -> PdqDct {
         }
         decimate(&pixels, width, height, &mut small);
     }
-    let quality = quality(&small);
+    let coefficients = dct64_to_16(&small);
     PdqDct {
-        coefficients: dct64_to_16(&small),
-        quality,
+        variance_kept: variance_kept(&small, &coefficients),
+        quality: quality(&small),
+        coefficients,
     }
 }
 
@@ -267,6 +275,26 @@ fn decimate(input: &[f32], width: usize, height: usize, out: &mut [[f32; DOWNSAM
         for (j, value) in row.iter_mut().enumerate() {
             *value = input[source + centre(j, width)];
         }
+    }
+}
+
+/// The coefficients' energy over the image's variance (the DCT rows are orthonormal, so by
+/// Parseval the full 64×64 transform without its DC term would give exactly 1).
+fn variance_kept(
+    image: &[[f32; DOWNSAMPLE]; DOWNSAMPLE],
+    coefficients: &[[f32; DCT_SIZE]; DCT_SIZE],
+) -> f32 {
+    let mean = image.iter().flatten().sum::<f32>() / (DOWNSAMPLE * DOWNSAMPLE) as f32;
+    let variance: f32 = image
+        .iter()
+        .flatten()
+        .map(|v| (v - mean) * (v - mean))
+        .sum();
+    let kept: f32 = coefficients.iter().flatten().map(|c| c * c).sum();
+    if variance > 0.0 {
+        (kept / variance).min(1.0)
+    } else {
+        0.0
     }
 }
 
@@ -425,6 +453,7 @@ impl PdqDct {
         PdqDct {
             coefficients: b,
             quality: self.quality,
+            variance_kept: self.variance_kept,
         }
     }
 

@@ -132,12 +132,8 @@ fn a_centre_crop_matches_the_originals_centre_hash() {
     let rgb = picture(w, h);
     let original = Fingerprint::of_rgb(&rgb, w, h);
     // 5% cut off each side.
-    let (x0, y0, cw, ch) = (w / 20, h / 20, w - w / 10, h - h / 10);
-    let mut cropped = Vec::with_capacity(cw * ch * 3);
-    for y in y0..y0 + ch {
-        cropped.extend_from_slice(&rgb[(y * w + x0) * 3..(y * w + x0 + cw) * 3]);
-    }
-    let query = Fingerprint::of_rgb(&cropped, cw, ch);
+    let (cw, ch) = (w - w / 10, h - h / 10);
+    let query = Fingerprint::of_rgb(&crop(&rgb, w, (w / 20, h / 20, cw, ch)), cw, ch);
     let centre = original
         .index_hashes()
         .into_iter()
@@ -182,4 +178,75 @@ fn phash_is_stable_under_resizing_and_differs_between_pictures() {
     let (rgb, w, h) = transformed(&picture(320, 240), 320, 240, Transform::Rot180);
     let c = phash64(&rgb, w, h);
     assert!((a ^ c).count_ones() > 16, "{a:016x} {c:016x}");
+}
+
+fn crop(rgb: &[u8], width: usize, (x0, y0, w, h): (usize, usize, usize, usize)) -> Vec<u8> {
+    let mut out = Vec::with_capacity(w * h * 3);
+    for y in y0..y0 + h {
+        out.extend_from_slice(&rgb[(y * width + x0) * 3..(y * width + x0 + w) * 3]);
+    }
+    out
+}
+
+#[test]
+fn an_off_centre_crop_lines_up_with_the_originals_centre_through_an_inset() {
+    let (w, h) = (400, 300);
+    let rgb = picture(w, h);
+    let original = Fingerprint::of_rgb(&rgb, w, h);
+    let centre = original
+        .index_hashes()
+        .into_iter()
+        .find(|(region, _)| *region == Region::Centre)
+        .map(|(_, pdq)| pdq.hash)
+        .unwrap_or_default();
+    // 5% cut off the left and the top only: the centre crops no longer line up.
+    let (cw, ch) = (w - w / 20, h - h / 20);
+    let query = Fingerprint::of_rgb(&crop(&rgb, w, (w / 20, h / 20, cw, ch)), cw, ch);
+    let by_region = |region: Region| {
+        query
+            .query_hashes()
+            .into_iter()
+            .filter(|(r, t, _)| *r == region && *t == Transform::Identity)
+            .map(|(_, _, pdq)| pdq.hash.distance(&centre))
+            .min()
+            .unwrap_or(256)
+    };
+    let (inset, plain) = (
+        by_region(Region::Inset),
+        by_region(Region::Whole).min(by_region(Region::Centre)),
+    );
+    assert_eq!(query.insets.len(), 9);
+    assert!(
+        inset <= 16 && inset < plain,
+        "inset {inset}, whole or centre {plain}"
+    );
+    // Insets are looked up, never indexed.
+    assert!(
+        original
+            .index_hashes()
+            .iter()
+            .all(|(region, _)| *region != Region::Inset)
+    );
+}
+
+#[test]
+fn stripes_are_unreliable_though_pdq_rates_their_gradients_highly() {
+    let (w, h) = (300, 200);
+    // Vertical stripes in five tones, with a little noise: PDQ's quality metric sees strong
+    // gradients, but the picture varies along one axis, which the hash leaves out.
+    let stripes: Vec<u8> = (0..w * h)
+        .flat_map(|i| {
+            let (x, y) = (i % w, i / w);
+            let tone = [30u8, 90, 150, 210, 120][(x / 12) % 5];
+            let noise = ((x * 7 + y * 13) % 5) as u8;
+            [tone + noise; 3]
+        })
+        .collect();
+    let print = Fingerprint::of_rgb(&stripes, w, h);
+    assert!(print.pdq.is_reliable(), "quality {}", print.pdq.quality);
+    assert!(!print.two_tone);
+    assert!(whole(&print).variance_kept < MIN_VARIANCE_KEPT);
+    assert!(!print.reliable());
+    let photo = Fingerprint::of_rgb(&picture(w, h), w, h);
+    assert!(whole(&photo).variance_kept > 5.0 * MIN_VARIANCE_KEPT);
 }

@@ -21,15 +21,21 @@ pub struct Rect {
 impl Rect {
     /// The centred rectangle `fraction` as wide and as high.
     pub fn centre(&self, fraction: f64) -> Rect {
+        self.window(fraction, 0.5, 0.5)
+    }
+
+    /// The rectangle `fraction` as wide and as high, placed `along_x` and `along_y` of the
+    /// way across the room left (0 at the left or top edge, 1 at the right or bottom).
+    pub fn window(&self, fraction: f64, along_x: f64, along_y: f64) -> Rect {
         if self.width == 0 || self.height == 0 {
             return *self;
         }
-        let width = ((self.width as f64 * fraction).round() as usize).clamp(1, self.width.max(1));
-        let height =
-            ((self.height as f64 * fraction).round() as usize).clamp(1, self.height.max(1));
+        let width = ((self.width as f64 * fraction).round() as usize).clamp(1, self.width);
+        let height = ((self.height as f64 * fraction).round() as usize).clamp(1, self.height);
+        let offset = |room: usize, along: f64| (room as f64 * along.clamp(0.0, 1.0)) as usize;
         Rect {
-            x: self.x + (self.width - width) / 2,
-            y: self.y + (self.height - height) / 2,
+            x: self.x + offset(self.width - width, along_x),
+            y: self.y + offset(self.height - height, along_y),
             width,
             height,
         }

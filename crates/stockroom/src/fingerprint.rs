@@ -97,11 +97,7 @@ pub fn candidates(
     let queries: Vec<Query> = fingerprint
         .query_hashes()
         .into_iter()
-        .map(|(region, transform, pdq)| Query {
-            hash: pdq.hash,
-            region,
-            transform,
-        })
+        .map(|(region, transform, pdq)| Query::new(pdq.hash, region, transform))
         .collect();
     index
         .search(&queries, threshold)

@@ -3,8 +3,9 @@
 //! Files are read, decoded at reduced scale and hashed in parallel on rayon's pool; the
 //! store's group commit batches their flushes. An exact duplicate (same blake3 as a stored
 //! original) is reported with the existing id and not stored again. A near duplicate (a
-//! reliable PDQ match within the threshold, under any rotation or flip, whole or cropped)
-//! is stored but held `pending` for a moderator, with its candidates. Each file's outcome is
+//! reliable PDQ match within the threshold, under any rotation or flip, whole, trimmed,
+//! centre-cropped or shifted; see `Region::margin` for how far each lookup reaches) is
+//! stored but held `pending` for a moderator, with its candidates. Each file's outcome is
 //! one JSON line on stdout.
 //! Until the catalogue exists, the submitted metadata is kept in the store beside the
 //! original (kind `metadata`).

@@ -63,7 +63,8 @@ enum Command {
     },
     /// Look up images in the duplicate index: one JSON line per image with its matches.
     Dedup {
-        /// PDQ distance (of 256 bits) to report; default from the config (31).
+        /// PDQ distance (of 256 bits) to report; default from the config (31). The upload
+        /// as it is may match 16 bits further; a turned inset must come 8 bits closer.
         #[arg(long)]
         threshold: Option<u32>,
         /// Image files.

@@ -230,10 +230,12 @@ fn search(hashes: &Path, queries: &Path, runs: usize, threshold: u32) -> Result<
             chunk
                 .iter()
                 .enumerate()
+                // No margins: the plain Hamming search that faiss also does.
                 .map(|(i, hash)| Query {
                     hash: *hash,
                     region: Region::Whole,
                     transform: Transform::ALL[i % 8],
+                    margin: 0,
                 })
                 .collect()
         })

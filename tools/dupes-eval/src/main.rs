@@ -44,7 +44,10 @@ use image::{Rgb, RgbImage};
 use rayon::prelude::*;
 use rng::Rng;
 use stockroom_dupes::{DEFAULT_THRESHOLD, DupIndex, Query};
-use stockroom_phash::{DECODE_LONG_SIDE, Fingerprint, Luma, Pdq, Region, phash64};
+use stockroom_phash::{
+    CENTRE_CROP, DECODE_LONG_SIDE, Fingerprint, Luma, MIN_VARIANCE_KEPT, Pdq, Rect, Region,
+    pdq_dct, phash64,
+};
 use stockroom_render::{Limits, decode_oriented};
 
 /// One step of a transformation.
@@ -144,6 +147,11 @@ const TRANSFORMS: &[(&str, &[Step])] = &[
 /// Default JPEG quality of a transformed copy.
 const QUALITY: u8 = 90;
 
+/// The highest stockroom score looked at: a distance of 64 through a lookup without a
+/// margin. Scores go down to -16 (a plain lookup's margin), so they are kept shifted.
+const MAX_SCORE: u32 = 64;
+const SCORE_SHIFT: u32 = 16;
+
 /// The precision each method's threshold must keep.
 const PRECISION: f64 = 0.9999;
 
@@ -214,7 +222,11 @@ fn main() -> Result<()> {
         .zip(&jobs)
         .map(|(query, &(photo, _))| judge(&index, &photos, &assets, photo, query))
         .collect();
-    let mut scores = [Score::new(64), Score::new(256), Score::new(64)];
+    let mut scores = [
+        Score::new(MAX_SCORE, SCORE_SHIFT),
+        Score::new(256, 0),
+        Score::new(64, 0),
+    ];
     for (outcome, &(_, transform)) in outcomes.iter().zip(&jobs) {
         for (method, score) in scores.iter_mut().enumerate() {
             score
@@ -257,19 +269,18 @@ fn judge(
     let lookups: Vec<Query> = query
         .query_hashes()
         .into_iter()
-        .map(|(region, transform, pdq)| Query {
-            hash: pdq.hash,
-            region,
-            transform,
-        })
+        .map(|(region, transform, pdq)| Query::new(pdq.hash, region, transform))
         .collect();
-    for found in index.search(&lookups, 64) {
+    for found in index.search(&lookups, MAX_SCORE) {
         if found.reliable && query.reliable() {
-            verdicts[0].push((found.asset as usize, found.distance));
+            verdicts[0].push((
+                found.asset as usize,
+                (found.score + SCORE_SHIFT as i32) as u32,
+            ));
         } else if found.asset as usize == photo {
             note = format!(
                 "{} but query quality {}{}",
-                found.distance,
+                found.score,
                 query.pdq.quality,
                 if query.two_tone { ", two-tone" } else { "" }
             );
@@ -409,6 +420,19 @@ fn distractors(photo: usize, work: &RgbImage, windows: usize) -> Result<Vec<Asse
             hash: dct.hash(),
             quality: dct.quality,
         };
+        // Indexed as ingest would index a picture: whole and centre crop.
+        let centre = Rect {
+            x: 0,
+            y: 0,
+            width: window.width,
+            height: window.height,
+        }
+        .centre(CENTRE_CROP);
+        let centre = pdq_dct(window.crop(centre.x, centre.y, centre.width, centre.height));
+        let centre = Pdq {
+            hash: centre.hash(),
+            quality: centre.quality,
+        };
         let grey: Vec<u8> = window
             .pixels
             .iter()
@@ -416,8 +440,8 @@ fn distractors(photo: usize, work: &RgbImage, windows: usize) -> Result<Vec<Asse
             .collect();
         out.push(Asset {
             photo,
-            hashes: vec![(Region::Whole, pdq)],
-            reliable: pdq.is_reliable(),
+            hashes: vec![(Region::Whole, pdq), (Region::Centre, centre)],
+            reliable: pdq.is_reliable() && dct.variance_kept >= MIN_VARIANCE_KEPT,
             pdq,
             phash: phash64(&grey, window.width, window.height),
         });
@@ -640,14 +664,23 @@ struct Score {
     true_distances: Vec<(usize, Option<u32>)>,
     /// False matches by distance.
     false_at: Vec<u64>,
+    /// Distances are kept this much above the method's own scale (stockroom scores start
+    /// below zero).
+    shift: u32,
 }
 
 impl Score {
-    fn new(max_distance: usize) -> Score {
+    fn new(max_distance: u32, shift: u32) -> Score {
         Score {
             true_distances: Vec::new(),
-            false_at: vec![0; max_distance + 1],
+            false_at: vec![0; (max_distance + shift) as usize + 1],
+            shift,
         }
+    }
+
+    /// A kept distance on the method's own scale.
+    fn label(&self, kept: u32) -> i64 {
+        i64::from(kept) - i64::from(self.shift)
     }
 
     fn true_at(&self, threshold: u32) -> usize {
@@ -696,7 +729,10 @@ impl Score {
 /// What stockroom missed at its threshold: per transformation, each photo and its distance.
 fn print_misses(photos: &[Photo], jobs: &[(usize, usize)], score: &Score, notes: &[&str]) {
     let threshold = score.threshold();
-    println!("\nstockroom misses at threshold {threshold} (photo: distance to its original):");
+    println!(
+        "\nstockroom misses at threshold {} (photo: score against its original):",
+        score.label(threshold)
+    );
     for (transform, (name, _)) in TRANSFORMS.iter().enumerate() {
         let missed: Vec<String> = jobs
             .iter()
@@ -707,8 +743,8 @@ fn print_misses(photos: &[Photo], jobs: &[(usize, usize)], score: &Score, notes:
             })
             .map(|(((photo, _), (_, distance)), note)| {
                 let distance = match (distance, note.is_empty()) {
-                    (Some(d), _) => d.to_string(),
-                    (None, true) => "over 64".to_string(),
+                    (Some(d), _) => score.label(*d).to_string(),
+                    (None, true) => format!("over {MAX_SCORE}"),
                     (None, false) => note.to_string(),
                 };
                 format!("{} {distance}", photos[*photo].name)
@@ -760,10 +796,13 @@ fn print_report(
         .zip(&thresholds)
         .map(|(score, &t)| score.recall(t))
         .collect();
-    let default = scores[0].recall(DEFAULT_THRESHOLD);
+    let default_at = DEFAULT_THRESHOLD + SCORE_SHIFT;
+    let default = scores[0].recall(default_at);
     println!(
         "| transformation | queries | stockroom T={} | stockroom T={DEFAULT_THRESHOLD} | PDQ T={} | pHash T={} |",
-        thresholds[0], thresholds[1], thresholds[2]
+        scores[0].label(thresholds[0]),
+        thresholds[1],
+        thresholds[2]
     );
     println!("| --- | --- | --- | --- | --- | --- |");
     let percent = |(found, total): (usize, usize)| 100.0 * found as f64 / total.max(1) as f64;
@@ -788,7 +827,8 @@ fn print_report(
     );
     for ((name, score), &t) in names.iter().zip(scores).zip(&thresholds) {
         println!(
-            "{name}: threshold {t} (largest with precision ≥ {:.2}%): {} true, {} false matches, precision {:.4}%; next threshold adds {} false",
+            "{name}: threshold {} (largest with precision ≥ {:.2}%): {} true, {} false matches, precision {:.4}%; next threshold adds {} false",
+            score.label(t),
             100.0 * PRECISION,
             score.true_at(t),
             score.false_within(t),
@@ -801,7 +841,7 @@ fn print_report(
     }
     println!(
         "stockroom at the default threshold {DEFAULT_THRESHOLD}: {} false matches, precision {:.4}%",
-        scores[0].false_within(DEFAULT_THRESHOLD),
-        100.0 * scores[0].precision(DEFAULT_THRESHOLD)
+        scores[0].false_within(default_at),
+        100.0 * scores[0].precision(default_at)
     );
 }
