@@ -36,6 +36,10 @@ pub const CENTRE_CROP: f64 = 0.9;
 /// grain and other one-dimensional patterns. Photos on the corpus keep 13–86%.
 pub const MIN_VARIANCE_KEPT: f32 = 0.02;
 
+/// An upload below this PDQ quality is never held on its own (see
+/// [`Fingerprint::reliable_query`]); indexed images need PDQ's 50.
+pub const MIN_QUERY_QUALITY: u8 = 30;
+
 /// Share of each side an [`Region::Inset`] window keeps.
 pub const INSET: f64 = 0.95;
 
@@ -154,11 +158,22 @@ impl Fingerprint {
         }
     }
 
+    /// Whether this image, as an upload, may be held by a match with a reliable asset.
+    /// It needs less texture than an indexed image (PDQ quality 30, not 50): the asset's
+    /// hash carries the evidence, and darkening or flattening a copy costs it quality
+    /// (on the corpus, 20% darker copies of photos rated 50–68 rate 33–48).
+    pub fn reliable_query(&self) -> bool {
+        self.pdq.quality >= MIN_QUERY_QUALITY && self.structured()
+    }
+
+    /// Not two-tone, and not a one-dimensional pattern.
+    fn structured(&self) -> bool {
+        !self.two_tone && self.regions[0].1.variance_kept >= MIN_VARIANCE_KEPT
+    }
+
     /// Whether a match on this image may hold an upload without a human looking first.
     pub fn reliable(&self) -> bool {
-        self.pdq.is_reliable()
-            && !self.two_tone
-            && self.regions[0].1.variance_kept >= MIN_VARIANCE_KEPT
+        self.pdq.is_reliable() && self.structured()
     }
 
     /// The hashes to index for this image: one per region.

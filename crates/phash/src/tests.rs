@@ -250,3 +250,21 @@ fn stripes_are_unreliable_though_pdq_rates_their_gradients_highly() {
     let photo = Fingerprint::of_rgb(&picture(w, h), w, h);
     assert!(whole(&photo).variance_kept > 5.0 * MIN_VARIANCE_KEPT);
 }
+
+#[test]
+fn a_faded_copy_may_still_be_held_though_it_could_not_be_indexed() {
+    let (w, h) = (300, 200);
+    let rgb = picture(w, h);
+    let faded = |k: f64| -> Vec<u8> {
+        rgb.iter()
+            .map(|&v| (128.0 + (f64::from(v) - 128.0) * k).round() as u8)
+            .collect()
+    };
+    let print = (1..=20)
+        .map(|step| Fingerprint::of_rgb(&faded(f64::from(step) * 0.05), w, h))
+        .find(|print| (MIN_QUERY_QUALITY..MIN_RELIABLE_QUALITY).contains(&print.pdq.quality))
+        .expect("some contrast rates between 30 and 50");
+    assert!(print.reliable_query() && !print.reliable());
+    let flat = Fingerprint::of_rgb(&faded(0.0), w, h);
+    assert!(!flat.reliable_query());
+}

@@ -81,7 +81,8 @@ pub struct Candidate {
     /// `centre`): a `centre` on one side means one is a crop of the other.
     pub query_region: &'static str,
     pub asset_region: &'static str,
-    /// Whether this match alone may hold an upload (both hashes reliable).
+    /// Whether this match alone may hold an upload (the asset's hash reliable, the
+    /// upload's reliable as a query).
     pub reliable: bool,
 }
 
@@ -109,7 +110,7 @@ pub fn candidates(
             transform: found.transform.name(),
             query_region: found.query_region.name(),
             asset_region: found.indexed_region.name(),
-            reliable: found.reliable && fingerprint.reliable(),
+            reliable: found.reliable && fingerprint.reliable_query(),
         })
         .collect()
 }

@@ -181,7 +181,7 @@ fn dedup(config: &Config, threshold: Option<u32>, images: &[PathBuf]) -> Result<
         Ok(serde_json::json!({
             "query": path,
             "quality": print.pdq.quality,
-            "reliable": print.reliable(),
+            "reliable": print.reliable_query(),
             "matches": fingerprint::candidates(&index, print, threshold, |asset| {
                 store.contains(asset, stockroom_store::Kind::Original)
             }),

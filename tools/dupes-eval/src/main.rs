@@ -16,7 +16,8 @@
 //!    bytes, as an upload would be.
 //! 3. **Scoring.** Each query is looked up three ways:
 //!    - *stockroom*: the `DupIndex` search ingest runs (trimmed and centre regions, eight
-//!      rotations and flips); a match counts only if both hashes are reliable, as at ingest;
+//!      rotations and flips); a match counts only if the asset's hash is reliable and the query's reliable as a
+//!      query (`Fingerprint::reliable_query`), as at ingest;
 //!    - *PDQ*: the plain published hash, whole image against whole image, both of quality ≥ 50;
 //!    - *pHash*: the 64-bit DCT pHash, whole against whole.
 //!
@@ -272,7 +273,7 @@ fn judge(
         .map(|(region, transform, pdq)| Query::new(pdq.hash, region, transform))
         .collect();
     for found in index.search(&lookups, MAX_SCORE) {
-        if found.reliable && query.reliable() {
+        if found.reliable && query.reliable_query() {
             verdicts[0].push((
                 found.asset as usize,
                 (found.score + SCORE_SHIFT as i32) as u32,
