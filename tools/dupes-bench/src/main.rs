@@ -184,9 +184,13 @@ fn write_queries(out: &Path, dirs: &[PathBuf]) -> Result<()> {
         let bytes = std::fs::read(&path)?;
         let pixels = decode_oriented(&bytes, &Limits::default(), DECODE_LONG_SIDE)?;
         let print = Fingerprint::of_rgb(&pixels.rgb, pixels.width as usize, pixels.height as usize);
+        // The plain Hamming search faiss can do too: the indexed regions under the eight
+        // transforms. (Ingest also looks up nine insets, each against centre crops only,
+        // within limits of their own, which faiss has no way to express.)
         let mut queries: Vec<Hash256> = print
             .query_hashes()
             .iter()
+            .filter(|(region, _, _)| *region != Region::Inset)
             .map(|(_, _, pdq)| pdq.hash)
             .collect();
         // Always 24 per photo (whole, trimmed, centre × 8): repeat the whole when untrimmed.
