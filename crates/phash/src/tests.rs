@@ -57,6 +57,16 @@ fn whole(fingerprint: &Fingerprint) -> &PdqDct {
     &fingerprint.regions[0].1
 }
 
+/// The indexed hash of the centre crop.
+fn centre_hash(fingerprint: &Fingerprint) -> Hash256 {
+    fingerprint
+        .index_hashes()
+        .into_iter()
+        .find(|(region, _)| *region == Region::Centre)
+        .map(|(_, pdq)| pdq.hash)
+        .unwrap_or_default()
+}
+
 #[test]
 fn every_rotation_and_flip_is_undone_in_the_dct() {
     let (w, h) = (320, 240);
@@ -134,12 +144,7 @@ fn a_centre_crop_matches_the_originals_centre_hash() {
     // 5% cut off each side.
     let (cw, ch) = (w - w / 10, h - h / 10);
     let query = Fingerprint::of_rgb(&crop(&rgb, w, (w / 20, h / 20, cw, ch)), cw, ch);
-    let centre = original
-        .index_hashes()
-        .into_iter()
-        .find(|(region, _)| *region == Region::Centre)
-        .map(|(_, pdq)| pdq.hash)
-        .unwrap_or_default();
+    let centre = centre_hash(&original);
     let to_centre = query.pdq.hash.distance(&centre);
     let to_whole = query.pdq.hash.distance(&original.pdq.hash);
     assert!(
@@ -193,12 +198,7 @@ fn an_off_centre_crop_lines_up_with_the_originals_centre_through_an_inset() {
     let (w, h) = (400, 300);
     let rgb = picture(w, h);
     let original = Fingerprint::of_rgb(&rgb, w, h);
-    let centre = original
-        .index_hashes()
-        .into_iter()
-        .find(|(region, _)| *region == Region::Centre)
-        .map(|(_, pdq)| pdq.hash)
-        .unwrap_or_default();
+    let centre = centre_hash(&original);
     // 5% cut off the left and the top only: the centre crops no longer line up.
     let (cw, ch) = (w - w / 20, h - h / 20);
     let query = Fingerprint::of_rgb(&crop(&rgb, w, (w / 20, h / 20, cw, ch)), cw, ch);
