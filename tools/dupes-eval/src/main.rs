@@ -9,7 +9,7 @@
 //!    random 64×64 windows of its image pyramid, the photo-like hashes the index benchmark
 //!    uses. Pictures that share light and texture with the queries are where false matches
 //!    come from, and their number sets how rare a false match must be.
-//! 2. **Queries.** Each photo whose own hash may auto-match (PDQ quality ≥ 50, not two-tone)
+//! 2. **Queries.** Each photo whose own hash may auto-match (`Fingerprint::reliable`)
 //!    is reduced to a working copy of `--long-side` px (default 1024, the size of a stolen
 //!    preview) and put through every transformation in [`TRANSFORMS`]; each result is
 //!    encoded as a JPEG (quality 90 unless the transformation sets it) and hashed from those
@@ -779,7 +779,7 @@ fn print_report(
         hashed.as_secs_f64()
     );
     println!(
-        "not queried (too flat or two-tone to auto-match, so catalogue only): {}",
+        "not queried (flat, two-tone or striped: never auto-matched, so catalogue only): {}",
         if flat.is_empty() {
             "none".to_string()
         } else {
