@@ -17,6 +17,8 @@
 //! a `DupIndex` and answers each photo's queries with the multi-index tables and with a
 //! linear scan, checks that both agree, and prints the median milliseconds per photo.
 
+#[path = "../../common/fingerprint.rs"]
+mod fingerprint;
 #[path = "../../common/images.rs"]
 mod images;
 #[path = "../../common/rng.rs"]
@@ -30,9 +32,10 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail, ensure};
 use rayon::prelude::*;
 use stockroom_dupes::{DupIndex, Query};
-use stockroom_phash::{DECODE_LONG_SIDE, Fingerprint, Hash256, Luma, Pdq, Region, Transform};
+use stockroom_phash::{Hash256, Luma, Pdq, Region, Transform};
 use stockroom_render::{Limits, decode_oriented};
 
+use fingerprint::fingerprint;
 use rng::Rng;
 
 fn main() -> Result<()> {
@@ -133,9 +136,7 @@ fn generate(count: usize, out: &Path, dirs: &[PathBuf]) -> Result<()> {
         .par_iter()
         .map(|path| -> Result<Vec<Hash256>> {
             let bytes = std::fs::read(path)?;
-            let pixels = decode_oriented(&bytes, &Limits::default(), DECODE_LONG_SIDE)?;
-            let print =
-                Fingerprint::of_rgb(&pixels.rgb, pixels.width as usize, pixels.height as usize);
+            let (print, _) = fingerprint(&bytes)?;
             Ok(print
                 .index_hashes()
                 .iter()
@@ -182,8 +183,7 @@ fn write_queries(out: &Path, dirs: &[PathBuf]) -> Result<()> {
     let mut hashes = Vec::new();
     for path in photos(dirs)? {
         let bytes = std::fs::read(&path)?;
-        let pixels = decode_oriented(&bytes, &Limits::default(), DECODE_LONG_SIDE)?;
-        let print = Fingerprint::of_rgb(&pixels.rgb, pixels.width as usize, pixels.height as usize);
+        let (print, _) = fingerprint(&bytes)?;
         // The plain Hamming search faiss can do too: the indexed regions under the eight
         // transforms. (Ingest also looks up nine insets, each against centre crops only,
         // within limits of their own, which faiss has no way to express.)

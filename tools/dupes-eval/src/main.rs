@@ -28,6 +28,8 @@
 //!    precision, true matches / (true + false), is at least 99.99%, and recall is given per
 //!    transformation at that threshold; for stockroom also at the default threshold, 31.
 
+#[path = "../../common/fingerprint.rs"]
+mod fingerprint;
 #[path = "../../common/images.rs"]
 mod images;
 #[path = "../../common/rng.rs"]
@@ -40,14 +42,14 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, ensure};
+use fingerprint::fingerprint;
 use image::imageops::{self, FilterType};
 use image::{Rgb, RgbImage};
 use rayon::prelude::*;
 use rng::Rng;
 use stockroom_dupes::{DEFAULT_THRESHOLD, DupIndex, Query};
 use stockroom_phash::{
-    CENTRE_CROP, DECODE_LONG_SIDE, Fingerprint, Luma, MIN_VARIANCE_KEPT, Pdq, Rect, Region,
-    pdq_dct, phash64,
+    CENTRE_CROP, Fingerprint, Luma, MIN_VARIANCE_KEPT, Pdq, Rect, Region, pdq_dct, phash64,
 };
 use stockroom_render::{Limits, decode_oriented};
 
@@ -206,7 +208,7 @@ fn main() -> Result<()> {
         .map(|&(photo, transform)| {
             let mut rng = Rng::new((photo * TRANSFORMS.len() + transform) as u64);
             let (image, quality) = apply(&photos[photo].work, TRANSFORMS[transform].1, &mut rng);
-            fingerprint(&encode(&image, quality)?)
+            Ok(fingerprint(&encode(&image, quality)?)?.0)
         })
         .collect::<Result<_>>()?;
     let hashed = started.elapsed();
@@ -325,7 +327,7 @@ struct Photo {
 impl Photo {
     fn load(path: &Path, long_side: u32) -> Result<Photo> {
         let bytes = std::fs::read(path).with_context(|| path.display().to_string())?;
-        let fingerprint = fingerprint(&bytes).with_context(|| path.display().to_string())?;
+        let (fingerprint, _) = fingerprint(&bytes).with_context(|| path.display().to_string())?;
         let pixels = decode_oriented(&bytes, &Limits::default(), long_side)?;
         let work = RgbImage::from_raw(pixels.width, pixels.height, pixels.rgb)
             .context("decoded buffer has the wrong size")?;
@@ -408,7 +410,7 @@ fn distractors(photo: usize, work: &RgbImage, windows: usize) -> Result<Vec<Asse
         for row in 0..grid {
             for column in 0..grid {
                 let tile = imageops::crop_imm(work, column * w, row * h, w, h).to_image();
-                out.push(Asset::of(photo, &fingerprint(&encode(&tile, QUALITY)?)?));
+                out.push(Asset::of(photo, &fingerprint(&encode(&tile, QUALITY)?)?.0));
             }
         }
     }
@@ -448,16 +450,6 @@ fn distractors(photo: usize, work: &RgbImage, windows: usize) -> Result<Vec<Asse
         });
     }
     Ok(out)
-}
-
-/// Hashes an image file's bytes exactly as ingest does.
-fn fingerprint(bytes: &[u8]) -> Result<Fingerprint> {
-    let pixels = decode_oriented(bytes, &Limits::default(), DECODE_LONG_SIDE)?;
-    Ok(Fingerprint::of_rgb(
-        &pixels.rgb,
-        pixels.width as usize,
-        pixels.height as usize,
-    ))
 }
 
 fn encode(image: &RgbImage, quality: u8) -> Result<Vec<u8>> {

@@ -6,6 +6,8 @@
 //! image to `DIR/N.rgb` and prints one JSON line per image with our PDQ hash, quality and
 //! the eight dihedral hashes, for `tools/phash-bench.py` to compare with the reference.
 
+#[path = "../../common/fingerprint.rs"]
+mod fingerprint;
 #[path = "../../common/images.rs"]
 mod images;
 
@@ -13,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use stockroom_phash::{DECODE_LONG_SIDE, Fingerprint, Transform};
-use stockroom_render::{Limits, decode_oriented};
+use fingerprint::fingerprint;
+use stockroom_phash::Transform;
 
 fn main() -> Result<()> {
     // As the stockroom binary does at start-up.
@@ -44,19 +46,6 @@ fn main() -> Result<()> {
     }
 }
 
-fn fingerprint(bytes: &[u8]) -> Result<(Fingerprint, blake3::Hash, u32, u32, Vec<u8>)> {
-    let pixels = decode_oriented(bytes, &Limits::default(), DECODE_LONG_SIDE)?;
-    let (width, height) = (pixels.width as usize, pixels.height as usize);
-    let fingerprint = Fingerprint::of_rgb(&pixels.rgb, width, height);
-    Ok((
-        fingerprint,
-        blake3::hash(bytes),
-        pixels.width,
-        pixels.height,
-        pixels.rgb,
-    ))
-}
-
 fn speed(files: &[PathBuf], runs: usize) -> Result<()> {
     let originals: Vec<Vec<u8>> = files
         .iter()
@@ -66,9 +55,8 @@ fn speed(files: &[PathBuf], runs: usize) -> Result<()> {
     for _ in 0..runs {
         let started = Instant::now();
         for (bytes, file) in originals.iter().zip(files) {
-            let (fingerprint, blake, ..) =
-                fingerprint(bytes).with_context(|| file.display().to_string())?;
-            std::hint::black_box((fingerprint, blake));
+            let (print, _) = fingerprint(bytes).with_context(|| file.display().to_string())?;
+            std::hint::black_box((print, blake3::hash(bytes)));
         }
         rates.push(files.len() as f64 / started.elapsed().as_secs_f64());
     }
@@ -85,11 +73,11 @@ fn dump(files: &[PathBuf], out: &Path) -> Result<()> {
     std::fs::create_dir_all(out)?;
     for (number, file) in files.iter().enumerate() {
         let bytes = std::fs::read(file).with_context(|| file.display().to_string())?;
-        let (fingerprint, _, width, height, rgb) =
-            fingerprint(&bytes).with_context(|| file.display().to_string())?;
+        let (print, pixels) = fingerprint(&bytes).with_context(|| file.display().to_string())?;
+        let (width, height) = (pixels.width, pixels.height);
         let raw = out.join(format!("{number}.rgb"));
-        std::fs::write(&raw, &rgb)?;
-        let whole = &fingerprint.regions[0].1;
+        std::fs::write(&raw, &pixels.rgb)?;
+        let whole = &print.regions[0].1;
         let dihedral: Vec<String> = Transform::ALL
             .iter()
             .map(|transform| {
@@ -104,8 +92,8 @@ fn dump(files: &[PathBuf], out: &Path) -> Result<()> {
             "{{\"file\":{:?},\"raw\":{:?},\"width\":{width},\"height\":{height},\"pdq\":\"{}\",\"quality\":{},\"dihedral\":{{{}}}}}",
             file.display().to_string(),
             raw.display().to_string(),
-            fingerprint.pdq.hash,
-            fingerprint.pdq.quality,
+            print.pdq.hash,
+            print.pdq.quality,
             dihedral.join(",")
         );
     }
