@@ -124,7 +124,7 @@ pub fn pdq_dct(luma: Luma) -> PdqDct {
     let Luma {
         width,
         height,
-        mut pixels,
+        pixels,
     } = luma;
     if width < MIN_HASHABLE_DIM || height < MIN_HASHABLE_DIM || pixels.len() != width * height {
         return PdqDct {
@@ -139,14 +139,7 @@ pub fn pdq_dct(luma: Luma) -> PdqDct {
             row.copy_from_slice(source);
         }
     } else {
-        let mut scratch = vec![0f32; pixels.len()];
-        let along_rows = jarosz_window(width, DOWNSAMPLE);
-        let along_cols = jarosz_window(height, DOWNSAMPLE);
-        for _ in 0..2 {
-            box_along_rows(&pixels, &mut scratch, width, along_rows);
-            box_along_cols(&scratch, &mut pixels, width, height, along_cols);
-        }
-        decimate(&pixels, width, height, &mut small);
+        small = jarosz_downsample(pixels, width, height);
     }
     let coefficients = dct64_to_16(&small);
     PdqDct {
@@ -156,9 +149,77 @@ pub fn pdq_dct(luma: Luma) -> PdqDct {
     }
 }
 
+/// The reference's two rounds of Jarosz box filters (along rows, then along columns) and
+/// `decimateFloat`. Each pixel kept sees exactly the reference's sequence of float
+/// operations; only the loop order differs, for speed (`reference` in the tests holds the
+/// reference's order and checks the two agree bit for bit):
+/// - rows are filtered eight at a time and columns a whole row at a time, so that
+///   independent sums advance together instead of each being one long chain of adds;
+/// - the second round emits only the 64 columns and 64 rows that decimation keeps.
+fn jarosz_downsample(
+    mut image: Vec<f32>,
+    width: usize,
+    height: usize,
+) -> [[f32; DOWNSAMPLE]; DOWNSAMPLE] {
+    let along_rows = jarosz_window(width, DOWNSAMPLE);
+    let along_cols = jarosz_window(height, DOWNSAMPLE);
+    let kept_cols: Vec<usize> = (0..DOWNSAMPLE)
+        .map(|j| decimation_centre(j, width))
+        .collect();
+    let kept_rows: Vec<usize> = (0..DOWNSAMPLE)
+        .map(|i| decimation_centre(i, height))
+        .collect();
+    let mut filtered = vec![0f32; width * height];
+
+    box_along_rows(&image, &mut filtered, width, along_rows, None);
+    box_along_cols(&filtered, &mut image, width, height, along_cols, None);
+
+    let wanted = |kept: &[usize], length: usize| {
+        let mut wanted = vec![false; length];
+        kept.iter().for_each(|&index| wanted[index] = true);
+        wanted
+    };
+    box_along_rows(
+        &image,
+        &mut filtered,
+        width,
+        along_rows,
+        Some(&wanted(&kept_cols, width)),
+    );
+    // The columns along rows, then only those columns along columns.
+    let mut narrow = vec![0f32; height * DOWNSAMPLE];
+    for (out, row) in narrow
+        .chunks_exact_mut(DOWNSAMPLE)
+        .zip(filtered.chunks_exact(width))
+    {
+        for (value, &col) in out.iter_mut().zip(&kept_cols) {
+            *value = row[col];
+        }
+    }
+    let mut narrow_filtered = vec![0f32; height * DOWNSAMPLE];
+    box_along_cols(
+        &narrow,
+        &mut narrow_filtered,
+        DOWNSAMPLE,
+        height,
+        along_cols,
+        Some(&wanted(&kept_rows, height)),
+    );
+    let mut small = [[0f32; DOWNSAMPLE]; DOWNSAMPLE];
+    for (row, &source) in small.iter_mut().zip(&kept_rows) {
+        row.copy_from_slice(&narrow_filtered[source * DOWNSAMPLE..(source + 1) * DOWNSAMPLE]);
+    }
+    small
+}
+
 /// `computeJaroszFilterWindowSize`.
 fn jarosz_window(old: usize, new: usize) -> usize {
     old.div_ceil(2 * new)
+}
+
+/// `decimateFloat`'s source index for output index `index` of 64 along a side of `size`.
+fn decimation_centre(index: usize, size: usize) -> usize {
+    ((index as f64 + 0.5) * size as f64 / DOWNSAMPLE as f64) as usize
 }
 
 /// The phase counts of the reference's `box1DFloat`: accumulate without writing, write with
@@ -174,56 +235,100 @@ fn phases(length: usize, window: usize) -> (usize, usize, usize, usize) {
     )
 }
 
-/// `boxAlongRowsFloat`: a running box mean along each row.
-fn box_along_rows(input: &[f32], output: &mut [f32], width: usize, window: usize) {
+/// `boxAlongRowsFloat`, eight rows at a time (each row sees exactly the reference's
+/// sequence of float operations). With `wanted`, only the columns it marks are written.
+fn box_along_rows(
+    input: &[f32],
+    output: &mut [f32],
+    width: usize,
+    window: usize,
+    wanted: Option<&[bool]>,
+) {
+    const LANES: usize = 8;
+    let mut blocks = input.chunks_exact(width * LANES);
+    let mut out_blocks = output.chunks_exact_mut(width * LANES);
+    for (block, out) in (&mut blocks).zip(&mut out_blocks) {
+        box_rows_together::<LANES>(block, out, width, window, wanted);
+    }
+    let rest = blocks.remainder().chunks_exact(width);
+    for (row, out) in rest.zip(out_blocks.into_remainder().chunks_exact_mut(width)) {
+        box_rows_together::<1>(row, out, width, window, wanted);
+    }
+}
+
+/// The box filter along `N` rows of `width`, their sums advancing in step.
+fn box_rows_together<const N: usize>(
+    input: &[f32],
+    output: &mut [f32],
+    width: usize,
+    window: usize,
+    wanted: Option<&[bool]>,
+) {
     let (grow_silently, grow, full, shrink) = phases(width, window);
-    for (row, out) in input
-        .chunks_exact(width)
-        .zip(output.chunks_exact_mut(width))
-    {
-        let (mut left, mut right, mut written) = (0, 0, 0);
-        let mut sum = 0f32;
-        let mut count = 0usize;
-        for _ in 0..grow_silently {
-            sum += row[right];
-            count += 1;
-            right += 1;
+    let rows: [&[f32]; N] = std::array::from_fn(|r| &input[r * width..(r + 1) * width]);
+    let mut sums = [0f32; N];
+    let (mut left, mut right, mut written) = (0, 0, 0);
+    let mut count = 0usize;
+    let mut emit = |sums: &[f32; N], count: usize, written: usize| {
+        if wanted.is_some_and(|wanted| !wanted[written]) {
+            return;
         }
-        for _ in 0..grow {
-            sum += row[right];
-            count += 1;
-            out[written] = sum / count as f32;
-            right += 1;
-            written += 1;
+        let divisor = count as f32;
+        for (r, sum) in sums.iter().enumerate() {
+            output[r * width + written] = sum / divisor;
         }
-        for _ in 0..full {
-            sum += row[right];
-            sum -= row[left];
-            out[written] = sum / count as f32;
-            left += 1;
-            right += 1;
-            written += 1;
-        }
-        for _ in 0..shrink {
-            sum -= row[left];
-            count -= 1;
-            out[written] = sum / count as f32;
-            left += 1;
-            written += 1;
-        }
+    };
+    for _ in 0..grow_silently {
+        (0..N).for_each(|r| sums[r] += rows[r][right]);
+        count += 1;
+        right += 1;
+    }
+    for _ in 0..grow {
+        (0..N).for_each(|r| sums[r] += rows[r][right]);
+        count += 1;
+        emit(&sums, count, written);
+        right += 1;
+        written += 1;
+    }
+    for _ in 0..full {
+        (0..N).for_each(|r| {
+            sums[r] += rows[r][right];
+            sums[r] -= rows[r][left];
+        });
+        emit(&sums, count, written);
+        left += 1;
+        right += 1;
+        written += 1;
+    }
+    for _ in 0..shrink {
+        (0..N).for_each(|r| sums[r] -= rows[r][left]);
+        count -= 1;
+        emit(&sums, count, written);
+        left += 1;
+        written += 1;
     }
 }
 
 /// `boxAlongColsFloat`, computed a whole row of columns at a time (each column sees exactly
 /// the reference's sequence of float operations; only the loop order differs, for cache
-/// and SIMD).
-fn box_along_cols(input: &[f32], output: &mut [f32], width: usize, height: usize, window: usize) {
+/// and SIMD). With `wanted`, only the output rows it marks are written.
+fn box_along_cols(
+    input: &[f32],
+    output: &mut [f32],
+    width: usize,
+    height: usize,
+    window: usize,
+    wanted: Option<&[bool]>,
+) {
     let (grow_silently, grow, full, shrink) = phases(height, window);
     let row = |index: usize| &input[index * width..(index + 1) * width];
     let mut sums = vec![0f32; width];
     let (mut left, mut right, mut written) = (0, 0, 0);
     let mut count = 0usize;
     let emit = |sums: &[f32], count: usize, written: usize, output: &mut [f32]| {
+        if wanted.is_some_and(|wanted| !wanted[written]) {
+            return;
+        }
         let divisor = count as f32;
         for (out, sum) in output[written * width..(written + 1) * width]
             .iter_mut()
@@ -265,19 +370,6 @@ fn box_along_cols(input: &[f32], output: &mut [f32], width: usize, height: usize
     }
 }
 
-/// `decimateFloat`: the pixel at the centre of each of the 64×64 cells.
-fn decimate(input: &[f32], width: usize, height: usize, out: &mut [[f32; DOWNSAMPLE]; DOWNSAMPLE]) {
-    let centre = |index: usize, size: usize| -> usize {
-        ((index as f64 + 0.5) * size as f64 / DOWNSAMPLE as f64) as usize
-    };
-    for (i, row) in out.iter_mut().enumerate() {
-        let source = centre(i, height) * width;
-        for (j, value) in row.iter_mut().enumerate() {
-            *value = input[source + centre(j, width)];
-        }
-    }
-}
-
 /// The coefficients' energy over the image's variance (the DCT rows are orthonormal, so by
 /// Parseval the full 64×64 transform without its DC term would give exactly 1).
 fn variance_kept(
@@ -315,45 +407,49 @@ fn quality(image: &[[f32; DOWNSAMPLE]; DOWNSAMPLE]) -> u8 {
     (sum / 90).clamp(0, 100) as u8
 }
 
-/// The reference's 16×64 DCT-II matrix (rows 1–16; row 0, the DC term, is skipped).
-fn dct_matrix() -> &'static [[f32; DOWNSAMPLE]; DCT_SIZE] {
-    static MATRIX: OnceLock<[[f32; DOWNSAMPLE]; DCT_SIZE]> = OnceLock::new();
+type DctMatrix = [[f32; DOWNSAMPLE]; DCT_SIZE];
+
+/// The reference's 16×64 DCT-II matrix (rows 1–16; row 0, the DC term, is skipped), and
+/// its transpose.
+fn dct_matrix() -> &'static (DctMatrix, [[f32; DCT_SIZE]; DOWNSAMPLE]) {
+    static MATRIX: OnceLock<(DctMatrix, [[f32; DCT_SIZE]; DOWNSAMPLE])> = OnceLock::new();
     MATRIX.get_or_init(|| {
         let scale = (2.0f64 / DOWNSAMPLE as f64).sqrt() as f32;
         let mut matrix = [[0f32; DOWNSAMPLE]; DCT_SIZE];
+        let mut transposed = [[0f32; DCT_SIZE]; DOWNSAMPLE];
         for (i, row) in matrix.iter_mut().enumerate() {
             for (j, value) in row.iter_mut().enumerate() {
                 let angle = (std::f64::consts::PI / 2.0 / DOWNSAMPLE as f64)
                     * (i + 1) as f64
                     * (2 * j + 1) as f64;
                 *value = (f64::from(scale) * angle.cos()) as f32;
+                transposed[j][i] = *value;
             }
         }
-        matrix
+        (matrix, transposed)
     })
 }
 
-/// `dct64To16`: `D · A · Dᵀ`, summing in the reference's order.
+/// `dct64To16`: `D · A · Dᵀ`. Each coefficient sums its 64 products in the reference's
+/// order; the loops run so that the inner one is over independent outputs (SIMD lanes).
 fn dct64_to_16(a: &[[f32; DOWNSAMPLE]; DOWNSAMPLE]) -> [[f32; DCT_SIZE]; DCT_SIZE] {
-    let d = dct_matrix();
+    let (d, d_transposed) = dct_matrix();
     let mut t = [[0f32; DOWNSAMPLE]; DCT_SIZE];
     for i in 0..DCT_SIZE {
-        for j in 0..DOWNSAMPLE {
-            let mut sum = 0f32;
-            for k in 0..DOWNSAMPLE {
-                sum += d[i][k] * a[k][j];
+        for k in 0..DOWNSAMPLE {
+            let factor = d[i][k];
+            for (out, value) in t[i].iter_mut().zip(&a[k]) {
+                *out += factor * value;
             }
-            t[i][j] = sum;
         }
     }
     let mut b = [[0f32; DCT_SIZE]; DCT_SIZE];
     for i in 0..DCT_SIZE {
-        for j in 0..DCT_SIZE {
-            let mut sum = 0f32;
-            for k in 0..DOWNSAMPLE {
-                sum += t[i][k] * d[j][k];
+        for k in 0..DOWNSAMPLE {
+            let factor = t[i][k];
+            for (out, value) in b[i].iter_mut().zip(&d_transposed[k]) {
+                *out += factor * value;
             }
-            b[i][j] = sum;
         }
     }
     b
@@ -462,3 +558,7 @@ impl PdqDct {
         Transform::ALL.map(|transform| (transform, self.undo(transform).hash()))
     }
 }
+
+#[cfg(test)]
+#[path = "pdq_reference.rs"]
+mod reference;
