@@ -44,6 +44,9 @@ pub const MIN_QUERY_QUALITY: u8 = 30;
 /// Share of each side an [`Region::Inset`] window keeps.
 pub const INSET: f64 = 0.95;
 
+/// Where the insets sit along each axis (0: flush with the start, 1: with the end).
+const INSET_POSITIONS: [f64; 3] = [0.0, 0.5, 1.0];
+
 /// Which part of an image a fingerprint hash covers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Region {
@@ -111,13 +114,25 @@ pub struct Fingerprint {
     /// DCT coefficients per region hashed (whole first), from which the hash and the
     /// dihedral variants of each follow.
     pub regions: Vec<(Region, PdqDct)>,
-    /// The nine inset windows, looked up but not indexed.
+    /// The nine inset windows, looked up but not indexed (none when built
+    /// [`Fingerprint::for_index`]).
     pub insets: Vec<PdqDct>,
 }
 
 impl Fingerprint {
-    /// Hashes `width × height` packed RGB.
+    /// Hashes `width × height` packed RGB, with the insets an upload is looked up by.
     pub fn of_rgb(rgb: &[u8], width: usize, height: usize) -> Fingerprint {
+        Fingerprint::hash(rgb, width, height, true)
+    }
+
+    /// Hashes `width × height` packed RGB to index or print it, never to look it up: the
+    /// nine insets (three quarters of the hashing) are left out, and
+    /// [`Fingerprint::query_hashes`] must not be called.
+    pub fn for_index(rgb: &[u8], width: usize, height: usize) -> Fingerprint {
+        Fingerprint::hash(rgb, width, height, false)
+    }
+
+    fn hash(rgb: &[u8], width: usize, height: usize, with_insets: bool) -> Fingerprint {
         let luma = Luma::from_rgb(rgb, width, height);
         let content = content_rect(rgb, width, height);
         let two_tone = is_two_tone(&luma.pixels);
@@ -139,11 +154,15 @@ impl Fingerprint {
             Region::Centre,
             pdq_dct(luma.crop(centre.x, centre.y, centre.width, centre.height)),
         ));
-        let insets = [0.0, 0.5, 1.0]
-            .iter()
-            .flat_map(|&y| [0.0, 0.5, 1.0].map(|x| content.window(INSET, x, y)))
-            .map(|window| pdq_dct(luma.crop(window.x, window.y, window.width, window.height)))
-            .collect();
+        let insets = if with_insets {
+            INSET_POSITIONS
+                .iter()
+                .flat_map(|&y| INSET_POSITIONS.map(|x| content.window(INSET, x, y)))
+                .map(|window| pdq_dct(luma.crop(window.x, window.y, window.width, window.height)))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let whole_dct = pdq_dct(luma);
         let pdq = Pdq {
             hash: whole_dct.hash(),
@@ -196,6 +215,11 @@ impl Fingerprint {
 
     /// The hashes to look up for this image: each region under each of the eight transforms.
     pub fn query_hashes(&self) -> Vec<(Region, Transform, Pdq)> {
+        debug_assert_eq!(
+            self.insets.len(),
+            INSET_POSITIONS.len() * INSET_POSITIONS.len(),
+            "a fingerprint built for_index has no insets to look up"
+        );
         let mut out = Vec::with_capacity((self.regions.len() + self.insets.len()) * 8);
         let insets = self.insets.iter().map(|dct| (Region::Inset, dct));
         for (region, dct) in self.regions.iter().map(|(r, d)| (*r, d)).chain(insets) {

@@ -35,15 +35,24 @@ pub fn read_upload(path: &Path, max_bytes: u64) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("reading {}", path.display()))
 }
 
+/// What an image is hashed for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// Its hashes are printed: the lookup-only insets are not computed.
+    Print,
+    /// It is looked up in the duplicate index (and may then be indexed).
+    Lookup,
+}
+
 /// Decodes (within `limits`) and hashes an image file's bytes.
-pub fn hash_bytes(bytes: &[u8], limits: &Limits) -> Result<Hashed> {
+pub fn hash_bytes(bytes: &[u8], limits: &Limits, purpose: Purpose) -> Result<Hashed> {
     let pixels = decode_oriented(bytes, limits, DECODE_LONG_SIDE)?;
+    let (width, height) = (pixels.width as usize, pixels.height as usize);
     Ok(Hashed {
-        fingerprint: Fingerprint::of_rgb(
-            &pixels.rgb,
-            pixels.width as usize,
-            pixels.height as usize,
-        ),
+        fingerprint: match purpose {
+            Purpose::Print => Fingerprint::for_index(&pixels.rgb, width, height),
+            Purpose::Lookup => Fingerprint::of_rgb(&pixels.rgb, width, height),
+        },
         blake3: blake3::hash(bytes),
         media_type: pixels.source.format.media_type(),
     })

@@ -217,7 +217,7 @@ fn ingest_one(
     let bytes = fingerprint::read_upload(file, config.max_upload_bytes)?;
     let size = bytes.len() as u64;
     // Decoding checks the image (format, limits, integrity) before anything is stored.
-    let hashed = fingerprint::hash_bytes(&bytes, &Limits::default())?;
+    let hashed = fingerprint::hash_bytes(&bytes, &Limits::default(), fingerprint::Purpose::Lookup)?;
     let media_type = hashed.media_type;
     let hash = *hashed.blake3.as_bytes();
     let id = {

@@ -128,9 +128,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 /// Reads and hashes one image file, within the configured upload limit.
-fn hash_file(path: &std::path::Path, max_bytes: u64) -> Result<fingerprint::Hashed> {
+fn hash_file(
+    path: &std::path::Path,
+    max_bytes: u64,
+    purpose: fingerprint::Purpose,
+) -> Result<fingerprint::Hashed> {
     let bytes = fingerprint::read_upload(path, max_bytes)?;
-    fingerprint::hash_bytes(&bytes, &stockroom_render::Limits::default())
+    fingerprint::hash_bytes(&bytes, &stockroom_render::Limits::default(), purpose)
 }
 
 /// Hashes each image and prints the line `line` makes of it, or an error line; exits 1 if
@@ -138,12 +142,13 @@ fn hash_file(path: &std::path::Path, max_bytes: u64) -> Result<fingerprint::Hash
 fn print_per_image(
     images: &[PathBuf],
     max_bytes: u64,
+    purpose: fingerprint::Purpose,
     line: impl Fn(&std::path::Path, &fingerprint::Hashed) -> serde_json::Result<serde_json::Value>,
 ) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     let mut failed = false;
     for path in images {
-        let value = match hash_file(path, max_bytes) {
+        let value = match hash_file(path, max_bytes, purpose) {
             Ok(hashed) => line(path, &hashed)?,
             Err(error) => {
                 failed = true;
@@ -164,9 +169,12 @@ fn print_per_image(
 /// `stockroom hash`: `{"path", "pdq", "quality", "phash", "blake3"}` per image.
 fn hash(images: &[PathBuf]) -> Result<ExitCode> {
     let max_bytes = stockroom_render::Limits::default().max_file_bytes;
-    print_per_image(images, max_bytes, |path, hashed| {
-        serde_json::to_value(fingerprint::HashLine::new(path.to_path_buf(), hashed))
-    })
+    print_per_image(
+        images,
+        max_bytes,
+        fingerprint::Purpose::Print,
+        |path, hashed| serde_json::to_value(fingerprint::HashLine::new(path.to_path_buf(), hashed)),
+    )
 }
 
 /// `stockroom dedup`: `{"query", "quality", "reliable", "matches": [...]}` per image.
@@ -176,7 +184,8 @@ fn dedup(config: &Config, threshold: Option<u32>, images: &[PathBuf]) -> Result<
         .with_context(|| format!("opening {}", config.blobs_dir().display()))?;
     let index = fingerprint::open_index(config)?;
     let threshold = threshold.unwrap_or(config.dedup_threshold);
-    print_per_image(images, config.max_upload_bytes, |path, hashed| {
+    let purpose = fingerprint::Purpose::Lookup;
+    print_per_image(images, config.max_upload_bytes, purpose, |path, hashed| {
         let print = &hashed.fingerprint;
         Ok(serde_json::json!({
             "query": path,

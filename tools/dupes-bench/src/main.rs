@@ -35,7 +35,7 @@ use stockroom_dupes::{DupIndex, Query};
 use stockroom_phash::{Hash256, Luma, Pdq, Region, Transform};
 use stockroom_render::{Limits, decode_oriented};
 
-use fingerprint::fingerprint;
+use fingerprint::{fingerprint, fingerprint_for_index};
 use rng::Rng;
 
 fn main() -> Result<()> {
@@ -136,7 +136,7 @@ fn generate(count: usize, out: &Path, dirs: &[PathBuf]) -> Result<()> {
         .par_iter()
         .map(|path| -> Result<Vec<Hash256>> {
             let bytes = std::fs::read(path)?;
-            let (print, _) = fingerprint(&bytes)?;
+            let (print, _) = fingerprint_for_index(&bytes)?;
             Ok(print
                 .index_hashes()
                 .iter()

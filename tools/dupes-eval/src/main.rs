@@ -42,7 +42,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, ensure};
-use fingerprint::fingerprint;
+use fingerprint::{fingerprint, fingerprint_for_index};
 use image::imageops::{self, FilterType};
 use image::{Rgb, RgbImage};
 use rayon::prelude::*;
@@ -327,7 +327,8 @@ struct Photo {
 impl Photo {
     fn load(path: &Path, long_side: u32) -> Result<Photo> {
         let bytes = std::fs::read(path).with_context(|| path.display().to_string())?;
-        let (fingerprint, _) = fingerprint(&bytes).with_context(|| path.display().to_string())?;
+        let (fingerprint, _) =
+            fingerprint_for_index(&bytes).with_context(|| path.display().to_string())?;
         let pixels = decode_oriented(&bytes, &Limits::default(), long_side)?;
         let work = RgbImage::from_raw(pixels.width, pixels.height, pixels.rgb)
             .context("decoded buffer has the wrong size")?;
@@ -410,7 +411,10 @@ fn distractors(photo: usize, work: &RgbImage, windows: usize) -> Result<Vec<Asse
         for row in 0..grid {
             for column in 0..grid {
                 let tile = imageops::crop_imm(work, column * w, row * h, w, h).to_image();
-                out.push(Asset::of(photo, &fingerprint(&encode(&tile, QUALITY)?)?.0));
+                out.push(Asset::of(
+                    photo,
+                    &fingerprint_for_index(&encode(&tile, QUALITY)?)?.0,
+                ));
             }
         }
     }

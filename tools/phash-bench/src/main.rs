@@ -1,6 +1,8 @@
 //! `stockroom-phash-bench speed [--runs N] PATH...` hashes every JPEG, PNG and WebP under the
-//! paths on one thread as ingest does (reduced-scale decode, PDQ with trimmed and centre
-//! regions, pHash, blake3) and prints one JSON line with the median images/s of N runs.
+//! paths on one thread and prints one JSON line with the median images/s of N runs, two
+//! ways: as `stockroom hash` does (reduced-scale decode; PDQ of the whole, trimmed and
+//! centre regions; pHash; blake3), and as ingest does for a lookup (the same, plus the nine
+//! inset PDQs).
 //!
 //! `stockroom-phash-bench dump --out DIR PATH...` writes the exact pixels it hashes for each
 //! image to `DIR/N.rgb` and prints one JSON line per image with our PDQ hash, quality and
@@ -15,8 +17,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use fingerprint::fingerprint;
-use stockroom_phash::Transform;
+use fingerprint::{fingerprint, fingerprint_for_index};
+use stockroom_phash::{Fingerprint, Transform};
+use stockroom_render::Pixels;
 
 fn main() -> Result<()> {
     // As the stockroom binary does at start-up.
@@ -51,22 +54,37 @@ fn speed(files: &[PathBuf], runs: usize) -> Result<()> {
         .iter()
         .map(|file| std::fs::read(file).with_context(|| file.display().to_string()))
         .collect::<Result<_>>()?;
-    let mut rates = Vec::with_capacity(runs);
+    // Runs of the two ways alternate, so that both see the same machine noise.
+    let (mut print_rates, mut lookup_rates) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
     for _ in 0..runs {
-        let started = Instant::now();
-        for (bytes, file) in originals.iter().zip(files) {
-            let (print, _) = fingerprint(bytes).with_context(|| file.display().to_string())?;
-            std::hint::black_box((print, blake3::hash(bytes)));
-        }
-        rates.push(files.len() as f64 / started.elapsed().as_secs_f64());
+        print_rates.push(rate(&originals, files, fingerprint_for_index)?);
+        lookup_rates.push(rate(&originals, files, fingerprint)?);
     }
-    rates.sort_by(f64::total_cmp);
-    println!(
-        "{{\"images\":{},\"runs\":{runs},\"images_per_second\":{:.1}}}",
-        files.len(),
+    let median = |mut rates: Vec<f64>| {
+        rates.sort_by(f64::total_cmp);
         rates[rates.len() / 2]
+    };
+    println!(
+        "{{\"images\":{},\"runs\":{runs},\"images_per_second\":{:.1},\"lookup_images_per_second\":{:.1}}}",
+        files.len(),
+        median(print_rates),
+        median(lookup_rates)
     );
     Ok(())
+}
+
+/// Images/s of hashing every file (and its blake3) one way.
+fn rate(
+    originals: &[Vec<u8>],
+    files: &[PathBuf],
+    hash: fn(&[u8]) -> Result<(Fingerprint, Pixels)>,
+) -> Result<f64> {
+    let started = Instant::now();
+    for (bytes, file) in originals.iter().zip(files) {
+        let (print, _) = hash(bytes).with_context(|| file.display().to_string())?;
+        std::hint::black_box((print, blake3::hash(bytes)));
+    }
+    Ok(files.len() as f64 / started.elapsed().as_secs_f64())
 }
 
 fn dump(files: &[PathBuf], out: &Path) -> Result<()> {
