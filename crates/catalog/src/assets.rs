@@ -1,0 +1,361 @@
+//! Assets' terms and lifecycle: `pending` → `active` → `withdrawn` (purged after 28 days)
+//! or `inactive` (when it was ever licensed: its licensees may still re-download it), and
+//! `removed` on an infringement notice. Every change that takes previews off the public
+//! records a purge event, which the CDN feed (`GET /v1/purges?since=`) reads in order.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use stockroom_store::AssetId;
+
+use crate::Catalog;
+use crate::error::{CatalogError, Result};
+use crate::members::Principal;
+use crate::terms::{AssetStatus, Collection, Role};
+
+/// How long a withdrawn, never-licensed original is kept before the purge job deletes it.
+pub const PURGE_AFTER_SECONDS: i64 = 28 * 24 * 60 * 60;
+
+/// An asset to enter into the catalogue (its bytes are the store's).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewAsset {
+    pub id: AssetId,
+    pub author_id: String,
+    /// As credited in attributions.
+    pub author_name: String,
+    pub title: String,
+    pub collection: Collection,
+    pub editorial_only: bool,
+    pub model_release: bool,
+    pub property_release: bool,
+    /// Held for a moderator (a near duplicate was found).
+    pub pending: bool,
+}
+
+/// An asset's catalogue row.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AssetRecord {
+    pub id: String,
+    pub author_id: String,
+    pub author_name: String,
+    pub title: String,
+    pub collection: Collection,
+    pub editorial_only: bool,
+    pub model_release: bool,
+    pub property_release: bool,
+    pub status: AssetStatus,
+    pub created_at: i64,
+    pub withdrawn_at: Option<i64>,
+    pub purged_at: Option<i64>,
+    /// Counted downloads (first downloads by each seat, and anonymous ones).
+    pub downloads: u64,
+}
+
+impl AssetRecord {
+    /// Whether the public may see it (search, previews, new licences).
+    pub fn is_public(&self) -> bool {
+        self.status == AssetStatus::Active
+    }
+}
+
+/// What a withdrawal did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Withdrawal {
+    /// `withdrawn` (purged after 28 days) or `inactive` (it was licensed: kept for its
+    /// licensees).
+    pub status: AssetStatus,
+}
+
+/// One entry of the CDN purge feed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PurgeEvent {
+    pub seq: i64,
+    pub asset_id: String,
+    pub at: i64,
+    /// `withdrawn`, `removed` or `purged`.
+    pub reason: String,
+}
+
+impl Catalog {
+    pub fn add_asset(&self, asset: &NewAsset) -> Result<()> {
+        if asset.author_id.is_empty() || asset.author_name.trim().is_empty() {
+            return Err(CatalogError::BadInput("an asset needs an author".into()));
+        }
+        let asset = asset.clone();
+        let now = self.now();
+        self.writer.write(move |db| {
+            let id = asset.id.to_string();
+            if asset_status(db, &id)?.is_some() {
+                return Err(CatalogError::Exists(id));
+            }
+            let status = if asset.pending {
+                AssetStatus::Pending
+            } else {
+                AssetStatus::Active
+            };
+            db.execute(
+                "INSERT INTO assets (id, author_id, author_name, title, collection, editorial_only,
+                     model_release, property_release, status, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    id,
+                    asset.author_id,
+                    asset.author_name.trim(),
+                    asset.title,
+                    asset.collection.as_str(),
+                    asset.editorial_only,
+                    asset.model_release,
+                    asset.property_release,
+                    status.as_str(),
+                    now
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    pub fn asset(&self, id: &str) -> Result<AssetRecord> {
+        asset(&self.read(), id)?.ok_or_else(|| not_found(id))
+    }
+
+    /// A moderator releases a held asset to the public.
+    pub fn approve(&self, id: &str, moderator: &Principal) -> Result<()> {
+        require_moderator(moderator)?;
+        self.transition(id, &[AssetStatus::Pending], move |db, id, _| {
+            db.execute("UPDATE assets SET status = 'active' WHERE id = ?1", [id])?;
+            Ok(())
+        })
+    }
+
+    /// Its author (or an admin) withdraws an asset: it leaves the public at once. If it
+    /// was ever licensed it becomes `inactive`, kept for its licensees; otherwise it is
+    /// `withdrawn`, and its original is purged after 28 days.
+    pub fn withdraw(&self, id: &str, by: &Principal) -> Result<Withdrawal> {
+        let by = by.clone();
+        let now = self.now();
+        let from = [AssetStatus::Pending, AssetStatus::Active];
+        let record = self.asset(id)?;
+        if record.author_id != by.member_id && !by.has_role(Role::Admin) {
+            return Err(CatalogError::Forbidden(
+                "only its author may withdraw an asset",
+            ));
+        }
+        self.transition(id, &from, move |db, id, _| {
+            let licensed: bool = db.query_row(
+                "SELECT EXISTS (SELECT 1 FROM licences WHERE asset_id = ?1)",
+                [id],
+                |row| row.get(0),
+            )?;
+            let status = if licensed {
+                AssetStatus::Inactive
+            } else {
+                AssetStatus::Withdrawn
+            };
+            db.execute(
+                "UPDATE assets SET status = ?2, withdrawn_at = ?3 WHERE id = ?1",
+                params![id, status.as_str(), now],
+            )?;
+            event(db, now, "purge", id, "withdrawn")?;
+            Ok(status)
+        })
+        .map(|status| Withdrawal { status })
+    }
+
+    /// A moderator removes an asset on an infringement notice: it leaves search, previews
+    /// and downloads at once, its metadata is erased, and only an audit record (who, why,
+    /// when) stays. The caller deletes its bytes from the store.
+    pub fn takedown(&self, id: &str, moderator: &Principal, reason: &str) -> Result<()> {
+        require_moderator(moderator)?;
+        if reason.trim().is_empty() {
+            return Err(CatalogError::BadInput("a takedown needs a reason".into()));
+        }
+        let now = self.now();
+        let detail =
+            serde_json::json!({ "moderator": moderator.member_id, "reason": reason.trim() })
+                .to_string();
+        let from = [
+            AssetStatus::Pending,
+            AssetStatus::Active,
+            AssetStatus::Withdrawn,
+            AssetStatus::Inactive,
+        ];
+        self.transition(id, &from, move |db, id, _| {
+            db.execute(
+                "UPDATE assets SET status = 'removed', title = '', author_name = '',
+                     purged_at = ?2 WHERE id = ?1",
+                params![id, now],
+            )?;
+            event(db, now, "takedown", id, &detail)?;
+            event(db, now, "purge", id, "removed")?;
+            Ok(())
+        })
+    }
+
+    /// Withdrawn assets whose 28 days are up and whose originals are not yet purged.
+    pub fn due_for_purge(&self) -> Result<Vec<String>> {
+        let cutoff = self.now() - PURGE_AFTER_SECONDS;
+        let ids = self
+            .read()
+            .prepare_cached(
+                "SELECT id FROM assets WHERE status = 'withdrawn' AND purged_at IS NULL
+                     AND withdrawn_at <= ?1 ORDER BY withdrawn_at, id",
+            )?
+            .query_map([cutoff], |row| row.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(ids)
+    }
+
+    /// Records that a withdrawn asset's original is gone (the caller deleted it and moved
+    /// its thumbnail to the archive).
+    pub fn mark_purged(&self, id: &str) -> Result<()> {
+        let now = self.now();
+        self.transition(id, &[AssetStatus::Withdrawn], move |db, id, _| {
+            db.execute(
+                "UPDATE assets SET purged_at = ?2 WHERE id = ?1",
+                params![id, now],
+            )?;
+            event(db, now, "purge", id, "purged")?;
+            Ok(())
+        })
+    }
+
+    /// The CDN purge feed: events after `since`, oldest first, at most `limit`.
+    pub fn purges_since(&self, since: i64, limit: u32) -> Result<Vec<PurgeEvent>> {
+        let events = self
+            .read()
+            .prepare_cached(
+                "SELECT seq, asset_id, at, detail FROM events
+                 WHERE kind = 'purge' AND seq > ?1 ORDER BY seq LIMIT ?2",
+            )?
+            .query_map(params![since, limit], |row| {
+                Ok(PurgeEvent {
+                    seq: row.get(0)?,
+                    asset_id: row.get(1)?,
+                    at: row.get(2)?,
+                    reason: row.get(3)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(events)
+    }
+
+    /// The audit records of an asset (takedowns), oldest first, as `(at, kind, detail)`.
+    pub fn audit(&self, id: &str) -> Result<Vec<(i64, String, String)>> {
+        let rows = self
+            .read()
+            .prepare_cached(
+                "SELECT at, kind, detail FROM events WHERE asset_id = ?1 AND kind != 'purge'
+                 ORDER BY seq",
+            )?
+            .query_map([id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// Runs `change` on asset `id` if its status is one of `from`, in one write.
+    fn transition<R: Send + 'static>(
+        &self,
+        id: &str,
+        from: &[AssetStatus],
+        change: impl FnOnce(&Connection, &str, AssetStatus) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        let (id, from) = (id.to_string(), from.to_vec());
+        self.writer.write(move |db| {
+            let status = asset_status(db, &id)?.ok_or_else(|| not_found(&id))?;
+            if !from.contains(&status) {
+                return Err(match status {
+                    AssetStatus::Removed => CatalogError::Gone {
+                        id,
+                        why: "removed on an infringement notice",
+                    },
+                    _ => CatalogError::BadInput(format!("asset {id} is {status}")),
+                });
+            }
+            change(db, &id, status)
+        })
+    }
+}
+
+fn require_moderator(who: &Principal) -> Result<()> {
+    if who.has_role(Role::Moderator) || who.has_role(Role::Admin) {
+        Ok(())
+    } else {
+        Err(CatalogError::Forbidden("moderators only"))
+    }
+}
+
+fn not_found(id: &str) -> CatalogError {
+    CatalogError::NotFound {
+        what: "asset",
+        id: id.to_string(),
+    }
+}
+
+fn event(db: &Connection, at: i64, kind: &str, asset_id: &str, detail: &str) -> Result<()> {
+    db.prepare_cached("INSERT INTO events (at, kind, asset_id, detail) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![at, kind, asset_id, detail])?;
+    Ok(())
+}
+
+fn asset_status(db: &Connection, id: &str) -> Result<Option<AssetStatus>> {
+    let status: Option<String> = db
+        .prepare_cached("SELECT status FROM assets WHERE id = ?1")?
+        .query_row([id], |row| row.get(0))
+        .optional()?;
+    status.map(|status| AssetStatus::parse(&status)).transpose()
+}
+
+fn asset(db: &Connection, id: &str) -> Result<Option<AssetRecord>> {
+    let row = db
+        .prepare_cached(
+            "SELECT author_id, author_name, title, collection, editorial_only, model_release,
+                 property_release, status, created_at, withdrawn_at, purged_at,
+                 (SELECT COUNT(*) FROM downloads WHERE asset_id = ?1 AND counted = 1)
+             FROM assets WHERE id = ?1",
+        )?
+        .query_row([id], |row| {
+            Ok((
+                (
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                ),
+                (
+                    row.get::<_, bool>(4)?,
+                    row.get::<_, bool>(5)?,
+                    row.get::<_, bool>(6)?,
+                ),
+                (
+                    row.get::<_, String>(7)?,
+                    row.get::<_, i64>(8)?,
+                    row.get::<_, Option<i64>>(9)?,
+                    row.get::<_, Option<i64>>(10)?,
+                    row.get::<_, u64>(11)?,
+                ),
+            ))
+        })
+        .optional()?;
+    let Some((
+        (author_id, author_name, title, collection),
+        (editorial_only, model_release, property_release),
+        (status, created_at, withdrawn_at, purged_at, downloads),
+    )) = row
+    else {
+        return Ok(None);
+    };
+    Ok(Some(AssetRecord {
+        id: id.to_string(),
+        author_id,
+        author_name,
+        title,
+        collection: Collection::parse(&collection)?,
+        editorial_only,
+        model_release,
+        property_release,
+        status: AssetStatus::parse(&status)?,
+        created_at,
+        withdrawn_at,
+        purged_at,
+        downloads,
+    }))
+}

@@ -1,0 +1,198 @@
+//! The catalogue: members (roles, tiers, seats, API keys), assets' terms and lifecycle,
+//! licences and the download ledger, author statistics, and what privacy asks of them
+//! (export, erasure). The platform's terms are pure functions in [`terms`]; this crate
+//! applies them inside the transaction that records their outcome.
+//!
+//! Storage is SQLite in WAL mode behind [`Catalog`]'s methods, which mention no SQLite
+//! type, so that a PostgreSQL backend can follow without touching callers. Every write
+//! goes through one writer thread that commits waiting writes together (group commit):
+//! a call returns only once its write is durable.
+//!
+//! ```no_run
+//! # fn main() -> stockroom_catalog::Result<()> {
+//! use stockroom_catalog::{Catalog, NewMember, Options, Role, Tier};
+//! let catalog = Catalog::open(std::path::Path::new("data/catalog"), Options::default())?;
+//! let created = catalog.add_member(&NewMember {
+//!     name: "Ada".into(),
+//!     roles: vec![Role::Customer],
+//!     tier: Tier::Unlimited,
+//!     seats: 3,
+//! })?;
+//! let principal = catalog.authenticate(&created.keys[0])?;
+//! assert!(principal.owner);
+//! # Ok(()) }
+//! ```
+
+mod assets;
+mod error;
+mod licences;
+mod members;
+mod privacy;
+mod schema;
+mod stats;
+pub mod terms;
+mod writer;
+
+use std::fmt;
+use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rusqlite::{Connection, OpenFlags};
+
+pub use assets::{AssetRecord, NewAsset, PurgeEvent, Withdrawal};
+pub use error::{CatalogError, ErrorClass, Result};
+pub use licences::{Caller, Grant, Licence, LicenceCheck};
+pub use members::{Created, Member, NewMember, Principal, Seat};
+pub use privacy::{Export, ExportedDownload, Network, anonymise};
+pub use stats::MonthStats;
+pub use terms::{
+    AssetStatus, Attribution, Collection, LicenceType, MemberStatus, Role, Site, Tier,
+};
+
+/// Seconds since the Unix epoch. The catalogue reads time only through this, so that tests
+/// can move it (the 28-day purge, monthly statistics).
+pub trait Clock: Send + Sync + fmt::Debug {
+    fn now(&self) -> i64;
+}
+
+/// The system clock.
+#[derive(Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_secs() as i64)
+    }
+}
+
+/// A clock that stands still until moved (for tests and simulations).
+#[derive(Debug, Default)]
+pub struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    pub fn at(seconds: i64) -> ManualClock {
+        ManualClock(AtomicI64::new(seconds))
+    }
+
+    pub fn advance(&self, seconds: i64) {
+        self.0.fetch_add(seconds, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// How a catalogue is opened.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub clock: Arc<dyn Clock>,
+    pub site: Site,
+    /// Principals kept in memory by key, for the request path.
+    pub key_cache_entries: usize,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            clock: Arc::new(SystemClock),
+            site: Site {
+                name: "stockroom.example".into(),
+                url: "https://stockroom.example".into(),
+            },
+            key_cache_entries: 100_000,
+        }
+    }
+}
+
+/// The catalogue database of one data dir.
+pub struct Catalog {
+    writer: writer::Writer,
+    reader: Mutex<Connection>,
+    keys: members::KeyCache,
+    /// Keys API keys are hashed with, and erased members pseudonymised with.
+    secret: [u8; 32],
+    clock: Arc<dyn Clock>,
+    site: Site,
+}
+
+impl fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Catalog").field("site", &self.site).finish()
+    }
+}
+
+/// The database file in the catalogue's directory.
+const DATABASE: &str = "catalog.sqlite3";
+/// The key-hashing secret beside it (readable by the owner only).
+const SECRET: &str = "key-secret";
+
+impl Catalog {
+    /// Opens (creating) the catalogue in `dir`, migrating its schema to this build's.
+    pub fn open(dir: &Path, options: Options) -> Result<Catalog> {
+        std::fs::create_dir_all(dir).map_err(|source| CatalogError::Io {
+            what: "creating",
+            path: dir.display().to_string(),
+            source,
+        })?;
+        let secret = members::load_or_create_secret(&dir.join(SECRET))?;
+        let path = dir.join(DATABASE);
+        let mut write = Connection::open(&path)?;
+        configure_writer(&write)?;
+        schema::migrate(&mut write)?;
+        let read = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        read.busy_timeout(BUSY_TIMEOUT)?;
+        Ok(Catalog {
+            writer: writer::Writer::spawn(write),
+            reader: Mutex::new(read),
+            keys: members::KeyCache::new(options.key_cache_entries),
+            secret,
+            clock: options.clock,
+            site: options.site,
+        })
+    }
+
+    fn read(&self) -> MutexGuard<'_, Connection> {
+        self.reader
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now()
+    }
+}
+
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// WAL with a full fsync at each commit: a commit that returned survives power loss.
+fn configure_writer(connection: &Connection) -> Result<()> {
+    connection.busy_timeout(BUSY_TIMEOUT)?;
+    connection.pragma_update(None, "journal_mode", "WAL")?;
+    connection.pragma_update(None, "synchronous", "FULL")?;
+    connection.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+/// `prefix` and 16 random hex digits: member, seat and licence ids.
+fn random_id(prefix: &str) -> Result<String> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).map_err(CatalogError::Random)?;
+    Ok(format!("{prefix}{}", hex(&bytes)))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::new(), |mut out, byte| {
+        let _ = write!(out, "{byte:02x}");
+        out
+    })
+}

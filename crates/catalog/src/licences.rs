@@ -1,0 +1,394 @@
+//! Licences and the download ledger. A licence request is decided and recorded in one
+//! write: the asset's and the member's state are read inside the transaction (a cached
+//! principal may be a moment old), the terms are applied, and the licence and the
+//! download are durable before the call returns, so before any byte of the original is
+//! sent. A seat that already holds a licence for the asset reuses it, and that download
+//! does not count again.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use crate::error::{CatalogError, Result};
+use crate::members::Principal;
+use crate::privacy::Network;
+use crate::terms::{
+    self, AssetStatus, AssetTerms, Attribution, Collection, Downloader, LicenceType, MemberStatus,
+    Tier,
+};
+use crate::{Catalog, hex, random_id};
+
+/// Who asks for a download.
+#[derive(Clone, Copy, Debug)]
+pub enum Caller<'a> {
+    /// No key: known only by an anonymised network.
+    Anonymous(&'a Network),
+    Member(&'a Principal),
+}
+
+/// A licence as its holder sees it (DESIGN §6).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Licence {
+    pub id: String,
+    pub asset_id: String,
+    pub member_id: String,
+    pub seat_id: String,
+    /// The member's tier when the licence was granted.
+    pub tier: Tier,
+    #[serde(rename = "type")]
+    pub licence_type: LicenceType,
+    pub print_run_limit: u32,
+    pub attribution: Attribution,
+    pub verification_code: String,
+    pub created_at: i64,
+}
+
+/// The outcome of a download request that the terms allow.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Grant {
+    /// A new licence (the download counts).
+    New(Licence),
+    /// This seat's existing licence for the asset (a re-download; it does not count).
+    Reused(Licence),
+    /// Anonymous users get free content with a print run of 50 and no certificate.
+    Anonymous {
+        print_run_limit: u32,
+        attribution: Attribution,
+    },
+}
+
+/// What anyone holding a licence's id and verification code may confirm.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LicenceCheck {
+    pub id: String,
+    pub asset_id: String,
+    #[serde(rename = "type")]
+    pub licence_type: LicenceType,
+    pub print_run_limit: u32,
+    pub created_at: i64,
+}
+
+/// What licensing needs of an asset, read inside the transaction.
+struct AssetForLicence {
+    terms: AssetTerms,
+    editorial_only: bool,
+    author_id: String,
+    author_name: String,
+}
+
+impl Catalog {
+    /// Decides a download request and records it durably: a new or reused licence for a
+    /// member, a counted download for an anonymous user.
+    pub fn license(&self, caller: Caller<'_>, asset_id: &str) -> Result<Grant> {
+        let (site, now) = (self.site.clone(), self.now());
+        let asset_id = asset_id.to_string();
+        let who = match caller {
+            Caller::Anonymous(network) => Err(network.clone()),
+            Caller::Member(principal) => Ok(principal.seat_id.clone()),
+        };
+        self.writer.write(move |db| {
+            let asset = asset_for_licence(db, &asset_id)?;
+            let seat_id = match who {
+                Err(network) => {
+                    let downloader = Downloader {
+                        tier: Tier::Anonymous,
+                        status: MemberStatus::Active,
+                        holds_licence: false,
+                    };
+                    terms::may_download(&asset_id, downloader, asset.terms)?;
+                    record_download(
+                        db,
+                        &asset_id,
+                        &asset.author_id,
+                        None,
+                        None,
+                        Some(&network),
+                        true,
+                        now,
+                    )?;
+                    let attribution = Attribution::new(&site, &asset.author_name, &asset_id, true);
+                    return Ok(Grant::Anonymous {
+                        print_run_limit: terms::print_run_limit(Tier::Anonymous),
+                        attribution,
+                    });
+                }
+                Ok(seat_id) => seat_id,
+            };
+            let (member_id, tier, status) = seat_holder(db, &seat_id)?;
+            let existing = licence_where(
+                db,
+                "seat_id = ?1 AND asset_id = ?2",
+                params![seat_id, asset_id],
+            )?
+            .into_iter()
+            .next();
+            let downloader = Downloader {
+                tier,
+                status,
+                holds_licence: existing.is_some(),
+            };
+            terms::may_download(&asset_id, downloader, asset.terms)?;
+            if let Some(licence) = existing {
+                record_download(
+                    db,
+                    &asset_id,
+                    &asset.author_id,
+                    Some(&licence.id),
+                    Some(&member_id),
+                    None,
+                    false,
+                    now,
+                )?;
+                return Ok(Grant::Reused(licence));
+            }
+            let licence_type = terms::licence_type(asset.editorial_only);
+            let required = terms::attribution_required(tier, licence_type);
+            let licence = Licence {
+                id: random_id("l")?,
+                asset_id: asset_id.clone(),
+                member_id: member_id.clone(),
+                seat_id,
+                tier,
+                licence_type,
+                print_run_limit: terms::print_run_limit(tier),
+                attribution: Attribution::new(&site, &asset.author_name, &asset_id, required),
+                verification_code: verification_code()?,
+                created_at: now,
+            };
+            insert_licence(db, &licence)?;
+            record_download(
+                db,
+                &asset_id,
+                &asset.author_id,
+                Some(&licence.id),
+                Some(&member_id),
+                None,
+                true,
+                now,
+            )?;
+            Ok(Grant::New(licence))
+        })
+    }
+
+    /// A licence, for its holder: the seat it was granted to, or the membership's owner.
+    pub fn licence(&self, viewer: &Principal, id: &str) -> Result<Licence> {
+        licence_where(&self.read(), "id = ?1", params![id])?
+            .into_iter()
+            .find(|licence| may_see(viewer, licence))
+            .ok_or_else(|| CatalogError::NotFound {
+                what: "licence",
+                id: id.to_string(),
+            })
+    }
+
+    /// The licences `viewer` may see: all of the membership's for its owner, the seat's
+    /// own otherwise. Newest first.
+    pub fn licences(&self, viewer: &Principal) -> Result<Vec<Licence>> {
+        let db = self.read();
+        if viewer.owner {
+            licence_where(&db, "member_id = ?1", params![viewer.member_id])
+        } else {
+            licence_where(&db, "seat_id = ?1", params![viewer.seat_id])
+        }
+    }
+
+    /// Confirms a licence to anyone with its id and verification code. A wrong code
+    /// answers as an unknown id does, so that ids cannot be confirmed by guessing.
+    pub fn verify_licence(&self, id: &str, code: &str) -> Result<LicenceCheck> {
+        let licence = licence_where(&self.read(), "id = ?1", params![id])?
+            .into_iter()
+            .next();
+        match licence {
+            Some(licence)
+                if constant_time_eq(licence.verification_code.as_bytes(), code.as_bytes()) =>
+            {
+                Ok(LicenceCheck {
+                    id: licence.id,
+                    asset_id: licence.asset_id,
+                    licence_type: licence.licence_type,
+                    print_run_limit: licence.print_run_limit,
+                    created_at: licence.created_at,
+                })
+            }
+            _ => Err(CatalogError::NotFound {
+                what: "licence with that verification code",
+                id: id.to_string(),
+            }),
+        }
+    }
+}
+
+fn may_see(viewer: &Principal, licence: &Licence) -> bool {
+    licence.member_id == viewer.member_id && (viewer.owner || licence.seat_id == viewer.seat_id)
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
+}
+
+fn verification_code() -> Result<String> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).map_err(CatalogError::Random)?;
+    Ok(hex(&bytes))
+}
+
+fn asset_for_licence(db: &Connection, id: &str) -> Result<AssetForLicence> {
+    db.prepare_cached(
+        "SELECT status, collection, editorial_only, author_id, author_name FROM assets WHERE id = ?1",
+    )?
+    .query_row([id], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, bool>(2)?,
+            row.get::<_, String>(3)?,
+            row.get::<_, String>(4)?,
+        ))
+    })
+    .optional()?
+    .ok_or_else(|| CatalogError::NotFound {
+        what: "asset",
+        id: id.to_string(),
+    })
+    .and_then(|(status, collection, editorial_only, author_id, author_name)| {
+        Ok(AssetForLicence {
+            terms: AssetTerms {
+                status: AssetStatus::parse(&status)?,
+                collection: Collection::parse(&collection)?,
+            },
+            editorial_only,
+            author_id,
+            author_name,
+        })
+    })
+}
+
+/// The member behind a live seat, as the database has it now.
+fn seat_holder(db: &Connection, seat_id: &str) -> Result<(String, Tier, MemberStatus)> {
+    let row = db
+        .prepare_cached(
+            "SELECT m.id, m.tier, m.status FROM seats s JOIN members m ON m.id = s.member_id
+             WHERE s.id = ?1 AND s.removed_at IS NULL",
+        )?
+        .query_row([seat_id], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+            ))
+        })
+        .optional()?;
+    let (member, tier, status) = row.ok_or(CatalogError::UnknownKey)?;
+    Ok((member, Tier::parse(&tier)?, MemberStatus::parse(&status)?))
+}
+
+fn insert_licence(db: &Connection, licence: &Licence) -> Result<()> {
+    db.prepare_cached(
+        "INSERT INTO licences (id, asset_id, member_id, seat_id, tier, type, print_run_limit,
+             attribution_required, attribution_text, attribution_html, verification_code,
+             created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?
+    .execute(params![
+        licence.id,
+        licence.asset_id,
+        licence.member_id,
+        licence.seat_id,
+        licence.tier.as_str(),
+        licence.licence_type.as_str(),
+        licence.print_run_limit,
+        licence.attribution.required,
+        licence.attribution.text,
+        licence.attribution.html,
+        licence.verification_code,
+        licence.created_at,
+    ])?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn record_download(
+    db: &Connection,
+    asset_id: &str,
+    author_id: &str,
+    licence_id: Option<&str>,
+    member_id: Option<&str>,
+    network: Option<&Network>,
+    counted: bool,
+    at: i64,
+) -> Result<()> {
+    db.prepare_cached(
+        "INSERT INTO downloads (asset_id, author_id, licence_id, member_id, network, counted, at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        asset_id,
+        author_id,
+        licence_id,
+        member_id,
+        network.map(Network::as_str),
+        counted,
+        at
+    ])?;
+    Ok(())
+}
+
+pub(crate) fn licence_where(
+    db: &Connection,
+    condition: &str,
+    values: impl rusqlite::Params,
+) -> Result<Vec<Licence>> {
+    let sql = format!(
+        "SELECT id, asset_id, member_id, seat_id, tier, type, print_run_limit,
+             attribution_required, attribution_text, attribution_html, verification_code,
+             created_at
+         FROM licences WHERE {condition} ORDER BY created_at DESC, id"
+    );
+    let rows = db
+        .prepare_cached(&sql)?
+        .query_map(values, |row| {
+            Ok((
+                (
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, String>(4)?,
+                    row.get::<_, String>(5)?,
+                ),
+                (
+                    row.get::<_, u32>(6)?,
+                    row.get::<_, bool>(7)?,
+                    row.get::<_, String>(8)?,
+                    row.get::<_, String>(9)?,
+                    row.get::<_, String>(10)?,
+                    row.get::<_, i64>(11)?,
+                ),
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter()
+        .map(
+            |(
+                (id, asset_id, member_id, seat_id, tier, kind),
+                (limit, required, text, html, code, created_at),
+            )| {
+                Ok(Licence {
+                    id,
+                    asset_id,
+                    member_id,
+                    seat_id,
+                    tier: Tier::parse(&tier)?,
+                    licence_type: LicenceType::parse(&kind)?,
+                    print_run_limit: limit,
+                    attribution: Attribution {
+                        required,
+                        text,
+                        html,
+                    },
+                    verification_code: code,
+                    created_at,
+                })
+            },
+        )
+        .collect()
+}

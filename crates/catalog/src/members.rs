@@ -1,0 +1,460 @@
+//! Members, their seats and API keys. A key is 32 random bytes shown once; the catalogue
+//! keeps only its keyed blake3 hash (the secret lives in a file beside the database, so a
+//! copy of the database alone cannot test guesses). Authentication hashes the key and
+//! looks the hash up in an in-memory cache, then in the seats table's unique index.
+
+use std::num::NonZeroUsize;
+use std::path::Path;
+use std::sync::Mutex;
+
+use lru::LruCache;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use crate::error::{CatalogError, Result};
+use crate::terms::{MemberStatus, Role, Tier};
+use crate::{Catalog, hex, random_id};
+
+/// Most seats one unlimited membership may have.
+pub const MAX_SEATS: u32 = 1_000;
+const MAX_NAME_CHARS: usize = 200;
+/// What every key starts with, so that leaked keys are easy to scan for.
+const KEY_PREFIX: &str = "sr_";
+
+/// A member to create.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewMember {
+    pub name: String,
+    pub roles: Vec<Role>,
+    pub tier: Tier,
+    /// Keys to issue: 1 unless the tier is `unlimited`.
+    pub seats: u32,
+}
+
+/// A new member's id and keys (the first is the owner's), shown this once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Created {
+    pub id: String,
+    pub keys: Vec<String>,
+}
+
+/// Who a key belongs to, as the request path needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    pub member_id: String,
+    pub seat_id: String,
+    /// The membership's owner seat: sees every seat's licences.
+    pub owner: bool,
+    pub tier: Tier,
+    pub status: MemberStatus,
+    pub roles: Vec<Role>,
+}
+
+impl Principal {
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+}
+
+/// A member as administrators see it (never with keys).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Member {
+    pub id: String,
+    pub name: String,
+    pub roles: Vec<Role>,
+    pub tier: Tier,
+    pub status: MemberStatus,
+    pub flag_reasons: Vec<String>,
+    pub seats: Vec<Seat>,
+    pub created_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Seat {
+    pub id: String,
+    pub owner: bool,
+    pub created_at: i64,
+}
+
+/// Principals by key hash. Any change to a member clears it whole (such changes are rare)
+/// and moves its generation on, so that a lookup that read the database before the change
+/// cannot put its stale answer back: a blocked member or a removed seat must not linger.
+#[derive(Debug)]
+pub(crate) struct KeyCache(Mutex<(u64, LruCache<[u8; 32], Principal>)>);
+
+impl KeyCache {
+    pub(crate) fn new(entries: usize) -> KeyCache {
+        let entries = NonZeroUsize::new(entries).unwrap_or(NonZeroUsize::MIN);
+        KeyCache(Mutex::new((0, LruCache::new(entries))))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (u64, LruCache<[u8; 32], Principal>)> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The cached principal, or the generation to pass to [`KeyCache::put`].
+    fn get(&self, hash: &[u8; 32]) -> std::result::Result<Principal, u64> {
+        let mut cache = self.lock();
+        let generation = cache.0;
+        cache.1.get(hash).cloned().ok_or(generation)
+    }
+
+    fn put(&self, generation: u64, hash: [u8; 32], principal: Principal) {
+        let mut cache = self.lock();
+        if cache.0 == generation {
+            cache.1.put(hash, principal);
+        }
+    }
+
+    pub(crate) fn clear(&self) {
+        let mut cache = self.lock();
+        cache.0 += 1;
+        cache.1.clear();
+    }
+}
+
+/// Reads the key-hashing secret, creating it (owner-only) on first use.
+pub(crate) fn load_or_create_secret(path: &Path) -> Result<[u8; 32]> {
+    let io = |what, source| CatalogError::Io {
+        what,
+        path: path.display().to_string(),
+        source,
+    };
+    match std::fs::read(path) {
+        Ok(bytes) => bytes.try_into().map_err(|_| {
+            io(
+                "reading",
+                std::io::Error::new(std::io::ErrorKind::InvalidData, "not 32 bytes"),
+            )
+        }),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let mut secret = [0u8; 32];
+            getrandom::fill(&mut secret).map_err(CatalogError::Random)?;
+            write_private(path, &secret).map_err(|source| io("writing", source))?;
+            Ok(secret)
+        }
+        Err(error) => Err(io("reading", error)),
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+fn new_key() -> Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(CatalogError::Random)?;
+    Ok(format!("{KEY_PREFIX}{}", hex(&bytes)))
+}
+
+fn roles_text(roles: &[Role]) -> String {
+    roles
+        .iter()
+        .map(|role| role.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn parse_roles(text: &str) -> Result<Vec<Role>> {
+    text.split(',')
+        .filter(|part| !part.is_empty())
+        .map(Role::parse)
+        .collect()
+}
+
+fn validate(new: &NewMember) -> Result<()> {
+    let bad = |why: String| Err(CatalogError::BadInput(why));
+    let name = new.name.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+        return bad(format!("a name needs 1 to {MAX_NAME_CHARS} characters"));
+    }
+    if new.roles.is_empty() {
+        return bad("a member needs at least one role".into());
+    }
+    match new.tier {
+        Tier::Anonymous => {
+            bad("anonymous users have no account; choose registered or unlimited".into())
+        }
+        Tier::Registered if new.seats != 1 => bad("only unlimited memberships have seats".into()),
+        Tier::Unlimited if !(1..=MAX_SEATS).contains(&new.seats) => bad(format!(
+            "an unlimited membership has 1 to {MAX_SEATS} seats"
+        )),
+        _ => Ok(()),
+    }
+}
+
+impl Catalog {
+    fn key_hash(&self, key: &str) -> [u8; 32] {
+        *blake3::keyed_hash(&self.secret, key.as_bytes()).as_bytes()
+    }
+
+    /// Creates a member with one key per seat.
+    pub fn add_member(&self, new: &NewMember) -> Result<Created> {
+        validate(new)?;
+        let id = random_id("m")?;
+        let keys: Vec<String> = (0..new.seats).map(|_| new_key()).collect::<Result<_>>()?;
+        let seats: Vec<(String, [u8; 32])> = keys
+            .iter()
+            .map(|key| Ok((random_id("s")?, self.key_hash(key))))
+            .collect::<Result<_>>()?;
+        let (member, name, roles, tier, now) = (
+            id.clone(),
+            new.name.trim().to_string(),
+            roles_text(&new.roles),
+            new.tier,
+            self.now(),
+        );
+        self.writer.write(move |db| {
+            db.execute(
+                "INSERT INTO members (id, name, roles, tier, status, created_at)
+                 VALUES (?1, ?2, ?3, ?4, 'active', ?5)",
+                params![member, name, roles, tier.as_str(), now],
+            )?;
+            for (number, (seat, hash)) in seats.iter().enumerate() {
+                db.execute(
+                    "INSERT INTO seats (id, member_id, is_owner, key_hash, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![seat, member, number == 0, &hash[..], now],
+                )?;
+            }
+            Ok(())
+        })?;
+        Ok(Created { id, keys })
+    }
+
+    /// Who holds `key`: an unknown key, a removed seat's or an erased member's is
+    /// [`CatalogError::UnknownKey`]. Blocked members authenticate (their requests are
+    /// then refused by what they ask for, with a reason).
+    pub fn authenticate(&self, key: &str) -> Result<Principal> {
+        let hash = self.key_hash(key);
+        let generation = match self.keys.get(&hash) {
+            Ok(principal) => return Ok(principal),
+            Err(generation) => generation,
+        };
+        let principal = principal_by_hash(&self.read(), &hash)?.ok_or(CatalogError::UnknownKey)?;
+        self.keys.put(generation, hash, principal.clone());
+        Ok(principal)
+    }
+
+    pub fn member(&self, id: &str) -> Result<Member> {
+        member(&self.read(), id)?.ok_or_else(|| not_found(id))
+    }
+
+    pub fn members(&self) -> Result<Vec<Member>> {
+        let db = self.read();
+        let ids: Vec<String> = db
+            .prepare_cached("SELECT id FROM members ORDER BY created_at, id")?
+            .query_map([], |row| row.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        ids.iter()
+            .filter_map(|id| member(&db, id).transpose())
+            .collect()
+    }
+
+    /// Flags a member (a detector or a moderator): they are throttled, with `reason` kept.
+    /// A blocked member stays blocked.
+    pub fn flag(&self, id: &str, reason: &str) -> Result<()> {
+        let (id, reason) = (id.to_string(), reason.to_string());
+        self.change_member(id, move |db, id| {
+            let reasons: String = db.query_row(
+                "SELECT flag_reasons FROM members WHERE id = ?1",
+                [id],
+                |row| row.get(0),
+            )?;
+            let mut reasons: Vec<String> = serde_json::from_str(&reasons).unwrap_or_default();
+            reasons.push(reason);
+            db.execute(
+                "UPDATE members SET flag_reasons = ?2,
+                     status = CASE status WHEN 'blocked' THEN 'blocked' ELSE 'flagged' END
+                 WHERE id = ?1",
+                params![id, serde_json::to_string(&reasons).unwrap_or_default()],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Blocks a member: no downloads, no uploads.
+    pub fn block(&self, id: &str) -> Result<()> {
+        self.set_status(id, MemberStatus::Blocked)
+    }
+
+    /// Clears flags and blocks: the member is active again, with no reasons on file.
+    pub fn clear(&self, id: &str) -> Result<()> {
+        self.set_status(id, MemberStatus::Active)
+    }
+
+    fn set_status(&self, id: &str, status: MemberStatus) -> Result<()> {
+        self.change_member(id.to_string(), move |db, id| {
+            db.execute(
+                "UPDATE members SET status = ?2 WHERE id = ?1",
+                params![id, status.as_str()],
+            )?;
+            if status == MemberStatus::Active {
+                db.execute("UPDATE members SET flag_reasons = '[]' WHERE id = ?1", [id])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Adds a seat to an unlimited membership; returns its id and key.
+    pub fn add_seat(&self, member_id: &str) -> Result<(String, String)> {
+        let key = new_key()?;
+        let (seat, hash, now) = (random_id("s")?, self.key_hash(&key), self.now());
+        let seat_id = seat.clone();
+        self.change_member(member_id.to_string(), move |db, id| {
+            let (tier, seats): (String, u32) = db.query_row(
+                "SELECT tier, (SELECT COUNT(*) FROM seats
+                               WHERE member_id = ?1 AND removed_at IS NULL)
+                 FROM members WHERE id = ?1",
+                [id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )?;
+            if tier != Tier::Unlimited.as_str() {
+                return Err(CatalogError::BadInput(
+                    "only unlimited memberships have seats".into(),
+                ));
+            }
+            if seats >= MAX_SEATS {
+                return Err(CatalogError::BadInput(format!("already {MAX_SEATS} seats")));
+            }
+            db.execute(
+                "INSERT INTO seats (id, member_id, is_owner, key_hash, created_at)
+                 VALUES (?1, ?2, 0, ?3, ?4)",
+                params![seat, id, &hash[..], now],
+            )?;
+            Ok(())
+        })?;
+        Ok((seat_id, key))
+    }
+
+    /// Removes a seat: its key stops working at once. The owner's seat cannot be removed.
+    pub fn remove_seat(&self, member_id: &str, seat_id: &str) -> Result<()> {
+        let (seat, now) = (seat_id.to_string(), self.now());
+        self.change_member(member_id.to_string(), move |db, id| {
+            let removed = db.execute(
+                "UPDATE seats SET key_hash = NULL, removed_at = ?3
+                 WHERE id = ?2 AND member_id = ?1 AND is_owner = 0 AND removed_at IS NULL",
+                params![id, seat, now],
+            )?;
+            if removed == 0 {
+                return Err(CatalogError::NotFound {
+                    what: "removable seat",
+                    id: seat,
+                });
+            }
+            Ok(())
+        })
+    }
+
+    /// Runs a write that changes member `id` (which must exist), then drops cached keys.
+    pub(crate) fn change_member(
+        &self,
+        id: String,
+        change: impl FnOnce(&Connection, &str) -> Result<()> + Send + 'static,
+    ) -> Result<()> {
+        let result = self.writer.write(move |db| {
+            let exists: Option<i64> = db
+                .query_row("SELECT 1 FROM members WHERE id = ?1", [&id], |row| {
+                    row.get(0)
+                })
+                .optional()?;
+            if exists.is_none() {
+                return Err(not_found(&id));
+            }
+            change(db, &id)
+        });
+        self.keys.clear();
+        result
+    }
+}
+
+pub(crate) fn not_found(id: &str) -> CatalogError {
+    CatalogError::NotFound {
+        what: "member",
+        id: id.to_string(),
+    }
+}
+
+pub(crate) fn principal_by_hash(db: &Connection, hash: &[u8; 32]) -> Result<Option<Principal>> {
+    let row = db
+        .prepare_cached(
+            "SELECT s.id, s.is_owner, m.id, m.tier, m.status, m.roles
+             FROM seats s JOIN members m ON m.id = s.member_id
+             WHERE s.key_hash = ?1 AND s.removed_at IS NULL",
+        )?
+        .query_row([&hash[..]], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, bool>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, String>(4)?,
+                row.get::<_, String>(5)?,
+            ))
+        })
+        .optional()?;
+    row.map(|(seat_id, owner, member_id, tier, status, roles)| {
+        Ok(Principal {
+            member_id,
+            seat_id,
+            owner,
+            tier: Tier::parse(&tier)?,
+            status: MemberStatus::parse(&status)?,
+            roles: parse_roles(&roles)?,
+        })
+    })
+    .transpose()
+}
+
+pub(crate) fn member(db: &Connection, id: &str) -> Result<Option<Member>> {
+    let row = db
+        .prepare_cached(
+            "SELECT name, roles, tier, status, flag_reasons, created_at FROM members WHERE id = ?1",
+        )?
+        .query_row([id], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, String>(4)?,
+                row.get::<_, i64>(5)?,
+            ))
+        })
+        .optional()?;
+    let Some((name, roles, tier, status, reasons, created_at)) = row else {
+        return Ok(None);
+    };
+    let seats = db
+        .prepare_cached(
+            "SELECT id, is_owner, created_at FROM seats
+             WHERE member_id = ?1 AND removed_at IS NULL ORDER BY is_owner DESC, created_at, id",
+        )?
+        .query_map([id], |row| {
+            Ok(Seat {
+                id: row.get(0)?,
+                owner: row.get(1)?,
+                created_at: row.get(2)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(Some(Member {
+        id: id.to_string(),
+        name,
+        roles: parse_roles(&roles)?,
+        tier: Tier::parse(&tier)?,
+        status: MemberStatus::parse(&status)?,
+        flag_reasons: serde_json::from_str(&reasons).unwrap_or_default(),
+        seats,
+        created_at,
+    }))
+}

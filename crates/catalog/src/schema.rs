@@ -1,0 +1,105 @@
+//! The catalogue's tables and their migrations. `PRAGMA user_version` holds the version;
+//! each migration runs in the transaction that sets it, so a crash leaves the database at
+//! one version or the next, never between. Add a migration, never edit a shipped one.
+
+use rusqlite::Connection;
+
+use crate::error::{CatalogError, Result};
+
+/// Migration `n` (1-based) takes the database from version `n - 1` to `n`.
+const MIGRATIONS: &[&str] = &[
+    // 1: members, seats, assets, licences, the download ledger and the event feed.
+    r"
+    CREATE TABLE members (
+        id           TEXT PRIMARY KEY,
+        name         TEXT NOT NULL,
+        roles        TEXT NOT NULL,
+        tier         TEXT NOT NULL CHECK (tier IN ('registered', 'unlimited')),
+        status       TEXT NOT NULL CHECK (status IN ('active', 'flagged', 'blocked')),
+        flag_reasons TEXT NOT NULL DEFAULT '[]',
+        created_at   INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE seats (
+        id         TEXT PRIMARY KEY,
+        member_id  TEXT NOT NULL REFERENCES members(id) ON DELETE CASCADE,
+        is_owner   INTEGER NOT NULL,
+        key_hash   BLOB UNIQUE,
+        created_at INTEGER NOT NULL,
+        removed_at INTEGER
+    ) STRICT;
+    CREATE INDEX seats_member ON seats(member_id);
+    CREATE TABLE assets (
+        id               TEXT PRIMARY KEY,
+        author_id        TEXT NOT NULL,
+        author_name      TEXT NOT NULL,
+        title            TEXT NOT NULL,
+        collection       TEXT NOT NULL CHECK (collection IN ('free', 'unlimited')),
+        editorial_only   INTEGER NOT NULL,
+        model_release    INTEGER NOT NULL,
+        property_release INTEGER NOT NULL,
+        status           TEXT NOT NULL
+            CHECK (status IN ('pending', 'active', 'withdrawn', 'inactive', 'removed')),
+        created_at       INTEGER NOT NULL,
+        withdrawn_at     INTEGER,
+        purged_at        INTEGER
+    ) STRICT;
+    CREATE INDEX assets_withdrawn ON assets(status, withdrawn_at);
+    CREATE TABLE licences (
+        id                   TEXT PRIMARY KEY,
+        asset_id             TEXT NOT NULL,
+        member_id            TEXT NOT NULL,
+        seat_id              TEXT NOT NULL,
+        tier                 TEXT NOT NULL,
+        type                 TEXT NOT NULL CHECK (type IN ('standard', 'editorial')),
+        print_run_limit      INTEGER NOT NULL,
+        attribution_required INTEGER NOT NULL,
+        attribution_text     TEXT NOT NULL,
+        attribution_html     TEXT NOT NULL,
+        verification_code    TEXT NOT NULL,
+        created_at           INTEGER NOT NULL,
+        UNIQUE (seat_id, asset_id)
+    ) STRICT;
+    CREATE INDEX licences_member ON licences(member_id);
+    CREATE INDEX licences_asset ON licences(asset_id);
+    CREATE TABLE downloads (
+        seq        INTEGER PRIMARY KEY,
+        asset_id   TEXT NOT NULL,
+        author_id  TEXT NOT NULL,
+        licence_id TEXT,
+        member_id  TEXT,
+        network    TEXT,
+        counted    INTEGER NOT NULL,
+        at         INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX downloads_at ON downloads(at);
+    CREATE INDEX downloads_member ON downloads(member_id);
+    CREATE TABLE events (
+        seq      INTEGER PRIMARY KEY,
+        at       INTEGER NOT NULL,
+        kind     TEXT NOT NULL,
+        asset_id TEXT NOT NULL,
+        detail   TEXT NOT NULL
+    ) STRICT;
+    ",
+];
+
+/// The version this build writes.
+pub const VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the database up to [`VERSION`], refusing one a newer build wrote.
+pub fn migrate(connection: &mut Connection) -> Result<()> {
+    let found: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if found > VERSION {
+        return Err(CatalogError::NewerSchema {
+            found,
+            known: VERSION,
+        });
+    }
+    for (done, migration) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let transaction = connection.transaction()?;
+        transaction.execute_batch(migration)?;
+        transaction.pragma_update(None, "user_version", done as i64 + 1)?;
+        transaction.commit()?;
+    }
+    Ok(())
+}

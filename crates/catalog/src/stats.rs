@@ -1,0 +1,42 @@
+//! Profit-sharing statistics: an author's counted downloads per month and their share of
+//! all counted downloads that month (re-downloads under an existing licence do not count).
+
+use serde::Serialize;
+
+use crate::Catalog;
+use crate::error::Result;
+
+/// One calendar month (UTC) of an author's downloads.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MonthStats {
+    /// `YYYY-MM`.
+    pub month: String,
+    pub downloads: u64,
+    pub all_downloads: u64,
+    /// `downloads / all_downloads`.
+    pub share: f64,
+}
+
+impl Catalog {
+    /// Every month with any counted download, oldest first, with this author's part.
+    pub fn author_stats(&self, author_id: &str) -> Result<Vec<MonthStats>> {
+        let rows = self
+            .read()
+            .prepare_cached(
+                "SELECT strftime('%Y-%m', at, 'unixepoch') AS month,
+                        SUM(author_id = ?1), COUNT(*)
+                 FROM downloads WHERE counted = 1 GROUP BY month ORDER BY month",
+            )?
+            .query_map([author_id], |row| {
+                let (downloads, all): (u64, u64) = (row.get(1)?, row.get(2)?);
+                Ok(MonthStats {
+                    month: row.get(0)?,
+                    downloads,
+                    all_downloads: all,
+                    share: downloads as f64 / all.max(1) as f64,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+}

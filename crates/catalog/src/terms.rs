@@ -1,0 +1,194 @@
+//! The platform's terms as pure functions (no I/O, no clock): who may license what, the
+//! licence type, print-run limit and attribution owed. The catalogue applies them inside
+//! the transaction that records a licence.
+
+use serde::Serialize;
+
+use crate::error::{CatalogError, Result};
+
+macro_rules! names {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub const fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            /// Parses the lowercase name, as stored and as the CLI takes it.
+            pub fn parse(text: &str) -> Result<$name> {
+                match text {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(CatalogError::BadInput(format!(
+                        "{other:?} is not a {}; expected one of: {}",
+                        stringify!($name).to_lowercase(),
+                        [$($text),+].join(", ")
+                    ))),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+names!(
+    /// What a member pays for. Anonymous users have no account (no key).
+    Tier { Anonymous = "anonymous", Registered = "registered", Unlimited = "unlimited" }
+);
+names!(Role { Customer = "customer", Author = "author", Moderator = "moderator", Admin = "admin" });
+names!(
+    /// `flagged` members are throttled; `blocked` ones may not download or upload.
+    MemberStatus { Active = "active", Flagged = "flagged", Blocked = "blocked" }
+);
+names!(Collection { Free = "free", Unlimited = "unlimited" });
+names!(
+    /// An asset's place in its lifecycle (DESIGN §2).
+    AssetStatus {
+        Pending = "pending",
+        Active = "active",
+        Withdrawn = "withdrawn",
+        Inactive = "inactive",
+        Removed = "removed",
+    }
+);
+names!(LicenceType { Standard = "standard", Editorial = "editorial" });
+
+/// How many prints a licence of this tier allows.
+pub const fn print_run_limit(tier: Tier) -> u32 {
+    match tier {
+        Tier::Anonymous => 50,
+        Tier::Registered => 2_000,
+        Tier::Unlimited => 50_000,
+    }
+}
+
+/// Editorial-only content is licensed for editorial use only.
+pub const fn licence_type(editorial_only: bool) -> LicenceType {
+    if editorial_only {
+        LicenceType::Editorial
+    } else {
+        LicenceType::Standard
+    }
+}
+
+/// Unlimited members owe no attribution, except for editorial use; everyone else does.
+pub fn attribution_required(tier: Tier, licence_type: LicenceType) -> bool {
+    !(tier == Tier::Unlimited && licence_type == LicenceType::Standard)
+}
+
+/// The credit a licensee owes (or the text they may use voluntarily).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Attribution {
+    pub required: bool,
+    /// `© <site>/<author name>`.
+    pub text: String,
+    /// The same, linking the image's page.
+    pub html: String,
+}
+
+/// Where the platform lives, for attribution texts and links.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Site {
+    /// As credited: `© <name>/<author>`.
+    pub name: String,
+    /// Base URL of image pages: `<url>/assets/<id>`.
+    pub url: String,
+}
+
+impl Attribution {
+    pub fn new(site: &Site, author_name: &str, asset_id: &str, required: bool) -> Attribution {
+        let text = format!("© {}/{}", site.name, author_name);
+        let link = format!("{}/assets/{}", site.url.trim_end_matches('/'), asset_id);
+        let html = format!(
+            "<a href=\"{}\">{}</a>",
+            escape_html(&link),
+            escape_html(&text)
+        );
+        Attribution {
+            required,
+            text,
+            html,
+        }
+    }
+}
+
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Who asks for a download, as far as the terms care.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Downloader {
+    pub tier: Tier,
+    pub status: MemberStatus,
+    /// This seat already holds a licence for the asset (a re-download).
+    pub holds_licence: bool,
+}
+
+/// What the terms say of an asset for a download.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AssetTerms {
+    pub status: AssetStatus,
+    pub collection: Collection,
+}
+
+/// Whether `who` may download `asset` (`id` only names it in errors). A licensee keeps
+/// the right to re-download what they licensed, also once it is inactive; nobody may
+/// download removed or withdrawn content; blocked members may download nothing.
+pub fn may_download(id: &str, who: Downloader, asset: AssetTerms) -> Result<()> {
+    if who.status == MemberStatus::Blocked {
+        return Err(CatalogError::Forbidden(
+            "this account is blocked: no downloads",
+        ));
+    }
+    let gone = |why| {
+        Err(CatalogError::Gone {
+            id: id.to_string(),
+            why,
+        })
+    };
+    match asset.status {
+        AssetStatus::Pending => {
+            return Err(CatalogError::NotFound {
+                what: "asset",
+                id: id.to_string(),
+            });
+        }
+        AssetStatus::Removed => return gone("removed on an infringement notice"),
+        AssetStatus::Withdrawn => return gone("withdrawn by its author"),
+        AssetStatus::Inactive if !who.holds_licence => {
+            return gone("withdrawn by its author; only its licensees may download it");
+        }
+        AssetStatus::Inactive | AssetStatus::Active => {}
+    }
+    if who.holds_licence {
+        return Ok(());
+    }
+    if asset.collection == Collection::Unlimited && who.tier != Tier::Unlimited {
+        return Err(CatalogError::Forbidden(
+            "unlimited-collection content is for unlimited members only",
+        ));
+    }
+    Ok(())
+}

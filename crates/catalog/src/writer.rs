@@ -1,0 +1,162 @@
+//! Group commit: one thread owns the write connection and runs every write. It takes all
+//! the writes that are waiting, runs each in its own savepoint (a write that fails leaves
+//! nothing behind and does not spoil the others), commits them in one transaction (one
+//! WAL fsync for the batch) and only then answers each caller. So an answer means the
+//! write is durable, and thousands of licences a second cost a few hundred fsyncs.
+
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use rusqlite::Connection;
+
+use crate::error::{CatalogError, Result};
+
+/// Most writes per transaction: bounds how long a batch holds the WAL lock.
+const MAX_BATCH: usize = 512;
+
+type Finish = Box<dyn FnOnce(std::result::Result<(), Arc<rusqlite::Error>>) + Send>;
+/// A write: run on the connection (`Some`), or told that its batch could not start
+/// (`None`); it gives back whether it succeeded and how to answer its caller.
+type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Finish) + Send>;
+
+#[derive(Debug)]
+pub(crate) struct Writer {
+    jobs: Mutex<Option<Sender<Job>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Writer {
+    pub(crate) fn spawn(connection: Connection) -> Writer {
+        let (jobs, receiver) = mpsc::channel::<Job>();
+        let thread = std::thread::Builder::new()
+            .name("catalog-writer".into())
+            .spawn(move || run(connection, receiver))
+            .expect("spawning the catalogue writer thread");
+        Writer {
+            jobs: Mutex::new(Some(jobs)),
+            thread: Mutex::new(Some(thread)),
+        }
+    }
+
+    /// Runs `op` on the write connection inside a transaction and returns its result once
+    /// the transaction is durable. If `op` fails, nothing it wrote is kept.
+    pub(crate) fn write<R: Send + 'static>(
+        &self,
+        op: impl FnOnce(&Connection) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        let (answer, answered) = mpsc::sync_channel::<Result<R>>(1);
+        let job: Job = Box::new(move |connection| match connection {
+            Some(connection) => {
+                let result = op(connection);
+                (result.is_ok(), finisher(answer, result))
+            }
+            // The finisher is then called with the batch's error, which replaces this.
+            None => (false, finisher(answer, Err(CatalogError::WriterGone))),
+        });
+        let jobs = self
+            .jobs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        jobs.as_ref()
+            .ok_or(CatalogError::WriterGone)?
+            .send(job)
+            .map_err(|_| CatalogError::WriterGone)?;
+        drop(jobs);
+        answered.recv().map_err(|_| CatalogError::WriterGone)?
+    }
+}
+
+fn finisher<R: Send + 'static>(answer: SyncSender<Result<R>>, result: Result<R>) -> Finish {
+    Box::new(move |committed| {
+        let _ = answer.send(match committed {
+            Ok(()) => result,
+            Err(error) => Err(CatalogError::Commit(error)),
+        });
+    })
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // Closing the channel ends the thread once it has answered what it holds.
+        self.jobs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn run(connection: Connection, jobs: Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let finishes = match run_batch(&connection, batch) {
+            Ok(finishes) => finishes,
+            Err((finishes, error)) => {
+                let _ = connection.execute_batch("ROLLBACK");
+                let error = Arc::new(error);
+                for finish in finishes {
+                    finish(Err(Arc::clone(&error)));
+                }
+                continue;
+            }
+        };
+        for finish in finishes {
+            finish(Ok(()));
+        }
+    }
+}
+
+type Failed = (Vec<Finish>, rusqlite::Error);
+
+/// Runs the batch in one transaction; on a failure of the transaction itself, hands back
+/// every finisher so that each caller hears of it.
+fn run_batch(connection: &Connection, batch: Vec<Job>) -> std::result::Result<Vec<Finish>, Failed> {
+    let mut finishes = Vec::with_capacity(batch.len());
+    let mut jobs = batch.into_iter();
+    if let Err(error) = connection.execute_batch("BEGIN IMMEDIATE") {
+        // Nothing ran: every job still answers, with the error.
+        let finishes = jobs.map(|job| job_failed(job).1).collect();
+        return Err((finishes, error));
+    }
+    for job in jobs.by_ref() {
+        if let Err(error) = connection.execute_batch("SAVEPOINT job") {
+            finishes.push(job_failed(job).1);
+            finishes.extend(jobs.map(|job| job_failed(job).1));
+            return Err((finishes, error));
+        }
+        let (ok, finish) = job(Some(connection));
+        let end = if ok {
+            "RELEASE job"
+        } else {
+            "ROLLBACK TO job; RELEASE job"
+        };
+        finishes.push(finish);
+        if let Err(error) = connection.execute_batch(end) {
+            finishes.extend(jobs.map(|job| job_failed(job).1));
+            return Err((finishes, error));
+        }
+    }
+    match connection.execute_batch("COMMIT") {
+        Ok(()) => Ok(finishes),
+        Err(error) => Err((finishes, error)),
+    }
+}
+
+/// The finisher of a job that will not run; it is called with the batch's error.
+fn job_failed(job: Job) -> (bool, Finish) {
+    job(None)
+}

@@ -1,0 +1,864 @@
+//! The platform's terms, one test per rule, named for it: members and keys, entitlement,
+//! licences, the content lifecycle, statistics and privacy.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use stockroom_catalog::{
+    AssetStatus, Caller, Catalog, CatalogError, Collection, ErrorClass, Grant, LicenceType,
+    ManualClock, MemberStatus, NewAsset, NewMember, Options, Principal, Role, Site, Tier,
+    anonymise,
+};
+use stockroom_store::AssetId;
+
+const DAY: i64 = 24 * 60 * 60;
+/// 2026-11-01T00:00:00Z.
+const START: i64 = 1_793_491_200;
+
+struct World {
+    _dir: tempfile::TempDir,
+    clock: Arc<ManualClock>,
+    catalog: Catalog,
+    author: Principal,
+    moderator: Principal,
+}
+
+fn options(clock: &Arc<ManualClock>) -> Options {
+    Options {
+        clock: clock.clone(),
+        site: Site {
+            name: "stock.example".into(),
+            url: "https://stock.example/".into(),
+        },
+        key_cache_entries: 1000,
+    }
+}
+
+fn world() -> World {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let clock = Arc::new(ManualClock::at(START));
+    let catalog = Catalog::open(dir.path(), options(&clock)).expect("open");
+    let author = member(&catalog, "Ann Author", &[Role::Author], Tier::Registered, 1).remove(0);
+    let moderator = member(&catalog, "Mo", &[Role::Moderator], Tier::Registered, 1).remove(0);
+    World {
+        _dir: dir,
+        clock,
+        catalog,
+        author,
+        moderator,
+    }
+}
+
+/// Creates a member and authenticates each of its keys.
+fn member(catalog: &Catalog, name: &str, roles: &[Role], tier: Tier, seats: u32) -> Vec<Principal> {
+    let created = catalog
+        .add_member(&NewMember {
+            name: name.into(),
+            roles: roles.to_vec(),
+            tier,
+            seats,
+        })
+        .expect("add member");
+    created
+        .keys
+        .iter()
+        .map(|key| catalog.authenticate(key).expect("authenticate"))
+        .collect()
+}
+
+fn customer(world: &World, tier: Tier) -> Principal {
+    member(&world.catalog, "Cy", &[Role::Customer], tier, 1).remove(0)
+}
+
+impl World {
+    fn asset(&self, raw: u64, collection: Collection, editorial_only: bool) -> String {
+        let id = AssetId::from_u64(raw);
+        self.catalog
+            .add_asset(&NewAsset {
+                id,
+                author_id: self.author.member_id.clone(),
+                author_name: "Ann Author".into(),
+                title: format!("asset {raw}"),
+                collection,
+                editorial_only,
+                model_release: false,
+                property_release: false,
+                pending: false,
+            })
+            .expect("add asset");
+        id.to_string()
+    }
+
+    fn free(&self, raw: u64) -> String {
+        self.asset(raw, Collection::Free, false)
+    }
+
+    fn license(&self, who: &Principal, asset: &str) -> Result<Grant, CatalogError> {
+        self.catalog.license(Caller::Member(who), asset)
+    }
+
+    fn downloads(&self, asset: &str) -> u64 {
+        self.catalog.asset(asset).expect("asset").downloads
+    }
+}
+
+fn new_licence(grant: Grant) -> stockroom_catalog::Licence {
+    match grant {
+        Grant::New(licence) => licence,
+        other => panic!("expected a new licence, got {other:?}"),
+    }
+}
+
+fn class(result: Result<impl std::fmt::Debug, CatalogError>) -> ErrorClass {
+    result.expect_err("expected a refusal").class()
+}
+
+fn address(text: &str) -> IpAddr {
+    text.parse().expect("address")
+}
+
+// Members and keys
+
+#[test]
+fn members_add_issues_one_key_per_seat_and_the_first_is_the_owners() {
+    let world = world();
+    let seats = member(
+        &world.catalog,
+        "Team",
+        &[Role::Customer],
+        Tier::Unlimited,
+        3,
+    );
+    assert_eq!(seats.len(), 3);
+    assert!(seats[0].owner && !seats[1].owner && !seats[2].owner);
+    assert!(
+        seats
+            .iter()
+            .all(|seat| seat.member_id == seats[0].member_id)
+    );
+    let ids: std::collections::HashSet<_> = seats.iter().map(|seat| &seat.seat_id).collect();
+    assert_eq!(ids.len(), 3);
+}
+
+#[test]
+fn only_unlimited_memberships_have_seats_and_nobody_signs_up_as_anonymous() {
+    let world = world();
+    let add = |tier, seats| {
+        world.catalog.add_member(&NewMember {
+            name: "X".into(),
+            roles: vec![Role::Customer],
+            tier,
+            seats,
+        })
+    };
+    assert_eq!(class(add(Tier::Registered, 2)), ErrorClass::BadInput);
+    assert_eq!(class(add(Tier::Anonymous, 1)), ErrorClass::BadInput);
+    assert_eq!(class(add(Tier::Unlimited, 0)), ErrorClass::BadInput);
+}
+
+#[test]
+fn api_keys_are_stored_only_as_keyed_hashes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let clock = Arc::new(ManualClock::at(START));
+    let catalog = Catalog::open(dir.path(), options(&clock)).expect("open");
+    let created = catalog
+        .add_member(&NewMember {
+            name: "Kay".into(),
+            roles: vec![Role::Customer],
+            tier: Tier::Registered,
+            seats: 1,
+        })
+        .expect("add");
+    drop(catalog);
+    let key = &created.keys[0];
+    let unkeyed = blake3::hash(key.as_bytes());
+    for entry in std::fs::read_dir(dir.path()).expect("list") {
+        let bytes = std::fs::read(entry.expect("entry").path()).expect("read");
+        let holds = |needle: &[u8]| bytes.windows(needle.len()).any(|window| window == needle);
+        assert!(!holds(key.as_bytes()), "the key itself is on disk");
+        assert!(!holds(&key.as_bytes()[3..35]), "part of the key is on disk");
+        assert!(
+            !holds(unkeyed.as_bytes()),
+            "an unkeyed hash of the key is on disk"
+        );
+    }
+}
+
+#[test]
+fn an_unknown_key_is_refused_as_unauthenticated() {
+    let world = world();
+    assert_eq!(
+        class(world.catalog.authenticate("sr_00")),
+        ErrorClass::Unauthenticated
+    );
+    assert_eq!(
+        class(world.catalog.authenticate("")),
+        ErrorClass::Unauthenticated
+    );
+}
+
+#[test]
+fn a_removed_seats_key_stops_working_at_once_though_it_was_cached() {
+    let world = world();
+    let created = world
+        .catalog
+        .add_member(&NewMember {
+            name: "Team".into(),
+            roles: vec![Role::Customer],
+            tier: Tier::Unlimited,
+            seats: 2,
+        })
+        .expect("add");
+    let seat = world
+        .catalog
+        .authenticate(&created.keys[1])
+        .expect("cached now");
+    world
+        .catalog
+        .remove_seat(&created.id, &seat.seat_id)
+        .expect("remove");
+    assert_eq!(
+        class(world.catalog.authenticate(&created.keys[1])),
+        ErrorClass::Unauthenticated
+    );
+    // Its principal, held by a request already under way, cannot license either.
+    let asset = world.free(1);
+    assert_eq!(
+        class(world.license(&seat, &asset)),
+        ErrorClass::Unauthenticated
+    );
+    assert_eq!(world.downloads(&asset), 0);
+    // The owner's seat cannot be removed; the owner's key still works.
+    let owner = world.catalog.authenticate(&created.keys[0]).expect("owner");
+    assert_eq!(
+        class(world.catalog.remove_seat(&created.id, &owner.seat_id)),
+        ErrorClass::NotFound
+    );
+}
+
+#[test]
+fn a_blocked_member_may_download_nothing_and_nothing_is_written() {
+    let world = world();
+    let asset = world.free(1);
+    let blocked = customer(&world, Tier::Unlimited);
+    world.catalog.block(&blocked.member_id).expect("block");
+    let record = world.catalog.member(&blocked.member_id).expect("member");
+    assert_eq!(record.status, MemberStatus::Blocked);
+    // The principal from before the block (as a request in flight holds it) is refused too.
+    assert_eq!(
+        class(world.license(&blocked, &asset)),
+        ErrorClass::Forbidden
+    );
+    assert_eq!(world.downloads(&asset), 0);
+    assert!(
+        world
+            .catalog
+            .export(&blocked.member_id)
+            .expect("export")
+            .licences
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_flagged_member_keeps_downloading_with_the_reasons_on_file_until_cleared() {
+    let world = world();
+    let asset = world.free(1);
+    let flagged = customer(&world, Tier::Registered);
+    world
+        .catalog
+        .flag(&flagged.member_id, "stockpiling: 900 downloads in an hour")
+        .expect("flag");
+    let record = world.catalog.member(&flagged.member_id).expect("member");
+    assert_eq!(record.status, MemberStatus::Flagged);
+    assert_eq!(
+        record.flag_reasons,
+        ["stockpiling: 900 downloads in an hour"]
+    );
+    new_licence(
+        world
+            .license(&flagged, &asset)
+            .expect("flagged members still download"),
+    );
+    world.catalog.clear(&flagged.member_id).expect("clear");
+    let record = world.catalog.member(&flagged.member_id).expect("member");
+    assert_eq!(record.status, MemberStatus::Active);
+    assert!(record.flag_reasons.is_empty());
+}
+
+// Entitlement and licences
+
+#[test]
+fn unlimited_collection_content_is_for_unlimited_members_only() {
+    let world = world();
+    let asset = world.asset(1, Collection::Unlimited, false);
+    let registered = customer(&world, Tier::Registered);
+    assert_eq!(
+        class(world.license(&registered, &asset)),
+        ErrorClass::Forbidden
+    );
+    let network = anonymise(address("192.0.2.7"));
+    assert_eq!(
+        class(world.catalog.license(Caller::Anonymous(&network), &asset)),
+        ErrorClass::Forbidden
+    );
+    assert_eq!(world.downloads(&asset), 0);
+    let unlimited = customer(&world, Tier::Unlimited);
+    new_licence(world.license(&unlimited, &asset).expect("unlimited member"));
+}
+
+#[test]
+fn anonymous_users_get_free_content_with_a_print_run_of_50_and_no_certificate() {
+    let world = world();
+    let asset = world.free(1);
+    let network = anonymise(address("192.0.2.7"));
+    match world
+        .catalog
+        .license(Caller::Anonymous(&network), &asset)
+        .expect("free")
+    {
+        Grant::Anonymous {
+            print_run_limit,
+            attribution,
+        } => {
+            assert_eq!(print_run_limit, 50);
+            assert!(attribution.required);
+        }
+        other => panic!("anonymous users get no licence record: {other:?}"),
+    }
+    assert_eq!(world.downloads(&asset), 1);
+}
+
+#[test]
+fn the_print_run_limit_follows_the_tier_at_the_time_of_licensing() {
+    let world = world();
+    let asset = world.free(1);
+    let registered = new_licence(
+        world
+            .license(&customer(&world, Tier::Registered), &asset)
+            .expect("licence"),
+    );
+    let unlimited = new_licence(
+        world
+            .license(&customer(&world, Tier::Unlimited), &asset)
+            .expect("licence"),
+    );
+    assert_eq!(
+        (registered.print_run_limit, registered.tier),
+        (2_000, Tier::Registered)
+    );
+    assert_eq!(
+        (unlimited.print_run_limit, unlimited.tier),
+        (50_000, Tier::Unlimited)
+    );
+}
+
+#[test]
+fn unlimited_members_owe_no_attribution_except_for_editorial_use() {
+    let world = world();
+    let standard = world.free(1);
+    let editorial = world.asset(2, Collection::Free, true);
+    let unlimited = customer(&world, Tier::Unlimited);
+    let registered = customer(&world, Tier::Registered);
+    let licence =
+        |who: &Principal, asset: &str| new_licence(world.license(who, asset).expect("licence"));
+    let plain = licence(&unlimited, &standard);
+    assert!(!plain.attribution.required);
+    assert_eq!(plain.licence_type, LicenceType::Standard);
+    let news = licence(&unlimited, &editorial);
+    assert!(news.attribution.required);
+    assert_eq!(news.licence_type, LicenceType::Editorial);
+    assert!(licence(&registered, &standard).attribution.required);
+}
+
+#[test]
+fn attribution_credits_the_site_and_author_and_links_the_image_page() {
+    let world = world();
+    let asset = world.free(1);
+    let licence = new_licence(
+        world
+            .license(&customer(&world, Tier::Registered), &asset)
+            .expect("licence"),
+    );
+    assert_eq!(licence.attribution.text, "© stock.example/Ann Author");
+    assert_eq!(
+        licence.attribution.html,
+        format!("<a href=\"https://stock.example/assets/{asset}\">© stock.example/Ann Author</a>")
+    );
+}
+
+#[test]
+fn a_redownload_by_the_same_seat_reuses_its_licence_and_does_not_count_again() {
+    let world = world();
+    let asset = world.free(1);
+    let buyer = customer(&world, Tier::Registered);
+    let first = new_licence(world.license(&buyer, &asset).expect("first"));
+    match world.license(&buyer, &asset).expect("again") {
+        Grant::Reused(licence) => assert_eq!(licence, first),
+        other => panic!("expected the same licence: {other:?}"),
+    }
+    assert_eq!(world.downloads(&asset), 1);
+    // Another seat of the same membership gets its own licence, and it counts.
+    let seats = member(
+        &world.catalog,
+        "Team",
+        &[Role::Customer],
+        Tier::Unlimited,
+        2,
+    );
+    let a = new_licence(world.license(&seats[0], &asset).expect("seat 1"));
+    let b = new_licence(world.license(&seats[1], &asset).expect("seat 2"));
+    assert_ne!(a.id, b.id);
+    assert_eq!(world.downloads(&asset), 3);
+}
+
+#[test]
+fn the_owner_sees_every_seats_licences_and_a_seat_only_its_own() {
+    let world = world();
+    let (one, two) = (world.free(1), world.free(2));
+    let seats = member(
+        &world.catalog,
+        "Team",
+        &[Role::Customer],
+        Tier::Unlimited,
+        2,
+    );
+    let (owner, seat) = (&seats[0], &seats[1]);
+    let owners = new_licence(world.license(owner, &one).expect("owner"));
+    let seats_own = new_licence(world.license(seat, &two).expect("seat"));
+    let mut all: Vec<_> = world
+        .catalog
+        .licences(owner)
+        .expect("owner's list")
+        .into_iter()
+        .map(|l| l.id)
+        .collect();
+    all.sort();
+    let mut expected = vec![owners.id.clone(), seats_own.id.clone()];
+    expected.sort();
+    assert_eq!(all, expected);
+    let own: Vec<_> = world
+        .catalog
+        .licences(seat)
+        .expect("seat's list")
+        .into_iter()
+        .map(|l| l.id)
+        .collect();
+    assert_eq!(own, std::slice::from_ref(&seats_own.id));
+    assert!(world.catalog.licence(owner, &seats_own.id).is_ok());
+    assert_eq!(
+        class(world.catalog.licence(seat, &owners.id)),
+        ErrorClass::NotFound
+    );
+    let stranger = customer(&world, Tier::Unlimited);
+    assert_eq!(
+        class(world.catalog.licence(&stranger, &owners.id)),
+        ErrorClass::NotFound
+    );
+}
+
+#[test]
+fn anyone_with_its_id_and_code_can_verify_a_licence_and_a_wrong_code_reveals_nothing() {
+    let world = world();
+    let asset = world.free(1);
+    let licence = new_licence(
+        world
+            .license(&customer(&world, Tier::Registered), &asset)
+            .expect("licence"),
+    );
+    let check = world
+        .catalog
+        .verify_licence(&licence.id, &licence.verification_code)
+        .expect("valid");
+    assert_eq!(
+        (check.asset_id.as_str(), check.print_run_limit),
+        (asset.as_str(), 2_000)
+    );
+    let wrong = world
+        .catalog
+        .verify_licence(&licence.id, "0000000000000000");
+    let unknown = world
+        .catalog
+        .verify_licence("l0000000000000000", "0000000000000000");
+    assert_eq!(
+        format!("{:?}", class(wrong)),
+        format!("{:?}", class(unknown))
+    );
+}
+
+#[test]
+fn a_licence_is_durable_once_recorded() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let clock = Arc::new(ManualClock::at(START));
+    let (asset, licence);
+    {
+        let catalog = Catalog::open(dir.path(), options(&clock)).expect("open");
+        let created = catalog
+            .add_member(&NewMember {
+                name: "D".into(),
+                roles: vec![Role::Customer, Role::Author],
+                tier: Tier::Registered,
+                seats: 1,
+            })
+            .expect("add");
+        let who = catalog.authenticate(&created.keys[0]).expect("auth");
+        asset = AssetId::from_u64(9).to_string();
+        catalog
+            .add_asset(&NewAsset {
+                id: AssetId::from_u64(9),
+                author_id: who.member_id.clone(),
+                author_name: "D".into(),
+                title: "t".into(),
+                collection: Collection::Free,
+                editorial_only: false,
+                model_release: false,
+                property_release: false,
+                pending: false,
+            })
+            .expect("asset");
+        licence = new_licence(
+            catalog
+                .license(Caller::Member(&who), &asset)
+                .expect("licence"),
+        );
+        // No orderly close: the process could die here.
+        std::mem::forget(catalog);
+    }
+    let reopened = Catalog::open(dir.path(), options(&clock)).expect("reopen");
+    let check = reopened
+        .verify_licence(&licence.id, &licence.verification_code)
+        .expect("kept");
+    assert_eq!(check.asset_id, asset);
+}
+
+// Lifecycle
+
+#[test]
+fn an_unknown_asset_is_not_found_and_a_pending_one_is_not_public_until_approved() {
+    let world = world();
+    let buyer = customer(&world, Tier::Registered);
+    assert_eq!(
+        class(world.license(&buyer, "00000000000000ff")),
+        ErrorClass::NotFound
+    );
+    world
+        .catalog
+        .add_asset(&NewAsset {
+            id: AssetId::from_u64(5),
+            author_id: world.author.member_id.clone(),
+            author_name: "Ann Author".into(),
+            title: "held".into(),
+            collection: Collection::Free,
+            editorial_only: false,
+            model_release: false,
+            property_release: false,
+            pending: true,
+        })
+        .expect("add");
+    let pending = AssetId::from_u64(5).to_string();
+    assert_eq!(class(world.license(&buyer, &pending)), ErrorClass::NotFound);
+    assert_eq!(
+        class(world.catalog.approve(&pending, &buyer)),
+        ErrorClass::Forbidden
+    );
+    world
+        .catalog
+        .approve(&pending, &world.moderator)
+        .expect("approve");
+    new_licence(world.license(&buyer, &pending).expect("public now"));
+}
+
+#[test]
+fn a_withdrawn_asset_leaves_the_public_at_once_and_is_gone_for_new_licences() {
+    let world = world();
+    let asset = world.free(1);
+    let outcome = world
+        .catalog
+        .withdraw(&asset, &world.author)
+        .expect("withdraw");
+    assert_eq!(outcome.status, AssetStatus::Withdrawn);
+    assert!(!world.catalog.asset(&asset).expect("row").is_public());
+    assert_eq!(
+        class(world.license(&customer(&world, Tier::Unlimited), &asset)),
+        ErrorClass::Gone
+    );
+    let feed = world.catalog.purges_since(0, 100).expect("feed");
+    assert_eq!(
+        (
+            feed.len(),
+            feed[0].asset_id.as_str(),
+            feed[0].reason.as_str()
+        ),
+        (1, asset.as_str(), "withdrawn")
+    );
+}
+
+#[test]
+fn only_its_author_may_withdraw_an_asset() {
+    let world = world();
+    let asset = world.free(1);
+    let other = customer(&world, Tier::Unlimited);
+    assert_eq!(
+        class(world.catalog.withdraw(&asset, &other)),
+        ErrorClass::Forbidden
+    );
+    assert!(world.catalog.asset(&asset).expect("row").is_public());
+}
+
+#[test]
+fn a_withdrawn_original_never_licensed_is_due_for_purge_after_28_days() {
+    let world = world();
+    let asset = world.free(1);
+    world
+        .catalog
+        .withdraw(&asset, &world.author)
+        .expect("withdraw");
+    world.clock.advance(28 * DAY - 1);
+    assert!(world.catalog.due_for_purge().expect("due").is_empty());
+    world.clock.advance(1);
+    assert_eq!(world.catalog.due_for_purge().expect("due"), std::slice::from_ref(&asset));
+    world.catalog.mark_purged(&asset).expect("purged");
+    assert!(world.catalog.due_for_purge().expect("due").is_empty());
+    let record = world.catalog.asset(&asset).expect("row");
+    assert_eq!(record.purged_at, Some(START + 28 * DAY));
+    let reasons: Vec<_> = world
+        .catalog
+        .purges_since(0, 100)
+        .expect("feed")
+        .into_iter()
+        .map(|e| e.reason)
+        .collect();
+    assert_eq!(reasons, ["withdrawn", "purged"]);
+}
+
+#[test]
+fn a_licensed_asset_withdrawn_becomes_inactive_and_only_its_licensees_may_download_it() {
+    let world = world();
+    let asset = world.free(1);
+    let licensee = customer(&world, Tier::Registered);
+    let licence = new_licence(world.license(&licensee, &asset).expect("licence"));
+    let outcome = world
+        .catalog
+        .withdraw(&asset, &world.author)
+        .expect("withdraw");
+    assert_eq!(outcome.status, AssetStatus::Inactive);
+    world.clock.advance(60 * DAY);
+    assert!(
+        world.catalog.due_for_purge().expect("due").is_empty(),
+        "licensed originals are kept"
+    );
+    match world
+        .license(&licensee, &asset)
+        .expect("licensee re-downloads")
+    {
+        Grant::Reused(again) => assert_eq!(again.id, licence.id),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        class(world.license(&customer(&world, Tier::Unlimited), &asset)),
+        ErrorClass::Gone
+    );
+}
+
+#[test]
+fn a_takedown_removes_everything_but_an_audit_record_at_once_and_emits_a_purge() {
+    let world = world();
+    let asset = world.free(1);
+    let licensee = customer(&world, Tier::Registered);
+    new_licence(world.license(&licensee, &asset).expect("licence"));
+    assert_eq!(
+        class(world.catalog.takedown(&asset, &licensee, "notice")),
+        ErrorClass::Forbidden
+    );
+    world
+        .catalog
+        .takedown(&asset, &world.moderator, "DMCA notice 42")
+        .expect("takedown");
+    let record = world.catalog.asset(&asset).expect("row");
+    assert_eq!(record.status, AssetStatus::Removed);
+    assert!(record.title.is_empty() && record.author_name.is_empty());
+    assert_eq!(
+        class(world.license(&licensee, &asset)),
+        ErrorClass::Gone,
+        "even for licensees"
+    );
+    let audit = world.catalog.audit(&asset).expect("audit");
+    assert_eq!(audit.len(), 1);
+    assert!(
+        audit[0].2.contains("DMCA notice 42") && audit[0].2.contains(&world.moderator.member_id)
+    );
+    let feed = world.catalog.purges_since(0, 100).expect("feed");
+    assert_eq!(feed.last().map(|e| e.reason.as_str()), Some("removed"));
+    assert_eq!(
+        class(world.catalog.takedown(&asset, &world.moderator, "again")),
+        ErrorClass::Gone
+    );
+}
+
+// Statistics
+
+#[test]
+fn authors_are_paid_on_counted_downloads_per_month_as_a_share_of_all() {
+    let world = world();
+    let other_author =
+        member(&world.catalog, "Otto", &[Role::Author], Tier::Registered, 1).remove(0);
+    let mine = world.free(1);
+    let theirs = AssetId::from_u64(2);
+    world
+        .catalog
+        .add_asset(&NewAsset {
+            id: theirs,
+            author_id: other_author.member_id.clone(),
+            author_name: "Otto".into(),
+            title: "t".into(),
+            collection: Collection::Free,
+            editorial_only: false,
+            model_release: false,
+            property_release: false,
+            pending: false,
+        })
+        .expect("add");
+    let (a, b, c) = (
+        customer(&world, Tier::Registered),
+        customer(&world, Tier::Registered),
+        customer(&world, Tier::Registered),
+    );
+    world.license(&a, &mine).expect("1");
+    world.license(&a, &mine).expect("re-download: not counted");
+    world.license(&b, &mine).expect("2");
+    world.license(&c, &theirs.to_string()).expect("3");
+    world.clock.advance(30 * DAY); // December
+    world.license(&c, &mine).expect("4");
+    let stats = world
+        .catalog
+        .author_stats(&world.author.member_id)
+        .expect("stats");
+    let rows: Vec<_> = stats
+        .iter()
+        .map(|m| (m.month.as_str(), m.downloads, m.all_downloads))
+        .collect();
+    assert_eq!(rows, [("2026-11", 2, 3), ("2026-12", 1, 1)]);
+    assert!((stats[0].share - 2.0 / 3.0).abs() < 1e-9);
+}
+
+// Privacy
+
+#[test]
+fn networks_keep_only_the_first_24_or_48_bits() {
+    assert_eq!(
+        anonymise(address("203.0.113.77")).as_str(),
+        "203.0.113.0/24"
+    );
+    assert_eq!(
+        anonymise(address("2001:db8:abcd:12:1::9")).as_str(),
+        "2001:db8:abcd::/48"
+    );
+    assert_eq!(
+        anonymise(address("::ffff:198.51.100.9")).as_str(),
+        "198.51.100.0/24"
+    );
+}
+
+#[test]
+fn a_member_can_export_their_profile_licences_and_downloads_without_keys() {
+    let world = world();
+    let asset = world.free(1);
+    let created = world
+        .catalog
+        .add_member(&NewMember {
+            name: "Eve".into(),
+            roles: vec![Role::Customer],
+            tier: Tier::Registered,
+            seats: 1,
+        })
+        .expect("add");
+    let eve = world.catalog.authenticate(&created.keys[0]).expect("auth");
+    let licence = new_licence(world.license(&eve, &asset).expect("licence"));
+    world.license(&eve, &asset).expect("again");
+    let export = world.catalog.export(&eve.member_id).expect("export");
+    assert_eq!(export.profile.name, "Eve");
+    assert_eq!(export.licences, [licence]);
+    assert_eq!(
+        export
+            .downloads
+            .iter()
+            .map(|d| d.counted)
+            .collect::<Vec<_>>(),
+        [true, false]
+    );
+    let json = serde_json::to_string(&export).expect("json");
+    assert!(!json.contains(&created.keys[0]));
+}
+
+#[test]
+fn erasure_keeps_licences_under_a_pseudonym_and_deletes_the_rest() {
+    let world = world();
+    let asset = world.free(1);
+    let created = world
+        .catalog
+        .add_member(&NewMember {
+            name: "Erin Erasable".into(),
+            roles: vec![Role::Customer],
+            tier: Tier::Registered,
+            seats: 1,
+        })
+        .expect("add");
+    let erin = world.catalog.authenticate(&created.keys[0]).expect("auth");
+    let licence = new_licence(world.license(&erin, &asset).expect("licence"));
+    world.catalog.erase(&erin.member_id).expect("erase");
+    assert_eq!(
+        class(world.catalog.authenticate(&created.keys[0])),
+        ErrorClass::Unauthenticated
+    );
+    assert_eq!(
+        class(world.catalog.member(&erin.member_id)),
+        ErrorClass::NotFound
+    );
+    assert_eq!(
+        class(world.catalog.export(&erin.member_id)),
+        ErrorClass::NotFound
+    );
+    // The licence still verifies and still counts for the author.
+    world
+        .catalog
+        .verify_licence(&licence.id, &licence.verification_code)
+        .expect("kept");
+    assert_eq!(world.downloads(&asset), 1);
+    assert!(
+        world
+            .catalog
+            .members()
+            .expect("list")
+            .iter()
+            .all(|m| m.name != "Erin Erasable")
+    );
+}
+
+// Concurrency
+
+#[test]
+fn concurrent_licences_are_each_recorded_once_and_a_refusal_spoils_no_other() {
+    let world = Arc::new(world());
+    let asset = world.free(1);
+    let forbidden = world.asset(2, Collection::Unlimited, false);
+    let buyers: Vec<Principal> = (0..8).map(|_| customer(&world, Tier::Registered)).collect();
+    std::thread::scope(|scope| {
+        for buyer in &buyers {
+            let (world, asset, forbidden) = (&world, &asset, &forbidden);
+            scope.spawn(move || {
+                for _ in 0..20 {
+                    world.license(buyer, asset).expect("free asset");
+                    assert_eq!(
+                        class(world.license(buyer, forbidden)),
+                        ErrorClass::Forbidden
+                    );
+                }
+            });
+        }
+    });
+    assert_eq!(world.downloads(&asset), 8, "one counted download per buyer");
+    assert_eq!(world.downloads(&forbidden), 0);
+    for buyer in &buyers {
+        assert_eq!(world.catalog.licences(buyer).expect("list").len(), 1);
+    }
+}
