@@ -107,11 +107,12 @@ fn dump(files: &[PathBuf], out: &Path) -> Result<()> {
             })
             .collect();
         println!(
-            "{{\"file\":{:?},\"raw\":{:?},\"width\":{width},\"height\":{height},\"pdq\":\"{}\",\"quality\":{},\"dihedral\":{{{}}}}}",
+            "{{\"file\":{:?},\"raw\":{:?},\"width\":{width},\"height\":{height},\"pdq\":\"{}\",\"quality\":{},\"variance_kept\":{:.4},\"dihedral\":{{{}}}}}",
             file.display().to_string(),
             raw.display().to_string(),
             print.pdq.hash,
             print.pdq.quality,
+            whole.variance_kept,
             dihedral.join(",")
         );
     }
