@@ -388,3 +388,96 @@ fn hash_prints_the_design_fields_and_an_error_line_for_a_non_image() {
         lines[1]
     );
 }
+
+#[test]
+fn members_add_prints_the_id_and_one_key_per_seat_and_block_and_clear_change_the_status() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let add = run(stockroom()
+        .arg("members")
+        .arg("add")
+        .arg("--data")
+        .arg(&data)
+        .args([
+            "--name",
+            "Team Blue",
+            "--role",
+            "customer,author",
+            "--tier",
+            "unlimited",
+            "--seats",
+            "3",
+        ]));
+    assert!(add.status.success(), "{}", text(&add.stderr));
+    let created: Value = serde_json::from_slice(&add.stdout).expect("one JSON object");
+    let id = created["id"].as_str().expect("id").to_string();
+    let keys = created["keys"].as_array().expect("keys");
+    assert_eq!(keys.len(), 3);
+    assert!(
+        keys.iter()
+            .all(|key| key.as_str().is_some_and(|k| k.starts_with("sr_")))
+    );
+
+    let block = run(stockroom()
+        .args(["members", "block", &id])
+        .arg("--data")
+        .arg(&data));
+    assert!(block.status.success(), "{}", text(&block.stderr));
+    let list = run(stockroom()
+        .args(["members", "list"])
+        .arg("--data")
+        .arg(&data));
+    let members = json_lines(&list);
+    assert_eq!(members.len(), 1);
+    assert_eq!(members[0]["status"], "blocked");
+    assert_eq!(
+        members[0]["roles"],
+        serde_json::json!(["customer", "author"])
+    );
+    assert_eq!(members[0]["seats"].as_array().map(Vec::len), Some(3));
+    assert!(
+        !text(&list.stdout).contains(keys[0].as_str().unwrap_or("-")),
+        "keys are never listed"
+    );
+    let clear = run(stockroom()
+        .args(["members", "clear", &id])
+        .arg("--data")
+        .arg(&data));
+    let cleared: Value = serde_json::from_slice(&clear.stdout).expect("JSON");
+    assert_eq!(cleared["status"], "active");
+}
+
+#[test]
+fn members_add_refuses_bad_input_clearly_and_creates_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    for (args, expected) in [
+        (["--tier", "gold", "--seats", "1"], "not a tier"),
+        (
+            ["--tier", "registered", "--seats", "2"],
+            "only unlimited memberships have seats",
+        ),
+        (
+            ["--tier", "anonymous", "--seats", "1"],
+            "anonymous users have no account",
+        ),
+    ] {
+        let output = run(stockroom()
+            .args(["members", "add", "--name", "X", "--role", "customer"])
+            .args(args)
+            .arg("--data")
+            .arg(&data));
+        assert_eq!(output.status.code(), Some(2));
+        assert!(
+            text(&output.stderr).contains(expected),
+            "{}",
+            text(&output.stderr)
+        );
+    }
+    let list = run(stockroom()
+        .args(["members", "list"])
+        .arg("--data")
+        .arg(&data));
+    assert!(list.status.success());
+    assert!(list.stdout.is_empty());
+}

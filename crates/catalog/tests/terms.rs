@@ -616,7 +616,10 @@ fn a_withdrawn_original_never_licensed_is_due_for_purge_after_28_days() {
     world.clock.advance(28 * DAY - 1);
     assert!(world.catalog.due_for_purge().expect("due").is_empty());
     world.clock.advance(1);
-    assert_eq!(world.catalog.due_for_purge().expect("due"), std::slice::from_ref(&asset));
+    assert_eq!(
+        world.catalog.due_for_purge().expect("due"),
+        std::slice::from_ref(&asset)
+    );
     world.catalog.mark_purged(&asset).expect("purged");
     assert!(world.catalog.due_for_purge().expect("due").is_empty());
     let record = world.catalog.asset(&asset).expect("row");

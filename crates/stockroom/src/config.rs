@@ -12,7 +12,7 @@ use stockroom_store::StoreOptions;
 /// Everything the commands need to know, validated.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
-    /// The data directory: `blobs/`, `archive/`, and later the catalogue and index.
+    /// The data directory: `blobs/`, `archive/`, `dupes/`, `catalog/`, and later the index.
     pub data_dir: PathBuf,
     /// Largest segment file; also bounds the largest blob.
     pub segment_size: u64,
@@ -20,6 +20,10 @@ pub struct Config {
     pub max_upload_bytes: u64,
     /// PDQ distance (of 256 bits) within which an upload is a near duplicate.
     pub dedup_threshold: u32,
+    /// The platform's name as attributions credit it (`© <name>/<author>`).
+    pub site_name: String,
+    /// Base URL of the platform's image pages (`<url>/assets/<id>`), linked by attributions.
+    pub site_url: String,
 }
 
 /// What the command line (flags or their environment variables) supplied.
@@ -41,6 +45,15 @@ struct FileConfig {
     ingest: IngestSection,
     #[serde(default)]
     dedup: DedupSection,
+    #[serde(default)]
+    site: SiteSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SiteSection {
+    name: Option<String>,
+    url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -82,6 +95,10 @@ impl Size {
 const DEFAULT_SEGMENT_SIZE: u64 = 1 << 30;
 /// Default upload limit: 200 MiB, above any camera JPEG and most TIFF scans a stock site takes.
 const DEFAULT_MAX_UPLOAD: u64 = 200 << 20;
+
+/// Until a deployment names itself (`[site]` in the config file).
+const DEFAULT_SITE_NAME: &str = "stockroom.example";
+const DEFAULT_SITE_URL: &str = "https://stockroom.example";
 
 /// Above this, unrelated photos' PDQ hashes start to meet (random pairs sit near 128).
 const MAX_DEDUP_THRESHOLD: u32 = 64;
@@ -130,12 +147,26 @@ impl Config {
                 .dedup
                 .threshold
                 .unwrap_or(stockroom_dupes::DEFAULT_THRESHOLD),
+            site_name: from_file
+                .site
+                .name
+                .unwrap_or_else(|| DEFAULT_SITE_NAME.into()),
+            site_url: from_file
+                .site
+                .url
+                .unwrap_or_else(|| DEFAULT_SITE_URL.into()),
         };
         config.validate()?;
         Ok(config)
     }
 
     fn validate(&self) -> Result<()> {
+        if self.site_name.trim().is_empty() {
+            bail!("site.name is empty: attributions credit it");
+        }
+        if !(self.site_url.starts_with("https://") || self.site_url.starts_with("http://")) {
+            bail!("site.url {:?} is not an http(s) URL", self.site_url);
+        }
         if self.dedup_threshold > MAX_DEDUP_THRESHOLD {
             bail!(
                 "dedup.threshold {} is above {MAX_DEDUP_THRESHOLD}: unrelated photos match past that",
@@ -164,6 +195,22 @@ impl Config {
     pub fn store_options(&self) -> StoreOptions {
         StoreOptions {
             segment_capacity: self.segment_size,
+        }
+    }
+
+    /// Where the catalogue lives (members, licences, the download ledger).
+    pub fn catalog_dir(&self) -> PathBuf {
+        self.data_dir.join("catalog")
+    }
+
+    /// How to open the catalogue.
+    pub fn catalog_options(&self) -> stockroom_catalog::Options {
+        stockroom_catalog::Options {
+            site: stockroom_catalog::Site {
+                name: self.site_name.clone(),
+                url: self.site_url.clone(),
+            },
+            ..stockroom_catalog::Options::default()
         }
     }
 

@@ -5,6 +5,7 @@ mod fingerprint;
 mod ingest;
 mod maintenance;
 mod manifest;
+mod members;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -77,6 +78,11 @@ enum Command {
     Compact,
     /// Count assets and records and measure the data directory.
     Stats,
+    /// Administer members: add (prints the id and keys), block, clear, list.
+    Members {
+        #[command(subcommand)]
+        command: members::MembersCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -119,6 +125,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Compact => {
             let config = Config::load(cli.config.as_deref(), overrides)?;
             maintenance::compact(&config)
+        }
+        Command::Members { command } => {
+            let config = Config::load(cli.config.as_deref(), overrides)?;
+            members::run(&config, command)?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Stats => {
             let config = Config::load(cli.config.as_deref(), overrides)?;

@@ -1,0 +1,80 @@
+//! `stockroom members add|block|clear|list`: administration of members from the command
+//! line, printing JSON so that scripts and tests can create members (DESIGN §3).
+
+use std::io::Write;
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use stockroom_catalog::{Catalog, NewMember, Role, Tier};
+
+use crate::config::Config;
+
+#[derive(Debug, Subcommand)]
+pub enum MembersCommand {
+    /// Create a member; prints `{"id", "keys": [...]}` (one key per seat, the owner's
+    /// first). Keys are shown this once: the catalogue keeps only keyed hashes.
+    Add {
+        #[arg(long)]
+        name: String,
+        /// customer, author, moderator, admin (comma-separated for several).
+        #[arg(long = "role", value_delimiter = ',', required = true)]
+        roles: Vec<String>,
+        /// registered or unlimited.
+        #[arg(long)]
+        tier: String,
+        /// Seats of an unlimited membership, each with its own key.
+        #[arg(long, default_value_t = 1)]
+        seats: u32,
+    },
+    /// Block a member: no downloads, no uploads.
+    Block { id: String },
+    /// Clear a member's flags or block.
+    Clear { id: String },
+    /// One JSON line per member (never keys).
+    List,
+}
+
+pub fn run(config: &Config, command: MembersCommand) -> Result<()> {
+    let dir = config.catalog_dir();
+    let catalog = Catalog::open(&dir, config.catalog_options())
+        .with_context(|| format!("opening the catalogue in {}", dir.display()))?;
+    let mut out = std::io::stdout().lock();
+    match command {
+        MembersCommand::Add {
+            name,
+            roles,
+            tier,
+            seats,
+        } => {
+            let roles = roles
+                .iter()
+                .map(|role| Role::parse(role.trim()))
+                .collect::<Result<Vec<_>, _>>()?;
+            let created = catalog.add_member(&NewMember {
+                name,
+                roles,
+                tier: Tier::parse(&tier)?,
+                seats,
+            })?;
+            serde_json::to_writer(&mut out, &created)?;
+            writeln!(out)?;
+        }
+        MembersCommand::Block { id } => {
+            catalog.block(&id)?;
+            serde_json::to_writer(&mut out, &catalog.member(&id)?)?;
+            writeln!(out)?;
+        }
+        MembersCommand::Clear { id } => {
+            catalog.clear(&id)?;
+            serde_json::to_writer(&mut out, &catalog.member(&id)?)?;
+            writeln!(out)?;
+        }
+        MembersCommand::List => {
+            for member in catalog.members()? {
+                serde_json::to_writer(&mut out, &member)?;
+                writeln!(out)?;
+            }
+        }
+    }
+    Ok(())
+}
