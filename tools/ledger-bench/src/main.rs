@@ -1,0 +1,239 @@
+//! `stockroom-ledger-bench [--runs N] [--licences N] [--threads 1,16,64] [--dir DIR]`
+//!
+//! Licences recorded per second, durable before each call returns (SQLite WAL,
+//! `synchronous=FULL`), with T threads each licensing assets it has not licensed before:
+//!
+//! - **stockroom**: `Catalog::license`, which reads the asset and the seat's member, applies
+//!   the terms and writes the licence and the download, through the catalogue's one writer
+//!   thread that commits all waiting licences in one transaction (group commit);
+//! - **peer**: what one would write without it, the same reads and writes per licence in
+//!   its own `BEGIN IMMEDIATE … COMMIT` on a connection per thread (one fsync per licence,
+//!   writers queueing on SQLite's lock).
+//!
+//! Prints one line per thread count with the median of N runs and the ratio. Run it on
+//! the disk the data dir will live on: fsync cost is the disk's (`--dir`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use rusqlite::{Connection, OptionalExtension, params};
+use stockroom_catalog::{
+    Caller, Catalog, Collection, Grant, NewAsset, NewMember, Options, Principal, Role, Tier,
+};
+use stockroom_store::AssetId;
+
+struct Args {
+    runs: usize,
+    licences: usize,
+    threads: Vec<usize>,
+    dir: Option<PathBuf>,
+}
+
+fn parse_args() -> Result<Args> {
+    let mut args = Args {
+        runs: 3,
+        licences: 4_000,
+        threads: vec![1, 16, 64],
+        dir: None,
+    };
+    let mut raw = std::env::args().skip(1);
+    while let Some(arg) = raw.next() {
+        let mut value = || raw.next().with_context(|| format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--runs" => args.runs = value()?.parse()?,
+            "--licences" => args.licences = value()?.parse()?,
+            "--threads" => {
+                args.threads = value()?
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()?
+            }
+            "--dir" => args.dir = Some(value()?.into()),
+            other => bail!("unknown argument {other}"),
+        }
+    }
+    if args.runs == 0 || args.threads.contains(&0) {
+        bail!("--runs and every thread count must be at least 1");
+    }
+    Ok(args)
+}
+
+fn main() -> Result<()> {
+    let args = parse_args()?;
+    println!(
+        "licences/s, durable on return (WAL, synchronous=FULL), {} new licences per run, median of {} runs:",
+        args.licences, args.runs
+    );
+    for &threads in &args.threads {
+        let (mut ours, mut peer) = (Vec::new(), Vec::new());
+        for _ in 0..args.runs {
+            let dir = match &args.dir {
+                Some(dir) => tempfile::tempdir_in(dir)?,
+                None => tempfile::tempdir()?,
+            };
+            ours.push(stockroom_rate(dir.path(), threads, args.licences)?);
+            peer.push(peer_rate(dir.path(), threads, args.licences)?);
+        }
+        let (ours, peer) = (median(ours), median(peer));
+        println!(
+            "{threads:3} threads | stockroom {ours:8.0} licences/s | one transaction per licence {peer:7.0} licences/s | {:5.1}x",
+            ours / peer
+        );
+    }
+    Ok(())
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Each thread licenses its own `per_thread` assets: every call records a new licence.
+fn stockroom_rate(dir: &Path, threads: usize, licences: usize) -> Result<f64> {
+    let catalog = Catalog::open(&dir.join("catalog"), Options::default())?;
+    let author = add(&catalog, "Author", Role::Author)?;
+    let per_thread = licences.div_ceil(threads);
+    for number in 0..per_thread * threads {
+        catalog.add_asset(&NewAsset {
+            id: AssetId::from_u64(number as u64 + 1),
+            author_id: author.member_id.clone(),
+            author_name: "Author".into(),
+            title: format!("asset {number}"),
+            collection: Collection::Free,
+            editorial_only: false,
+            model_release: false,
+            property_release: false,
+            pending: false,
+        })?;
+    }
+    let buyers: Vec<Principal> = (0..threads)
+        .map(|number| add(&catalog, &format!("buyer {number}"), Role::Customer))
+        .collect::<Result<_>>()?;
+    let catalog = Arc::new(catalog);
+    let elapsed = timed(threads, |thread| {
+        for step in 0..per_thread {
+            let asset = AssetId::from_u64((thread * per_thread + step) as u64 + 1).to_string();
+            match catalog.license(Caller::Member(&buyers[thread]), &asset)? {
+                Grant::New(_) => {}
+                other => bail!("expected a new licence, got {other:?}"),
+            }
+        }
+        Ok(())
+    })?;
+    Ok((per_thread * threads) as f64 / elapsed.as_secs_f64())
+}
+
+fn add(catalog: &Catalog, name: &str, role: Role) -> Result<Principal> {
+    let created = catalog.add_member(&NewMember {
+        name: name.into(),
+        roles: vec![role],
+        tier: Tier::Registered,
+        seats: 1,
+    })?;
+    Ok(catalog.authenticate(&created.keys[0])?)
+}
+
+/// Runs `work(thread)` on `threads` threads at once; the wall time of the slowest.
+fn timed(threads: usize, work: impl Fn(usize) -> Result<()> + Sync) -> Result<Duration> {
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|thread| {
+                let work = &work;
+                scope.spawn(move || work(thread))
+            })
+            .collect();
+        handles.into_iter().try_for_each(|handle| {
+            handle
+                .join()
+                .map_err(|_| anyhow::anyhow!("a thread panicked"))?
+        })
+    })?;
+    Ok(started.elapsed())
+}
+
+const PEER_SCHEMA: &str = "
+    CREATE TABLE assets (id TEXT PRIMARY KEY, status TEXT NOT NULL, author_id TEXT NOT NULL);
+    CREATE TABLE members (id TEXT PRIMARY KEY, status TEXT NOT NULL, tier TEXT NOT NULL);
+    CREATE TABLE licences (id TEXT PRIMARY KEY, asset_id TEXT NOT NULL, member_id TEXT NOT NULL,
+        print_run_limit INTEGER NOT NULL, created_at INTEGER NOT NULL,
+        UNIQUE (member_id, asset_id));
+    CREATE TABLE downloads (seq INTEGER PRIMARY KEY, asset_id TEXT NOT NULL,
+        author_id TEXT NOT NULL, licence_id TEXT, member_id TEXT, at INTEGER NOT NULL);
+";
+
+fn peer_connection(path: &Path) -> Result<Connection> {
+    let connection = Connection::open(path)?;
+    connection.busy_timeout(Duration::from_secs(60))?;
+    connection.pragma_update(None, "journal_mode", "WAL")?;
+    connection.pragma_update(None, "synchronous", "FULL")?;
+    Ok(connection)
+}
+
+/// The same reads and writes per licence, each licence its own transaction.
+fn peer_rate(dir: &Path, threads: usize, licences: usize) -> Result<f64> {
+    let path = dir.join("peer.sqlite3");
+    let per_thread = licences.div_ceil(threads);
+    {
+        let mut setup = peer_connection(&path)?;
+        let transaction = setup.transaction()?;
+        transaction.execute_batch(PEER_SCHEMA)?;
+        for number in 0..per_thread * threads {
+            transaction.execute(
+                "INSERT INTO assets VALUES (?1, 'active', 'author')",
+                [number.to_string()],
+            )?;
+        }
+        for thread in 0..threads {
+            transaction.execute(
+                "INSERT INTO members VALUES (?1, 'active', 'registered')",
+                [thread.to_string()],
+            )?;
+        }
+        transaction.commit()?;
+    }
+    let elapsed = timed(threads, |thread| {
+        let mut connection = peer_connection(&path)?;
+        let member = thread.to_string();
+        for step in 0..per_thread {
+            let asset = (thread * per_thread + step).to_string();
+            let transaction =
+                connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let author: String = transaction.query_row(
+                "SELECT author_id FROM assets WHERE id = ?1 AND status = 'active'",
+                [&asset],
+                |row| row.get(0),
+            )?;
+            let _tier: String = transaction.query_row(
+                "SELECT tier FROM members WHERE id = ?1 AND status != 'blocked'",
+                [&member],
+                |row| row.get(0),
+            )?;
+            let existing: Option<String> = transaction
+                .query_row(
+                    "SELECT id FROM licences WHERE member_id = ?1 AND asset_id = ?2",
+                    params![member, asset],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            if existing.is_some() {
+                bail!("the peer re-licensed {asset}");
+            }
+            let licence = format!("{thread}-{step}");
+            transaction.execute(
+                "INSERT INTO licences VALUES (?1, ?2, ?3, 2000, 0)",
+                params![licence, asset, member],
+            )?;
+            transaction.execute(
+                "INSERT INTO downloads (asset_id, author_id, licence_id, member_id, at)
+                 VALUES (?1, ?2, ?3, ?4, 0)",
+                params![asset, author, licence, member],
+            )?;
+            transaction.commit()?;
+        }
+        Ok(())
+    })?;
+    Ok((per_thread * threads) as f64 / elapsed.as_secs_f64())
+}
