@@ -23,6 +23,7 @@
 //! # Ok(()) }
 //! ```
 
+mod access_log;
 mod assets;
 mod error;
 mod licences;
@@ -40,6 +41,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::{Connection, OpenFlags};
 
+pub use access_log::{AccessEntry, AccessLog, DEFAULT_RETENTION_DAYS, loggable_path};
 pub use assets::{AssetRecord, NewAsset, PurgeEvent, Withdrawal};
 pub use error::{CatalogError, ErrorClass, Result};
 pub use licences::{Caller, Grant, Licence, LicenceCheck};

@@ -865,3 +865,68 @@ fn concurrent_licences_are_each_recorded_once_and_a_refusal_spoils_no_other() {
         assert_eq!(world.catalog.licences(buyer).expect("list").len(), 1);
     }
 }
+
+#[test]
+fn access_logs_keep_networks_not_addresses_no_queries_or_tokens_and_expire_after_retention() {
+    use stockroom_catalog::{AccessEntry, AccessLog};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let clock = Arc::new(ManualClock::at(START));
+    let log = AccessLog::open(dir.path(), 14, clock.clone()).expect("open");
+    let network = anonymise(address("203.0.113.77"));
+    let entry = |path| AccessEntry {
+        network: &network,
+        method: "GET",
+        path,
+        status: 200,
+        bytes: 1234,
+        micros: 800,
+    };
+    log.record(&entry("/v1/search?q=cats&key=sr_secret"))
+        .expect("record");
+    log.record(&entry("/v1/download/tok3n.s1gned"))
+        .expect("record");
+    clock.advance(DAY);
+    log.record(&entry("/v1/previews/00000000000000ff/thumb.jpg"))
+        .expect("next day");
+    log.flush().expect("flush");
+    let files = || -> Vec<std::path::PathBuf> {
+        let mut files: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("list")
+            .map(|entry| entry.expect("entry").path())
+            .collect();
+        files.sort();
+        files
+    };
+    assert_eq!(files().len(), 2, "one file per day");
+    let mut text = String::new();
+    for file in files() {
+        let raw = std::fs::read(&file).expect("read");
+        assert!(
+            !String::from_utf8_lossy(&raw).contains("/v1/search"),
+            "compressed"
+        );
+        text.push_str(
+            &String::from_utf8(zstd::decode_all(&raw[..]).expect("zstd")).expect("utf-8"),
+        );
+    }
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert!(lines.iter().all(|line| line["network"] == "203.0.113.0/24"));
+    assert_eq!(lines[0]["path"], "/v1/search");
+    assert_eq!(lines[1]["path"], "/v1/download/-");
+    assert!(
+        !text.contains("203.0.113.77") && !text.contains("sr_secret") && !text.contains("tok3n")
+    );
+    clock.advance(13 * DAY);
+    assert_eq!(
+        log.expire().expect("expire"),
+        1,
+        "14 days on, the first day's file has left the 14-day retention"
+    );
+    clock.advance(DAY);
+    assert_eq!(log.expire().expect("expire"), 1);
+    assert!(files().is_empty());
+}
