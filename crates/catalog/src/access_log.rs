@@ -83,6 +83,12 @@ impl std::fmt::Debug for Open {
 
 impl AccessLog {
     pub fn open(dir: &Path, retention_days: u32, clock: Arc<dyn Clock>) -> Result<AccessLog> {
+        if retention_days == 0 {
+            // Today's file, still being written, would be expired at once.
+            return Err(CatalogError::BadInput(
+                "access log retention must be at least one day".into(),
+            ));
+        }
         std::fs::create_dir_all(dir).map_err(|source| io("creating", dir, source))?;
         let started = clock.now();
         Ok(AccessLog {

@@ -13,7 +13,7 @@ use crate::members::Principal;
 use crate::privacy::Network;
 use crate::terms::{
     self, AssetStatus, AssetTerms, Attribution, Collection, Downloader, LicenceType, MemberStatus,
-    Tier,
+    Site, Tier,
 };
 use crate::{Catalog, hex, random_id};
 
@@ -87,85 +87,15 @@ impl Catalog {
         };
         self.writer.write(move |db| {
             let asset = asset_for_licence(db, &asset_id)?;
-            let seat_id = match who {
-                Err(network) => {
-                    let downloader = Downloader {
-                        tier: Tier::Anonymous,
-                        status: MemberStatus::Active,
-                        holds_licence: false,
-                    };
-                    terms::may_download(&asset_id, downloader, asset.terms)?;
-                    record_download(
-                        db,
-                        &asset_id,
-                        &asset.author_id,
-                        None,
-                        None,
-                        Some(&network),
-                        true,
-                        now,
-                    )?;
-                    let attribution = Attribution::new(&site, &asset.author_name, &asset_id, true);
-                    return Ok(Grant::Anonymous {
-                        print_run_limit: terms::print_run_limit(Tier::Anonymous),
-                        attribution,
-                    });
-                }
-                Ok(seat_id) => seat_id,
+            let download = Download {
+                asset_id: &asset_id,
+                author_id: &asset.author_id,
+                at: now,
             };
-            let (member_id, tier, status) = seat_holder(db, &seat_id)?;
-            let existing = licence_where(
-                db,
-                "seat_id = ?1 AND asset_id = ?2",
-                params![seat_id, asset_id],
-            )?
-            .into_iter()
-            .next();
-            let downloader = Downloader {
-                tier,
-                status,
-                holds_licence: existing.is_some(),
-            };
-            terms::may_download(&asset_id, downloader, asset.terms)?;
-            if let Some(licence) = existing {
-                record_download(
-                    db,
-                    &asset_id,
-                    &asset.author_id,
-                    Some(&licence.id),
-                    Some(&member_id),
-                    None,
-                    false,
-                    now,
-                )?;
-                return Ok(Grant::Reused(licence));
+            match who {
+                Err(network) => license_anonymous(db, &download, &asset, &network, &site),
+                Ok(seat_id) => license_seat(db, &download, &asset, seat_id, &site),
             }
-            let licence_type = terms::licence_type(asset.editorial_only);
-            let required = terms::attribution_required(tier, licence_type);
-            let licence = Licence {
-                id: random_id("l")?,
-                asset_id: asset_id.clone(),
-                member_id: member_id.clone(),
-                seat_id,
-                tier,
-                licence_type,
-                print_run_limit: terms::print_run_limit(tier),
-                attribution: Attribution::new(&site, &asset.author_name, &asset_id, required),
-                verification_code: verification_code()?,
-                created_at: now,
-            };
-            insert_licence(db, &licence)?;
-            record_download(
-                db,
-                &asset_id,
-                &asset.author_id,
-                Some(&licence.id),
-                Some(&member_id),
-                None,
-                true,
-                now,
-            )?;
-            Ok(Grant::New(licence))
         })
     }
 
@@ -215,6 +145,77 @@ impl Catalog {
             }),
         }
     }
+}
+
+/// Free content for an anonymous user: a counted download, no licence record.
+fn license_anonymous(
+    db: &Connection,
+    download: &Download<'_>,
+    asset: &AssetForLicence,
+    network: &Network,
+    site: &Site,
+) -> Result<Grant> {
+    let downloader = Downloader {
+        tier: Tier::Anonymous,
+        status: MemberStatus::Active,
+        holds_licence: false,
+    };
+    terms::may_download(download.asset_id, downloader, asset.terms)?;
+    download.record(db, By::Anonymous(network), true)?;
+    Ok(Grant::Anonymous {
+        print_run_limit: terms::print_run_limit(Tier::Anonymous),
+        attribution: Attribution::new(site, &asset.author_name, download.asset_id, true),
+    })
+}
+
+/// A seat's licence: its existing one for the asset (not counted again), or a new one.
+fn license_seat(
+    db: &Connection,
+    download: &Download<'_>,
+    asset: &AssetForLicence,
+    seat_id: String,
+    site: &Site,
+) -> Result<Grant> {
+    let asset_id = download.asset_id;
+    let (member_id, tier, status) = seat_holder(db, &seat_id)?;
+    let existing = licence_where(
+        db,
+        "seat_id = ?1 AND asset_id = ?2",
+        params![seat_id, asset_id],
+    )?
+    .into_iter()
+    .next();
+    let downloader = Downloader {
+        tier,
+        status,
+        holds_licence: existing.is_some(),
+    };
+    terms::may_download(asset_id, downloader, asset.terms)?;
+    let by = |licence| By::Seat {
+        licence,
+        member: &member_id,
+    };
+    if let Some(licence) = existing {
+        download.record(db, by(&licence.id), false)?;
+        return Ok(Grant::Reused(licence));
+    }
+    let licence_type = terms::licence_type(asset.editorial_only);
+    let required = terms::attribution_required(tier, licence_type);
+    let licence = Licence {
+        id: random_id("l")?,
+        asset_id: asset_id.to_string(),
+        member_id: member_id.clone(),
+        seat_id,
+        tier,
+        licence_type,
+        print_run_limit: terms::print_run_limit(tier),
+        attribution: Attribution::new(site, &asset.author_name, asset_id, required),
+        verification_code: verification_code()?,
+        created_at: download.at,
+    };
+    insert_licence(db, &licence)?;
+    download.record(db, by(&licence.id), true)?;
+    Ok(Grant::New(licence))
 }
 
 fn may_see(viewer: &Principal, licence: &Licence) -> bool {
@@ -305,31 +306,43 @@ fn insert_licence(db: &Connection, licence: &Licence) -> Result<()> {
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn record_download(
-    db: &Connection,
-    asset_id: &str,
-    author_id: &str,
-    licence_id: Option<&str>,
-    member_id: Option<&str>,
-    network: Option<&Network>,
-    counted: bool,
+/// Who a download was for, as the ledger records it.
+enum By<'a> {
+    /// No key: the anonymised network.
+    Anonymous(&'a Network),
+    /// A seat, under its licence.
+    Seat { licence: &'a str, member: &'a str },
+}
+
+/// One asset's entry in the download ledger at one moment.
+struct Download<'a> {
+    asset_id: &'a str,
+    author_id: &'a str,
     at: i64,
-) -> Result<()> {
-    db.prepare_cached(
-        "INSERT INTO downloads (asset_id, author_id, licence_id, member_id, network, counted, at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![
-        asset_id,
-        author_id,
-        licence_id,
-        member_id,
-        network.map(Network::as_str),
-        counted,
-        at
-    ])?;
-    Ok(())
+}
+
+impl Download<'_> {
+    /// Appends the download; `counted` is false for a re-download under an existing licence.
+    fn record(&self, db: &Connection, by: By<'_>, counted: bool) -> Result<()> {
+        let (licence, member, network) = match by {
+            By::Anonymous(network) => (None, None, Some(network.as_str())),
+            By::Seat { licence, member } => (Some(licence), Some(member), None),
+        };
+        db.prepare_cached(
+            "INSERT INTO downloads (asset_id, author_id, licence_id, member_id, network, counted, at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?
+        .execute(params![
+            self.asset_id,
+            self.author_id,
+            licence,
+            member,
+            network,
+            counted,
+            self.at
+        ])?;
+        Ok(())
+    }
 }
 
 pub(crate) fn licence_where(

@@ -49,14 +49,37 @@ fn world() -> World {
     }
 }
 
+/// A customer (or, with struct update, any member) to create.
+fn new_member(name: &str, tier: Tier, seats: u32) -> NewMember {
+    NewMember {
+        name: name.into(),
+        roles: vec![Role::Customer],
+        tier,
+        seats,
+    }
+}
+
+/// A free, unrestricted, active asset by `author` (credited as `author_name`).
+fn new_asset(raw: u64, author: &Principal, author_name: &str) -> NewAsset {
+    NewAsset {
+        id: AssetId::from_u64(raw),
+        author_id: author.member_id.clone(),
+        author_name: author_name.into(),
+        title: format!("asset {raw}"),
+        collection: Collection::Free,
+        editorial_only: false,
+        model_release: false,
+        property_release: false,
+        pending: false,
+    }
+}
+
 /// Creates a member and authenticates each of its keys.
 fn member(catalog: &Catalog, name: &str, roles: &[Role], tier: Tier, seats: u32) -> Vec<Principal> {
     let created = catalog
         .add_member(&NewMember {
-            name: name.into(),
             roles: roles.to_vec(),
-            tier,
-            seats,
+            ..new_member(name, tier, seats)
         })
         .expect("add member");
     created
@@ -75,15 +98,9 @@ impl World {
         let id = AssetId::from_u64(raw);
         self.catalog
             .add_asset(&NewAsset {
-                id,
-                author_id: self.author.member_id.clone(),
-                author_name: "Ann Author".into(),
-                title: format!("asset {raw}"),
                 collection,
                 editorial_only,
-                model_release: false,
-                property_release: false,
-                pending: false,
+                ..new_asset(raw, &self.author, "Ann Author")
             })
             .expect("add asset");
         id.to_string()
@@ -143,14 +160,7 @@ fn members_add_issues_one_key_per_seat_and_the_first_is_the_owners() {
 #[test]
 fn only_unlimited_memberships_have_seats_and_nobody_signs_up_as_anonymous() {
     let world = world();
-    let add = |tier, seats| {
-        world.catalog.add_member(&NewMember {
-            name: "X".into(),
-            roles: vec![Role::Customer],
-            tier,
-            seats,
-        })
-    };
+    let add = |tier, seats| world.catalog.add_member(&new_member("X", tier, seats));
     assert_eq!(class(add(Tier::Registered, 2)), ErrorClass::BadInput);
     assert_eq!(class(add(Tier::Anonymous, 1)), ErrorClass::BadInput);
     assert_eq!(class(add(Tier::Unlimited, 0)), ErrorClass::BadInput);
@@ -162,12 +172,7 @@ fn api_keys_are_stored_only_as_keyed_hashes() {
     let clock = Arc::new(ManualClock::at(START));
     let catalog = Catalog::open(dir.path(), options(&clock)).expect("open");
     let created = catalog
-        .add_member(&NewMember {
-            name: "Kay".into(),
-            roles: vec![Role::Customer],
-            tier: Tier::Registered,
-            seats: 1,
-        })
+        .add_member(&new_member("Kay", Tier::Registered, 1))
         .expect("add");
     drop(catalog);
     let key = &created.keys[0];
@@ -202,12 +207,7 @@ fn a_removed_seats_key_stops_working_at_once_though_it_was_cached() {
     let world = world();
     let created = world
         .catalog
-        .add_member(&NewMember {
-            name: "Team".into(),
-            roles: vec![Role::Customer],
-            tier: Tier::Unlimited,
-            seats: 2,
-        })
+        .add_member(&new_member("Team", Tier::Unlimited, 2))
         .expect("add");
     let seat = world
         .catalog
@@ -495,27 +495,13 @@ fn a_licence_is_durable_once_recorded() {
         let catalog = Catalog::open(dir.path(), options(&clock)).expect("open");
         let created = catalog
             .add_member(&NewMember {
-                name: "D".into(),
                 roles: vec![Role::Customer, Role::Author],
-                tier: Tier::Registered,
-                seats: 1,
+                ..new_member("D", Tier::Registered, 1)
             })
             .expect("add");
         let who = catalog.authenticate(&created.keys[0]).expect("auth");
         asset = AssetId::from_u64(9).to_string();
-        catalog
-            .add_asset(&NewAsset {
-                id: AssetId::from_u64(9),
-                author_id: who.member_id.clone(),
-                author_name: "D".into(),
-                title: "t".into(),
-                collection: Collection::Free,
-                editorial_only: false,
-                model_release: false,
-                property_release: false,
-                pending: false,
-            })
-            .expect("asset");
+        catalog.add_asset(&new_asset(9, &who, "D")).expect("asset");
         licence = new_licence(
             catalog
                 .license(Caller::Member(&who), &asset)
@@ -544,15 +530,8 @@ fn an_unknown_asset_is_not_found_and_a_pending_one_is_not_public_until_approved(
     world
         .catalog
         .add_asset(&NewAsset {
-            id: AssetId::from_u64(5),
-            author_id: world.author.member_id.clone(),
-            author_name: "Ann Author".into(),
-            title: "held".into(),
-            collection: Collection::Free,
-            editorial_only: false,
-            model_release: false,
-            property_release: false,
             pending: true,
+            ..new_asset(5, &world.author, "Ann Author")
         })
         .expect("add");
     let pending = AssetId::from_u64(5).to_string();
@@ -709,17 +688,7 @@ fn authors_are_paid_on_counted_downloads_per_month_as_a_share_of_all() {
     let theirs = AssetId::from_u64(2);
     world
         .catalog
-        .add_asset(&NewAsset {
-            id: theirs,
-            author_id: other_author.member_id.clone(),
-            author_name: "Otto".into(),
-            title: "t".into(),
-            collection: Collection::Free,
-            editorial_only: false,
-            model_release: false,
-            property_release: false,
-            pending: false,
-        })
+        .add_asset(&new_asset(2, &other_author, "Otto"))
         .expect("add");
     let (a, b, c) = (
         customer(&world, Tier::Registered),
@@ -768,12 +737,7 @@ fn a_member_can_export_their_profile_licences_and_downloads_without_keys() {
     let asset = world.free(1);
     let created = world
         .catalog
-        .add_member(&NewMember {
-            name: "Eve".into(),
-            roles: vec![Role::Customer],
-            tier: Tier::Registered,
-            seats: 1,
-        })
+        .add_member(&new_member("Eve", Tier::Registered, 1))
         .expect("add");
     let eve = world.catalog.authenticate(&created.keys[0]).expect("auth");
     let licence = new_licence(world.license(&eve, &asset).expect("licence"));
@@ -799,12 +763,7 @@ fn erasure_keeps_licences_under_a_pseudonym_and_deletes_the_rest() {
     let asset = world.free(1);
     let created = world
         .catalog
-        .add_member(&NewMember {
-            name: "Erin Erasable".into(),
-            roles: vec![Role::Customer],
-            tier: Tier::Registered,
-            seats: 1,
-        })
+        .add_member(&new_member("Erin Erasable", Tier::Registered, 1))
         .expect("add");
     let erin = world.catalog.authenticate(&created.keys[0]).expect("auth");
     let licence = new_licence(world.license(&erin, &asset).expect("licence"));
