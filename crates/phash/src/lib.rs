@@ -2,9 +2,10 @@
 //! hash lists other platforms share can be matched), a 64-bit DCT pHash as a second
 //! signal, and what makes them robust beyond the published hashes: uniform borders trimmed,
 //! a centre crop hashed beside the whole, nine shifted 95% insets looked up against it (a
-//! copy cut a few per cent off one side), all eight rotations and flips derived from one
-//! DCT at query time, and per-lookup margins so the extra lookups do not buy recall with
-//! false matches.
+//! copy cut a few per cent off one side), all eight rotations and flips derived at query
+//! time from the DCTs of the region and its three mirror images (mirroring the pixels
+//! keeps PDQ's decimation grid where the original's was; mirroring in the DCT moves it),
+//! and per-lookup margins so the extra lookups do not buy recall with false matches.
 //!
 //! No I/O and no decoding: callers pass RGB pixels, ideally from a reduced-scale decode
 //! (PDQ looks at 64×64; see [`DECODE_LONG_SIDE`]).
@@ -46,6 +47,9 @@ pub const INSET: f64 = 0.95;
 
 /// Where the insets sit along each axis (0: flush with the start, 1: with the end).
 const INSET_POSITIONS: [f64; 3] = [0.0, 0.5, 1.0];
+
+/// The mirrors a lookup hashes each region under, besides the region as it is.
+pub const MIRRORED: [Transform; 3] = [Transform::Flip, Transform::FlipRot180, Transform::Rot180];
 
 /// Which part of an image a fingerprint hash covers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -114,6 +118,11 @@ pub struct Fingerprint {
     /// DCT coefficients per region hashed (whole first), from which the hash and the
     /// dihedral variants of each follow.
     pub regions: Vec<(Region, PdqDct)>,
+    /// Per region, in the order of `regions`: the DCT of its pixels mirrored left-right,
+    /// upside down, and both ([`MIRRORED`]), from which the rotations and flips that
+    /// mirror are undone without moving the decimation grid. Looked up, not indexed
+    /// (none when built [`Fingerprint::for_index`]).
+    pub mirrored: Vec<[PdqDct; 3]>,
     /// The nine inset windows, looked up but not indexed (none when built
     /// [`Fingerprint::for_index`]).
     pub insets: Vec<PdqDct>,
@@ -126,13 +135,13 @@ impl Fingerprint {
     }
 
     /// Hashes `width × height` packed RGB to index or print it, never to look it up: the
-    /// nine insets (three quarters of the hashing) are left out, and
+    /// mirrored regions and the nine insets (most of the hashing) are left out, and
     /// [`Fingerprint::query_hashes`] must not be called.
     pub fn for_index(rgb: &[u8], width: usize, height: usize) -> Fingerprint {
         Fingerprint::hash(rgb, width, height, false)
     }
 
-    fn hash(rgb: &[u8], width: usize, height: usize, with_insets: bool) -> Fingerprint {
+    fn hash(rgb: &[u8], width: usize, height: usize, for_lookup: bool) -> Fingerprint {
         let luma = Luma::from_rgb(rgb, width, height);
         let content = content_rect(rgb, width, height);
         let two_tone = is_two_tone(&luma.pixels);
@@ -142,39 +151,44 @@ impl Fingerprint {
             width,
             height,
         };
-        let mut regions = Vec::with_capacity(3);
+        let crop = |rect: Rect| luma.crop(rect.x, rect.y, rect.width, rect.height);
+        let mut crops = Vec::with_capacity(3);
         if content != whole {
-            regions.push((
-                Region::Trimmed,
-                pdq_dct(luma.crop(content.x, content.y, content.width, content.height)),
-            ));
+            crops.push((Region::Trimmed, crop(content)));
         }
-        let centre = content.centre(CENTRE_CROP);
-        regions.push((
-            Region::Centre,
-            pdq_dct(luma.crop(centre.x, centre.y, centre.width, centre.height)),
-        ));
-        let insets = if with_insets {
-            INSET_POSITIONS
+        crops.push((Region::Centre, crop(content.centre(CENTRE_CROP))));
+        let (insets, mirrored) = if for_lookup {
+            let insets = INSET_POSITIONS
                 .iter()
                 .flat_map(|&y| INSET_POSITIONS.map(|x| content.window(INSET, x, y)))
-                .map(|window| pdq_dct(luma.crop(window.x, window.y, window.width, window.height)))
-                .collect()
+                .map(|window| pdq_dct(crop(window)))
+                .collect();
+            let mirrored = std::iter::once(&luma)
+                .chain(crops.iter().map(|(_, crop)| crop))
+                .map(|image| MIRRORED.map(|mirror| pdq_dct(image.mirrored(mirror))))
+                .collect();
+            (insets, mirrored)
         } else {
-            Vec::new()
+            (Vec::new(), Vec::new())
         };
-        let whole_dct = pdq_dct(luma);
-        let pdq = Pdq {
-            hash: whole_dct.hash(),
-            quality: whole_dct.quality,
-        };
-        regions.insert(0, (Region::Whole, whole_dct));
+        let mut regions = Vec::with_capacity(crops.len() + 1);
+        regions.push((Region::Whole, pdq_dct(luma)));
+        regions.extend(
+            crops
+                .into_iter()
+                .map(|(region, crop)| (region, pdq_dct(crop))),
+        );
+        let whole_dct = &regions[0].1;
         Fingerprint {
-            pdq,
+            pdq: Pdq {
+                hash: whole_dct.hash(),
+                quality: whole_dct.quality,
+            },
             phash: phash64(rgb, width, height),
             content,
             two_tone,
             regions,
+            mirrored,
             insets,
         }
     }
@@ -213,25 +227,34 @@ impl Fingerprint {
             .collect()
     }
 
-    /// The hashes to look up for this image: each region under each of the eight transforms.
+    /// The hashes to look up for this image: each region under each of the eight
+    /// transforms, and each inset likewise. A region's transform that mirrors is undone
+    /// from the mirrored pixels' DCT (so at most a transpose is left to do in the DCT);
+    /// an inset's, from its own DCT.
     pub fn query_hashes(&self) -> Vec<(Region, Transform, Pdq)> {
-        debug_assert_eq!(
-            self.insets.len(),
-            INSET_POSITIONS.len() * INSET_POSITIONS.len(),
-            "a fingerprint built for_index has no insets to look up"
+        debug_assert!(
+            self.insets.len() == INSET_POSITIONS.len() * INSET_POSITIONS.len()
+                && self.mirrored.len() == self.regions.len(),
+            "a fingerprint built for_index has no lookup hashes"
         );
         let mut out = Vec::with_capacity((self.regions.len() + self.insets.len()) * 8);
-        let insets = self.insets.iter().map(|dct| (Region::Inset, dct));
-        for (region, dct) in self.regions.iter().map(|(r, d)| (*r, d)).chain(insets) {
-            for (transform, hash) in dct.dihedral_hashes() {
-                out.push((
-                    region,
-                    transform,
-                    Pdq {
-                        hash,
-                        quality: dct.quality,
-                    },
-                ));
+        let pdq = |dct: &PdqDct, undo: Transform| Pdq {
+            hash: dct.undo(undo).hash(),
+            quality: dct.quality,
+        };
+        for ((region, dct), mirrored) in self.regions.iter().zip(&self.mirrored) {
+            for transform in Transform::ALL {
+                let (mirror, rest) = transform.mirror_first();
+                let source = MIRRORED
+                    .iter()
+                    .position(|m| *m == mirror)
+                    .map_or(dct, |index| &mirrored[index]);
+                out.push((*region, transform, pdq(source, rest)));
+            }
+        }
+        for dct in &self.insets {
+            for transform in Transform::ALL {
+                out.push((Region::Inset, transform, pdq(dct, transform)));
             }
         }
         out

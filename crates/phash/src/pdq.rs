@@ -51,6 +51,31 @@ impl Luma {
         }
     }
 
+    /// The image as `mirror` (one of [`Transform::MIRRORS`]) leaves it.
+    pub fn mirrored(&self, mirror: Transform) -> Luma {
+        let (reverse_x, reverse_y) = match mirror {
+            Transform::Flip => (true, false),
+            Transform::FlipRot180 => (false, true),
+            Transform::Rot180 => (true, true),
+            _ => (false, false),
+        };
+        let mut pixels = Vec::with_capacity(self.pixels.len());
+        for y in 0..self.height {
+            let source = if reverse_y { self.height - 1 - y } else { y };
+            let row = &self.pixels[source * self.width..(source + 1) * self.width];
+            if reverse_x {
+                pixels.extend(row.iter().rev());
+            } else {
+                pixels.extend_from_slice(row);
+            }
+        }
+        Luma {
+            width: self.width,
+            height: self.height,
+            pixels,
+        }
+    }
+
     /// The pixels inside `x..x + width`, `y..y + height` (clamped to the image).
     pub fn crop(&self, x: usize, y: usize, width: usize, height: usize) -> Luma {
         let x = x.min(self.width);
@@ -476,6 +501,61 @@ pub enum Transform {
 }
 
 impl Transform {
+    /// The transforms that mirror along axes without turning: their pixels can be produced
+    /// by reading rows and columns backwards, and every transform is one of them followed
+    /// by a transpose or not.
+    pub const MIRRORS: [Transform; 4] = [
+        Transform::Identity,
+        Transform::Flip,
+        Transform::FlipRot180,
+        Transform::Rot180,
+    ];
+
+    /// Where this transform takes a pixel's offset from the centre (x right, y down).
+    const fn matrix(self) -> [[i8; 2]; 2] {
+        match self {
+            Transform::Identity => [[1, 0], [0, 1]],
+            Transform::Rot90 => [[0, -1], [1, 0]],
+            Transform::Rot180 => [[-1, 0], [0, -1]],
+            Transform::Rot270 => [[0, 1], [-1, 0]],
+            Transform::Flip => [[-1, 0], [0, 1]],
+            Transform::FlipRot90 => [[0, -1], [-1, 0]],
+            Transform::FlipRot180 => [[1, 0], [0, -1]],
+            Transform::FlipRot270 => [[0, 1], [1, 0]],
+        }
+    }
+
+    /// `self` applied after `first`.
+    pub fn after(self, first: Transform) -> Transform {
+        let (a, b) = (self.matrix(), first.matrix());
+        let product = [
+            [
+                a[0][0] * b[0][0] + a[0][1] * b[1][0],
+                a[0][0] * b[0][1] + a[0][1] * b[1][1],
+            ],
+            [
+                a[1][0] * b[0][0] + a[1][1] * b[1][0],
+                a[1][0] * b[0][1] + a[1][1] * b[1][1],
+            ],
+        ];
+        Transform::ALL
+            .into_iter()
+            .find(|t| t.matrix() == product)
+            .expect("the eight transforms are closed under composition")
+    }
+
+    /// The mirror to apply to a query's pixels so that what remains of undoing `self` is
+    /// the identity or a transpose. Those two keep the reference's decimation grid where it
+    /// was; undoing a mirror in the DCT reverses the grid, which lands up to a pixel off on
+    /// each mirrored axis (tens of bits on a 200 px image).
+    pub fn mirror_first(self) -> (Transform, Transform) {
+        Transform::MIRRORS
+            .into_iter()
+            .map(|mirror| (mirror, mirror.after(self)))
+            .find(|(_, rest)| matches!(rest, Transform::Identity | Transform::FlipRot270))
+            .expect("every transform is a mirror and maybe a transpose")
+    }
+
     pub const ALL: [Transform; 8] = [
         Transform::Identity,
         Transform::Rot90,

@@ -268,3 +268,37 @@ fn a_faded_copy_may_still_be_held_though_it_could_not_be_indexed() {
     let flat = Fingerprint::of_rgb(&faded(0.0), w, h);
     assert!(!flat.reliable_query());
 }
+
+#[test]
+fn mirrored_lookups_undo_every_rotation_and_flip_without_moving_the_grid() {
+    for t in Transform::ALL {
+        let (mirror, rest) = t.mirror_first();
+        assert!(Transform::MIRRORS.contains(&mirror), "{t:?}");
+        assert!(
+            matches!(rest, Transform::Identity | Transform::FlipRot270),
+            "{t:?}"
+        );
+        assert_eq!(mirror.after(t), rest);
+    }
+    // An odd-sized picture: mirroring moves the decimation grid the most.
+    let (w, h) = (301, 203);
+    let original = Fingerprint::of_rgb(&picture(w, h), w, h);
+    let mut worse = 0;
+    for t in Transform::ALL {
+        let (rgb, tw, th) = transformed(&picture(w, h), w, h, t);
+        let query = Fingerprint::of_rgb(&rgb, tw, th);
+        let looked_up = query
+            .query_hashes()
+            .into_iter()
+            .find(|(region, transform, _)| *region == Region::Whole && *transform == t)
+            .map(|(_, _, pdq)| pdq.hash.distance(&original.pdq.hash));
+        let in_the_dct = whole(&query).undo(t).hash().distance(&original.pdq.hash);
+        let looked_up = looked_up.unwrap_or(u32::MAX);
+        assert!(looked_up <= 8, "{t:?}: {looked_up}");
+        worse += u32::from(looked_up > in_the_dct);
+    }
+    assert_eq!(
+        worse, 0,
+        "mirrored pixels never do worse than the DCT alone"
+    );
+}
