@@ -226,17 +226,16 @@ pub struct Pixels {
     pub height: u32,
 }
 
-/// Decodes `original` with at least `long_side` pixels on the long side where the decoder
-/// can shrink (JPEG at 1/2–1/8 in the DCT, WebP in libwebp; other formats decode in full),
-/// and applies EXIF orientation. The same limits and errors as [`render`].
+/// Decodes `original` with at least `long_side` pixels on the long side: JPEG shrinks at
+/// 1/2–1/8 in the DCT and WebP in libwebp; what still has twice that or more (a PNG, which
+/// decodes in full) is box-averaged by the largest whole factor that keeps `long_side`, as
+/// the DCT's 1/8 averages 8×8 blocks. Then applies EXIF orientation. The same limits and
+/// errors as [`render`].
 pub fn decode_oriented(original: &[u8], limits: &Limits, long_side: u32) -> Result<Pixels> {
     let decoded = decode(original, limits, long_side)?;
-    let (rgb, width, height) = resize::orient(
-        decoded.rgb,
-        decoded.width,
-        decoded.height,
-        decoded.info.orientation,
-    );
+    let (rgb, width, height) =
+        resize::box_shrink(decoded.rgb, decoded.width, decoded.height, long_side)?;
+    let (rgb, width, height) = resize::orient(rgb, width, height, decoded.info.orientation);
     Ok(Pixels {
         source: decoded.info,
         rgb,

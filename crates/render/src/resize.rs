@@ -64,6 +64,27 @@ pub fn resize_rgb(
     Ok(target.into_vec())
 }
 
+/// Averages `factor × factor` boxes, where `factor` is the largest whole number that
+/// keeps at least `long_side` pixels on the long side (1: unchanged). For hashing, which
+/// looks at 64×64: a 9-megapixel PNG otherwise costs every perceptual hash its full size.
+pub fn box_shrink(
+    rgb: Vec<u8>,
+    width: u32,
+    height: u32,
+    long_side: u32,
+) -> Result<(Vec<u8>, u32, u32)> {
+    let factor = width.max(height) / long_side.max(1);
+    if factor < 2 {
+        return Ok((rgb, width, height));
+    }
+    let (to_width, to_height) = (width.div_ceil(factor), height.div_ceil(factor));
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Box));
+    let source = Image::from_vec_u8(width, height, rgb, PixelType::U8x3)?;
+    let mut target = Image::new(to_width, to_height, PixelType::U8x3);
+    Resizer::new().resize(&source, &mut target, &options)?;
+    Ok((target.into_vec(), to_width, to_height))
+}
+
 /// Applies EXIF orientation (1–8) to packed RGB; returns the new pixels and size.
 pub fn orient(rgb: Vec<u8>, width: u32, height: u32, orientation: u8) -> (Vec<u8>, u32, u32) {
     if !(2..=8).contains(&orientation) {

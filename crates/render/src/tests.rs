@@ -481,3 +481,34 @@ fn progressive_jpegs_at_an_eighth_skip_full_resolution_ac_scans_with_identical_p
     assert!(jpeg_markers::skip_ac_for_eighth_scale(b"\xff\xd8\xff\xda").is_none());
     assert!(jpeg_markers::skip_ac_for_eighth_scale(b"not a jpeg").is_none());
 }
+
+#[test]
+fn a_large_png_is_box_averaged_for_hashing_as_a_jpeg_is_shrunk_in_the_dct() -> Result<()> {
+    let rgb = image::RgbImage::from_fn(1000, 700, |x, y| {
+        // 2×2 checks average to grey; a shrink by 2 or more shows no checks at all.
+        let v = if (x + y) % 2 == 0 { 40 } else { 200 };
+        image::Rgb([v, v, v])
+    });
+    let mut png_bytes = Vec::new();
+    image::DynamicImage::ImageRgb8(rgb)
+        .write_to(
+            &mut std::io::Cursor::new(&mut png_bytes),
+            image::ImageFormat::Png,
+        )
+        .expect("png");
+    let pixels = decode_oriented(&png_bytes, &Limits::default(), 200)?;
+    // The largest whole factor that keeps 200 px on the long side: 5.
+    assert_eq!((pixels.width, pixels.height), (200, 140));
+    // 5×5 boxes of checks hold 13 of one and 12 of the other: 117 or 123.
+    assert!(
+        pixels.rgb.iter().all(|v| v.abs_diff(120) <= 4),
+        "box averages"
+    );
+    let small = decode_oriented(&png_bytes, &Limits::default(), 600)?;
+    assert_eq!(
+        (small.width, small.height),
+        (1000, 700),
+        "factor 1: unchanged"
+    );
+    Ok(())
+}
