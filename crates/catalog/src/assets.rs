@@ -297,15 +297,15 @@ fn event(db: &Connection, at: i64, kind: &str, asset_id: &str, detail: &str) -> 
 }
 
 fn asset_status(db: &Connection, id: &str) -> Result<Option<AssetStatus>> {
-    let status: Option<String> = db
+    let status = db
         .prepare_cached("SELECT status FROM assets WHERE id = ?1")?
         .query_row([id], |row| row.get(0))
         .optional()?;
-    status.map(|status| AssetStatus::parse(&status)).transpose()
+    Ok(status)
 }
 
 fn asset(db: &Connection, id: &str) -> Result<Option<AssetRecord>> {
-    let row = db
+    let record = db
         .prepare_cached(
             "SELECT author_id, author_name, title, collection, editorial_only, model_release,
                  property_release, status, created_at, withdrawn_at, purged_at,
@@ -313,49 +313,22 @@ fn asset(db: &Connection, id: &str) -> Result<Option<AssetRecord>> {
              FROM assets WHERE id = ?1",
         )?
         .query_row([id], |row| {
-            Ok((
-                (
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, String>(3)?,
-                ),
-                (
-                    row.get::<_, bool>(4)?,
-                    row.get::<_, bool>(5)?,
-                    row.get::<_, bool>(6)?,
-                ),
-                (
-                    row.get::<_, String>(7)?,
-                    row.get::<_, i64>(8)?,
-                    row.get::<_, Option<i64>>(9)?,
-                    row.get::<_, Option<i64>>(10)?,
-                    row.get::<_, u64>(11)?,
-                ),
-            ))
+            Ok(AssetRecord {
+                id: id.to_string(),
+                author_id: row.get(0)?,
+                author_name: row.get(1)?,
+                title: row.get(2)?,
+                collection: row.get(3)?,
+                editorial_only: row.get(4)?,
+                model_release: row.get(5)?,
+                property_release: row.get(6)?,
+                status: row.get(7)?,
+                created_at: row.get(8)?,
+                withdrawn_at: row.get(9)?,
+                purged_at: row.get(10)?,
+                downloads: row.get(11)?,
+            })
         })
         .optional()?;
-    let Some((
-        (author_id, author_name, title, collection),
-        (editorial_only, model_release, property_release),
-        (status, created_at, withdrawn_at, purged_at, downloads),
-    )) = row
-    else {
-        return Ok(None);
-    };
-    Ok(Some(AssetRecord {
-        id: id.to_string(),
-        author_id,
-        author_name,
-        title,
-        collection: Collection::parse(&collection)?,
-        editorial_only,
-        model_release,
-        property_release,
-        status: AssetStatus::parse(&status)?,
-        created_at,
-        withdrawn_at,
-        purged_at,
-        downloads,
-    }))
+    Ok(record)
 }

@@ -30,6 +30,7 @@ mod licences;
 mod members;
 mod privacy;
 mod schema;
+mod sql;
 mod stats;
 pub mod terms;
 mod writer;

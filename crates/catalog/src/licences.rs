@@ -12,8 +12,7 @@ use crate::error::{CatalogError, Result};
 use crate::members::Principal;
 use crate::privacy::Network;
 use crate::terms::{
-    self, AssetStatus, AssetTerms, Attribution, Collection, Downloader, LicenceType, MemberStatus,
-    Site, Tier,
+    self, AssetTerms, Attribution, Downloader, LicenceType, MemberStatus, Site, Tier,
 };
 use crate::{Catalog, hex, random_id};
 
@@ -237,49 +236,32 @@ fn asset_for_licence(db: &Connection, id: &str) -> Result<AssetForLicence> {
         "SELECT status, collection, editorial_only, author_id, author_name FROM assets WHERE id = ?1",
     )?
     .query_row([id], |row| {
-        Ok((
-            row.get::<_, String>(0)?,
-            row.get::<_, String>(1)?,
-            row.get::<_, bool>(2)?,
-            row.get::<_, String>(3)?,
-            row.get::<_, String>(4)?,
-        ))
+        Ok(AssetForLicence {
+            terms: AssetTerms {
+                status: row.get(0)?,
+                collection: row.get(1)?,
+            },
+            editorial_only: row.get(2)?,
+            author_id: row.get(3)?,
+            author_name: row.get(4)?,
+        })
     })
     .optional()?
     .ok_or_else(|| CatalogError::NotFound {
         what: "asset",
         id: id.to_string(),
     })
-    .and_then(|(status, collection, editorial_only, author_id, author_name)| {
-        Ok(AssetForLicence {
-            terms: AssetTerms {
-                status: AssetStatus::parse(&status)?,
-                collection: Collection::parse(&collection)?,
-            },
-            editorial_only,
-            author_id,
-            author_name,
-        })
-    })
 }
 
 /// The member behind a live seat, as the database has it now.
 fn seat_holder(db: &Connection, seat_id: &str) -> Result<(String, Tier, MemberStatus)> {
-    let row = db
-        .prepare_cached(
-            "SELECT m.id, m.tier, m.status FROM seats s JOIN members m ON m.id = s.member_id
-             WHERE s.id = ?1 AND s.removed_at IS NULL",
-        )?
-        .query_row([seat_id], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, String>(2)?,
-            ))
-        })
-        .optional()?;
-    let (member, tier, status) = row.ok_or(CatalogError::UnknownKey)?;
-    Ok((member, Tier::parse(&tier)?, MemberStatus::parse(&status)?))
+    db.prepare_cached(
+        "SELECT m.id, m.tier, m.status FROM seats s JOIN members m ON m.id = s.member_id
+         WHERE s.id = ?1 AND s.removed_at IS NULL",
+    )?
+    .query_row([seat_id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+    .optional()?
+    .ok_or(CatalogError::UnknownKey)
 }
 
 fn insert_licence(db: &Connection, licence: &Licence) -> Result<()> {
@@ -356,52 +338,26 @@ pub(crate) fn licence_where(
              created_at
          FROM licences WHERE {condition} ORDER BY created_at DESC, id"
     );
-    let rows = db
+    let licences = db
         .prepare_cached(&sql)?
         .query_map(values, |row| {
-            Ok((
-                (
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, String>(3)?,
-                    row.get::<_, String>(4)?,
-                    row.get::<_, String>(5)?,
-                ),
-                (
-                    row.get::<_, u32>(6)?,
-                    row.get::<_, bool>(7)?,
-                    row.get::<_, String>(8)?,
-                    row.get::<_, String>(9)?,
-                    row.get::<_, String>(10)?,
-                    row.get::<_, i64>(11)?,
-                ),
-            ))
+            Ok(Licence {
+                id: row.get(0)?,
+                asset_id: row.get(1)?,
+                member_id: row.get(2)?,
+                seat_id: row.get(3)?,
+                tier: row.get(4)?,
+                licence_type: row.get(5)?,
+                print_run_limit: row.get(6)?,
+                attribution: Attribution {
+                    required: row.get(7)?,
+                    text: row.get(8)?,
+                    html: row.get(9)?,
+                },
+                verification_code: row.get(10)?,
+                created_at: row.get(11)?,
+            })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    rows.into_iter()
-        .map(
-            |(
-                (id, asset_id, member_id, seat_id, tier, kind),
-                (limit, required, text, html, code, created_at),
-            )| {
-                Ok(Licence {
-                    id,
-                    asset_id,
-                    member_id,
-                    seat_id,
-                    tier: Tier::parse(&tier)?,
-                    licence_type: LicenceType::parse(&kind)?,
-                    print_run_limit: limit,
-                    attribution: Attribution {
-                        required,
-                        text,
-                        html,
-                    },
-                    verification_code: code,
-                    created_at,
-                })
-            },
-        )
-        .collect()
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(licences)
 }

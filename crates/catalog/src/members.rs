@@ -12,6 +12,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::error::{CatalogError, Result};
+use crate::sql::Roles;
 use crate::terms::{MemberStatus, Role, Tier};
 use crate::{Catalog, hex, random_id};
 
@@ -162,13 +163,6 @@ fn roles_text(roles: &[Role]) -> String {
         .map(|role| role.as_str())
         .collect::<Vec<_>>()
         .join(",")
-}
-
-fn parse_roles(text: &str) -> Result<Vec<Role>> {
-    text.split(',')
-        .filter(|part| !part.is_empty())
-        .map(Role::parse)
-        .collect()
 }
 
 fn validate(new: &NewMember) -> Result<()> {
@@ -385,56 +379,48 @@ pub(crate) fn not_found(id: &str) -> CatalogError {
 }
 
 pub(crate) fn principal_by_hash(db: &Connection, hash: &[u8; 32]) -> Result<Option<Principal>> {
-    let row = db
+    let principal = db
         .prepare_cached(
             "SELECT s.id, s.is_owner, m.id, m.tier, m.status, m.roles
              FROM seats s JOIN members m ON m.id = s.member_id
              WHERE s.key_hash = ?1 AND s.removed_at IS NULL",
         )?
         .query_row([&hash[..]], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, bool>(1)?,
-                row.get::<_, String>(2)?,
-                row.get::<_, String>(3)?,
-                row.get::<_, String>(4)?,
-                row.get::<_, String>(5)?,
-            ))
+            Ok(Principal {
+                seat_id: row.get(0)?,
+                owner: row.get(1)?,
+                member_id: row.get(2)?,
+                tier: row.get(3)?,
+                status: row.get(4)?,
+                roles: row.get::<_, Roles>(5)?.0,
+            })
         })
         .optional()?;
-    row.map(|(seat_id, owner, member_id, tier, status, roles)| {
-        Ok(Principal {
-            member_id,
-            seat_id,
-            owner,
-            tier: Tier::parse(&tier)?,
-            status: MemberStatus::parse(&status)?,
-            roles: parse_roles(&roles)?,
-        })
-    })
-    .transpose()
+    Ok(principal)
 }
 
 pub(crate) fn member(db: &Connection, id: &str) -> Result<Option<Member>> {
-    let row = db
+    let member = db
         .prepare_cached(
             "SELECT name, roles, tier, status, flag_reasons, created_at FROM members WHERE id = ?1",
         )?
         .query_row([id], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, String>(2)?,
-                row.get::<_, String>(3)?,
-                row.get::<_, String>(4)?,
-                row.get::<_, i64>(5)?,
-            ))
+            Ok(Member {
+                id: id.to_string(),
+                name: row.get(0)?,
+                roles: row.get::<_, Roles>(1)?.0,
+                tier: row.get(2)?,
+                status: row.get(3)?,
+                flag_reasons: serde_json::from_str(&row.get::<_, String>(4)?).unwrap_or_default(),
+                seats: Vec::new(),
+                created_at: row.get(5)?,
+            })
         })
         .optional()?;
-    let Some((name, roles, tier, status, reasons, created_at)) = row else {
+    let Some(mut member) = member else {
         return Ok(None);
     };
-    let seats = db
+    member.seats = db
         .prepare_cached(
             "SELECT id, is_owner, created_at FROM seats
              WHERE member_id = ?1 AND removed_at IS NULL ORDER BY is_owner DESC, created_at, id",
@@ -447,14 +433,5 @@ pub(crate) fn member(db: &Connection, id: &str) -> Result<Option<Member>> {
             })
         })?
         .collect::<rusqlite::Result<_>>()?;
-    Ok(Some(Member {
-        id: id.to_string(),
-        name,
-        roles: parse_roles(&roles)?,
-        tier: Tier::parse(&tier)?,
-        status: MemberStatus::parse(&status)?,
-        flag_reasons: serde_json::from_str(&reasons).unwrap_or_default(),
-        seats,
-        created_at,
-    }))
+    Ok(Some(member))
 }
