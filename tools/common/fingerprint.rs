@@ -1,8 +1,6 @@
 //! Hashing an image file's bytes exactly as ingest does (included with `#[path]`): decode at
 //! the hashing size with orientation applied, then fingerprint.
 
-#![allow(dead_code)] // each tool uses one or both
-
 use stockroom_phash::{DECODE_LONG_SIDE, Fingerprint};
 use stockroom_render::{Limits, Pixels, decode_oriented};
 

@@ -130,7 +130,6 @@ impl Catalog {
     /// was ever licensed it becomes `inactive`, kept for its licensees; otherwise it is
     /// `withdrawn`, and its original is purged after 28 days.
     pub fn withdraw(&self, id: &str, by: &Principal) -> Result<Withdrawal> {
-        let by = by.clone();
         let now = self.now();
         let from = [AssetStatus::Pending, AssetStatus::Active];
         let record = self.asset(id)?;
