@@ -4,8 +4,8 @@
 //! WAL fsync for the batch) and only then answers each caller. So an answer means the
 //! write is durable, and thousands of licences a second cost a few hundred fsyncs.
 
+use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
-use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use rusqlite::Connection;
@@ -22,8 +22,9 @@ type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Finish) + Send>;
 
 #[derive(Debug)]
 pub(crate) struct Writer {
-    jobs: Mutex<Option<Sender<Job>>>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    /// `None` only while dropping.
+    jobs: Option<Sender<Job>>,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl Writer {
@@ -34,8 +35,8 @@ impl Writer {
             .spawn(move || run(connection, receiver))
             .expect("spawning the catalogue writer thread");
         Writer {
-            jobs: Mutex::new(Some(jobs)),
-            thread: Mutex::new(Some(thread)),
+            jobs: Some(jobs),
+            thread: Some(thread),
         }
     }
 
@@ -54,15 +55,11 @@ impl Writer {
             // The finisher is then called with the batch's error, which replaces this.
             None => (false, finisher(answer, Err(CatalogError::WriterGone))),
         });
-        let jobs = self
-            .jobs
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        jobs.as_ref()
+        self.jobs
+            .as_ref()
             .ok_or(CatalogError::WriterGone)?
             .send(job)
             .map_err(|_| CatalogError::WriterGone)?;
-        drop(jobs);
         answered.recv().map_err(|_| CatalogError::WriterGone)?
     }
 }
@@ -79,16 +76,8 @@ fn finisher<R: Send + 'static>(answer: SyncSender<Result<R>>, result: Result<R>)
 impl Drop for Writer {
     fn drop(&mut self) {
         // Closing the channel ends the thread once it has answered what it holds.
-        self.jobs
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .take();
-        let thread = self
-            .thread
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .take();
-        if let Some(thread) = thread {
+        self.jobs.take();
+        if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
     }
