@@ -1,0 +1,138 @@
+//! What the index holds per asset (`AssetDoc`, also the card a search result shows) and the
+//! closed vocabularies its filters and facets use.
+
+use serde::{Deserialize, Serialize};
+
+/// Declares a closed vocabulary: a `Copy` enum with its wire names, a dense code for the
+/// index's fast fields, and parsing from the wire name.
+macro_rules! vocabulary {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(rename_all = "lowercase")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            /// Its position in `ALL`: what the index stores. (Not every vocabulary is
+            /// stored as a code: the language decides fields instead.)
+            #[allow(dead_code)]
+            pub(crate) fn code(self) -> u64 {
+                self as u64
+            }
+
+            #[allow(dead_code)]
+            pub(crate) fn from_code(code: u64) -> Option<$name> {
+                $name::ALL.get(usize::try_from(code).ok()?).copied()
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = crate::IndexError;
+
+            fn from_str(text: &str) -> crate::Result<$name> {
+                $name::ALL
+                    .iter()
+                    .copied()
+                    .find(|value| value.as_str() == text)
+                    .ok_or_else(|| {
+                        let known: Vec<&str> = $name::ALL.iter().map(|value| value.as_str()).collect();
+                        crate::IndexError::BadRequest(format!(
+                            "unknown {} {text:?}; one of: {}",
+                            stringify!($name).to_lowercase(),
+                            known.join(", ")
+                        ))
+                    })
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                formatter.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+vocabulary!(
+    /// The language of an asset's text, which decides how its words are stemmed.
+    Language { En => "en", De => "de" }
+);
+vocabulary!(
+    /// Which members may download an asset.
+    Collection { Free => "free", Unlimited => "unlimited" }
+);
+vocabulary!(
+    Kind { Photo => "photo", Illustration => "illustration", Vector => "vector" }
+);
+vocabulary!(
+    Orientation { Landscape => "landscape", Portrait => "portrait", Square => "square" }
+);
+vocabulary!(
+    /// The twelve colour names of the automatic keywords (`stockroom_render::auto_keywords`).
+    Color {
+        Red => "red", Orange => "orange", Yellow => "yellow", Green => "green",
+        Turquoise => "turquoise", Blue => "blue", Purple => "purple", Pink => "pink",
+        Brown => "brown", Black => "black", White => "white", Gray => "gray",
+    }
+);
+
+impl Orientation {
+    /// Square within 10%, as the automatic keywords count it.
+    pub fn of(width: u32, height: u32) -> Orientation {
+        let (width, height) = (u64::from(width), u64::from(height));
+        if width * 10 > height * 11 {
+            Orientation::Landscape
+        } else if height * 10 > width * 11 {
+            Orientation::Portrait
+        } else {
+            Orientation::Square
+        }
+    }
+}
+
+/// Who made an asset, as a search result shows them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Author {
+    pub id: String,
+    pub name: String,
+}
+
+/// An active asset as the index holds it. It is stored whole (the card a search result
+/// shows is read back from it), so the index can be rebuilt from its own documents when
+/// only a count changes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssetDoc {
+    /// Opaque and URL-safe; unique in the index (adding it again replaces it).
+    pub id: String,
+    pub title: String,
+    pub description: String,
+    /// The author's keywords plus automatic ones (orientation, size class, colour).
+    pub keywords: Vec<String>,
+    pub language: Language,
+    pub author: Author,
+    pub collection: Collection,
+    pub kind: Kind,
+    pub width: u32,
+    pub height: u32,
+    /// Dominant colours, most common first.
+    pub colors: Vec<Color>,
+    pub editorial_only: bool,
+    pub model_release: bool,
+    pub property_release: bool,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Counted downloads (the catalogue's figure), for `sort=popular`.
+    pub downloads: u64,
+}
+
+impl AssetDoc {
+    pub fn orientation(&self) -> Orientation {
+        Orientation::of(self.width, self.height)
+    }
+}

@@ -1,0 +1,481 @@
+//! `stockroom-index`: keyword search over active assets, on tantivy.
+//!
+//! An asset's title, keywords and description are indexed stemmed by its language (English
+//! or German) and unstemmed; its categories, sizes and dates are filterable, sortable and
+//! counted as facets in the same pass as the top hits. What users type cannot fail to parse
+//! (see `query.rs`); when it finds nothing, the closest known word is suggested.
+//!
+//! Writes are near-real-time: [`SearchIndex::upsert`] is searchable within the commit
+//! interval (a background thread commits at most that often, and searches keep reading the
+//! last commit meanwhile); [`SearchIndex::remove`] commits before it returns, so a
+//! withdrawn or taken-down asset leaves search at once. The index holds only what search
+//! shows; the catalogue stays the source of truth, and `stockroom reindex` rebuilds the
+//! index from it. It does no HTTP and knows nothing of members or licences.
+//!
+//! ```no_run
+//! use stockroom_index::{SearchIndex, SearchRequest, Options};
+//! # fn main() -> stockroom_index::Result<()> {
+//! let index = SearchIndex::open("data/index".as_ref(), Options::default())?;
+//! let found = index.search(&SearchRequest::words("\"old car\" -rust"))?;
+//! println!("{} assets, first: {:?}", found.total, found.hits.first().map(|hit| &hit.title));
+//! # Ok(())
+//! # }
+//! ```
+
+mod document;
+mod error;
+mod facets;
+mod query;
+mod request;
+mod schema;
+mod sort;
+mod spelling;
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde::Serialize;
+use tantivy::collector::sort_key::SortBySimilarityScore;
+use tantivy::collector::{Count, SortKeyComputer, TopDocs};
+use tantivy::directory::MmapDirectory;
+use tantivy::query::{AllQuery, BooleanQuery, ConstScoreQuery, Occur, Query, TermQuery};
+use tantivy::schema::{IndexRecordOption, Value};
+use tantivy::{
+    DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term,
+};
+
+pub use document::{AssetDoc, Author, Collection, Color, Kind, Language, Orientation};
+pub use error::{ErrorClass, IndexError, Result};
+pub use facets::{AUTHOR_FACET_SIZE, FacetField, Facets};
+pub use request::{
+    DEFAULT_PER_PAGE, Filters, MAX_PER_PAGE, MAX_RESULT_WINDOW, SearchRequest, Sort,
+};
+
+use crate::facets::FacetCollector;
+use crate::query::{Clause, TextQueries, UserQuery};
+use crate::schema::{Analyzers, Fields};
+use crate::sort::{BY_CREATED, BY_DOWNLOADS, BY_ID};
+
+/// How the index is opened.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Upserts become searchable within this long.
+    pub commit_interval: Duration,
+    /// The writer's indexing memory, split over its threads (tantivy needs ≥ 15 MB each).
+    pub writer_memory_bytes: usize,
+    pub writer_threads: usize,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            commit_interval: Duration::from_millis(500),
+            writer_memory_bytes: 64 << 20,
+            writer_threads: 1,
+        }
+    }
+}
+
+impl Options {
+    /// For rebuilding the whole index: more memory and threads, fewer, larger segments.
+    pub fn bulk() -> Options {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+        Options {
+            writer_memory_bytes: 256 << 20,
+            writer_threads: threads,
+            ..Options::default()
+        }
+    }
+}
+
+/// One page of results.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SearchResults {
+    /// Every match, not only this page's.
+    pub total: u64,
+    pub page: u32,
+    pub per_page: u32,
+    pub hits: Vec<AssetDoc>,
+    /// Counts for the requested facet fields, over every match.
+    pub facets: Facets,
+    /// When nothing matched and a word is unknown: the query with that word replaced by the
+    /// closest indexed one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suggestion: Option<String>,
+}
+
+/// The keyword index of one data directory.
+pub struct SearchIndex {
+    index: Index,
+    reader: IndexReader,
+    fields: Fields,
+    analyzers: Analyzers,
+    shared: Arc<Shared>,
+    committer: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
+}
+
+/// What the committer thread shares with the index.
+struct Shared {
+    writer: Mutex<IndexWriter>,
+    reader: IndexReader,
+    dirty: AtomicBool,
+    /// A background commit that failed, reported by the next write.
+    failed: Mutex<Option<IndexError>>,
+}
+
+impl std::fmt::Debug for SearchIndex {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("SearchIndex")
+            .field("docs", &self.reader.searcher().num_docs())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SearchIndex {
+    /// Opens the index in `dir`, creating it if the directory holds none. An index built
+    /// with another schema is refused ([`IndexError::OutdatedSchema`]).
+    pub fn open(dir: &Path, options: Options) -> Result<SearchIndex> {
+        std::fs::create_dir_all(dir).map_err(|source| IndexError::Io {
+            what: "creating",
+            path: dir.display().to_string(),
+            source,
+        })?;
+        let fields = Fields::new();
+        let directory = MmapDirectory::open(dir)?;
+        let exists = Index::exists(&directory).map_err(tantivy::TantivyError::from)?;
+        let index = if exists {
+            let index = Index::open(directory)?;
+            if index.schema() != fields.schema {
+                return Err(IndexError::OutdatedSchema {
+                    path: dir.display().to_string(),
+                });
+            }
+            index
+        } else {
+            Index::create(directory, fields.schema.clone(), Default::default())?
+        };
+        schema::register_analyzers(&index);
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        let writer = index
+            .writer_with_num_threads(options.writer_threads.max(1), options.writer_memory_bytes)?;
+        let shared = Arc::new(Shared {
+            writer: Mutex::new(writer),
+            reader: reader.clone(),
+            dirty: AtomicBool::new(false),
+            failed: Mutex::new(None),
+        });
+        let committer =
+            spawn_committer(Arc::clone(&shared), options.commit_interval).map_err(|source| {
+                IndexError::Io {
+                    what: "starting the commit thread for",
+                    path: dir.display().to_string(),
+                    source,
+                }
+            })?;
+        Ok(SearchIndex {
+            index,
+            reader,
+            fields,
+            analyzers: Analyzers::new(),
+            shared,
+            committer: Some(committer),
+        })
+    }
+
+    /// Adds an active asset, or replaces the one with its id. Searchable within the commit
+    /// interval.
+    pub fn upsert(&self, asset: &AssetDoc) -> Result<()> {
+        self.upsert_many(std::slice::from_ref(asset))
+    }
+
+    pub fn upsert_many(&self, assets: &[AssetDoc]) -> Result<()> {
+        if let Some(error) = lock(&self.shared.failed).take() {
+            return Err(error);
+        }
+        let writer = lock(&self.shared.writer);
+        for asset in assets {
+            writer.delete_term(self.id_term(&asset.id));
+            writer.add_document(self.fields.document(asset)?)?;
+        }
+        self.shared.dirty.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Takes an asset out of search (withdrawn, removed, or no longer active); committed and
+    /// visible to the next search when this returns.
+    pub fn remove(&self, id: &str) -> Result<()> {
+        {
+            let writer = lock(&self.shared.writer);
+            writer.delete_term(self.id_term(id));
+        }
+        self.shared.dirty.store(true, Ordering::Release);
+        self.commit()
+    }
+
+    /// Makes every write so far durable and searchable now.
+    pub fn commit(&self) -> Result<()> {
+        self.shared.commit()
+    }
+
+    /// Deletes every asset (committed with the next commit): the start of a rebuild, which
+    /// replaces the old contents atomically when it commits.
+    pub fn clear(&self) -> Result<()> {
+        lock(&self.shared.writer).delete_all_documents()?;
+        self.shared.dirty.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// How many assets the last commit holds.
+    pub fn len(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// An indexed (that is, active) asset.
+    pub fn get(&self, id: &str) -> Result<Option<AssetDoc>> {
+        let searcher = self.reader.searcher();
+        let query = TermQuery::new(self.id_term(id), IndexRecordOption::Basic);
+        let found = searcher.search(&query, &TopDocs::with_limit(1).order_by_score())?;
+        match found.first() {
+            Some((_, address)) => Ok(Some(self.card(&searcher, *address)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn search(&self, request: &SearchRequest) -> Result<SearchResults> {
+        request.check()?;
+        let mut analyzers = self.analyzers.clone();
+        let user = UserQuery::parse(&request.query, &mut analyzers);
+        let TextQueries {
+            required: text,
+            excluded,
+        } = user.to_queries(&self.fields, &mut analyzers);
+        let sort = match (request.sort, &text) {
+            (Sort::Relevance, None) => Sort::Newest,
+            (sort, _) => sort,
+        };
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        if let Some(text) = text {
+            clauses.push((Occur::Must, text));
+        }
+        for filter in request.filters.to_queries(&self.fields) {
+            clauses.push((Occur::Must, Box::new(ConstScoreQuery::new(filter, 0.0))));
+        }
+        if clauses.is_empty() {
+            clauses.push((Occur::Must, Box::new(AllQuery)));
+        }
+        clauses.extend(excluded.into_iter().map(|query| (Occur::MustNot, query)));
+        let query = BooleanQuery::new(clauses);
+
+        let searcher = self.reader.searcher();
+        let top = TopDocs::with_limit(request.per_page as usize).and_offset(request.offset());
+        let facets = (!request.facets.is_empty()).then(|| FacetCollector {
+            fields: request.facets.clone(),
+        });
+        let (addresses, total, facets) = match sort {
+            Sort::Relevance => collect(
+                &searcher,
+                &query,
+                top,
+                (SortBySimilarityScore, BY_ID),
+                facets,
+            )?,
+            Sort::Newest => collect(&searcher, &query, top, (BY_CREATED, BY_ID), facets)?,
+            Sort::Popular => collect(
+                &searcher,
+                &query,
+                top,
+                (BY_DOWNLOADS, BY_CREATED, BY_ID),
+                facets,
+            )?,
+        };
+        let hits = addresses
+            .into_iter()
+            .map(|address| self.card(&searcher, address))
+            .collect::<Result<Vec<_>>>()?;
+        let suggestion = if total == 0 {
+            self.suggestion(&searcher, &request.query, &user)?
+        } else {
+            None
+        };
+        Ok(SearchResults {
+            total,
+            page: request.page,
+            per_page: request.per_page,
+            hits,
+            facets: facets.unwrap_or_default(),
+            suggestion,
+        })
+    }
+
+    /// Other active assets that share the most keywords with `id` (ranked as a search for
+    /// any of them would rank them), best first. Empty when `id` is not indexed.
+    pub fn similar(&self, id: &str, limit: usize) -> Result<Vec<AssetDoc>> {
+        let Some(asset) = self.get(id)? else {
+            return Ok(Vec::new());
+        };
+        let mut analyzers = self.analyzers.clone();
+        let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for keyword in asset.keywords.iter().take(query::MAX_CLAUSES) {
+            for word in Analyzers::tokens(&mut analyzers.exact, keyword) {
+                let term = Term::from_field_text(self.fields.exact, &word);
+                should.push((
+                    Occur::Should,
+                    Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)),
+                ));
+            }
+        }
+        if should.is_empty() {
+            return Ok(Vec::new());
+        }
+        let query = BooleanQuery::new(vec![
+            (
+                Occur::Must,
+                Box::new(BooleanQuery::new(should)) as Box<dyn Query>,
+            ),
+            (
+                Occur::MustNot,
+                Box::new(TermQuery::new(self.id_term(id), IndexRecordOption::Basic)),
+            ),
+        ]);
+        let searcher = self.reader.searcher();
+        let top = TopDocs::with_limit(limit.clamp(1, MAX_PER_PAGE as usize))
+            .order_by((SortBySimilarityScore, BY_ID));
+        searcher
+            .search(&query, &top)?
+            .into_iter()
+            .map(|(_, address)| self.card(&searcher, address))
+            .collect()
+    }
+
+    /// The query with each unknown word replaced by its closest indexed word; `None` when
+    /// every word is known or no unknown word has a close neighbour.
+    fn suggestion(
+        &self,
+        searcher: &Searcher,
+        text: &str,
+        user: &UserQuery,
+    ) -> Result<Option<String>> {
+        let mut suggested = text.to_lowercase();
+        let mut changed = false;
+        let mut analyzers = self.analyzers.clone();
+        for clause in &user.required {
+            let Clause::Word(word) = clause else { continue };
+            let Some(exact) = Analyzers::tokens(&mut analyzers.exact, word).pop() else {
+                continue;
+            };
+            if spelling::is_known(searcher, &self.fields, &exact)? {
+                continue;
+            }
+            if let Some(closest) = spelling::closest_term(searcher, &self.fields, &exact)? {
+                suggested = suggested.replacen(word.as_str(), &closest, 1);
+                changed = true;
+            }
+        }
+        Ok(changed.then_some(suggested))
+    }
+
+    fn id_term(&self, id: &str) -> Term {
+        Term::from_field_text(self.fields.id, id)
+    }
+
+    fn card(&self, searcher: &Searcher, address: DocAddress) -> Result<AssetDoc> {
+        let doc: TantivyDocument = searcher.doc(address)?;
+        let bytes = doc
+            .get_first(self.fields.card)
+            .and_then(|value| value.as_bytes())
+            .unwrap_or_default();
+        Ok(serde_json::from_slice(bytes)?)
+    }
+
+    /// The tantivy index, for tools that inspect it (sizes, segments).
+    pub fn tantivy(&self) -> &Index {
+        &self.index
+    }
+}
+
+/// Runs the query once for this page's hits, the total and the facets.
+fn collect<K>(
+    searcher: &Searcher,
+    query: &dyn Query,
+    top: TopDocs,
+    key: K,
+    facets: Option<FacetCollector>,
+) -> Result<(Vec<DocAddress>, u64, Option<Facets>)>
+where
+    K: SortKeyComputer + Send + 'static,
+    K::SortKey: 'static + Clone + Send + Sync + std::fmt::Debug,
+{
+    let (hits, total, facets) = searcher.search(query, &(top.order_by(key), Count, facets))?;
+    Ok((
+        hits.into_iter().map(|(_, address)| address).collect(),
+        total as u64,
+        facets,
+    ))
+}
+
+impl Shared {
+    fn commit(&self) -> Result<()> {
+        let mut writer = lock(&self.writer);
+        if self.dirty.swap(false, Ordering::AcqRel) {
+            if let Err(error) = writer.commit() {
+                self.dirty.store(true, Ordering::Release);
+                return Err(error.into());
+            }
+            self.reader.reload()?;
+        }
+        Ok(())
+    }
+}
+
+/// Commits what upserts left uncommitted, every `interval`, until told to stop (then once
+/// more).
+fn spawn_committer(
+    shared: Arc<Shared>,
+    interval: Duration,
+) -> std::io::Result<(mpsc::Sender<()>, JoinHandle<()>)> {
+    let (stop, stopped) = mpsc::channel::<()>();
+    let handle = std::thread::Builder::new()
+        .name("index-commit".into())
+        .spawn(move || {
+            loop {
+                let last = match stopped.recv_timeout(interval) {
+                    Err(RecvTimeoutError::Timeout) => false,
+                    Ok(()) | Err(RecvTimeoutError::Disconnected) => true,
+                };
+                if let Err(error) = shared.commit() {
+                    *lock(&shared.failed) = Some(error);
+                }
+                if last {
+                    return;
+                }
+            }
+        })?;
+    Ok((stop, handle))
+}
+
+impl Drop for SearchIndex {
+    fn drop(&mut self) {
+        if let Some((stop, handle)) = self.committer.take() {
+            let _ = stop.send(());
+            let _ = handle.join();
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poison| poison.into_inner())
+}

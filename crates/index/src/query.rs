@@ -1,0 +1,234 @@
+//! What users type, turned into a tantivy query. Parsing cannot fail: anything that is not
+//! a word, a "quoted phrase" or a `-exclusion` is read as spacing.
+//!
+//! Every word must match (in any language's title, keywords or description); title matches
+//! weigh most, then keywords, then the description, and the word's exact (unstemmed) form
+//! adds a little. A phrase must occur as written (unstemmed, in order). An exclusion drops
+//! assets that match the word or phrase anywhere.
+
+use tantivy::Term;
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, PhraseQuery, Query, TermQuery};
+use tantivy::schema::{Field, IndexRecordOption};
+
+use crate::schema::{Analyzers, Fields};
+
+/// Field weights of a word's match.
+const TITLE_BOOST: f32 = 3.0;
+const KEYWORDS_BOOST: f32 = 2.0;
+const DESCRIPTION_BOOST: f32 = 1.0;
+const EXACT_BOOST: f32 = 0.5;
+/// Words beyond these are ignored: a query is a search, not a document.
+pub(crate) const MAX_CLAUSES: usize = 32;
+const MAX_PHRASE_WORDS: usize = 16;
+
+/// One part of a user's query.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Clause {
+    /// A single word, as typed (lower-cased).
+    Word(String),
+    /// Words that must appear in this order.
+    Phrase(Vec<String>),
+}
+
+/// A user's query, read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct UserQuery {
+    pub required: Vec<Clause>,
+    pub excluded: Vec<Clause>,
+}
+
+impl UserQuery {
+    /// Reads `text`. Quotes pair up; an unpaired quote runs to the end. A `-` right before
+    /// a word or a quote excludes it. A word that the tokenizer splits (`black-and-white`,
+    /// `e-mail`) is read as a phrase of its parts.
+    pub fn parse(text: &str, analyzers: &mut Analyzers) -> UserQuery {
+        let mut query = UserQuery::default();
+        let mut rest = text;
+        while let Some(start) = rest.find(|c: char| !c.is_whitespace()) {
+            rest = &rest[start..];
+            let negated = rest.starts_with('-');
+            if negated {
+                rest = &rest[1..];
+            }
+            let (chunk, quoted, after) = if let Some(inner) = rest.strip_prefix('"') {
+                let end = inner.find('"').unwrap_or(inner.len());
+                let after = inner.get(end + 1..).unwrap_or("");
+                (&inner[..end], true, after)
+            } else {
+                let end = rest
+                    .find(|c: char| c.is_whitespace() || c == '"')
+                    .unwrap_or(rest.len());
+                (&rest[..end], false, &rest[end..])
+            };
+            rest = after;
+            let mut words = Analyzers::tokens(&mut analyzers.exact, chunk);
+            let clause = match words.len() {
+                0 => continue,
+                1 if !quoted => Clause::Word(
+                    chunk
+                        .trim_matches(|c: char| !c.is_alphanumeric())
+                        .to_lowercase(),
+                ),
+                1 => Clause::Word(words.remove(0)),
+                _ => {
+                    words.truncate(MAX_PHRASE_WORDS);
+                    Clause::Phrase(words)
+                }
+            };
+            let into = if negated {
+                &mut query.excluded
+            } else {
+                &mut query.required
+            };
+            if into.len() < MAX_CLAUSES && !into.contains(&clause) {
+                into.push(clause);
+            }
+        }
+        query
+    }
+
+    #[cfg(test)]
+    pub fn is_empty(&self) -> bool {
+        self.required.is_empty() && self.excluded.is_empty()
+    }
+
+    /// The tantivy queries of the required and the excluded clauses.
+    pub fn to_queries(&self, fields: &Fields, analyzers: &mut Analyzers) -> TextQueries {
+        let required = (!self.required.is_empty()).then(|| {
+            let clauses = self
+                .required
+                .iter()
+                .map(|clause| (Occur::Must, clause_query(clause, fields, analyzers)))
+                .collect();
+            Box::new(BooleanQuery::new(clauses)) as Box<dyn Query>
+        });
+        let excluded = self
+            .excluded
+            .iter()
+            .map(|clause| clause_query(clause, fields, analyzers))
+            .collect();
+        TextQueries { required, excluded }
+    }
+}
+
+/// A user query as tantivy queries.
+pub(crate) struct TextQueries {
+    /// Every required clause, or `None` when nothing is required (match every asset).
+    pub required: Option<Box<dyn Query>>,
+    /// Each excluded clause.
+    pub excluded: Vec<Box<dyn Query>>,
+}
+
+fn clause_query(clause: &Clause, fields: &Fields, analyzers: &mut Analyzers) -> Box<dyn Query> {
+    match clause {
+        Clause::Word(word) => word_query(word, fields, analyzers),
+        Clause::Phrase(words) => {
+            let terms = words
+                .iter()
+                .map(|word| Term::from_field_text(fields.exact, word))
+                .collect();
+            Box::new(PhraseQuery::new(terms))
+        }
+    }
+}
+
+/// One word in any of its places, stemmed as each language stems it.
+fn word_query(word: &str, fields: &Fields, analyzers: &mut Analyzers) -> Box<dyn Query> {
+    let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(7);
+    let stems = [
+        (fields.en, Analyzers::tokens(&mut analyzers.en, word)),
+        (fields.de, Analyzers::tokens(&mut analyzers.de, word)),
+    ];
+    for (language, stem) in stems {
+        let Some(stem) = stem.first() else { continue };
+        for (field, boost) in [
+            (language.title, TITLE_BOOST),
+            (language.keywords, KEYWORDS_BOOST),
+            (language.description, DESCRIPTION_BOOST),
+        ] {
+            should.push((Occur::Should, term(field, stem, boost)));
+        }
+    }
+    if let Some(exact) = Analyzers::tokens(&mut analyzers.exact, word).first() {
+        should.push((Occur::Should, term(fields.exact, exact, EXACT_BOOST)));
+    }
+    Box::new(BooleanQuery::new(should))
+}
+
+fn term(field: Field, text: &str, boost: f32) -> Box<dyn Query> {
+    let query = TermQuery::new(
+        Term::from_field_text(field, text),
+        IndexRecordOption::WithFreqs,
+    );
+    Box::new(BoostQuery::new(Box::new(query), boost))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> UserQuery {
+        UserQuery::parse(text, &mut Analyzers::new())
+    }
+
+    fn word(text: &str) -> Clause {
+        Clause::Word(text.into())
+    }
+
+    fn phrase(words: &[&str]) -> Clause {
+        Clause::Phrase(words.iter().map(|word| word.to_string()).collect())
+    }
+
+    #[test]
+    fn words_phrases_and_exclusions() {
+        let query = parse(r#"Red  "old car" -rust -"for sale" Häuser"#);
+        assert_eq!(
+            query.required,
+            vec![word("red"), phrase(&["old", "car"]), word("häuser")]
+        );
+        assert_eq!(query.excluded, vec![word("rust"), phrase(&["for", "sale"])]);
+    }
+
+    #[test]
+    fn odd_input_is_spacing_not_an_error() {
+        for text in [
+            "",
+            "   ",
+            "-",
+            "--",
+            "\"",
+            "\"\"",
+            "- \"",
+            "((",
+            "AND OR NOT",
+            "title:x",
+            "*",
+            "a\u{0}b",
+        ] {
+            let query = parse(text);
+            for clause in query.required.iter().chain(&query.excluded) {
+                match clause {
+                    Clause::Word(word) => assert!(!word.is_empty(), "{text:?}"),
+                    Clause::Phrase(words) => assert!(words.len() > 1, "{text:?}"),
+                }
+            }
+        }
+        assert!(parse("((").is_empty());
+        assert_eq!(
+            parse("\"unclosed phrase here").required,
+            vec![phrase(&["unclosed", "phrase", "here"])]
+        );
+        assert_eq!(parse("title:x").required, vec![phrase(&["title", "x"])]);
+        assert_eq!(
+            parse("black-and-white").required,
+            vec![phrase(&["black", "and", "white"])]
+        );
+    }
+
+    #[test]
+    fn repeated_clauses_count_once_and_long_queries_are_cut() {
+        assert_eq!(parse("sea sea SEA").required, vec![word("sea")]);
+        let long: Vec<String> = (0..100).map(|n| format!("w{n}")).collect();
+        assert_eq!(parse(&long.join(" ")).required.len(), MAX_CLAUSES);
+    }
+}

@@ -1,0 +1,572 @@
+//! Behaviour of the index against the corpus manifest and against brute-force counts.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use super::*;
+
+type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;
+
+/// The bundled corpus's manifest lines (the fields the index uses).
+#[derive(Deserialize)]
+struct ManifestLine {
+    file: String,
+    title: String,
+    description: String,
+    keywords: Vec<String>,
+    author: String,
+    collection: Collection,
+    language: Language,
+    editorial_only: bool,
+    model_release: bool,
+    property_release: bool,
+}
+
+fn corpus() -> Vec<AssetDoc> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../corpus/manifest.jsonl");
+    let text = std::fs::read_to_string(path).expect("reading the corpus manifest");
+    text.lines()
+        .enumerate()
+        .map(|(n, line)| {
+            let line: ManifestLine = serde_json::from_str(line).expect("a manifest line");
+            let name = line
+                .file
+                .trim_start_matches("photos/")
+                .trim_end_matches(".jpg");
+            AssetDoc {
+                id: name.to_string(),
+                title: line.title,
+                description: line.description,
+                keywords: line.keywords,
+                language: line.language,
+                author: Author {
+                    id: line.author.to_lowercase().replace(' ', "-"),
+                    name: line.author,
+                },
+                collection: line.collection,
+                kind: Kind::Photo,
+                width: 2560,
+                height: 1600,
+                colors: Vec::new(),
+                editorial_only: line.editorial_only,
+                model_release: line.model_release,
+                property_release: line.property_release,
+                created_at: 1_700_000_000 + n as i64,
+                downloads: 0,
+            }
+        })
+        .collect()
+}
+
+fn open(dir: &Path) -> SearchIndex {
+    SearchIndex::open(dir, Options::default()).expect("opening the index")
+}
+
+fn indexed(assets: &[AssetDoc]) -> (tempfile::TempDir, SearchIndex) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let index = open(dir.path());
+    index.upsert_many(assets).expect("indexing");
+    index.commit().expect("committing");
+    (dir, index)
+}
+
+fn ids(index: &SearchIndex, query: &str) -> Vec<String> {
+    let mut request = SearchRequest::words(query);
+    request.per_page = MAX_PER_PAGE;
+    index
+        .search(&request)
+        .expect("searching")
+        .hits
+        .into_iter()
+        .map(|hit| hit.id)
+        .collect()
+}
+
+/// Every stem of an asset's words, as its language stems them.
+fn stems(asset: &AssetDoc, analyzers: &mut Analyzers) -> HashSet<String> {
+    let analyzer = match asset.language {
+        Language::En => &mut analyzers.en,
+        Language::De => &mut analyzers.de,
+    };
+    let text = format!(
+        "{} {} {}",
+        asset.title,
+        asset.description,
+        asset.keywords.join(" ")
+    );
+    Analyzers::tokens(analyzer, &text).into_iter().collect()
+}
+
+#[test]
+fn a_keyword_only_one_photo_has_finds_it_first_and_shared_ones_find_all() {
+    let assets = corpus();
+    let (_dir, index) = indexed(&assets);
+    let mut analyzers = Analyzers::new();
+    let words: Vec<HashSet<String>> = assets.iter().map(|a| stems(a, &mut analyzers)).collect();
+    let mut checked = 0;
+    for asset in &assets {
+        for keyword in &asset.keywords {
+            let found = ids(&index, keyword);
+            assert!(!found.is_empty(), "{keyword:?} finds nothing");
+            // Who else has the word, in any form either language's stemmer folds together.
+            let forms = [
+                Analyzers::tokens(&mut analyzers.en, keyword),
+                Analyzers::tokens(&mut analyzers.de, keyword),
+            ];
+            let others = assets
+                .iter()
+                .zip(&words)
+                .filter(|(other, _)| other.id != asset.id)
+                .filter(|(_, stems)| forms.iter().flatten().any(|form| stems.contains(form)))
+                .count();
+            if others == 0 && !keyword.contains('-') {
+                assert_eq!(found, std::slice::from_ref(&asset.id), "{keyword:?}");
+                checked += 1;
+            } else {
+                assert!(found.contains(&asset.id), "{keyword:?} misses {}", asset.id);
+            }
+        }
+    }
+    assert!(checked > 30, "only {checked} unique keywords checked");
+}
+
+#[test]
+fn inflections_find_what_the_base_form_finds_in_either_language() {
+    let (_dir, index) = indexed(&corpus());
+    let same = |inflected: &str, base: &str| {
+        let (mut a, mut b) = (ids(&index, inflected), ids(&index, base));
+        assert!(!b.is_empty(), "{base:?} finds nothing");
+        a.sort();
+        b.sort();
+        assert_eq!(a, b, "{inflected:?} vs {base:?}");
+    };
+    // German assets, German words.
+    same("Gärten", "Garten");
+    same("Blüten", "Blüte");
+    same("Blumen", "Blume");
+    same("Blättern", "Blatt");
+    same("Tropfens", "Tropfen");
+    // English.
+    same("clouds", "cloud");
+    same("flower", "flowers");
+    same("splashing", "splash");
+    same("planks", "plank");
+    assert_eq!(ids(&index, "Gärten"), ["garden"]);
+    assert_eq!(ids(&index, "rote blume")[0], "garden");
+}
+
+#[test]
+fn titles_outrank_descriptions_and_phrases_and_exclusions_hold() {
+    let (_dir, index) = indexed(&corpus());
+    // "grass" is in the title of dune and greenmeadow; "green" in greenmeadow's title.
+    assert_eq!(ids(&index, "green grass")[0], "greenmeadow");
+    assert_eq!(ids(&index, "\"storm clouds\""), ["storm"]);
+    assert!(ids(&index, "\"clouds storm\"").is_empty());
+    let macro_photos = ids(&index, "macro");
+    let without_blue = ids(&index, "macro -blue");
+    assert!(without_blue.len() < macro_photos.len());
+    assert!(!without_blue.contains(&"aqua".to_string()));
+    assert!(
+        ids(&index, "-macro")
+            .iter()
+            .all(|id| !macro_photos.contains(id))
+    );
+    assert_eq!(ids(&index, "forget-me-not"), ["ladybird"]);
+}
+
+#[test]
+fn odd_queries_find_nothing_or_something_but_never_fail() -> TestResult {
+    let (_dir, index) = indexed(&corpus());
+    let odd = [
+        "\"",
+        "\"\"",
+        "-",
+        "--",
+        "-\"",
+        "AND",
+        "title:water",
+        "water^2",
+        "wat*",
+        "(water",
+        "[a TO z]",
+        "\u{0}",
+        "🦀",
+        "ä ö ü ß",
+        "\"unclosed phrase",
+        "a\"b\"c",
+        "-water -sea",
+    ];
+    for text in odd {
+        index.search(&SearchRequest::words(text))?;
+    }
+    // Random bytes as text, as a fuzz target would send them.
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..300 {
+        let len = (state % 40) as usize;
+        let text: String = (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                char::from_u32((state % 0x3000) as u32).unwrap_or('"')
+            })
+            .collect();
+        index.search(&SearchRequest::words(&text))?;
+    }
+    Ok(())
+}
+
+#[test]
+fn an_empty_query_lists_every_asset_newest_first() -> TestResult {
+    let assets = corpus();
+    let (_dir, index) = indexed(&assets);
+    let found = index.search(&SearchRequest::default())?;
+    assert_eq!(found.total, assets.len() as u64);
+    let dates: Vec<i64> = found.hits.iter().map(|hit| hit.created_at).collect();
+    assert!(dates.windows(2).all(|pair| pair[0] > pair[1]), "{dates:?}");
+    Ok(())
+}
+
+#[test]
+fn unknown_words_get_the_closest_indexed_word() -> TestResult {
+    let (_dir, index) = indexed(&corpus());
+    let found = index.search(&SearchRequest::words("dandelin seeds"))?;
+    assert_eq!(found.total, 0);
+    assert_eq!(found.suggestion.as_deref(), Some("dandelion seeds"));
+    let found = index.search(&SearchRequest::words("ladybrid"))?;
+    assert_eq!(found.suggestion.as_deref(), Some("ladybird"));
+    // Known words that simply do not meet get no suggestion; nor does gibberish.
+    assert_eq!(
+        index
+            .search(&SearchRequest::words("dandelion storm"))?
+            .suggestion,
+        None
+    );
+    assert_eq!(
+        index.search(&SearchRequest::words("qqqqqqq"))?.suggestion,
+        None
+    );
+    Ok(())
+}
+
+#[test]
+fn similar_assets_share_keywords_and_exclude_the_asset() -> TestResult {
+    let (_dir, index) = indexed(&corpus());
+    let similar = index.similar("yellowflower", 5)?;
+    assert!(!similar.is_empty());
+    assert!(similar.iter().all(|asset| asset.id != "yellowflower"));
+    // garden shares blume, blüte, sommer and makro.
+    assert_eq!(similar[0].id, "garden");
+    assert!(index.similar("no-such-asset", 5)?.is_empty());
+    Ok(())
+}
+
+#[test]
+fn removal_is_visible_when_it_returns_and_upserts_within_the_interval() -> TestResult {
+    let assets = corpus();
+    let (_dir, index) = indexed(&assets);
+    index.remove("aqua")?;
+    assert!(ids(&index, "splash").is_empty());
+    assert!(index.get("aqua")?.is_none());
+
+    let mut again = assets[0].clone();
+    again.title = "Water drop splash, again".into();
+    index.upsert(&again)?;
+    // The committer makes it visible within the interval (500 ms); allow a loaded machine
+    // far more before calling it lost.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ids(&index, "again").is_empty() {
+        assert!(Instant::now() < deadline, "the upsert never became visible");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        index.len(),
+        assets.len() as u64,
+        "the upsert replaced, not added"
+    );
+    Ok(())
+}
+
+#[test]
+fn the_index_survives_reopening_and_replaces_by_id() -> TestResult {
+    let assets = corpus();
+    let dir = tempfile::tempdir()?;
+    {
+        let index = open(dir.path());
+        index.upsert_many(&assets)?;
+        index.upsert_many(&assets)?;
+        // Dropped without an explicit commit: the committer commits on the way out.
+    }
+    let index = open(dir.path());
+    assert_eq!(index.len(), assets.len() as u64);
+    assert_eq!(
+        index.get("storm")?.as_ref(),
+        assets.iter().find(|a| a.id == "storm")
+    );
+    Ok(())
+}
+
+#[test]
+fn page_parameters_out_of_range_are_bad_requests() {
+    let (_dir, index) = indexed(&corpus());
+    for (page, per_page) in [
+        (0, 20),
+        (1, 0),
+        (1, MAX_PER_PAGE + 1),
+        (MAX_RESULT_WINDOW, 20),
+    ] {
+        let request = SearchRequest {
+            page,
+            per_page,
+            ..SearchRequest::default()
+        };
+        let error = index.search(&request).expect_err("out of range");
+        assert_eq!(error.class(), ErrorClass::BadInput, "{page} {per_page}");
+    }
+}
+
+/// Synthetic assets with every attribute varied, for brute-force comparisons.
+fn synthetic(count: usize) -> Vec<AssetDoc> {
+    let words = [
+        "sea", "sky", "city", "tree", "dog", "cat", "snow", "road", "sun", "bird",
+    ];
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move |below: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % below
+    };
+    (0..count)
+        .map(|n| {
+            let keywords: Vec<String> = (0..1 + next(4))
+                .map(|_| words[next(words.len() as u64) as usize].to_string())
+                .collect();
+            let colors = (0..next(3))
+                .map(|_| Color::ALL[next(12) as usize])
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            AssetDoc {
+                id: format!("a{n:05}"),
+                title: keywords[0].clone(),
+                description: String::new(),
+                keywords,
+                language: Language::En,
+                author: Author {
+                    id: format!("author{}", next(30)),
+                    name: "Someone".into(),
+                },
+                collection: Collection::ALL[next(2) as usize],
+                kind: Kind::ALL[next(3) as usize],
+                width: 500 + next(5000) as u32,
+                height: 500 + next(5000) as u32,
+                colors,
+                editorial_only: next(10) == 0,
+                model_release: next(3) == 0,
+                property_release: next(5) == 0,
+                // Many equal dates and counts, to exercise the tie-breaks.
+                created_at: 1_600_000_000 + next(50) as i64 * 86_400,
+                downloads: next(20),
+            }
+        })
+        .collect()
+}
+
+fn matches(asset: &AssetDoc, word: Option<&str>, filters: &Filters) -> bool {
+    word.is_none_or(|word| asset.keywords.iter().any(|keyword| keyword == word))
+        && filters.orientation.is_none_or(|o| asset.orientation() == o)
+        && filters.color.is_none_or(|c| asset.colors.contains(&c))
+        && filters.collection.is_none_or(|c| asset.collection == c)
+        && filters.kind.is_none_or(|k| asset.kind == k)
+        && filters.editorial.is_none_or(|e| asset.editorial_only == e)
+        && filters
+            .model_release
+            .is_none_or(|m| asset.model_release == m)
+        && filters
+            .author
+            .as_ref()
+            .is_none_or(|a| &asset.author.id == a)
+        && filters.min_width.is_none_or(|w| asset.width >= w)
+        && filters.min_height.is_none_or(|h| asset.height >= h)
+        && filters.created_from.is_none_or(|t| asset.created_at >= t)
+        && filters.created_to.is_none_or(|t| asset.created_at < t)
+}
+
+fn brute_facets(assets: &[&AssetDoc]) -> Facets {
+    let mut facets = Facets::new();
+    let mut add = |field: &str, value: &str| {
+        *facets
+            .entry(field.to_string())
+            .or_default()
+            .entry(value.to_string())
+            .or_default() += 1;
+    };
+    for asset in assets {
+        add("orientation", asset.orientation().as_str());
+        add("collection", asset.collection.as_str());
+        add("kind", asset.kind.as_str());
+        add(
+            "editorial",
+            if asset.editorial_only {
+                "true"
+            } else {
+                "false"
+            },
+        );
+        add(
+            "model_release",
+            if asset.model_release { "true" } else { "false" },
+        );
+        add("author", &asset.author.id);
+        for color in &asset.colors {
+            add("color", color.as_str());
+        }
+    }
+    facets
+}
+
+#[test]
+fn filters_and_facets_agree_with_brute_force() -> TestResult {
+    let assets = synthetic(3000);
+    let (_dir, index) = indexed(&assets);
+    let filter_sets = [
+        Filters::default(),
+        Filters {
+            orientation: Some(Orientation::Portrait),
+            ..Filters::default()
+        },
+        Filters {
+            color: Some(Color::Blue),
+            collection: Some(Collection::Free),
+            ..Filters::default()
+        },
+        Filters {
+            editorial: Some(true),
+            ..Filters::default()
+        },
+        Filters {
+            model_release: Some(false),
+            kind: Some(Kind::Vector),
+            ..Filters::default()
+        },
+        Filters {
+            author: Some("author7".into()),
+            ..Filters::default()
+        },
+        Filters {
+            min_width: Some(3000),
+            min_height: Some(2000),
+            ..Filters::default()
+        },
+        Filters {
+            created_from: Some(1_600_000_000 + 10 * 86_400),
+            created_to: Some(1_600_000_000 + 20 * 86_400),
+            ..Filters::default()
+        },
+    ];
+    for word in [None, Some("sea"), Some("bird")] {
+        for filters in &filter_sets {
+            let request = SearchRequest {
+                query: word.unwrap_or_default().to_string(),
+                filters: filters.clone(),
+                facets: FacetField::ALL.to_vec(),
+                ..SearchRequest::default()
+            };
+            let found = index.search(&request)?;
+            let expected: Vec<&AssetDoc> = assets
+                .iter()
+                .filter(|asset| matches(asset, word, filters))
+                .collect();
+            assert_eq!(found.total, expected.len() as u64, "{word:?} {filters:?}");
+            let mut facets = brute_facets(&expected);
+            // The author facet lists the top 20 only.
+            let authors = facets.remove("author").unwrap_or_default();
+            let mut found_facets = found.facets.clone();
+            let found_authors = found_facets.remove("author").unwrap_or_default();
+            for (field, values) in &facets {
+                assert_eq!(
+                    found_facets.get(field),
+                    Some(values),
+                    "{field} {word:?} {filters:?}"
+                );
+            }
+            assert!(found_authors.len() <= AUTHOR_FACET_SIZE);
+            for (author, count) in &found_authors {
+                assert_eq!(authors.get(author), Some(count), "{author}");
+            }
+            let least_listed = found_authors.values().min().copied().unwrap_or(0);
+            let unlisted_max = authors
+                .iter()
+                .filter(|(author, _)| !found_authors.contains_key(*author))
+                .map(|(_, count)| *count)
+                .max()
+                .unwrap_or(0);
+            assert!(
+                unlisted_max <= least_listed,
+                "an author with more matches was left out"
+            );
+            assert!(found.hits.iter().all(|hit| matches(hit, word, filters)));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn pages_are_disjoint_stable_and_in_order_for_every_sort() -> TestResult {
+    let assets = synthetic(700);
+    let (_dir, index) = indexed(&assets);
+    for sort in [Sort::Relevance, Sort::Newest, Sort::Popular] {
+        let page = |page: u32| -> Result<Vec<AssetDoc>> {
+            let request = SearchRequest {
+                query: "sea".into(),
+                sort,
+                page,
+                per_page: 7,
+                ..SearchRequest::default()
+            };
+            Ok(index.search(&request)?.hits)
+        };
+        let total = index.search(&SearchRequest::words("sea"))?.total as u32;
+        let mut seen = Vec::new();
+        for number in 1..=total.div_ceil(7) + 1 {
+            let hits = page(number)?;
+            assert_eq!(hits, page(number)?, "{sort:?} page {number} is not stable");
+            seen.extend(hits);
+        }
+        let unique: HashSet<&str> = seen.iter().map(|hit| hit.id.as_str()).collect();
+        assert_eq!(unique.len(), seen.len(), "{sort:?}: a hit on two pages");
+        let expected = assets
+            .iter()
+            .filter(|a| a.keywords.iter().any(|k| k == "sea"))
+            .count();
+        assert_eq!(seen.len(), expected, "{sort:?}");
+        let ordered = match sort {
+            Sort::Newest => seen.windows(2).all(|p| p[0].created_at >= p[1].created_at),
+            Sort::Popular => seen.windows(2).all(|p| p[0].downloads >= p[1].downloads),
+            Sort::Relevance => true,
+        };
+        assert!(ordered, "{sort:?} out of order");
+    }
+    Ok(())
+}
+
+#[test]
+fn facet_names_and_values_parse_from_their_wire_names() {
+    let names: BTreeMap<&str, FacetField> = FacetField::ALL
+        .iter()
+        .map(|field| (field.as_str(), *field))
+        .collect();
+    for (name, field) in names {
+        assert_eq!(name.parse::<FacetField>().ok(), Some(field));
+    }
+    assert!("colour".parse::<FacetField>().is_err());
+    assert_eq!("blue".parse::<Color>().ok(), Some(Color::Blue));
+    assert_eq!(
+        "landscape".parse::<Orientation>().ok(),
+        Some(Orientation::Landscape)
+    );
+    assert!("sideways".parse::<Orientation>().is_err());
+}
