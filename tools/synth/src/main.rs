@@ -3,7 +3,7 @@
 //! Writes into `--out DIR`:
 //! - `records.jsonl`: N records with the metadata a stock catalogue holds (title,
 //!   description, Zipf-distributed keywords, author, collection, language, flags, kind,
-//!   width, height, created_at, downloads). Millions are fine: it streams.
+//!   width, height, dominant colours, created_at, downloads). Millions are fine: it streams.
 //! - `images/NNNNNNNN.jpg`: the first `--images` records get a real image derived from one
 //!   of the source photos (random crop, flip, colour cast, size, JPEG quality).
 //! - `manifest.jsonl`: those records in the form `stockroom ingest --manifest` reads.
@@ -71,6 +71,8 @@ struct Record {
     kind: &'static str,
     width: u32,
     height: u32,
+    /// Dominant colour names (the automatic keywords' twelve), as ingest would find them.
+    colors: Vec<&'static str>,
     created_at: u64,
     downloads: u64,
 }
@@ -154,6 +156,7 @@ impl Generator {
             _ => "vector",
         };
         let (width, height) = size.unwrap_or_else(|| camera_size(&mut rng));
+        let colors = dominant_colors(&mut rng);
         Record {
             id: format!(
                 "{:016x}",
@@ -176,11 +179,47 @@ impl Generator {
             kind,
             width,
             height,
+            colors,
             created_at: CREATED_FROM + rng.below(CREATED_SPAN),
             // Heavy-tailed like real download counts: most assets are rarely downloaded.
             downloads: (rng.unit().powi(6) * 5_000.0) as u64,
         }
     }
+}
+
+/// Zero to three of the twelve colour names, the common ones of photographs more often.
+fn dominant_colors(rng: &mut Rng) -> Vec<&'static str> {
+    // Weights roughly as colour keywords occur on stock sites: blue, white, green, black and
+    // gray most, purple and turquoise least.
+    const COLORS: [(&str, u64); 12] = [
+        ("blue", 18),
+        ("white", 16),
+        ("green", 14),
+        ("black", 12),
+        ("gray", 10),
+        ("brown", 8),
+        ("red", 6),
+        ("orange", 5),
+        ("yellow", 4),
+        ("pink", 3),
+        ("purple", 2),
+        ("turquoise", 2),
+    ];
+    let total: u64 = COLORS.iter().map(|(_, weight)| weight).sum();
+    let mut colors = Vec::new();
+    for _ in 0..rng.below(4) {
+        let mut pick = rng.below(total);
+        for (name, weight) in COLORS {
+            if pick < weight {
+                if !colors.contains(&name) {
+                    colors.push(name);
+                }
+                break;
+            }
+            pick -= weight;
+        }
+    }
+    colors
 }
 
 fn title_case(words: &[String]) -> String {
