@@ -481,3 +481,83 @@ fn members_add_refuses_bad_input_clearly_and_creates_nothing() {
     assert!(list.status.success());
     assert!(list.stdout.is_empty());
 }
+
+/// Runs `stockroom search` and parses its JSON.
+fn search(data: &Path, args: &[&str]) -> Value {
+    let output = run(stockroom().arg("search").arg("--data").arg(data).args(args));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("search prints JSON")
+}
+
+fn result_ids(found: &Value) -> Vec<String> {
+    found["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|hit| hit["id"].as_str().expect("id").to_string())
+        .collect()
+}
+
+#[test]
+fn ingested_photos_are_searchable_at_once_and_reindex_rebuilds_the_same_index() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let ingested = ingest_corpus(&data);
+    let id_of = |file: &str| ingested[file].1.clone().expect("an id");
+
+    // A word of one photo's keywords finds it first; German inflections find German photos.
+    let found = search(&data, &["dandelion"]);
+    assert_eq!(result_ids(&found), [id_of("twowings.jpg")]);
+    assert_eq!(found["results"][0]["author"]["name"], "Charles Barbin");
+    let found = search(&data, &["Gärten"]);
+    assert_eq!(result_ids(&found), [id_of("garden.jpg")]);
+    // Automatic keywords and filters: every corpus photo is a landscape.
+    let all = search(
+        &data,
+        &["--facets", "orientation,collection", "--per-page", "100"],
+    );
+    assert_eq!(all["total"], 12);
+    assert_eq!(all["facets"]["orientation"]["landscape"], 12);
+    assert_eq!(all["facets"]["collection"]["unlimited"], 4);
+    let unlimited = search(&data, &["--collection", "unlimited"]);
+    assert_eq!(unlimited["total"], 4);
+    // Nothing found: a suggestion, not an error; odd input is no error either.
+    let found = search(&data, &["dandelin"]);
+    assert_eq!(found["total"], 0);
+    assert_eq!(found["suggestion"], "dandelion");
+    search(&data, &["\"unclosed", "-", "title:(x"]);
+    let output = run(stockroom()
+        .args(["search", "--per-page", "101", "--data"])
+        .arg(&data));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains("per_page"),
+        "{}",
+        text(&output.stderr)
+    );
+
+    let output = run(stockroom().arg("reindex").arg("--data").arg(&data));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let report: Value = serde_json::from_slice(&output.stdout).expect("reindex prints JSON");
+    assert_eq!(report["indexed"], 12);
+    let again = search(
+        &data,
+        &["--facets", "orientation,collection", "--per-page", "100"],
+    );
+    assert_eq!(again, all, "reindex built a different index");
+
+    // Similar: the other German flower shares the most keywords with the yellow one.
+    let output = run(stockroom()
+        .args(["similar", "--limit", "3", "--data"])
+        .arg(&data)
+        .arg(id_of("yellowflower.jpg")));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let similar = json_lines(&output);
+    assert_eq!(similar.len(), 3);
+    assert_eq!(similar[0]["id"], id_of("garden.jpg").as_str());
+    assert!(
+        similar
+            .iter()
+            .all(|hit| hit["id"] != id_of("yellowflower.jpg").as_str())
+    );
+}

@@ -11,6 +11,9 @@ pub enum IndexError {
     /// `stockroom reindex`.
     #[error("the search index at {path} has an outdated schema; run `stockroom reindex`")]
     OutdatedSchema { path: String },
+    /// A write to an index opened read-only.
+    #[error("the search index was opened for searching only")]
+    ReadOnly,
     #[error("search index: {0}")]
     Tantivy(#[from] tantivy::TantivyError),
     #[error("opening the search index directory: {0}")]
@@ -41,6 +44,7 @@ impl IndexError {
         match self {
             IndexError::BadRequest(_) => ErrorClass::BadInput,
             IndexError::OutdatedSchema { .. }
+            | IndexError::ReadOnly
             | IndexError::Tantivy(_)
             | IndexError::Directory(_)
             | IndexError::Io { .. }

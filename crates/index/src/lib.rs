@@ -17,7 +17,7 @@
 //! # fn main() -> stockroom_index::Result<()> {
 //! let index = SearchIndex::open("data/index".as_ref(), Options::default())?;
 //! let found = index.search(&SearchRequest::words("\"old car\" -rust"))?;
-//! println!("{} assets, first: {:?}", found.total, found.hits.first().map(|hit| &hit.title));
+//! println!("{} assets, first: {:?}", found.total, found.results.first().map(|hit| &hit.title));
 //! # Ok(())
 //! # }
 //! ```
@@ -44,6 +44,7 @@ use serde::Serialize;
 use tantivy::collector::sort_key::SortBySimilarityScore;
 use tantivy::collector::{Count, SortKeyComputer, TopDocs};
 use tantivy::directory::MmapDirectory;
+use tantivy::indexer::{LogMergePolicy, NoMergePolicy};
 use tantivy::query::{AllQuery, BooleanQuery, ConstScoreQuery, Occur, Query, TermQuery};
 use tantivy::schema::{IndexRecordOption, Value};
 use tantivy::{
@@ -62,33 +63,52 @@ use crate::query::{Clause, TextQueries, UserQuery};
 use crate::schema::{Analyzers, Fields};
 use crate::sort::{BY_CREATED, BY_DOWNLOADS, BY_ID};
 
+/// How often `merge_segments` starts over when a background merge got there first.
+const MERGE_ATTEMPTS: u32 = 50;
+
 /// How the index is opened.
 #[derive(Clone, Debug)]
 pub struct Options {
+    /// Search only: no writer, so no lock (other processes may write meanwhile), and the
+    /// reader follows their commits.
+    pub read_only: bool,
     /// Upserts become searchable within this long.
     pub commit_interval: Duration,
     /// The writer's indexing memory, split over its threads (tantivy needs ≥ 15 MB each).
     pub writer_memory_bytes: usize,
     pub writer_threads: usize,
+    /// Merge segments in the background as they accumulate (tantivy's log merge policy).
+    /// A rebuild turns this off and merges once at the end (`merge_segments`).
+    pub background_merges: bool,
 }
 
 impl Default for Options {
     fn default() -> Options {
         Options {
+            read_only: false,
             commit_interval: Duration::from_millis(500),
             writer_memory_bytes: 64 << 20,
             writer_threads: 1,
+            background_merges: true,
         }
     }
 }
 
 impl Options {
+    pub fn read_only() -> Options {
+        Options {
+            read_only: true,
+            ..Options::default()
+        }
+    }
+
     /// For rebuilding the whole index: more memory and threads, fewer, larger segments.
     pub fn bulk() -> Options {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
         Options {
             writer_memory_bytes: 256 << 20,
             writer_threads: threads,
+            background_merges: false,
             ..Options::default()
         }
     }
@@ -101,7 +121,7 @@ pub struct SearchResults {
     pub total: u64,
     pub page: u32,
     pub per_page: u32,
-    pub hits: Vec<AssetDoc>,
+    pub results: Vec<AssetDoc>,
     /// Counts for the requested facet fields, over every match.
     pub facets: Facets,
     /// When nothing matched and a word is unknown: the query with that word replaced by the
@@ -116,7 +136,8 @@ pub struct SearchIndex {
     reader: IndexReader,
     fields: Fields,
     analyzers: Analyzers,
-    shared: Arc<Shared>,
+    /// `None` when opened read-only.
+    shared: Option<Arc<Shared>>,
     committer: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
 }
 
@@ -162,15 +183,34 @@ impl SearchIndex {
             Index::create(directory, fields.schema.clone(), Default::default())?
         };
         schema::register_analyzers(&index);
-        let reader = index
+        let reader: IndexReader = index
             .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
+            .reload_policy(if options.read_only {
+                ReloadPolicy::OnCommitWithDelay
+            } else {
+                ReloadPolicy::Manual
+            })
             .try_into()?;
-        let writer = index
+        let mut opened = SearchIndex {
+            index,
+            reader,
+            fields,
+            analyzers: Analyzers::new(),
+            shared: None,
+            committer: None,
+        };
+        if options.read_only {
+            return Ok(opened);
+        }
+        let writer = opened
+            .index
             .writer_with_num_threads(options.writer_threads.max(1), options.writer_memory_bytes)?;
+        if !options.background_merges {
+            writer.set_merge_policy(Box::new(NoMergePolicy));
+        }
         let shared = Arc::new(Shared {
             writer: Mutex::new(writer),
-            reader: reader.clone(),
+            reader: opened.reader.clone(),
             dirty: AtomicBool::new(false),
             failed: Mutex::new(None),
         });
@@ -182,14 +222,13 @@ impl SearchIndex {
                     source,
                 }
             })?;
-        Ok(SearchIndex {
-            index,
-            reader,
-            fields,
-            analyzers: Analyzers::new(),
-            shared,
-            committer: Some(committer),
-        })
+        opened.shared = Some(shared);
+        opened.committer = Some(committer);
+        Ok(opened)
+    }
+
+    fn shared(&self) -> Result<&Shared> {
+        self.shared.as_deref().ok_or(IndexError::ReadOnly)
     }
 
     /// Adds an active asset, or replaces the one with its id. Searchable within the commit
@@ -199,39 +238,88 @@ impl SearchIndex {
     }
 
     pub fn upsert_many(&self, assets: &[AssetDoc]) -> Result<()> {
-        if let Some(error) = lock(&self.shared.failed).take() {
+        let shared = self.shared()?;
+        if let Some(error) = lock(&shared.failed).take() {
             return Err(error);
         }
-        let writer = lock(&self.shared.writer);
+        let writer = lock(&shared.writer);
         for asset in assets {
             writer.delete_term(self.id_term(&asset.id));
             writer.add_document(self.fields.document(asset)?)?;
         }
-        self.shared.dirty.store(true, Ordering::Release);
+        shared.dirty.store(true, Ordering::Release);
         Ok(())
+    }
+
+    /// Feeds the catalogue's download counts in (for `sort=popular`): each indexed asset
+    /// named is rewritten with its new count; ids not indexed are skipped. Searchable within
+    /// the commit interval, like an upsert. Returns how many were updated.
+    pub fn set_downloads(&self, counts: &[(&str, u64)]) -> Result<usize> {
+        let mut changed = Vec::with_capacity(counts.len());
+        for (id, downloads) in counts {
+            if let Some(mut asset) = self.get(id)?
+                && asset.downloads != *downloads
+            {
+                asset.downloads = *downloads;
+                changed.push(asset);
+            }
+        }
+        self.upsert_many(&changed)?;
+        Ok(changed.len())
     }
 
     /// Takes an asset out of search (withdrawn, removed, or no longer active); committed and
     /// visible to the next search when this returns.
     pub fn remove(&self, id: &str) -> Result<()> {
-        {
-            let writer = lock(&self.shared.writer);
-            writer.delete_term(self.id_term(id));
-        }
-        self.shared.dirty.store(true, Ordering::Release);
-        self.commit()
+        let shared = self.shared()?;
+        lock(&shared.writer).delete_term(self.id_term(id));
+        shared.dirty.store(true, Ordering::Release);
+        shared.commit()
     }
 
     /// Makes every write so far durable and searchable now.
     pub fn commit(&self) -> Result<()> {
-        self.shared.commit()
+        self.shared()?.commit()
     }
 
     /// Deletes every asset (committed with the next commit): the start of a rebuild, which
     /// replaces the old contents atomically when it commits.
     pub fn clear(&self) -> Result<()> {
-        lock(&self.shared.writer).delete_all_documents()?;
-        self.shared.dirty.store(true, Ordering::Release);
+        let shared = self.shared()?;
+        lock(&shared.writer).delete_all_documents()?;
+        shared.dirty.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Commits, then merges every segment into one and deletes the files it replaced: the
+    /// end of a rebuild (fewer segments, faster searches). Writes wait meanwhile.
+    pub fn merge_segments(&self) -> Result<()> {
+        let shared = self.shared()?;
+        shared.commit()?;
+        let mut writer = lock(&shared.writer);
+        // Background merges would race this one for the same segments: stop starting them,
+        // and when one finishes first (the merge then names a segment that is gone), merge
+        // what there is now.
+        writer.set_merge_policy(Box::new(NoMergePolicy));
+        let mut attempts = 0;
+        loop {
+            let segments = self.index.searchable_segment_ids()?;
+            if segments.len() <= 1 {
+                break;
+            }
+            match writer.merge(&segments).wait() {
+                Ok(_) => break,
+                Err(tantivy::TantivyError::InvalidArgument(_)) if attempts < MERGE_ATTEMPTS => {
+                    attempts += 1;
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        writer.set_merge_policy(Box::new(LogMergePolicy::default()));
+        writer.garbage_collect_files().wait()?;
+        drop(writer);
+        self.reader.reload()?;
         Ok(())
     }
 
@@ -302,7 +390,7 @@ impl SearchIndex {
                 facets,
             )?,
         };
-        let hits = addresses
+        let results = addresses
             .into_iter()
             .map(|address| self.card(&searcher, address))
             .collect::<Result<Vec<_>>>()?;
@@ -315,7 +403,7 @@ impl SearchIndex {
             total,
             page: request.page,
             per_page: request.per_page,
-            hits,
+            results,
             facets: facets.unwrap_or_default(),
             suggestion,
         })

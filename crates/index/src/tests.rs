@@ -78,7 +78,7 @@ fn ids(index: &SearchIndex, query: &str) -> Vec<String> {
     index
         .search(&request)
         .expect("searching")
-        .hits
+        .results
         .into_iter()
         .map(|hit| hit.id)
         .collect()
@@ -224,7 +224,7 @@ fn an_empty_query_lists_every_asset_newest_first() -> TestResult {
     let (_dir, index) = indexed(&assets);
     let found = index.search(&SearchRequest::default())?;
     assert_eq!(found.total, assets.len() as u64);
-    let dates: Vec<i64> = found.hits.iter().map(|hit| hit.created_at).collect();
+    let dates: Vec<i64> = found.results.iter().map(|hit| hit.created_at).collect();
     assert!(dates.windows(2).all(|pair| pair[0] > pair[1]), "{dates:?}");
     Ok(())
 }
@@ -508,7 +508,7 @@ fn filters_and_facets_agree_with_brute_force() -> TestResult {
                 unlisted_max <= least_listed,
                 "an author with more matches was left out"
             );
-            assert!(found.hits.iter().all(|hit| matches(hit, word, filters)));
+            assert!(found.results.iter().all(|hit| matches(hit, word, filters)));
         }
     }
     Ok(())
@@ -527,7 +527,7 @@ fn pages_are_disjoint_stable_and_in_order_for_every_sort() -> TestResult {
                 per_page: 7,
                 ..SearchRequest::default()
             };
-            Ok(index.search(&request)?.hits)
+            Ok(index.search(&request)?.results)
         };
         let total = index.search(&SearchRequest::words("sea"))?.total as u32;
         let mut seen = Vec::new();
@@ -569,4 +569,51 @@ fn facet_names_and_values_parse_from_their_wire_names() {
         Some(Orientation::Landscape)
     );
     assert!("sideways".parse::<Orientation>().is_err());
+}
+
+#[test]
+fn a_read_only_index_searches_beside_a_writer_and_refuses_writes() -> TestResult {
+    let assets = corpus();
+    let (dir, writer) = indexed(&assets);
+    let reader = SearchIndex::open(dir.path(), Options::read_only())?;
+    assert_eq!(reader.len(), assets.len() as u64);
+    assert_eq!(ids(&reader, "dandelion"), ["twowings"]);
+    assert!(matches!(
+        reader.upsert(&assets[0]),
+        Err(IndexError::ReadOnly)
+    ));
+    assert!(matches!(reader.remove("aqua"), Err(IndexError::ReadOnly)));
+    drop(writer);
+    Ok(())
+}
+
+#[test]
+fn download_counts_fed_in_reorder_popular() -> TestResult {
+    let (_dir, index) = indexed(&corpus());
+    let popular = |index: &SearchIndex| -> Result<Vec<String>> {
+        let request = SearchRequest {
+            query: "macro".into(),
+            sort: Sort::Popular,
+            ..SearchRequest::default()
+        };
+        Ok(index
+            .search(&request)?
+            .results
+            .into_iter()
+            .map(|hit| hit.id)
+            .collect())
+    };
+    assert_ne!(
+        popular(&index)?.first().map(String::as_str),
+        Some("ladybird")
+    );
+    let updated = index.set_downloads(&[("ladybird", 40), ("aqua", 7), ("no-such-asset", 3)])?;
+    assert_eq!(updated, 2);
+    index.commit()?;
+    assert_eq!(popular(&index)?[..2], ["ladybird", "aqua"]);
+    assert_eq!(
+        index.get("ladybird")?.map(|asset| asset.downloads),
+        Some(40)
+    );
+    Ok(())
 }

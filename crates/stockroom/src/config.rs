@@ -219,6 +219,11 @@ impl Config {
         self.data_dir.join("blobs")
     }
 
+    /// The keyword index (tantivy).
+    pub fn index_dir(&self) -> PathBuf {
+        self.data_dir.join("index")
+    }
+
     /// The duplicate index's hash file.
     pub fn dupes_file(&self) -> PathBuf {
         self.data_dir.join("dupes").join("hashes")

@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use stockroom_dupes::{DupIndex, Match, Query};
 use stockroom_phash::{DECODE_LONG_SIDE, Fingerprint, phash_hex};
-use stockroom_render::{Limits, decode_oriented};
+use stockroom_render::{Limits, auto_keywords, decode_oriented};
 use stockroom_store::AssetId;
 
 use crate::config::Config;
@@ -22,6 +22,10 @@ pub struct Hashed {
     pub fingerprint: Fingerprint,
     pub blake3: blake3::Hash,
     pub media_type: &'static str,
+    /// Width and height as displayed (after EXIF orientation), of the original.
+    pub size: (u32, u32),
+    /// Orientation, size class and dominant colours, for search.
+    pub auto_keywords: Vec<String>,
 }
 
 /// Reads an uploaded file, refusing it before reading if it is over `max_bytes`.
@@ -48,7 +52,10 @@ pub enum Purpose {
 pub fn hash_bytes(bytes: &[u8], limits: &Limits, purpose: Purpose) -> Result<Hashed> {
     let pixels = decode_oriented(bytes, limits, DECODE_LONG_SIDE)?;
     let (width, height) = (pixels.width as usize, pixels.height as usize);
+    let size = pixels.source.displayed_size();
     Ok(Hashed {
+        size,
+        auto_keywords: auto_keywords(size.0, size.1, &pixels.rgb),
         fingerprint: match purpose {
             Purpose::Print => Fingerprint::for_index(&pixels.rgb, width, height),
             Purpose::Lookup => Fingerprint::of_rgb(&pixels.rgb, width, height),

@@ -6,9 +6,11 @@
 //! reliable PDQ match within the threshold, under any rotation or flip, whole, trimmed,
 //! centre-cropped or shifted; see `Region::margin` for how far each lookup reaches) is
 //! stored but held `pending` for a moderator, with its candidates. Each file's outcome is
-//! one JSON line on stdout.
-//! Until the catalogue exists, the submitted metadata is kept in the store beside the
-//! original (kind `metadata`).
+//! one JSON line on stdout. An active asset is added to the keyword index, searchable
+//! when ingest returns.
+//! Until uploads go through the catalogue, the submitted metadata is kept in the store
+//! beside the original (kind `metadata`), with the displayed size and automatic keywords:
+//! `stockroom reindex` rebuilds the keyword index from those records.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -21,12 +23,14 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde::Serialize;
 use stockroom_dupes::DupIndex;
+use stockroom_index::SearchIndex;
 use stockroom_render::Limits;
 use stockroom_store::{AssetId, Kind, Store, StoreError};
 
 use crate::config::Config;
 use crate::fingerprint::{self, Candidate};
 use crate::manifest::{AssetMetadata, Manifest};
+use crate::search;
 
 /// File extensions picked up when a directory is given.
 const IMAGE_EXTENSIONS: [&str; 4] = ["jpg", "jpeg", "png", "webp"];
@@ -73,6 +77,11 @@ struct StoredMetadata<'a> {
     ingested_at: u64,
     /// `active`, or `pending` when near duplicates hold it for a moderator.
     status: &'static str,
+    /// Displayed size (after EXIF orientation).
+    width: u32,
+    height: u32,
+    /// Orientation, size class, dominant colours.
+    auto_keywords: &'a [String],
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     duplicates: &'a [Candidate],
     #[serde(flatten)]
@@ -110,6 +119,7 @@ pub fn run(
     }
     let claims = Mutex::new(claims);
     let index = Mutex::new(fingerprint::open_index(config)?);
+    let search = search::open_index(config, stockroom_index::Options::default())?;
     let progress = progress_bar(files.len() as u64, show_progress);
     let disk_full = AtomicBool::new(false);
     let reports = files
@@ -120,7 +130,11 @@ pub fn run(
                     reason: "an earlier write found the disk full".into(),
                 }
             } else {
-                ingest_one(config, &store, &claims, &index, manifest, file).unwrap_or_else(
+                let indexes = Indexes {
+                    duplicates: &index,
+                    search: &search,
+                };
+                ingest_one(config, &store, &claims, indexes, manifest, file).unwrap_or_else(
                     |error| {
                         let full = error
                             .downcast_ref::<StoreError>()
@@ -142,7 +156,16 @@ pub fn run(
         })
         .collect();
     progress.finish_and_clear();
+    // Searchable when ingest returns, not merely within the commit interval.
+    search.commit().context("committing the search index")?;
     Ok(reports)
+}
+
+/// The indexes an ingested file goes into.
+#[derive(Clone, Copy)]
+struct Indexes<'a> {
+    duplicates: &'a Mutex<DupIndex>,
+    search: &'a SearchIndex,
 }
 
 fn progress_bar(len: u64, show: bool) -> ProgressBar {
@@ -203,10 +226,11 @@ fn ingest_one(
     config: &Config,
     store: &Store,
     claims: &Mutex<Claims>,
-    index: &Mutex<DupIndex>,
+    indexes: Indexes<'_>,
     manifest: Option<&Manifest>,
     file: &Path,
 ) -> Result<Outcome> {
+    let index = indexes.duplicates;
     let canonical = file
         .canonicalize()
         .with_context(|| format!("{}", file.display()))?;
@@ -274,9 +298,13 @@ fn ingest_one(
             .map(|elapsed| elapsed.as_secs())
             .unwrap_or(0),
         status: if pending { "pending" } else { "active" },
+        width: hashed.size.0,
+        height: hashed.size.1,
+        auto_keywords: &hashed.auto_keywords,
         duplicates: if pending { &duplicates } else { &[] },
         metadata: &metadata,
     };
+    let ingested_at = record.ingested_at;
     let record = serde_json::to_vec(&record).context("encoding metadata")?;
     let stored = store
         .put(id, Kind::Original, &bytes)
@@ -294,6 +322,18 @@ fn ingest_one(
             .by_hash
             .remove(&hash);
         return Err(error.into());
+    }
+    if !pending {
+        let doc = search::asset_doc(
+            id,
+            &metadata,
+            hashed.size,
+            &hashed.auto_keywords,
+            ingested_at,
+        );
+        indexes.search.upsert(&doc).with_context(|| {
+            format!("asset {id} is stored, but adding it to the search index failed; run `stockroom reindex`")
+        })?;
     }
     Ok(if pending {
         Outcome::Pending {

@@ -6,6 +6,7 @@ mod ingest;
 mod maintenance;
 mod manifest;
 mod members;
+mod search;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -46,7 +47,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Ingest the bundled corpus into a fresh data directory and show what is stored.
+    /// Ingest the bundled corpus into a fresh data directory and show what is stored and
+    /// how it is found.
     Demo,
     /// Store image files (or every image under directories) as assets.
     Ingest {
@@ -72,6 +74,20 @@ enum Command {
         #[arg(required = true)]
         images: Vec<PathBuf>,
     },
+    /// Search active assets by keywords: prints the page as JSON (the shape of
+    /// `GET /v1/search`).
+    Search(SearchArgs),
+    /// Active assets like an asset: those that look alike (PDQ), then those that share
+    /// keywords; JSON lines.
+    Similar {
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+        /// The asset's id.
+        id: String,
+    },
+    /// Rebuild the search index from the stored assets (the old one serves until the new
+    /// one is complete).
+    Reindex,
     /// Re-hash every stored record; exits 1 and names each damaged record.
     Verify,
     /// Rewrite live records into fresh segments and reclaim the rest.
@@ -83,6 +99,73 @@ enum Command {
         #[command(subcommand)]
         command: members::MembersCommand,
     },
+}
+
+/// `stockroom search`'s words, filters, sort, page and facets (DESIGN §3).
+#[derive(Debug, clap::Args)]
+struct SearchArgs {
+    /// Words (all must match), "quoted phrases", -exclusions. None lists every asset.
+    query: Vec<String>,
+    #[arg(long, default_value = "relevance")]
+    sort: stockroom_index::Sort,
+    #[arg(long, default_value_t = 1)]
+    page: u32,
+    #[arg(long, default_value_t = stockroom_index::DEFAULT_PER_PAGE)]
+    per_page: u32,
+    /// Facet fields to count, comma-separated (orientation, color, collection, kind,
+    /// editorial, model_release, author).
+    #[arg(long, value_delimiter = ',')]
+    facets: Vec<stockroom_index::FacetField>,
+    #[arg(long)]
+    orientation: Option<stockroom_index::Orientation>,
+    #[arg(long)]
+    color: Option<stockroom_index::Color>,
+    #[arg(long)]
+    collection: Option<stockroom_index::Collection>,
+    #[arg(long)]
+    kind: Option<stockroom_index::Kind>,
+    /// An author's id.
+    #[arg(long)]
+    author: Option<String>,
+    #[arg(long)]
+    editorial: Option<bool>,
+    #[arg(long)]
+    model_release: Option<bool>,
+    #[arg(long)]
+    min_width: Option<u32>,
+    #[arg(long)]
+    min_height: Option<u32>,
+    /// Created at or after, Unix seconds.
+    #[arg(long)]
+    created_from: Option<i64>,
+    /// Created before, Unix seconds.
+    #[arg(long)]
+    created_to: Option<i64>,
+}
+
+impl SearchArgs {
+    fn request(self) -> stockroom_index::SearchRequest {
+        stockroom_index::SearchRequest {
+            query: self.query.join(" "),
+            filters: stockroom_index::Filters {
+                orientation: self.orientation,
+                color: self.color,
+                collection: self.collection,
+                editorial: self.editorial,
+                model_release: self.model_release,
+                author: self.author,
+                min_width: self.min_width,
+                min_height: self.min_height,
+                kind: self.kind,
+                created_from: self.created_from,
+                created_to: self.created_to,
+            },
+            sort: self.sort,
+            page: self.page,
+            per_page: self.per_page,
+            facets: self.facets,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -117,6 +200,28 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Dedup { threshold, images } => {
             let config = Config::load(cli.config.as_deref(), overrides)?;
             dedup(&config, threshold, &images)
+        }
+        Command::Search(args) => {
+            let config = Config::load(cli.config.as_deref(), overrides)?;
+            search::search(&config, &args.request())
+        }
+        Command::Similar { limit, id } => {
+            let config = Config::load(cli.config.as_deref(), overrides)?;
+            let id: stockroom_store::AssetId = id
+                .parse()
+                .with_context(|| format!("{id:?} is not an asset id"))?;
+            let mut out = std::io::stdout().lock();
+            for found in search::similar(&config, id, limit)? {
+                serde_json::to_writer(&mut out, &found)?;
+                writeln!(out)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Reindex => {
+            let config = Config::load(cli.config.as_deref(), overrides)?;
+            let report = search::reindex(&config, interactive)?;
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(ExitCode::SUCCESS)
         }
         Command::Verify => {
             let config = Config::load(cli.config.as_deref(), overrides)?;
@@ -280,12 +385,25 @@ fn demo(
         println!("\n$ stockroom dedup {}", sample.display());
         dedup(&config, None, std::slice::from_ref(sample))?;
     }
+    println!("\n$ stockroom search --per-page 2 --facets collection,color blumen");
+    let request = stockroom_index::SearchRequest {
+        query: "blumen".into(),
+        per_page: 2,
+        facets: vec![
+            stockroom_index::FacetField::Collection,
+            stockroom_index::FacetField::Color,
+        ],
+        ..stockroom_index::SearchRequest::default()
+    };
+    search::search(&config, &request)?;
     let data = config.data_dir.display();
     println!(
         "\nTry next:\n  stockroom stats --data {data}\n  stockroom verify --data {data}\n  \
          stockroom ingest --data {data} corpus/photos   # every file is already stored\n  \
-         stockroom dedup --data {data} IMAGE...         # near duplicates, any rotation or flip\n\n\
-         The HTTP server (search, previews, licences) arrives with the delivery-server work."
+         stockroom dedup --data {data} IMAGE...         # near duplicates, any rotation or flip\n  \
+         stockroom search --data {data} \"storm clouds\" -rain --sort newest\n  \
+         stockroom search --data {data} --orientation landscape --color blue --facets kind\n\n\
+         The HTTP server (previews, licences, the search API) arrives with the delivery-server work."
     );
     Ok(code)
 }

@@ -1,0 +1,273 @@
+//! `stockroom-search-bench`: keyword search over the generator's records, our index beside
+//! PostgreSQL full-text search (GIN) and SQLite FTS5, one workload, one run.
+//!
+//! Every engine loads the same records, then the same queries run one at a time, the
+//! engines taking turns query by query (so a noisy neighbour slows all three alike). Each
+//! query returns a page of 20 (id and title; ours returns whole result cards) and the
+//! total; a fifth also count four facet fields over every match. Printed: build time and
+//! size per engine, queries/s, p50 and p99 latency, the ratios, and how often each peer's
+//! total agrees with ours (stemming differs: SQLite has no German stemmer).
+//!
+//! `tools/search-bench.sh` makes the records, starts PostgreSQL and runs this.
+
+mod peers;
+#[path = "../../synth/src/vocabulary.rs"]
+#[allow(dead_code)]
+mod vocabulary;
+mod workload;
+#[path = "../../synth/src/zipf.rs"]
+#[allow(dead_code)]
+mod zipf;
+
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use stockroom_index::{Options, SearchIndex};
+
+use crate::peers::{Postgres, Sqlite};
+use crate::workload::{BenchQuery, Record};
+
+#[derive(Debug, Parser)]
+#[command(about = "Keyword search: stockroom's index beside PostgreSQL (GIN) and SQLite FTS5")]
+struct Args {
+    /// The generator's records.jsonl.
+    #[arg(long)]
+    records: PathBuf,
+    /// Where the index and the SQLite file are built (emptied first).
+    #[arg(long)]
+    work: PathBuf,
+    /// A PostgreSQL connection string; without it PostgreSQL is left out.
+    #[arg(long)]
+    postgres: Option<String>,
+    /// Timed queries per engine.
+    #[arg(long, default_value_t = 2000)]
+    queries: usize,
+    /// Untimed queries first (caches warm, statements prepared).
+    #[arg(long, default_value_t = 300)]
+    warmup: usize,
+    /// The generator's vocabulary size, Zipf exponent and seed: queries draw words as the
+    /// records drew keywords.
+    #[arg(long, default_value_t = 50_000)]
+    vocabulary: usize,
+    #[arg(long, default_value_t = 1.07)]
+    zipf: f64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+/// One engine's figures.
+#[derive(Debug, Default)]
+struct Figures {
+    name: &'static str,
+    build: Duration,
+    size_bytes: u64,
+    latencies: Vec<Duration>,
+    totals: Vec<u64>,
+}
+
+impl Figures {
+    fn queries_per_second(&self) -> f64 {
+        let spent: Duration = self.latencies.iter().sum();
+        self.latencies.len() as f64 / spent.as_secs_f64().max(1e-9)
+    }
+
+    fn percentile(&self, share: f64) -> Duration {
+        let mut sorted = self.latencies.clone();
+        sorted.sort_unstable();
+        let at = ((sorted.len() as f64 * share).ceil() as usize).clamp(1, sorted.len().max(1));
+        sorted.get(at - 1).copied().unwrap_or_default()
+    }
+}
+
+fn main() {
+    if let Err(error) = run(Args::parse()) {
+        // The PostgreSQL client's errors say only "db error" at the top: show the chain.
+        let chain: Vec<String> = error.chain().map(|cause| format!("{cause:?}")).collect();
+        eprintln!("error: {}", chain.join("\n  caused by: "));
+        std::process::exit(1);
+    }
+}
+
+fn run(args: Args) -> Result<()> {
+    let records = load(&args.records)?;
+    eprintln!("{} records", records.len());
+    std::fs::create_dir_all(&args.work)?;
+
+    let (index, mut ours) = build_ours(&args.work.join("index"), &records)?;
+    eprintln!("stockroom index built in {:.1} s", ours.build.as_secs_f64());
+    let started = Instant::now();
+    let mut sqlite = Sqlite::build(&args.work.join("fts5.sqlite"), &records)?;
+    let mut lite = Figures {
+        name: "SQLite FTS5",
+        build: started.elapsed(),
+        size_bytes: sqlite.size_bytes()?,
+        ..Figures::default()
+    };
+    eprintln!("SQLite FTS5 built in {:.1} s", lite.build.as_secs_f64());
+    let mut postgres = match &args.postgres {
+        Some(connection) => {
+            let started = Instant::now();
+            let mut postgres = Postgres::build(connection, &records)?;
+            let figures = Figures {
+                name: "PostgreSQL GIN",
+                build: started.elapsed(),
+                size_bytes: postgres.size_bytes()?,
+                ..Figures::default()
+            };
+            eprintln!("PostgreSQL built in {:.1} s", figures.build.as_secs_f64());
+            Some((postgres, figures))
+        }
+        None => None,
+    };
+
+    let authors = prolific_authors(&records, 50);
+    drop(records);
+    let queries = workload::queries(
+        args.warmup + args.queries,
+        args.vocabulary,
+        args.zipf,
+        args.seed,
+        &authors,
+    );
+    let (warmup, timed) = queries.split_at(args.warmup);
+    for query in warmup {
+        ours_run(&index, query)?;
+        sqlite.run(query)?;
+        if let Some((postgres, _)) = &mut postgres {
+            postgres.run(query)?;
+        }
+    }
+    for (n, query) in timed.iter().enumerate() {
+        // Take turns, starting with a different engine each time.
+        for turn in 0..3 {
+            match (n + turn) % 3 {
+                0 => time(&mut ours, || ours_run(&index, query))?,
+                1 => time(&mut lite, || sqlite.run(query))?,
+                _ => {
+                    if let Some((postgres, figures)) = &mut postgres {
+                        time(figures, || postgres.run(query))?;
+                    }
+                }
+            }
+        }
+        if n > 0 && n % 500 == 0 {
+            eprintln!("{n} queries");
+        }
+    }
+    let mut peers = vec![lite];
+    peers.extend(postgres.map(|(_, figures)| figures));
+    report(&ours, &peers, timed);
+    Ok(())
+}
+
+fn load(path: &Path) -> Result<Vec<Record>> {
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    std::io::BufReader::new(file)
+        .lines()
+        .map(|line| Ok(serde_json::from_str(&line?)?))
+        .collect()
+}
+
+fn build_ours(dir: &Path, records: &[Record]) -> Result<(SearchIndex, Figures)> {
+    let _ = std::fs::remove_dir_all(dir);
+    let started = Instant::now();
+    let index = SearchIndex::open(dir, Options::bulk())?;
+    for chunk in records.chunks(10_000) {
+        let docs: Vec<_> = chunk.iter().map(Record::to_doc).collect();
+        index.upsert_many(&docs)?;
+    }
+    index.commit()?;
+    index.merge_segments()?;
+    let figures = Figures {
+        name: "stockroom",
+        build: started.elapsed(),
+        size_bytes: dir_size(dir)?,
+        ..Figures::default()
+    };
+    Ok((index, figures))
+}
+
+fn ours_run(index: &SearchIndex, query: &BenchQuery) -> Result<u64> {
+    Ok(index.search(&query.to_request())?.total)
+}
+
+fn time(figures: &mut Figures, run: impl FnOnce() -> Result<u64>) -> Result<()> {
+    let started = Instant::now();
+    let total = run()?;
+    figures.latencies.push(started.elapsed());
+    figures.totals.push(total);
+    Ok(())
+}
+
+/// The ids of the `count` authors with the most records.
+fn prolific_authors(records: &[Record], count: usize) -> Vec<String> {
+    let mut by_author: HashMap<String, u64> = HashMap::new();
+    for record in records {
+        *by_author.entry(record.author_id()).or_default() += 1;
+    }
+    let mut ranked: Vec<(String, u64)> = by_author.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    ranked
+        .into_iter()
+        .take(count)
+        .map(|(author, _)| author)
+        .collect()
+}
+
+fn dir_size(dir: &Path) -> Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total += if meta.is_dir() {
+            dir_size(&entry.path())?
+        } else {
+            meta.len()
+        };
+    }
+    Ok(total)
+}
+
+fn report(ours: &Figures, peers: &[Figures], queries: &[BenchQuery]) {
+    let filtered = queries
+        .iter()
+        .filter(|query| query.filter.is_some())
+        .count();
+    let faceted = queries.iter().filter(|query| query.facets).count();
+    let found_nothing = ours.totals.iter().filter(|total| **total == 0).count();
+    println!(
+        "{} queries, one at a time: {:.0}% with a filter, {:.0}% with facets; {:.0}% find nothing (for stockroom)",
+        queries.len(),
+        100.0 * filtered as f64 / queries.len() as f64,
+        100.0 * faceted as f64 / queries.len() as f64,
+        100.0 * found_nothing as f64 / queries.len() as f64,
+    );
+    println!();
+    println!(
+        "| engine | build | size | queries/s | p50 | p99 | stockroom ÷ engine (queries/s) | same total as stockroom |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    for figures in std::iter::once(ours).chain(peers) {
+        let same = figures
+            .totals
+            .iter()
+            .zip(&ours.totals)
+            .filter(|(theirs, mine)| theirs == mine)
+            .count();
+        println!(
+            "| {} | {:.1} s | {:.0} MB | {:.0} | {:.2} ms | {:.2} ms | {:.1}× | {:.1}% |",
+            figures.name,
+            figures.build.as_secs_f64(),
+            figures.size_bytes as f64 / 1e6,
+            figures.queries_per_second(),
+            figures.percentile(0.5).as_secs_f64() * 1e3,
+            figures.percentile(0.99).as_secs_f64() * 1e3,
+            ours.queries_per_second() / figures.queries_per_second(),
+            100.0 * same as f64 / figures.totals.len().max(1) as f64,
+        );
+    }
+}
