@@ -80,6 +80,9 @@ pub struct Options {
     /// Merge segments in the background as they accumulate (tantivy's log merge policy).
     /// A rebuild turns this off and merges once at the end (`merge_segments`).
     pub background_merges: bool,
+    /// Threads a single search spreads its segments over (default: the CPUs, up to 4).
+    /// One query at a time then finishes sooner; many at once keep every CPU busy anyway.
+    pub search_threads: usize,
 }
 
 impl Default for Options {
@@ -90,6 +93,7 @@ impl Default for Options {
             writer_memory_bytes: 64 << 20,
             writer_threads: 1,
             background_merges: true,
+            search_threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
         }
     }
 }
@@ -138,6 +142,8 @@ pub struct SearchIndex {
     analyzers: Analyzers,
     /// `None` when opened read-only.
     shared: Option<Arc<Shared>>,
+    /// Threads one search uses, one segment each.
+    search_threads: usize,
     committer: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
 }
 
@@ -171,7 +177,7 @@ impl SearchIndex {
         let fields = Fields::new();
         let directory = MmapDirectory::open(dir)?;
         let exists = Index::exists(&directory).map_err(tantivy::TantivyError::from)?;
-        let index = if exists {
+        let mut index = if exists {
             let index = Index::open(directory)?;
             if index.schema() != fields.schema {
                 return Err(IndexError::OutdatedSchema {
@@ -183,6 +189,10 @@ impl SearchIndex {
             Index::create(directory, fields.schema.clone(), Default::default())?
         };
         schema::register_analyzers(&index);
+        let search_threads = options.search_threads.max(1);
+        if search_threads > 1 {
+            index.set_multithread_executor(search_threads)?;
+        }
         let reader: IndexReader = index
             .reader_builder()
             .reload_policy(if options.read_only {
@@ -197,6 +207,7 @@ impl SearchIndex {
             fields,
             analyzers: Analyzers::new(),
             shared: None,
+            search_threads,
             committer: None,
         };
         if options.read_only {
@@ -242,10 +253,11 @@ impl SearchIndex {
         if let Some(error) = lock(&shared.failed).take() {
             return Err(error);
         }
+        let mut analyzers = self.analyzers.clone();
         let writer = lock(&shared.writer);
         for asset in assets {
             writer.delete_term(self.id_term(&asset.id));
-            writer.add_document(self.fields.document(asset)?)?;
+            writer.add_document(self.fields.document(asset, &mut analyzers)?)?;
         }
         shared.dirty.store(true, Ordering::Release);
         Ok(())
@@ -291,8 +303,9 @@ impl SearchIndex {
         Ok(())
     }
 
-    /// Commits, then merges every segment into one and deletes the files it replaced: the
-    /// end of a rebuild (fewer segments, faster searches). Writes wait meanwhile.
+    /// Commits, then merges the segments into one per search thread and deletes the files
+    /// they replaced: the end of a rebuild (few segments, searched side by side). Writes
+    /// wait meanwhile.
     pub fn merge_segments(&self) -> Result<()> {
         let shared = self.shared()?;
         shared.commit()?;
@@ -303,12 +316,19 @@ impl SearchIndex {
         writer.set_merge_policy(Box::new(NoMergePolicy));
         let mut attempts = 0;
         loop {
-            let segments = self.index.searchable_segment_ids()?;
-            if segments.len() <= 1 {
+            let mut segments = self.index.searchable_segment_ids()?;
+            if segments.len() <= self.search_threads {
                 break;
             }
-            match writer.merge(&segments).wait() {
-                Ok(_) => break,
+            // One segment per search thread: a query searches them side by side.
+            segments.sort();
+            let per_group = segments.len().div_ceil(self.search_threads);
+            let merged = segments
+                .chunks(per_group)
+                .filter(|group| group.len() > 1)
+                .try_for_each(|group| writer.merge(group).wait().map(drop));
+            match merged {
+                Ok(()) => break,
                 Err(tantivy::TantivyError::InvalidArgument(_)) if attempts < MERGE_ATTEMPTS => {
                     attempts += 1;
                     std::thread::sleep(Duration::from_millis(200));

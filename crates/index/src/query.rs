@@ -1,22 +1,17 @@
 //! What users type, turned into a tantivy query. Parsing cannot fail: anything that is not
 //! a word, a "quoted phrase" or a `-exclusion` is read as spacing.
 //!
-//! Every word must match (in any language's title, keywords or description); title matches
-//! weigh most, then keywords, then the description, and the word's exact (unstemmed) form
-//! adds a little. A phrase must occur as written (unstemmed, in order). An exclusion drops
-//! assets that match the word or phrase anywhere.
+//! Every word must match (in the title, keywords or description, stemmed as the asset's
+//! language stems it); title matches weigh most, then keywords, then the description (see
+//! `schema.rs` for how). A phrase must occur as written (unstemmed, in order). An exclusion
+//! drops assets that match the word or phrase anywhere.
 
 use tantivy::Term;
-use tantivy::query::{BooleanQuery, BoostQuery, Occur, PhraseQuery, Query, TermQuery};
-use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::query::{BooleanQuery, Occur, PhraseQuery, Query, TermQuery};
+use tantivy::schema::IndexRecordOption;
 
 use crate::schema::{Analyzers, Fields};
 
-/// Field weights of a word's match.
-const TITLE_BOOST: f32 = 3.0;
-const KEYWORDS_BOOST: f32 = 2.0;
-const DESCRIPTION_BOOST: f32 = 1.0;
-const EXACT_BOOST: f32 = 0.5;
 /// Words beyond these are ignored: a query is a search, not a document.
 pub(crate) const MAX_CLAUSES: usize = 32;
 const MAX_PHRASE_WORDS: usize = 16;
@@ -132,35 +127,29 @@ fn clause_query(clause: &Clause, fields: &Fields, analyzers: &mut Analyzers) -> 
     }
 }
 
-/// One word in any of its places, stemmed as each language stems it.
+/// One word, as either language stems it.
 fn word_query(word: &str, fields: &Fields, analyzers: &mut Analyzers) -> Box<dyn Query> {
-    let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(7);
-    let stems = [
-        (fields.en, Analyzers::tokens(&mut analyzers.en, word)),
-        (fields.de, Analyzers::tokens(&mut analyzers.de, word)),
-    ];
-    for (language, stem) in stems {
-        let Some(stem) = stem.first() else { continue };
-        for (field, boost) in [
-            (language.title, TITLE_BOOST),
-            (language.keywords, KEYWORDS_BOOST),
-            (language.description, DESCRIPTION_BOOST),
-        ] {
-            should.push((Occur::Should, term(field, stem, boost)));
-        }
-    }
-    if let Some(exact) = Analyzers::tokens(&mut analyzers.exact, word).first() {
-        should.push((Occur::Should, term(fields.exact, exact, EXACT_BOOST)));
-    }
-    Box::new(BooleanQuery::new(should))
-}
-
-fn term(field: Field, text: &str, boost: f32) -> Box<dyn Query> {
-    let query = TermQuery::new(
-        Term::from_field_text(field, text),
-        IndexRecordOption::WithFreqs,
+    let mut stems = Analyzers::tokens(&mut analyzers.en, word);
+    stems.truncate(1);
+    stems.extend(
+        Analyzers::tokens(&mut analyzers.de, word)
+            .into_iter()
+            .take(1),
     );
-    Box::new(BoostQuery::new(Box::new(query), boost))
+    stems.dedup();
+    let mut terms: Vec<(Occur, Box<dyn Query>)> = stems
+        .iter()
+        .map(|stem| {
+            let term = Term::from_field_text(fields.text, stem);
+            let query: Box<dyn Query> =
+                Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs));
+            (Occur::Should, query)
+        })
+        .collect();
+    match terms.len() {
+        1 => terms.remove(0).1,
+        _ => Box::new(BooleanQuery::new(terms)),
+    }
 }
 
 #[cfg(test)]

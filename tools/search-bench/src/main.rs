@@ -57,6 +57,10 @@ struct Args {
     zipf: f64,
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Run our index alone (no peers), for profiling; reuses the index in WORK if there is
+    /// one.
+    #[arg(long)]
+    only_ours: bool,
 }
 
 /// One engine's figures.
@@ -97,18 +101,35 @@ fn run(args: Args) -> Result<()> {
     eprintln!("{} records", records.len());
     std::fs::create_dir_all(&args.work)?;
 
-    let (index, mut ours) = build_ours(&args.work.join("index"), &records)?;
-    eprintln!("stockroom index built in {:.1} s", ours.build.as_secs_f64());
-    let started = Instant::now();
-    let mut sqlite = Sqlite::build(&args.work.join("fts5.sqlite"), &records)?;
-    let mut lite = Figures {
-        name: "SQLite FTS5",
-        build: started.elapsed(),
-        size_bytes: sqlite.size_bytes()?,
-        ..Figures::default()
+    let index_dir = args.work.join("index");
+    let (index, mut ours) = if args.only_ours && index_dir.exists() {
+        let index = SearchIndex::open(&index_dir, Options::read_only())?;
+        let figures = Figures {
+            name: "stockroom",
+            size_bytes: dir_size(&index_dir)?,
+            ..Figures::default()
+        };
+        (index, figures)
+    } else {
+        build_ours(&index_dir, &records)?
     };
-    eprintln!("SQLite FTS5 built in {:.1} s", lite.build.as_secs_f64());
-    let mut postgres = match &args.postgres {
+    eprintln!("stockroom index built in {:.1} s", ours.build.as_secs_f64());
+    let mut sqlite = if args.only_ours {
+        None
+    } else {
+        let started = Instant::now();
+        let sqlite = Sqlite::build(&args.work.join("fts5.sqlite"), &records)?;
+        let figures = Figures {
+            name: "SQLite FTS5",
+            build: started.elapsed(),
+            size_bytes: sqlite.size_bytes()?,
+            ..Figures::default()
+        };
+        eprintln!("SQLite FTS5 built in {:.1} s", figures.build.as_secs_f64());
+        Some((sqlite, figures))
+    };
+    let postgres_connection = args.postgres.as_ref().filter(|_| !args.only_ours);
+    let mut postgres = match postgres_connection {
         Some(connection) => {
             let started = Instant::now();
             let mut postgres = Postgres::build(connection, &records)?;
@@ -136,7 +157,9 @@ fn run(args: Args) -> Result<()> {
     let (warmup, timed) = queries.split_at(args.warmup);
     for query in warmup {
         ours_run(&index, query)?;
-        sqlite.run(query)?;
+        if let Some((sqlite, _)) = &mut sqlite {
+            sqlite.run(query)?;
+        }
         if let Some((postgres, _)) = &mut postgres {
             postgres.run(query)?;
         }
@@ -146,7 +169,11 @@ fn run(args: Args) -> Result<()> {
         for turn in 0..3 {
             match (n + turn) % 3 {
                 0 => time(&mut ours, || ours_run(&index, query))?,
-                1 => time(&mut lite, || sqlite.run(query))?,
+                1 => {
+                    if let Some((sqlite, figures)) = &mut sqlite {
+                        time(figures, || sqlite.run(query))?;
+                    }
+                }
                 _ => {
                     if let Some((postgres, figures)) = &mut postgres {
                         time(figures, || postgres.run(query))?;
@@ -158,10 +185,32 @@ fn run(args: Args) -> Result<()> {
             eprintln!("{n} queries");
         }
     }
-    let mut peers = vec![lite];
+    let mut peers: Vec<Figures> = sqlite.map(|(_, figures)| figures).into_iter().collect();
     peers.extend(postgres.map(|(_, figures)| figures));
     report(&ours, &peers, timed);
+    if args.only_ours {
+        slowest(&ours, timed);
+    }
     Ok(())
+}
+
+/// The slowest queries, to see what the tail is made of.
+fn slowest(ours: &Figures, queries: &[BenchQuery]) {
+    let mut order: Vec<usize> = (0..queries.len()).collect();
+    order.sort_by_key(|&n| std::cmp::Reverse(ours.latencies[n]));
+    for &n in order.iter().take(15) {
+        let query = &queries[n];
+        println!(
+            "{:.2} ms  total {:>7}  {:?} filter {:?} facets {} {:?} page {}",
+            ours.latencies[n].as_secs_f64() * 1e3,
+            ours.totals[n],
+            query.words,
+            query.filter,
+            query.facets,
+            query.sort,
+            query.page
+        );
+    }
 }
 
 fn load(path: &Path) -> Result<Vec<Record>> {
