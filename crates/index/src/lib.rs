@@ -72,8 +72,10 @@ pub struct Options {
     /// Search only: no writer, so no lock (other processes may write meanwhile), and the
     /// reader follows their commits.
     pub read_only: bool,
-    /// Upserts become searchable within this long.
-    pub commit_interval: Duration,
+    /// Upserts become searchable within this long (a thread commits them). `None`: only
+    /// an explicit `commit` (or `remove`) commits, and what was not committed when the
+    /// index is dropped is discarded, as a rebuild wants when it fails halfway.
+    pub commit_interval: Option<Duration>,
     /// The writer's indexing memory, split over its threads (tantivy needs ≥ 15 MB each).
     pub writer_memory_bytes: usize,
     pub writer_threads: usize,
@@ -89,7 +91,7 @@ impl Default for Options {
     fn default() -> Options {
         Options {
             read_only: false,
-            commit_interval: Duration::from_millis(500),
+            commit_interval: Some(Duration::from_millis(500)),
             writer_memory_bytes: 64 << 20,
             writer_threads: 1,
             background_merges: true,
@@ -106,13 +108,15 @@ impl Options {
         }
     }
 
-    /// For rebuilding the whole index: more memory and threads, fewer, larger segments.
+    /// For rebuilding the whole index: more memory and threads, fewer, larger segments,
+    /// and nothing committed before the rebuild says so (the old index serves meanwhile).
     pub fn bulk() -> Options {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
         Options {
             writer_memory_bytes: 256 << 20,
             writer_threads: threads,
             background_merges: false,
+            commit_interval: None,
             ..Options::default()
         }
     }
@@ -225,16 +229,17 @@ impl SearchIndex {
             dirty: AtomicBool::new(false),
             failed: Mutex::new(None),
         });
-        let committer =
-            spawn_committer(Arc::clone(&shared), options.commit_interval).map_err(|source| {
+        if let Some(interval) = options.commit_interval {
+            let committer = spawn_committer(Arc::clone(&shared), interval).map_err(|source| {
                 IndexError::Io {
                     what: "starting the commit thread for",
                     path: dir.display().to_string(),
                     source,
                 }
             })?;
+            opened.committer = Some(committer);
+        }
         opened.shared = Some(shared);
-        opened.committer = Some(committer);
         Ok(opened)
     }
 

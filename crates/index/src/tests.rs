@@ -617,3 +617,21 @@ fn download_counts_fed_in_reorder_popular() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+fn a_rebuild_that_stops_halfway_leaves_the_old_index_whole() -> TestResult {
+    let assets = corpus();
+    let (dir, index) = indexed(&assets);
+    drop(index);
+    {
+        let rebuild = SearchIndex::open(dir.path(), Options::bulk())?;
+        rebuild.clear()?;
+        rebuild.upsert_many(&assets[..3])?;
+        // Longer than the default commit interval: nothing may commit on its own.
+        std::thread::sleep(Duration::from_millis(800));
+        // Dropped without commit: the rebuild failed.
+    }
+    let index = open(dir.path());
+    assert_eq!(index.len(), assets.len() as u64);
+    Ok(())
+}
