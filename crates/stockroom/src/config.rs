@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
-use stockroom_store::StoreOptions;
+use stockroom_store::{Store, StoreOptions};
 
 /// Everything the commands need to know, validated.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -217,6 +217,16 @@ impl Config {
     /// Where blobs live.
     pub fn blobs_dir(&self) -> PathBuf {
         self.data_dir.join("blobs")
+    }
+
+    /// Opens the store in `dir` (one of the data directory's stores).
+    pub fn open_store(&self, dir: &Path) -> Result<Store> {
+        Store::open(dir, self.store_options()).with_context(|| format!("opening {}", dir.display()))
+    }
+
+    /// Opens the blob store (originals, metadata).
+    pub fn open_blobs(&self) -> Result<Store> {
+        self.open_store(&self.blobs_dir())
     }
 
     /// The keyword index (tantivy).

@@ -19,7 +19,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
-use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde::Serialize;
 use stockroom_dupes::DupIndex;
@@ -30,6 +29,7 @@ use stockroom_store::{AssetId, Kind, Store, StoreError};
 use crate::config::Config;
 use crate::fingerprint::{self, Candidate};
 use crate::manifest::{AssetMetadata, Manifest};
+use crate::progress;
 use crate::search;
 
 /// File extensions picked up when a directory is given.
@@ -108,8 +108,7 @@ pub fn run(
         (true, Some(manifest)) => manifest.files().to_vec(),
         (true, None) => bail!("nothing to ingest: give image files or directories, or --manifest"),
     };
-    let store = Store::open(config.blobs_dir(), config.store_options())
-        .with_context(|| format!("opening {}", config.blobs_dir().display()))?;
+    let store = config.open_blobs()?;
     let mut claims = Claims::default();
     for entry in store.entries() {
         claims.ids.insert(entry.asset);
@@ -120,7 +119,7 @@ pub fn run(
     let claims = Mutex::new(claims);
     let index = Mutex::new(fingerprint::open_index(config)?);
     let search = search::open_index(config, stockroom_index::Options::default())?;
-    let progress = progress_bar(files.len() as u64, show_progress);
+    let progress = progress::bar("ingest", files.len() as u64, show_progress);
     let disk_full = AtomicBool::new(false);
     let reports = files
         .par_iter()
@@ -166,19 +165,6 @@ pub fn run(
 struct Indexes<'a> {
     duplicates: &'a Mutex<DupIndex>,
     search: &'a SearchIndex,
-}
-
-fn progress_bar(len: u64, show: bool) -> ProgressBar {
-    if !show {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(len);
-    let style =
-        ProgressStyle::with_template("{spinner} ingest [{bar:40}] {pos}/{len} {per_sec} eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> ");
-    bar.set_style(style);
-    bar
 }
 
 /// Expands directories (recursively, image extensions only, sorted); keeps files as given.

@@ -6,6 +6,7 @@ mod ingest;
 mod maintenance;
 mod manifest;
 mod members;
+mod progress;
 mod search;
 
 use std::io::{IsTerminal, Write};
@@ -296,8 +297,7 @@ fn hash(images: &[PathBuf]) -> Result<ExitCode> {
 /// `stockroom dedup`: `{"query", "quality", "reliable", "matches": [...]}` per image.
 fn dedup(config: &Config, threshold: Option<u32>, images: &[PathBuf]) -> Result<ExitCode> {
     // The store's lock keeps an ingest from appending to the index while we read it.
-    let store = stockroom_store::Store::open(config.blobs_dir(), config.store_options())
-        .with_context(|| format!("opening {}", config.blobs_dir().display()))?;
+    let store = config.open_blobs()?;
     let index = fingerprint::open_index(config)?;
     let threshold = threshold.unwrap_or(config.dedup_threshold);
     let purpose = fingerprint::Purpose::Lookup;

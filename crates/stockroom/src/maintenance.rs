@@ -4,10 +4,10 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
-use stockroom_store::{Stats, Store};
+use stockroom_store::Stats;
 
 use crate::config::Config;
 
@@ -19,15 +19,11 @@ fn store_dirs(config: &Config) -> [(&'static str, PathBuf); 2] {
     ]
 }
 
-fn open(config: &Config, dir: &PathBuf) -> Result<Store> {
-    Store::open(dir, config.store_options()).with_context(|| format!("opening {}", dir.display()))
-}
-
 /// Re-hashes every record of every store; exit 1 if anything is damaged.
 pub fn verify(config: &Config, interactive: bool) -> Result<ExitCode> {
     let mut damaged = 0;
     for (name, dir) in store_dirs(config) {
-        let store = open(config, &dir)?;
+        let store = config.open_store(&dir)?;
         let total = store.stats()?.disk_bytes;
         let bar = if interactive {
             let bar = ProgressBar::new(total);
@@ -70,7 +66,7 @@ pub fn verify(config: &Config, interactive: bool) -> Result<ExitCode> {
 /// Compacts every store.
 pub fn compact(config: &Config) -> Result<ExitCode> {
     for (name, dir) in store_dirs(config) {
-        let store = open(config, &dir)?;
+        let store = config.open_store(&dir)?;
         let report = store.compact()?;
         println!(
             "{}",
@@ -92,7 +88,7 @@ pub fn compact(config: &Config) -> Result<ExitCode> {
 pub fn stats(config: &Config) -> Result<ExitCode> {
     let mut stores = serde_json::Map::new();
     for (name, dir) in store_dirs(config) {
-        let store = open(config, &dir)?;
+        let store = config.open_store(&dir)?;
         stores.insert(name.to_string(), stats_json(&store.stats()?));
     }
     let mut out = std::io::stdout().lock();

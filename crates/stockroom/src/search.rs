@@ -11,7 +11,6 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use stockroom_index::{
     AssetDoc, Author, Collection, Color, Kind, Language, Options, SearchIndex, SearchRequest,
@@ -21,6 +20,7 @@ use stockroom_store::{AssetId, Kind as BlobKind, Store};
 use crate::config::Config;
 use crate::fingerprint;
 use crate::manifest::{self, AssetMetadata};
+use crate::progress;
 
 /// PDQ distance within which `similar` calls two images visually alike: past duplicates
 /// (31) and well short of unrelated photos (around 128).
@@ -180,8 +180,7 @@ pub fn similar(config: &Config, id: AssetId, limit: usize) -> Result<Vec<Similar
     let index = open_index(config, Options::read_only())?;
     let mut found: Vec<Similar> = Vec::new();
     let mut seen: HashSet<String> = HashSet::from([id.to_string()]);
-    let store = Store::open(config.blobs_dir(), config.store_options())
-        .with_context(|| format!("opening {}", config.blobs_dir().display()))?;
+    let store = config.open_blobs()?;
     if let Some(original) = store.get(id, BlobKind::Original) {
         let hashed = fingerprint::hash_bytes(
             &original,
@@ -234,8 +233,7 @@ pub struct Reindexed {
 /// `stockroom reindex`: rebuilds the search index from the stored metadata records. The
 /// old index stays searchable until the rebuild commits, which swaps it in whole.
 pub fn reindex(config: &Config, interactive: bool) -> Result<Reindexed> {
-    let store = Store::open(config.blobs_dir(), config.store_options())
-        .with_context(|| format!("opening {}", config.blobs_dir().display()))?;
+    let store = config.open_blobs()?;
     let catalog = stockroom_catalog::Catalog::open(&config.catalog_dir(), config.catalog_options())
         .with_context(|| format!("opening {}", config.catalog_dir().display()))?;
     let index = open_index(config, Options::bulk())?;
@@ -245,7 +243,7 @@ pub fn reindex(config: &Config, interactive: bool) -> Result<Reindexed> {
         .filter(|entry| entry.kind == BlobKind::Metadata)
         .map(|entry| entry.asset)
         .collect();
-    let bar = progress_bar(assets.len() as u64, interactive);
+    let bar = progress::bar("reindex", assets.len() as u64, interactive);
     index.clear()?;
     let mut report = Reindexed::default();
     let mut batch = Vec::with_capacity(1000);
@@ -317,20 +315,6 @@ fn indexable(
         &auto_keywords,
         stored.ingested_at,
     )))
-}
-
-fn progress_bar(len: u64, show: bool) -> ProgressBar {
-    if !show {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(len);
-    let style = ProgressStyle::with_template(
-        "{spinner} reindex [{bar:40}] {pos}/{len} {per_sec} eta {eta} {msg}",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar())
-    .progress_chars("=> ");
-    bar.set_style(style);
-    bar
 }
 
 #[cfg(test)]
