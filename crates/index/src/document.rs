@@ -4,13 +4,16 @@
 use serde::{Deserialize, Serialize};
 
 /// Declares a closed vocabulary: a `Copy` enum with its wire names, a dense code for the
-/// index's fast fields, and parsing from the wire name.
+/// index's fast fields, and parsing from the wire name (an unknown one is a bad request
+/// naming `$noun` and the known names).
 macro_rules! vocabulary {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+    (
+        $(#[$meta:meta])* $name:ident ($noun:literal)
+        { $($(#[$variant_meta:meta])* $variant:ident => $text:literal),+ $(,)? }
+    ) => {
         $(#[$meta])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(rename_all = "lowercase")]
-        pub enum $name { $($variant),+ }
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+        pub enum $name { $($(#[$variant_meta])* #[serde(rename = $text)] $variant),+ }
 
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
@@ -44,7 +47,7 @@ macro_rules! vocabulary {
                         let known: Vec<&str> = $name::ALL.iter().map(|value| value.as_str()).collect();
                         crate::IndexError::BadRequest(format!(
                             "unknown {} {text:?}; one of: {}",
-                            stringify!($name).to_lowercase(),
+                            $noun,
                             known.join(", ")
                         ))
                     })
@@ -58,24 +61,25 @@ macro_rules! vocabulary {
         }
     };
 }
+pub(crate) use vocabulary;
 
 vocabulary!(
     /// The language of an asset's text, which decides how its words are stemmed.
-    Language { En => "en", De => "de" }
+    Language ("language") { En => "en", De => "de" }
 );
 vocabulary!(
     /// Which members may download an asset.
-    Collection { Free => "free", Unlimited => "unlimited" }
+    Collection ("collection") { Free => "free", Unlimited => "unlimited" }
 );
 vocabulary!(
-    Kind { Photo => "photo", Illustration => "illustration", Vector => "vector" }
+    Kind ("kind") { Photo => "photo", Illustration => "illustration", Vector => "vector" }
 );
 vocabulary!(
-    Orientation { Landscape => "landscape", Portrait => "portrait", Square => "square" }
+    Orientation ("orientation") { Landscape => "landscape", Portrait => "portrait", Square => "square" }
 );
 vocabulary!(
     /// The twelve colour names of the automatic keywords (`stockroom_render::auto_keywords`).
-    Color {
+    Color ("color") {
         Red => "red", Orange => "orange", Yellow => "yellow", Green => "green",
         Turquoise => "turquoise", Blue => "blue", Purple => "purple", Pink => "pink",
         Brown => "brown", Black => "black", White => "white", Gray => "gray",

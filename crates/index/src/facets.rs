@@ -7,70 +7,24 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::{ColumnValues, StrColumn};
 use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
 
-use crate::document::{AssetDoc, Collection, Color, Kind, Orientation};
+use crate::document::{AssetDoc, Collection, Color, Kind, Orientation, vocabulary};
 use crate::schema::{AUTHOR, FACET_BITS};
 
 /// How many authors an author facet lists (the most frequent).
 pub const AUTHOR_FACET_SIZE: usize = 20;
 
-/// A field a search can ask facet counts for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FacetField {
-    Orientation,
-    Color,
-    Collection,
-    Kind,
-    Editorial,
-    ModelRelease,
-    Author,
-}
-
-impl FacetField {
-    pub const ALL: [FacetField; 7] = [
-        FacetField::Orientation,
-        FacetField::Color,
-        FacetField::Collection,
-        FacetField::Kind,
-        FacetField::Editorial,
-        FacetField::ModelRelease,
-        FacetField::Author,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FacetField::Orientation => "orientation",
-            FacetField::Color => "color",
-            FacetField::Collection => "collection",
-            FacetField::Kind => "kind",
-            FacetField::Editorial => "editorial",
-            FacetField::ModelRelease => "model_release",
-            FacetField::Author => "author",
-        }
+vocabulary!(
+    /// A field a search can ask facet counts for.
+    FacetField ("facet") {
+        Orientation => "orientation", Color => "color", Collection => "collection",
+        Kind => "kind", Editorial => "editorial", ModelRelease => "model_release",
+        Author => "author",
     }
-}
-
-impl std::str::FromStr for FacetField {
-    type Err = crate::IndexError;
-
-    fn from_str(text: &str) -> crate::Result<FacetField> {
-        FacetField::ALL
-            .into_iter()
-            .find(|field| field.as_str() == text)
-            .ok_or_else(|| {
-                let known: Vec<&str> = FacetField::ALL.iter().map(|field| field.as_str()).collect();
-                crate::IndexError::BadRequest(format!(
-                    "unknown facet {text:?}; one of: {}",
-                    known.join(", ")
-                ))
-            })
-    }
-}
+);
 
 /// Facet counts by field, then by value. Values with no match are left out.
 pub type Facets = BTreeMap<String, BTreeMap<String, u64>>;

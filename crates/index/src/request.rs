@@ -7,7 +7,7 @@ use tantivy::Term;
 use tantivy::query::{Query, RangeQuery, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption};
 
-use crate::document::{Collection, Color, Kind, Orientation};
+use crate::document::{Collection, Color, Kind, Orientation, vocabulary};
 use crate::facets::FacetField;
 use crate::schema::Fields;
 use crate::{IndexError, Result};
@@ -19,31 +19,18 @@ pub const DEFAULT_PER_PAGE: u32 = 20;
 /// no person reads them; crawlers get the catalogue another way.
 pub const MAX_RESULT_WINDOW: u32 = 10_000;
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Sort {
-    /// BM25 with title and keyword boosts; with no words, the same as `newest`.
-    #[default]
-    Relevance,
-    Newest,
-    /// Most downloads first (the catalogue's counts), then newest.
-    Popular,
-}
-
-impl std::str::FromStr for Sort {
-    type Err = IndexError;
-
-    fn from_str(text: &str) -> Result<Sort> {
-        match text {
-            "relevance" => Ok(Sort::Relevance),
-            "newest" => Ok(Sort::Newest),
-            "popular" => Ok(Sort::Popular),
-            _ => Err(IndexError::BadRequest(format!(
-                "unknown sort {text:?}; one of: relevance, newest, popular"
-            ))),
-        }
+vocabulary!(
+    /// The order of results. `relevance` is BM25 with title and keyword weights (with no
+    /// words, the same as `newest`); `popular` is most downloads first (the catalogue's
+    /// counts), then newest.
+    #[derive(Default)]
+    Sort ("sort") {
+        #[default]
+        Relevance => "relevance",
+        Newest => "newest",
+        Popular => "popular",
     }
-}
+);
 
 /// What results must be. Every filter that is set must hold.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
