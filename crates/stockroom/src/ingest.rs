@@ -8,9 +8,9 @@
 //! stored but held `pending` for a moderator, with its candidates. Each file's outcome is
 //! one JSON line on stdout. An active asset is added to the keyword index, searchable
 //! when ingest returns.
-//! Until uploads go through the catalogue, the submitted metadata is kept in the store
-//! beside the original (kind `metadata`), with the displayed size and automatic keywords:
-//! `stockroom reindex` rebuilds the keyword index from those records.
+//! Each asset gets its catalogue row (terms, author, status); the submitted metadata is
+//! kept in the store beside the original (kind `metadata`), with the displayed size and
+//! automatic keywords: `stockroom reindex` rebuilds the keyword index from those records.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -21,6 +21,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, bail};
 use rayon::prelude::*;
 use serde::Serialize;
+use stockroom_catalog::{Catalog, NewAsset};
 use stockroom_dupes::DupIndex;
 use stockroom_index::SearchIndex;
 use stockroom_render::Limits;
@@ -28,7 +29,7 @@ use stockroom_store::{AssetId, Kind, Store, StoreError};
 
 use crate::config::Config;
 use crate::fingerprint::{self, Candidate};
-use crate::manifest::{AssetMetadata, Manifest};
+use crate::manifest::{AssetMetadata, Collection, Manifest};
 use crate::progress;
 use crate::search;
 
@@ -119,6 +120,8 @@ pub fn run(
     let claims = Mutex::new(claims);
     let index = Mutex::new(fingerprint::open_index(config)?);
     let search = search::open_index(config, stockroom_index::Options::default())?;
+    let catalog = Catalog::open(&config.catalog_dir(), config.catalog_options())
+        .with_context(|| format!("opening {}", config.catalog_dir().display()))?;
     let progress = progress::bar("ingest", files.len() as u64, show_progress);
     let disk_full = AtomicBool::new(false);
     let reports = files
@@ -132,6 +135,7 @@ pub fn run(
                 let indexes = Indexes {
                     duplicates: &index,
                     search: &search,
+                    catalog: &catalog,
                 };
                 ingest_one(config, &store, &claims, indexes, manifest, file).unwrap_or_else(
                     |error| {
@@ -165,6 +169,7 @@ pub fn run(
 struct Indexes<'a> {
     duplicates: &'a Mutex<DupIndex>,
     search: &'a SearchIndex,
+    catalog: &'a Catalog,
 }
 
 /// Expands directories (recursively, image extensions only, sorted); keeps files as given.
@@ -292,12 +297,21 @@ fn ingest_one(
     };
     let ingested_at = record.ingested_at;
     let record = serde_json::to_vec(&record).context("encoding metadata")?;
+    // Acknowledged only once the bytes and the catalogue row are durable (DESIGN §4).
     let stored = store
         .put(id, Kind::Original, &bytes)
-        .and_then(|()| store.put(id, Kind::Metadata, &record));
+        .and_then(|()| store.put(id, Kind::Metadata, &record))
+        .map_err(anyhow::Error::from)
+        .and_then(|()| {
+            indexes
+                .catalog
+                .add_asset(&catalog_row(id, &metadata, pending))
+                .context("adding the asset to the catalogue")
+        });
     if let Err(error) = stored {
         // Leave no half-ingested asset behind, and let a retry store the file again.
         let _ = store.delete(id, Kind::Original);
+        let _ = store.delete(id, Kind::Metadata);
         let _ = index
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
@@ -307,7 +321,7 @@ fn ingest_one(
             .unwrap_or_else(|poison| poison.into_inner())
             .by_hash
             .remove(&hash);
-        return Err(error.into());
+        return Err(error);
     }
     if !pending {
         let doc = search::asset_doc(
@@ -329,6 +343,26 @@ fn ingest_one(
     } else {
         Outcome::Stored { id: id.to_string() }
     })
+}
+
+/// The asset's catalogue row: its terms and who is credited. Ingested files know their
+/// author only by the manifest's name, whose slug is the author id (see `search::author_id`).
+fn catalog_row(id: AssetId, metadata: &AssetMetadata, pending: bool) -> NewAsset {
+    let author = search::author_name(metadata);
+    NewAsset {
+        id,
+        author_id: search::author_id(author),
+        author_name: author.to_string(),
+        title: metadata.title.clone(),
+        collection: match metadata.collection {
+            Collection::Free => stockroom_catalog::Collection::Free,
+            Collection::Unlimited => stockroom_catalog::Collection::Unlimited,
+        },
+        editorial_only: metadata.editorial_only,
+        model_release: metadata.model_release,
+        property_release: metadata.property_release,
+        pending,
+    }
 }
 
 /// A random id not yet taken.

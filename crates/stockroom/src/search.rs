@@ -75,6 +75,14 @@ pub fn author_id(name: &str) -> String {
     }
 }
 
+/// The name an asset credits: its metadata's author, or "Unknown".
+pub fn author_name(metadata: &AssetMetadata) -> &str {
+    match metadata.author.trim() {
+        "" => "Unknown",
+        name => name,
+    }
+}
+
 /// What the index holds for an asset: its submitted metadata, plus the automatic keywords
 /// (orientation, size class, colours) and the colours as a filter.
 pub fn asset_doc(
@@ -94,11 +102,7 @@ pub fn asset_doc(
         .iter()
         .filter_map(|keyword| keyword.parse::<Color>().ok())
         .collect();
-    let author = if metadata.author.trim().is_empty() {
-        "Unknown"
-    } else {
-        metadata.author.trim()
-    };
+    let author = author_name(metadata);
     AssetDoc {
         id: id.to_string(),
         title: metadata.title.clone(),
