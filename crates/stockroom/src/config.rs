@@ -24,6 +24,32 @@ pub struct Config {
     pub site_name: String,
     /// Base URL of the platform's image pages (`<url>/assets/<id>`), linked by attributions.
     pub site_url: String,
+    pub server: ServerConfig,
+}
+
+/// `stockroom serve`'s limits (`[server]` in the config file).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Connections served at once; more are answered `503`.
+    pub max_connections: usize,
+    /// A connection that moves no byte for this long is closed.
+    pub idle_timeout_secs: u64,
+    /// How long a download link works.
+    pub download_link_ttl_secs: u64,
+    /// Days the access log is kept.
+    pub log_retention_days: u32,
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig {
+            max_connections: 10_000,
+            idle_timeout_secs: 60,
+            download_link_ttl_secs: 3600,
+            log_retention_days: stockroom_catalog::DEFAULT_RETENTION_DAYS,
+        }
+    }
 }
 
 /// What the command line (flags or their environment variables) supplied.
@@ -47,6 +73,8 @@ struct FileConfig {
     dedup: DedupSection,
     #[serde(default)]
     site: SiteSection,
+    #[serde(default)]
+    server: ServerConfig,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -155,6 +183,7 @@ impl Config {
                 .site
                 .url
                 .unwrap_or_else(|| DEFAULT_SITE_URL.into()),
+            server: from_file.server,
         };
         config.validate()?;
         Ok(config)
@@ -166,6 +195,15 @@ impl Config {
         }
         if !(self.site_url.starts_with("https://") || self.site_url.starts_with("http://")) {
             bail!("site.url {:?} is not an http(s) URL", self.site_url);
+        }
+        if self.server.max_connections == 0
+            || self.server.idle_timeout_secs == 0
+            || self.server.download_link_ttl_secs == 0
+            || self.server.log_retention_days == 0
+        {
+            bail!(
+                "server.max_connections, idle_timeout_secs, download_link_ttl_secs and log_retention_days must be positive"
+            );
         }
         if self.dedup_threshold > MAX_DEDUP_THRESHOLD {
             bail!(

@@ -8,6 +8,7 @@ mod manifest;
 mod members;
 mod progress;
 mod search;
+mod serve;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -48,9 +49,22 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Ingest the bundled corpus into a fresh data directory and show what is stored and
-    /// how it is found.
-    Demo,
+    /// Ingest the bundled corpus into a fresh data directory, show what is stored and how
+    /// it is found, create demo members and serve it all over HTTP.
+    Demo {
+        /// Where to serve (port 0 picks a free one).
+        #[arg(long, default_value = serve::DEFAULT_LISTEN)]
+        listen: std::net::SocketAddr,
+        /// Stop after the walkthrough instead of serving.
+        #[arg(long)]
+        no_serve: bool,
+    },
+    /// Serve the HTTP API, previews and downloads until SIGINT or SIGTERM.
+    Serve {
+        /// Address to listen on (port 0 picks a free one; the first stdout line names it).
+        #[arg(long, default_value = serve::DEFAULT_LISTEN)]
+        listen: std::net::SocketAddr,
+    },
     /// Store image files (or every image under directories) as assets.
     Ingest {
         /// JSON-lines manifest with each file's title, keywords, author, collection.
@@ -190,7 +204,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
     };
     let interactive = std::io::stderr().is_terminal();
     match cli.command {
-        Command::Demo => demo(cli.config, overrides, interactive),
+        Command::Demo { listen, no_serve } => demo(
+            cli.config,
+            overrides,
+            interactive,
+            (!no_serve).then_some(listen),
+        ),
+        Command::Serve { listen } => {
+            let config = Config::load(cli.config.as_deref(), overrides)?;
+            let listener = std::net::TcpListener::bind(listen)
+                .with_context(|| format!("listening on {listen}"))?;
+            serve::run_on(&config, listener)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Ingest { manifest, paths } => {
             let config = Config::load(cli.config.as_deref(), overrides)?;
             let manifest = manifest.as_deref().map(Manifest::load).transpose()?;
@@ -357,6 +383,7 @@ fn demo(
     config_file: Option<PathBuf>,
     mut overrides: Overrides,
     interactive: bool,
+    listen: Option<std::net::SocketAddr>,
 ) -> Result<ExitCode> {
     if overrides.data_dir.is_none() {
         let dir = tempfile::Builder::new()
@@ -396,14 +423,58 @@ fn demo(
         ..stockroom_index::SearchRequest::default()
     };
     search::search(&config, &request)?;
-    let data = config.data_dir.display();
-    println!(
-        "\nTry next:\n  stockroom stats --data {data}\n  stockroom verify --data {data}\n  \
-         stockroom ingest --data {data} corpus/photos   # every file is already stored\n  \
-         stockroom dedup --data {data} IMAGE...         # near duplicates, any rotation or flip\n  \
-         stockroom search --data {data} \"storm clouds\" -rain --sort newest\n  \
-         stockroom search --data {data} --orientation landscape --color blue --facets kind\n\n\
-         The HTTP server (previews, licences, the search API) arrives with the delivery-server work."
+    let Some(listen) = listen else {
+        return Ok(code);
+    };
+    let keys = members::demo_members(&config)?;
+    let asset = reports
+        .iter()
+        .find_map(|report| match &report.outcome {
+            ingest::Outcome::Stored { id } => Some(id.clone()),
+            _ => None,
+        })
+        .context("the demo stored no asset")?;
+    let listener = std::net::TcpListener::bind(listen).with_context(|| {
+        format!("listening on {listen} (pass --listen 127.0.0.1:0 for any free port)")
+    })?;
+    let address = listener.local_addr()?;
+    print!(
+        "{}",
+        demo_examples(&format!("http://{address}"), &asset, &keys)
     );
+    std::io::stdout().flush()?;
+    serve::run_on(&config, listener)?;
     Ok(code)
+}
+
+/// Working requests against the demo server, with the demo members' keys.
+fn demo_examples(base: &str, asset: &str, keys: &members::DemoKeys) -> String {
+    let members::DemoKeys {
+        registered,
+        unlimited_owner,
+        unlimited_seat,
+        author,
+        moderator,
+    } = keys;
+    format!(
+        "\nDemo members (keys are shown once; the catalogue keeps only keyed hashes):\n  \
+         registered       {registered}\n  \
+         unlimited owner  {unlimited_owner}\n  \
+         unlimited seat 2 {unlimited_seat}\n  \
+         author           {author}\n  \
+         moderator        {moderator}\n\n\
+         Serving on {base} (Ctrl-C stops). Try:\n  \
+         curl -s '{base}/v1/search?q=blumen&facets=color,orientation'\n  \
+         curl -sI {base}/v1/previews/{asset}/large.jpg          # ETag, immutable, Surrogate-Key\n  \
+         curl -s -o preview.jpg {base}/v1/previews/{asset}/large.jpg\n  \
+         curl -s {base}/v1/assets/{asset}\n  \
+         curl -s -X POST {base}/v1/assets/{asset}/licenses    # anonymous: free content, print run 50\n  \
+         curl -s -X POST -H 'Authorization: Bearer {unlimited_seat}' {base}/v1/assets/{asset}/licenses\n  \
+         curl -s -OJ {base}<download_url from that answer>      # the original; resumable with -C -\n  \
+         curl -s -H 'Authorization: Bearer {unlimited_owner}' {base}/v1/members/me/downloads   # every seat's licences\n  \
+         curl -s -X POST -H 'Authorization: Bearer {moderator}' '{base}/v1/moderation/assets/{asset}/takedown?reason=notice'\n  \
+         curl -s '{base}/v1/purges?since=0'                  # the CDN purge feed\n  \
+         curl -s {base}/metrics\n  \
+         curl -s {base}/openapi.json\n"
+    )
 }

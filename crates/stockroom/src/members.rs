@@ -78,3 +78,44 @@ pub fn run(config: &Config, command: MembersCommand) -> Result<()> {
     }
     Ok(())
 }
+
+/// The demo's members' keys (`stockroom demo`).
+#[derive(Debug)]
+pub struct DemoKeys {
+    pub registered: String,
+    pub unlimited_owner: String,
+    pub unlimited_seat: String,
+    pub author: String,
+    pub moderator: String,
+}
+
+/// Creates the demo's members: registered, unlimited with two seats, an author and a
+/// moderator (anonymous needs no member).
+pub fn demo_members(config: &Config) -> Result<DemoKeys> {
+    let dir = config.catalog_dir();
+    let catalog = Catalog::open(&dir, config.catalog_options())
+        .with_context(|| format!("opening the catalogue in {}", dir.display()))?;
+    let add = |name: &str, roles: Vec<Role>, tier: Tier, seats: u32| {
+        catalog
+            .add_member(&NewMember {
+                name: name.into(),
+                roles,
+                tier,
+                seats,
+            })
+            .map(|created| created.keys)
+            .with_context(|| format!("creating the demo member {name}"))
+    };
+    let registered = add("Rita Registered", vec![Role::Customer], Tier::Registered, 1)?;
+    let unlimited = add("Uma Unlimited", vec![Role::Customer], Tier::Unlimited, 2)?;
+    let author = add("Andy Author", vec![Role::Author], Tier::Registered, 1)?;
+    let moderator = add("Mo Moderator", vec![Role::Moderator], Tier::Registered, 1)?;
+    let first = |keys: &[String]| keys.first().cloned().context("a member without a key");
+    Ok(DemoKeys {
+        registered: first(&registered)?,
+        unlimited_owner: first(&unlimited)?,
+        unlimited_seat: unlimited.get(1).cloned().context("a second seat")?,
+        author: first(&author)?,
+        moderator: first(&moderator)?,
+    })
+}

@@ -1,0 +1,381 @@
+//! The JSON endpoints: search and asset cards, the lifecycle (withdraw, takedown) and the
+//! CDN purge feed, moderation of members, members' own data, author statistics, and the
+//! operations endpoints.
+
+use std::sync::atomic::Ordering;
+
+use http::{HeaderValue, Response, StatusCode, header};
+use serde::Serialize;
+use stockroom_catalog::{MemberStatus, Role};
+use stockroom_index::{AssetDoc, FacetField, Filters, SearchRequest, SearchResults};
+use stockroom_render::PreviewSize;
+use stockroom_store::{AssetId, Kind};
+
+use crate::auth;
+use crate::body::Body;
+use crate::previews::{self, kind};
+use crate::problem::ApiError;
+use crate::router::{Call, Query, json, text};
+
+/// The OpenAPI document, kept in the repository beside this crate.
+const OPENAPI: &str = include_str!("../openapi.json");
+
+pub fn ready(call: &Call) -> Response<Body> {
+    if call.app.ready.load(Ordering::SeqCst) {
+        text(StatusCode::OK, "ready\n")
+    } else {
+        text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
+    }
+}
+
+pub fn metrics(call: &Call) -> Response<Body> {
+    let mut response = Response::new(Body::from(call.app.metrics.render()));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
+pub fn openapi() -> Response<Body> {
+    let mut response = Response::new(Body::from(OPENAPI));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// A search result: the index's card with the preview links.
+#[derive(Debug, Serialize)]
+struct Card {
+    #[serde(flatten)]
+    asset: AssetDoc,
+    preview_url: String,
+    thumb_url: String,
+}
+
+impl Card {
+    fn new(asset: AssetDoc) -> Card {
+        let url = |size: PreviewSize| format!("/v1/previews/{}/{}.jpg", asset.id, size.name());
+        Card {
+            preview_url: url(PreviewSize::Large),
+            thumb_url: url(PreviewSize::Thumb),
+            asset,
+        }
+    }
+}
+
+pub async fn search(call: Call) -> Result<Response<Body>, ApiError> {
+    let request = search_request(&call.query())?;
+    let found: SearchResults = call
+        .blocking(move |app| Ok(app.index.search(&request)?))
+        .await?;
+    #[derive(Serialize)]
+    struct Answer<'a> {
+        total: u64,
+        page: u32,
+        per_page: u32,
+        results: Vec<Card>,
+        facets: &'a stockroom_index::Facets,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        suggestion: &'a Option<String>,
+    }
+    let answer = Answer {
+        total: found.total,
+        page: found.page,
+        per_page: found.per_page,
+        results: found.results.iter().cloned().map(Card::new).collect(),
+        facets: &found.facets,
+        suggestion: &found.suggestion,
+    };
+    Ok(json(StatusCode::OK, &answer))
+}
+
+/// The query string as a search request (DESIGN §3); a value that does not parse is `400`.
+fn search_request(query: &Query) -> Result<SearchRequest, ApiError> {
+    let facets = match query.get("facets") {
+        None => Vec::new(),
+        Some(list) => list
+            .split(',')
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .map(|name| name.parse::<FacetField>())
+            .collect::<Result<_, _>>()?,
+    };
+    Ok(SearchRequest {
+        query: query.get("q").unwrap_or_default().to_string(),
+        filters: Filters {
+            orientation: query.parsed("orientation", str::parse)?,
+            color: query.parsed("color", str::parse)?,
+            collection: query.parsed("collection", str::parse)?,
+            editorial: query.parsed("editorial", str::parse::<bool>)?,
+            model_release: query.parsed("model_release", str::parse::<bool>)?,
+            author: query.get("author").map(str::to_string),
+            min_width: query.parsed("min_width", str::parse::<u32>)?,
+            min_height: query.parsed("min_height", str::parse::<u32>)?,
+            kind: query.parsed("kind", str::parse)?,
+            created_from: query.parsed("created_from", str::parse::<i64>)?,
+            created_to: query.parsed("created_to", str::parse::<i64>)?,
+        },
+        sort: query.parsed("sort", str::parse)?.unwrap_or_default(),
+        page: query.parsed("page", str::parse::<u32>)?.unwrap_or(1),
+        per_page: query
+            .parsed("per_page", str::parse::<u32>)?
+            .unwrap_or(stockroom_index::DEFAULT_PER_PAGE),
+        facets,
+    })
+}
+
+fn asset_id(call: &Call, segment: usize) -> Result<AssetId, ApiError> {
+    call.segment(segment)
+        .parse()
+        .map_err(|_| ApiError::not_found("no such asset"))
+}
+
+/// `GET /v1/assets/{id}`: the search card plus the asset's terms and lifecycle.
+pub async fn asset(call: Call) -> Result<Response<Body>, ApiError> {
+    let id = asset_id(&call, 2)?.to_string();
+    let (record, doc) = call
+        .blocking(move |app| Ok((app.catalog.asset(&id)?, app.index.get(&id)?)))
+        .await?;
+    previews::public(&record)?;
+    let doc = doc.ok_or_else(|| ApiError::not_found(format!("no asset {}", record.id)))?;
+    #[derive(Serialize)]
+    struct Detail {
+        #[serde(flatten)]
+        card: Card,
+        status: stockroom_catalog::AssetStatus,
+        created_at: i64,
+        downloads: u64,
+    }
+    let mut card = Card::new(doc);
+    card.asset.downloads = record.downloads;
+    Ok(json(
+        StatusCode::OK,
+        &Detail {
+            card,
+            status: record.status,
+            created_at: record.created_at,
+            downloads: record.downloads,
+        },
+    ))
+}
+
+/// `DELETE /v1/assets/{id}`: its author (or an admin) withdraws it. It leaves search and
+/// the previews at once; its thumbnail is kept in the archive; the original stays for the
+/// purge job (or for its licensees, when it was licensed).
+pub async fn withdraw(call: Call) -> Result<Response<Body>, ApiError> {
+    let principal = auth::member(&call).await?;
+    let asset = asset_id(&call, 2)?;
+    let id = asset.to_string();
+    let record = call
+        .blocking(move |app| Ok(app.catalog.asset(&id)?))
+        .await?;
+    if record.author_id != principal.member_id && !principal.has_role(Role::Admin) {
+        return Err(ApiError::forbidden("only its author may withdraw an asset"));
+    }
+    // The thumbnail to archive must exist before the asset leaves the public.
+    if record.is_public() {
+        previews::ensure_rendered(&call.app, asset, &record.author_name).await?;
+    }
+    let id = asset.to_string();
+    let withdrawal = call
+        .blocking(move |app| {
+            let withdrawal = app.catalog.withdraw(&id, &principal)?;
+            app.index.remove(&id)?;
+            app.previews.evict(asset);
+            app.blobs.archive_to(&app.archive, asset, Kind::Thumb)?;
+            for size in PreviewSize::ALL {
+                app.blobs.delete(asset, kind(size))?;
+            }
+            Ok(withdrawal)
+        })
+        .await?;
+    #[derive(Serialize)]
+    struct Withdrawn {
+        id: String,
+        status: stockroom_catalog::AssetStatus,
+    }
+    Ok(json(
+        StatusCode::OK,
+        &Withdrawn {
+            id: asset.to_string(),
+            status: withdrawal.status,
+        },
+    ))
+}
+
+/// `POST /v1/moderation/assets/{id}/takedown?reason=`: gone from search, previews and
+/// downloads at once; its bytes are deleted; a purge event goes to the CDN feed; only the
+/// audit record stays.
+pub async fn takedown(call: Call) -> Result<Response<Body>, ApiError> {
+    let moderator = auth::moderator(&call).await?;
+    let asset = asset_id(&call, 3)?;
+    let reason = call
+        .query()
+        .get("reason")
+        .ok_or_else(|| ApiError::bad_request("parameter reason is required (the notice)"))?
+        .to_string();
+    let id = asset.to_string();
+    call.blocking(move |app| {
+        app.catalog.takedown(&id, &moderator, &reason)?;
+        app.index.remove(&id)?;
+        app.previews.evict(asset);
+        for kind in [
+            Kind::Thumb,
+            Kind::Small,
+            Kind::Large,
+            Kind::Original,
+            Kind::Metadata,
+        ] {
+            app.blobs.delete(asset, kind)?;
+        }
+        app.archive.delete(asset, Kind::Thumb)?;
+        Ok(())
+    })
+    .await?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "id": asset.to_string(), "status": "removed" }),
+    ))
+}
+
+/// `GET /v1/purges?since=SEQ&limit=N`: the CDN's purge feed, oldest first. Public: it names
+/// only asset ids, which the CDN already holds under their surrogate keys.
+pub async fn purges(call: Call) -> Result<Response<Body>, ApiError> {
+    let query = call.query();
+    let since = query.parsed("since", str::parse::<i64>)?.unwrap_or(0);
+    let limit = query
+        .parsed("limit", str::parse::<u32>)?
+        .unwrap_or(1000)
+        .clamp(1, 1000);
+    let purges = call
+        .blocking(move |app| Ok(app.catalog.purges_since(since, limit)?))
+        .await?;
+    let next = purges.last().map_or(since, |event| event.seq);
+    #[derive(Serialize)]
+    struct Feed {
+        purges: Vec<stockroom_catalog::PurgeEvent>,
+        /// Pass as `since` for the next page.
+        next: i64,
+    }
+    Ok(json(StatusCode::OK, &Feed { purges, next }))
+}
+
+/// `GET /v1/moderation/flags`: flagged members with their reasons.
+pub async fn flags(call: Call) -> Result<Response<Body>, ApiError> {
+    auth::moderator(&call).await?;
+    let members = call.blocking(|app| Ok(app.catalog.members()?)).await?;
+    let flagged: Vec<_> = members
+        .into_iter()
+        .filter(|member| member.status == MemberStatus::Flagged)
+        .collect();
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "flags": flagged }),
+    ))
+}
+
+/// `POST /v1/moderation/members/{id}/block|clear`.
+pub async fn block_member(call: Call, block: bool) -> Result<Response<Body>, ApiError> {
+    auth::moderator(&call).await?;
+    let id = call.segment(3).to_string();
+    let member = call
+        .blocking(move |app| {
+            if block {
+                app.catalog.block(&id)?;
+            } else {
+                app.catalog.clear(&id)?;
+            }
+            Ok(app.catalog.member(&id)?)
+        })
+        .await?;
+    Ok(json(StatusCode::OK, &member))
+}
+
+/// `GET /v1/members/me`: the member, and which seat is asking.
+pub async fn me(call: Call) -> Result<Response<Body>, ApiError> {
+    let principal = auth::member(&call).await?;
+    let (seat_id, owner) = (principal.seat_id.clone(), principal.owner);
+    let member = call
+        .blocking(move |app| Ok(app.catalog.member(&principal.member_id)?))
+        .await?;
+    #[derive(Serialize)]
+    struct Me {
+        #[serde(flatten)]
+        member: stockroom_catalog::Member,
+        seat_id: String,
+        owner: bool,
+    }
+    Ok(json(
+        StatusCode::OK,
+        &Me {
+            member,
+            seat_id,
+            owner,
+        },
+    ))
+}
+
+/// `GET /v1/members/me/downloads`: licences, all seats' for the owner, a seat's own
+/// otherwise.
+pub async fn my_downloads(call: Call) -> Result<Response<Body>, ApiError> {
+    let principal = auth::member(&call).await?;
+    let licences = call
+        .blocking(move |app| Ok(app.catalog.licences(&principal)?))
+        .await?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "licenses": licences }),
+    ))
+}
+
+/// `GET /v1/members/me/export`: everything held on the membership (its owner only).
+pub async fn my_export(call: Call) -> Result<Response<Body>, ApiError> {
+    let principal = owner(&call).await?;
+    let export = call
+        .blocking(move |app| Ok(app.catalog.export(&principal.member_id)?))
+        .await?;
+    Ok(json(StatusCode::OK, &export))
+}
+
+/// `DELETE /v1/members/me`: erasure (licences kept pseudonymised, the rest deleted).
+pub async fn erase_me(call: Call) -> Result<Response<Body>, ApiError> {
+    let principal = owner(&call).await?;
+    call.blocking(move |app| Ok(app.catalog.erase(&principal.member_id)?))
+        .await?;
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    Ok(response)
+}
+
+async fn owner(call: &Call) -> Result<stockroom_catalog::Principal, ApiError> {
+    let principal = auth::member(call).await?;
+    if principal.owner {
+        Ok(principal)
+    } else {
+        Err(ApiError::forbidden(
+            "only the membership's owner may export or erase it",
+        ))
+    }
+}
+
+/// `GET /v1/authors/{id}/stats`: downloads per month and share of all downloads, for the
+/// author and admins.
+pub async fn author_stats(call: Call) -> Result<Response<Body>, ApiError> {
+    let principal = auth::member(&call).await?;
+    let author = call.segment(2).to_string();
+    if principal.member_id != author && !principal.has_role(Role::Admin) {
+        return Err(ApiError::forbidden(
+            "an author's statistics are for the author and admins",
+        ));
+    }
+    let months = call
+        .blocking(move |app| Ok(app.catalog.author_stats(&author)?))
+        .await?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "months": months }),
+    ))
+}

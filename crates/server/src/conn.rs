@@ -1,0 +1,211 @@
+//! The accept loop and each connection's life: the connection limit, hyper's header-read
+//! timeout (a client must send a whole request head in time), an idle watchdog (a
+//! connection that moves no byte either way for `idle_timeout` is closed, which also ends
+//! a client that stops reading a download), and graceful shutdown (stop accepting, let
+//! in-flight responses finish, close).
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+
+use crate::{App, router};
+
+/// Serves connections from `listener` until `shutdown` completes, then drains.
+pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+    let graceful = GracefulShutdown::new();
+    let limit = Arc::new(Semaphore::new(app.options.max_connections.max(1)));
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of descriptors, or a connection reset before accept: wait a
+                    // moment rather than spin.
+                    eprintln!("stockroom serve: accept: {error}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        app.metrics.connections.fetch_add(1, Ordering::Relaxed);
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            app.metrics
+                .refused_connections
+                .fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(refuse(stream));
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let activity = Arc::new(Activity::default());
+        let io = TokioIo::new(Watched {
+            inner: stream,
+            activity: activity.clone(),
+        });
+        let handler_app = app.clone();
+        let service = service_fn(move |request| {
+            let app = handler_app.clone();
+            async move { Ok::<_, Infallible>(router::handle(app, request, peer).await) }
+        });
+        let connection = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(app.options.header_read_timeout)
+            .keep_alive(true)
+            .serve_connection(io, service);
+        let connection = graceful.watch(connection);
+        let app = app.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            app.metrics.open_connections.fetch_add(1, Ordering::Relaxed);
+            watch_idle(connection, &activity, app.options.idle_timeout, peer).await;
+            app.metrics.open_connections.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+    app.ready.store(false, Ordering::SeqCst);
+    drop(listener);
+    let grace = app.options.shutdown_grace;
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(grace) => {
+            eprintln!("stockroom serve: {grace:?} passed; closing the connections still open");
+        }
+    }
+}
+
+/// Runs a connection to its end, or closes it once it has been idle too long.
+async fn watch_idle<C>(connection: C, activity: &Activity, idle_timeout: Duration, peer: SocketAddr)
+where
+    C: Future<Output = Result<(), hyper::Error>>,
+{
+    tokio::pin!(connection);
+    let mut tick = tokio::time::interval((idle_timeout / 4).max(Duration::from_millis(50)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            result = &mut connection => {
+                if let Err(error) = result
+                    && !error.is_incomplete_message()
+                    && !error.is_timeout()
+                {
+                    // Clients misbehave every day; a line per oddity is enough.
+                    let _ = (error, peer);
+                }
+                return;
+            }
+            _ = tick.tick() => {
+                if activity.idle_for() >= idle_timeout {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Over the limit: a short `503` and close, so the client learns why.
+async fn refuse(mut stream: TcpStream) {
+    let answer = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(answer)).await;
+    let _ = stream.shutdown().await;
+}
+
+/// When the connection last moved a byte.
+#[derive(Debug)]
+struct Activity {
+    origin: Instant,
+    last_millis: AtomicU64,
+}
+
+impl Default for Activity {
+    fn default() -> Activity {
+        Activity {
+            origin: Instant::now(),
+            last_millis: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Activity {
+    fn touch(&self) {
+        let millis = self.origin.elapsed().as_millis() as u64;
+        self.last_millis.store(millis, Ordering::Relaxed);
+    }
+
+    fn idle_for(&self) -> Duration {
+        let now = self.origin.elapsed().as_millis() as u64;
+        Duration::from_millis(now.saturating_sub(self.last_millis.load(Ordering::Relaxed)))
+    }
+}
+
+/// A stream that notes each read or write that moved bytes.
+struct Watched<S> {
+    inner: S,
+    activity: Arc<Activity>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(result, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.activity.touch();
+        }
+        result
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(result, Poll::Ready(Ok(written)) if written > 0) {
+            self.activity.touch();
+        }
+        result
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(result, Poll::Ready(Ok(written)) if written > 0) {
+            self.activity.touch();
+        }
+        result
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}

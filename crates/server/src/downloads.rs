@@ -1,0 +1,186 @@
+//! Licences and originals: `POST /v1/assets/{id}/licenses` (the terms are applied and the
+//! licence is durable before the answer, so before any byte of the original), the signed
+//! link it returns, `GET /v1/download/{token}` (the original from the store's mapping,
+//! resumable with `Range`; a resumed download is only a read, never a new licence), and a
+//! licence's certificate and public verification.
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
+use serde::Serialize;
+use stockroom_catalog::{AssetStatus, Attribution, Caller, Grant, Licence, LicenceType};
+use stockroom_store::{AssetId, Kind};
+
+use crate::auth::{self, Who};
+use crate::body::Body;
+use crate::problem::ApiError;
+use crate::router::{Call, json};
+use crate::served::{self, Representation, header_value};
+use crate::token;
+
+/// The licence as the answer shows it: a member's record, or an anonymous download's terms
+/// (no id, no certificate).
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum LicenceView {
+    Member(Licence),
+    Anonymous {
+        id: Option<String>,
+        asset_id: String,
+        #[serde(rename = "type")]
+        licence_type: LicenceType,
+        print_run_limit: u32,
+        attribution: Attribution,
+        verification_code: Option<String>,
+        created_at: i64,
+    },
+}
+
+#[derive(Debug, Serialize)]
+struct Licensed {
+    license: LicenceView,
+    download_url: String,
+    expires_at: i64,
+}
+
+pub async fn license(call: Call) -> Result<Response<Body>, ApiError> {
+    let asset: AssetId = call
+        .segment(2)
+        .parse()
+        .map_err(|_| ApiError::not_found("no such asset"))?;
+    let who = auth::who(&call).await?;
+    let grant = call
+        .blocking(move |app| {
+            let caller = match &who {
+                Who::Anonymous(network) => Caller::Anonymous(network),
+                Who::Member(principal) => Caller::Member(principal),
+            };
+            Ok(app.catalog.license(caller, &asset.to_string())?)
+        })
+        .await?;
+    let app = &call.app;
+    let now = app.now();
+    let expires_at = now.saturating_add(app.options.download_link_ttl.as_secs() as i64);
+    let (status, license) = match grant {
+        Grant::New(licence) => (StatusCode::CREATED, LicenceView::Member(licence)),
+        Grant::Reused(licence) => (StatusCode::OK, LicenceView::Member(licence)),
+        Grant::Anonymous {
+            print_run_limit,
+            attribution,
+        } => (
+            StatusCode::CREATED,
+            LicenceView::Anonymous {
+                id: None,
+                asset_id: asset.to_string(),
+                licence_type: LicenceType::Standard,
+                print_run_limit,
+                attribution,
+                verification_code: None,
+                created_at: now,
+            },
+        ),
+    };
+    let licence_id = match &license {
+        LicenceView::Member(licence) => Some(licence.id.clone()),
+        LicenceView::Anonymous { .. } => None,
+    };
+    let token = app.tokens.sign(&token::Grant {
+        asset,
+        licence: licence_id,
+        expires_at,
+    });
+    Ok(json(
+        status,
+        &Licensed {
+            license,
+            download_url: format!("/v1/download/{token}"),
+            expires_at,
+        },
+    ))
+}
+
+pub async fn download(call: Call) -> Result<Response<Body>, ApiError> {
+    let grant = call.app.tokens.verify(call.segment(2), call.app.now())?;
+    let asset = grant.asset;
+    let id = asset.to_string();
+    let (record, original) = call
+        .blocking(move |app| {
+            Ok((
+                app.catalog.asset(&id)?,
+                app.blobs.get(asset, Kind::Original),
+            ))
+        })
+        .await?;
+    // A takedown ends every link at once; a withdrawn asset's licensees keep theirs.
+    let gone = record.status == AssetStatus::Removed || record.purged_at.is_some();
+    let Some(original) = original.filter(|_| !gone) else {
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            format!("asset {asset} is no longer available"),
+        ));
+    };
+    let media = stockroom_render::sniff(&original);
+    let media_type = media.map_or("application/octet-stream", |format| format.media_type());
+    let extension = match media {
+        Some(stockroom_render::Format::Jpeg) => "jpg",
+        Some(stockroom_render::Format::Png) => "png",
+        Some(stockroom_render::Format::WebP) => "webp",
+        _ => "bin",
+    };
+    let mut headers = HeaderMap::with_capacity(6);
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        header_value(&format!(
+            "attachment; filename=\"stockroom-{asset}.{extension}\""
+        )),
+    );
+    Ok(served::answer(
+        &call.head,
+        Representation {
+            etag: served::etag(&original.blake3()),
+            bytes: Bytes::from_owner(original),
+            headers,
+            pacer: None,
+        },
+    ))
+}
+
+/// `GET /v1/licenses/{id}`: the certificate, for its holder (the seat, or the owner).
+pub async fn licence(call: Call) -> Result<Response<Body>, ApiError> {
+    let principal = auth::member(&call).await?;
+    let id = call.segment(2).to_string();
+    let licence = call
+        .blocking(move |app| Ok(app.catalog.licence(&principal, &id)?))
+        .await?;
+    Ok(json(StatusCode::OK, &licence))
+}
+
+/// `GET /v1/licenses/{id}/verify?code=`: anyone with the id and code may confirm it.
+pub async fn verify(call: Call) -> Result<Response<Body>, ApiError> {
+    let code = call
+        .query()
+        .get("code")
+        .ok_or_else(|| ApiError::bad_request("parameter code is required"))?
+        .to_string();
+    let id = call.segment(2).to_string();
+    let check = call
+        .blocking(move |app| Ok(app.catalog.verify_licence(&id, &code)?))
+        .await?;
+    #[derive(Serialize)]
+    struct Verified<T> {
+        valid: bool,
+        #[serde(flatten)]
+        licence: T,
+    }
+    Ok(json(
+        StatusCode::OK,
+        &Verified {
+            valid: true,
+            licence: check,
+        },
+    ))
+}

@@ -1,0 +1,199 @@
+//! Stockroom's HTTP front door, on hyper 1: the search API, watermarked previews served as
+//! a CDN's origin, licences with signed download links, the originals they unlock, and
+//! the operations endpoints. The only crate that knows HTTP: it reads requests, asks the
+//! catalogue, the index and the store, and maps their answers (and their errors' classes)
+//! onto statuses and headers. It decides no terms itself (`catalog::terms` does) and
+//! renders nothing itself (`render` does, on its rayon pool).
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use stockroom_server::{Parts, Server, ServerOptions};
+//! # let parts: Parts = unimplemented!();
+//! let server = Server::new(parts, ServerOptions::default());
+//! let listener = std::net::TcpListener::bind("127.0.0.1:8080")?;
+//! server.run(listener)?; // until SIGINT or SIGTERM, then finishes what is in flight
+//! # Ok(()) }
+//! ```
+
+#![deny(unsafe_code)]
+
+mod access;
+mod api;
+mod auth;
+mod body;
+mod conn;
+mod downloads;
+mod metrics;
+mod previews;
+mod problem;
+pub mod range;
+mod router;
+mod served;
+pub mod token;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use stockroom_catalog::{AccessLog, Catalog, Clock};
+use stockroom_index::SearchIndex;
+use stockroom_render::{RenderOptions, RenderPool};
+use stockroom_store::Store;
+
+pub use body::{Body, Pacer};
+pub use problem::ApiError;
+pub use token::{TokenError, TokenKeys};
+
+/// What the server serves from: the data directory's parts, opened by the caller.
+#[derive(Debug)]
+pub struct Parts {
+    /// Originals, previews and metadata records.
+    pub blobs: Store,
+    /// Thumbnails of withdrawn assets.
+    pub archive: Store,
+    pub catalog: Catalog,
+    pub index: SearchIndex,
+    pub token_keys: TokenKeys,
+    /// `None` keeps no access log (tests).
+    pub access_log: Option<AccessLog>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// How the server behaves; every limit has a default a public deployment can keep.
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    /// Connections served at once; one more is answered `503` and closed.
+    pub max_connections: usize,
+    /// A request's head must arrive within this (slowloris).
+    pub header_read_timeout: Duration,
+    /// A connection that moves no byte either way for this long is closed, mid-request or
+    /// between requests (a client that stops reading its download, an idle keep-alive).
+    pub idle_timeout: Duration,
+    /// After a shutdown signal, in-flight requests (downloads) get this long to finish.
+    pub shutdown_grace: Duration,
+    /// Largest upload body, enforced while reading.
+    pub max_upload_bytes: u64,
+    /// How long a download link works.
+    pub download_link_ttl: Duration,
+    /// Previews whose headers are kept ready in memory.
+    pub preview_cache_entries: usize,
+    pub render_threads: usize,
+    pub render: RenderOptions,
+    /// Worker threads of the async runtime.
+    pub worker_threads: usize,
+}
+
+impl Default for ServerOptions {
+    fn default() -> ServerOptions {
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        ServerOptions {
+            max_connections: 10_000,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            shutdown_grace: Duration::from_secs(30),
+            max_upload_bytes: 200 << 20,
+            download_link_ttl: Duration::from_secs(3600),
+            preview_cache_entries: 100_000,
+            render_threads: cpus,
+            render: RenderOptions::default(),
+            worker_threads: cpus,
+        }
+    }
+}
+
+/// Everything a request handler reaches.
+#[derive(Debug)]
+pub(crate) struct App {
+    pub(crate) blobs: Store,
+    pub(crate) archive: Store,
+    pub(crate) catalog: Catalog,
+    pub(crate) index: SearchIndex,
+    pub(crate) tokens: TokenKeys,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) options: ServerOptions,
+    pub(crate) previews: previews::Previews,
+    pub(crate) render: RenderPool,
+    pub(crate) metrics: metrics::Metrics,
+    pub(crate) access: Option<access::Logger>,
+    /// Cleared when shutdown begins: `/readyz` answers 503 so balancers drain us.
+    pub(crate) ready: AtomicBool,
+}
+
+impl App {
+    pub(crate) fn now(&self) -> i64 {
+        self.clock.now()
+    }
+}
+
+/// A configured server, ready to run.
+#[derive(Debug)]
+pub struct Server {
+    app: Arc<App>,
+}
+
+impl Server {
+    pub fn new(parts: Parts, options: ServerOptions) -> std::io::Result<Server> {
+        let render =
+            RenderPool::new(options.render_threads.max(1)).map_err(std::io::Error::other)?;
+        let app = App {
+            previews: previews::Previews::new(options.preview_cache_entries),
+            access: parts.access_log.map(access::Logger::spawn),
+            blobs: parts.blobs,
+            archive: parts.archive,
+            catalog: parts.catalog,
+            index: parts.index,
+            tokens: parts.token_keys,
+            clock: parts.clock,
+            render,
+            metrics: metrics::Metrics::default(),
+            ready: AtomicBool::new(true),
+            options,
+        };
+        Ok(Server { app: Arc::new(app) })
+    }
+
+    /// Serves on `listener` until SIGINT or SIGTERM, then stops accepting, answers
+    /// `/readyz` with 503, lets in-flight requests finish (up to the grace period) and
+    /// returns.
+    pub fn run(self, listener: TcpListener) -> std::io::Result<()> {
+        listener.set_nonblocking(true)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(self.app.options.worker_threads.max(1))
+            .thread_name("http")
+            .enable_all()
+            .build()?;
+        let app = self.app;
+        let result = runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            conn::serve(app.clone(), listener, shutdown_signal()).await;
+            if let Some(access) = &app.access {
+                access.flush();
+            }
+            Ok(())
+        });
+        // Blocking tasks (renders, fsyncs) already started are waited for by the drop.
+        drop(runtime);
+        result
+    }
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut terminate) = signal(SignalKind::terminate()) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,153 @@
+//! Errors as the client sees them: `application/problem+json` (RFC 9457) with `type`,
+//! `title`, `status` and `detail`. The library crates' errors know their class; only this
+//! module maps classes to statuses. A 5xx hides its cause from the client (it may name
+//! paths or SQL) and logs it with a reference the client is given instead.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use http::{HeaderValue, StatusCode, header};
+use serde::Serialize;
+use stockroom_catalog::{CatalogError, ErrorClass as CatalogClass};
+use stockroom_index::{ErrorClass as IndexClass, IndexError};
+
+use crate::body::Body;
+use crate::token::TokenError;
+
+/// An answer other than success.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub detail: String,
+    /// Seconds, for `429` and `503`.
+    pub retry_after: Option<u64>,
+    /// More members of the problem object (`existing_id` of a `409`).
+    pub extra: Option<(&'static str, String)>,
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            detail: detail.into(),
+            retry_after: None,
+            extra: None,
+        }
+    }
+
+    pub fn bad_request(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, detail)
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, detail)
+    }
+
+    pub fn unauthenticated(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, detail)
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, detail)
+    }
+
+    /// A failure of ours: the cause goes to the log under a reference; the client gets the
+    /// reference only.
+    pub fn internal(cause: &dyn std::fmt::Display) -> ApiError {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let reference = NEXT.fetch_add(1, Ordering::Relaxed);
+        eprintln!("stockroom serve: internal error #{reference}: {cause}");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("internal error #{reference}; the server log has the details"),
+        )
+    }
+
+    pub fn with(mut self, name: &'static str, value: String) -> ApiError {
+        self.extra = Some((name, value));
+        self
+    }
+
+    pub fn into_response(self) -> http::Response<Body> {
+        let title = self.status.canonical_reason().unwrap_or("Error");
+        let mut json = serde_json::to_value(Problem {
+            kind: "about:blank",
+            title,
+            status: self.status.as_u16(),
+            detail: &self.detail,
+        })
+        .unwrap_or_default();
+        if let (Some((name, value)), Some(object)) = (self.extra, json.as_object_mut()) {
+            object.insert(name.into(), value.into());
+        }
+        let mut response = http::Response::new(Body::from(json.to_string()));
+        *response.status_mut() = self.status;
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+impl From<CatalogError> for ApiError {
+    fn from(error: CatalogError) -> ApiError {
+        let status = match error.class() {
+            CatalogClass::BadInput => StatusCode::BAD_REQUEST,
+            CatalogClass::Unauthenticated => StatusCode::UNAUTHORIZED,
+            CatalogClass::Forbidden => StatusCode::FORBIDDEN,
+            CatalogClass::NotFound => StatusCode::NOT_FOUND,
+            CatalogClass::Gone => StatusCode::GONE,
+            CatalogClass::Conflict => StatusCode::CONFLICT,
+            _ => return ApiError::internal(&error),
+        };
+        ApiError::new(status, error.to_string())
+    }
+}
+
+impl From<IndexError> for ApiError {
+    fn from(error: IndexError) -> ApiError {
+        match error.class() {
+            IndexClass::BadInput => ApiError::bad_request(error.to_string()),
+            _ => ApiError::internal(&error),
+        }
+    }
+}
+
+impl From<TokenError> for ApiError {
+    fn from(error: TokenError) -> ApiError {
+        ApiError::forbidden(error.to_string())
+    }
+}
+
+impl From<stockroom_store::StoreError> for ApiError {
+    fn from(error: stockroom_store::StoreError) -> ApiError {
+        ApiError::internal(&error)
+    }
+}
+
+impl From<stockroom_render::RenderError> for ApiError {
+    fn from(error: stockroom_render::RenderError) -> ApiError {
+        ApiError::internal(&error)
+    }
+}
+
+/// A blocking task that panicked or was cancelled.
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(error: tokio::task::JoinError) -> ApiError {
+        ApiError::internal(&error)
+    }
+}

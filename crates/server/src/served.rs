@@ -1,0 +1,118 @@
+//! Answering `GET`/`HEAD` for a stored representation (a preview or an original) whose
+//! bytes and strong ETag are known: `If-None-Match` → `304`, `Range` → `206`/`416`
+//! (honoured only while `If-Range` still names this representation), `HEAD` → the same
+//! headers with no body.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
+
+use crate::body::{Body, Pacer};
+use crate::range::{self, RangeAnswer};
+
+/// What is served and how.
+#[derive(Debug)]
+pub struct Representation {
+    pub bytes: Bytes,
+    /// Quoted, strong: `"…"`.
+    pub etag: HeaderValue,
+    /// Content-Type, Cache-Control and the rest, copied onto every answer.
+    pub headers: HeaderMap,
+    /// Paces the body of a throttled download.
+    pub pacer: Option<Arc<dyn Pacer>>,
+}
+
+pub fn answer(request: &http::request::Parts, representation: Representation) -> Response<Body> {
+    let Representation {
+        bytes,
+        etag,
+        headers,
+        pacer,
+    } = representation;
+    let mut response = Response::new(Body::empty());
+    *response.headers_mut() = headers;
+    response.headers_mut().insert(header::ETAG, etag.clone());
+    response
+        .headers_mut()
+        .insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if let Some(condition) = request.headers.get(header::IF_NONE_MATCH)
+        && matches_any(condition.as_bytes(), etag.as_bytes())
+    {
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
+        response.headers_mut().remove(header::CONTENT_TYPE);
+        return response;
+    }
+    let len = bytes.len() as u64;
+    let range = match request.headers.get(header::RANGE) {
+        Some(range) if if_range_holds(request, &etag) => range::answer(range.as_bytes(), len),
+        _ => RangeAnswer::Whole,
+    };
+    let (status, bytes) = match range {
+        RangeAnswer::Whole => (StatusCode::OK, bytes),
+        RangeAnswer::Part { start, end } => {
+            response.headers_mut().insert(
+                header::CONTENT_RANGE,
+                header_value(&range::content_range(start, end, len)),
+            );
+            (
+                StatusCode::PARTIAL_CONTENT,
+                bytes.slice(start as usize..=end as usize),
+            )
+        }
+        RangeAnswer::Unsatisfiable => {
+            *response.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
+            response.headers_mut().insert(
+                header::CONTENT_RANGE,
+                header_value(&range::unsatisfied_range(len)),
+            );
+            response.headers_mut().remove(header::CONTENT_TYPE);
+            return response;
+        }
+    };
+    *response.status_mut() = status;
+    if request.method == Method::HEAD {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+        return response;
+    }
+    *response.body_mut() = match pacer {
+        Some(pacer) => Body::paced(bytes, pacer),
+        None => Body::from(bytes),
+    };
+    response
+}
+
+/// `If-None-Match`: `*` or a list of entity tags, compared weakly (RFC 9110 §13.1.2).
+fn matches_any(condition: &[u8], etag: &[u8]) -> bool {
+    let Ok(condition) = std::str::from_utf8(condition) else {
+        return false;
+    };
+    let ours = std::str::from_utf8(etag).unwrap_or_default();
+    condition.trim() == "*"
+        || condition
+            .split(',')
+            .map(|tag| tag.trim().trim_start_matches("W/"))
+            .any(|tag| tag == ours)
+}
+
+/// `If-Range` with our strong ETag (or absent): the range still applies. A date or another
+/// tag means the client's partial copy is of something else, so it gets the whole.
+fn if_range_holds(request: &http::request::Parts, etag: &HeaderValue) -> bool {
+    match request.headers.get(header::IF_RANGE) {
+        None => true,
+        Some(value) => value.as_bytes() == etag.as_bytes(),
+    }
+}
+
+/// Header values made here from digits and ASCII are always valid.
+pub fn header_value(text: &str) -> HeaderValue {
+    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+}
+
+/// A strong ETag from a blake3 content hash: its first 128 bits, quoted.
+pub fn etag(blake3: &[u8; 32]) -> HeaderValue {
+    let hex: String = blake3[..16].iter().map(|b| format!("{b:02x}")).collect();
+    header_value(&format!("\"{hex}\""))
+}

@@ -1,0 +1,58 @@
+//! `stockroom serve`: opens the data directory's parts and hands them to the server.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use stockroom_catalog::{AccessLog, Catalog, SystemClock};
+use stockroom_server::{Parts, Server, ServerOptions, TokenKeys};
+
+use crate::config::Config;
+use crate::search;
+
+/// Where the server listens unless told otherwise.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// Opens everything and serves on `listener` until SIGINT or SIGTERM. Prints one JSON line
+/// with the address it listens on (useful with port 0) before serving.
+pub fn run_on(config: &Config, listener: TcpListener) -> Result<()> {
+    let server = open(config)?;
+    let address = listener.local_addr()?;
+    println!(
+        "{}",
+        serde_json::json!({ "listening": address.to_string() })
+    );
+    eprintln!("stockroom serve: http://{address}/ (Ctrl-C stops, finishing downloads in flight)");
+    server.run(listener).context("serving")
+}
+
+/// The server over the data directory's stores, catalogue and index.
+fn open(config: &Config) -> Result<Server> {
+    let clock = Arc::new(SystemClock);
+    let catalog = Catalog::open(&config.catalog_dir(), config.catalog_options())
+        .with_context(|| format!("opening {}", config.catalog_dir().display()))?;
+    let token_file = config.data_dir.join("server").join("token-keys");
+    let token_keys = TokenKeys::load_or_create(&token_file)
+        .with_context(|| format!("reading the download-link keys {}", token_file.display()))?;
+    let logs = config.data_dir.join("logs");
+    let access_log = AccessLog::open(&logs, config.server.log_retention_days, clock.clone())
+        .with_context(|| format!("opening the access log in {}", logs.display()))?;
+    let parts = Parts {
+        blobs: config.open_blobs()?,
+        archive: config.open_store(&config.archive_dir())?,
+        catalog,
+        index: search::open_index(config, stockroom_index::Options::default())?,
+        token_keys,
+        access_log: Some(access_log),
+        clock,
+    };
+    let options = ServerOptions {
+        max_connections: config.server.max_connections,
+        idle_timeout: Duration::from_secs(config.server.idle_timeout_secs),
+        download_link_ttl: Duration::from_secs(config.server.download_link_ttl_secs),
+        max_upload_bytes: config.max_upload_bytes,
+        ..ServerOptions::default()
+    };
+    Server::new(parts, options).context("starting the server")
+}
