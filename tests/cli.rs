@@ -65,24 +65,61 @@ fn ingest_corpus(data: &Path) -> HashMap<String, (String, Option<String>)> {
 }
 
 #[test]
-fn demo_ingests_the_corpus_and_verifies_it() {
+fn demo_ingests_the_corpus_verifies_it_and_serves_it() {
+    use std::io::{BufRead, BufReader, Read, Write};
     let data = tempfile::tempdir().expect("temp dir");
-    let output = run(stockroom()
+    let mut demo = stockroom()
         .current_dir(repo())
         .arg("demo")
         .arg("--data")
-        .arg(data.path()));
-    let stdout = text(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        text(&output.stderr)
-    );
+        .arg(data.path())
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the demo");
+    let mut stdout = String::new();
+    let mut lines = BufReader::new(demo.stdout.take().expect("stdout"));
+    let mut base = None;
+    // The walkthrough ends with the example requests, the last of them /openapi.json.
+    while !stdout.contains("/openapi.json") {
+        let mut line = String::new();
+        assert!(lines.read_line(&mut line).expect("read") > 0, "{stdout}");
+        if let Some(rest) = line.strip_prefix("Serving on ") {
+            base = rest.split(' ').next().map(str::to_string);
+        }
+        stdout.push_str(&line);
+    }
+    let base = base.expect("the address served");
     assert!(stdout.contains("\"problems\":0"), "{stdout}");
-    assert!(text(&output.stderr).contains(
+    assert!(stdout.contains("\"assets\": 12"), "{stdout}");
+    assert!(stdout.contains("Authorization: Bearer sr_"), "{stdout}");
+    let address = base.strip_prefix("http://").expect("http");
+    let mut connection = std::net::TcpStream::connect(address).expect("connect");
+    connection
+        .write_all(b"GET /v1/search?q=blumen HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n")
+        .expect("send");
+    let mut answer = String::new();
+    connection.read_to_string(&mut answer).expect("read");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"total\":2"), "{answer}");
+    let killed = Command::new("kill")
+        .arg("-TERM")
+        .arg(demo.id().to_string())
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let status = demo.wait().expect("wait");
+    let mut stderr = String::new();
+    demo.stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("stderr");
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains(
         "12 stored, 0 held for review as near duplicates, 0 already stored, 0 not stored"
     ));
-    assert!(stdout.contains("\"assets\": 12"), "{stdout}");
 }
 
 #[test]

@@ -24,6 +24,11 @@ use tokio::sync::Semaphore;
 
 use crate::{App, router};
 
+/// A request head still incomplete at this size is refused with `431` (one that arrived
+/// whole in a larger read may be up to twice this): 64 KiB, eight times what nginx allows
+/// a header line by default.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
+
 /// Serves connections from `listener` until `shutdown` completes, then drains.
 pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
     let graceful = GracefulShutdown::new();
@@ -66,6 +71,7 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
             .timer(TokioTimer::new())
             .header_read_timeout(app.options.header_read_timeout)
             .keep_alive(true)
+            .max_header_size(MAX_HEAD_BYTES)
             .serve_connection(io, service);
         let connection = graceful.watch(connection);
         let app = app.clone();

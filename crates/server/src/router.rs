@@ -63,21 +63,20 @@ routes! {
 pub struct Call {
     pub app: Arc<App>,
     pub head: http::request::Parts,
-    pub body: Incoming,
     pub peer: SocketAddr,
 }
 
 /// Answers one request; never fails (errors are responses).
 pub async fn handle(app: Arc<App>, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
     let started = Instant::now();
-    let (head, body) = request.into_parts();
+    // No endpoint reads a body yet; uploads will take it from here.
+    let (head, _body) = request.into_parts();
     let method = head.method.clone();
     let path = head.uri.path().to_string();
     let route = route(&method, &path);
     let call = Call {
         app: app.clone(),
         head,
-        body,
         peer,
     };
     let response = dispatch(route, call)

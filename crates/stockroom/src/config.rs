@@ -33,6 +33,8 @@ pub struct Config {
 pub struct ServerConfig {
     /// Connections served at once; more are answered `503`.
     pub max_connections: usize,
+    /// A request's head must arrive within this (slowloris).
+    pub header_read_timeout_secs: u64,
     /// A connection that moves no byte for this long is closed.
     pub idle_timeout_secs: u64,
     /// How long a download link works.
@@ -45,6 +47,7 @@ impl Default for ServerConfig {
     fn default() -> ServerConfig {
         ServerConfig {
             max_connections: 10_000,
+            header_read_timeout_secs: 10,
             idle_timeout_secs: 60,
             download_link_ttl_secs: 3600,
             log_retention_days: stockroom_catalog::DEFAULT_RETENTION_DAYS,
@@ -198,11 +201,12 @@ impl Config {
         }
         if self.server.max_connections == 0
             || self.server.idle_timeout_secs == 0
+            || self.server.header_read_timeout_secs == 0
             || self.server.download_link_ttl_secs == 0
             || self.server.log_retention_days == 0
         {
             bail!(
-                "server.max_connections, idle_timeout_secs, download_link_ttl_secs and log_retention_days must be positive"
+                "server.max_connections, header_read_timeout_secs, idle_timeout_secs, download_link_ttl_secs and log_retention_days must be positive"
             );
         }
         if self.dedup_threshold > MAX_DEDUP_THRESHOLD {

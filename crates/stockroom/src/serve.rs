@@ -49,6 +49,7 @@ fn open(config: &Config) -> Result<Server> {
     };
     let options = ServerOptions {
         max_connections: config.server.max_connections,
+        header_read_timeout: Duration::from_secs(config.server.header_read_timeout_secs),
         idle_timeout: Duration::from_secs(config.server.idle_timeout_secs),
         download_link_ttl: Duration::from_secs(config.server.download_link_ttl_secs),
         max_upload_bytes: config.max_upload_bytes,

@@ -1,0 +1,687 @@
+//! End-to-end tests of `stockroom serve`: each starts the real binary on a fresh data
+//! directory (the corpus ingested, members created through the CLI) and talks HTTP/1.1 to
+//! it over a plain TCP socket, so every header and status is what a client would see.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+fn stockroom() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_stockroom"));
+    for variable in [
+        "STOCKROOM_DATA",
+        "STOCKROOM_CONFIG",
+        "STOCKROOM_SEGMENT_SIZE",
+        "STOCKROOM_MAX_UPLOAD_SIZE",
+    ] {
+        command.env_remove(variable);
+    }
+    command
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A data directory with the corpus ingested, and a server on it.
+struct Served {
+    data: tempfile::TempDir,
+    child: Child,
+    address: SocketAddr,
+    /// Corpus file name → asset id.
+    assets: Vec<(String, String)>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Ingests the corpus into a fresh data directory (with `config` as its config file).
+fn data_dir(config: &str) -> (tempfile::TempDir, Vec<(String, String)>) {
+    let data = tempfile::tempdir().expect("temp dir");
+    std::fs::write(data.path().join("stockroom.toml"), config).expect("config");
+    let output = stockroom()
+        .arg("ingest")
+        .arg("--data")
+        .arg(data.path())
+        .arg("--manifest")
+        .arg(repo().join("corpus/manifest.jsonl"))
+        .output()
+        .expect("ingest");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let assets = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| {
+            let value: Value = serde_json::from_str(line).expect("JSON line");
+            let path = value["path"].as_str().expect("path");
+            let name = Path::new(path).file_name().expect("name").to_string_lossy();
+            (
+                name.into_owned(),
+                value["id"].as_str().expect("id").to_string(),
+            )
+        })
+        .collect();
+    (data, assets)
+}
+
+fn serve(config: &str) -> Served {
+    let (data, assets) = data_dir(config);
+    start(data, assets)
+}
+
+fn start(data: tempfile::TempDir, assets: Vec<(String, String)>) -> Served {
+    let mut child = stockroom()
+        .arg("serve")
+        .arg("--data")
+        .arg(data.path())
+        .arg("--config")
+        .arg(data.path().join("stockroom.toml"))
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the server");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the listening line");
+    let listening: Value = serde_json::from_str(&line).expect("JSON");
+    let address = listening["listening"]
+        .as_str()
+        .expect("address")
+        .parse()
+        .expect("socket address");
+    Served {
+        data,
+        child,
+        address,
+        assets,
+    }
+}
+
+impl Served {
+    fn asset(&self, file: &str) -> &str {
+        &self
+            .assets
+            .iter()
+            .find(|(name, _)| name == file)
+            .expect("a corpus file")
+            .1
+    }
+
+    fn get(&self, path: &str) -> Reply {
+        self.request("GET", path, &[], b"")
+    }
+
+    fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        let mut request = head.into_bytes();
+        request.extend_from_slice(body);
+        exchange(self.address, &request)
+    }
+
+    /// A member made through the CLI (server running: the catalogue is shared SQLite).
+    fn member(&self, name: &str, roles: &str, tier: &str, seats: u32) -> (String, Vec<String>) {
+        let output = stockroom()
+            .args([
+                "members", "add", "--name", name, "--role", roles, "--tier", tier,
+            ])
+            .arg("--seats")
+            .arg(seats.to_string())
+            .arg("--data")
+            .arg(self.data.path())
+            .output()
+            .expect("members add");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let created: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+        let keys = created["keys"]
+            .as_array()
+            .expect("keys")
+            .iter()
+            .map(|key| key.as_str().expect("key").to_string())
+            .collect();
+        (created["id"].as_str().expect("id").to_string(), keys)
+    }
+
+    fn metric(&self, name: &str) -> f64 {
+        let text = self.get("/metrics").text();
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no metric {name} in\n{text}"))
+    }
+}
+
+/// One response, read to the connection's end.
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|error| panic!("{error}: {} {}", self.status, self.text()))
+    }
+
+    /// A problem+json answer with this status.
+    fn assert_problem(&self, status: u16) -> Value {
+        assert_eq!(self.status, status, "{}", self.text());
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json")
+        );
+        let problem = self.json();
+        assert_eq!(problem["status"], status);
+        assert!(problem["title"].is_string() && problem["detail"].is_string());
+        problem
+    }
+}
+
+fn exchange(address: SocketAddr, request: &[u8]) -> Reply {
+    let mut stream = TcpStream::connect(address).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    // A server that refuses a request early may close before all of it is sent, and reset
+    // the connection after answering: what was answered is what counts.
+    let _ = stream.write_all(request);
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    parse_reply(&raw)
+}
+
+fn parse_reply(raw: &[u8]) -> Reply {
+    let end = raw
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no response head in {:?}", String::from_utf8_lossy(raw)));
+    let head = String::from_utf8_lossy(&raw[..end]);
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|line| line.split(' ').nth(1))
+        .and_then(|code| code.parse().ok())
+        .expect("status line");
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_lowercase(), value.trim().to_string()))
+        .collect();
+    Reply {
+        status,
+        headers,
+        body: raw[end + 4..].to_vec(),
+    }
+}
+
+const DEFAULT_CONFIG: &str = "";
+
+#[test]
+fn previews_are_watermarked_cacheable_conditional_and_ranged() {
+    let server = serve(DEFAULT_CONFIG);
+    let asset = server.asset("aqua.jpg");
+    let path = format!("/v1/previews/{asset}/large.jpg");
+    let first = server.get(&path);
+    assert_eq!(first.status, 200, "{}", first.text());
+    assert_eq!(first.header("content-type"), Some("image/jpeg"));
+    assert_eq!(
+        first.header("cache-control"),
+        Some("public, max-age=31536000, immutable")
+    );
+    assert_eq!(
+        first.header("surrogate-key"),
+        Some(format!("asset-{asset} author-charles-barbin").as_str())
+    );
+    assert_eq!(first.header("accept-ranges"), Some("bytes"));
+    let etag = first.header("etag").expect("etag").to_string();
+    assert!(
+        etag.starts_with('"') && etag.ends_with('"') && etag.len() == 34,
+        "{etag}"
+    );
+    assert_eq!(&first.body[..3], &[0xff, 0xd8, 0xff], "a JPEG");
+    assert_eq!(
+        first.header("content-length"),
+        Some(first.body.len().to_string().as_str())
+    );
+
+    let again = server.get(&path);
+    assert_eq!(
+        again.body, first.body,
+        "a preview is the same bytes every time"
+    );
+    assert_eq!(again.header("etag"), Some(etag.as_str()));
+
+    let head = server.request("HEAD", &path, &[], b"");
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+    assert_eq!(
+        head.header("content-length"),
+        Some(first.body.len().to_string().as_str())
+    );
+
+    let not_modified = server.request("GET", &path, &[("If-None-Match", &etag)], b"");
+    assert_eq!(not_modified.status, 304);
+    assert!(not_modified.body.is_empty());
+    assert_eq!(not_modified.header("etag"), Some(etag.as_str()));
+    let listed = format!("\"other\", W/{etag}");
+    assert_eq!(
+        server
+            .request("GET", &path, &[("If-None-Match", &listed)], b"")
+            .status,
+        304
+    );
+    assert_eq!(
+        server
+            .request("GET", &path, &[("If-None-Match", "\"other\"")], b"")
+            .status,
+        200
+    );
+
+    let len = first.body.len();
+    let part = server.request("GET", &path, &[("Range", "bytes=100-199")], b"");
+    assert_eq!(part.status, 206);
+    assert_eq!(part.body, first.body[100..200]);
+    assert_eq!(
+        part.header("content-range"),
+        Some(format!("bytes 100-199/{len}").as_str())
+    );
+    let tail = server.request("GET", &path, &[("Range", "bytes=-10")], b"");
+    assert_eq!(
+        (tail.status, &tail.body[..]),
+        (206, &first.body[len - 10..])
+    );
+    let beyond = format!("bytes={len}-");
+    let unsatisfiable = server.request("GET", &path, &[("Range", &beyond)], b"");
+    assert_eq!(unsatisfiable.status, 416);
+    assert_eq!(
+        unsatisfiable.header("content-range"),
+        Some(format!("bytes */{len}").as_str())
+    );
+    assert_eq!(
+        server
+            .request("GET", &path, &[("Range", "bytes=oops")], b"")
+            .status,
+        416
+    );
+    let stale = server.request(
+        "GET",
+        &path,
+        &[("Range", "bytes=0-9"), ("If-Range", "\"older\"")],
+        b"",
+    );
+    assert_eq!(
+        (stale.status, stale.body.len()),
+        (200, len),
+        "If-Range mismatch: whole"
+    );
+
+    let thumb = server.get(&format!("/v1/previews/{asset}/thumb.jpg"));
+    assert_eq!(thumb.status, 200);
+    assert!(thumb.body.len() < first.body.len());
+    assert_eq!(server.metric("stockroom_preview_renders_total"), 1.0);
+    assert!(server.metric("stockroom_preview_cache_hits_total") >= 8.0);
+}
+
+#[test]
+fn concurrent_requests_for_a_missing_preview_share_one_render() {
+    let server = serve(DEFAULT_CONFIG);
+    let asset = server.asset("blinds.jpg").to_string();
+    let bodies: Vec<Vec<u8>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|index| {
+                let (server, asset) = (&server, &asset);
+                scope.spawn(move || {
+                    let size = ["large", "small"][index % 2];
+                    let reply = server.get(&format!("/v1/previews/{asset}/{size}.jpg"));
+                    assert_eq!(reply.status, 200, "{}", reply.text());
+                    reply.body
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| handle.join().expect("thread"))
+            .collect()
+    });
+    assert!(bodies.iter().step_by(2).all(|body| *body == bodies[0]));
+    assert_eq!(server.metric("stockroom_preview_renders_total"), 1.0);
+}
+
+#[test]
+fn search_and_asset_cards_have_the_design_shape_and_bad_parameters_are_400() {
+    let server = serve(DEFAULT_CONFIG);
+    let found = server.get("/v1/search?q=blumen&facets=collection,orientation&per_page=1");
+    assert_eq!(found.status, 200, "{}", found.text());
+    let found = found.json();
+    assert_eq!(
+        (found["total"].as_u64(), found["per_page"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let card = &found["results"][0];
+    for field in [
+        "id",
+        "title",
+        "width",
+        "height",
+        "collection",
+        "editorial_only",
+        "keywords",
+    ] {
+        assert!(!card[field].is_null(), "{field} in {card}");
+    }
+    assert!(card["author"]["id"].is_string() && card["author"]["name"].is_string());
+    let id = card["id"].as_str().expect("id");
+    assert_eq!(
+        card["preview_url"],
+        format!("/v1/previews/{id}/large.jpg").as_str()
+    );
+    assert_eq!(
+        card["thumb_url"],
+        format!("/v1/previews/{id}/thumb.jpg").as_str()
+    );
+    assert!(found["facets"]["orientation"].is_object());
+
+    let everything = server.get("/v1/search").json();
+    assert_eq!(everything["total"], 12, "no words lists every active asset");
+
+    let detail = server.get(&format!("/v1/assets/{id}"));
+    assert_eq!(detail.status, 200);
+    let detail = detail.json();
+    for field in [
+        "description",
+        "model_release",
+        "property_release",
+        "created_at",
+        "downloads",
+    ] {
+        assert!(!detail[field].is_null(), "{field} in {detail}");
+    }
+    assert_eq!(detail["status"], "active");
+
+    for bad in [
+        "/v1/search?per_page=1000",
+        "/v1/search?page=0",
+        "/v1/search?orientation=diagonal",
+        "/v1/search?facets=mood",
+        "/v1/search?min_width=wide",
+    ] {
+        server.get(bad).assert_problem(400);
+    }
+    let odd = server.get("/v1/search?q=%22unclosed%20-%20((%20title:x");
+    assert_eq!(
+        odd.status,
+        200,
+        "a user's query cannot fail: {}",
+        odd.text()
+    );
+}
+
+#[test]
+fn licences_follow_the_terms_and_download_links_are_signed_and_resumable() {
+    let server = serve(DEFAULT_CONFIG);
+    let free = server.asset("aqua.jpg").to_string();
+    let unlimited_only = server.asset("yellowflower.jpg").to_string();
+    let (_, registered) = server.member("Rita", "customer", "registered", 1);
+    let (_, team) = server.member("Uma", "customer", "unlimited", 2);
+    let bearer = |key: &str| format!("Bearer {key}");
+    let license = |asset: &str, key: Option<&str>| {
+        let auth = key.map(bearer);
+        let headers: Vec<(&str, &str)> = auth
+            .as_deref()
+            .map(|value| vec![("Authorization", value)])
+            .unwrap_or_default();
+        server.request(
+            "POST",
+            &format!("/v1/assets/{asset}/licenses"),
+            &headers,
+            b"",
+        )
+    };
+
+    let anonymous = license(&free, None);
+    assert_eq!(anonymous.status, 201, "{}", anonymous.text());
+    assert_eq!(anonymous.json()["license"]["print_run_limit"], 50);
+    license(&unlimited_only, None).assert_problem(403);
+    license(&unlimited_only, Some(&registered[0])).assert_problem(403);
+    license(&free, Some("sr_not_a_key")).assert_problem(401);
+
+    let granted = license(&unlimited_only, Some(&team[1]));
+    assert_eq!(granted.status, 201, "{}", granted.text());
+    let granted = granted.json();
+    let licence = &granted["license"];
+    assert_eq!(licence["print_run_limit"], 50_000);
+    assert_eq!(licence["attribution"]["required"], false);
+    for field in ["id", "asset_id", "type", "verification_code", "created_at"] {
+        assert!(
+            licence[field].is_string() || licence[field].is_number(),
+            "{field}"
+        );
+    }
+    let again = license(&unlimited_only, Some(&team[1]));
+    assert_eq!(again.status, 200, "a re-download reuses the licence");
+    assert_eq!(again.json()["license"]["id"], licence["id"]);
+
+    let url = granted["download_url"].as_str().expect("download_url");
+    let original = server.get(url);
+    assert_eq!(original.status, 200, "{}", original.text());
+    let stored = std::fs::read(repo().join("corpus/photos/yellowflower.jpg")).expect("photo");
+    assert_eq!(original.body, stored, "the original, byte for byte");
+    assert_eq!(original.header("cache-control"), Some("private, no-store"));
+    assert!(
+        original
+            .header("content-disposition")
+            .is_some_and(|value| value.starts_with("attachment;"))
+    );
+    let resumed = server.request("GET", url, &[("Range", "bytes=1000-")], b"");
+    assert_eq!(resumed.status, 206);
+    assert_eq!(resumed.body, stored[1000..]);
+
+    let mut forged = url.to_string();
+    let last = forged.pop().expect("a character");
+    forged.push(if last == '0' { '1' } else { '0' });
+    server.get(&forged).assert_problem(403);
+    let swapped = url.replace(&unlimited_only, &free);
+    server.get(&swapped).assert_problem(403);
+
+    let licence_id = licence["id"].as_str().expect("id");
+    let code = licence["verification_code"].as_str().expect("code");
+    let owner_view = server.request(
+        "GET",
+        &format!("/v1/licenses/{licence_id}"),
+        &[("Authorization", &bearer(&team[0]))],
+        b"",
+    );
+    assert_eq!(owner_view.status, 200, "the owner sees the seat's licence");
+    server
+        .request(
+            "GET",
+            &format!("/v1/licenses/{licence_id}"),
+            &[("Authorization", &bearer(&registered[0]))],
+            b"",
+        )
+        .assert_problem(404);
+    let verified = server.get(&format!("/v1/licenses/{licence_id}/verify?code={code}"));
+    assert_eq!(verified.json()["valid"], true);
+    server
+        .get(&format!("/v1/licenses/{licence_id}/verify?code=0000"))
+        .assert_problem(404);
+    let downloads = server.request(
+        "GET",
+        "/v1/members/me/downloads",
+        &[("Authorization", &bearer(&team[0]))],
+        b"",
+    );
+    assert_eq!(
+        downloads.json()["licenses"].as_array().map(Vec::len),
+        Some(1)
+    );
+}
+
+#[test]
+fn a_takedown_ends_previews_search_and_links_at_once_and_feeds_the_purge_list() {
+    let server = serve(DEFAULT_CONFIG);
+    let asset = server.asset("aqua.jpg").to_string();
+    let (_, moderator) = server.member("Mo", "moderator", "registered", 1);
+    let (_, customer) = server.member("Cy", "customer", "registered", 1);
+    let preview = format!("/v1/previews/{asset}/large.jpg");
+    assert_eq!(server.get(&preview).status, 200);
+    let url = server
+        .request("POST", &format!("/v1/assets/{asset}/licenses"), &[], b"")
+        .json()["download_url"]
+        .as_str()
+        .expect("url")
+        .to_string();
+    let takedown = format!("/v1/moderation/assets/{asset}/takedown?reason=notice%2042");
+    let as_customer = format!("Bearer {}", customer[0]);
+    server
+        .request("POST", &takedown, &[("Authorization", &as_customer)], b"")
+        .assert_problem(403);
+    let as_moderator = format!("Bearer {}", moderator[0]);
+    let done = server.request("POST", &takedown, &[("Authorization", &as_moderator)], b"");
+    assert_eq!(done.status, 200, "{}", done.text());
+
+    server.get(&preview).assert_problem(410);
+    server
+        .get(&format!("/v1/assets/{asset}"))
+        .assert_problem(410);
+    server.get(&url).assert_problem(410);
+    let search = server.get("/v1/search?q=water%20drop").json();
+    assert!(
+        !search["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .any(|card| card["id"] == asset.as_str()),
+        "{search}"
+    );
+    let feed = server.get("/v1/purges?since=0").json();
+    let purges = feed["purges"].as_array().expect("purges");
+    assert!(
+        purges
+            .iter()
+            .any(|event| event["asset_id"] == asset.as_str() && event["reason"] == "removed")
+    );
+    let next = feed["next"].as_i64().expect("next");
+    let later = server.get(&format!("/v1/purges?since={next}")).json();
+    assert_eq!(later["purges"].as_array().map(Vec::len), Some(0));
+}
+
+#[test]
+fn hostile_requests_get_clear_4xx_and_the_server_stays_up() {
+    let server = serve("[server]\nheader_read_timeout_secs = 1\nidle_timeout_secs = 2\n");
+    let asset = server.asset("aqua.jpg").to_string();
+    for path in [
+        "/v1/previews/../../etc/passwd",
+        "/v1/previews/%2e%2e%2fcatalog/large.jpg",
+        &format!("/v1/previews/{asset}%2Flarge.jpg"),
+        &format!("/v1/previews/{asset}0000/large.jpg"),
+        &format!("/v1/previews/{asset}/huge.jpg"),
+        "/v1/assets/ZZZZ",
+        "/nothing",
+    ] {
+        server.get(path).assert_problem(404);
+    }
+    server
+        .get("/v1/download/v1.1.0000000000000000.-.9999999999.00")
+        .assert_problem(403);
+    server
+        .get(&format!("/v1/download/{}", "x".repeat(300)))
+        .assert_problem(403);
+
+    let huge = "x".repeat(1 << 20);
+    let reply = server.request("GET", "/healthz", &[("X-Huge", &huge)], b"");
+    assert_eq!(reply.status, 431, "a head too large is refused");
+
+    // Slowloris: half a request head, then nothing. The server closes the connection.
+    let mut slow = TcpStream::connect(server.address).expect("connect");
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .expect("send");
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let started = std::time::Instant::now();
+    let mut rest = Vec::new();
+    let _ = slow.read_to_end(&mut rest);
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "closed by the header timeout"
+    );
+
+    // An idle keep-alive connection is closed too.
+    let mut idle = TcpStream::connect(server.address).expect("connect");
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("send");
+    idle.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let _ = idle.read_to_end(&mut answer);
+    assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "closed when idle"
+    );
+
+    assert_eq!(server.get("/healthz").status, 200, "still serving");
+}
+
+#[test]
+fn operations_endpoints_answer_and_sigterm_drains_and_exits_cleanly() {
+    let mut server = serve(DEFAULT_CONFIG);
+    assert_eq!(server.get("/healthz").text(), "ok\n");
+    assert_eq!(server.get("/readyz").status, 200);
+    let openapi = server.get("/openapi.json").json();
+    assert_eq!(openapi["openapi"], "3.1.0");
+    let metrics = server.get("/metrics");
+    assert!(
+        metrics
+            .text()
+            .contains("stockroom_http_requests_total{route=\"healthz\",code=\"2xx\"} 1")
+    );
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(server.child.id().to_string())
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let exit = server.child.wait().expect("wait");
+    assert!(exit.success(), "{exit:?}");
+    let logs: Vec<_> = std::fs::read_dir(server.data.path().join("logs"))
+        .expect("logs")
+        .collect();
+    assert_eq!(logs.len(), 1, "the access log was written on the way out");
+}
