@@ -68,6 +68,14 @@ fn ingest_corpus(data: &Path) -> HashMap<String, (String, Option<String>)> {
 fn demo_ingests_the_corpus_verifies_it_and_serves_it() {
     use std::io::{BufRead, BufReader, Read, Write};
     let data = tempfile::tempdir().expect("temp dir");
+    /// Stops the demo however the test ends.
+    struct Running(std::process::Child);
+    impl Drop for Running {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
     let mut demo = stockroom()
         .current_dir(repo())
         .arg("demo")
@@ -77,9 +85,10 @@ fn demo_ingests_the_corpus_verifies_it_and_serves_it() {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
+        .map(Running)
         .expect("start the demo");
     let mut stdout = String::new();
-    let mut lines = BufReader::new(demo.stdout.take().expect("stdout"));
+    let mut lines = BufReader::new(demo.0.stdout.take().expect("stdout"));
     let mut base = None;
     // The walkthrough ends with the example requests, the last of them /openapi.json.
     while !stdout.contains("/openapi.json") {
@@ -105,13 +114,14 @@ fn demo_ingests_the_corpus_verifies_it_and_serves_it() {
     assert!(answer.contains("\"total\":2"), "{answer}");
     let killed = Command::new("kill")
         .arg("-TERM")
-        .arg(demo.id().to_string())
+        .arg(demo.0.id().to_string())
         .status()
         .expect("kill");
     assert!(killed.success());
-    let status = demo.wait().expect("wait");
+    let status = demo.0.wait().expect("wait");
     let mut stderr = String::new();
-    demo.stderr
+    demo.0
+        .stderr
         .take()
         .expect("stderr")
         .read_to_string(&mut stderr)

@@ -1,14 +1,21 @@
-//! The access log's writer thread: requests hand their line over a channel, so compressing
-//! and writing never happen on the request path. The thread flushes a frame every second
-//! (a crash loses at most that much) and expires old files hourly.
+//! The access log's writer thread. A request only pushes its line onto a shared list (a
+//! lock held for a `Vec::push`); the thread takes the list every
+//! [`WRITE_EVERY`], compresses and writes it, so neither compression nor a thread wake-up
+//! happens per request. A frame is flushed at least every second (a crash loses at most
+//! that much), old files are expired hourly, and [`Logger::flush`] writes everything at
+//! shutdown.
 
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use stockroom_catalog::{AccessEntry, AccessLog, Network};
 
+const WRITE_EVERY: Duration = Duration::from_millis(200);
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 const EXPIRE_EVERY: Duration = Duration::from_secs(3600);
+/// Lines waiting at most; past this (the disk cannot keep up) lines are dropped and
+/// counted rather than memory grown without bound.
+const MAX_PENDING: usize = 1 << 20;
 
 /// One request, owned, on its way to the log.
 #[derive(Debug)]
@@ -22,88 +29,96 @@ pub struct Line {
     pub micros: u64,
 }
 
-enum Message {
-    Line(Line),
-    Flush(SyncSender<()>),
+#[derive(Debug, Default)]
+struct Pending {
+    lines: Vec<Line>,
+    dropped: u64,
 }
 
 #[derive(Debug)]
 pub struct Logger {
-    sender: Sender<Message>,
-}
-
-impl std::fmt::Debug for Message {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Message")
-    }
+    pending: Arc<Mutex<Pending>>,
+    log: Arc<AccessLog>,
 }
 
 impl Logger {
     pub fn spawn(log: AccessLog) -> Logger {
-        let (sender, receiver) = mpsc::channel();
+        let logger = Logger {
+            pending: Arc::default(),
+            log: Arc::new(log),
+        };
+        let (pending, log) = (logger.pending.clone(), logger.log.clone());
         let spawned = std::thread::Builder::new()
             .name("access-log".into())
-            .spawn(move || write_lines(&log, &receiver));
+            .spawn(move || write_forever(&pending, &log));
         if let Err(error) = spawned {
             eprintln!("stockroom serve: no access log: {error}");
         }
-        Logger { sender }
+        logger
     }
 
     pub fn record(&self, line: Line) {
-        // If the thread is gone, its error was printed; requests go on unlogged.
-        let _ = self.sender.send(Message::Line(line));
+        let mut pending = lock(&self.pending);
+        if pending.lines.len() < MAX_PENDING {
+            pending.lines.push(line);
+        } else {
+            pending.dropped += 1;
+        }
     }
 
-    /// Waits until everything recorded so far is on disk.
+    /// Writes and flushes everything recorded so far.
     pub fn flush(&self) {
-        let (done, wait) = mpsc::sync_channel(1);
-        if self.sender.send(Message::Flush(done)).is_ok() {
-            let _ = wait.recv_timeout(Duration::from_secs(10));
+        write_pending(&self.pending, &self.log);
+        report(self.log.flush());
+    }
+}
+
+fn lock(pending: &Mutex<Pending>) -> MutexGuard<'_, Pending> {
+    pending.lock().unwrap_or_else(|poison| poison.into_inner())
+}
+
+fn write_forever(pending: &Mutex<Pending>, log: &AccessLog) {
+    let (mut last_flush, mut last_expiry) = (Instant::now(), Instant::now());
+    let mut dirty = false;
+    loop {
+        std::thread::sleep(WRITE_EVERY);
+        dirty |= write_pending(pending, log);
+        if dirty && last_flush.elapsed() >= FLUSH_EVERY {
+            report(log.flush());
+            (dirty, last_flush) = (false, Instant::now());
+        }
+        if last_expiry.elapsed() >= EXPIRE_EVERY {
+            report(log.expire().map(drop));
+            last_expiry = Instant::now();
         }
     }
 }
 
-fn write_lines(log: &AccessLog, receiver: &Receiver<Message>) {
-    let mut last_expiry = Instant::now();
-    let mut dirty = false;
-    loop {
-        match receiver.recv_timeout(FLUSH_EVERY) {
-            Ok(Message::Line(line)) => {
-                let entry = AccessEntry {
-                    network: &line.network,
-                    method: &line.method,
-                    path: &line.path,
-                    status: line.status,
-                    bytes: line.bytes,
-                    micros: line.micros,
-                };
-                if let Err(error) = log.record(&entry) {
-                    eprintln!("stockroom serve: access log: {error}");
-                }
-                dirty = true;
-            }
-            Ok(Message::Flush(done)) => {
-                report(log.flush());
-                dirty = false;
-                let _ = done.send(());
-            }
-            Err(RecvTimeoutError::Timeout) => {
-                if dirty {
-                    report(log.flush());
-                    dirty = false;
-                }
-                if last_expiry.elapsed() > EXPIRE_EVERY {
-                    report(log.expire().map(drop));
-                    last_expiry = Instant::now();
-                }
-            }
-            Err(RecvTimeoutError::Disconnected) => {
-                report(log.flush());
-                return;
-            }
+/// Writes what is waiting; whether there was anything.
+fn write_pending(pending: &Mutex<Pending>, log: &AccessLog) -> bool {
+    let (lines, dropped) = {
+        let mut pending = lock(pending);
+        let dropped = std::mem::take(&mut pending.dropped);
+        (std::mem::take(&mut pending.lines), dropped)
+    };
+    if dropped > 0 {
+        eprintln!("stockroom serve: access log: {dropped} lines dropped (writing fell behind)");
+    }
+    for line in &lines {
+        let entry = AccessEntry {
+            network: &line.network,
+            method: &line.method,
+            path: &line.path,
+            status: line.status,
+            bytes: line.bytes,
+            micros: line.micros,
+        };
+        if let Err(error) = log.record(&entry) {
+            eprintln!("stockroom serve: access log: {error}");
+            break;
         }
     }
+    !lines.is_empty()
 }
 
 fn report(result: stockroom_catalog::Result<()>) {

@@ -9,7 +9,7 @@
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use stockroom_server::{Parts, Server, ServerOptions};
 //! # let parts: Parts = unimplemented!();
-//! let server = Server::new(parts, ServerOptions::default());
+//! let server = Server::new(parts, ServerOptions::default())?;
 //! let listener = std::net::TcpListener::bind("127.0.0.1:8080")?;
 //! server.run(listener)?; // until SIGINT or SIGTERM, then finishes what is in flight
 //! # Ok(()) }

@@ -260,3 +260,48 @@ pub fn text(status: StatusCode, text: &'static str) -> Response<Body> {
     );
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The OpenAPI document and the router agree: every documented operation has a route,
+    /// and every route is documented.
+    #[test]
+    fn every_route_is_in_the_openapi_document_and_back() {
+        let document: serde_json::Value =
+            serde_json::from_str(include_str!("../openapi.json")).expect("valid JSON");
+        let paths = document["paths"].as_object().expect("paths");
+        let mut documented = Vec::new();
+        for (template, operations) in paths {
+            let path = template
+                .replace("{id}", "0123456789abcdef")
+                .replace("{size}", "large")
+                .replace("{token}", "v1.token");
+            for method in operations.as_object().expect("operations").keys() {
+                let method: Method = method.to_uppercase().parse().expect("a method");
+                let found = route(&method, &path);
+                assert_ne!(found, Route::Unknown, "{method} {template} has no route");
+                documented.push(found);
+            }
+        }
+        for route in Route::ALL.iter().filter(|route| **route != Route::Unknown) {
+            assert!(documented.contains(route), "{route:?} is not documented");
+        }
+    }
+
+    #[test]
+    fn paths_with_tricks_route_nowhere() {
+        for path in [
+            "/v1/previews/../../etc/passwd",
+            "/v1/search/",
+            "//v1/search",
+            "/v1/assets/x/licenses/extra",
+            "v1/search",
+            "",
+        ] {
+            assert_eq!(route(&Method::GET, path), Route::Unknown, "{path}");
+        }
+        assert_eq!(route(&Method::PUT, "/v1/search"), Route::Unknown);
+    }
+}
