@@ -685,3 +685,66 @@ fn operations_endpoints_answer_and_sigterm_drains_and_exits_cleanly() {
         .collect();
     assert_eq!(logs.len(), 1, "the access log was written on the way out");
 }
+
+#[test]
+fn a_withdrawal_leaves_the_public_at_once_but_its_licensees_keep_their_links() {
+    let server = serve(DEFAULT_CONFIG);
+    let asset = server.asset("wood.jpg").to_string();
+    let (_, admin) = server.member("Ada", "admin", "registered", 1);
+    let (_, customer) = server.member("Cy", "customer", "registered", 1);
+    let (_, stranger) = server.member("Sam", "author", "registered", 1);
+    let licences = format!("/v1/assets/{asset}/licenses");
+    let link = |reply: Reply| {
+        assert_eq!(reply.status, 201, "{}", reply.text());
+        reply.json()["download_url"]
+            .as_str()
+            .expect("url")
+            .to_string()
+    };
+    let anonymous_link = link(server.request("POST", &licences, &[], b""));
+    let as_customer = format!("Bearer {}", customer[0]);
+    let licensed_link =
+        link(server.request("POST", &licences, &[("Authorization", &as_customer)], b""));
+    let preview = format!("/v1/previews/{asset}/thumb.jpg");
+    assert_eq!(server.get(&preview).status, 200);
+
+    let withdraw = format!("/v1/assets/{asset}");
+    let as_stranger = format!("Bearer {}", stranger[0]);
+    server
+        .request("DELETE", &withdraw, &[("Authorization", &as_stranger)], b"")
+        .assert_problem(403);
+    let as_admin = format!("Bearer {}", admin[0]);
+    let withdrawn = server.request("DELETE", &withdraw, &[("Authorization", &as_admin)], b"");
+    assert_eq!(withdrawn.status, 200, "{}", withdrawn.text());
+    assert_eq!(
+        withdrawn.json()["status"],
+        "inactive",
+        "it was licensed, so it is kept for its licensees"
+    );
+
+    server.get(&preview).assert_problem(410);
+    server.get(&withdraw).assert_problem(410);
+    server.get(&anonymous_link).assert_problem(410);
+    let original = server.get(&licensed_link);
+    assert_eq!(original.status, 200, "{}", original.text());
+    let again = server.request("POST", &licences, &[("Authorization", &as_customer)], b"");
+    assert_eq!(again.status, 200, "its licensee may download it again");
+    server
+        .request("POST", &licences, &[], b"")
+        .assert_problem(410);
+    let everything = server.get("/v1/search").json();
+    assert_eq!(everything["total"], 11);
+    let mut server = server;
+    server.child.kill().expect("stop the server");
+    server.child.wait().expect("wait");
+    let archive = stockroom_store::Store::open(
+        server.data.path().join("archive"),
+        stockroom_store::StoreOptions::default(),
+    )
+    .expect("the archive");
+    let id: stockroom_store::AssetId = asset.parse().expect("id");
+    assert!(
+        archive.contains(id, stockroom_store::Kind::Thumb),
+        "the thumbnail is kept in the archive"
+    );
+}

@@ -7,7 +7,6 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -78,7 +77,7 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
         tokio::spawn(async move {
             let _permit = permit;
             app.metrics.open_connections.fetch_add(1, Ordering::Relaxed);
-            watch_idle(connection, &activity, app.options.idle_timeout, peer).await;
+            watch_idle(connection, &activity, app.options.idle_timeout).await;
             app.metrics.open_connections.fetch_sub(1, Ordering::Relaxed);
         });
     }
@@ -94,7 +93,7 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
 }
 
 /// Runs a connection to its end, or closes it once it has been idle too long.
-async fn watch_idle<C>(connection: C, activity: &Activity, idle_timeout: Duration, peer: SocketAddr)
+async fn watch_idle<C>(connection: C, activity: &Activity, idle_timeout: Duration)
 where
     C: Future<Output = Result<(), hyper::Error>>,
 {
@@ -103,16 +102,9 @@ where
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            result = &mut connection => {
-                if let Err(error) = result
-                    && !error.is_incomplete_message()
-                    && !error.is_timeout()
-                {
-                    // Clients misbehave every day; a line per oddity is enough.
-                    let _ = (error, peer);
-                }
-                return;
-            }
+            // A connection's error is the client's doing (reset, timeout, malformed head,
+            // answered with a 4xx where hyper could): nothing to log or keep.
+            _ = &mut connection => return,
             _ = tick.tick() => {
                 if activity.idle_for() >= idle_timeout {
                     return;

@@ -110,8 +110,11 @@ pub async fn download(call: Call) -> Result<Response<Body>, ApiError> {
             ))
         })
         .await?;
-    // A takedown ends every link at once; a withdrawn asset's licensees keep theirs.
-    let gone = record.status == AssetStatus::Removed || record.purged_at.is_some();
+    // A takedown ends every link at once; a withdrawn asset's licensees keep theirs, but
+    // an anonymous link (no licence) ends when the asset leaves the public.
+    let gone = record.status == AssetStatus::Removed
+        || record.purged_at.is_some()
+        || (grant.licence.is_none() && record.status != AssetStatus::Active);
     let Some(original) = original.filter(|_| !gone) else {
         return Err(ApiError::new(
             StatusCode::GONE,

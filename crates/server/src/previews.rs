@@ -43,21 +43,31 @@ type RenderOutcome = Result<(), ApiError>;
 /// The preview cache and the renders in flight.
 #[derive(Debug)]
 pub struct Previews {
-    ready: Mutex<LruCache<(AssetId, PreviewSize), Ready>>,
+    ready: Mutex<Cache>,
     rendering: Mutex<HashMap<AssetId, Arc<OnceCell<RenderOutcome>>>>,
+}
+
+#[derive(Debug)]
+struct Cache {
+    entries: LruCache<(AssetId, PreviewSize), Ready>,
+    /// Moves at every eviction. A miss notes it before asking the catalogue and inserts
+    /// only if it has not moved, so a preview loaded while its asset was being withdrawn
+    /// cannot be cached after the withdrawal evicted it.
+    generation: u64,
 }
 
 impl Previews {
     pub fn new(entries: usize) -> Previews {
         Previews {
-            ready: Mutex::new(LruCache::new(
-                NonZeroUsize::new(entries).unwrap_or(NonZeroUsize::MIN),
-            )),
+            ready: Mutex::new(Cache {
+                entries: LruCache::new(NonZeroUsize::new(entries).unwrap_or(NonZeroUsize::MIN)),
+                generation: 0,
+            }),
             rendering: Mutex::new(HashMap::new()),
         }
     }
 
-    fn ready(&self) -> MutexGuard<'_, LruCache<(AssetId, PreviewSize), Ready>> {
+    fn ready(&self) -> MutexGuard<'_, Cache> {
         self.ready
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
@@ -67,8 +77,9 @@ impl Previews {
     pub fn evict(&self, asset: AssetId) {
         let mut ready = self.ready();
         for size in PreviewSize::ALL {
-            ready.pop(&(asset, size));
+            ready.entries.pop(&(asset, size));
         }
+        ready.generation += 1;
     }
 }
 
@@ -94,7 +105,10 @@ pub async fn serve(call: Call) -> Result<Response<Body>, ApiError> {
     else {
         return Err(ApiError::not_found("no such preview"));
     };
-    let cached = call.app.previews.ready().get(&(asset, size)).cloned();
+    let (cached, generation) = {
+        let mut cache = call.app.previews.ready();
+        (cache.entries.get(&(asset, size)).cloned(), cache.generation)
+    };
     let ready = match cached {
         Some(ready) => {
             call.app
@@ -109,7 +123,10 @@ pub async fn serve(call: Call) -> Result<Response<Body>, ApiError> {
                 .preview_misses
                 .fetch_add(1, Ordering::Relaxed);
             let ready = load(&call, asset, size).await?;
-            call.app.previews.ready().put((asset, size), ready.clone());
+            let mut cache = call.app.previews.ready();
+            if cache.generation == generation {
+                cache.entries.put((asset, size), ready.clone());
+            }
             ready
         }
     };
