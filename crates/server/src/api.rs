@@ -68,26 +68,33 @@ impl Card {
 
 pub async fn search(call: Call) -> Result<Response<Body>, ApiError> {
     let request = search_request(&call.query())?;
-    let found: SearchResults = call
+    let SearchResults {
+        total,
+        page,
+        per_page,
+        results,
+        facets,
+        suggestion,
+    } = call
         .blocking(move |app| Ok(app.index.search(&request)?))
         .await?;
     #[derive(Serialize)]
-    struct Answer<'a> {
+    struct Answer {
         total: u64,
         page: u32,
         per_page: u32,
         results: Vec<Card>,
-        facets: &'a stockroom_index::Facets,
+        facets: stockroom_index::Facets,
         #[serde(skip_serializing_if = "Option::is_none")]
-        suggestion: &'a Option<String>,
+        suggestion: Option<String>,
     }
     let answer = Answer {
-        total: found.total,
-        page: found.page,
-        per_page: found.per_page,
-        results: found.results.iter().cloned().map(Card::new).collect(),
-        facets: &found.facets,
-        suggestion: &found.suggestion,
+        total,
+        page,
+        per_page,
+        results: results.into_iter().map(Card::new).collect(),
+        facets,
+        suggestion,
     };
     Ok(json(StatusCode::OK, &answer))
 }
@@ -169,29 +176,29 @@ pub async fn withdraw(call: Call) -> Result<Response<Body>, ApiError> {
     let principal = auth::member(&call).await?;
     let asset = asset_id(&call, 2)?;
     let id = asset.to_string();
-    let record = call
-        .blocking(move |app| Ok(app.catalog.asset(&id)?))
-        .await?;
-    if record.author_id != principal.member_id && !principal.has_role(Role::Admin) {
-        return Err(ApiError::forbidden("only its author may withdraw an asset"));
-    }
-    // The thumbnail to archive must exist before the asset leaves the public.
-    if record.is_public() {
-        previews::ensure_rendered(&call.app, asset, &record.author_name).await?;
-    }
-    let id = asset.to_string();
-    let withdrawal = call
+    // The catalogue decides who may withdraw, and the asset leaves search and the preview
+    // cache in the same step; its original stays, so the thumbnail can still be rendered
+    // for the archive afterwards.
+    let (record, withdrawal) = call
         .blocking(move |app| {
+            let record = app.catalog.asset(&id)?;
             let withdrawal = app.catalog.withdraw(&id, &principal)?;
             app.index.remove(&id)?;
             app.previews.evict(asset);
-            app.blobs.archive_to(&app.archive, asset, Kind::Thumb)?;
-            for size in PreviewSize::ALL {
-                app.blobs.delete(asset, kind(size))?;
-            }
-            Ok(withdrawal)
+            Ok((record, withdrawal))
         })
         .await?;
+    if record.is_public() {
+        previews::ensure_rendered(&call.app, asset, &record.author_name).await?;
+    }
+    call.blocking(move |app| {
+        app.blobs.archive_to(&app.archive, asset, Kind::Thumb)?;
+        for size in PreviewSize::ALL {
+            app.blobs.delete(asset, kind(size))?;
+        }
+        Ok(())
+    })
+    .await?;
     #[derive(Serialize)]
     struct Withdrawn {
         id: String,
@@ -222,13 +229,7 @@ pub async fn takedown(call: Call) -> Result<Response<Body>, ApiError> {
         app.catalog.takedown(&id, &moderator, &reason)?;
         app.index.remove(&id)?;
         app.previews.evict(asset);
-        for kind in [
-            Kind::Thumb,
-            Kind::Small,
-            Kind::Large,
-            Kind::Original,
-            Kind::Metadata,
-        ] {
+        for kind in Kind::ALL {
             app.blobs.delete(asset, kind)?;
         }
         app.archive.delete(asset, Kind::Thumb)?;
