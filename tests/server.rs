@@ -421,6 +421,10 @@ fn search_and_asset_cards_have_the_design_shape_and_bad_parameters_are_400() {
 
     let detail = server.get(&format!("/v1/assets/{id}"));
     assert_eq!(detail.status, 200);
+    let text = detail.text();
+    for key in ["\"created_at\"", "\"downloads\""] {
+        assert_eq!(text.matches(key).count(), 1, "{key} once in {text}");
+    }
     let detail = detail.json();
     for field in [
         "description",

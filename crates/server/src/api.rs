@@ -153,18 +153,16 @@ pub async fn asset(call: Call) -> Result<Response<Body>, ApiError> {
         #[serde(flatten)]
         card: Card,
         status: stockroom_catalog::AssetStatus,
-        created_at: i64,
-        downloads: u64,
     }
+    // The catalogue's figures, not the index's copies (which may lag).
     let mut card = Card::new(doc);
     card.asset.downloads = record.downloads;
+    card.asset.created_at = record.created_at;
     Ok(json(
         StatusCode::OK,
         &Detail {
             card,
             status: record.status,
-            created_at: record.created_at,
-            downloads: record.downloads,
         },
     ))
 }
