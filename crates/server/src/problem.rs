@@ -18,10 +18,6 @@ use crate::token::TokenError;
 pub struct ApiError {
     pub status: StatusCode,
     pub detail: String,
-    /// Seconds, for `429` and `503`.
-    pub retry_after: Option<u64>,
-    /// More members of the problem object (`existing_id` of a `409`).
-    pub extra: Option<(&'static str, String)>,
 }
 
 #[derive(Serialize)]
@@ -38,8 +34,6 @@ impl ApiError {
         ApiError {
             status,
             detail: detail.into(),
-            retry_after: None,
-            extra: None,
         }
     }
 
@@ -71,24 +65,16 @@ impl ApiError {
         )
     }
 
-    pub fn with(mut self, name: &'static str, value: String) -> ApiError {
-        self.extra = Some((name, value));
-        self
-    }
-
     pub fn into_response(self) -> http::Response<Body> {
         let title = self.status.canonical_reason().unwrap_or("Error");
-        let mut json = serde_json::to_value(Problem {
+        let json = serde_json::to_vec(&Problem {
             kind: "about:blank",
             title,
             status: self.status.as_u16(),
             detail: &self.detail,
         })
         .unwrap_or_default();
-        if let (Some((name, value)), Some(object)) = (self.extra, json.as_object_mut()) {
-            object.insert(name.into(), value.into());
-        }
-        let mut response = http::Response::new(Body::from(json.to_string()));
+        let mut response = http::Response::new(Body::from(json));
         *response.status_mut() = self.status;
         let headers = response.headers_mut();
         headers.insert(
@@ -96,9 +82,6 @@ impl ApiError {
             HeaderValue::from_static("application/problem+json"),
         );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if let Some(seconds) = self.retry_after {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-        }
         response
     }
 }

@@ -113,6 +113,6 @@ pub fn header_value(text: &str) -> HeaderValue {
 
 /// A strong ETag from a blake3 content hash: its first 128 bits, quoted.
 pub fn etag(blake3: &[u8; 32]) -> HeaderValue {
-    let hex: String = blake3[..16].iter().map(|b| format!("{b:02x}")).collect();
-    header_value(&format!("\"{hex}\""))
+    let hex = blake3::Hash::from_bytes(*blake3).to_hex();
+    header_value(&format!("\"{}\"", &hex[..32]))
 }

@@ -99,7 +99,7 @@ impl TokenKeys {
 
     fn write(&self, path: &Path) -> std::io::Result<()> {
         let text = self.keys.iter().fold(String::new(), |mut out, (id, key)| {
-            let _ = writeln!(out, "{id} {}", hex(key));
+            let _ = writeln!(out, "{id} {}", blake3::Hash::from_bytes(*key).to_hex());
             out
         });
         if let Some(dir) = path.parent() {
@@ -226,13 +226,6 @@ fn fresh_key() -> std::io::Result<[u8; 32]> {
     let mut key = [0u8; 32];
     getrandom::fill(&mut key).map_err(|error| std::io::Error::other(error.to_string()))?;
     Ok(key)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::new(), |mut out, byte| {
-        let _ = write!(out, "{byte:02x}");
-        out
-    })
 }
 
 /// 64 lowercase hex digits → 32 bytes.

@@ -212,9 +212,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         ),
         Command::Serve { listen } => {
             let config = Config::load(cli.config.as_deref(), overrides)?;
-            let listener = std::net::TcpListener::bind(listen)
-                .with_context(|| format!("listening on {listen}"))?;
-            serve::run_on(&config, listener)?;
+            serve::run_on(&config, serve::bind(listen)?)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Ingest { manifest, paths } => {
@@ -434,9 +432,7 @@ fn demo(
             _ => None,
         })
         .context("the demo stored no asset")?;
-    let listener = std::net::TcpListener::bind(listen).with_context(|| {
-        format!("listening on {listen} (pass --listen 127.0.0.1:0 for any free port)")
-    })?;
+    let listener = serve::bind(listen)?;
     let address = listener.local_addr()?;
     print!(
         "{}",

@@ -1,6 +1,6 @@
 //! `stockroom serve`: opens the data directory's parts and hands them to the server.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +13,13 @@ use crate::search;
 
 /// Where the server listens unless told otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// Binds the listening socket, naming the way out when the port is taken.
+pub fn bind(listen: SocketAddr) -> Result<TcpListener> {
+    TcpListener::bind(listen).with_context(|| {
+        format!("listening on {listen} (pass --listen 127.0.0.1:0 for any free port)")
+    })
+}
 
 /// Opens everything and serves on `listener` until SIGINT or SIGTERM. Prints one JSON line
 /// with the address it listens on (useful with port 0) before serving.
