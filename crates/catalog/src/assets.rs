@@ -189,6 +189,29 @@ impl Catalog {
         })
     }
 
+    /// The moderation queue: assets held for review (near duplicates), oldest first, at
+    /// most `limit`, starting after `after` (the last id of the previous page) if given.
+    pub fn held(&self, after: Option<&str>, limit: u32) -> Result<Vec<AssetRecord>> {
+        let db = self.read();
+        let start = match after {
+            None => (i64::MIN, String::new()),
+            Some(id) => match asset(&db, id)? {
+                Some(record) => (record.created_at, record.id),
+                None => return Err(not_found(id)),
+            },
+        };
+        let ids: Vec<String> = db
+            .prepare_cached(
+                "SELECT id FROM assets WHERE status = 'pending' AND (created_at, id) > (?1, ?2)
+                 ORDER BY created_at, id LIMIT ?3",
+            )?
+            .query_map(params![start.0, start.1, limit], |row| row.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        ids.iter()
+            .map(|id| asset(&db, id)?.ok_or_else(|| not_found(id)))
+            .collect()
+    }
+
     /// Withdrawn assets whose 28 days are up and whose originals are not yet purged.
     pub fn due_for_purge(&self) -> Result<Vec<String>> {
         let cutoff = self.now() - PURGE_AFTER_SECONDS;

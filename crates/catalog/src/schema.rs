@@ -81,6 +81,10 @@ const MIGRATIONS: &[&str] = &[
         detail   TEXT NOT NULL
     ) STRICT;
     ",
+    // 2: the moderation queue reads held assets oldest first without scanning the rest.
+    r"
+    CREATE INDEX assets_pending ON assets(created_at, id) WHERE status = 'pending';
+    ",
 ];
 
 /// The version this build writes.

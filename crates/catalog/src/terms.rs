@@ -137,6 +137,20 @@ fn escape_html(text: &str) -> String {
     out
 }
 
+/// Whether a member may upload: authors (and admins) whose account is not blocked.
+pub fn may_upload(roles: &[Role], status: MemberStatus) -> Result<()> {
+    if status == MemberStatus::Blocked {
+        return Err(CatalogError::Forbidden(
+            "this account is blocked: no uploads",
+        ));
+    }
+    if roles.contains(&Role::Author) || roles.contains(&Role::Admin) {
+        Ok(())
+    } else {
+        Err(CatalogError::Forbidden("only authors may upload"))
+    }
+}
+
 /// Who asks for a download, as far as the terms care.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Downloader {

@@ -548,6 +548,53 @@ fn an_unknown_asset_is_not_found_and_a_pending_one_is_not_public_until_approved(
 }
 
 #[test]
+fn only_authors_and_admins_who_are_not_blocked_may_upload() {
+    use stockroom_catalog::terms::may_upload;
+    assert!(may_upload(&[Role::Author], MemberStatus::Active).is_ok());
+    assert!(may_upload(&[Role::Author], MemberStatus::Flagged).is_ok());
+    assert!(may_upload(&[Role::Admin], MemberStatus::Active).is_ok());
+    for refused in [
+        may_upload(&[Role::Customer, Role::Moderator], MemberStatus::Active),
+        may_upload(&[Role::Author], MemberStatus::Blocked),
+    ] {
+        assert_eq!(class(refused), ErrorClass::Forbidden);
+    }
+}
+
+#[test]
+fn the_moderation_queue_holds_pending_assets_oldest_first_until_approved() {
+    let world = world();
+    for raw in [7, 3, 9] {
+        world
+            .catalog
+            .add_asset(&NewAsset {
+                pending: raw != 9,
+                ..new_asset(raw, &world.author, "Ann Author")
+            })
+            .expect("add");
+        world.clock.advance(1);
+    }
+    let ids = |records: Vec<stockroom_catalog::AssetRecord>| -> Vec<String> {
+        records.into_iter().map(|record| record.id).collect()
+    };
+    let (seven, three) = (
+        AssetId::from_u64(7).to_string(),
+        AssetId::from_u64(3).to_string(),
+    );
+    let queue = world.catalog.held(None, 10).expect("queue");
+    assert_eq!(ids(queue), [seven.clone(), three.clone()]);
+    let first = world.catalog.held(None, 1).expect("page 1");
+    assert_eq!(ids(first), std::slice::from_ref(&seven));
+    let second = world.catalog.held(Some(&seven), 1).expect("page 2");
+    assert_eq!(ids(second), std::slice::from_ref(&three));
+    world
+        .catalog
+        .approve(&seven, &world.moderator)
+        .expect("approve");
+    assert_eq!(ids(world.catalog.held(None, 10).expect("queue")), [three]);
+}
+
+#[test]
 fn a_withdrawn_asset_leaves_the_public_at_once_and_is_gone_for_new_licences() {
     let world = world();
     let asset = world.free(1);
