@@ -752,3 +752,324 @@ fn a_withdrawal_leaves_the_public_at_once_but_its_licensees_keep_their_links() {
         "the thumbnail is kept in the archive"
     );
 }
+
+/// A near duplicate of a corpus photo: scaled to half and recompressed.
+fn near_duplicate(file: &str) -> Vec<u8> {
+    let photo = image::open(repo().join("corpus/photos").join(file)).expect("decode");
+    let half = photo.resize(
+        photo.width() / 2,
+        photo.height() / 2,
+        image::imageops::FilterType::Triangle,
+    );
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 80)
+        .encode_image(&half.to_rgb8())
+        .expect("encode");
+    jpeg
+}
+
+/// The body of a chunked request (one chunk per piece, then the last chunk).
+fn chunked(pieces: &[&[u8]]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for piece in pieces {
+        body.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+        body.extend_from_slice(piece);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(b"0\r\n\r\n");
+    body
+}
+
+#[test]
+fn an_author_uploads_an_image_which_is_stored_searchable_and_refused_twice() {
+    let server = serve("[ingest]\nmax_upload_size = \"2MiB\"\n");
+    let (author_id, author) = server.member("Uma Uploader", "author", "registered", 1);
+    let (_, customer) = server.member("Cy", "customer", "registered", 1);
+    let as_author = format!("Bearer {}", author[0]);
+    let photo = std::fs::read(repo().join("corpus/photos/ladybird.jpg")).expect("photo");
+    // Ingested already: the same bytes are the corpus asset's.
+    let upload = "/v1/assets?title=Marienk%C3%A4fer%20im%20Gras&keywords=k%C3%A4fer,gras,sommer&language=de&collection=free&model_release=false";
+
+    server
+        .request("POST", upload, &[], &photo)
+        .assert_problem(401);
+    server
+        .request(
+            "POST",
+            upload,
+            &[("Authorization", &format!("Bearer {}", customer[0]))],
+            &photo,
+        )
+        .assert_problem(403);
+    let exact = server.request("POST", upload, &[("Authorization", &as_author)], &photo);
+    let problem = exact.assert_problem(409);
+    assert_eq!(problem["id"], server.asset("ladybird.jpg"));
+
+    // A photo the corpus does not hold: a flipped, recoloured crop of one is a new image.
+    let original = image::open(repo().join("corpus/photos/freshflower.jpg")).expect("decode");
+    let fresh = image::DynamicImage::ImageRgb8(image::imageops::colorops::grayscale_with_type(
+        &image::imageops::rotate90(&original.crop_imm(0, 0, 600, 600).to_rgb8()),
+    ))
+    .to_rgb8();
+    let mut fresh_jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut fresh_jpeg, 85)
+        .encode_image(&fresh)
+        .expect("encode");
+    let stored = server.request(
+        "POST",
+        upload,
+        &[("Authorization", &as_author)],
+        &fresh_jpeg,
+    );
+    let stored_json = stored.json();
+    let id = match stored.status {
+        201 => stored_json["id"].as_str().expect("id").to_string(),
+        other => panic!("expected 201, got {other}: {stored_json}"),
+    };
+    assert_eq!(stored_json["status"], "active");
+    assert_eq!(
+        stored.header("location"),
+        Some(format!("/v1/assets/{id}").as_str())
+    );
+    let card = server.get(&format!("/v1/assets/{id}")).json();
+    assert_eq!(card["title"], "Marienkäfer im Gras");
+    assert_eq!(card["author"]["id"], author_id.as_str());
+    assert_eq!(card["author"]["name"], "Uma Uploader");
+    assert_eq!(card["status"], "active");
+    assert!(
+        card["keywords"]
+            .as_array()
+            .expect("keywords")
+            .contains(&Value::from("käfer"))
+    );
+    // Searchable within the index's commit interval (German stemming: "Käfern" → käfer).
+    let mut found = false;
+    for _ in 0..50 {
+        let results = server.get("/v1/search?q=k%C3%A4fern").json();
+        if results["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .any(|card| card["id"] == id.as_str())
+        {
+            found = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(found, "the upload is searchable within seconds");
+    let preview = server.get(&format!("/v1/previews/{id}/thumb.jpg"));
+    assert_eq!(preview.status, 200);
+    assert_eq!(
+        preview.header("surrogate-key"),
+        Some(format!("asset-{id} author-{author_id}").as_str())
+    );
+    let again = server.request(
+        "POST",
+        upload,
+        &[("Authorization", &as_author)],
+        &fresh_jpeg,
+    );
+    assert_eq!(again.assert_problem(409)["id"], id.as_str());
+
+    // Bad metadata is refused before the body is read; bad bodies are refused whole.
+    let auth = [("Authorization", as_author.as_str())];
+    for (path, body, status) in [
+        ("/v1/assets?keywords=a", &fresh_jpeg[..], 400),
+        ("/v1/assets?title=x&colour=red", &fresh_jpeg[..], 400),
+        ("/v1/assets?title=x&language=fr", &fresh_jpeg[..], 400),
+        (
+            "/v1/assets?title=x&editorial_only=maybe",
+            &fresh_jpeg[..],
+            400,
+        ),
+        ("/v1/assets?title=x", b"", 400),
+        ("/v1/assets?title=x", b"%PDF-1.7 not an image", 415),
+        ("/v1/assets?title=x", &photo[..photo.len() / 3], 422),
+    ] {
+        server
+            .request("POST", path, &auth, body)
+            .assert_problem(status);
+    }
+    // Over the limit: refused from the declared length, or while reading a chunked body.
+    let declared = exchange(
+        server.address,
+        format!(
+            "POST /v1/assets?title=big HTTP/1.1\r\nHost: test\r\nConnection: close\r\nAuthorization: {as_author}\r\nContent-Length: 3000000\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    assert_eq!(declared.status, 413, "{}", declared.text());
+    let piece = vec![0xffu8; 512 * 1024];
+    let body = chunked(&[&piece, &piece, &piece, &piece, &piece]);
+    let mut head = format!(
+        "POST /v1/assets?title=big HTTP/1.1\r\nHost: test\r\nConnection: close\r\nAuthorization: {as_author}\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    .into_bytes();
+    head.extend_from_slice(&body);
+    let streamed = exchange(server.address, &head);
+    assert_eq!(streamed.status, 413, "{}", streamed.text());
+    assert_eq!(server.get("/healthz").status, 200, "still serving");
+    let total = server.get("/v1/search?per_page=1").json()["total"].clone();
+    assert_eq!(
+        total, 13,
+        "twelve corpus photos and one upload, nothing else"
+    );
+}
+
+#[test]
+fn a_near_duplicate_upload_waits_in_the_queue_until_a_moderator_approves_it() {
+    let server = serve(DEFAULT_CONFIG);
+    let original = server.asset("greenmeadow.jpg").to_string();
+    let (_, author) = server.member("Uma", "author", "registered", 1);
+    let (_, moderator) = server.member("Mo", "moderator", "registered", 1);
+    let as_author = format!("Bearer {}", author[0]);
+    let as_moderator = format!("Bearer {}", moderator[0]);
+    let copy = near_duplicate("greenmeadow.jpg");
+
+    let checked = server.request(
+        "POST",
+        "/v1/moderation/duplicates",
+        &[("Authorization", &as_moderator)],
+        &copy,
+    );
+    assert_eq!(checked.status, 200, "{}", checked.text());
+    let checked = checked.json();
+    assert_eq!(checked["query"], "upload");
+    assert!(checked["quality"].as_u64().expect("quality") >= 50);
+    assert_eq!(checked["matches"][0]["asset_id"], original.as_str());
+    assert!(
+        checked["matches"][0]["distance"]
+            .as_u64()
+            .expect("distance")
+            <= 31
+    );
+    server
+        .request(
+            "POST",
+            "/v1/moderation/duplicates",
+            &[("Authorization", &as_author)],
+            &copy,
+        )
+        .assert_problem(403);
+
+    let held = server.request(
+        "POST",
+        "/v1/assets?title=Meadow%20again",
+        &[("Authorization", &as_author)],
+        &copy,
+    );
+    assert_eq!(held.status, 202, "{}", held.text());
+    let held = held.json();
+    assert_eq!(held["status"], "pending");
+    assert_eq!(held["duplicates"][0]["asset_id"], original.as_str());
+    let id = held["id"].as_str().expect("id").to_string();
+
+    // Held: not public, but its moderators see it (privately, never cached).
+    server.get(&format!("/v1/assets/{id}")).assert_problem(404);
+    let thumb = format!("/v1/previews/{id}/thumb.jpg");
+    server.get(&thumb).assert_problem(404);
+    server
+        .request("GET", &thumb, &[("Authorization", &as_author)], b"")
+        .assert_problem(404);
+    let private = server.request("GET", &thumb, &[("Authorization", &as_moderator)], b"");
+    assert_eq!(private.status, 200, "{}", private.text());
+    assert_eq!(private.header("cache-control"), Some("private, no-store"));
+    assert_eq!(private.header("surrogate-key"), None);
+    server.get(&thumb).assert_problem(404);
+
+    server
+        .request(
+            "GET",
+            "/v1/moderation/queue",
+            &[("Authorization", &as_author)],
+            b"",
+        )
+        .assert_problem(403);
+    let queue = server
+        .request(
+            "GET",
+            "/v1/moderation/queue",
+            &[("Authorization", &as_moderator)],
+            b"",
+        )
+        .json();
+    let items = queue["held"].as_array().expect("held");
+    assert_eq!(items.len(), 1, "{queue}");
+    assert_eq!(items[0]["id"], id.as_str());
+    assert_eq!(items[0]["title"], "Meadow again");
+    assert_eq!(items[0]["duplicates"][0]["asset_id"], original.as_str());
+    assert_eq!(items[0]["thumb_url"], thumb.as_str());
+
+    let approve = format!("/v1/moderation/assets/{id}/approve");
+    server
+        .request("POST", &approve, &[("Authorization", &as_author)], b"")
+        .assert_problem(403);
+    let approved = server.request("POST", &approve, &[("Authorization", &as_moderator)], b"");
+    assert_eq!(approved.status, 200, "{}", approved.text());
+    assert_eq!(
+        server.get(&format!("/v1/assets/{id}")).json()["status"],
+        "active"
+    );
+    assert_eq!(
+        server.get(&thumb).header("cache-control"),
+        Some("public, max-age=31536000, immutable")
+    );
+    let queue = server
+        .request(
+            "GET",
+            "/v1/moderation/queue",
+            &[("Authorization", &as_moderator)],
+            b"",
+        )
+        .json();
+    assert_eq!(queue["held"].as_array().map(Vec::len), Some(0), "{queue}");
+    server
+        .request("POST", &approve, &[("Authorization", &as_moderator)], b"")
+        .assert_problem(400);
+
+    // Each is the other's look-alike.
+    let similar = server.get(&format!("/v1/assets/{original}/similar")).json();
+    let first = &similar["results"][0];
+    assert_eq!(first["id"], id.as_str(), "{similar}");
+    assert_eq!(first["by"], "pdq");
+    assert!(first["preview_url"].is_string());
+    server
+        .get("/v1/assets/00000000000000aa/similar")
+        .assert_problem(404);
+
+    // Taken down, the original is nobody's duplicate, and its bytes may come again.
+    let takedown = format!("/v1/moderation/assets/{original}/takedown?reason=notice");
+    assert_eq!(
+        server
+            .request("POST", &takedown, &[("Authorization", &as_moderator)], b"")
+            .status,
+        200
+    );
+    let after = server
+        .request(
+            "POST",
+            "/v1/moderation/duplicates",
+            &[("Authorization", &as_moderator)],
+            &copy,
+        )
+        .json();
+    assert!(
+        after["matches"]
+            .as_array()
+            .expect("matches")
+            .iter()
+            .all(|found| found["asset_id"] != original.as_str()),
+        "{after}"
+    );
+    let bytes = std::fs::read(repo().join("corpus/photos/greenmeadow.jpg")).expect("photo");
+    let back = server.request(
+        "POST",
+        "/v1/assets?title=Meadow",
+        &[("Authorization", &as_author)],
+        &bytes,
+    );
+    // Its near duplicate (the approved copy) now holds it.
+    assert_eq!(back.status, 202, "{}", back.text());
+    assert_eq!(back.json()["duplicates"][0]["asset_id"], id.as_str());
+}

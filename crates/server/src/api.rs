@@ -48,7 +48,7 @@ pub fn openapi() -> Response<Body> {
 
 /// A search result: the index's card with the preview links.
 #[derive(Debug, Serialize)]
-struct Card {
+pub struct Card {
     #[serde(flatten)]
     asset: AssetDoc,
     preview_url: String,
@@ -56,7 +56,7 @@ struct Card {
 }
 
 impl Card {
-    fn new(asset: AssetDoc) -> Card {
+    pub fn new(asset: AssetDoc) -> Card {
         let url = |size: PreviewSize| format!("/v1/previews/{}/{}.jpg", asset.id, size.name());
         Card {
             preview_url: url(PreviewSize::Large),
@@ -134,7 +134,7 @@ fn search_request(query: &Query) -> Result<SearchRequest, ApiError> {
     })
 }
 
-fn asset_id(call: &Call, segment: usize) -> Result<AssetId, ApiError> {
+pub fn asset_id(call: &Call, segment: usize) -> Result<AssetId, ApiError> {
     call.segment(segment)
         .parse()
         .map_err(|_| ApiError::not_found("no such asset"))
@@ -231,6 +231,7 @@ pub async fn takedown(call: Call) -> Result<Response<Body>, ApiError> {
             app.blobs.delete(asset, kind)?;
         }
         app.archive.delete(asset, Kind::Thumb)?;
+        app.intake.forget(asset)?;
         Ok(())
     })
     .await?;

@@ -23,6 +23,7 @@ mod auth;
 mod body;
 mod conn;
 mod downloads;
+mod intake;
 mod metrics;
 mod previews;
 mod problem;
@@ -30,6 +31,7 @@ pub mod range;
 mod router;
 mod served;
 pub mod token;
+mod uploads;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -42,18 +44,24 @@ use stockroom_render::{RenderOptions, RenderPool};
 use stockroom_store::Store;
 
 pub use body::{Body, Pacer};
+pub use intake::{
+    Admitted, Candidate, DuplicateReport, Intake, IntakeError, Similar, Upload, UploadFields,
+};
 pub use problem::ApiError;
 pub use token::{TokenError, TokenKeys};
 
-/// What the server serves from: the data directory's parts, opened by the caller.
+/// What the server serves from: the data directory's parts, opened by the caller. The
+/// blob store, catalogue and index are shared with `intake`, which writes uploads to them.
 #[derive(Debug)]
 pub struct Parts {
     /// Originals, previews and metadata records.
-    pub blobs: Store,
+    pub blobs: Arc<Store>,
     /// Thumbnails of withdrawn assets.
     pub archive: Store,
-    pub catalog: Catalog,
-    pub index: SearchIndex,
+    pub catalog: Arc<Catalog>,
+    pub index: Arc<SearchIndex>,
+    /// The upload pipeline and the duplicate index.
+    pub intake: Arc<dyn Intake>,
     pub token_keys: TokenKeys,
     /// `None` keeps no access log (tests).
     pub access_log: Option<AccessLog>,
@@ -74,6 +82,9 @@ pub struct ServerOptions {
     pub shutdown_grace: Duration,
     /// Largest upload body, enforced while reading.
     pub max_upload_bytes: u64,
+    /// Upload bodies read at once (each up to `max_upload_bytes`): what bounds the memory
+    /// uploads take. More wait their turn.
+    pub concurrent_uploads: usize,
     /// How long a download link works.
     pub download_link_ttl: Duration,
     /// Previews whose headers are kept ready in memory.
@@ -93,6 +104,7 @@ impl Default for ServerOptions {
             idle_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(30),
             max_upload_bytes: 200 << 20,
+            concurrent_uploads: cpus * 2,
             download_link_ttl: Duration::from_secs(3600),
             preview_cache_entries: 100_000,
             render_threads: cpus,
@@ -105,10 +117,13 @@ impl Default for ServerOptions {
 /// Everything a request handler reaches.
 #[derive(Debug)]
 pub(crate) struct App {
-    pub(crate) blobs: Store,
+    pub(crate) blobs: Arc<Store>,
     pub(crate) archive: Store,
-    pub(crate) catalog: Catalog,
-    pub(crate) index: SearchIndex,
+    pub(crate) catalog: Arc<Catalog>,
+    pub(crate) index: Arc<SearchIndex>,
+    pub(crate) intake: Arc<dyn Intake>,
+    /// One permit per upload body being read or admitted.
+    pub(crate) uploads: tokio::sync::Semaphore,
     pub(crate) tokens: TokenKeys,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) options: ServerOptions,
@@ -143,6 +158,8 @@ impl Server {
             archive: parts.archive,
             catalog: parts.catalog,
             index: parts.index,
+            intake: parts.intake,
+            uploads: tokio::sync::Semaphore::new(options.concurrent_uploads.max(1)),
             tokens: parts.token_keys,
             clock: parts.clock,
             render,

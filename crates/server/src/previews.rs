@@ -6,7 +6,8 @@
 //! render instead of starting their own. What a response needs (the bytes as a view into
 //! the store's mapping, the ETag, the surrogate keys) is kept in an LRU cache, so a cached
 //! preview is answered without touching the catalogue or hashing anything. Withdrawal and
-//! takedown evict an asset's entries before they return.
+//! takedown evict an asset's entries before they return. A held upload's previews are
+//! shown to moderators only, marked private and never cached.
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
@@ -21,11 +22,11 @@ use stockroom_render::{Credit, PreviewSize};
 use stockroom_store::{AssetId, Kind};
 use tokio::sync::OnceCell;
 
-use crate::App;
 use crate::body::Body;
 use crate::problem::ApiError;
 use crate::router::Call;
 use crate::served::{self, Representation, header_value};
+use crate::{App, auth};
 
 /// Previews are immutable per URL: a new render of the same asset is the same bytes.
 const CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
@@ -36,6 +37,8 @@ struct Ready {
     bytes: Bytes,
     etag: HeaderValue,
     surrogate_key: HeaderValue,
+    /// A held upload's preview, shown to a moderator: never cached, here or on the way.
+    private: bool,
 }
 
 type RenderOutcome = Result<(), ApiError>;
@@ -124,7 +127,7 @@ pub async fn serve(call: Call) -> Result<Response<Body>, ApiError> {
                 .fetch_add(1, Ordering::Relaxed);
             let ready = load(&call, asset, size).await?;
             let mut cache = call.app.previews.ready();
-            if cache.generation == generation {
+            if cache.generation == generation && !ready.private {
                 cache.entries.put((asset, size), ready.clone());
             }
             ready
@@ -132,11 +135,18 @@ pub async fn serve(call: Call) -> Result<Response<Body>, ApiError> {
     };
     let mut headers = HeaderMap::with_capacity(6);
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg"));
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static(CACHE_CONTROL),
-    );
-    headers.insert("surrogate-key", ready.surrogate_key);
+    if ready.private {
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-store"),
+        );
+    } else {
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static(CACHE_CONTROL),
+        );
+        headers.insert("surrogate-key", ready.surrogate_key);
+    }
     Ok(served::answer(
         &call.head,
         Representation {
@@ -148,14 +158,19 @@ pub async fn serve(call: Call) -> Result<Response<Body>, ApiError> {
     ))
 }
 
-/// A preview that is not cached: checks the asset is public, renders it if the store does
-/// not have it yet, and maps it.
+/// A preview that is not cached: checks the asset is public (or held for review and asked
+/// for by a moderator), renders it if the store does not have it yet, and maps it.
 async fn load(call: &Call, asset: AssetId, size: PreviewSize) -> Result<Ready, ApiError> {
     let id = asset.to_string();
     let record = call
         .blocking(move |app| Ok(app.catalog.asset(&id)?))
         .await?;
-    public(&record)?;
+    let private = record.status == AssetStatus::Pending
+        && call.header(header::AUTHORIZATION).is_some()
+        && auth::moderator(call).await.is_ok();
+    if !private {
+        public(&record)?;
+    }
     let stored = call
         .blocking(move |app| Ok(app.blobs.get(asset, kind(size))))
         .await?;
@@ -175,6 +190,7 @@ async fn load(call: &Call, asset: AssetId, size: PreviewSize) -> Result<Ready, A
         etag: served::etag(&blob.blake3()),
         bytes: Bytes::from_owner(blob),
         surrogate_key: surrogate_key(&record),
+        private,
     })
 }
 

@@ -18,6 +18,9 @@ use crate::token::TokenError;
 pub struct ApiError {
     pub status: StatusCode,
     pub detail: String,
+    /// The asset the answer is about, where the client needs it (the one an upload
+    /// duplicates); an extension member of the problem.
+    pub id: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -27,6 +30,8 @@ struct Problem<'a> {
     title: &'a str,
     status: u16,
     detail: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
 }
 
 impl ApiError {
@@ -34,6 +39,15 @@ impl ApiError {
         ApiError {
             status,
             detail: detail.into(),
+            id: None,
+        }
+    }
+
+    /// The same answer, naming asset `id`.
+    pub fn with_id(self, id: String) -> ApiError {
+        ApiError {
+            id: Some(id),
+            ..self
         }
     }
 
@@ -72,6 +86,7 @@ impl ApiError {
             title,
             status: self.status.as_u16(),
             detail: &self.detail,
+            id: self.id.as_deref(),
         })
         .unwrap_or_default();
         let mut response = http::Response::new(Body::from(json));

@@ -4,9 +4,11 @@
 //! no route (`404`); nothing from a path ever reaches the filesystem.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::{Bytes, BytesMut};
 use http::{Method, Request, Response, StatusCode, header};
 use http_body::Body as _;
 use hyper::body::Incoming;
@@ -14,7 +16,7 @@ use stockroom_catalog::{anonymise, loggable_path};
 
 use crate::body::Body;
 use crate::problem::ApiError;
-use crate::{App, access, api, downloads, previews};
+use crate::{App, access, api, downloads, previews, uploads};
 
 macro_rules! routes {
     ($($variant:ident => $name:literal),+ $(,)?) => {
@@ -39,6 +41,8 @@ routes! {
     OpenApi => "openapi",
     Search => "search",
     Asset => "asset",
+    Similar => "similar",
+    Upload => "upload",
     Preview => "preview",
     License => "license",
     Download => "download",
@@ -46,6 +50,9 @@ routes! {
     VerifyLicence => "verify_licence",
     Withdraw => "withdraw",
     Takedown => "takedown",
+    Duplicates => "moderation_duplicates",
+    Queue => "moderation_queue",
+    Approve => "approve",
     Flags => "moderation_flags",
     BlockMember => "block_member",
     ClearMember => "clear_member",
@@ -58,25 +65,27 @@ routes! {
     Unknown => "unknown",
 }
 
-/// What a handler gets: the request's head, the client's address, the app.
+/// What a handler gets: the request's head and body, the client's address, the app.
 #[derive(Debug)]
 pub struct Call {
     pub app: Arc<App>,
     pub head: http::request::Parts,
+    /// Unread until a handler asks for it ([`Call::body`]).
+    pub body: Option<Incoming>,
     pub peer: SocketAddr,
 }
 
 /// Answers one request; never fails (errors are responses).
 pub async fn handle(app: Arc<App>, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
     let started = Instant::now();
-    // No endpoint reads a body yet; uploads will take it from here.
-    let (head, _body) = request.into_parts();
+    let (head, body) = request.into_parts();
     let method = head.method.clone();
     let path = head.uri.path().to_string();
     let route = route(&method, &path);
     let call = Call {
         app: app.clone(),
         head,
+        body: Some(body),
         peer,
     };
     let response = dispatch(route, call)
@@ -115,7 +124,9 @@ fn route(method: &Method, path: &str) -> Route {
         ["metrics"] if get => Route::Metrics,
         ["openapi.json"] if get => Route::OpenApi,
         ["v1", "search"] if get => Route::Search,
+        ["v1", "assets"] if post => Route::Upload,
         ["v1", "assets", _] if get => Route::Asset,
+        ["v1", "assets", _, "similar"] if get => Route::Similar,
         ["v1", "assets", _] if delete => Route::Withdraw,
         ["v1", "assets", _, "licenses"] if post => Route::License,
         ["v1", "previews", _, _] if get => Route::Preview,
@@ -124,6 +135,9 @@ fn route(method: &Method, path: &str) -> Route {
         ["v1", "licenses", _, "verify"] if get => Route::VerifyLicence,
         ["v1", "moderation", "flags"] if get => Route::Flags,
         ["v1", "moderation", "assets", _, "takedown"] if post => Route::Takedown,
+        ["v1", "moderation", "assets", _, "approve"] if post => Route::Approve,
+        ["v1", "moderation", "duplicates"] if post => Route::Duplicates,
+        ["v1", "moderation", "queue"] if get => Route::Queue,
         ["v1", "moderation", "members", _, "block"] if post => Route::BlockMember,
         ["v1", "moderation", "members", _, "clear"] if post => Route::ClearMember,
         ["v1", "members", "me"] if get => Route::Me,
@@ -144,6 +158,8 @@ async fn dispatch(route: Route, call: Call) -> Result<Response<Body>, ApiError> 
         Route::OpenApi => Ok(api::openapi()),
         Route::Search => api::search(call).await,
         Route::Asset => api::asset(call).await,
+        Route::Similar => uploads::similar(call).await,
+        Route::Upload => uploads::upload(call).await,
         Route::Preview => previews::serve(call).await,
         Route::License => downloads::license(call).await,
         Route::Download => downloads::download(call).await,
@@ -151,6 +167,9 @@ async fn dispatch(route: Route, call: Call) -> Result<Response<Body>, ApiError> 
         Route::VerifyLicence => downloads::verify(call).await,
         Route::Withdraw => api::withdraw(call).await,
         Route::Takedown => api::takedown(call).await,
+        Route::Duplicates => uploads::duplicates(call).await,
+        Route::Queue => uploads::queue(call).await,
+        Route::Approve => uploads::approve(call).await,
         Route::Flags => api::flags(call).await,
         Route::BlockMember => api::block_member(call, true).await,
         Route::ClearMember => api::block_member(call, false).await,
@@ -195,6 +214,40 @@ impl Call {
         tokio::task::spawn_blocking(move || work(&app)).await?
     }
 
+    /// The request body, read whole; over `limit` bytes it is `413` as soon as that is
+    /// known (from `Content-Length` before reading anything, else while reading), so a
+    /// body never holds more than `limit` bytes of memory.
+    pub async fn body(&mut self, limit: u64) -> Result<Bytes, ApiError> {
+        let too_large = || {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the body is over the limit of {limit} bytes"),
+            )
+        };
+        let Some(mut body) = self.body.take() else {
+            return Ok(Bytes::new());
+        };
+        let declared = body.size_hint().exact();
+        if declared.is_some_and(|length| length > limit) {
+            return Err(too_large());
+        }
+        // Trust a declared length only as far as the limit; grow as bytes arrive.
+        let mut buffer = BytesMut::with_capacity(declared.unwrap_or(0).min(limit) as usize);
+        while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
+        {
+            let frame = frame.map_err(|error| {
+                ApiError::bad_request(format!("reading the request body: {error}"))
+            })?;
+            if let Ok(data) = frame.into_data() {
+                if (buffer.len() + data.len()) as u64 > limit {
+                    return Err(too_large());
+                }
+                buffer.extend_from_slice(&data);
+            }
+        }
+        Ok(buffer.freeze())
+    }
+
     pub fn header(&self, name: header::HeaderName) -> Option<&[u8]> {
         self.head.headers.get(name).map(|value| value.as_bytes())
     }
@@ -205,6 +258,11 @@ impl Call {
 pub struct Query(Vec<(String, String)>);
 
 impl Query {
+    /// The names given, in order (repeats included).
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(name, _)| name.as_str())
+    }
+
     /// The last value given for `name`, if any and not empty.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0

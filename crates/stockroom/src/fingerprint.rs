@@ -87,20 +87,9 @@ impl HashLine {
     }
 }
 
-/// One near-duplicate as clients see it (DESIGN §6).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Candidate {
-    pub asset_id: String,
-    pub distance: u32,
-    pub transform: &'static str,
-    /// Which part of the upload matched which part of the asset (`whole`, `trimmed`,
-    /// `centre`): a `centre` on one side means one is a crop of the other.
-    pub query_region: &'static str,
-    pub asset_region: &'static str,
-    /// Whether this match alone may hold an upload (the asset's hash reliable, the
-    /// upload's reliable as a query).
-    pub reliable: bool,
-}
+/// One near-duplicate as clients see it (DESIGN §6); the server's type, so the CLI and
+/// the API print the same shape.
+pub use stockroom_server::Candidate;
 
 /// The candidates for an upload, nearest first, among the assets `exists` accepts. (The
 /// index can name an asset the store lacks: a crash between indexing an upload and storing
@@ -123,9 +112,9 @@ pub fn candidates(
         .map(|found: Match| Candidate {
             asset_id: AssetId::from_u64(found.asset).to_string(),
             distance: found.distance,
-            transform: found.transform.name(),
-            query_region: found.query_region.name(),
-            asset_region: found.indexed_region.name(),
+            transform: found.transform.name().to_string(),
+            query_region: found.query_region.name().to_string(),
+            asset_region: found.indexed_region.name().to_string(),
             reliable: found.reliable && fingerprint.reliable_query(),
         })
         .collect()

@@ -14,8 +14,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
@@ -23,7 +23,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use stockroom_catalog::{Catalog, NewAsset};
 use stockroom_dupes::DupIndex;
-use stockroom_index::SearchIndex;
+use stockroom_index::{Author, SearchIndex};
 use stockroom_render::Limits;
 use stockroom_store::{AssetId, Kind, Store, StoreError};
 
@@ -83,6 +83,8 @@ struct StoredMetadata<'a> {
     height: u32,
     /// Orientation, size class, dominant colours.
     auto_keywords: &'a [String],
+    /// The credited author's id (the member's, or the slug of an ingested file's author).
+    author_id: &'a str,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     duplicates: &'a [Candidate],
     #[serde(flatten)]
@@ -94,6 +96,8 @@ struct StoredMetadata<'a> {
 struct Claims {
     by_hash: HashMap<[u8; 32], AssetId>,
     ids: HashSet<AssetId>,
+    /// Claimed and on their way into the store.
+    in_flight: HashSet<AssetId>,
 }
 
 /// Ingests `paths` (files, or directories searched for images); with no paths, every file
@@ -109,19 +113,17 @@ pub fn run(
         (true, Some(manifest)) => manifest.files().to_vec(),
         (true, None) => bail!("nothing to ingest: give image files or directories, or --manifest"),
     };
-    let store = config.open_blobs()?;
-    let mut claims = Claims::default();
-    for entry in store.entries() {
-        claims.ids.insert(entry.asset);
-        if entry.kind == Kind::Original {
-            claims.by_hash.insert(entry.blake3, entry.asset);
-        }
-    }
-    let claims = Mutex::new(claims);
-    let index = Mutex::new(fingerprint::open_index(config)?);
-    let search = search::open_index(config, stockroom_index::Options::default())?;
     let catalog = Catalog::open(&config.catalog_dir(), config.catalog_options())
         .with_context(|| format!("opening {}", config.catalog_dir().display()))?;
+    let admission = Admission::open(
+        config,
+        Arc::new(config.open_blobs()?),
+        Arc::new(catalog),
+        Arc::new(search::open_index(
+            config,
+            stockroom_index::Options::default(),
+        )?),
+    )?;
     let progress = progress::bar("ingest", files.len() as u64, show_progress);
     let disk_full = AtomicBool::new(false);
     let reports = files
@@ -132,24 +134,14 @@ pub fn run(
                     reason: "an earlier write found the disk full".into(),
                 }
             } else {
-                let indexes = Indexes {
-                    duplicates: &index,
-                    search: &search,
-                    catalog: &catalog,
-                };
-                ingest_one(config, &store, &claims, indexes, manifest, file).unwrap_or_else(
-                    |error| {
-                        let full = error
-                            .downcast_ref::<StoreError>()
-                            .is_some_and(StoreError::is_disk_full);
-                        if full {
-                            disk_full.store(true, Ordering::Relaxed);
-                        }
-                        Outcome::Failed {
-                            error: format!("{error:#}"),
-                        }
-                    },
-                )
+                ingest_one(config, &admission, manifest, file).unwrap_or_else(|error| {
+                    if is_disk_full(&error) {
+                        disk_full.store(true, Ordering::Relaxed);
+                    }
+                    Outcome::Failed {
+                        error: format!("{error:#}"),
+                    }
+                })
             };
             progress.inc(1);
             FileReport {
@@ -160,16 +152,32 @@ pub fn run(
         .collect();
     progress.finish_and_clear();
     // Searchable when ingest returns, not merely within the commit interval.
-    search.commit().context("committing the search index")?;
+    admission
+        .search
+        .commit()
+        .context("committing the search index")?;
     Ok(reports)
 }
 
-/// The indexes an ingested file goes into.
-#[derive(Clone, Copy)]
-struct Indexes<'a> {
-    duplicates: &'a Mutex<DupIndex>,
-    search: &'a SearchIndex,
-    catalog: &'a Catalog,
+/// Whether a failure was a store write finding the disk full.
+pub fn is_disk_full(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .filter_map(|cause| cause.downcast_ref::<StoreError>())
+        .any(StoreError::is_disk_full)
+}
+
+/// What admitting images shares, whether they come from files (`ingest`) or from uploads
+/// (the server's [`Intake`](stockroom_server::Intake)): the stores they go into, and the
+/// hashes and ids already taken.
+#[derive(Debug)]
+pub struct Admission {
+    pub store: Arc<Store>,
+    pub catalog: Arc<Catalog>,
+    pub search: Arc<SearchIndex>,
+    duplicates: Mutex<DupIndex>,
+    claims: Mutex<Claims>,
+    threshold: u32,
 }
 
 /// Expands directories (recursively, image extensions only, sorted); keeps files as given.
@@ -215,13 +223,10 @@ fn has_image_extension(path: &Path) -> bool {
 
 fn ingest_one(
     config: &Config,
-    store: &Store,
-    claims: &Mutex<Claims>,
-    indexes: Indexes<'_>,
+    admission: &Admission,
     manifest: Option<&Manifest>,
     file: &Path,
 ) -> Result<Outcome> {
-    let index = indexes.duplicates;
     let canonical = file
         .canonicalize()
         .with_context(|| format!("{}", file.display()))?;
@@ -230,129 +235,195 @@ fn ingest_one(
         None => AssetMetadata::from_file_name(file).validated()?,
     };
     let bytes = fingerprint::read_upload(file, config.max_upload_bytes)?;
-    let size = bytes.len() as u64;
-    // Decoding checks the image (format, limits, integrity) before anything is stored.
-    let hashed = fingerprint::hash_bytes(&bytes, &Limits::default(), fingerprint::Purpose::Lookup)?;
-    let media_type = hashed.media_type;
-    let hash = *hashed.blake3.as_bytes();
-    let id = {
-        let mut claims = claims.lock().unwrap_or_else(|poison| poison.into_inner());
-        if let Some(existing) = claims.by_hash.get(&hash) {
-            return Ok(Outcome::Duplicate {
-                id: existing.to_string(),
+    let source = file
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    admission.admit(&bytes, &metadata, &search::credit(&metadata), &source)
+}
+
+impl Admission {
+    /// Over the data directory's stores; reads which ids and originals the store holds.
+    pub fn open(
+        config: &Config,
+        store: Arc<Store>,
+        catalog: Arc<Catalog>,
+        search: Arc<SearchIndex>,
+    ) -> Result<Admission> {
+        let mut claims = Claims::default();
+        for entry in store.entries() {
+            claims.ids.insert(entry.asset);
+            if entry.kind == Kind::Original {
+                claims.by_hash.insert(entry.blake3, entry.asset);
+            }
+        }
+        Ok(Admission {
+            duplicates: Mutex::new(fingerprint::open_index(config)?),
+            claims: Mutex::new(claims),
+            threshold: config.dedup_threshold,
+            store,
+            catalog,
+            search,
+        })
+    }
+
+    fn claims(&self) -> MutexGuard<'_, Claims> {
+        self.claims
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// The PDQ distance within which an image is held as a near duplicate.
+    pub fn threshold(&self) -> u32 {
+        self.threshold
+    }
+
+    pub fn duplicate_index(&self) -> MutexGuard<'_, DupIndex> {
+        self.duplicates
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Whether `asset` counts for duplicate checks: the store has its original, or it is on
+    /// its way there.
+    pub fn exists(&self, asset: AssetId) -> bool {
+        self.store.contains(asset, Kind::Original) || self.claims().in_flight.contains(&asset)
+    }
+
+    /// Admits one image with its (validated) metadata, crediting `author`: refused as an
+    /// exact duplicate, stored `pending` beside near duplicates, else stored active and
+    /// indexed. Returns once the bytes and the catalogue row are durable; on failure
+    /// nothing of it is left behind.
+    pub fn admit(
+        &self,
+        bytes: &[u8],
+        metadata: &AssetMetadata,
+        author: &Author,
+        source_file: &str,
+    ) -> Result<Outcome> {
+        // Decoding checks the image (format, limits, integrity) before anything is stored.
+        let hashed =
+            fingerprint::hash_bytes(bytes, &Limits::default(), fingerprint::Purpose::Lookup)?;
+        let hash = *hashed.blake3.as_bytes();
+        let id = {
+            let mut claims = self.claims();
+            if let Some(&existing) = claims.by_hash.get(&hash) {
+                // Taken down since (its bytes deleted), it is nobody's duplicate.
+                if claims.in_flight.contains(&existing)
+                    || self.store.contains(existing, Kind::Original)
+                {
+                    return Ok(Outcome::Duplicate {
+                        id: existing.to_string(),
+                    });
+                }
+            }
+            let id = fresh_id(&claims.ids)?;
+            claims.ids.insert(id);
+            claims.in_flight.insert(id);
+            claims.by_hash.insert(hash, id);
+            id
+        };
+        let outcome = self.store_new(id, bytes, &hashed, metadata, author, source_file);
+        let mut claims = self.claims();
+        claims.in_flight.remove(&id);
+        if outcome.is_err() {
+            // Let a retry take the bytes again.
+            claims.by_hash.remove(&hash);
+        }
+        outcome
+    }
+
+    fn store_new(
+        &self,
+        id: AssetId,
+        bytes: &[u8],
+        hashed: &fingerprint::Hashed,
+        metadata: &AssetMetadata,
+        author: &Author,
+        source_file: &str,
+    ) -> Result<Outcome> {
+        // Search and add under one lock, so near duplicates in the same batch see each other.
+        let duplicates = {
+            let mut index = self.duplicate_index();
+            let found =
+                fingerprint::candidates(&index, &hashed.fingerprint, self.threshold, |asset| {
+                    self.exists(asset)
+                });
+            let print = &hashed.fingerprint;
+            index
+                .add(id.as_u64(), &print.index_hashes(), print.reliable())
+                .context("adding to the duplicate index")?;
+            found
+        };
+        let pending = duplicates.iter().any(|candidate| candidate.reliable);
+        let record = StoredMetadata {
+            id: id.to_string(),
+            media_type: hashed.media_type,
+            bytes: bytes.len() as u64,
+            blake3: hashed.blake3.to_hex().to_string(),
+            source_file: source_file.to_string(),
+            ingested_at: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|elapsed| elapsed.as_secs())
+                .unwrap_or(0),
+            status: if pending { "pending" } else { "active" },
+            width: hashed.size.0,
+            height: hashed.size.1,
+            auto_keywords: &hashed.auto_keywords,
+            author_id: &author.id,
+            duplicates: if pending { &duplicates } else { &[] },
+            metadata: &AssetMetadata {
+                author: author.name.clone(),
+                ..metadata.clone()
+            },
+        };
+        let ingested_at = record.ingested_at;
+        let record = serde_json::to_vec(&record).context("encoding metadata")?;
+        // Acknowledged only once the bytes and the catalogue row are durable (DESIGN §4).
+        let stored = self
+            .store
+            .put(id, Kind::Original, bytes)
+            .and_then(|()| self.store.put(id, Kind::Metadata, &record))
+            .map_err(anyhow::Error::from)
+            .and_then(|()| {
+                self.catalog
+                    .add_asset(&catalog_row(id, metadata, author, pending))
+                    .context("adding the asset to the catalogue")
+            });
+        if let Err(error) = stored {
+            // Leave no half-admitted asset behind.
+            let _ = self.store.delete(id, Kind::Original);
+            let _ = self.store.delete(id, Kind::Metadata);
+            let _ = self.duplicate_index().remove(id.as_u64());
+            return Err(error);
+        }
+        if pending {
+            return Ok(Outcome::Pending {
+                id: id.to_string(),
+                duplicates,
             });
         }
-        let id = fresh_id(&claims.ids)?;
-        claims.ids.insert(id);
-        claims.by_hash.insert(hash, id);
-        id
-    };
-    // Search and add under one lock, so near duplicates in the same batch see each other.
-    let duplicates = {
-        let mut index = index.lock().unwrap_or_else(|poison| poison.into_inner());
-        // Assets of this batch may still be on their way into the store: an asset counts if
-        // the store has it or this process has claimed its id.
-        let exists = |asset: AssetId| {
-            store.contains(asset, Kind::Original)
-                || claims
-                    .lock()
-                    .unwrap_or_else(|poison| poison.into_inner())
-                    .ids
-                    .contains(&asset)
-        };
-        let found =
-            fingerprint::candidates(&index, &hashed.fingerprint, config.dedup_threshold, exists);
-        let print = &hashed.fingerprint;
-        if let Err(error) = index.add(id.as_u64(), &print.index_hashes(), print.reliable()) {
-            // Nothing was stored: let a retry take the file again.
-            claims
-                .lock()
-                .unwrap_or_else(|poison| poison.into_inner())
-                .by_hash
-                .remove(&hash);
-            return Err(anyhow::Error::new(error).context("adding to the duplicate index"));
-        }
-        found
-    };
-    let pending = duplicates.iter().any(|candidate| candidate.reliable);
-    let record = StoredMetadata {
-        id: id.to_string(),
-        media_type,
-        bytes: size,
-        blake3: blake3::Hash::from_bytes(hash).to_hex().to_string(),
-        source_file: file
-            .file_name()
-            .map(|name| name.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        ingested_at: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|elapsed| elapsed.as_secs())
-            .unwrap_or(0),
-        status: if pending { "pending" } else { "active" },
-        width: hashed.size.0,
-        height: hashed.size.1,
-        auto_keywords: &hashed.auto_keywords,
-        duplicates: if pending { &duplicates } else { &[] },
-        metadata: &metadata,
-    };
-    let ingested_at = record.ingested_at;
-    let record = serde_json::to_vec(&record).context("encoding metadata")?;
-    // Acknowledged only once the bytes and the catalogue row are durable (DESIGN §4).
-    let stored = store
-        .put(id, Kind::Original, &bytes)
-        .and_then(|()| store.put(id, Kind::Metadata, &record))
-        .map_err(anyhow::Error::from)
-        .and_then(|()| {
-            indexes
-                .catalog
-                .add_asset(&catalog_row(id, &metadata, pending))
-                .context("adding the asset to the catalogue")
-        });
-    if let Err(error) = stored {
-        // Leave no half-ingested asset behind, and let a retry store the file again.
-        let _ = store.delete(id, Kind::Original);
-        let _ = store.delete(id, Kind::Metadata);
-        let _ = index
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
-            .remove(id.as_u64());
-        claims
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
-            .by_hash
-            .remove(&hash);
-        return Err(error);
-    }
-    if !pending {
         let doc = search::asset_doc(
             id,
-            &metadata,
+            metadata,
+            author.clone(),
             hashed.size,
             &hashed.auto_keywords,
             ingested_at,
         );
-        indexes.search.upsert(&doc).with_context(|| {
+        self.search.upsert(&doc).with_context(|| {
             format!("asset {id} is stored, but adding it to the search index failed; run `stockroom reindex`")
         })?;
+        Ok(Outcome::Stored { id: id.to_string() })
     }
-    Ok(if pending {
-        Outcome::Pending {
-            id: id.to_string(),
-            duplicates,
-        }
-    } else {
-        Outcome::Stored { id: id.to_string() }
-    })
 }
 
-/// The asset's catalogue row: its terms and who is credited. Ingested files know their
-/// author only by the manifest's name, whose slug is the author id (see `search::author_id`).
-fn catalog_row(id: AssetId, metadata: &AssetMetadata, pending: bool) -> NewAsset {
-    let author = search::author_name(metadata);
+/// The asset's catalogue row: its terms and who is credited.
+fn catalog_row(id: AssetId, metadata: &AssetMetadata, author: &Author, pending: bool) -> NewAsset {
     NewAsset {
         id,
-        author_id: search::author_id(author),
-        author_name: author.to_string(),
+        author_id: author.id.clone(),
+        author_name: author.name.clone(),
         title: metadata.title.clone(),
         collection: match metadata.collection {
             Collection::Free => stockroom_catalog::Collection::Free,

@@ -3,6 +3,7 @@
 mod config;
 mod fingerprint;
 mod ingest;
+mod intake;
 mod maintenance;
 mod manifest;
 mod members;
@@ -235,8 +236,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let id: stockroom_store::AssetId = id
                 .parse()
                 .with_context(|| format!("{id:?} is not an asset id"))?;
+            let store = config.open_blobs()?;
+            let dupes = fingerprint::open_index(&config)?;
+            let index = search::open_index(&config, stockroom_index::Options::read_only())?;
             let mut out = std::io::stdout().lock();
-            for found in search::similar(&config, id, limit)? {
+            for found in search::similar(&store, &dupes, &index, id, limit)? {
                 serde_json::to_writer(&mut out, &found)?;
                 writeln!(out)?;
             }

@@ -12,9 +12,11 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
+use stockroom_dupes::DupIndex;
 use stockroom_index::{
     AssetDoc, Author, Collection, Color, Kind, Language, Options, SearchIndex, SearchRequest,
 };
+use stockroom_server::{Candidate, Similar};
 use stockroom_store::{AssetId, Kind as BlobKind, Store};
 
 use crate::config::Config;
@@ -47,6 +49,12 @@ pub struct StoredAsset {
     pub keywords: Vec<String>,
     #[serde(default)]
     pub author: String,
+    /// Absent in records written before uploads: the slug of `author`.
+    #[serde(default)]
+    pub author_id: Option<String>,
+    /// The near duplicates that held it for review.
+    #[serde(default)]
+    pub duplicates: Vec<Candidate>,
     #[serde(default)]
     pub collection: manifest::Collection,
     #[serde(default)]
@@ -61,7 +69,7 @@ pub struct StoredAsset {
 
 /// An ingested asset's author id. Ingested assets know their author only by the manifest's
 /// name, so the id is that name as a slug ("Charles Barbin" → `charles-barbin`); uploads
-/// by signed-in authors will carry the member id instead.
+/// by signed-in authors carry the member id instead.
 pub fn author_id(name: &str) -> String {
     let slug: Vec<String> = name
         .split(|c: char| !c.is_alphanumeric())
@@ -75,11 +83,16 @@ pub fn author_id(name: &str) -> String {
     }
 }
 
-/// The name an asset credits: its metadata's author, or "Unknown".
-pub fn author_name(metadata: &AssetMetadata) -> &str {
-    match metadata.author.trim() {
+/// Who an ingested file credits: its metadata's author (or "Unknown"), with the slug of
+/// that name as id.
+pub fn credit(metadata: &AssetMetadata) -> Author {
+    let name = match metadata.author.trim() {
         "" => "Unknown",
         name => name,
+    };
+    Author {
+        id: author_id(name),
+        name: name.to_string(),
     }
 }
 
@@ -88,6 +101,7 @@ pub fn author_name(metadata: &AssetMetadata) -> &str {
 pub fn asset_doc(
     id: AssetId,
     metadata: &AssetMetadata,
+    author: Author,
     size: (u32, u32),
     auto_keywords: &[String],
     created_at: u64,
@@ -102,7 +116,6 @@ pub fn asset_doc(
         .iter()
         .filter_map(|keyword| keyword.parse::<Color>().ok())
         .collect();
-    let author = author_name(metadata);
     AssetDoc {
         id: id.to_string(),
         title: metadata.title.clone(),
@@ -112,10 +125,7 @@ pub fn asset_doc(
             manifest::Language::En => Language::En,
             manifest::Language::De => Language::De,
         },
-        author: Author {
-            id: author_id(author),
-            name: author.to_string(),
-        },
+        author,
         collection: match metadata.collection {
             manifest::Collection::Free => Collection::Free,
             manifest::Collection::Unlimited => Collection::Unlimited,
@@ -166,40 +176,33 @@ pub fn search(config: &Config, request: &SearchRequest) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// One asset `similar` found, and how.
-#[derive(Debug, Serialize)]
-pub struct Similar {
-    #[serde(flatten)]
-    pub asset: AssetDoc,
-    /// `pdq` (looks alike; `distance` in bits) or `keywords` (described alike).
-    pub by: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub distance: Option<u32>,
-}
-
 /// Active assets like `id`: those that look alike first (PDQ within
 /// [`SIMILAR_THRESHOLD`], nearest first, when the original and the duplicate index are
 /// there), then those that share the most keywords, up to `limit`.
-pub fn similar(config: &Config, id: AssetId, limit: usize) -> Result<Vec<Similar>> {
-    let index = open_index(config, Options::read_only())?;
+pub fn similar(
+    store: &Store,
+    dupes: &DupIndex,
+    index: &SearchIndex,
+    id: AssetId,
+    limit: usize,
+) -> Result<Vec<Similar>> {
     let mut found: Vec<Similar> = Vec::new();
     let mut seen: HashSet<String> = HashSet::from([id.to_string()]);
-    let store = config.open_blobs()?;
     if let Some(original) = store.get(id, BlobKind::Original) {
         let hashed = fingerprint::hash_bytes(
             &original,
             &stockroom_render::Limits::default(),
             fingerprint::Purpose::Lookup,
         )?;
-        let dupes = fingerprint::open_index(config)?;
         let candidates =
-            fingerprint::candidates(&dupes, &hashed.fingerprint, SIMILAR_THRESHOLD, |asset| {
-                asset != id
+            fingerprint::candidates(dupes, &hashed.fingerprint, SIMILAR_THRESHOLD, |asset| {
+                asset != id && store.contains(asset, BlobKind::Original)
             });
         for candidate in candidates {
             if found.len() >= limit || !seen.insert(candidate.asset_id.clone()) {
                 continue;
             }
+            // Only what the index holds: active assets.
             if let Some(asset) = index.get(&candidate.asset_id)? {
                 found.push(Similar {
                     asset,
@@ -277,7 +280,7 @@ pub fn reindex(config: &Config, interactive: bool) -> Result<Reindexed> {
 }
 
 /// The asset's index document, or `None` when it is not active.
-fn indexable(
+pub fn indexable(
     store: &Store,
     catalog: &stockroom_catalog::Catalog,
     id: AssetId,
@@ -312,9 +315,18 @@ fn indexable(
         size = hashed.size;
         auto_keywords = hashed.auto_keywords;
     }
+    let metadata = stored.metadata();
+    let author = match &stored.author_id {
+        Some(id) => Author {
+            id: id.clone(),
+            name: credit(&metadata).name,
+        },
+        None => credit(&metadata),
+    };
     Ok(Some(asset_doc(
         id,
-        &stored.metadata(),
+        &metadata,
+        author,
         size,
         &auto_keywords,
         stored.ingested_at,
@@ -342,7 +354,14 @@ mod tests {
             ..AssetMetadata::default()
         };
         let auto = ["landscape", "medium", "blue", "white"].map(String::from);
-        let doc = asset_doc(AssetId::from_u64(7), &metadata, (3000, 2000), &auto, 5);
+        let doc = asset_doc(
+            AssetId::from_u64(7),
+            &metadata,
+            credit(&metadata),
+            (3000, 2000),
+            &auto,
+            5,
+        );
         assert_eq!(
             doc.keywords,
             ["sea", "blue", "landscape", "medium", "white"]

@@ -9,6 +9,7 @@ use stockroom_catalog::{AccessLog, Catalog, SystemClock};
 use stockroom_server::{Parts, Server, ServerOptions, TokenKeys};
 
 use crate::config::Config;
+use crate::ingest::Admission;
 use crate::search;
 
 /// Where the server listens unless told otherwise.
@@ -45,11 +46,19 @@ fn open(config: &Config) -> Result<Server> {
     let logs = config.data_dir.join("logs");
     let access_log = AccessLog::open(&logs, config.server.log_retention_days, clock.clone())
         .with_context(|| format!("opening the access log in {}", logs.display()))?;
+    let blobs = Arc::new(config.open_blobs()?);
+    let catalog = Arc::new(catalog);
+    let index = Arc::new(search::open_index(
+        config,
+        stockroom_index::Options::default(),
+    )?);
+    let intake = Admission::open(config, blobs.clone(), catalog.clone(), index.clone())?;
     let parts = Parts {
-        blobs: config.open_blobs()?,
+        blobs,
         archive: config.open_store(&config.archive_dir())?,
         catalog,
-        index: search::open_index(config, stockroom_index::Options::default())?,
+        index,
+        intake: Arc::new(intake),
         token_keys,
         access_log: Some(access_log),
         clock,

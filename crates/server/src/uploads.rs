@@ -1,0 +1,315 @@
+//! Authors' uploads and the moderators' duplicate work: `POST /v1/assets`,
+//! `POST /v1/moderation/duplicates`, `GET /v1/moderation/queue`,
+//! `POST /v1/moderation/assets/{id}/approve`, and `GET /v1/assets/{id}/similar`. The
+//! pipeline behind them is the [`Intake`](crate::Intake) the server was given; this module
+//! reads requests (bodies within the upload limit, one permit each) and shapes answers.
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+use serde::Serialize;
+use stockroom_catalog::terms::may_upload;
+use stockroom_index::{Collection, Language};
+use stockroom_store::AssetId;
+
+use crate::api::{Card, asset_id};
+use crate::auth;
+use crate::body::Body;
+use crate::intake::{Admitted, Candidate, IntakeError, Upload, UploadFields};
+use crate::problem::ApiError;
+use crate::router::{Call, Query, json};
+
+/// The query parameters `POST /v1/assets` takes (DESIGN §6); any other is refused, so a
+/// misspelt one is not silently dropped.
+const UPLOAD_PARAMETERS: [&str; 8] = [
+    "title",
+    "keywords",
+    "description",
+    "language",
+    "collection",
+    "editorial_only",
+    "model_release",
+    "property_release",
+];
+
+/// Most results `similar` gives, and its default.
+const MAX_SIMILAR: usize = 100;
+const DEFAULT_SIMILAR: usize = 20;
+
+/// Most held assets one queue page lists, and its default.
+const MAX_QUEUE_PAGE: u32 = 100;
+const DEFAULT_QUEUE_PAGE: u32 = 50;
+
+/// `POST /v1/assets`: an author uploads an image (the body) with its metadata (the query).
+/// `201` active, `202` held for review with its near duplicates, `409` naming the asset
+/// that already has these bytes. Answered only once the bytes and the catalogue row are
+/// durable.
+pub async fn upload(mut call: Call) -> Result<Response<Body>, ApiError> {
+    let principal = auth::member(&call).await?;
+    may_upload(&principal.roles, principal.status)?;
+    // Metadata is checked before a byte of the body is read.
+    let fields = upload_fields(&call.query())?;
+    let image = read_image(&mut call).await?;
+    let author_id = principal.member_id;
+    let admitted = call
+        .blocking(move |app| {
+            let author = app.catalog.member(&author_id)?;
+            Ok(app.intake.upload(Upload {
+                image,
+                author_id,
+                author_name: author.name,
+                fields,
+            })?)
+        })
+        .await?;
+    #[derive(Serialize)]
+    struct Stored<'a> {
+        id: String,
+        status: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        duplicates: Option<&'a [Candidate]>,
+    }
+    let (status, id, stored) = match &admitted {
+        Admitted::Active { id } => (
+            StatusCode::CREATED,
+            id,
+            Stored {
+                id: id.to_string(),
+                status: "active",
+                duplicates: None,
+            },
+        ),
+        Admitted::Pending { id, duplicates } => (
+            StatusCode::ACCEPTED,
+            id,
+            Stored {
+                id: id.to_string(),
+                status: "pending",
+                duplicates: Some(duplicates),
+            },
+        ),
+        Admitted::Duplicate { existing } => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("this image is already asset {existing}"),
+            )
+            .with_id(existing.to_string()));
+        }
+    };
+    let mut response = json(status, &stored);
+    response.headers_mut().insert(
+        header::LOCATION,
+        HeaderValue::from_str(&format!("/v1/assets/{id}"))
+            .map_err(|error| ApiError::internal(&error))?,
+    );
+    Ok(response)
+}
+
+/// The upload's metadata from the query string.
+fn upload_fields(query: &Query) -> Result<UploadFields, ApiError> {
+    if let Some(unknown) = query.names().find(|name| !UPLOAD_PARAMETERS.contains(name)) {
+        return Err(ApiError::bad_request(format!(
+            "unknown parameter {unknown:?}; an upload takes: {}",
+            UPLOAD_PARAMETERS.join(", ")
+        )));
+    }
+    let flag = |name| {
+        query
+            .parsed(name, str::parse::<bool>)
+            .map(Option::unwrap_or_default)
+    };
+    Ok(UploadFields {
+        title: query
+            .get("title")
+            .ok_or_else(|| ApiError::bad_request("parameter title is required"))?
+            .to_string(),
+        description: query.get("description").unwrap_or_default().to_string(),
+        keywords: query
+            .get("keywords")
+            .map(|list| list.split(',').map(str::to_string).collect())
+            .unwrap_or_default(),
+        language: query
+            .parsed("language", str::parse::<Language>)?
+            .unwrap_or(Language::En),
+        collection: query
+            .parsed("collection", str::parse::<Collection>)?
+            .unwrap_or(Collection::Free),
+        editorial_only: flag("editorial_only")?,
+        model_release: flag("model_release")?,
+        property_release: flag("property_release")?,
+    })
+}
+
+/// The image body, read under one of the upload permits (which bound the memory bodies
+/// take) and within the upload limit.
+async fn read_image(call: &mut Call) -> Result<Bytes, ApiError> {
+    let app = call.app.clone();
+    let _permit = app
+        .uploads
+        .acquire()
+        .await
+        .map_err(|error| ApiError::internal(&error))?;
+    let image = call.body(app.options.max_upload_bytes).await?;
+    if image.is_empty() {
+        return Err(ApiError::bad_request(
+            "the request body is the image (JPEG, PNG or WebP); it was empty",
+        ));
+    }
+    Ok(image)
+}
+
+/// `POST /v1/moderation/duplicates`: the catalogue's near duplicates of the image in the
+/// body, nearest first (DESIGN §6). Nothing is stored.
+pub async fn duplicates(mut call: Call) -> Result<Response<Body>, ApiError> {
+    auth::moderator(&call).await?;
+    let image = read_image(&mut call).await?;
+    let report = call
+        .blocking(move |app| Ok(app.intake.duplicates(&image)?))
+        .await?;
+    #[derive(Serialize)]
+    struct Answer {
+        query: &'static str,
+        #[serde(flatten)]
+        report: crate::intake::DuplicateReport,
+    }
+    Ok(json(
+        StatusCode::OK,
+        &Answer {
+            query: "upload",
+            report,
+        },
+    ))
+}
+
+/// One held asset in the moderation queue.
+#[derive(Serialize)]
+struct Held {
+    #[serde(flatten)]
+    record: stockroom_catalog::AssetRecord,
+    /// Served to moderators only (with their key), never cached.
+    thumb_url: String,
+    duplicates: Vec<Candidate>,
+}
+
+/// `GET /v1/moderation/queue?after=ID&limit=N`: uploads held for review, oldest first,
+/// each with the near duplicates that hold it.
+pub async fn queue(call: Call) -> Result<Response<Body>, ApiError> {
+    auth::moderator(&call).await?;
+    let query = call.query();
+    let after = match query.get("after") {
+        Some(id) => Some(
+            id.parse::<AssetId>()
+                .map_err(|_| {
+                    ApiError::bad_request(format!("parameter after={id:?}: not an asset id"))
+                })?
+                .to_string(),
+        ),
+        None => None,
+    };
+    let limit = query
+        .parsed("limit", str::parse::<u32>)?
+        .unwrap_or(DEFAULT_QUEUE_PAGE)
+        .clamp(1, MAX_QUEUE_PAGE);
+    let held = call
+        .blocking(move |app| {
+            let records = app.catalog.held(after.as_deref(), limit)?;
+            records
+                .into_iter()
+                .map(|record| {
+                    let id: AssetId = record
+                        .id
+                        .parse()
+                        .map_err(|_| ApiError::internal(&format!("bad id {:?}", record.id)))?;
+                    Ok(Held {
+                        thumb_url: format!("/v1/previews/{id}/thumb.jpg"),
+                        duplicates: app.intake.held_by(id)?,
+                        record,
+                    })
+                })
+                .collect::<Result<Vec<Held>, ApiError>>()
+        })
+        .await?;
+    #[derive(Serialize)]
+    struct Page {
+        /// Pass as `after` for the next page (absent on the last).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        next: Option<String>,
+        held: Vec<Held>,
+    }
+    let next = (held.len() as u32 == limit)
+        .then(|| held.last().map(|item| item.record.id.clone()))
+        .flatten();
+    Ok(json(StatusCode::OK, &Page { next, held }))
+}
+
+/// `POST /v1/moderation/assets/{id}/approve`: a held upload goes public (and searchable).
+pub async fn approve(call: Call) -> Result<Response<Body>, ApiError> {
+    let moderator = auth::moderator(&call).await?;
+    let asset = asset_id(&call, 3)?;
+    let id = asset.to_string();
+    call.blocking(move |app| {
+        app.catalog.approve(&id, &moderator)?;
+        // Its private, moderator-only previews may have been looked at; none were cached.
+        app.intake.released(asset)?;
+        Ok(())
+    })
+    .await?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "id": asset.to_string(), "status": "active" }),
+    ))
+}
+
+/// `GET /v1/assets/{id}/similar?limit=N`: public assets that look alike (PDQ), then those
+/// described alike (keywords).
+pub async fn similar(call: Call) -> Result<Response<Body>, ApiError> {
+    let asset = asset_id(&call, 2)?;
+    let limit = call
+        .query()
+        .parsed("limit", str::parse::<usize>)?
+        .unwrap_or(DEFAULT_SIMILAR)
+        .clamp(1, MAX_SIMILAR);
+    let id = asset.to_string();
+    let found = call
+        .blocking(move |app| {
+            crate::previews::public(&app.catalog.asset(&id)?)?;
+            Ok(app.intake.similar(asset, limit)?)
+        })
+        .await?;
+    #[derive(Serialize)]
+    struct Found {
+        #[serde(flatten)]
+        card: Card,
+        by: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        distance: Option<u32>,
+    }
+    let results: Vec<Found> = found
+        .into_iter()
+        .map(|similar| Found {
+            card: Card::new(similar.asset),
+            by: similar.by,
+            distance: similar.distance,
+        })
+        .collect();
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "results": results }),
+    ))
+}
+
+impl From<IntakeError> for ApiError {
+    fn from(error: IntakeError) -> ApiError {
+        match error {
+            IntakeError::BadInput(detail) => ApiError::bad_request(detail),
+            IntakeError::UnsupportedType(detail) => {
+                ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, detail)
+            }
+            IntakeError::BadImage(detail) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, detail)
+            }
+            IntakeError::NotFound(detail) => ApiError::not_found(detail),
+            IntakeError::Full(detail) => ApiError::new(StatusCode::INSUFFICIENT_STORAGE, detail),
+            IntakeError::Internal(cause) => ApiError::internal(&cause),
+        }
+    }
+}
