@@ -1073,3 +1073,188 @@ fn a_near_duplicate_upload_waits_in_the_queue_until_a_moderator_approves_it() {
     assert_eq!(back.status, 202, "{}", back.text());
     assert_eq!(back.json()["duplicates"][0]["asset_id"], id.as_str());
 }
+
+/// Varnish in front of the server, as a CDN would be: it caches by the origin's headers,
+/// answers conditional requests itself, and purges by surrogate key (a `PURGE` request
+/// with `X-Purge-Key`, as a purger following `/v1/purges` sends). Thumbnails get a short
+/// TTL (keeping the object for revalidation), so the test can watch Varnish revalidate
+/// with the origin; everything else keeps the origin's year.
+const VCL: &str = r#"vcl 4.1;
+import std;
+backend origin { .host = "127.0.0.1"; .port = "ORIGIN_PORT"; }
+sub vcl_recv {
+    if (req.method == "PURGE") {
+        if (req.http.X-Purge-Key !~ "^[a-z]+-[a-z0-9-]+$") {
+            return (synth(400, "X-Purge-Key: a surrogate key"));
+        }
+        # Whole keys only. The ban's regex is taken as written: no quotes, no spaces.
+        if (!std.ban("obj.http.Surrogate-Key ~ (^|[[:space:]])" + req.http.X-Purge-Key + "([[:space:]]|$)")) {
+            return (synth(400, std.ban_error()));
+        }
+        return (synth(200, "Purged"));
+    }
+}
+sub vcl_backend_response {
+    if (bereq.url ~ "/thumb\.jpg$" && beresp.status == 200) {
+        set beresp.ttl = 2s;
+        set beresp.grace = 0s;
+        set beresp.keep = 1h;
+    }
+}
+sub vcl_deliver {
+    if (obj.hits > 0) { set resp.http.X-Cache = "HIT"; } else { set resp.http.X-Cache = "MISS"; }
+}
+"#;
+
+/// A running `varnishd`, stopped on drop.
+struct Varnish {
+    child: Child,
+    address: SocketAddr,
+    _work: tempfile::TempDir,
+}
+
+impl Drop for Varnish {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts Varnish in front of `origin`, or `None` where it is not installed (CI installs
+/// it, and there its absence fails the test).
+fn varnish(origin: SocketAddr) -> Option<Varnish> {
+    let binary = ["/usr/sbin/varnishd", "/usr/local/sbin/varnishd"]
+        .into_iter()
+        .map(Path::new)
+        .find(|path| path.exists());
+    let Some(binary) = binary else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "varnishd is missing; .ci/run installs Debian's varnish"
+        );
+        eprintln!("varnishd not installed: skipping the caching-proxy test");
+        return None;
+    };
+    let work = tempfile::tempdir().expect("temp dir");
+    let vcl = work.path().join("origin.vcl");
+    std::fs::write(&vcl, VCL.replace("ORIGIN_PORT", &origin.port().to_string())).expect("vcl");
+    let address: SocketAddr = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        probe.local_addr().expect("address")
+    };
+    let child = Command::new(binary)
+        .args(["-F", "-j", "none", "-s", "malloc,64m", "-a"])
+        .arg(address.to_string())
+        .arg("-n")
+        .arg(work.path().join("state"))
+        .arg("-f")
+        .arg(&vcl)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start varnishd");
+    let varnish = Varnish {
+        child,
+        address,
+        _work: work,
+    };
+    for _ in 0..100 {
+        if TcpStream::connect(address).is_ok() {
+            return Some(varnish);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("varnishd did not start listening on {address}");
+}
+
+/// A metric's value, 0 while it has not appeared.
+fn counter(server: &Served, name: &str) -> u64 {
+    let text = server.get("/metrics").text();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn via(proxy: &Varnish, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut request =
+        format!("{method} {path} HTTP/1.1\r\nHost: cdn.test\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    exchange(proxy.address, request.as_bytes())
+}
+
+#[test]
+fn behind_a_caching_proxy_previews_hit_revalidate_and_purge_by_surrogate_key() {
+    let server = serve(DEFAULT_CONFIG);
+    let Some(proxy) = varnish(server.address) else {
+        return;
+    };
+    let origin_previews = || {
+        counter(
+            &server,
+            "stockroom_http_request_duration_seconds_count{route=\"preview\"}",
+        )
+    };
+    let asset = server.asset("dune.jpg").to_string();
+    let large = format!("/v1/previews/{asset}/large.jpg");
+
+    let first = via(&proxy, "GET", &large, &[]);
+    assert_eq!(first.status, 200, "{}", first.text());
+    assert_eq!(first.header("x-cache"), Some("MISS"));
+    assert_eq!(origin_previews(), 1);
+    let second = via(&proxy, "GET", &large, &[]);
+    assert_eq!(second.header("x-cache"), Some("HIT"));
+    assert_eq!(second.body, first.body);
+    assert_eq!(origin_previews(), 1, "a hit never reaches the origin");
+    let etag = first.header("etag").expect("etag").to_string();
+    let conditional = via(&proxy, "GET", &large, &[("If-None-Match", &etag)]);
+    assert_eq!(conditional.status, 304);
+    assert_eq!(origin_previews(), 1, "the proxy answers 304 from its copy");
+
+    // Past its TTL, the proxy revalidates its copy with the origin, which answers 304.
+    let thumb = format!("/v1/previews/{asset}/thumb.jpg");
+    let cached = via(&proxy, "GET", &thumb, &[]);
+    assert_eq!(cached.status, 200);
+    let not_modified = "stockroom_http_requests_total{route=\"preview\",code=\"3xx\"}";
+    assert_eq!(counter(&server, not_modified), 0);
+    std::thread::sleep(Duration::from_millis(2500));
+    let refreshed = via(&proxy, "GET", &thumb, &[]);
+    assert_eq!(refreshed.status, 200);
+    assert_eq!(refreshed.body, cached.body);
+    assert_eq!(
+        counter(&server, not_modified),
+        1,
+        "the proxy revalidated with If-None-Match and got 304"
+    );
+
+    // A takedown: the proxy still has the preview until the purge feed is acted on.
+    let (_, moderator) = server.member("Mo", "moderator", "registered", 1);
+    let takedown = format!("/v1/moderation/assets/{asset}/takedown?reason=notice");
+    let as_moderator = format!("Bearer {}", moderator[0]);
+    let done = server.request("POST", &takedown, &[("Authorization", &as_moderator)], b"");
+    assert_eq!(done.status, 200, "{}", done.text());
+    assert_eq!(
+        via(&proxy, "GET", &large, &[]).header("x-cache"),
+        Some("HIT")
+    );
+    let before = origin_previews();
+    let feed = server.get("/v1/purges?since=0").json();
+    for event in feed["purges"].as_array().expect("purges") {
+        let key = format!("asset-{}", event["asset_id"].as_str().expect("id"));
+        let purged = via(&proxy, "PURGE", "/", &[("X-Purge-Key", &key)]);
+        assert_eq!(purged.status, 200, "{}", purged.text());
+    }
+    let gone = via(&proxy, "GET", &large, &[]);
+    assert_eq!(gone.status, 410, "{}", gone.text());
+    assert_eq!(origin_previews(), before + 1, "the proxy fetched again");
+    let other = server.asset("aqua.jpg");
+    let unaffected = via(
+        &proxy,
+        "GET",
+        &format!("/v1/previews/{other}/large.jpg"),
+        &[],
+    );
+    assert_eq!(unaffected.status, 200);
+}
