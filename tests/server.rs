@@ -1258,3 +1258,101 @@ fn behind_a_caching_proxy_previews_hit_revalidate_and_purge_by_surrogate_key() {
     );
     assert_eq!(unaffected.status, 200);
 }
+
+/// One request over TLS, trusting only `root`, naming the server `localhost`.
+fn exchange_tls(
+    address: SocketAddr,
+    root: &rustls::pki_types::CertificateDer<'static>,
+    request: &[u8],
+) -> Result<Reply, rustls::Error> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(root.clone())?;
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("a name");
+    let connection = rustls::ClientConnection::new(std::sync::Arc::new(config), name)?;
+    let socket = TcpStream::connect(address).expect("connect");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut stream = rustls::StreamOwned::new(connection, socket);
+    let mut raw = Vec::new();
+    let sent = stream.write_all(request);
+    let read = stream.read_to_end(&mut raw);
+    if raw.is_empty() {
+        // The handshake's verdict, if that is what failed.
+        let error = sent.err().or(read.err()).expect("an error");
+        return Err(match error.into_inner() {
+            Some(inner) => match inner.downcast::<rustls::Error>() {
+                Ok(tls) => *tls,
+                Err(other) => rustls::Error::General(other.to_string()),
+            },
+            None => rustls::Error::General("connection closed".into()),
+        });
+    }
+    Ok(parse_reply(&raw))
+}
+
+#[test]
+fn with_a_certificate_configured_the_server_speaks_https_only() {
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("a certificate");
+    let (data, assets) = data_dir(
+        "[server]\ntls_certificates = \"tls/cert.pem\"\ntls_key = \"tls/key.pem\"\nheader_read_timeout_secs = 1\n",
+    );
+    let tls = data.path().join("tls");
+    std::fs::create_dir(&tls).expect("tls dir");
+    std::fs::write(tls.join("cert.pem"), certified.cert.pem()).expect("cert");
+    std::fs::write(tls.join("key.pem"), certified.key_pair.serialize_pem()).expect("key");
+    let server = start(data, assets);
+    let root = certified.cert.der().clone();
+
+    let asset = server.asset("aqua.jpg").to_string();
+    let request = format!(
+        "GET /v1/previews/{asset}/large.jpg HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    );
+    let reply = exchange_tls(server.address, &root, request.as_bytes()).expect("TLS");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(&reply.body[..3], &[0xff, 0xd8, 0xff]);
+    assert_eq!(
+        reply.header("content-length"),
+        Some(reply.body.len().to_string().as_str())
+    );
+
+    // A client that does not trust the certificate is refused in the handshake.
+    let stranger = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])
+        .expect("another certificate");
+    let refused = exchange_tls(server.address, stranger.cert.der(), request.as_bytes());
+    assert!(refused.is_err(), "{refused:?}");
+
+    // Plain HTTP on the TLS port gets no HTTP answer.
+    let mut plain = TcpStream::connect(server.address).expect("connect");
+    plain
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let _ = plain.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut answer = Vec::new();
+    let _ = plain.read_to_end(&mut answer);
+    assert!(!answer.starts_with(b"HTTP/1.1 200"), "{answer:?}");
+
+    // A connection that never starts its handshake is closed by the header timeout.
+    let mut silent = TcpStream::connect(server.address).expect("connect");
+    silent
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let started = std::time::Instant::now();
+    let _ = silent.read_to_end(&mut Vec::new());
+    assert!(started.elapsed() < Duration::from_secs(8), "closed in time");
+
+    let healthy = exchange_tls(
+        server.address,
+        &root,
+        b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    )
+    .expect("TLS");
+    assert_eq!(healthy.text(), "ok\n");
+}

@@ -2,11 +2,13 @@
 //! timeout (a client must send a whole request head in time), an idle watchdog (a
 //! connection that moves no byte either way for `idle_timeout` is closed, which also ends
 //! a client that stops reading a download), and graceful shutdown (stop accepting, let
-//! in-flight responses finish, close).
+//! in-flight responses finish, close). With TLS configured, each connection's handshake
+//! runs in its own task, within the header-read timeout, before HTTP starts.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,10 +18,11 @@ use std::time::{Duration, Instant};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 
 use crate::{App, router};
 
@@ -57,27 +60,29 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
         };
         let _ = stream.set_nodelay(true);
         let activity = Arc::new(Activity::default());
-        let io = TokioIo::new(Watched {
+        let watched = Watched {
             inner: stream,
             activity: activity.clone(),
-        });
-        let handler_app = app.clone();
-        let service = service_fn(move |request| {
-            let app = handler_app.clone();
-            async move { Ok::<_, Infallible>(router::handle(app, request, peer).await) }
-        });
-        let connection = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(app.options.header_read_timeout)
-            .keep_alive(true)
-            .max_header_size(MAX_HEAD_BYTES)
-            .serve_connection(io, service);
-        let connection = graceful.watch(connection);
+        };
+        let watcher = graceful.watcher();
+        let tls = app.options.tls.clone().map(TlsAcceptor::from);
         let app = app.clone();
         tokio::spawn(async move {
             let _permit = permit;
             app.metrics.open_connections.fetch_add(1, Ordering::Relaxed);
-            watch_idle(connection, &activity, app.options.idle_timeout).await;
+            match tls {
+                None => connection(&app, watched, peer, &activity, watcher).await,
+                Some(acceptor) => {
+                    // The handshake is held to the same limit as a request head.
+                    let handshake = tokio::time::timeout(
+                        app.options.header_read_timeout,
+                        acceptor.accept(watched),
+                    );
+                    if let Ok(Ok(stream)) = handshake.await {
+                        connection(&app, stream, peer, &activity, watcher).await;
+                    }
+                }
+            }
             app.metrics.open_connections.fetch_sub(1, Ordering::Relaxed);
         });
     }
@@ -90,6 +95,36 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
             eprintln!("stockroom serve: {grace:?} passed; closing the connections still open");
         }
     }
+}
+
+/// Serves HTTP/1.1 on one connection (plain or TLS) until it ends, is idle too long, or
+/// shutdown has drained it.
+async fn connection<S>(
+    app: &Arc<App>,
+    io: S,
+    peer: SocketAddr,
+    activity: &Activity,
+    watcher: Watcher,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let handler_app = app.clone();
+    let service = service_fn(move |request| {
+        let app = handler_app.clone();
+        async move { Ok::<_, Infallible>(router::handle(app, request, peer).await) }
+    });
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(app.options.header_read_timeout)
+        .keep_alive(true)
+        .max_header_size(MAX_HEAD_BYTES)
+        .serve_connection(TokioIo::new(io), service);
+    watch_idle(
+        watcher.watch(connection),
+        activity,
+        app.options.idle_timeout,
+    )
+    .await;
 }
 
 /// Runs a connection to its end, or closes it once it has been idle too long.

@@ -30,6 +30,7 @@ mod problem;
 pub mod range;
 mod router;
 mod served;
+pub mod tls;
 pub mod token;
 mod uploads;
 
@@ -93,6 +94,9 @@ pub struct ServerOptions {
     pub render: RenderOptions,
     /// Worker threads of the async runtime.
     pub worker_threads: usize,
+    /// Serve HTTPS with this (see [`tls::config`]); `None` serves plain HTTP (behind a
+    /// terminating proxy or CDN).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Default for ServerOptions {
@@ -110,6 +114,7 @@ impl Default for ServerOptions {
             render_threads: cpus,
             render: RenderOptions::default(),
             worker_threads: cpus,
+            tls: None,
         }
     }
 }

@@ -41,6 +41,10 @@ pub struct ServerConfig {
     pub download_link_ttl_secs: u64,
     /// Days the access log is kept.
     pub log_retention_days: u32,
+    /// Serve HTTPS with this PEM certificate chain (leaf first) and PEM private key; both
+    /// or neither. A relative path is taken from the config file's directory.
+    pub tls_certificates: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -51,6 +55,8 @@ impl Default for ServerConfig {
             idle_timeout_secs: 60,
             download_link_ttl_secs: 3600,
             log_retention_days: stockroom_catalog::DEFAULT_RETENTION_DAYS,
+            tls_certificates: None,
+            tls_key: None,
         }
     }
 }
@@ -137,7 +143,7 @@ const MAX_DEDUP_THRESHOLD: u32 = 64;
 impl Config {
     /// Builds the configuration from an optional file and the command line's overrides.
     pub fn load(file: Option<&Path>, overrides: Overrides) -> Result<Config> {
-        let from_file = match file {
+        let mut from_file = match file {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("reading config file {}", path.display()))?;
@@ -146,6 +152,15 @@ impl Config {
             }
             None => FileConfig::default(),
         };
+        if let Some(base) = file.and_then(Path::parent) {
+            let server = &mut from_file.server;
+            for path in [&mut server.tls_certificates, &mut server.tls_key]
+                .into_iter()
+                .flatten()
+            {
+                *path = base.join(&*path);
+            }
+        }
         let data_dir = overrides
             .data_dir
             .or(from_file.data)
@@ -208,6 +223,9 @@ impl Config {
             bail!(
                 "server.max_connections, header_read_timeout_secs, idle_timeout_secs, download_link_ttl_secs and log_retention_days must be positive"
             );
+        }
+        if self.server.tls_certificates.is_some() != self.server.tls_key.is_some() {
+            bail!("server.tls_certificates and server.tls_key go together: give both or neither");
         }
         if self.dedup_threshold > MAX_DEDUP_THRESHOLD {
             bail!(

@@ -27,11 +27,18 @@ pub fn bind(listen: SocketAddr) -> Result<TcpListener> {
 pub fn run_on(config: &Config, listener: TcpListener) -> Result<()> {
     let server = open(config)?;
     let address = listener.local_addr()?;
+    let scheme = if config.server.tls_certificates.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     println!(
         "{}",
-        serde_json::json!({ "listening": address.to_string() })
+        serde_json::json!({ "listening": address.to_string(), "scheme": scheme })
     );
-    eprintln!("stockroom serve: http://{address}/ (Ctrl-C stops, finishing downloads in flight)");
+    eprintln!(
+        "stockroom serve: {scheme}://{address}/ (Ctrl-C stops, finishing downloads in flight)"
+    );
     server.run(listener).context("serving")
 }
 
@@ -69,6 +76,12 @@ fn open(config: &Config) -> Result<Server> {
         idle_timeout: Duration::from_secs(config.server.idle_timeout_secs),
         download_link_ttl: Duration::from_secs(config.server.download_link_ttl_secs),
         max_upload_bytes: config.max_upload_bytes,
+        tls: match (&config.server.tls_certificates, &config.server.tls_key) {
+            (Some(certificates), Some(key)) => {
+                Some(stockroom_server::tls::config(certificates, key).context("setting up TLS")?)
+            }
+            _ => None,
+        },
         ..ServerOptions::default()
     };
     Server::new(parts, options).context("starting the server")
