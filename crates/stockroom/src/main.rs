@@ -429,10 +429,10 @@ fn demo(
         return Ok(code);
     };
     let keys = members::demo_members(&config)?;
-    let asset = reports
+    let (photo, asset) = reports
         .iter()
         .find_map(|report| match &report.outcome {
-            ingest::Outcome::Stored { id } => Some(id.clone()),
+            ingest::Outcome::Stored { id } => Some((report.path.clone(), id.clone())),
             _ => None,
         })
         .context("the demo stored no asset")?;
@@ -440,7 +440,7 @@ fn demo(
     let address = listener.local_addr()?;
     print!(
         "{}",
-        demo_examples(&format!("http://{address}"), &asset, &keys)
+        demo_examples(&format!("http://{address}"), &asset, &photo, &keys)
     );
     std::io::stdout().flush()?;
     serve::run_on(&config, listener)?;
@@ -448,7 +448,13 @@ fn demo(
 }
 
 /// Working requests against the demo server, with the demo members' keys.
-fn demo_examples(base: &str, asset: &str, keys: &members::DemoKeys) -> String {
+fn demo_examples(
+    base: &str,
+    asset: &str,
+    photo: &std::path::Path,
+    keys: &members::DemoKeys,
+) -> String {
+    let photo = photo.display();
     let members::DemoKeys {
         registered,
         unlimited_owner,
@@ -472,6 +478,10 @@ fn demo_examples(base: &str, asset: &str, keys: &members::DemoKeys) -> String {
          curl -s -X POST -H 'Authorization: Bearer {unlimited_seat}' {base}/v1/assets/{asset}/licenses\n  \
          curl -s -OJ {base}<download_url from that answer>      # the original; resumable with -C -\n  \
          curl -s -H 'Authorization: Bearer {unlimited_owner}' {base}/v1/members/me/downloads   # every seat's licences\n  \
+         curl -s {base}/v1/assets/{asset}/similar\n  \
+         curl -s -X POST -H 'Authorization: Bearer {author}' --data-binary @{photo} '{base}/v1/assets?title=Again&keywords=test'   # 409: already asset {asset}\n  \
+         curl -s -X POST -H 'Authorization: Bearer {moderator}' --data-binary @{photo} {base}/v1/moderation/duplicates\n  \
+         curl -s -H 'Authorization: Bearer {moderator}' {base}/v1/moderation/queue\n  \
          curl -s -X POST -H 'Authorization: Bearer {moderator}' '{base}/v1/moderation/assets/{asset}/takedown?reason=notice'\n  \
          curl -s '{base}/v1/purges?since=0'                  # the CDN purge feed\n  \
          curl -s {base}/metrics\n  \
