@@ -83,8 +83,8 @@ pub struct ServerOptions {
     pub shutdown_grace: Duration,
     /// Largest upload body, enforced while reading.
     pub max_upload_bytes: u64,
-    /// Upload bodies read at once (each up to `max_upload_bytes`): what bounds the memory
-    /// uploads take. More wait their turn.
+    /// Uploads (and duplicate checks) read and admitted at once, each body up to
+    /// `max_upload_bytes`: what bounds the memory uploads take. More wait their turn.
     pub concurrent_uploads: usize,
     /// How long a download link works.
     pub download_link_ttl: Duration,

@@ -11,6 +11,7 @@ use stockroom_catalog::terms::may_upload;
 use stockroom_index::{Collection, Language};
 use stockroom_store::AssetId;
 
+use crate::App;
 use crate::api::{Card, asset_id};
 use crate::auth;
 use crate::body::Body;
@@ -48,6 +49,8 @@ pub async fn upload(mut call: Call) -> Result<Response<Body>, ApiError> {
     may_upload(&principal.roles, principal.status)?;
     // Metadata is checked before a byte of the body is read.
     let fields = upload_fields(&call.query())?;
+    let app = call.app.clone();
+    let _permit = upload_permit(&app).await?;
     let image = read_image(&mut call).await?;
     let author_id = principal.member_id;
     let admitted = call
@@ -139,16 +142,9 @@ fn upload_fields(query: &Query) -> Result<UploadFields, ApiError> {
     })
 }
 
-/// The image body, read under one of the upload permits (which bound the memory bodies
-/// take) and within the upload limit.
+/// The image body, within the upload limit.
 async fn read_image(call: &mut Call) -> Result<Bytes, ApiError> {
-    let app = call.app.clone();
-    let _permit = app
-        .uploads
-        .acquire()
-        .await
-        .map_err(|error| ApiError::internal(&error))?;
-    let image = call.body(app.options.max_upload_bytes).await?;
+    let image = call.body(call.app.options.max_upload_bytes).await?;
     if image.is_empty() {
         return Err(ApiError::bad_request(
             "the request body is the image (JPEG, PNG or WebP); it was empty",
@@ -157,10 +153,21 @@ async fn read_image(call: &mut Call) -> Result<Bytes, ApiError> {
     Ok(image)
 }
 
+/// Waits for one of the upload permits, held from reading the body until the answer, so
+/// bodies in memory never number more than `concurrent_uploads`.
+async fn upload_permit(app: &App) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+    app.uploads
+        .acquire()
+        .await
+        .map_err(|error| ApiError::internal(&error))
+}
+
 /// `POST /v1/moderation/duplicates`: the catalogue's near duplicates of the image in the
 /// body, nearest first (DESIGN §6). Nothing is stored.
 pub async fn duplicates(mut call: Call) -> Result<Response<Body>, ApiError> {
     auth::moderator(&call).await?;
+    let app = call.app.clone();
+    let _permit = upload_permit(&app).await?;
     let image = read_image(&mut call).await?;
     let report = call
         .blocking(move |app| Ok(app.intake.duplicates(&image)?))

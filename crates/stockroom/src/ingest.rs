@@ -11,6 +11,8 @@
 //! Each asset gets its catalogue row (terms, author, status); the submitted metadata is
 //! kept in the store beside the original (kind `metadata`), with the displayed size and
 //! automatic keywords: `stockroom reindex` rebuilds the keyword index from those records.
+//! The server's uploads run the same pipeline: [`Admission`] takes bytes, metadata and the
+//! credited author, whether they come from a file or a request body.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
