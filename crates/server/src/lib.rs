@@ -24,6 +24,7 @@ mod body;
 mod conn;
 mod downloads;
 mod intake;
+mod lifecycle;
 mod metrics;
 mod previews;
 mod problem;
@@ -48,6 +49,7 @@ pub use body::{Body, Pacer};
 pub use intake::{
     Admitted, Candidate, DuplicateReport, Intake, IntakeError, Similar, Upload, UploadFields,
 };
+pub use lifecycle::{PurgeError, purge_due};
 pub use problem::ApiError;
 pub use token::{TokenError, TokenKeys};
 
@@ -94,6 +96,8 @@ pub struct ServerOptions {
     pub render: RenderOptions,
     /// Worker threads of the async runtime.
     pub worker_threads: usize,
+    /// How often withdrawn originals whose 28 days are up are purged (also once at start).
+    pub purge_interval: Duration,
     /// Serve HTTPS with this (see [`tls::config`]); `None` serves plain HTTP (behind a
     /// terminating proxy or CDN).
     pub tls: Option<Arc<rustls::ServerConfig>>,
@@ -115,6 +119,7 @@ impl Default for ServerOptions {
             render: RenderOptions::default(),
             worker_threads: cpus,
             tls: None,
+            purge_interval: Duration::from_secs(3600),
         }
     }
 }
@@ -188,7 +193,9 @@ impl Server {
         let app = self.app;
         let result = runtime.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(listener)?;
+            let purging = tokio::spawn(purge_periodically(app.clone()));
             conn::serve(app.clone(), listener, shutdown_signal()).await;
+            purging.abort();
             if let Some(access) = &app.access {
                 access.flush();
             }
@@ -197,6 +204,34 @@ impl Server {
         // Blocking tasks (renders, fsyncs) already started are waited for by the drop.
         drop(runtime);
         result
+    }
+}
+
+/// Runs the purge job now and every `purge_interval`, off the async workers. A failed run
+/// is logged and retried at the next tick.
+async fn purge_periodically(app: Arc<App>) {
+    let mut tick = tokio::time::interval(app.options.purge_interval.max(Duration::from_secs(1)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let work = app.clone();
+        let run = tokio::task::spawn_blocking(move || {
+            let purged = purge_due(&work.blobs, &work.catalog)?;
+            for asset in &purged {
+                work.previews.evict(*asset);
+                if let Err(error) = work.intake.forget(*asset) {
+                    eprintln!("stockroom serve: purge: forgetting {asset}'s hashes: {error}");
+                }
+            }
+            Ok::<_, PurgeError>(purged.len())
+        })
+        .await;
+        match run {
+            Ok(Ok(0)) => {}
+            Ok(Ok(count)) => eprintln!("stockroom serve: purged {count} withdrawn originals"),
+            Ok(Err(error)) => eprintln!("stockroom serve: purge: {error}"),
+            Err(error) => eprintln!("stockroom serve: purge: {error}"),
+        }
     }
 }
 

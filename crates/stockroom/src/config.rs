@@ -41,6 +41,8 @@ pub struct ServerConfig {
     pub download_link_ttl_secs: u64,
     /// Days the access log is kept.
     pub log_retention_days: u32,
+    /// How often withdrawn originals past their 28 days are purged.
+    pub purge_interval_secs: u64,
     /// Serve HTTPS with this PEM certificate chain (leaf first) and PEM private key; both
     /// or neither. A relative path is taken from the config file's directory.
     pub tls_certificates: Option<PathBuf>,
@@ -55,6 +57,7 @@ impl Default for ServerConfig {
             idle_timeout_secs: 60,
             download_link_ttl_secs: 3600,
             log_retention_days: stockroom_catalog::DEFAULT_RETENTION_DAYS,
+            purge_interval_secs: 3600,
             tls_certificates: None,
             tls_key: None,
         }
@@ -219,9 +222,10 @@ impl Config {
             || self.server.header_read_timeout_secs == 0
             || self.server.download_link_ttl_secs == 0
             || self.server.log_retention_days == 0
+            || self.server.purge_interval_secs == 0
         {
             bail!(
-                "server.max_connections, header_read_timeout_secs, idle_timeout_secs, download_link_ttl_secs and log_retention_days must be positive"
+                "server.max_connections, header_read_timeout_secs, idle_timeout_secs, download_link_ttl_secs, log_retention_days and purge_interval_secs must be positive"
             );
         }
         if self.server.tls_certificates.is_some() != self.server.tls_key.is_some() {

@@ -76,6 +76,7 @@ fn open(config: &Config) -> Result<Server> {
         idle_timeout: Duration::from_secs(config.server.idle_timeout_secs),
         download_link_ttl: Duration::from_secs(config.server.download_link_ttl_secs),
         max_upload_bytes: config.max_upload_bytes,
+        purge_interval: Duration::from_secs(config.server.purge_interval_secs),
         tls: match (&config.server.tls_certificates, &config.server.tls_key) {
             (Some(certificates), Some(key)) => {
                 Some(stockroom_server::tls::config(certificates, key).context("setting up TLS")?)
