@@ -915,6 +915,37 @@ fn an_author_uploads_an_image_which_is_stored_searchable_and_refused_twice() {
         total, 13,
         "twelve corpus photos and one upload, nothing else"
     );
+    // The author erases their membership: their content leaves the public with them.
+    let erased = server.request(
+        "DELETE",
+        "/v1/members/me",
+        &[("Authorization", &as_author)],
+        b"",
+    );
+    assert_eq!(erased.status, 204, "{}", erased.text());
+    server.get(&format!("/v1/assets/{id}")).assert_problem(410);
+    server
+        .get(&format!("/v1/previews/{id}/thumb.jpg"))
+        .assert_problem(410);
+    let total = server.get("/v1/search?per_page=1").json()["total"].clone();
+    assert_eq!(total, 12, "out of search");
+    let feed = server.get("/v1/purges?since=0").json();
+    assert!(
+        feed["purges"]
+            .as_array()
+            .expect("purges")
+            .iter()
+            .any(|event| event["asset_id"] == id.as_str() && event["reason"] == "withdrawn"),
+        "{feed}"
+    );
+    server
+        .request(
+            "GET",
+            "/v1/members/me",
+            &[("Authorization", &as_author)],
+            b"",
+        )
+        .assert_problem(401);
 }
 
 #[test]

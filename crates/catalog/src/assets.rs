@@ -312,7 +312,13 @@ fn not_found(id: &str) -> CatalogError {
     }
 }
 
-fn event(db: &Connection, at: i64, kind: &str, asset_id: &str, detail: &str) -> Result<()> {
+pub(crate) fn event(
+    db: &Connection,
+    at: i64,
+    kind: &str,
+    asset_id: &str,
+    detail: &str,
+) -> Result<()> {
     db.prepare_cached("INSERT INTO events (at, kind, asset_id, detail) VALUES (?1, ?2, ?3, ?4)")?
         .execute(params![at, kind, asset_id, detail])?;
     Ok(())

@@ -47,7 +47,7 @@ pub use assets::{AssetRecord, NewAsset, PurgeEvent, Withdrawal};
 pub use error::{CatalogError, ErrorClass, Result};
 pub use licences::{Caller, Grant, Licence, LicenceCheck};
 pub use members::{Created, Member, NewMember, Principal, Seat};
-pub use privacy::{Export, ExportedDownload, Network, anonymise};
+pub use privacy::{Erasure, Export, ExportedDownload, Network, anonymise};
 pub use stats::MonthStats;
 pub use terms::{
     AssetStatus, Attribution, Collection, LicenceType, MemberStatus, Role, Site, Tier,

@@ -350,11 +350,11 @@ impl Catalog {
     }
 
     /// Runs a write that changes member `id` (which must exist), then drops cached keys.
-    pub(crate) fn change_member(
+    pub(crate) fn change_member<R: Send + 'static>(
         &self,
         id: String,
-        change: impl FnOnce(&Connection, &str) -> Result<()> + Send + 'static,
-    ) -> Result<()> {
+        change: impl FnOnce(&Connection, &str) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
         let result = self.writer.write(move |db| {
             let exists: Option<i64> = db
                 .query_row("SELECT 1 FROM members WHERE id = ?1", [&id], |row| {

@@ -7,9 +7,11 @@ use std::net::IpAddr;
 use rusqlite::params;
 use serde::Serialize;
 
+use crate::assets;
 use crate::error::Result;
 use crate::licences::{Licence, licence_where};
 use crate::members::{self, Member};
+use crate::terms::AssetStatus;
 use crate::{Catalog, hex};
 
 /// An anonymised network: an IPv4 address cut to its /24, an IPv6 address to its /48.
@@ -60,6 +62,15 @@ pub struct ExportedDownload {
     pub counted: bool,
 }
 
+/// What an erasure took off the public.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Erasure {
+    /// The erased author's assets that were pending or active: gone from the public now.
+    pub withdrawn: Vec<String>,
+    /// The pseudonym their assets credit from now on.
+    pub credit: String,
+}
+
 impl Catalog {
     /// A member's data, for them to take away.
     pub fn export(&self, member_id: &str) -> Result<Export> {
@@ -91,7 +102,12 @@ impl Catalog {
     /// Erases a member: profile, seats and keys go; licences and downloads stay under a
     /// pseudonym that the member's id cannot be recovered from (a keyed hash), so licences
     /// can still be verified and authors' statistics still add up. Old keys stop working.
-    pub fn erase(&self, member_id: &str) -> Result<()> {
+    /// An author's content leaves the public with them, as if withdrawn (`inactive` where
+    /// licensed, so its licensees keep it; else `withdrawn`, purged after 28 days), and
+    /// every asset of theirs credits the pseudonym from now on. (Licences already issued
+    /// keep the attribution text they were issued with: the licensee owes that credit.)
+    /// Returns what the caller must take off the public (index, previews, CDN).
+    pub fn erase(&self, member_id: &str) -> Result<Erasure> {
         let pseudonym = format!(
             "erased-{}",
             hex(
@@ -99,18 +115,48 @@ impl Catalog {
                     .as_bytes()[..8]
             )
         );
+        let now = self.now();
         self.change_member(member_id.to_string(), move |db, id| {
+            let public: Vec<(String, bool)> = db
+                .prepare(
+                    "SELECT id, EXISTS (SELECT 1 FROM licences WHERE asset_id = assets.id)
+                     FROM assets WHERE author_id = ?1 AND status IN ('pending', 'active')
+                     ORDER BY id",
+                )?
+                .query_map([id], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            for (asset, licensed) in &public {
+                let status = if *licensed {
+                    AssetStatus::Inactive
+                } else {
+                    AssetStatus::Withdrawn
+                };
+                db.execute(
+                    "UPDATE assets SET status = ?2, withdrawn_at = ?3 WHERE id = ?1",
+                    params![asset, status.as_str(), now],
+                )?;
+                assets::event(db, now, "purge", asset, "withdrawn")?;
+            }
             db.execute(
-                "UPDATE licences SET member_id = ?2 WHERE member_id = ?1",
-                params![id, pseudonym],
+                "UPDATE assets SET author_id = ?2, author_name = ?2 WHERE author_id = ?1",
+                params![id, &pseudonym],
             )?;
+            for table in ["licences", "downloads"] {
+                db.execute(
+                    &format!("UPDATE {table} SET member_id = ?2 WHERE member_id = ?1"),
+                    params![id, &pseudonym],
+                )?;
+            }
             db.execute(
-                "UPDATE downloads SET member_id = ?2 WHERE member_id = ?1",
-                params![id, pseudonym],
+                "UPDATE downloads SET author_id = ?2 WHERE author_id = ?1",
+                params![id, &pseudonym],
             )?;
             db.execute("DELETE FROM seats WHERE member_id = ?1", [id])?;
             db.execute("DELETE FROM members WHERE id = ?1", [id])?;
-            Ok(())
+            Ok(Erasure {
+                withdrawn: public.into_iter().map(|(asset, _)| asset).collect(),
+                credit: pseudonym,
+            })
         })
     }
 }

@@ -805,6 +805,46 @@ fn a_member_can_export_their_profile_licences_and_downloads_without_keys() {
 }
 
 #[test]
+fn an_erased_authors_content_leaves_the_public_and_credits_a_pseudonym() {
+    let world = world();
+    let (licensed, unlicensed) = (world.free(1), world.free(2));
+    world
+        .catalog
+        .add_asset(&NewAsset {
+            pending: true,
+            ..new_asset(3, &world.author, "Ann Author")
+        })
+        .expect("held");
+    let held = AssetId::from_u64(3).to_string();
+    let buyer = customer(&world, Tier::Registered);
+    new_licence(world.license(&buyer, &licensed).expect("licence"));
+    let erasure = world.catalog.erase(&world.author.member_id).expect("erase");
+    let mut expected = vec![licensed.clone(), unlicensed.clone(), held.clone()];
+    expected.sort();
+    assert_eq!(erasure.withdrawn, expected);
+    let status = |id: &str| world.catalog.asset(id).expect("row").status;
+    assert_eq!(status(&licensed), AssetStatus::Inactive);
+    assert_eq!(status(&unlicensed), AssetStatus::Withdrawn);
+    assert_eq!(status(&held), AssetStatus::Withdrawn);
+    for id in &expected {
+        let record = world.catalog.asset(id).expect("row");
+        assert!(record.author_name.starts_with("erased-"), "{record:?}");
+        assert_eq!(record.author_id, record.author_name);
+    }
+    // Its licensee keeps what they licensed; nobody else gets it.
+    world.license(&buyer, &licensed).expect("re-download");
+    let other = customer(&world, Tier::Registered);
+    assert_eq!(class(world.license(&other, &licensed)), ErrorClass::Gone);
+    let feed = world.catalog.purges_since(0, 100).expect("feed");
+    for id in [&licensed, &unlicensed, &held] {
+        assert!(
+            feed.iter()
+                .any(|event| &event.asset_id == id && event.reason == "withdrawn")
+        );
+    }
+}
+
+#[test]
 fn erasure_keeps_licences_under_a_pseudonym_and_deletes_the_rest() {
     let world = world();
     let asset = world.free(1);

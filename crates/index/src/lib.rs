@@ -288,8 +288,18 @@ impl SearchIndex {
     /// Takes an asset out of search (withdrawn, removed, or no longer active); committed and
     /// visible to the next search when this returns.
     pub fn remove(&self, id: &str) -> Result<()> {
+        self.remove_many(&[id])
+    }
+
+    /// Removes several assets in one commit (an author's whole catalogue on erasure).
+    pub fn remove_many(&self, ids: &[&str]) -> Result<()> {
         let shared = self.shared()?;
-        lock(&shared.writer).delete_term(self.id_term(id));
+        {
+            let writer = lock(&shared.writer);
+            for id in ids {
+                writer.delete_term(self.id_term(id));
+            }
+        }
         shared.dirty.store(true, Ordering::Release);
         shared.commit()
     }

@@ -2,6 +2,7 @@
 //! CDN purge feed, moderation of members, members' own data, author statistics, and the
 //! operations endpoints.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use http::{HeaderValue, Response, StatusCode, header};
@@ -11,11 +12,11 @@ use stockroom_index::{AssetDoc, FacetField, Filters, SearchRequest, SearchResult
 use stockroom_render::PreviewSize;
 use stockroom_store::{AssetId, Kind};
 
-use crate::auth;
 use crate::body::Body;
 use crate::previews::{self, kind};
 use crate::problem::ApiError;
 use crate::router::{Call, Query, json, text};
+use crate::{App, auth};
 
 /// The OpenAPI document, kept in the repository beside this crate.
 const OPENAPI: &str = include_str!("../openapi.json");
@@ -187,16 +188,11 @@ pub async fn withdraw(call: Call) -> Result<Response<Body>, ApiError> {
         })
         .await?;
     if record.is_public() {
-        previews::ensure_rendered(&call.app, asset, &record.author_name).await?;
+        archive_thumbnail(&call.app, asset, &record.author_name).await?;
+    } else {
+        call.blocking(move |app| delete_previews(app, asset))
+            .await?;
     }
-    call.blocking(move |app| {
-        app.blobs.archive_to(&app.archive, asset, Kind::Thumb)?;
-        for size in PreviewSize::ALL {
-            app.blobs.delete(asset, kind(size))?;
-        }
-        Ok(())
-    })
-    .await?;
     #[derive(Serialize)]
     struct Withdrawn {
         id: String,
@@ -209,6 +205,23 @@ pub async fn withdraw(call: Call) -> Result<Response<Body>, ApiError> {
             status: withdrawal.status,
         },
     ))
+}
+
+/// Keeps the thumbnail of an asset that just left the public in the archive (rendering it
+/// first if it never was) and deletes its previews from the blob store.
+async fn archive_thumbnail(app: &Arc<App>, asset: AssetId, credit: &str) -> Result<(), ApiError> {
+    previews::ensure_rendered(app, asset, credit).await?;
+    let app = app.clone();
+    tokio::task::spawn_blocking(move || delete_previews(&app, asset)).await?
+}
+
+/// Moves the thumbnail (if any) to the archive and deletes the previews.
+fn delete_previews(app: &App, asset: AssetId) -> Result<(), ApiError> {
+    app.blobs.archive_to(&app.archive, asset, Kind::Thumb)?;
+    for size in PreviewSize::ALL {
+        app.blobs.delete(asset, kind(size))?;
+    }
+    Ok(())
 }
 
 /// `POST /v1/moderation/assets/{id}/takedown?reason=`: gone from search, previews and
@@ -340,11 +353,35 @@ pub async fn my_export(call: Call) -> Result<Response<Body>, ApiError> {
     Ok(json(StatusCode::OK, &export))
 }
 
-/// `DELETE /v1/members/me`: erasure (licences kept pseudonymised, the rest deleted).
+/// `DELETE /v1/members/me`: erasure (licences kept pseudonymised, the rest deleted). An
+/// author's content leaves the public with them, as a withdrawal would take it.
 pub async fn erase_me(call: Call) -> Result<Response<Body>, ApiError> {
     let principal = owner(&call).await?;
-    call.blocking(move |app| Ok(app.catalog.erase(&principal.member_id)?))
+    let (withdrawn, credit) = call
+        .blocking(move |app| {
+            let erasure = app.catalog.erase(&principal.member_id)?;
+            let ids: Vec<&str> = erasure.withdrawn.iter().map(String::as_str).collect();
+            app.index.remove_many(&ids)?;
+            let assets: Vec<AssetId> = erasure
+                .withdrawn
+                .iter()
+                .filter_map(|id| id.parse().ok())
+                .collect();
+            for asset in &assets {
+                app.previews.evict(*asset);
+            }
+            Ok((assets, erasure.credit))
+        })
         .await?;
+    // The member is gone already; a thumbnail that fails to archive is logged, not fatal.
+    for asset in withdrawn {
+        if let Err(error) = archive_thumbnail(&call.app, asset, &credit).await {
+            eprintln!(
+                "stockroom serve: erasure: archiving {asset}'s thumbnail: {}",
+                error.detail
+            );
+        }
+    }
     let mut response = Response::new(Body::empty());
     *response.status_mut() = StatusCode::NO_CONTENT;
     Ok(response)
