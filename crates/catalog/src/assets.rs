@@ -138,25 +138,8 @@ impl Catalog {
                 "only its author may withdraw an asset",
             ));
         }
-        self.transition(id, &from, move |db, id, _| {
-            let licensed: bool = db.query_row(
-                "SELECT EXISTS (SELECT 1 FROM licences WHERE asset_id = ?1)",
-                [id],
-                |row| row.get(0),
-            )?;
-            let status = if licensed {
-                AssetStatus::Inactive
-            } else {
-                AssetStatus::Withdrawn
-            };
-            db.execute(
-                "UPDATE assets SET status = ?2, withdrawn_at = ?3 WHERE id = ?1",
-                params![id, status.as_str(), now],
-            )?;
-            event(db, now, "purge", id, "withdrawn")?;
-            Ok(status)
-        })
-        .map(|status| Withdrawal { status })
+        self.transition(id, &from, move |db, id, _| withdraw_row(db, id, now))
+            .map(|status| Withdrawal { status })
     }
 
     /// A moderator removes an asset on an infringement notice: it leaves search, previews
@@ -312,13 +295,28 @@ fn not_found(id: &str) -> CatalogError {
     }
 }
 
-pub(crate) fn event(
-    db: &Connection,
-    at: i64,
-    kind: &str,
-    asset_id: &str,
-    detail: &str,
-) -> Result<()> {
+/// Takes asset `id` off the public in `db`: `inactive` if it was ever licensed (kept for
+/// its licensees), else `withdrawn`; records the purge event. Returns the new status.
+pub(crate) fn withdraw_row(db: &Connection, id: &str, now: i64) -> Result<AssetStatus> {
+    let licensed: bool = db.query_row(
+        "SELECT EXISTS (SELECT 1 FROM licences WHERE asset_id = ?1)",
+        [id],
+        |row| row.get(0),
+    )?;
+    let status = if licensed {
+        AssetStatus::Inactive
+    } else {
+        AssetStatus::Withdrawn
+    };
+    db.execute(
+        "UPDATE assets SET status = ?2, withdrawn_at = ?3 WHERE id = ?1",
+        params![id, status.as_str(), now],
+    )?;
+    event(db, now, "purge", id, "withdrawn")?;
+    Ok(status)
+}
+
+fn event(db: &Connection, at: i64, kind: &str, asset_id: &str, detail: &str) -> Result<()> {
     db.prepare_cached("INSERT INTO events (at, kind, asset_id, detail) VALUES (?1, ?2, ?3, ?4)")?
         .execute(params![at, kind, asset_id, detail])?;
     Ok(())

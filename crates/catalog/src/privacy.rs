@@ -11,7 +11,6 @@ use crate::assets;
 use crate::error::Result;
 use crate::licences::{Licence, licence_where};
 use crate::members::{self, Member};
-use crate::terms::AssetStatus;
 use crate::{Catalog, hex};
 
 /// An anonymised network: an IPv4 address cut to its /24, an IPv6 address to its /48.
@@ -117,25 +116,15 @@ impl Catalog {
         );
         let now = self.now();
         self.change_member(member_id.to_string(), move |db, id| {
-            let public: Vec<(String, bool)> = db
+            let public: Vec<String> = db
                 .prepare(
-                    "SELECT id, EXISTS (SELECT 1 FROM licences WHERE asset_id = assets.id)
-                     FROM assets WHERE author_id = ?1 AND status IN ('pending', 'active')
+                    "SELECT id FROM assets WHERE author_id = ?1 AND status IN ('pending', 'active')
                      ORDER BY id",
                 )?
-                .query_map([id], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .query_map([id], |row| row.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
-            for (asset, licensed) in &public {
-                let status = if *licensed {
-                    AssetStatus::Inactive
-                } else {
-                    AssetStatus::Withdrawn
-                };
-                db.execute(
-                    "UPDATE assets SET status = ?2, withdrawn_at = ?3 WHERE id = ?1",
-                    params![asset, status.as_str(), now],
-                )?;
-                assets::event(db, now, "purge", asset, "withdrawn")?;
+            for asset in &public {
+                assets::withdraw_row(db, asset, now)?;
             }
             db.execute(
                 "UPDATE assets SET author_id = ?2, author_name = ?2 WHERE author_id = ?1",
@@ -154,7 +143,7 @@ impl Catalog {
             db.execute("DELETE FROM seats WHERE member_id = ?1", [id])?;
             db.execute("DELETE FROM members WHERE id = ?1", [id])?;
             Ok(Erasure {
-                withdrawn: public.into_iter().map(|(asset, _)| asset).collect(),
+                withdrawn: public,
                 credit: pseudonym,
             })
         })

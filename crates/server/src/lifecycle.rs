@@ -61,15 +61,18 @@ mod tests {
         )
         .expect("catalogue");
         let blobs = Store::open(dir.path().join("blobs"), StoreOptions::default()).expect("store");
-        let author = catalog
-            .add_member(&NewMember {
-                name: "Ann".into(),
-                roles: vec![Role::Author],
-                tier: Tier::Registered,
-                seats: 1,
-            })
-            .expect("author");
-        let author = catalog.authenticate(&author.keys[0]).expect("key");
+        let member = |name: &str, role| {
+            let created = catalog
+                .add_member(&NewMember {
+                    name: name.into(),
+                    roles: vec![role],
+                    tier: Tier::Registered,
+                    seats: 1,
+                })
+                .expect("member");
+            catalog.authenticate(&created.keys[0]).expect("key")
+        };
+        let (author, buyer) = (member("Ann", Role::Author), member("Cy", Role::Customer));
         let (kept, purged) = (AssetId::from_u64(1), AssetId::from_u64(2));
         for asset in [kept, purged] {
             catalog
@@ -88,15 +91,6 @@ mod tests {
             blobs.put(asset, Kind::Original, b"original").expect("put");
             blobs.put(asset, Kind::Metadata, b"{}").expect("put");
         }
-        let buyer = catalog
-            .add_member(&NewMember {
-                name: "Cy".into(),
-                roles: vec![Role::Customer],
-                tier: Tier::Registered,
-                seats: 1,
-            })
-            .expect("buyer");
-        let buyer = catalog.authenticate(&buyer.keys[0]).expect("key");
         catalog
             .license(Caller::Member(&buyer), &kept.to_string())
             .expect("licensed");
