@@ -126,17 +126,7 @@ impl Served {
     }
 
     fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: {}\r\n",
-            body.len()
-        );
-        for (name, value) in headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-        head.push_str("\r\n");
-        let mut request = head.into_bytes();
-        request.extend_from_slice(body);
-        exchange(self.address, &request)
+        request_to(self.address, method, path, headers, body)
     }
 
     /// A member made through the CLI (server running: the catalogue is shared SQLite).
@@ -167,11 +157,39 @@ impl Served {
     }
 
     fn metric(&self, name: &str) -> f64 {
-        let text = self.get("/metrics").text();
-        text.lines()
-            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-            .unwrap_or_else(|| panic!("no metric {name} in\n{text}"))
+        self.metric_or_absent(name)
+            .unwrap_or_else(|| panic!("no metric {name} in /metrics"))
     }
+
+    /// A metric's value, or `None` while it has not appeared (counters show from 1).
+    fn metric_or_absent(&self, name: &str) -> Option<f64> {
+        self.get("/metrics")
+            .text()
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+    }
+}
+
+/// One request to `address`, the body with its `Content-Length`, on a connection closed
+/// after it.
+fn request_to(
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Reply {
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut request = head.into_bytes();
+    request.extend_from_slice(body);
+    exchange(address, &request)
 }
 
 /// One response, read to the connection's end.
@@ -1200,20 +1218,13 @@ fn varnish(origin: SocketAddr) -> Option<Varnish> {
 
 /// A metric's value, 0 while it has not appeared.
 fn counter(server: &Served, name: &str) -> u64 {
-    let text = server.get("/metrics").text();
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0)
+    server
+        .metric_or_absent(name)
+        .map_or(0, |value| value as u64)
 }
 
 fn via(proxy: &Varnish, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
-    let mut request =
-        format!("{method} {path} HTTP/1.1\r\nHost: cdn.test\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    exchange(proxy.address, request.as_bytes())
+    request_to(proxy.address, method, path, headers, b"")
 }
 
 #[test]

@@ -289,7 +289,12 @@ impl Admission {
     /// Whether `asset` counts for duplicate checks: the store has its original, or it is on
     /// its way there.
     pub fn exists(&self, asset: AssetId) -> bool {
-        self.store.contains(asset, Kind::Original) || self.claims().in_flight.contains(&asset)
+        self.counts(&self.claims(), asset)
+    }
+
+    /// [`Admission::exists`] for a caller already holding the claims.
+    fn counts(&self, claims: &Claims, asset: AssetId) -> bool {
+        claims.in_flight.contains(&asset) || self.store.contains(asset, Kind::Original)
     }
 
     /// Admits one image with its (validated) metadata, crediting `author`: refused as an
@@ -311,9 +316,7 @@ impl Admission {
             let mut claims = self.claims();
             if let Some(&existing) = claims.by_hash.get(&hash) {
                 // Taken down since (its bytes deleted), it is nobody's duplicate.
-                if claims.in_flight.contains(&existing)
-                    || self.store.contains(existing, Kind::Original)
-                {
+                if self.counts(&claims, existing) {
                     return Ok(Outcome::Duplicate {
                         id: existing.to_string(),
                     });
