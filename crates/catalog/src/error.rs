@@ -18,6 +18,12 @@ pub enum CatalogError {
     Forbidden(&'static str),
     #[error("{0}")]
     BadInput(String),
+    /// The hard daily download limit is reached.
+    #[error(
+        "the limit of {limit} new licences in 24 hours is reached; licences you hold still download, \
+         and a new one is possible in {retry_after_secs} s"
+    )]
+    QuotaExceeded { limit: u32, retry_after_secs: u32 },
     #[error("asset {0} is already in the catalogue")]
     Exists(String),
     #[error("catalogue database: {0}")]
@@ -53,6 +59,8 @@ pub enum ErrorClass {
     Gone,
     /// 409.
     Conflict,
+    /// 429: a limit of the terms; the error says when to retry.
+    Limited,
     Internal,
 }
 
@@ -65,12 +73,25 @@ impl CatalogError {
             CatalogError::Gone { .. } => ErrorClass::Gone,
             CatalogError::BadInput(_) => ErrorClass::BadInput,
             CatalogError::Exists(_) => ErrorClass::Conflict,
+            CatalogError::QuotaExceeded { .. } => ErrorClass::Limited,
             CatalogError::Database(_)
             | CatalogError::Io { .. }
             | CatalogError::NewerSchema { .. }
             | CatalogError::Commit(_)
             | CatalogError::WriterGone
             | CatalogError::Random(_) => ErrorClass::Internal,
+        }
+    }
+}
+
+impl CatalogError {
+    /// Seconds after which a limited request may succeed.
+    pub fn retry_after_secs(&self) -> Option<u32> {
+        match self {
+            CatalogError::QuotaExceeded {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            _ => None,
         }
     }
 }

@@ -45,12 +45,13 @@ use rusqlite::{Connection, OpenFlags};
 pub use access_log::{AccessEntry, AccessLog, DEFAULT_RETENTION_DAYS, loggable_path};
 pub use assets::{AssetRecord, NewAsset, PurgeEvent, Withdrawal};
 pub use error::{CatalogError, ErrorClass, Result};
-pub use licences::{Caller, Grant, Licence, LicenceCheck};
+pub use licences::{Caller, Grant, Holder, Licence, LicenceCheck, Licensing};
 pub use members::{Created, Member, NewMember, Principal, Seat};
 pub use privacy::{Erasure, Export, ExportedDownload, Network, anonymise};
 pub use stats::MonthStats;
 pub use terms::{
-    AssetStatus, Attribution, Collection, LicenceType, MemberStatus, Role, Site, Tier,
+    AssetStatus, Attribution, Collection, LicenceType, MemberStatus, Quota, Quotas, Role, Site,
+    Tier, Usage,
 };
 
 /// Seconds since the Unix epoch. The catalogue reads time only through this, so that tests
@@ -98,6 +99,8 @@ pub struct Options {
     pub site: Site,
     /// Principals kept in memory by key, for the request path.
     pub key_cache_entries: usize,
+    /// Download quotas by tier, applied inside the licence transaction.
+    pub quotas: Quotas,
 }
 
 impl Default for Options {
@@ -109,6 +112,7 @@ impl Default for Options {
                 url: "https://stockroom.example".into(),
             },
             key_cache_entries: 100_000,
+            quotas: Quotas::default(),
         }
     }
 }
@@ -122,6 +126,7 @@ pub struct Catalog {
     secret: [u8; 32],
     clock: Arc<dyn Clock>,
     site: Site,
+    quotas: Quotas,
 }
 
 impl fmt::Debug for Catalog {
@@ -160,6 +165,7 @@ impl Catalog {
             secret,
             clock: options.clock,
             site: options.site,
+            quotas: options.quotas,
         })
     }
 

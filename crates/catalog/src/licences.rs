@@ -12,7 +12,7 @@ use crate::error::{CatalogError, Result};
 use crate::members::Principal;
 use crate::privacy::Network;
 use crate::terms::{
-    self, AssetTerms, Attribution, Downloader, LicenceType, MemberStatus, Site, Tier,
+    self, AssetTerms, Attribution, Downloader, LicenceType, MemberStatus, Quotas, Site, Tier, Usage,
 };
 use crate::{Catalog, hex, random_id};
 
@@ -55,6 +55,32 @@ pub enum Grant {
     },
 }
 
+/// A granted download request with what fair use needs to know of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Licensing {
+    pub grant: Grant,
+    /// The quota's count after this grant; `None` for a re-download, which does not count.
+    pub usage: Option<Usage>,
+    /// Seats of the membership (1 for anonymous callers).
+    pub seats: u32,
+    pub author_id: String,
+    /// The author's active assets (for whole-author sweeps).
+    pub author_assets: u32,
+    /// When the asset was uploaded (the listing order).
+    pub created_at: i64,
+}
+
+/// Whose licence a download link carries, as pacing needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Holder {
+    pub member_id: String,
+    pub seat_id: String,
+    pub seats: u32,
+    pub status: MemberStatus,
+    /// Past the soft daily limit: downloads stream at the throttled rate.
+    pub slowed: bool,
+}
+
 /// What anyone holding a licence's id and verification code may confirm.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct LicenceCheck {
@@ -72,13 +98,21 @@ struct AssetForLicence {
     editorial_only: bool,
     author_id: String,
     author_name: String,
+    created_at: i64,
 }
 
 impl Catalog {
     /// Decides a download request and records it durably: a new or reused licence for a
     /// member, a counted download for an anonymous user.
     pub fn license(&self, caller: Caller<'_>, asset_id: &str) -> Result<Grant> {
-        let (site, now) = (self.site.clone(), self.now());
+        Ok(self.license_counted(caller, asset_id)?.grant)
+    }
+
+    /// [`Catalog::license`] with the quota applied inside the same transaction (at the
+    /// hard limit a new licence is refused; a re-download always works), and what the
+    /// guard's detectors need of the grant.
+    pub fn license_counted(&self, caller: Caller<'_>, asset_id: &str) -> Result<Licensing> {
+        let (site, now, quotas) = (self.site.clone(), self.now(), self.quotas);
         let asset_id = asset_id.to_string();
         let who = match caller {
             Caller::Anonymous(network) => Err(network.clone()),
@@ -91,10 +125,59 @@ impl Catalog {
                 author_id: &asset.author_id,
                 at: now,
             };
-            match who {
-                Err(network) => license_anonymous(db, &download, &asset, &network, &site),
-                Ok(seat_id) => license_seat(db, &download, &asset, seat_id, &site),
-            }
+            let (grant, usage, seats) = match who {
+                Err(network) => license_anonymous(db, &download, &asset, &network, &site, &quotas)?,
+                Ok(seat_id) => license_seat(db, &download, &asset, seat_id, &site, &quotas)?,
+            };
+            let author_assets = if usage.is_some() {
+                db.prepare_cached(
+                    "SELECT COUNT(*) FROM assets WHERE author_id = ?1 AND status = 'active'",
+                )?
+                .query_row([&asset.author_id], |row| row.get(0))?
+            } else {
+                0
+            };
+            Ok(Licensing {
+                grant,
+                usage,
+                seats,
+                author_id: asset.author_id,
+                author_assets,
+                created_at: asset.created_at,
+            })
+        })
+    }
+
+    /// The holder of licence `id` as the database has it now: who is downloading, and
+    /// whether their downloads are slowed (past the soft daily limit).
+    pub fn holder(&self, licence_id: &str) -> Result<Holder> {
+        let db = self.read();
+        let (member_id, seat_id): (String, String) = db
+            .prepare_cached("SELECT member_id, seat_id FROM licences WHERE id = ?1")?
+            .query_row([licence_id], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()?
+            .ok_or_else(|| CatalogError::NotFound {
+                what: "licence",
+                id: licence_id.to_string(),
+            })?;
+        let (tier, status, seats): (Tier, MemberStatus, u32) = db
+            .prepare_cached(
+                "SELECT tier, status,
+                     (SELECT COUNT(*) FROM seats WHERE member_id = m.id AND removed_at IS NULL)
+                 FROM members m WHERE id = ?1",
+            )?
+            .query_row([&member_id], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })
+            .optional()?
+            .ok_or_else(|| crate::members::not_found(&member_id))?;
+        let day = counted_since(&db, Counter::Member(&member_id), self.now() - DAY)?;
+        Ok(Holder {
+            member_id,
+            seat_id,
+            seats,
+            status,
+            slowed: terms::is_slowed(self.quotas.of(tier, seats), day),
         })
     }
 
@@ -146,6 +229,69 @@ impl Catalog {
     }
 }
 
+const DAY: i64 = 86_400;
+const MONTH: i64 = 30 * DAY;
+
+/// Whose counted downloads to count.
+#[derive(Clone, Copy)]
+enum Counter<'a> {
+    Member(&'a str),
+    Network(&'a str),
+}
+
+/// Counted downloads of `who` after `since`.
+fn counted_since(db: &Connection, who: Counter<'_>, since: i64) -> Result<u32> {
+    let (sql, key) = match who {
+        Counter::Member(id) => (
+            "SELECT COUNT(*) FROM downloads WHERE member_id = ?1 AND counted = 1 AND at > ?2",
+            id,
+        ),
+        Counter::Network(network) => (
+            "SELECT COUNT(*) FROM downloads WHERE network = ?1 AND counted = 1 AND at > ?2",
+            network,
+        ),
+    };
+    Ok(db
+        .prepare_cached(sql)?
+        .query_row(params![key, since], |row| row.get(0))?)
+}
+
+/// Applies `quota` to one more new licence of `who` at `now`.
+fn check_quota(db: &Connection, who: Counter<'_>, quota: terms::Quota, now: i64) -> Result<Usage> {
+    let day = counted_since(db, who, now - DAY)?;
+    let month = if quota.monthly_review > 0 {
+        counted_since(db, who, now - MONTH)?
+    } else {
+        day
+    };
+    terms::within_quota(quota, day, month, || {
+        // The licence whose leaving the 24 hours frees a place.
+        let (sql, key) = match who {
+            Counter::Member(id) => (
+                "SELECT at FROM downloads WHERE member_id = ?1 AND counted = 1 AND at > ?2
+                 ORDER BY at LIMIT 1 OFFSET ?3",
+                id,
+            ),
+            Counter::Network(network) => (
+                "SELECT at FROM downloads WHERE network = ?1 AND counted = 1 AND at > ?2
+                 ORDER BY at LIMIT 1 OFFSET ?3",
+                network,
+            ),
+        };
+        let oldest: Option<i64> = db
+            .prepare_cached(sql)
+            .and_then(|mut statement| {
+                statement
+                    .query_row(params![key, now - DAY, day - quota.hard_daily], |row| {
+                        row.get(0)
+                    })
+                    .optional()
+            })
+            .unwrap_or(None);
+        oldest.map_or(1, |at| (at + DAY - now).clamp(1, DAY) as u32)
+    })
+}
+
 /// Free content for an anonymous user: a counted download, no licence record.
 fn license_anonymous(
     db: &Connection,
@@ -153,18 +299,26 @@ fn license_anonymous(
     asset: &AssetForLicence,
     network: &Network,
     site: &Site,
-) -> Result<Grant> {
+    quotas: &Quotas,
+) -> Result<(Grant, Option<Usage>, u32)> {
     let downloader = Downloader {
         tier: Tier::Anonymous,
         status: MemberStatus::Active,
         holds_licence: false,
     };
     terms::may_download(download.asset_id, downloader, asset.terms)?;
+    let usage = check_quota(
+        db,
+        Counter::Network(network.as_str()),
+        quotas.of(Tier::Anonymous, 1),
+        download.at,
+    )?;
     download.record(db, By::Anonymous(network), true)?;
-    Ok(Grant::Anonymous {
+    let grant = Grant::Anonymous {
         print_run_limit: terms::print_run_limit(Tier::Anonymous),
         attribution: Attribution::new(site, &asset.author_name, download.asset_id, true),
-    })
+    };
+    Ok((grant, Some(usage), 1))
 }
 
 /// A seat's licence: its existing one for the asset (not counted again), or a new one.
@@ -174,9 +328,10 @@ fn license_seat(
     asset: &AssetForLicence,
     seat_id: String,
     site: &Site,
-) -> Result<Grant> {
+    quotas: &Quotas,
+) -> Result<(Grant, Option<Usage>, u32)> {
     let asset_id = download.asset_id;
-    let (member_id, tier, status) = seat_holder(db, &seat_id)?;
+    let (member_id, tier, status, seats) = seat_holder(db, &seat_id)?;
     let existing = licence_where(
         db,
         "seat_id = ?1 AND asset_id = ?2",
@@ -196,8 +351,14 @@ fn license_seat(
     };
     if let Some(licence) = existing {
         download.record(db, by(&licence.id), false)?;
-        return Ok(Grant::Reused(licence));
+        return Ok((Grant::Reused(licence), None, seats));
     }
+    let usage = check_quota(
+        db,
+        Counter::Member(&member_id),
+        quotas.of(tier, seats),
+        download.at,
+    )?;
     let licence_type = terms::licence_type(asset.editorial_only);
     let required = terms::attribution_required(tier, licence_type);
     let licence = Licence {
@@ -214,7 +375,7 @@ fn license_seat(
     };
     insert_licence(db, &licence)?;
     download.record(db, by(&licence.id), true)?;
-    Ok(Grant::New(licence))
+    Ok((Grant::New(licence), Some(usage), seats))
 }
 
 fn may_see(viewer: &Principal, licence: &Licence) -> bool {
@@ -233,7 +394,8 @@ fn verification_code() -> Result<String> {
 
 fn asset_for_licence(db: &Connection, id: &str) -> Result<AssetForLicence> {
     db.prepare_cached(
-        "SELECT status, collection, editorial_only, author_id, author_name FROM assets WHERE id = ?1",
+        "SELECT status, collection, editorial_only, author_id, author_name, created_at
+         FROM assets WHERE id = ?1",
     )?
     .query_row([id], |row| {
         Ok(AssetForLicence {
@@ -244,6 +406,7 @@ fn asset_for_licence(db: &Connection, id: &str) -> Result<AssetForLicence> {
             editorial_only: row.get(2)?,
             author_id: row.get(3)?,
             author_name: row.get(4)?,
+            created_at: row.get(5)?,
         })
     })
     .optional()?
@@ -253,13 +416,17 @@ fn asset_for_licence(db: &Connection, id: &str) -> Result<AssetForLicence> {
     })
 }
 
-/// The member behind a live seat, as the database has it now.
-fn seat_holder(db: &Connection, seat_id: &str) -> Result<(String, Tier, MemberStatus)> {
+/// The member behind a live seat, as the database has it now, with its live seats.
+fn seat_holder(db: &Connection, seat_id: &str) -> Result<(String, Tier, MemberStatus, u32)> {
     db.prepare_cached(
-        "SELECT m.id, m.tier, m.status FROM seats s JOIN members m ON m.id = s.member_id
+        "SELECT m.id, m.tier, m.status,
+             (SELECT COUNT(*) FROM seats o WHERE o.member_id = m.id AND o.removed_at IS NULL)
+         FROM seats s JOIN members m ON m.id = s.member_id
          WHERE s.id = ?1 AND s.removed_at IS NULL",
     )?
-    .query_row([seat_id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+    .query_row([seat_id], |row| {
+        Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+    })
     .optional()?
     .ok_or(CatalogError::UnknownKey)
 }

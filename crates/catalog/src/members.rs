@@ -49,6 +49,8 @@ pub struct Principal {
     pub tier: Tier,
     pub status: MemberStatus,
     pub roles: Vec<Role>,
+    /// Live seats of the membership (rate limits and quotas scale with them).
+    pub seats: u32,
 }
 
 impl Principal {
@@ -239,6 +241,12 @@ impl Catalog {
         Ok(principal)
     }
 
+    /// The principal for `key` if the cache holds it: no database, so the async request
+    /// path may ask before falling back to [`Catalog::authenticate`] off its workers.
+    pub fn cached_principal(&self, key: &str) -> Option<Principal> {
+        self.keys.get(&self.key_hash(key)).ok()
+    }
+
     pub fn member(&self, id: &str) -> Result<Member> {
         member(&self.read(), id)?.ok_or_else(|| not_found(id))
     }
@@ -381,7 +389,8 @@ pub(crate) fn not_found(id: &str) -> CatalogError {
 pub(crate) fn principal_by_hash(db: &Connection, hash: &[u8; 32]) -> Result<Option<Principal>> {
     let principal = db
         .prepare_cached(
-            "SELECT s.id, s.is_owner, m.id, m.tier, m.status, m.roles
+            "SELECT s.id, s.is_owner, m.id, m.tier, m.status, m.roles,
+                 (SELECT COUNT(*) FROM seats o WHERE o.member_id = m.id AND o.removed_at IS NULL)
              FROM seats s JOIN members m ON m.id = s.member_id
              WHERE s.key_hash = ?1 AND s.removed_at IS NULL",
         )?
@@ -393,6 +402,7 @@ pub(crate) fn principal_by_hash(db: &Connection, hash: &[u8; 32]) -> Result<Opti
                 tier: row.get(3)?,
                 status: row.get(4)?,
                 roles: row.get::<_, Roles>(5)?.0,
+                seats: row.get(6)?,
             })
         })
         .optional()?;

@@ -85,6 +85,13 @@ const MIGRATIONS: &[&str] = &[
     r"
     CREATE INDEX assets_pending ON assets(created_at, id) WHERE status = 'pending';
     ",
+    // 3: quotas count a member's (or a network's) new licences of the last 24 hours and
+    // 30 days; the stockpiling detector asks for an author's portfolio size.
+    r"
+    CREATE INDEX downloads_member_counted ON downloads(member_id, at) WHERE counted = 1;
+    CREATE INDEX downloads_network_counted ON downloads(network, at) WHERE counted = 1;
+    CREATE INDEX assets_author ON assets(author_id, status);
+    ",
 ];
 
 /// The version this build writes.

@@ -2,7 +2,7 @@
 //! licence type, print-run limit and attribution owed. The catalogue applies them inside
 //! the transaction that records a licence.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{CatalogError, Result};
 
@@ -205,4 +205,146 @@ pub fn may_download(id: &str, who: Downloader, asset: AssetTerms) -> Result<()> 
         ));
     }
     Ok(())
+}
+
+/// A tier's download quota: new licences in any 24 hours (re-downloads of a licence held
+/// never count). Past `soft_daily` downloads still work but stream at the throttled rate;
+/// at `hard_daily` new licences are refused until the oldest of the day is 24 hours old;
+/// reaching `monthly_review` in 30 days puts the member before a moderator. For
+/// `unlimited` the figures are per seat. `0` means no such limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Quota {
+    pub soft_daily: u32,
+    pub hard_daily: u32,
+    pub monthly_review: u32,
+}
+
+/// Quotas by tier (`[quotas]` in the config file); the defaults are argued in
+/// `docs/fair-use.md`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Quotas {
+    /// Per anonymised network.
+    pub anonymous: Quota,
+    pub registered: Quota,
+    /// Per seat.
+    pub unlimited: Quota,
+}
+
+impl Default for Quotas {
+    fn default() -> Quotas {
+        Quotas {
+            anonymous: Quota {
+                soft_daily: 0,
+                hard_daily: 20,
+                monthly_review: 0,
+            },
+            registered: Quota {
+                soft_daily: 20,
+                hard_daily: 60,
+                monthly_review: 600,
+            },
+            unlimited: Quota {
+                soft_daily: 100,
+                hard_daily: 300,
+                monthly_review: 3_000,
+            },
+        }
+    }
+}
+
+impl Quotas {
+    /// The quota of a membership of `tier` with `seats` seats.
+    pub fn of(&self, tier: Tier, seats: u32) -> Quota {
+        match tier {
+            Tier::Anonymous => self.anonymous,
+            Tier::Registered => self.registered,
+            Tier::Unlimited => {
+                let seats = seats.max(1);
+                let scale = |n: u32| n.saturating_mul(seats);
+                Quota {
+                    soft_daily: scale(self.unlimited.soft_daily),
+                    hard_daily: scale(self.unlimited.hard_daily),
+                    monthly_review: scale(self.unlimited.monthly_review),
+                }
+            }
+        }
+    }
+}
+
+/// A new licence's standing against the quota.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Usage {
+    /// New licences in the last 24 hours and 30 days, this one included.
+    pub day: u32,
+    pub month: u32,
+    pub quota: Quota,
+    /// Past the soft limit: downloads stream at the throttled rate.
+    pub slowed: bool,
+    /// This licence reached the monthly review level.
+    pub review_due: bool,
+}
+
+/// Whether one more new licence is within `quota`, given `day` and `month` new licences
+/// before it. At the hard limit it is refused; `retry_after` says when the oldest of the
+/// day leaves the 24 hours.
+pub fn within_quota(
+    quota: Quota,
+    day: u32,
+    month: u32,
+    retry_after: impl FnOnce() -> u32,
+) -> Result<Usage> {
+    if quota.hard_daily > 0 && day >= quota.hard_daily {
+        return Err(CatalogError::QuotaExceeded {
+            limit: quota.hard_daily,
+            retry_after_secs: retry_after(),
+        });
+    }
+    let (day, month) = (day + 1, month + 1);
+    Ok(Usage {
+        day,
+        month,
+        quota,
+        slowed: is_slowed(quota, day),
+        review_due: quota.monthly_review > 0 && month == quota.monthly_review,
+    })
+}
+
+/// Past the soft limit, with `day` new licences in 24 hours.
+pub fn is_slowed(quota: Quota, day: u32) -> bool {
+    quota.soft_daily > 0 && day > quota.soft_daily
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_quota_slows_past_soft_refuses_at_hard_and_asks_for_review_once() {
+        let quota = Quota {
+            soft_daily: 2,
+            hard_daily: 4,
+            monthly_review: 10,
+        };
+        let usage = |day, month| within_quota(quota, day, month, || 77);
+        assert!(!usage(1, 1).expect("second").slowed);
+        assert!(usage(2, 2).expect("third").slowed);
+        assert!(usage(3, 9).expect("fourth").review_due);
+        assert!(!usage(3, 10).expect("eleventh this month").review_due);
+        let refused = usage(4, 4).expect_err("fifth");
+        assert_eq!(refused.retry_after_secs(), Some(77));
+        let unlimited = Quotas::default().of(Tier::Unlimited, 3);
+        assert_eq!(
+            unlimited.hard_daily,
+            3 * Quotas::default().unlimited.hard_daily
+        );
+        let none = Quota {
+            soft_daily: 0,
+            hard_daily: 0,
+            monthly_review: 0,
+        };
+        let free = within_quota(none, 1_000_000, 1_000_000, || 0).expect("no limit");
+        assert!(!free.slowed && !free.review_due);
+    }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use stockroom_catalog::{
     AssetStatus, Caller, Catalog, CatalogError, Collection, ErrorClass, Grant, LicenceType,
-    ManualClock, MemberStatus, NewAsset, NewMember, Options, Principal, Role, Site, Tier,
+    ManualClock, MemberStatus, NewAsset, NewMember, Options, Principal, Quotas, Role, Site, Tier,
     anonymise,
 };
 use stockroom_store::AssetId;
@@ -31,6 +31,7 @@ fn options(clock: &Arc<ManualClock>) -> Options {
             url: "https://stock.example/".into(),
         },
         key_cache_entries: 1000,
+        quotas: Quotas::default(),
     }
 }
 
@@ -975,4 +976,82 @@ fn access_logs_keep_networks_not_addresses_no_queries_or_tokens_and_expire_after
     clock.advance(DAY);
     assert_eq!(log.expire().expect("expire"), 1);
     assert!(files().is_empty());
+}
+
+#[test]
+fn past_the_soft_quota_downloads_slow_and_at_the_hard_one_new_licences_stop() {
+    let world = world();
+    let quota = Quotas::default().registered;
+    let buyer = customer(&world, Tier::Registered);
+    let hard = quota.hard_daily as usize;
+    let assets: Vec<String> = (0..=hard as u64).map(|raw| world.free(raw + 1)).collect();
+    let mut first = None;
+    for (n, asset) in assets[..hard].iter().enumerate() {
+        let licensing = world
+            .catalog
+            .license_counted(Caller::Member(&buyer), asset)
+            .expect("within the quota");
+        let usage = licensing.usage.expect("a new licence counts");
+        assert_eq!(usage.day, n as u32 + 1);
+        assert_eq!(
+            usage.slowed,
+            usage.day > quota.soft_daily,
+            "licence {}",
+            n + 1
+        );
+        first.get_or_insert(new_licence(licensing.grant).id);
+        world.clock.advance(60);
+    }
+    let first = first.expect("licensed");
+    assert!(world.catalog.holder(&first).expect("holder").slowed);
+    let refused = world
+        .license(&buyer, &assets[hard])
+        .expect_err("over the hard limit");
+    assert_eq!(refused.class(), ErrorClass::Limited);
+    // The day's first licence leaves the 24 hours one day after it was granted.
+    assert_eq!(refused.retry_after_secs(), Some(86_400 - 60 * hard as u32));
+    assert!(
+        refused
+            .to_string()
+            .contains("licences you hold still download")
+    );
+    // A re-download is no new licence: it works, and does not count.
+    let again = world
+        .catalog
+        .license_counted(Caller::Member(&buyer), &assets[0])
+        .expect("re-download");
+    assert!(matches!(again.grant, Grant::Reused(_)) && again.usage.is_none());
+    // Someone else is not limited by the buyer's quota.
+    new_licence(
+        world
+            .license(&customer(&world, Tier::Registered), &assets[hard])
+            .expect("other"),
+    );
+    world.clock.advance(86_400 - 60 * hard as i64);
+    new_licence(world.license(&buyer, &assets[hard]).expect("a day later"));
+    assert!(world.catalog.holder(&first).expect("holder").slowed);
+}
+
+#[test]
+fn an_anonymous_network_has_a_daily_quota() {
+    let world = world();
+    let network = anonymise("198.51.100.7".parse().expect("address"));
+    let hard = Quotas::default().anonymous.hard_daily as u64;
+    for raw in 1..=hard {
+        let asset = world.free(raw);
+        world
+            .catalog
+            .license(Caller::Anonymous(&network), &asset)
+            .expect("within the quota");
+    }
+    let asset = world.free(hard + 1);
+    assert_eq!(
+        class(world.catalog.license(Caller::Anonymous(&network), &asset)),
+        ErrorClass::Limited
+    );
+    let elsewhere = anonymise("203.0.113.9".parse().expect("address"));
+    world
+        .catalog
+        .license(Caller::Anonymous(&elsewhere), &asset)
+        .expect("another network");
 }
