@@ -79,6 +79,16 @@ pub async fn search(call: Call) -> Result<Response<Body>, ApiError> {
     } = call
         .blocking(move |app| Ok(app.index.search(&request)?))
         .await?;
+    if let Some(auth::Who::Member(principal)) = &call.who {
+        let seen: Vec<u64> = results
+            .iter()
+            .filter_map(|doc| doc.id.parse::<AssetId>().ok())
+            .map(AssetId::as_u64)
+            .collect();
+        call.app
+            .guard
+            .viewed(&principal.member_id, &seen, crate::fair::now());
+    }
     #[derive(Serialize)]
     struct Answer {
         total: u64,
@@ -276,13 +286,25 @@ pub async fn purges(call: Call) -> Result<Response<Body>, ApiError> {
     Ok(json(StatusCode::OK, &Feed { purges, next }))
 }
 
-/// `GET /v1/moderation/flags`: flagged members with their reasons.
+/// `GET /v1/moderation/flags`: flagged members with their reasons (as recorded, with the
+/// signal values at the time) and the detectors' signals now.
 pub async fn flags(call: Call) -> Result<Response<Body>, ApiError> {
     auth::moderator(&call).await?;
     let members = call.blocking(|app| Ok(app.catalog.members()?)).await?;
+    let now = crate::fair::now();
+    #[derive(Serialize)]
+    struct Flagged {
+        #[serde(flatten)]
+        member: stockroom_catalog::Member,
+        signals: Option<stockroom_guard::Signals>,
+    }
     let flagged: Vec<_> = members
         .into_iter()
         .filter(|member| member.status == MemberStatus::Flagged)
+        .map(|member| Flagged {
+            signals: call.app.guard.signals(&member.id, now),
+            member,
+        })
         .collect();
     Ok(json(
         StatusCode::OK,
@@ -300,6 +322,9 @@ pub async fn block_member(call: Call, block: bool) -> Result<Response<Body>, Api
                 app.catalog.block(&id)?;
             } else {
                 app.catalog.clear(&id)?;
+                // The detectors start over; a cleared member is not flagged again for
+                // what a moderator has just judged.
+                app.guard.clear(&id);
             }
             Ok(app.catalog.member(&id)?)
         })

@@ -17,14 +17,22 @@ pub enum Who {
     Member(Principal),
 }
 
-/// The caller, anonymous when no key is given.
+/// The caller, anonymous when no key is given. A key the catalogue's cache holds is
+/// answered on the spot; only a cache miss goes to the database, off the async workers.
+/// Once known (the fair-use gate asks first), the answer is kept with the call.
 pub async fn who(call: &Call) -> Result<Who, ApiError> {
+    if let Some(who) = &call.who {
+        return Ok(who.clone());
+    }
     let Some(value) = call.header(header::AUTHORIZATION) else {
         return Ok(Who::Anonymous(anonymise(call.peer.ip())));
     };
     let key = bearer(value)
         .ok_or_else(|| ApiError::unauthenticated("expected `Authorization: Bearer <API key>`"))?
         .to_string();
+    if let Some(principal) = call.app.catalog.cached_principal(&key) {
+        return Ok(Who::Member(principal));
+    }
     let principal = call
         .blocking(move |app| Ok(app.catalog.authenticate(&key)?))
         .await?;

@@ -1,6 +1,7 @@
 //! The one response body type: bytes already in memory — for previews and originals a
 //! view into the store's mapping, which the body owns, so nothing is copied — sent as one
-//! frame, or in chunks through a [`Pacer`] when a download is throttled.
+//! frame, or in chunks through a [`Pacer`] when a download is throttled. A download's
+//! pacer lives as long as its body, which is how the guard counts open streams.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -13,16 +14,24 @@ use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use tokio::time::Sleep;
 
-/// Slows a download to a byte rate (the guard fills this in; see `crate::Pacing`).
+/// Slows a download to a byte rate (the guard's [`stockroom_guard::Stream`]).
 pub trait Pacer: Send + Sync + std::fmt::Debug {
+    /// Bytes to hand to the connection at once (`usize::MAX`: all, unpaced).
+    fn chunk(&self) -> usize;
     /// Called after each chunk is handed to the connection: how long to wait before the
     /// next one, given `bytes` were just sent.
     fn delay_after(&self, bytes: u64) -> Duration;
 }
 
-/// Bytes sent per chunk when paced: small enough for a smooth rate, large enough that
-/// the timer is not the cost.
-const PACED_CHUNK: usize = 64 * 1024;
+impl Pacer for stockroom_guard::Stream {
+    fn chunk(&self) -> usize {
+        stockroom_guard::Stream::chunk(self)
+    }
+
+    fn delay_after(&self, bytes: u64) -> Duration {
+        stockroom_guard::Stream::delay_after(self, bytes, std::time::Instant::now())
+    }
+}
 
 /// A response body.
 #[derive(Debug, Default)]
@@ -93,7 +102,7 @@ impl http_body::Body for Body {
         let chunk = match &this.pacer {
             None => std::mem::take(&mut this.rest),
             Some(pacer) => {
-                let chunk = this.rest.split_to(this.rest.len().min(PACED_CHUNK));
+                let chunk = this.rest.split_to(this.rest.len().min(pacer.chunk()));
                 let wait = pacer.delay_after(chunk.len() as u64);
                 if !wait.is_zero() && !this.rest.is_empty() {
                     this.sleep = Some(Box::pin(tokio::time::sleep(wait)));

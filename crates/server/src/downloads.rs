@@ -10,8 +10,11 @@ use serde::Serialize;
 use stockroom_catalog::{AssetStatus, Attribution, Caller, Grant, Licence, LicenceType};
 use stockroom_store::{AssetId, Kind};
 
+use std::sync::atomic::Ordering;
+
 use crate::auth::{self, Who};
 use crate::body::Body;
+use crate::fair;
 use crate::problem::ApiError;
 use crate::router::{Call, json};
 use crate::served::{self, Representation, header_value};
@@ -48,16 +51,31 @@ pub async fn license(call: Call) -> Result<Response<Body>, ApiError> {
         .parse()
         .map_err(|_| ApiError::not_found("no such asset"))?;
     let who = auth::who(&call).await?;
-    let grant = call
+    let member = match &who {
+        Who::Member(principal) => Some(principal.member_id.clone()),
+        Who::Anonymous(_) => None,
+    };
+    let licensing = call
         .blocking(move |app| {
             let caller = match &who {
                 Who::Anonymous(network) => Caller::Anonymous(network),
                 Who::Member(principal) => Caller::Member(principal),
             };
-            Ok(app.catalog.license(caller, &asset.to_string())?)
+            app.catalog
+                .license_counted(caller, &asset.to_string())
+                .map_err(|error| {
+                    if error.retry_after_secs().is_some() {
+                        app.metrics.quota_refusals.fetch_add(1, Ordering::Relaxed);
+                    }
+                    ApiError::from(error)
+                })
         })
         .await?;
     let app = &call.app;
+    if let Some(member) = &member {
+        fair::licensed(app, member, &licensing, asset);
+    }
+    let grant = licensing.grant;
     let now = app.now();
     let expires_at = now.saturating_add(app.options.download_link_ttl.as_secs() as i64);
     let (status, license) = match grant {
@@ -102,11 +120,16 @@ pub async fn download(call: Call) -> Result<Response<Body>, ApiError> {
     let grant = call.app.tokens.verify(call.segment(2), call.app.now())?;
     let asset = grant.asset;
     let id = asset.to_string();
-    let (record, original) = call
+    let licence = grant.licence.clone();
+    let (record, original, holder) = call
         .blocking(move |app| {
+            let holder = licence
+                .map(|licence| app.catalog.holder(&licence))
+                .transpose()?;
             Ok((
                 app.catalog.asset(&id)?,
                 app.blobs.get(asset, Kind::Original),
+                holder,
             ))
         })
         .await?;
@@ -141,13 +164,15 @@ pub async fn download(call: Call) -> Result<Response<Body>, ApiError> {
             "attachment; filename=\"stockroom-{asset}.{extension}\""
         )),
     );
+    let network = stockroom_catalog::anonymise(call.peer.ip());
+    let pacer = fair::pace(&call.app, holder.as_ref(), &network);
     Ok(served::answer(
         &call.head,
         Representation {
             etag: served::etag(&original.blake3()),
             bytes: Bytes::from_owner(original),
             headers,
-            pacer: None,
+            pacer: Some(pacer),
         },
     ))
 }

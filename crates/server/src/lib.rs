@@ -23,6 +23,7 @@ mod auth;
 mod body;
 mod conn;
 mod downloads;
+mod fair;
 mod intake;
 mod lifecycle;
 mod metrics;
@@ -36,11 +37,13 @@ pub mod token;
 mod uploads;
 
 use std::net::TcpListener;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use stockroom_catalog::{AccessLog, Catalog, Clock};
+use stockroom_guard::Guard;
 use stockroom_index::SearchIndex;
 use stockroom_render::{RenderOptions, RenderPool};
 use stockroom_store::Store;
@@ -69,6 +72,11 @@ pub struct Parts {
     /// `None` keeps no access log (tests).
     pub access_log: Option<AccessLog>,
     pub clock: Arc<dyn Clock>,
+    /// Fair use: rate limits, pacing, detectors (restored from `guard_state` by the caller).
+    pub guard: Arc<Guard>,
+    /// Where the guard's state is written every `snapshot_secs` and at shutdown; `None`
+    /// keeps it in memory only.
+    pub guard_state: Option<PathBuf>,
 }
 
 /// How the server behaves; every limit has a default a public deployment can keep.
@@ -136,6 +144,8 @@ pub(crate) struct App {
     pub(crate) uploads: tokio::sync::Semaphore,
     pub(crate) tokens: TokenKeys,
     pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) guard: Arc<Guard>,
+    pub(crate) guard_state: Option<PathBuf>,
     pub(crate) options: ServerOptions,
     pub(crate) previews: previews::Previews,
     pub(crate) render: RenderPool,
@@ -172,6 +182,8 @@ impl Server {
             uploads: tokio::sync::Semaphore::new(options.concurrent_uploads.max(1)),
             tokens: parts.token_keys,
             clock: parts.clock,
+            guard: parts.guard,
+            guard_state: parts.guard_state,
             render,
             metrics: metrics::Metrics::default(),
             ready: AtomicBool::new(true),
@@ -194,8 +206,16 @@ impl Server {
         let result = runtime.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(listener)?;
             let purging = tokio::spawn(purge_periodically(app.clone()));
+            let saving = tokio::spawn(save_guard_periodically(app.clone()));
             conn::serve(app.clone(), listener, shutdown_signal()).await;
             purging.abort();
+            saving.abort();
+            let last = app.clone();
+            match tokio::task::spawn_blocking(move || fair::save(&last)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => eprintln!("stockroom serve: saving the guard's state: {error}"),
+                Err(error) => eprintln!("stockroom serve: saving the guard's state: {error}"),
+            }
             if let Some(access) = &app.access {
                 access.flush();
             }
@@ -231,6 +251,23 @@ async fn purge_periodically(app: Arc<App>) {
             Ok(Ok(count)) => eprintln!("stockroom serve: purged {count} withdrawn originals"),
             Ok(Err(error)) => eprintln!("stockroom serve: purge: {error}"),
             Err(error) => eprintln!("stockroom serve: purge: {error}"),
+        }
+    }
+}
+
+/// Writes the guard's state every `snapshot_secs` (and drops idle subjects), so that a
+/// restart, even an unclean one, loses at most that much of it.
+async fn save_guard_periodically(app: Arc<App>) {
+    let every = Duration::from_secs(app.guard.config().snapshot_secs.max(1));
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let work = app.clone();
+        match tokio::task::spawn_blocking(move || fair::save(&work)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => eprintln!("stockroom serve: saving the guard's state: {error}"),
+            Err(error) => eprintln!("stockroom serve: saving the guard's state: {error}"),
         }
     }
 }

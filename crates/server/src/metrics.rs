@@ -1,7 +1,7 @@
 //! Prometheus metrics, kept in atomics (no lock on the request path) and written out in
 //! the text exposition format at `/metrics`: requests by route and status class, latency
-//! histograms, bytes sent, preview cache hits and misses, renders, throttled streams and
-//! connections.
+//! histograms, bytes sent, preview cache hits and misses, renders, throttled streams,
+//! fair-use refusals and flags, and connections.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -34,6 +34,9 @@ pub struct Metrics {
     pub renders: AtomicU64,
     pub render_failures: AtomicU64,
     pub throttled_streams: AtomicU64,
+    pub rate_limited: AtomicU64,
+    pub quota_refusals: AtomicU64,
+    pub flags: AtomicU64,
     pub connections: AtomicU64,
     pub open_connections: AtomicI64,
     pub refused_connections: AtomicU64,
@@ -48,6 +51,9 @@ impl Default for Metrics {
             renders: AtomicU64::new(0),
             render_failures: AtomicU64::new(0),
             throttled_streams: AtomicU64::new(0),
+            rate_limited: AtomicU64::new(0),
+            quota_refusals: AtomicU64::new(0),
+            flags: AtomicU64::new(0),
             connections: AtomicU64::new(0),
             open_connections: AtomicI64::new(0),
             refused_connections: AtomicU64::new(0),
@@ -154,6 +160,21 @@ impl Metrics {
                 "stockroom_throttled_streams_total",
                 "Downloads sent through a pacer.",
                 &self.throttled_streams,
+            ),
+            (
+                "stockroom_rate_limited_total",
+                "Requests refused 429 by a rate-limit policy.",
+                &self.rate_limited,
+            ),
+            (
+                "stockroom_quota_refusals_total",
+                "Licences refused at the hard daily quota.",
+                &self.quota_refusals,
+            ),
+            (
+                "stockroom_member_flags_total",
+                "Members flagged by the stockpiling or login-misuse detector or the review level.",
+                &self.flags,
             ),
             (
                 "stockroom_connections_total",

@@ -21,6 +21,10 @@ pub struct ApiError {
     /// The asset the answer is about, where the client needs it (the one an upload
     /// duplicates); an extension member of the problem.
     pub id: Option<String>,
+    /// `Retry-After`, seconds (a limit was reached).
+    pub retry_after: Option<u32>,
+    /// The rate limit that refused the request, for its `RateLimit` headers.
+    pub rate_limit: Option<stockroom_guard::Limit>,
 }
 
 #[derive(Serialize)]
@@ -40,6 +44,8 @@ impl ApiError {
             status,
             detail: detail.into(),
             id: None,
+            retry_after: None,
+            rate_limit: None,
         }
     }
 
@@ -97,6 +103,12 @@ impl ApiError {
             HeaderValue::from_static("application/problem+json"),
         );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if let Some(limit) = &self.rate_limit {
+            crate::fair::stamp(headers, limit);
+        }
         response
     }
 }
@@ -110,9 +122,13 @@ impl From<CatalogError> for ApiError {
             CatalogClass::NotFound => StatusCode::NOT_FOUND,
             CatalogClass::Gone => StatusCode::GONE,
             CatalogClass::Conflict => StatusCode::CONFLICT,
+            CatalogClass::Limited => StatusCode::TOO_MANY_REQUESTS,
             _ => return ApiError::internal(&error),
         };
-        ApiError::new(status, error.to_string())
+        ApiError {
+            retry_after: error.retry_after_secs(),
+            ..ApiError::new(status, error.to_string())
+        }
     }
 }
 

@@ -16,7 +16,7 @@ use stockroom_catalog::{anonymise, loggable_path};
 
 use crate::body::Body;
 use crate::problem::ApiError;
-use crate::{App, access, api, downloads, previews, uploads};
+use crate::{App, access, api, downloads, fair, previews, uploads};
 
 macro_rules! routes {
     ($($variant:ident => $name:literal),+ $(,)?) => {
@@ -73,6 +73,8 @@ pub struct Call {
     /// Unread until a handler asks for it ([`Call::body`]).
     pub body: Option<Incoming>,
     pub peer: SocketAddr,
+    /// The caller, once the fair-use gate has established it.
+    pub who: Option<crate::auth::Who>,
 }
 
 /// Answers one request; never fails (errors are responses).
@@ -82,15 +84,25 @@ pub async fn handle(app: Arc<App>, request: Request<Incoming>, peer: SocketAddr)
     let method = head.method.clone();
     let path = head.uri.path().to_string();
     let route = route(&method, &path);
-    let call = Call {
+    let mut call = Call {
         app: app.clone(),
         head,
         body: Some(body),
         peer,
+        who: None,
     };
-    let response = dispatch(route, call)
-        .await
-        .unwrap_or_else(ApiError::into_response);
+    let response = match fair::gate(&mut call, route).await {
+        Ok(limit) => {
+            let mut response = dispatch(route, call)
+                .await
+                .unwrap_or_else(ApiError::into_response);
+            if let Some(limit) = &limit {
+                fair::stamp(response.headers_mut(), limit);
+            }
+            response
+        }
+        Err(refused) => refused.into_response(),
+    };
     let elapsed = started.elapsed();
     let bytes = if method == Method::HEAD {
         0

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use stockroom_store::{Store, StoreOptions};
 
 /// Everything the commands need to know, validated.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     /// The data directory: `blobs/`, `archive/`, `dupes/`, `catalog/`, and later the index.
     pub data_dir: PathBuf,
@@ -25,6 +25,10 @@ pub struct Config {
     /// Base URL of the platform's image pages (`<url>/assets/<id>`), linked by attributions.
     pub site_url: String,
     pub server: ServerConfig,
+    /// Fair use: rate limits, pacing rates, detector thresholds (`[guard]`).
+    pub guard: stockroom_guard::GuardConfig,
+    /// Download quotas by tier (`[quotas.registered]` and so on).
+    pub quotas: stockroom_catalog::Quotas,
 }
 
 /// `stockroom serve`'s limits (`[server]` in the config file).
@@ -87,6 +91,10 @@ struct FileConfig {
     site: SiteSection,
     #[serde(default)]
     server: ServerConfig,
+    #[serde(default)]
+    guard: stockroom_guard::GuardConfig,
+    #[serde(default)]
+    quotas: stockroom_catalog::Quotas,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -205,6 +213,8 @@ impl Config {
                 .url
                 .unwrap_or_else(|| DEFAULT_SITE_URL.into()),
             server: from_file.server,
+            guard: from_file.guard,
+            quotas: from_file.quotas,
         };
         config.validate()?;
         Ok(config)
@@ -231,6 +241,7 @@ impl Config {
         if self.server.tls_certificates.is_some() != self.server.tls_key.is_some() {
             bail!("server.tls_certificates and server.tls_key go together: give both or neither");
         }
+        self.validate_fair_use()?;
         if self.dedup_threshold > MAX_DEDUP_THRESHOLD {
             bail!(
                 "dedup.threshold {} is above {MAX_DEDUP_THRESHOLD}: unrelated photos match past that",
@@ -255,6 +266,73 @@ impl Config {
         Ok(())
     }
 
+    /// The guard's and the quotas' figures: every rate and window positive, every share a
+    /// share, each soft quota below its hard one.
+    fn validate_fair_use(&self) -> Result<()> {
+        let guard = &self.guard;
+        let rates = [
+            ("search", Some(guard.search)),
+            ("search_anonymous", Some(guard.search_anonymous)),
+            ("previews", Some(guard.previews)),
+            ("previews_anonymous", guard.previews_anonymous),
+            ("licences", Some(guard.licences)),
+            ("licences_anonymous", Some(guard.licences_anonymous)),
+        ];
+        for (name, rate) in rates {
+            if let Some(rate) = rate
+                && (rate.requests == 0 || rate.window_secs == 0)
+            {
+                bail!("guard.{name}: requests and window_secs must be positive");
+            }
+        }
+        if guard.throttled_bytes_per_sec == 0
+            || guard.anonymous_bytes_per_sec == 0
+            || guard.max_subjects == 0
+            || guard.snapshot_secs == 0
+            || guard.idle_secs == 0
+        {
+            bail!(
+                "guard.throttled_bytes_per_sec, anonymous_bytes_per_sec, max_subjects, snapshot_secs and idle_secs must be positive"
+            );
+        }
+        let stockpiling = &guard.stockpiling;
+        for (name, share) in [
+            ("unviewed_share", stockpiling.unviewed_share),
+            ("originals_share", stockpiling.originals_share),
+            ("author_share", stockpiling.author_share),
+        ] {
+            if !(0.0..=1.0).contains(&share) {
+                bail!("guard.stockpiling.{name} {share} is not a share between 0 and 1");
+            }
+        }
+        if stockpiling.flag_score.is_nan()
+            || stockpiling.flag_score <= 0.0
+            || stockpiling.half_life_secs == 0
+        {
+            bail!("guard.stockpiling.flag_score and half_life_secs must be positive");
+        }
+        let quotas = &self.quotas;
+        for (tier, quota) in [
+            ("anonymous", quotas.anonymous),
+            ("registered", quotas.registered),
+            ("unlimited", quotas.unlimited),
+        ] {
+            if quota.hard_daily > 0 && quota.soft_daily > quota.hard_daily {
+                bail!(
+                    "quotas.{tier}: soft_daily {} is above hard_daily {}",
+                    quota.soft_daily,
+                    quota.hard_daily
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Where the guard's state is kept between runs.
+    pub fn guard_state(&self) -> PathBuf {
+        self.data_dir.join("guard").join("state.json")
+    }
+
     /// Options for the stores in the data directory.
     pub fn store_options(&self) -> StoreOptions {
         StoreOptions {
@@ -274,6 +352,7 @@ impl Config {
                 name: self.site_name.clone(),
                 url: self.site_url.clone(),
             },
+            quotas: self.quotas,
             ..stockroom_catalog::Options::default()
         }
     }

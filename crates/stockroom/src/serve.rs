@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use stockroom_catalog::{AccessLog, Catalog, SystemClock};
+use stockroom_guard::Guard;
 use stockroom_server::{Parts, Server, ServerOptions, TokenKeys};
 
 use crate::config::Config;
@@ -69,6 +70,8 @@ fn open(config: &Config) -> Result<Server> {
         token_keys,
         access_log: Some(access_log),
         clock,
+        guard: Arc::new(open_guard(config)?),
+        guard_state: Some(config.guard_state()),
     };
     let options = ServerOptions {
         max_connections: config.server.max_connections,
@@ -86,4 +89,32 @@ fn open(config: &Config) -> Result<Server> {
         ..ServerOptions::default()
     };
     Server::new(parts, options).context("starting the server")
+}
+
+/// The guard with the state the last run left (a restart is no amnesty). A snapshot that
+/// cannot be read is moved aside, named in the log, and the guard starts empty.
+fn open_guard(config: &Config) -> Result<Guard> {
+    let path = config.guard_state();
+    let dir = path.parent().context("the guard's state has a directory")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let snapshot = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Guard::new(config.guard.clone()));
+        }
+        Err(error) => return Err(error).with_context(|| format!("reading {}", path.display())),
+    };
+    match Guard::restore(config.guard.clone(), &snapshot) {
+        Ok(guard) => Ok(guard),
+        Err(error) => {
+            let aside = path.with_extension("unreadable");
+            std::fs::rename(&path, &aside)
+                .with_context(|| format!("moving {} aside", path.display()))?;
+            eprintln!(
+                "stockroom serve: {error}; moved to {} and starting with no fair-use state",
+                aside.display()
+            );
+            Ok(Guard::new(config.guard.clone()))
+        }
+    }
 }
