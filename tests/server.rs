@@ -1398,3 +1398,183 @@ fn with_a_certificate_configured_the_server_speaks_https_only() {
     .expect("TLS");
     assert_eq!(healthy.text(), "ok\n");
 }
+
+/// Fair use with small figures, so that a test reaches every limit in seconds.
+const FAIR_USE_CONFIG: &str = r#"
+[guard]
+throttled_bytes_per_sec = 524288
+snapshot_secs = 3600
+
+[guard.licences]
+requests = 6
+window_secs = 60
+
+[guard.stockpiling]
+min_downloads = 4
+flag_score = 1.5
+
+[quotas.registered]
+soft_daily = 1
+hard_daily = 3
+monthly_review = 0
+"#;
+
+#[test]
+fn fair_use_limits_rates_slows_and_refuses_past_the_quota_and_flags_stockpiling() {
+    let mut server = serve(FAIR_USE_CONFIG);
+    let (_, rita) = server.member("Rita", "customer", "registered", 1);
+    let (_, moderator) = server.member("Mo", "moderator", "registered", 1);
+    let license = |server: &Served, file: &str, key: &str| {
+        server.request(
+            "POST",
+            &format!("/v1/assets/{}/licenses", server.asset(file)),
+            &[("Authorization", &format!("Bearer {key}"))],
+            b"",
+        )
+    };
+
+    // Within the soft quota: full speed, and the rate-limit fields on the answer.
+    let first = license(&server, "aqua.jpg", &rita[0]);
+    assert_eq!(first.status, 201, "{}", first.text());
+    assert_eq!(
+        first.header("ratelimit-policy"),
+        Some("\"licences\";q=6;w=60")
+    );
+    assert_eq!(first.header("ratelimit"), Some("\"licences\";r=5;t=10"));
+    let url = first.json()["download_url"]
+        .as_str()
+        .expect("url")
+        .to_string();
+    assert_eq!(server.get(&url).status, 200);
+    assert_eq!(server.metric("stockroom_throttled_streams_total"), 0.0);
+
+    // Past the soft quota every download of the member streams at the throttled rate.
+    let second = license(&server, "raindrops.jpg", &rita[0]);
+    assert_eq!(second.status, 201, "{}", second.text());
+    let url = second.json()["download_url"]
+        .as_str()
+        .expect("url")
+        .to_string();
+    let started = std::time::Instant::now();
+    let original = server.get(&url);
+    let took = started.elapsed().as_secs_f64();
+    assert_eq!(original.status, 200);
+    let rate = original.body.len() as f64 / took;
+    assert!(
+        (0.8..1.05).contains(&(rate / 524_288.0)),
+        "{rate:.0} B/s delivered, 524288 configured"
+    );
+    assert_eq!(server.metric("stockroom_throttled_streams_total"), 1.0);
+
+    // At the hard quota new licences are refused with the reason and when to retry;
+    // a licence held still downloads.
+    assert_eq!(license(&server, "dune.jpg", &rita[0]).status, 201);
+    let refused = license(&server, "wood.jpg", &rita[0]);
+    let problem = refused.assert_problem(429);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|detail| detail.contains("licences you hold still download")),
+        "{problem}"
+    );
+    let retry: u64 = refused
+        .header("retry-after")
+        .and_then(|value| value.parse().ok())
+        .expect("Retry-After");
+    assert!((86_000..=86_400).contains(&retry), "{retry}");
+    assert_eq!(license(&server, "aqua.jpg", &rita[0]).status, 200);
+    assert_eq!(server.metric("stockroom_quota_refusals_total"), 1.0);
+
+    // The sixth licence request in the minute is the last the policy allows.
+    assert_eq!(license(&server, "aqua.jpg", &rita[0]).status, 200);
+    let limited = license(&server, "aqua.jpg", &rita[0]);
+    limited.assert_problem(429);
+    // One request every 10 s comes back; the earlier ones have been under way for a while.
+    let retry: u64 = limited
+        .header("retry-after")
+        .and_then(|value| value.parse().ok())
+        .expect("Retry-After");
+    assert!((1..=10).contains(&retry), "{retry}");
+    assert!(
+        limited
+            .header("ratelimit")
+            .is_some_and(|value| value.starts_with("\"licences\";r=0;t=")),
+        "{:?}",
+        limited.header("ratelimit")
+    );
+
+    // A restart is no amnesty: the state is written at shutdown and read at start.
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(server.child.id().to_string())
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    assert!(server.child.wait().expect("wait").success());
+    let data = std::mem::replace(&mut server.data, tempfile::tempdir().expect("temp dir"));
+    let server = start(data, server.assets.clone());
+    license(&server, "aqua.jpg", &rita[0]).assert_problem(429);
+
+    // A member who licenses without ever looking is flagged, with the signals, and
+    // throttled from then on; a moderator sees why and clears them.
+    let (bot_id, bot) = server.member("Bot", "customer", "unlimited", 1);
+    let mut last_url = String::new();
+    for file in [
+        "blinds.jpg",
+        "garden.jpg",
+        "greenmeadow.jpg",
+        "ladybird.jpg",
+    ] {
+        let granted = license(&server, file, &bot[0]);
+        assert_eq!(granted.status, 201, "{}", granted.text());
+        last_url = granted.json()["download_url"].as_str().expect("url").into();
+    }
+    let as_moderator = [("Authorization", format!("Bearer {}", moderator[0]))];
+    let as_moderator: Vec<(&str, &str)> = as_moderator
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect();
+    let flagged = (0..50)
+        .find_map(|_| {
+            let flags = server.request("GET", "/v1/moderation/flags", &as_moderator, b"");
+            let flags = flags.json()["flags"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            if flags.is_empty() {
+                std::thread::sleep(Duration::from_millis(100));
+                None
+            } else {
+                Some(flags)
+            }
+        })
+        .expect("the bot is flagged");
+    assert_eq!(flagged.len(), 1, "{flagged:?}");
+    assert_eq!(flagged[0]["id"], bot_id.as_str());
+    assert_eq!(flagged[0]["status"], "flagged");
+    let reason = flagged[0]["flag_reasons"][0].as_str().expect("a reason");
+    assert!(reason.starts_with("stockpiling"), "{reason}");
+    assert!(
+        reason.contains("not viewed first 1 (threshold 0.6)"),
+        "{reason}"
+    );
+    let stockpiling = &flagged[0]["signals"]["stockpiling"];
+    assert_eq!(stockpiling["flagged"], true);
+    assert!(stockpiling["score"].as_f64() >= Some(1.5), "{stockpiling}");
+    let before = server.metric("stockroom_throttled_streams_total");
+    assert_eq!(server.get(&last_url).status, 200);
+    assert_eq!(
+        server.metric("stockroom_throttled_streams_total"),
+        before + 1.0,
+        "a flagged member's download is paced"
+    );
+    let cleared = server.request(
+        "POST",
+        &format!("/v1/moderation/members/{bot_id}/clear"),
+        &as_moderator,
+        b"",
+    );
+    assert_eq!(cleared.json()["status"], "active");
+    let flags = server.request("GET", "/v1/moderation/flags", &as_moderator, b"");
+    assert_eq!(flags.json()["flags"], serde_json::json!([]));
+}

@@ -30,6 +30,8 @@ pub struct Download<'a> {
 pub(crate) struct Stockpiling {
     windows: [Window; 3],
     seats: u32,
+    /// New licences counted so far (the evidence the ratio signals need).
+    total: u32,
     downloads: Decayed,
     unviewed: Decayed,
     views: Decayed,
@@ -68,6 +70,7 @@ impl Stockpiling {
             window.add(now, len);
         }
         self.seats = download.seats.max(1);
+        self.total = self.total.saturating_add(1);
         self.downloads.add(now, half_life, 1.0);
         if !self.seen.contains(download.asset) {
             self.unviewed.add(now, half_life, 1.0);
@@ -109,7 +112,7 @@ impl Stockpiling {
         let weights = &config.weights;
         let seats = f64::from(self.seats.max(1));
         let downloads = self.downloads.get(now, half_life);
-        let enough = downloads >= f64::from(config.min_downloads);
+        let enough = self.total >= config.min_downloads;
         let mut signals = Vec::with_capacity(6);
         let rate = [
             (MINUTES_10, config.per_10_minutes),
