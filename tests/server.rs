@@ -1459,6 +1459,7 @@ fn fair_use_limits_rates_slows_and_refuses_past_the_quota_and_flags_stockpiling(
     let original = server.get(&url);
     let took = started.elapsed().as_secs_f64();
     assert_eq!(original.status, 200);
+    assert_eq!(original.header("stockroom-throttle"), Some("524288"));
     let rate = original.body.len() as f64 / took;
     assert!(
         (0.8..1.05).contains(&(rate / 524_288.0)),

@@ -165,7 +165,11 @@ pub async fn download(call: Call) -> Result<Response<Body>, ApiError> {
         )),
     );
     let network = stockroom_catalog::anonymise(call.peer.ip());
-    let pacer = fair::pace(&call.app, holder.as_ref(), &network);
+    let (pacer, rate) = fair::pace(&call.app, holder.as_ref(), &network);
+    if let Some(rate) = rate {
+        // Tells the client why the download is slow, and how slow.
+        headers.insert("stockroom-throttle", HeaderValue::from(rate));
+    }
     Ok(served::answer(
         &call.head,
         Representation {

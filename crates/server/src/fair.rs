@@ -165,8 +165,12 @@ pub fn licensed(
 
 /// The pacer of one download: the holder's schedule (a member's, shared by their seats)
 /// at the throttled rate when they are flagged or past the soft quota, or the network's
-/// at the anonymous rate; unthrottled streams are only counted.
-pub fn pace(app: &Arc<App>, holder: Option<&Holder>, network: &Network) -> Arc<dyn Pacer> {
+/// at the anonymous rate; unthrottled streams are only counted. Also the rate, when paced.
+pub fn pace(
+    app: &Arc<App>,
+    holder: Option<&Holder>,
+    network: &Network,
+) -> (Arc<dyn Pacer>, Option<u64>) {
     let config = app.guard.config();
     let stream = match holder {
         Some(holder) => {
@@ -191,12 +195,13 @@ pub fn pace(app: &Arc<App>, holder: Option<&Holder>, network: &Network) -> Arc<d
             Some(config.anonymous_bytes_per_sec),
         ),
     };
-    if stream.rate().is_some() {
+    let rate = stream.rate();
+    if rate.is_some() {
         app.metrics
             .throttled_streams
             .fetch_add(1, Ordering::Relaxed);
     }
-    Arc::new(stream)
+    (Arc::new(stream), rate)
 }
 
 /// Writes the guard's state to its file (atomically: a temporary file, fsynced, renamed),
