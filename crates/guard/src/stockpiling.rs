@@ -19,8 +19,9 @@ pub struct Download<'a> {
     pub author: &'a str,
     /// The author's assets in the catalogue.
     pub author_assets: u32,
-    /// When the asset was uploaded (the listing order).
-    pub created_at: i64,
+    /// The asset's place in the catalogue's listing (upload time, then the listing's
+    /// tie-break): ids are random, so this is the order a sweep walks.
+    pub listed: (i64, u64),
     /// Seats of the membership: rates are per seat.
     pub seats: u32,
 }
@@ -41,7 +42,7 @@ pub(crate) struct Stockpiling {
     gap_mean: f64,
     gap_var: f64,
     gaps: u32,
-    last_created: i64,
+    last_listed: (i64, u64),
     /// +1 or -1 while a listing run goes one way, 0 before it has a direction.
     direction: i8,
     listing_run: u32,
@@ -87,7 +88,11 @@ impl Stockpiling {
             self.gaps = self.gaps.saturating_add(1);
         }
         self.last_download = now;
-        let step = (download.created_at - self.last_created).signum() as i8;
+        let step = match download.listed.cmp(&self.last_listed) {
+            std::cmp::Ordering::Less => -1,
+            std::cmp::Ordering::Equal => 0,
+            std::cmp::Ordering::Greater => 1,
+        };
         if self.listing_run > 0 && step != 0 && (self.direction == 0 || step == self.direction) {
             self.direction = step;
             self.listing_run += 1;
@@ -95,7 +100,7 @@ impl Stockpiling {
             self.direction = 0;
             self.listing_run = 1;
         }
-        self.last_created = download.created_at;
+        self.last_listed = download.listed;
         let author = name_hash(download.author);
         if self.author_run > 0 && author == self.author {
             self.author_run += 1;

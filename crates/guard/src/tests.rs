@@ -28,7 +28,7 @@ fn download(asset: u64, author: &str, created_at: i64) -> Download<'_> {
         asset,
         author,
         author_assets: 40,
-        created_at,
+        listed: (created_at, asset),
         seats: 1,
     }
 }

@@ -53,6 +53,12 @@ use tantivy::{
 
 pub use document::{AssetDoc, Author, Collection, Color, Kind, Language, Orientation};
 pub use error::{ErrorClass, IndexError, Result};
+
+/// An asset's place in the `newest` listing: its upload time, then the tie-break every
+/// sort ends in. Assets listed later have smaller keys.
+pub fn listing_key(created_at: i64, id: &str) -> (i64, u64) {
+    (created_at, schema::id_key(id))
+}
 pub use facets::{AUTHOR_FACET_SIZE, FacetField, Facets};
 pub use request::{
     DEFAULT_PER_PAGE, Filters, MAX_PER_PAGE, MAX_RESULT_WINDOW, SearchRequest, Sort,

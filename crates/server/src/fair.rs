@@ -155,7 +155,7 @@ pub fn licensed(
         asset: asset.as_u64(),
         author: &licensing.author_id,
         author_assets: licensing.author_assets,
-        created_at: licensing.created_at,
+        listed: stockroom_index::listing_key(licensing.created_at, &asset.to_string()),
         seats: licensing.seats,
     };
     if let Some(flag) = app.guard.downloaded(member, &download, now()) {
