@@ -209,6 +209,28 @@ pub struct Signals {
     pub login: Assessment,
 }
 
+/// A request as [`Guard::admit`] sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct Request<'a> {
+    pub subject: &'a Subject,
+    pub policy: Policy,
+    /// Seats of the membership (1 for a network).
+    pub seats: u32,
+    /// The seat and the anonymised network a member's request came from.
+    pub used: Option<(&'a str, &'a str)>,
+    /// The asset the request shows the member (a card, a preview).
+    pub viewed: Option<u64>,
+}
+
+/// What [`Guard::admit`] decided.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Admission {
+    /// The policy's answer; `None` when it does not limit this subject.
+    pub limit: Option<Limit>,
+    /// The login-misuse flag, if this request crossed it.
+    pub flag: Option<Flag>,
+}
+
 /// Why a snapshot could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum GuardError {
@@ -297,7 +319,7 @@ impl Guard {
     /// Runs `work` on `subject`'s entry (created if new), marking it seen at `now`.
     fn with<T>(&self, subject: &Subject, now: u64, work: impl FnOnce(&mut Entry) -> T) -> T {
         let mut shard = self.shard(subject);
-        let entry = shard.get_or_insert_mut(subject.clone(), Entry::default);
+        let entry = shard.get_or_insert_mut_ref(subject, Entry::default);
         entry.seen = entry.seen.max(now);
         work(entry)
     }
@@ -326,6 +348,53 @@ impl Guard {
         Some(self.with(subject, now, |entry| {
             gcra::decide(&mut entry.tat[slot], rate, seats, now, policy.name())
         }))
+    }
+
+    /// One request, in one visit to the subject's entry: the login-misuse signal of the
+    /// seat and network it came from (members), the rate policy, and the asset it shows
+    /// counted as seen if it is let through. What the request path calls; the separate
+    /// calls below do the same pieces.
+    pub fn admit(&self, request: &Request<'_>, now: u64) -> Admission {
+        if !self.config.enabled {
+            return Admission::default();
+        }
+        let rate = self.rate(request.subject, request.policy);
+        let member = matches!(request.subject, Subject::Member(_));
+        self.with(request.subject, now, |entry| {
+            let flag = match (member, request.used) {
+                (true, Some((seat, network))) => {
+                    let detectors = entry.member.get_or_insert_with(Box::default);
+                    detectors.seats = request.seats.max(1);
+                    detectors.login.used(seat, network, now);
+                    // Streams are counted where they open (`Guard::used` from a download).
+                    let signals =
+                        detectors
+                            .login
+                            .signals(now, 0, detectors.seats, &self.config.login);
+                    raise(detectors, Detector::Login, signals, 1.0)
+                }
+                _ => None,
+            };
+            let limit = rate.map(|rate| {
+                let slot = request.policy as usize;
+                gcra::decide(
+                    &mut entry.tat[slot],
+                    rate,
+                    request.seats,
+                    now,
+                    request.policy.name(),
+                )
+            });
+            if let (true, Some(asset)) = (member, request.viewed)
+                && limit.is_none_or(|limit| limit.allowed())
+            {
+                let detectors = entry.member.get_or_insert_with(Box::default);
+                detectors
+                    .stockpiling
+                    .viewed(asset, now, &self.config.stockpiling);
+            }
+            Admission { limit, flag }
+        })
     }
 
     fn detectors<T>(

@@ -273,3 +273,44 @@ fn anonymous_previews_are_not_limited_unless_configured() {
     assert!(guard.check(&network, Policy::Previews, 1, START).is_none());
     assert!(guard.check(&network, Policy::Search, 1, START).is_some());
 }
+
+#[test]
+fn admit_does_the_login_signal_the_limit_and_the_view_in_one_visit() {
+    let guard = Guard::new(GuardConfig::default());
+    let member = Subject::Member("m".into());
+    let request = |network: &'static str, asset| Request {
+        subject: &member,
+        policy: Policy::Licences,
+        seats: 1,
+        used: Some(("seat", network)),
+        viewed: Some(asset),
+    };
+    let mut flags = 0;
+    for i in 0..61u64 {
+        let admission = guard.admit(&request(["a", "b", "c"][i as usize % 3], i), START);
+        flags += usize::from(admission.flag.is_some());
+        let limit = admission.limit.expect("limited policy");
+        assert_eq!(limit.allowed(), i < 60, "request {i}");
+    }
+    assert_eq!(flags, 1, "three networks at once flag once");
+    // The refused request's asset was not shown, so it does not count as seen.
+    let download = |asset| download(asset, "a", asset as i64);
+    guard.downloaded("m", &download(59), START + SECOND);
+    guard.downloaded("m", &download(60), START + 2 * SECOND);
+    let signals = guard.signals("m", START + 2 * SECOND).expect("kept");
+    let unviewed = signals
+        .stockpiling
+        .signals
+        .iter()
+        .find(|r| r.signal == Signal::Unviewed);
+    assert_eq!(unviewed.map(|r| r.value), Some(0.5));
+    assert!(
+        Guard::new(GuardConfig {
+            enabled: false,
+            ..GuardConfig::default()
+        })
+        .admit(&request("a", 1), START)
+        .limit
+        .is_none()
+    );
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use stockroom_catalog::{Holder, MemberStatus, Network};
 use stockroom_guard::{Limit, Policy, Subject};
 use stockroom_store::AssetId;
@@ -51,71 +51,72 @@ pub async fn gate(call: &mut Call, route: Route) -> Result<Option<Limit>, ApiErr
     }
     let who = auth::who(call).await?;
     let now = now();
-    let (subject, seats) = match &who {
-        Who::Member(principal) => (
-            Subject::Member(principal.member_id.clone()),
-            principal.seats,
-        ),
-        Who::Anonymous(network) => (Subject::Network(network.as_str().to_string()), 1),
-    };
-    if let Who::Member(principal) = &who {
-        let network = stockroom_catalog::anonymise(call.peer.ip());
-        let flag = app.guard.used(
-            &principal.member_id,
-            &principal.seat_id,
-            network.as_str(),
-            seats,
-            now,
-        );
-        if let Some(flag) = flag {
-            record(&app, &principal.member_id, flag);
-        }
-    }
-    let Some(limit) = app.guard.check(&subject, policy, seats, now) else {
-        call.who = Some(who);
-        return Ok(None);
-    };
-    if !limit.allowed() {
-        app.metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
-        let retry = limit.retry_after_secs.unwrap_or(1);
-        return Err(ApiError {
-            retry_after: Some(retry),
-            rate_limit: Some(limit),
-            ..ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                format!(
-                    "too many {} requests: {} per {} s are allowed; retry in {retry} s",
-                    limit.policy, limit.quota, limit.window_secs
-                ),
+    let network;
+    let (subject, seats, used) = match &who {
+        Who::Member(principal) => {
+            network = stockroom_catalog::anonymise(call.peer.ip());
+            (
+                Subject::Member(principal.member_id.clone()),
+                principal.seats,
+                Some((principal.seat_id.as_str(), network.as_str())),
             )
-        });
+        }
+        Who::Anonymous(network) => (Subject::Network(network.as_str().to_string()), 1, None),
+    };
+    let viewed = matches!(route, Route::Asset | Route::Similar | Route::Preview)
+        .then(|| call.segment(2).parse::<AssetId>().ok())
+        .flatten()
+        .map(AssetId::as_u64);
+    let request = stockroom_guard::Request {
+        subject: &subject,
+        policy,
+        seats,
+        used,
+        viewed,
+    };
+    let admission = app.guard.admit(&request, now);
+    if let (Some(flag), Subject::Member(member)) = (admission.flag, &subject) {
+        record(&app, member, flag);
     }
-    if let Who::Member(principal) = &who
-        && matches!(route, Route::Asset | Route::Similar | Route::Preview)
-        && let Ok(asset) = call.segment(2).parse::<AssetId>()
-    {
-        app.guard
-            .viewed(&principal.member_id, &[asset.as_u64()], now);
-    }
+    let limit = admission.limit;
     call.who = Some(who);
-    Ok(Some(limit))
+    match limit {
+        Some(limit) if !limit.allowed() => {
+            app.metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
+            let retry = limit.retry_after_secs.unwrap_or(1);
+            Err(ApiError {
+                retry_after: Some(retry),
+                rate_limit: Some(limit),
+                ..ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!(
+                        "too many {} requests: {} per {} s are allowed; retry in {retry} s",
+                        limit.policy, limit.quota, limit.window_secs
+                    ),
+                )
+            })
+        }
+        limit => Ok(limit),
+    }
 }
 
 /// The IETF `RateLimit-Policy` and `RateLimit` fields (draft-ietf-httpapi-ratelimit-headers):
 /// the policy's quota and window, and what is left of it and when it is whole again.
 pub fn stamp(headers: &mut HeaderMap, limit: &Limit) {
+    static POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+    static LEFT: HeaderName = HeaderName::from_static("ratelimit");
     let field = |text: String| HeaderValue::from_str(&text).ok();
     if let Some(value) = field(format!(
         "\"{}\";q={};w={}",
         limit.policy, limit.quota, limit.window_secs
     )) {
-        headers.insert("ratelimit-policy", value);
+        headers.insert(POLICY.clone(), value);
     }
     if let Some(value) = field(format!(
         "\"{}\";r={};t={}",
         limit.policy, limit.remaining, limit.reset_secs
     )) {
-        headers.insert("ratelimit", value);
+        headers.insert(LEFT.clone(), value);
     }
 }
 

@@ -477,11 +477,13 @@ fn demo_examples(
          curl -s -X POST {base}/v1/assets/{asset}/licenses    # anonymous: free content, print run 50\n  \
          curl -s -X POST -H 'Authorization: Bearer {unlimited_seat}' {base}/v1/assets/{asset}/licenses\n  \
          curl -s -OJ {base}<download_url from that answer>      # the original; resumable with -C -\n  \
+         curl -si -X POST -H 'Authorization: Bearer {registered}' {base}/v1/assets/{asset}/licenses | grep -i ratelimit   # fair use: 60 a minute\n  \
          curl -s -H 'Authorization: Bearer {unlimited_owner}' {base}/v1/members/me/downloads   # every seat's licences\n  \
          curl -s {base}/v1/assets/{asset}/similar\n  \
          curl -s -X POST -H 'Authorization: Bearer {author}' --data-binary @{photo} '{base}/v1/assets?title=Again&keywords=test'   # 409: already asset {asset}\n  \
          curl -s -X POST -H 'Authorization: Bearer {moderator}' --data-binary @{photo} {base}/v1/moderation/duplicates\n  \
          curl -s -H 'Authorization: Bearer {moderator}' {base}/v1/moderation/queue\n  \
+         curl -s -H 'Authorization: Bearer {moderator}' {base}/v1/moderation/flags   # flagged members, reasons, signals\n  \
          curl -s -X POST -H 'Authorization: Bearer {moderator}' '{base}/v1/moderation/assets/{asset}/takedown?reason=notice'\n  \
          curl -s '{base}/v1/purges?since=0'                  # the CDN purge feed\n  \
          curl -s {base}/metrics\n  \
