@@ -366,12 +366,16 @@ impl Guard {
                     let detectors = entry.member.get_or_insert_with(Box::default);
                     detectors.seats = request.seats.max(1);
                     detectors.login.used(seat, network, now);
-                    // Streams are counted where they open (`Guard::used` from a download).
-                    let signals =
-                        detectors
-                            .login
-                            .signals(now, 0, detectors.seats, &self.config.login);
-                    raise(detectors, Detector::Login, signals, 1.0)
+                    if detectors.flagged[Detector::Login as usize] {
+                        None // quiet until cleared; no need to weigh the signals
+                    } else {
+                        // Streams are counted where they open (`Guard::used`, downloads).
+                        let signals =
+                            detectors
+                                .login
+                                .signals(now, 0, detectors.seats, &self.config.login);
+                        raise(detectors, Detector::Login, signals, 1.0)
+                    }
                 }
                 _ => None,
             };

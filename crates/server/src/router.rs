@@ -97,7 +97,7 @@ pub async fn handle(app: Arc<App>, request: Request<Incoming>, peer: SocketAddr)
                 .await
                 .unwrap_or_else(ApiError::into_response);
             if let Some(limit) = &limit {
-                fair::stamp(response.headers_mut(), limit);
+                fair::stamp(response.headers_mut(), limit, Some(&app.policy_fields));
             }
             response
         }
