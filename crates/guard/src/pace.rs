@@ -2,8 +2,9 @@
 //! (`next`: when its budget is next free); a stream that sends a chunk books the chunk's
 //! time on that schedule and waits until its booking ends, so concurrent streams
 //! interleave and together never exceed the rate (two streams get half each). A stream
-//! that falls behind (a slow reader) books from now, so idle time is never banked as a
-//! burst.
+//! that falls behind (a slow reader) books from now, less one chunk's time at most: the
+//! timer's own lateness (a millisecond or so per wake-up) is made up, idle time is never
+//! banked as more than one chunk's burst.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -65,10 +66,13 @@ impl Stream {
             .next
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let start = next.map_or(now, |next| next.max(now));
+        // One chunk's worth of lateness is forgiven (a twentieth of a second).
+        let slack = Duration::from_secs_f64(self.chunk() as f64 / rate as f64);
+        let earliest = now.checked_sub(slack).unwrap_or(now);
+        let start = next.map_or(now, |next| next.max(earliest));
         let end = start + cost;
         *next = Some(end);
-        end - now
+        end.saturating_duration_since(now)
     }
 }
 
@@ -130,6 +134,29 @@ mod tests {
                 "{measured}"
             );
         }
+    }
+
+    #[test]
+    fn a_late_timer_is_made_up_but_a_stall_is_not_banked() {
+        let schedule = Arc::new(Schedule::default());
+        let rate = 1 << 20;
+        let stream = Stream::open(schedule, Some(rate));
+        let chunk = stream.chunk() as u64;
+        let start = Instant::now();
+        let mut now = start;
+        let mut sent = 0;
+        // Every wake-up comes 2 ms late.
+        while sent < 8 << 20 {
+            let wait = stream.delay_after(chunk, now);
+            sent += chunk;
+            now += wait + Duration::from_millis(2);
+        }
+        let measured = sent as f64 / (now - start).as_secs_f64();
+        assert!((measured / rate as f64 - 1.0).abs() < 0.01, "{measured}");
+        // After ten idle seconds, only one chunk goes without waiting.
+        now += Duration::from_secs(10);
+        assert_eq!(stream.delay_after(chunk, now), Duration::ZERO);
+        assert!(stream.delay_after(chunk, now) > Duration::from_millis(40));
     }
 
     #[test]
