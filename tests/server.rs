@@ -156,6 +156,18 @@ impl Served {
         (created["id"].as_str().expect("id").to_string(), keys)
     }
 
+    /// SIGTERM, and the clean exit that follows once in-flight requests are done.
+    fn terminate(&mut self) {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let exit = self.child.wait().expect("wait");
+        assert!(exit.success(), "{exit:?}");
+    }
+
     fn metric(&self, name: &str) -> f64 {
         self.metric_or_absent(name)
             .unwrap_or_else(|| panic!("no metric {name} in /metrics"))
@@ -694,14 +706,7 @@ fn operations_endpoints_answer_and_sigterm_drains_and_exits_cleanly() {
             .text()
             .contains("stockroom_http_requests_total{route=\"healthz\",code=\"2xx\"} 1")
     );
-    let status = Command::new("kill")
-        .arg("-TERM")
-        .arg(server.child.id().to_string())
-        .status()
-        .expect("kill");
-    assert!(status.success());
-    let exit = server.child.wait().expect("wait");
-    assert!(exit.success(), "{exit:?}");
+    server.terminate();
     let logs: Vec<_> = std::fs::read_dir(server.data.path().join("logs"))
         .expect("logs")
         .collect();
@@ -1505,13 +1510,7 @@ fn fair_use_limits_rates_slows_and_refuses_past_the_quota_and_flags_stockpiling(
     );
 
     // A restart is no amnesty: the state is written at shutdown and read at start.
-    let status = Command::new("kill")
-        .arg("-TERM")
-        .arg(server.child.id().to_string())
-        .status()
-        .expect("kill");
-    assert!(status.success());
-    assert!(server.child.wait().expect("wait").success());
+    server.terminate();
     let data = std::mem::replace(&mut server.data, tempfile::tempdir().expect("temp dir"));
     let server = start(data, server.assets.clone());
     license(&server, "aqua.jpg", &rita[0]).assert_problem(429);
