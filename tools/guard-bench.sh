@@ -57,15 +57,17 @@ key=$("$bin" members add --data "$work/on" --name Api --role customer --tier reg
   sed -E 's/.*"keys":\["([^"]+)".*/\1/')
 cp -a "$work/on" "$work/off"
 
-start() { # name → base URL
+start() { # name; not in a subshell, so that the cleanup sees its pid
   "$bin" serve --data "$work/$1" --config "$work/$1.toml" --listen 127.0.0.1:0 \
     >"$work/$1.out" 2>"$work/$1.err" &
   pids+=($!)
   for _ in $(seq 100); do [ -s "$work/$1.out" ] && break; sleep 0.1; done
-  echo "http://$(sed -E 's/.*"listening":"([^"]+)".*/\1/' "$work/$1.out" | head -1)"
 }
-on=$(start on)
-off=$(start off)
+url() { echo "http://$(sed -E 's/.*"listening":"([^"]+)".*/\1/' "$work/$1.out" | head -1)"; }
+start on
+start off
+on=$(url on)
+off=$(url off)
 
 ids() { sed -nE 's/.*"status":"stored","id":"([0-9a-f]+)".*/\1/p' "$1"; }
 paths=()
