@@ -239,20 +239,23 @@ enum Counter<'a> {
     Network(&'a str),
 }
 
+impl<'a> Counter<'a> {
+    /// The ledger column that names `who`, and its value.
+    fn column(self) -> (&'static str, &'a str) {
+        match self {
+            Counter::Member(id) => ("member_id", id),
+            Counter::Network(network) => ("network", network),
+        }
+    }
+}
+
 /// Counted downloads of `who` after `since`.
 fn counted_since(db: &Connection, who: Counter<'_>, since: i64) -> Result<u32> {
-    let (sql, key) = match who {
-        Counter::Member(id) => (
-            "SELECT COUNT(*) FROM downloads WHERE member_id = ?1 AND counted = 1 AND at > ?2",
-            id,
-        ),
-        Counter::Network(network) => (
-            "SELECT COUNT(*) FROM downloads WHERE network = ?1 AND counted = 1 AND at > ?2",
-            network,
-        ),
-    };
+    let (column, key) = who.column();
+    let sql =
+        format!("SELECT COUNT(*) FROM downloads WHERE {column} = ?1 AND counted = 1 AND at > ?2");
     Ok(db
-        .prepare_cached(sql)?
+        .prepare_cached(&sql)?
         .query_row(params![key, since], |row| row.get(0))?)
 }
 
@@ -266,20 +269,13 @@ fn check_quota(db: &Connection, who: Counter<'_>, quota: terms::Quota, now: i64)
     };
     terms::within_quota(quota, day, month, || {
         // The licence whose leaving the 24 hours frees a place.
-        let (sql, key) = match who {
-            Counter::Member(id) => (
-                "SELECT at FROM downloads WHERE member_id = ?1 AND counted = 1 AND at > ?2
-                 ORDER BY at LIMIT 1 OFFSET ?3",
-                id,
-            ),
-            Counter::Network(network) => (
-                "SELECT at FROM downloads WHERE network = ?1 AND counted = 1 AND at > ?2
-                 ORDER BY at LIMIT 1 OFFSET ?3",
-                network,
-            ),
-        };
+        let (column, key) = who.column();
+        let sql = format!(
+            "SELECT at FROM downloads WHERE {column} = ?1 AND counted = 1 AND at > ?2
+             ORDER BY at LIMIT 1 OFFSET ?3"
+        );
         let oldest: Option<i64> = db
-            .prepare_cached(sql)
+            .prepare_cached(&sql)
             .and_then(|mut statement| {
                 statement
                     .query_row(params![key, now - DAY, day - quota.hard_daily], |row| {
