@@ -362,21 +362,11 @@ impl Guard {
         let member = matches!(request.subject, Subject::Member(_));
         self.with(request.subject, now, |entry| {
             let flag = match (member, request.used) {
-                (true, Some((seat, network))) => {
-                    let detectors = entry.member.get_or_insert_with(Box::default);
-                    detectors.seats = request.seats.max(1);
-                    detectors.login.used(seat, network, now);
-                    if detectors.flagged[Detector::Login as usize] {
-                        None // quiet until cleared; no need to weigh the signals
-                    } else {
-                        // Streams are counted where they open (`Guard::used`, downloads).
-                        let signals =
-                            detectors
-                                .login
-                                .signals(now, 0, detectors.seats, &self.config.login);
-                        raise(detectors, Detector::Login, signals, 1.0)
-                    }
-                }
+                // Streams are counted where they open (`Guard::used`, downloads).
+                (true, Some((seat, network))) => entry
+                    .member
+                    .get_or_insert_with(Box::default)
+                    .use_seat(seat, network, request.seats, 0, now, &self.config.login),
                 _ => None,
             };
             let limit = rate.map(|rate| {
@@ -449,14 +439,8 @@ impl Guard {
         now: u64,
     ) -> Option<Flag> {
         let streams = self.open_streams(&Subject::Member(member.to_string()));
-        let config = &self.config.login;
         self.detectors(member, now, |detectors| {
-            detectors.seats = seats.max(1);
-            detectors.login.used(seat, network, now);
-            let signals = detectors
-                .login
-                .signals(now, streams, detectors.seats, config);
-            raise(detectors, Detector::Login, signals, 1.0)
+            detectors.use_seat(seat, network, seats, streams, now, &self.config.login)
         })
         .flatten()
     }
@@ -593,6 +577,28 @@ fn score(signals: &[Reason]) -> f64 {
         .filter(|reason| reason.crossed)
         .map(|reason| reason.weight)
         .sum()
+}
+
+impl Detectors {
+    /// A seat of the member used from `network` with `streams` downloads open: the
+    /// login-misuse flag if this crossed it (a flag already raised is not weighed again).
+    fn use_seat(
+        &mut self,
+        seat: &str,
+        network: &str,
+        seats: u32,
+        streams: u32,
+        now: u64,
+        config: &LoginConfig,
+    ) -> Option<Flag> {
+        self.seats = seats.max(1);
+        self.login.used(seat, network, now);
+        if self.flagged[Detector::Login as usize] {
+            return None;
+        }
+        let signals = self.login.signals(now, streams, self.seats, config);
+        raise(self, Detector::Login, signals, 1.0)
+    }
 }
 
 /// The flag for `detector` if its score reached `at` and it has not flagged yet.

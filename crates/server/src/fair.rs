@@ -51,24 +51,22 @@ pub async fn gate(call: &mut Call, route: Route) -> Result<Option<Limit>, ApiErr
     }
     let who = auth::who(call).await?;
     let now = now();
-    let network;
-    let (subject, seats, used) = match &who {
-        // Previews, the busiest route, do not feed the login signals: a shared key shows in
-        // its searches, licences and downloads, and previews stay cheap.
-        Who::Member(principal) if route == Route::Preview => (
+    let (subject, seats) = match &who {
+        Who::Member(principal) => (
             Subject::Member(principal.member_id.clone()),
             principal.seats,
-            None,
         ),
-        Who::Member(principal) => {
+        Who::Anonymous(network) => (Subject::Network(network.as_str().to_string()), 1),
+    };
+    // Previews, the busiest route, do not feed the login signals: a shared key shows in
+    // its searches, licences and downloads, and previews stay cheap.
+    let network;
+    let used = match &who {
+        Who::Member(principal) if route != Route::Preview => {
             network = stockroom_catalog::anonymise(call.peer.ip());
-            (
-                Subject::Member(principal.member_id.clone()),
-                principal.seats,
-                Some((principal.seat_id.as_str(), network.as_str())),
-            )
+            Some((principal.seat_id.as_str(), network.as_str()))
         }
-        Who::Anonymous(network) => (Subject::Network(network.as_str().to_string()), 1, None),
+        _ => None,
     };
     let viewed = matches!(route, Route::Asset | Route::Similar | Route::Preview)
         .then(|| call.segment(2).parse::<AssetId>().ok())

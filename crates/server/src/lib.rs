@@ -212,12 +212,7 @@ impl Server {
             conn::serve(app.clone(), listener, shutdown_signal()).await;
             purging.abort();
             saving.abort();
-            let last = app.clone();
-            match tokio::task::spawn_blocking(move || fair::save(&last)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => eprintln!("stockroom serve: saving the guard's state: {error}"),
-                Err(error) => eprintln!("stockroom serve: saving the guard's state: {error}"),
-            }
+            save_guard(app.clone()).await;
             if let Some(access) = &app.access {
                 access.flush();
             }
@@ -265,12 +260,17 @@ async fn save_guard_periodically(app: Arc<App>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let work = app.clone();
-        match tokio::task::spawn_blocking(move || fair::save(&work)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => eprintln!("stockroom serve: saving the guard's state: {error}"),
-            Err(error) => eprintln!("stockroom serve: saving the guard's state: {error}"),
-        }
+        save_guard(app.clone()).await;
+    }
+}
+
+/// Writes the guard's state off the async workers; a failure is logged (the next save
+/// tries again).
+async fn save_guard(app: Arc<App>) {
+    match tokio::task::spawn_blocking(move || fair::save(&app)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => eprintln!("stockroom serve: saving the guard's state: {error}"),
+        Err(error) => eprintln!("stockroom serve: saving the guard's state: {error}"),
     }
 }
 
