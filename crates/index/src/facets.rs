@@ -1,18 +1,19 @@
-//! Facet counts in the same pass as the top hits.
+//! Facet counts, and the categorical filters, from one packed fast field.
 //!
 //! Every categorical attribute of an asset is packed into one fast field (`FacetBits`), so
-//! counting all of them costs one column read per matching document. Authors are counted
+//! counting all of them costs one column read per matching document, and so does checking
+//! every categorical filter (`FacetBits::required`). Authors are counted
 //! by their term ordinal in the author column and named once per segment, at the end.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::{ColumnValues, StrColumn};
-use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
+use tantivy::{DocId, SegmentReader};
 
 use crate::document::{AssetDoc, Collection, Color, Kind, Orientation, vocabulary};
-use crate::schema::{AUTHOR, FACET_BITS};
+use crate::request::Filters;
+use crate::schema::AUTHOR;
 
 /// How many authors an author facet lists (the most frequent).
 pub const AUTHOR_FACET_SIZE: usize = 20;
@@ -35,45 +36,79 @@ pub type Facets = BTreeMap<String, BTreeMap<String, u64>>;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct FacetBits(pub u64);
 
+/// Where one attribute sits in `FacetBits`.
+#[derive(Clone, Copy)]
+struct Slot {
+    shift: u32,
+    width: u32,
+}
+
+const ORIENTATION: Slot = Slot { shift: 0, width: 2 };
+const COLLECTION: Slot = Slot { shift: 2, width: 1 };
+const KIND: Slot = Slot { shift: 3, width: 2 };
+const EDITORIAL: Slot = Slot { shift: 5, width: 1 };
+const MODEL_RELEASE: Slot = Slot { shift: 6, width: 1 };
+const PROPERTY_RELEASE: Slot = Slot { shift: 7, width: 1 };
 const COLOR_SHIFT: u32 = 8;
+
+impl Slot {
+    fn mask(self) -> u64 {
+        ((1 << self.width) - 1) << self.shift
+    }
+
+    fn put(self, code: u64) -> u64 {
+        code << self.shift & self.mask()
+    }
+
+    fn get(self, bits: FacetBits) -> usize {
+        ((bits.0 & self.mask()) >> self.shift) as usize
+    }
+}
 
 impl FacetBits {
     pub fn of(asset: &AssetDoc) -> FacetBits {
-        let mut bits = asset.orientation().code()
-            | asset.collection.code() << 2
-            | asset.kind.code() << 3
-            | u64::from(asset.editorial_only) << 5
-            | u64::from(asset.model_release) << 6
-            | u64::from(asset.property_release) << 7;
+        let mut bits = ORIENTATION.put(asset.orientation().code())
+            | COLLECTION.put(asset.collection.code())
+            | KIND.put(asset.kind.code())
+            | EDITORIAL.put(u64::from(asset.editorial_only))
+            | MODEL_RELEASE.put(u64::from(asset.model_release))
+            | PROPERTY_RELEASE.put(u64::from(asset.property_release));
         for color in &asset.colors {
-            bits |= 1 << (COLOR_SHIFT + color.code() as u32);
+            bits |= color_bit(*color);
         }
         FacetBits(bits)
     }
 
-    fn orientation(self) -> usize {
-        (self.0 & 0b11) as usize
-    }
-
-    fn collection(self) -> usize {
-        (self.0 >> 2 & 1) as usize
-    }
-
-    fn kind(self) -> usize {
-        (self.0 >> 3 & 0b11) as usize
-    }
-
-    fn editorial(self) -> usize {
-        (self.0 >> 5 & 1) as usize
-    }
-
-    fn model_release(self) -> usize {
-        (self.0 >> 6 & 1) as usize
+    /// What the filters on these attributes require, as `(mask, value)`: an asset passes
+    /// them when its `bits & mask == value`.
+    pub fn required(filters: &Filters) -> (u64, u64) {
+        let mut mask = 0;
+        let mut value = 0;
+        let mut require = |slot: Slot, code: Option<u64>| {
+            if let Some(code) = code {
+                mask |= slot.mask();
+                value |= slot.put(code);
+            }
+        };
+        require(ORIENTATION, filters.orientation.map(Orientation::code));
+        require(COLLECTION, filters.collection.map(Collection::code));
+        require(KIND, filters.kind.map(Kind::code));
+        require(EDITORIAL, filters.editorial.map(u64::from));
+        require(MODEL_RELEASE, filters.model_release.map(u64::from));
+        if let Some(color) = filters.color {
+            mask |= color_bit(color);
+            value |= color_bit(color);
+        }
+        (mask, value)
     }
 
     fn colors(self) -> u64 {
         self.0 >> COLOR_SHIFT & ((1 << Color::ALL.len()) - 1)
     }
+}
+
+fn color_bit(color: Color) -> u64 {
+    1 << (COLOR_SHIFT + color.code() as u32)
 }
 
 /// Counts of the packed attributes (array positions are the vocabularies' codes).
@@ -89,15 +124,20 @@ pub(crate) struct Counts {
 }
 
 impl Counts {
-    fn add(&mut self, bits: FacetBits) {
-        self.orientation[bits.orientation()] += 1;
-        self.collection[bits.collection()] += 1;
-        self.kind[bits.kind()] += 1;
-        self.editorial[bits.editorial()] += 1;
-        self.model_release[bits.model_release()] += 1;
+    /// `n` assets with these one-value attributes.
+    fn add_attributes(&mut self, bits: FacetBits, n: u64) {
+        self.orientation[ORIENTATION.get(bits)] += n;
+        self.collection[COLLECTION.get(bits)] += n;
+        self.kind[KIND.get(bits)] += n;
+        self.editorial[EDITORIAL.get(bits)] += n;
+        self.model_release[MODEL_RELEASE.get(bits)] += n;
+    }
+
+    /// `n` assets with these colours.
+    fn add_colors(&mut self, bits: FacetBits, n: u64) {
         let mut colors = bits.colors();
         while colors != 0 {
-            self.color[colors.trailing_zeros() as usize] += 1;
+            self.color[colors.trailing_zeros() as usize] += n;
             colors &= colors - 1;
         }
     }
@@ -172,41 +212,28 @@ fn top_authors(authors: &HashMap<String, u64>) -> BTreeMap<String, u64> {
         .collect()
 }
 
-/// Counts the requested facets of every matching document.
-pub(crate) struct FacetCollector {
-    pub fields: Vec<FacetField>,
-}
-
-pub(crate) struct FacetSegmentCollector {
-    bits: Arc<dyn ColumnValues<u64>>,
-    counts: Counts,
+/// Counts the requested facets of the matching documents of one segment: a histogram of
+/// the low byte of the packed bits (every one-value attribute) and one of the colour bits,
+/// so that a match costs two increments; the per-field counts are read off at the end.
+pub(crate) struct SegmentFacets {
+    low: Vec<u64>,
+    colors: Vec<u64>,
     /// With the author facet.
     authors: Option<AuthorCounts>,
 }
 
 /// The author column and counts by its term ordinals.
-pub(crate) struct AuthorCounts {
+struct AuthorCounts {
     column: StrColumn,
     ords: Arc<dyn ColumnValues<u64>>,
     counts: Vec<u64>,
 }
 
-impl Collector for FacetCollector {
-    type Fruit = Facets;
-    type Child = FacetSegmentCollector;
-
-    fn for_segment(
-        &self,
-        _segment: SegmentOrdinal,
-        reader: &SegmentReader,
-    ) -> tantivy::Result<FacetSegmentCollector> {
-        let bits = reader
-            .fast_fields()
-            .u64(FACET_BITS)?
-            .first_or_default_col(0);
-        let authors = if self.fields.contains(&FacetField::Author) {
+impl SegmentFacets {
+    pub fn new(fields: &[FacetField], reader: &SegmentReader) -> tantivy::Result<SegmentFacets> {
+        let authors = if fields.contains(&FacetField::Author) {
             reader.fast_fields().str(AUTHOR)?.map(|column| {
-                let ords = column.ords().clone().first_or_default_col(u64::MAX);
+                let ords = crate::collect::dense(column.ords().clone());
                 let counts = vec![0; column.num_terms()];
                 AuthorCounts {
                     column,
@@ -217,40 +244,46 @@ impl Collector for FacetCollector {
         } else {
             None
         };
-        Ok(FacetSegmentCollector {
-            bits,
-            counts: Counts::default(),
+        Ok(SegmentFacets {
+            low: vec![0; 1 << COLOR_SHIFT],
+            colors: vec![0; 1 << Color::ALL.len()],
             authors,
         })
     }
 
-    fn requires_scoring(&self) -> bool {
-        false
-    }
-
-    fn merge_fruits(&self, fruits: Vec<Counts>) -> tantivy::Result<Facets> {
-        let mut total = Counts::default();
-        for counts in fruits {
-            total.merge(counts);
+    /// Counts matching documents, given their packed bits; `scratch` is as long as a block.
+    #[inline]
+    pub fn add(&mut self, docs: &[DocId], bits: &[u64], scratch: &mut [u64]) {
+        for &bits in bits {
+            let bits = FacetBits(bits);
+            self.low[(bits.0 & ((1 << COLOR_SHIFT) - 1)) as usize] += 1;
+            self.colors[bits.colors() as usize] += 1;
         }
-        Ok(total.into_facets(&self.fields))
-    }
-}
-
-impl SegmentCollector for FacetSegmentCollector {
-    type Fruit = Counts;
-
-    fn collect(&mut self, doc: DocId, _score: Score) {
-        self.counts.add(FacetBits(self.bits.get_val(doc)));
-        if let Some(authors) = &mut self.authors
-            && let Some(count) = authors.counts.get_mut(authors.ords.get_val(doc) as usize)
-        {
-            *count += 1;
+        if let Some(authors) = &mut self.authors {
+            let ords = &mut scratch[..docs.len()];
+            authors.ords.get_vals(docs, ords);
+            for &ord in ords.iter() {
+                if let Some(count) = authors.counts.get_mut(ord as usize) {
+                    *count += 1;
+                }
+            }
         }
     }
 
-    fn harvest(mut self) -> Counts {
-        if let Some(authors) = self.authors.take() {
+    /// The counts, authors named.
+    pub fn harvest(self) -> Counts {
+        let mut counts = Counts::default();
+        for (low, &n) in self.low.iter().enumerate() {
+            if n > 0 {
+                counts.add_attributes(FacetBits(low as u64), n);
+            }
+        }
+        for (colors, &n) in self.colors.iter().enumerate() {
+            if n > 0 {
+                counts.add_colors(FacetBits((colors as u64) << COLOR_SHIFT), n);
+            }
+        }
+        if let Some(authors) = self.authors {
             let mut name = String::new();
             for (ord, count) in authors.counts.into_iter().enumerate() {
                 if count > 0
@@ -259,10 +292,19 @@ impl SegmentCollector for FacetSegmentCollector {
                         .ord_to_str(ord as u64, &mut name)
                         .unwrap_or(false)
                 {
-                    self.counts.authors.insert(name.clone(), count);
+                    counts.authors.insert(name.clone(), count);
                 }
             }
         }
-        self.counts
+        counts
     }
+}
+
+/// The segments' counts of the requested fields, added up and named.
+pub(crate) fn merge(segments: impl IntoIterator<Item = Counts>, fields: &[FacetField]) -> Facets {
+    let mut total = Counts::default();
+    for counts in segments {
+        total.merge(counts);
+    }
+    total.into_facets(fields)
 }

@@ -22,13 +22,13 @@
 //! # }
 //! ```
 
+mod collect;
 mod document;
 mod error;
 mod facets;
 mod query;
 mod request;
 mod schema;
-mod sort;
 mod spelling;
 #[cfg(test)]
 mod tests;
@@ -41,8 +41,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use serde::Serialize;
-use tantivy::collector::sort_key::SortBySimilarityScore;
-use tantivy::collector::{Count, SortKeyComputer, TopDocs};
+use tantivy::collector::TopDocs;
 use tantivy::directory::MmapDirectory;
 use tantivy::indexer::{LogMergePolicy, NoMergePolicy};
 use tantivy::query::{AllQuery, BooleanQuery, ConstScoreQuery, Occur, Query, TermQuery};
@@ -64,10 +63,8 @@ pub use request::{
     DEFAULT_PER_PAGE, Filters, MAX_PER_PAGE, MAX_RESULT_WINDOW, SearchRequest, Sort,
 };
 
-use crate::facets::FacetCollector;
 use crate::query::{Clause, TextQueries, UserQuery};
 use crate::schema::{Analyzers, Fields};
-use crate::sort::{BY_CREATED, BY_DOWNLOADS, BY_ID};
 
 /// How often `merge_segments` starts over when a background merge got there first.
 const MERGE_ATTEMPTS: u32 = 50;
@@ -388,64 +385,63 @@ impl SearchIndex {
         request.check()?;
         let mut analyzers = self.analyzers.clone();
         let user = UserQuery::parse(&request.query, &mut analyzers);
-        let TextQueries {
-            required: text,
-            excluded,
-        } = user.to_queries(&self.fields, &mut analyzers);
-        let sort = match (request.sort, &text) {
-            (Sort::Relevance, None) => Sort::Newest,
+        let TextQueries { required, excluded } = user.to_queries(&self.fields, &mut analyzers);
+        let sort = match (request.sort, required.is_empty()) {
+            (Sort::Relevance, true) => Sort::Newest,
             (sort, _) => sort,
         };
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        if let Some(text) = text {
-            clauses.push((Occur::Must, text));
-        }
-        for filter in request.filters.to_queries(&self.fields) {
-            clauses.push((Occur::Must, Box::new(ConstScoreQuery::new(filter, 0.0))));
-        }
+        let author = request.filters.author_query(&self.fields);
+        let prunable = user.is_one_word() && author.is_none();
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = required
+            .into_iter()
+            .map(|query| (Occur::Must, query))
+            .collect();
+        // The author's posting list narrows; it adds nothing to the score.
+        clauses.extend(author.map(|query| {
+            (
+                Occur::Must,
+                Box::new(ConstScoreQuery::new(query, 0.0)) as Box<dyn Query>,
+            )
+        }));
         if clauses.is_empty() {
             clauses.push((Occur::Must, Box::new(AllQuery)));
         }
         clauses.extend(excluded.into_iter().map(|query| (Occur::MustNot, query)));
-        let query = BooleanQuery::new(clauses);
+        // One clause alone is searched as itself, so that a word keeps its pruning.
+        let query: Box<dyn Query> = match clauses.len() {
+            1 => clauses.remove(0).1,
+            _ => Box::new(BooleanQuery::new(clauses)),
+        };
 
         let searcher = self.reader.searcher();
-        let top = TopDocs::with_limit(request.per_page as usize).and_offset(request.offset());
-        let facets = (!request.facets.is_empty()).then(|| FacetCollector {
-            fields: request.facets.clone(),
-        });
-        let (addresses, total, facets) = match sort {
-            Sort::Relevance => collect(
-                &searcher,
-                &query,
-                top,
-                (SortBySimilarityScore, BY_ID),
-                facets,
-            )?,
-            Sort::Newest => collect(&searcher, &query, top, (BY_CREATED, BY_ID), facets)?,
-            Sort::Popular => collect(
-                &searcher,
-                &query,
-                top,
-                (BY_DOWNLOADS, BY_CREATED, BY_ID),
-                facets,
-            )?,
-        };
-        let results = addresses
+        let found = collect::run(
+            &searcher,
+            &collect::Plan {
+                query: &*query,
+                predicate: collect::Predicate::of(&request.filters),
+                sort,
+                prunable,
+                hits: request.offset() + request.per_page as usize,
+                facets: &request.facets,
+            },
+        )?;
+        let results = found
+            .hits
             .into_iter()
+            .skip(request.offset())
             .map(|address| self.card(&searcher, address))
             .collect::<Result<Vec<_>>>()?;
-        let suggestion = if total == 0 {
+        let suggestion = if found.total == 0 {
             self.suggestion(&searcher, &request.query, &user)?
         } else {
             None
         };
         Ok(SearchResults {
-            total,
+            total: found.total,
             page: request.page,
             per_page: request.per_page,
             results,
-            facets: facets.unwrap_or_default(),
+            facets: found.facets.unwrap_or_default(),
             suggestion,
         })
     }
@@ -481,12 +477,21 @@ impl SearchIndex {
             ),
         ]);
         let searcher = self.reader.searcher();
-        let top = TopDocs::with_limit(limit.clamp(1, MAX_PER_PAGE as usize))
-            .order_by((SortBySimilarityScore, BY_ID));
-        searcher
-            .search(&query, &top)?
+        let found = collect::run(
+            &searcher,
+            &collect::Plan {
+                query: &query,
+                predicate: collect::Predicate::default(),
+                sort: Sort::Relevance,
+                prunable: false,
+                hits: limit.clamp(1, MAX_PER_PAGE as usize),
+                facets: &[],
+            },
+        )?;
+        found
+            .hits
             .into_iter()
-            .map(|(_, address)| self.card(&searcher, address))
+            .map(|address| self.card(&searcher, address))
             .collect()
     }
 
@@ -534,26 +539,6 @@ impl SearchIndex {
     pub fn tantivy(&self) -> &Index {
         &self.index
     }
-}
-
-/// Runs the query once for this page's hits, the total and the facets.
-fn collect<K>(
-    searcher: &Searcher,
-    query: &dyn Query,
-    top: TopDocs,
-    key: K,
-    facets: Option<FacetCollector>,
-) -> Result<(Vec<DocAddress>, u64, Option<Facets>)>
-where
-    K: SortKeyComputer + Send + 'static,
-    K::SortKey: 'static + Clone + Send + Sync + std::fmt::Debug,
-{
-    let (hits, total, facets) = searcher.search(query, &(top.order_by(key), Count, facets))?;
-    Ok((
-        hits.into_iter().map(|(_, address)| address).collect(),
-        total as u64,
-        facets,
-    ))
 }
 
 impl Shared {

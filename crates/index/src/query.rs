@@ -87,29 +87,26 @@ impl UserQuery {
         self.required.is_empty() && self.excluded.is_empty()
     }
 
+    /// One word alone, nothing excluded: a term or a union of two stems, which tantivy can
+    /// rank by block maxima without scoring every match.
+    pub fn is_one_word(&self) -> bool {
+        matches!(self.required.as_slice(), [Clause::Word(_)]) && self.excluded.is_empty()
+    }
+
     /// The tantivy queries of the required and the excluded clauses.
     pub fn to_queries(&self, fields: &Fields, analyzers: &mut Analyzers) -> TextQueries {
-        let required = (!self.required.is_empty()).then(|| {
-            let clauses = self
-                .required
-                .iter()
-                .map(|clause| (Occur::Must, clause_query(clause, fields, analyzers)))
-                .collect();
-            Box::new(BooleanQuery::new(clauses)) as Box<dyn Query>
-        });
-        let excluded = self
-            .excluded
-            .iter()
-            .map(|clause| clause_query(clause, fields, analyzers))
-            .collect();
-        TextQueries { required, excluded }
+        let mut query = |clause| clause_query(clause, fields, analyzers);
+        TextQueries {
+            required: self.required.iter().map(&mut query).collect(),
+            excluded: self.excluded.iter().map(&mut query).collect(),
+        }
     }
 }
 
 /// A user query as tantivy queries.
 pub(crate) struct TextQueries {
-    /// Every required clause, or `None` when nothing is required (match every asset).
-    pub required: Option<Box<dyn Query>>,
+    /// Each required clause (none: match every asset).
+    pub required: Vec<Box<dyn Query>>,
     /// Each excluded clause.
     pub excluded: Vec<Box<dyn Query>>,
 }

@@ -1,11 +1,9 @@
 //! A search request (DESIGN §3 `GET /v1/search`), its checks, and its filters as queries.
 
-use std::ops::Bound;
-
 use serde::{Deserialize, Serialize};
 use tantivy::Term;
-use tantivy::query::{Query, RangeQuery, TermQuery};
-use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::query::{Query, TermQuery};
+use tantivy::schema::IndexRecordOption;
 
 use crate::document::{Collection, Color, Kind, Orientation, vocabulary};
 use crate::facets::FacetField;
@@ -58,51 +56,16 @@ impl Filters {
         *self == Filters::default()
     }
 
-    /// One query per filter that is set.
-    pub(crate) fn to_queries(&self, fields: &Fields) -> Vec<Box<dyn Query>> {
-        let mut queries: Vec<Box<dyn Query>> = Vec::new();
-        let mut code = |field: Field, value: Option<u64>| {
-            if let Some(value) = value {
-                queries.push(term_query(Term::from_field_u64(field, value)));
-            }
-        };
-        code(fields.orientation, self.orientation.map(Orientation::code));
-        code(fields.color, self.color.map(Color::code));
-        code(fields.collection, self.collection.map(Collection::code));
-        code(fields.kind, self.kind.map(Kind::code));
-        code(fields.editorial_only, self.editorial.map(u64::from));
-        code(fields.model_release, self.model_release.map(u64::from));
-        if let Some(author) = &self.author {
-            queries.push(term_query(Term::from_field_text(fields.author, author)));
-        }
-        for (field, min) in [
-            (fields.width, self.min_width),
-            (fields.height, self.min_height),
-        ] {
-            if let Some(min) = min {
-                queries.push(Box::new(RangeQuery::new(
-                    Bound::Included(Term::from_field_u64(field, u64::from(min))),
-                    Bound::Unbounded,
-                )));
-            }
-        }
-        if self.created_from.is_some() || self.created_to.is_some() {
-            let bound = |value: Option<i64>, make: fn(Term) -> Bound<Term>| {
-                value.map_or(Bound::Unbounded, |value| {
-                    make(Term::from_field_i64(fields.created_at, value))
-                })
-            };
-            queries.push(Box::new(RangeQuery::new(
-                bound(self.created_from, Bound::Included),
-                bound(self.created_to, Bound::Excluded),
-            )));
-        }
-        queries
+    /// The author filter as a query: selective, so its posting list drives the search (the
+    /// other filters are checked per match, see `collect::Predicate`).
+    pub(crate) fn author_query(&self, fields: &Fields) -> Option<Box<dyn Query>> {
+        self.author.as_ref().map(|author| {
+            Box::new(TermQuery::new(
+                Term::from_field_text(fields.author, author),
+                IndexRecordOption::Basic,
+            )) as Box<dyn Query>
+        })
     }
-}
-
-fn term_query(term: Term) -> Box<dyn Query> {
-    Box::new(TermQuery::new(term, IndexRecordOption::Basic))
 }
 
 /// A search.

@@ -39,6 +39,8 @@ pub(crate) const FACET_BITS: &str = "facet_bits";
 pub(crate) const AUTHOR: &str = "author";
 pub(crate) const CREATED_AT: &str = "created_at";
 pub(crate) const DOWNLOADS: &str = "downloads";
+pub(crate) const WIDTH: &str = "width";
+pub(crate) const HEIGHT: &str = "height";
 
 /// How many times the title and each keyword are written into the text field (the
 /// description once): the field weights, by term frequency.
@@ -100,8 +102,8 @@ impl Fields {
         let property_release = builder.add_u64_field("property_release", filter);
         let color = builder.add_u64_field("color", INDEXED);
         let facet_bits = builder.add_u64_field(FACET_BITS, FAST);
-        let width = builder.add_u64_field("width", number());
-        let height = builder.add_u64_field("height", number());
+        let width = builder.add_u64_field(WIDTH, number());
+        let height = builder.add_u64_field(HEIGHT, number());
         let created_at = builder.add_i64_field(CREATED_AT, number());
         let downloads = builder.add_u64_field(DOWNLOADS, FAST);
         Fields {
