@@ -503,7 +503,8 @@ impl TopK {
 
     fn into_sorted(mut self) -> Vec<(Key, DocId)> {
         self.cut();
-        self.items.sort_unstable_by_key(|&(key, _)| std::cmp::Reverse(key));
+        self.items
+            .sort_unstable_by_key(|&(key, _)| std::cmp::Reverse(key));
         self.items
     }
 }

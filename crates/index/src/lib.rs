@@ -85,6 +85,9 @@ pub struct Options {
     /// Merge segments in the background as they accumulate (tantivy's log merge policy).
     /// A rebuild turns this off and merges once at the end (`merge_segments`).
     pub background_merges: bool,
+    /// An index built with another schema (an older build) is discarded and started anew,
+    /// as a rebuild wants, instead of refused.
+    pub discard_outdated: bool,
     /// Threads a single search spreads its segments over (default: the CPUs, up to 4).
     /// One query at a time then finishes sooner; many at once keep every CPU busy anyway.
     pub search_threads: usize,
@@ -98,6 +101,7 @@ impl Default for Options {
             writer_memory_bytes: 64 << 20,
             writer_threads: 1,
             background_merges: true,
+            discard_outdated: false,
             search_threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
         }
     }
@@ -112,7 +116,8 @@ impl Options {
     }
 
     /// For rebuilding the whole index: more memory and threads, fewer, larger segments,
-    /// and nothing committed before the rebuild says so (the old index serves meanwhile).
+    /// nothing committed before the rebuild says so (the old index serves meanwhile), and
+    /// an index of an outdated schema discarded.
     pub fn bulk() -> Options {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
         Options {
@@ -120,6 +125,7 @@ impl Options {
             writer_threads: threads,
             background_merges: false,
             commit_interval: None,
+            discard_outdated: true,
             ..Options::default()
         }
     }
@@ -182,16 +188,22 @@ impl SearchIndex {
             source,
         })?;
         let fields = Fields::new();
-        let directory = MmapDirectory::open(dir)?;
-        let exists = Index::exists(&directory).map_err(tantivy::TantivyError::from)?;
-        let mut index = if exists {
-            let index = Index::open(directory)?;
-            if index.schema() != fields.schema {
+        let mut directory = MmapDirectory::open(dir)?;
+        let mut exists = Index::exists(&directory).map_err(tantivy::TantivyError::from)?;
+        if exists && Index::open(directory.clone())?.schema() != fields.schema {
+            if !options.discard_outdated {
                 return Err(IndexError::OutdatedSchema {
                     path: dir.display().to_string(),
                 });
             }
-            index
+            // A rebuild replaces an index this build cannot read anyway: start empty.
+            drop(directory);
+            discard(dir)?;
+            directory = MmapDirectory::open(dir)?;
+            exists = false;
+        }
+        let mut index = if exists {
+            Index::open(directory)?
         } else {
             Index::create(directory, fields.schema.clone(), Default::default())?
         };
@@ -588,6 +600,22 @@ impl Drop for SearchIndex {
             let _ = handle.join();
         }
     }
+}
+
+/// Removes an index's files from `dir` (and nothing else: the directory may be shared).
+fn discard(dir: &Path) -> Result<()> {
+    let io = |source| IndexError::Io {
+        what: "discarding the outdated index in",
+        path: dir.display().to_string(),
+        source,
+    };
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        if path.is_file() {
+            std::fs::remove_file(&path).map_err(io)?;
+        }
+    }
+    Ok(())
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -16,8 +16,7 @@
 //! spelling help draws from.
 
 use tantivy::schema::{
-    BytesOptions, FAST, Field, INDEXED, IndexRecordOption, NumericOptions, STRING, Schema,
-    TextFieldIndexing, TextOptions,
+    BytesOptions, FAST, Field, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions,
 };
 use tantivy::tokenizer::{
     AsciiFoldingFilter, Language as StemLanguage, LowerCaser, PreTokenizedString, RemoveLongFilter,
@@ -56,13 +55,6 @@ pub(crate) struct Fields {
     pub text: Field,
     pub exact: Field,
     pub author: Field,
-    pub orientation: Field,
-    pub collection: Field,
-    pub kind: Field,
-    pub editorial_only: Field,
-    pub model_release: Field,
-    pub property_release: Field,
-    pub color: Field,
     pub facet_bits: Field,
     pub width: Field,
     pub height: Field,
@@ -87,24 +79,15 @@ impl Fields {
                 .set_tokenizer(ANALYZER_EXACT)
                 .set_index_option(IndexRecordOption::WithFreqsAndPositions),
         );
-        let filter = NumericOptions::default().set_indexed();
-        let number = || NumericOptions::default().set_indexed().set_fast();
         let id = builder.add_text_field("id", STRING);
         let id_key = builder.add_u64_field(ID_KEY, FAST);
         let card = builder.add_bytes_field("card", BytesOptions::default().set_stored());
         let exact = builder.add_text_field("exact", exact);
         let author = builder.add_text_field(AUTHOR, STRING | FAST);
-        let orientation = builder.add_u64_field("orientation", filter.clone());
-        let collection = builder.add_u64_field("collection", filter.clone());
-        let kind = builder.add_u64_field("kind", filter.clone());
-        let editorial_only = builder.add_u64_field("editorial_only", filter.clone());
-        let model_release = builder.add_u64_field("model_release", filter.clone());
-        let property_release = builder.add_u64_field("property_release", filter);
-        let color = builder.add_u64_field("color", INDEXED);
         let facet_bits = builder.add_u64_field(FACET_BITS, FAST);
-        let width = builder.add_u64_field(WIDTH, number());
-        let height = builder.add_u64_field(HEIGHT, number());
-        let created_at = builder.add_i64_field(CREATED_AT, number());
+        let width = builder.add_u64_field(WIDTH, FAST);
+        let height = builder.add_u64_field(HEIGHT, FAST);
+        let created_at = builder.add_i64_field(CREATED_AT, FAST);
         let downloads = builder.add_u64_field(DOWNLOADS, FAST);
         Fields {
             schema: builder.build(),
@@ -114,13 +97,6 @@ impl Fields {
             text,
             exact,
             author,
-            orientation,
-            collection,
-            kind,
-            editorial_only,
-            model_release,
-            property_release,
-            color,
             facet_bits,
             width,
             height,
@@ -145,15 +121,6 @@ impl Fields {
             doc.add_text(self.exact, keyword);
         }
         doc.add_text(self.author, &asset.author.id);
-        doc.add_u64(self.orientation, asset.orientation().code());
-        doc.add_u64(self.collection, asset.collection.code());
-        doc.add_u64(self.kind, asset.kind.code());
-        doc.add_u64(self.editorial_only, u64::from(asset.editorial_only));
-        doc.add_u64(self.model_release, u64::from(asset.model_release));
-        doc.add_u64(self.property_release, u64::from(asset.property_release));
-        for color in &asset.colors {
-            doc.add_u64(self.color, color.code());
-        }
         doc.add_u64(self.facet_bits, crate::facets::FacetBits::of(asset).0);
         doc.add_u64(self.width, u64::from(asset.width));
         doc.add_u64(self.height, u64::from(asset.height));

@@ -763,3 +763,25 @@ fn pruned_and_filtered_pages_equal_a_brute_force_ranking() -> TestResult {
     }
     Ok(())
 }
+
+#[test]
+fn an_outdated_index_is_refused_for_search_and_discarded_by_a_rebuild() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    {
+        let mut builder = tantivy::schema::Schema::builder();
+        builder.add_text_field("title", tantivy::schema::TEXT);
+        tantivy::Index::create_in_dir(dir.path(), builder.build())?;
+    }
+    let refused = SearchIndex::open(dir.path(), Options::default()).expect_err("outdated");
+    assert!(
+        matches!(refused, IndexError::OutdatedSchema { .. }),
+        "{refused}"
+    );
+    let rebuild = SearchIndex::open(dir.path(), Options::bulk())?;
+    rebuild.upsert_many(&corpus())?;
+    rebuild.merge_segments()?;
+    drop(rebuild);
+    let index = open(dir.path());
+    assert_eq!(index.len(), corpus().len() as u64);
+    Ok(())
+}
