@@ -40,6 +40,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use rayon::prelude::*;
 use serde::Serialize;
 use tantivy::collector::TopDocs;
 use tantivy::directory::MmapDirectory;
@@ -65,6 +66,10 @@ pub use request::{
 
 use crate::query::{Clause, TextQueries, UserQuery};
 use crate::schema::{Analyzers, Fields};
+
+/// Documents an upsert prepares per parallel task (fewer are prepared on the caller's
+/// thread).
+const DOCUMENTS_PER_TASK: usize = 64;
 
 /// How often `merge_segments` starts over when a background merge got there first.
 const MERGE_ATTEMPTS: u32 = 50;
@@ -273,11 +278,20 @@ impl SearchIndex {
         if let Some(error) = lock(&shared.failed).take() {
             return Err(error);
         }
-        let mut analyzers = self.analyzers.clone();
+        // Tokenizing and stemming are most of a document's cost: done on every CPU, before
+        // the writer (whose threads only invert what they are given) is locked.
+        let docs = assets
+            .par_iter()
+            .with_min_len(DOCUMENTS_PER_TASK)
+            .map_init(
+                || self.analyzers.clone(),
+                |analyzers, asset| self.fields.document(asset, analyzers),
+            )
+            .collect::<serde_json::Result<Vec<_>>>()?;
         let writer = lock(&shared.writer);
-        for asset in assets {
+        for (asset, doc) in assets.iter().zip(docs) {
             writer.delete_term(self.id_term(&asset.id));
-            writer.add_document(self.fields.document(asset, &mut analyzers)?)?;
+            writer.add_document(doc)?;
         }
         shared.dirty.store(true, Ordering::Release);
         Ok(())
