@@ -342,14 +342,19 @@ fn flatten_onto_white(image: DynamicImage) -> Vec<u8> {
     composite_over_white(image.into_rgba8().as_raw())
 }
 
-/// Packed RGBA to RGB over a white background.
+/// Packed RGBA to RGB over a white background. Most images with an alpha channel are
+/// opaque nearly everywhere, so an opaque pixel is copied without arithmetic.
 pub(crate) fn composite_over_white(rgba: &[u8]) -> Vec<u8> {
-    let mut rgb = Vec::with_capacity(rgba.len() / 4 * 3);
-    for pixel in rgba.chunks_exact(4) {
+    let mut rgb = vec![0; rgba.len() / 4 * 3];
+    for (out, pixel) in rgb.chunks_exact_mut(3).zip(rgba.chunks_exact(4)) {
         let alpha = u16::from(pixel[3]);
-        for &channel in &pixel[..3] {
+        if alpha == 255 {
+            out.copy_from_slice(&pixel[..3]);
+            continue;
+        }
+        for (out, &channel) in out.iter_mut().zip(&pixel[..3]) {
             let over_white = u16::from(channel) * alpha + 255 * (255 - alpha);
-            rgb.push(((over_white + 127) / 255) as u8);
+            *out = ((over_white + 127) / 255) as u8;
         }
     }
     rgb
