@@ -12,8 +12,8 @@ pub enum DupesError {
     },
     #[error("{} is not a Stockroom duplicate index (wrong header)", path.display())]
     NotAnIndex { path: PathBuf },
-    #[error("inset hashes are looked up, never indexed")]
-    InsetIndexed,
+    #[error("{0} hashes are looked up, never indexed")]
+    LookupOnly(&'static str),
 }
 
 pub type Result<T> = std::result::Result<T, DupesError>;

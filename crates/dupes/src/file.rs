@@ -50,8 +50,9 @@ pub fn region_code(region: Region) -> u8 {
         Region::Whole => 0,
         Region::Trimmed => 1,
         Region::Centre => 2,
-        // Refused by `DupIndex::add_all`; a 3 read back is corrupt.
+        // Refused by `DupIndex::add_all`; a 3 or 4 read back is corrupt.
         Region::Inset => 3,
+        Region::Unpadded => 4,
     }
 }
 

@@ -187,8 +187,8 @@ impl DupIndex {
                 flags: if reliable { FLAG_RELIABLE } else { 0 },
             })
             .collect();
-        if records.iter().any(|record| record.region == Region::Inset) {
-            return Err(DupesError::InsetIndexed);
+        if let Some(record) = records.iter().find(|record| !record.region.is_indexed()) {
+            return Err(DupesError::LookupOnly(record.region.name()));
         }
         self.append(records)
     }

@@ -146,7 +146,7 @@ fn lookups_beyond_the_plain_one_must_come_closer() {
     // Insets are never indexed.
     assert!(matches!(
         index.add(8, &[(Region::Inset, pdq(whole))], true),
-        Err(DupesError::InsetIndexed)
+        Err(DupesError::LookupOnly("inset"))
     ));
     let near_whole = rng.flip(whole, 40);
     let near_centre = rng.flip(centre, 30);

@@ -1,6 +1,7 @@
 //! Perceptual hashes for finding duplicates: PDQ (bit-compatible with Meta's reference, so
 //! hash lists other platforms share can be matched), a 64-bit DCT pHash as a second
-//! signal, and what makes them robust beyond the published hashes: uniform borders trimmed,
+//! signal, and what makes them robust beyond the published hashes: uniform borders trimmed
+//! (a lookup also tries the picture with only its outermost border gone),
 //! a centre crop hashed beside the whole, nine shifted 95% insets looked up against it (a
 //! copy cut a few per cent off one side), all eight rotations and flips derived at query
 //! time from the DCTs of the region and its three mirror images (mirroring the pixels
@@ -21,7 +22,7 @@ pub use pdq::{
     Luma, MIN_HASHABLE_DIM, MIN_RELIABLE_QUALITY, Pdq, PdqDct, Transform, luma_from_rgb, pdq,
     pdq_dct, pdq_from_rgb,
 };
-pub use trim::{Rect, content_rect};
+pub use trim::{Content, Rect, content, content_rect};
 
 /// The long side callers should decode to for hashing. PDQ box-filters down to 64×64, so
 /// 200 px loses nothing it would keep, and it lets a JPEG of 1600 px or more decode at 1/8,
@@ -64,6 +65,10 @@ pub enum Region {
     /// with up to 5% cut off, on any sides, contains the original's centre crop, and one of
     /// the nine lines up with it to within about 1.3% of a side.
     Inset,
+    /// The picture with only its outermost uniform border trimmed, when trimming went
+    /// further (query only, met with the original's whole): a padded copy of a picture
+    /// whose own edges hold uniform bands or gradients (see [`Content::outer`]).
+    Unpadded,
 }
 
 impl Region {
@@ -73,6 +78,7 @@ impl Region {
             Region::Trimmed => "trimmed",
             Region::Centre => "centre",
             Region::Inset => "inset",
+            Region::Unpadded => "unpadded",
         }
     }
 
@@ -98,7 +104,17 @@ impl Region {
     /// centre crop of an original the query was cut from; against anything else it would
     /// only add chances of a false match.
     pub fn may_meet(query: Region, indexed: Region) -> bool {
-        query != Region::Inset || indexed == Region::Centre
+        match query {
+            Region::Inset => indexed == Region::Centre,
+            Region::Unpadded => indexed == Region::Whole,
+            _ => true,
+        }
+    }
+
+    /// Whether hashes of this region are indexed (insets and unpadded regions are only
+    /// looked up).
+    pub const fn is_indexed(self) -> bool {
+        !matches!(self, Region::Inset | Region::Unpadded)
     }
 }
 
@@ -116,7 +132,8 @@ pub struct Fingerprint {
     /// two-tone images share hashes, so they never hold an upload on their own.
     pub two_tone: bool,
     /// DCT coefficients per region hashed (whole first), from which the hash and the
-    /// dihedral variants of each follow.
+    /// dihedral variants of each follow. A lookup's may include [`Region::Unpadded`], which
+    /// is never indexed.
     pub regions: Vec<(Region, PdqDct)>,
     /// Per region, in the order of `regions`: the DCT of its pixels mirrored left-right,
     /// upside down, and both ([`MIRRORED`]), from which the rotations and flips that
@@ -143,7 +160,10 @@ impl Fingerprint {
 
     fn hash(rgb: &[u8], width: usize, height: usize, for_lookup: bool) -> Fingerprint {
         let luma = Luma::from_rgb(rgb, width, height);
-        let content = content_rect(rgb, width, height);
+        let Content {
+            outer,
+            inner: content,
+        } = trim::content(rgb, width, height);
         let two_tone = is_two_tone(&luma.pixels);
         let whole = Rect {
             x: 0,
@@ -157,6 +177,9 @@ impl Fingerprint {
             crops.push((Region::Trimmed, crop(content)));
         }
         crops.push((Region::Centre, crop(content.centre(CENTRE_CROP))));
+        if for_lookup && outer != whole && outer != content {
+            crops.push((Region::Unpadded, crop(outer)));
+        }
         let (insets, mirrored) = if for_lookup {
             let insets = INSET_POSITIONS
                 .iter()
@@ -211,10 +234,11 @@ impl Fingerprint {
         self.pdq.is_reliable() && self.structured()
     }
 
-    /// The hashes to index for this image: one per region.
+    /// The hashes to index for this image: one per region that is indexed.
     pub fn index_hashes(&self) -> Vec<(Region, Pdq)> {
         self.regions
             .iter()
+            .filter(|(region, _)| region.is_indexed())
             .map(|(region, dct)| {
                 (
                     *region,

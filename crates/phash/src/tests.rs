@@ -302,3 +302,50 @@ fn mirrored_lookups_undo_every_rotation_and_flip_without_moving_the_grid() {
         "mirrored pixels never do worse than the DCT alone"
     );
 }
+
+#[test]
+fn a_padded_copy_is_also_looked_up_with_only_its_padding_trimmed() {
+    // A picture whose top 15% is a uniform band: trimming takes the band off the original,
+    // and the padding and then the band off a padded copy. Where the two part (a gradient
+    // eaten to another depth), the copy's picture with only the padding gone still meets
+    // the original's whole.
+    let (w, h) = (300, 200);
+    let mut rgb = picture(w, h);
+    let band = h * 15 / 100;
+    for pixel in rgb[..band * w * 3].chunks_exact_mut(3) {
+        pixel.copy_from_slice(&[40, 60, 200]);
+    }
+    let original = Fingerprint::of_rgb(&rgb, w, h);
+    assert_eq!(original.content.y, band, "the original's band is trimmed");
+    let pad = h / 5;
+    let mut padded = vec![255u8; w * (h + pad) * 3];
+    padded[pad * w * 3..].copy_from_slice(&rgb);
+    let query = Fingerprint::of_rgb(&padded, w, h + pad);
+    assert_eq!(query.content.y, pad + band);
+    let (_, unpadded) = query
+        .regions
+        .iter()
+        .find(|(region, _)| *region == Region::Unpadded)
+        .expect("an unpadded region");
+    let distance = unpadded.hash().distance(&original.pdq.hash);
+    assert!(
+        distance <= 8,
+        "unpadded to the original's whole: {distance}"
+    );
+    assert!(Region::may_meet(Region::Unpadded, Region::Whole));
+    assert!(!Region::may_meet(Region::Unpadded, Region::Trimmed));
+    assert!(
+        query
+            .index_hashes()
+            .iter()
+            .all(|(region, _)| region.is_indexed() && *region != Region::Unpadded)
+    );
+    // Only a lookup computes it.
+    let indexed = Fingerprint::for_index(&padded, w, h + pad);
+    assert!(
+        indexed
+            .regions
+            .iter()
+            .all(|(region, _)| *region != Region::Unpadded)
+    );
+}

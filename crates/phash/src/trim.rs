@@ -51,16 +51,39 @@ const MAX_TRIM_PERCENT: usize = 40;
 /// Trims smaller than this share of a side, in per cent, are ignored.
 const MIN_TRIM_PERCENT: usize = 1;
 
+/// Where the picture is inside uniform borders, trimmed two ways.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Content {
+    /// Only the outermost uniform border gone (the first round): a padded copy's picture,
+    /// with whatever uniform bands the picture itself has at its edges. Trimming further
+    /// is where a copy and its original can part: the line where padding and picture were
+    /// resampled together stops the copy's band early, or a gradient (a sky) is eaten to a
+    /// different depth from a slightly different first line.
+    pub outer: Rect,
+    /// Every border and band trimmed, round after round.
+    pub inner: Rect,
+}
+
 /// The picture inside `width × height` packed RGB, without uniform borders.
 pub fn content_rect(rgb: &[u8], width: usize, height: usize) -> Rect {
+    content(rgb, width, height).inner
+}
+
+/// The picture inside `width × height` packed RGB, without its outermost uniform border and
+/// without every uniform border.
+pub fn content(rgb: &[u8], width: usize, height: usize) -> Content {
     let mut rect = Rect {
         x: 0,
         y: 0,
         width,
         height,
     };
+    let mut outer = None;
     if rgb.len() < width * height * 3 || width == 0 || height == 0 {
-        return rect;
+        return Content {
+            outer: rect,
+            inner: rect,
+        };
     }
     let pixel = |x: usize, y: usize| -> [u8; 3] {
         let at = (y * width + x) * 3;
@@ -99,11 +122,15 @@ pub fn content_rect(rgb: &[u8], width: usize, height: usize) -> Rect {
             rect.x += left;
             rect.width -= left + right;
         }
+        outer.get_or_insert(rect);
         if rect == before {
             break;
         }
     }
-    rect
+    Content {
+        outer: outer.unwrap_or(rect),
+        inner: rect,
+    }
 }
 
 fn significant(trim: usize, side: usize) -> usize {

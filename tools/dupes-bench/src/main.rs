@@ -186,11 +186,12 @@ fn write_queries(out: &Path, dirs: &[PathBuf]) -> Result<()> {
         let (print, _) = fingerprint(&bytes)?;
         // The plain Hamming search faiss can do too: the indexed regions under the eight
         // transforms. (Ingest also looks up nine insets, each against centre crops only,
-        // within limits of their own, which faiss has no way to express.)
+        // and an unpadded region against wholes only, within limits of their own, which
+        // faiss has no way to express.)
         let mut queries: Vec<Hash256> = print
             .query_hashes()
             .iter()
-            .filter(|(region, _, _)| *region != Region::Inset)
+            .filter(|(region, _, _)| region.is_indexed())
             .map(|(_, _, pdq)| pdq.hash)
             .collect();
         // Always 24 per photo (whole, trimmed, centre × 8): repeat the whole when untrimmed.
