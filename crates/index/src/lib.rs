@@ -67,8 +67,8 @@ pub use request::{
 use crate::query::{Clause, TextQueries, UserQuery};
 use crate::schema::{Analyzers, Fields};
 
-/// Documents an upsert prepares per parallel task (fewer are prepared on the caller's
-/// thread).
+/// Documents an upsert prepares per parallel task (as many or fewer are prepared on the
+/// caller's thread).
 const DOCUMENTS_PER_TASK: usize = 64;
 
 /// How often `merge_segments` starts over when a background merge got there first.
@@ -278,16 +278,23 @@ impl SearchIndex {
         if let Some(error) = lock(&shared.failed).take() {
             return Err(error);
         }
-        // Tokenizing and stemming are most of a document's cost: done on every CPU, before
-        // the writer (whose threads only invert what they are given) is locked.
-        let docs = assets
-            .par_iter()
-            .with_min_len(DOCUMENTS_PER_TASK)
-            .map_init(
-                || self.analyzers.clone(),
-                |analyzers, asset| self.fields.document(asset, analyzers),
-            )
-            .collect::<serde_json::Result<Vec<_>>>()?;
+        // Tokenizing and stemming are most of a document's cost: a batch is prepared on every
+        // CPU, before the writer (whose threads only invert what they are given) is locked.
+        // A few documents (an upload's one) are prepared here, not handed to the pool.
+        let document = |analyzers: &mut Analyzers, asset| self.fields.document(asset, analyzers);
+        let docs = if assets.len() <= DOCUMENTS_PER_TASK {
+            let mut analyzers = self.analyzers.clone();
+            assets
+                .iter()
+                .map(|asset| document(&mut analyzers, asset))
+                .collect::<serde_json::Result<Vec<_>>>()?
+        } else {
+            assets
+                .par_iter()
+                .with_min_len(DOCUMENTS_PER_TASK)
+                .map_init(|| self.analyzers.clone(), document)
+                .collect::<serde_json::Result<Vec<_>>>()?
+        };
         let writer = lock(&shared.writer);
         for (asset, doc) in assets.iter().zip(docs) {
             writer.delete_term(self.id_term(&asset.id));
