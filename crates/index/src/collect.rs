@@ -335,12 +335,13 @@ impl<'a> Scan<'a> {
     }
 }
 
-/// A column with one value per document, read without the per-document detour through
-/// its index when every document has one (as every document has each of ours).
-pub(crate) fn dense(column: Column<u64>) -> Arc<dyn ColumnValues<u64>> {
+/// A column read without the per-document detour through its index when every document
+/// has a value (as every document has each of ours); otherwise a document without one reads
+/// as `missing`.
+pub(crate) fn dense(column: Column<u64>, missing: u64) -> Arc<dyn ColumnValues<u64>> {
     match column.index {
         ColumnIndex::Full => column.values,
-        _ => column.first_or_default_col(0),
+        _ => column.first_or_default_col(missing),
     }
 }
 
@@ -350,7 +351,7 @@ fn u64_column(reader: &SegmentReader, name: &str) -> tantivy::Result<Arc<dyn Col
         .fast_fields()
         .u64_lenient(name)?
         .ok_or_else(|| tantivy::TantivyError::SchemaError(format!("{name} is not a fast field")))?;
-    Ok(dense(column))
+    Ok(dense(column, 0))
 }
 
 /// The filters checked per document: the categories as a mask over the packed bits, sizes

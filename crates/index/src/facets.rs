@@ -233,7 +233,8 @@ impl SegmentFacets {
     pub fn new(fields: &[FacetField], reader: &SegmentReader) -> tantivy::Result<SegmentFacets> {
         let authors = if fields.contains(&FacetField::Author) {
             reader.fast_fields().str(AUTHOR)?.map(|column| {
-                let ords = crate::collect::dense(column.ords().clone());
+                // An asset without an author (none is indexed so) counts for no one.
+                let ords = crate::collect::dense(column.ords().clone(), u64::MAX);
                 let counts = vec![0; column.num_terms()];
                 AuthorCounts {
                     column,
