@@ -5,7 +5,10 @@
 #     RateLimit fields) from two servers over copies of one data directory, one with the
 #     guard on, one with `[guard] enabled = false`, measured by wrk in alternating rounds:
 #     medians of req/s, p50 and p99 and the ratio. The preview limit is raised out of
-#     reach so that every request does the work and none is refused.
+#     reach so that every request does the work and none is refused. A third server, a
+#     second guard-on copy, is measured in the same rounds: on against on is the noise
+#     floor the on/off ratio must be read against. With 2 or more CPUs the servers share
+#     the last CPU and wrk gets the others, so that wrk and a server do not trade a core.
 #  2. Throttled downloads of 5–20 MB originals: one member past the soft quota with 1, 2
 #     and 4 downloads at once, and an anonymous network, delivered rate against the
 #     configured one (the rate is shared: n streams get 1/n each).
@@ -56,9 +59,17 @@ mapfile -t big < <(find corpus/full -type f -name '*.jpg' -size +5M -size -20M |
 key=$("$bin" members add --data "$work/on" --name Api --role customer --tier registered |
   sed -E 's/.*"keys":\["([^"]+)".*/\1/')
 cp -a "$work/on" "$work/off"
+cp -a "$work/on" "$work/control"
+cp "$work/on.toml" "$work/control.toml"
+cpus=$(nproc)
+server_pin=() client_pin=()
+if [ "$cpus" -ge 2 ]; then
+  server_pin=(taskset -c "$((cpus - 1))")
+  client_pin=(taskset -c "0-$((cpus - 2))")
+fi
 
 start() { # name; not in a subshell, so that the cleanup sees its pid
-  "$bin" serve --data "$work/$1" --config "$work/$1.toml" --listen 127.0.0.1:0 \
+  "${server_pin[@]}" "$bin" serve --data "$work/$1" --config "$work/$1.toml" --listen 127.0.0.1:0 \
     >"$work/$1.out" 2>"$work/$1.err" &
   pids+=($!)
   for _ in $(seq 100); do [ -s "$work/$1.out" ] && break; sleep 0.1; done
@@ -66,14 +77,16 @@ start() { # name; not in a subshell, so that the cleanup sees its pid
 url() { echo "http://$(sed -E 's/.*"listening":"([^"]+)".*/\1/' "$work/$1.out" | head -1)"; }
 start on
 start off
+start control
 on=$(url on)
 off=$(url off)
+control=$(url control)
 
 ids() { sed -nE 's/.*"status":"stored","id":"([0-9a-f]+)".*/\1/p' "$1"; }
 paths=()
 for id in $(ids "$work/photos.jsonl"); do
   paths+=("/v1/previews/$id/large.jpg")
-  for url in "$on" "$off"; do curl -sf -o /dev/null "$url/v1/previews/$id/large.jpg"; done
+  for url in "$on" "$off" "$control"; do curl -sf -o /dev/null "$url/v1/previews/$id/large.jpg"; done
 done
 headers=$(curl -s -D - -o /dev/null -H "Authorization: Bearer $key" "$on${paths[0]}")
 grep -qi '^ratelimit:' <<<"$headers" || { echo "the guard-on server sent no RateLimit field" >&2; exit 1; }
@@ -82,7 +95,7 @@ grep -qi '^ratelimit:' <<<"$headers" || { echo "the guard-on server sent no Rate
   echo 'request = function() i = i % #paths + 1; return wrk.format("GET", paths[i]) end'; } >"$work/previews.lua"
 
 measure() { # url → "req/s p50_ms p99_ms non2xx"
-  wrk -t2 -c"$connections" -d"${seconds}s" --latency -H "Authorization: Bearer $key" \
+  "${client_pin[@]}" wrk -t2 -c"$connections" -d"${seconds}s" --latency -H "Authorization: Bearer $key" \
     -s "$work/previews.lua" "$1" | awk '
     function ms(v) { if (v ~ /us$/) return v * 0.001; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
     /^ +50%/ { p50 = ms($2) } /^ +99%/ { p99 = ms($2) }
@@ -91,23 +104,29 @@ measure() { # url → "req/s p50_ms p99_ms non2xx"
 }
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-echo "1. keyed previews: wrk -t2 -c$connections -d${seconds}s, $rounds rounds alternating, medians; $(nproc) CPUs shared by both servers and wrk" >&2
-a=() b=()
+echo "1. keyed previews: wrk -t2 -c$connections -d${seconds}s, $rounds rounds, the three servers in a rotating order, medians; servers ${server_pin[*]:-unpinned}, wrk ${client_pin[*]:-unpinned}" >&2
+a=() b=() c=()
 for r in $(seq "$rounds"); do
-  if [ $((r % 2)) = 1 ]; then a+=("$(measure "$on")"); b+=("$(measure "$off")")
-  else b+=("$(measure "$off")"); a+=("$(measure "$on")"); fi
+  case $((r % 3)) in
+    1) a+=("$(measure "$on")"); b+=("$(measure "$off")"); c+=("$(measure "$control")") ;;
+    2) b+=("$(measure "$off")"); c+=("$(measure "$control")"); a+=("$(measure "$on")") ;;
+    0) c+=("$(measure "$control")"); a+=("$(measure "$on")"); b+=("$(measure "$off")") ;;
+  esac
 done
-for i in "${!a[@]}"; do echo "   round $((i + 1)): on ${a[$i]} | off ${b[$i]}" >&2; done
+for i in "${!a[@]}"; do echo "   round $((i + 1)): on ${a[$i]} | off ${b[$i]} | on again ${c[$i]}" >&2; done
 col() { printf '%s\n' "$@" | cut -d' ' -f"$col" | median; }
 col=1; on_rps=$(col "${a[@]}"); off_rps=$(col "${b[@]}")
 col=2; on_p50=$(col "${a[@]}"); off_p50=$(col "${b[@]}")
 col=3; on_p99=$(col "${a[@]}"); off_p99=$(col "${b[@]}")
 refused=$(printf '%s\n' "${a[@]}" | awk '{ n += $4 } END { print n + 0 }')
-# Each round's pair ran back to back: the median of their ratios is the fairer figure.
+# Each round's servers ran back to back: the median of their ratios is the fairer figure.
 paired=$(for i in "${!a[@]}"; do echo "${a[$i]%% *} ${b[$i]%% *}"; done | awk '{ print $1 / $2 }' | median)
+floor=$(for i in "${!a[@]}"; do echo "${a[$i]%% *} ${c[$i]%% *}"; done | awk '{ print $1 / $2 }' | median)
+floor_spread=$(for i in "${!a[@]}"; do echo "${a[$i]%% *} ${c[$i]%% *}"; done | awk '{ r = $1 / $2; if (!n++ || r < lo) lo = r; if (r > hi) hi = r } END { printf "%.3f–%.3f", lo, hi }')
 awk -v a="$on_rps" -v b="$off_rps" -v c="$on_p50" -v d="$off_p50" -v e="$on_p99" -v f="$off_p99" -v n="$refused" -v r="$paired" 'BEGIN {
   printf "previews with a key: guard on %.0f req/s (p50 %.2f ms, p99 %.2f ms) | guard off %.0f req/s (p50 %.2f ms, p99 %.2f ms) | on/off %.3fx (%+.1f%%), median of the rounds\x27 ratios %.3fx (%+.1f%%), p99 %.2fx; non-2xx with the guard on: %d\n",
     a, c, e, b, d, f, a / b, (a / b - 1) * 100, r, (r - 1) * 100, e / f, n }'
+awk -v r="$floor" -v s="$floor_spread" 'BEGIN { printf "noise floor: the guard-on server against its identical copy, median of the rounds\x27 ratios %.3fx (rounds %sx)\n", r, s }'
 
 echo "2. throttled downloads: configured $throttled B/s per member (shared by its streams), $anonymous B/s per anonymous network" >&2
 urls=()
