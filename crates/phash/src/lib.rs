@@ -22,7 +22,7 @@ pub use pdq::{
     Luma, MIN_HASHABLE_DIM, MIN_RELIABLE_QUALITY, Pdq, PdqDct, Transform, luma_from_rgb, pdq,
     pdq_dct, pdq_from_rgb,
 };
-pub use trim::{Content, Rect, content, content_rect};
+pub use trim::{Content, Rect, content};
 
 /// The long side callers should decode to for hashing. PDQ box-filters down to 64×64, so
 /// 200 px loses nothing it would keep, and it lets a JPEG of 1600 px or more decode at 1/8,
@@ -85,7 +85,8 @@ impl Region {
     /// Bits a lookup of this region under `transform` may match beyond the threshold
     /// (negative: must stay inside it). Every lookup is another chance of a chance match,
     /// so the one comparison PDQ's thresholds were set for, the upload as it is against
-    /// the asset as indexed (whole, trimmed or centre), reaches 16 bits further; the seven
+    /// the asset as indexed (whole, trimmed or centre; the unpadded picture against a
+    /// whole counts as one of these), reaches 16 bits further; the seven
     /// other rotations and flips and the shifted insets match within the threshold itself,
     /// which the default keeps at PDQ's 31; a turned inset, the rarest case and the most
     /// lookups, 8 bits inside it. On `tools/dupes-eval`, adding the insets with these
@@ -163,7 +164,7 @@ impl Fingerprint {
         let Content {
             outer,
             inner: content,
-        } = trim::content(rgb, width, height);
+        } = content(rgb, width, height);
         let two_tone = is_two_tone(&luma.pixels);
         let whole = Rect {
             x: 0,

@@ -64,11 +64,6 @@ pub struct Content {
     pub inner: Rect,
 }
 
-/// The picture inside `width × height` packed RGB, without uniform borders.
-pub fn content_rect(rgb: &[u8], width: usize, height: usize) -> Rect {
-    content(rgb, width, height).inner
-}
-
 /// The picture inside `width × height` packed RGB, without its outermost uniform border and
 /// without every uniform border.
 pub fn content(rgb: &[u8], width: usize, height: usize) -> Content {
