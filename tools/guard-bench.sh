@@ -120,9 +120,13 @@ col=2; on_p50=$(col "${a[@]}"); off_p50=$(col "${b[@]}")
 col=3; on_p99=$(col "${a[@]}"); off_p99=$(col "${b[@]}")
 refused=$(printf '%s\n' "${a[@]}" | awk '{ n += $4 } END { print n + 0 }')
 # Each round's servers ran back to back: the median of their ratios is the fairer figure.
-paired=$(for i in "${!a[@]}"; do echo "${a[$i]%% *} ${b[$i]%% *}"; done | awk '{ print $1 / $2 }' | median)
-floor=$(for i in "${!a[@]}"; do echo "${a[$i]%% *} ${c[$i]%% *}"; done | awk '{ print $1 / $2 }' | median)
-floor_spread=$(for i in "${!a[@]}"; do echo "${a[$i]%% *} ${c[$i]%% *}"; done | awk '{ r = $1 / $2; if (!n++ || r < lo) lo = r; if (r > hi) hi = r } END { printf "%.3f–%.3f", lo, hi }')
+round_ratios() { # two of the arrays' names → one req/s ratio per round
+  local -n x=$1 y=$2
+  for i in "${!x[@]}"; do echo "${x[$i]%% *} ${y[$i]%% *}"; done | awk '{ print $1 / $2 }'
+}
+paired=$(round_ratios a b | median)
+floor=$(round_ratios a c | median)
+floor_spread=$(round_ratios a c | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.3f–%.3f", lo, hi }')
 awk -v a="$on_rps" -v b="$off_rps" -v c="$on_p50" -v d="$off_p50" -v e="$on_p99" -v f="$off_p99" -v n="$refused" -v r="$paired" 'BEGIN {
   printf "previews with a key: guard on %.0f req/s (p50 %.2f ms, p99 %.2f ms) | guard off %.0f req/s (p50 %.2f ms, p99 %.2f ms) | on/off %.3fx (%+.1f%%), median of the rounds\x27 ratios %.3fx (%+.1f%%), p99 %.2fx; non-2xx with the guard on: %d\n",
     a, c, e, b, d, f, a / b, (a / b - 1) * 100, r, (r - 1) * 100, e / f, n }'
