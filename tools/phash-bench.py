@@ -7,8 +7,12 @@
         derived in the DCT agree with the reference's.
 
     python tools/phash-bench.py speed RUNS FILE...
-        Images/s of `pdqhash` and of `imagehash.phash` on one thread, each from the file
-        (PIL decode included, as ours includes decoding), median of RUNS.
+        Times `pdqhash` and `imagehash.phash` on one thread, each from the file (PIL decode
+        included, as ours includes decoding), and PIL's decode alone, per file, RUNS runs;
+        prints them as JSON in the shape `stockroom-phash-bench speed` prints.
+
+    python tools/phash-bench.py report OURS.json PEERS.json
+        Images/s by format (median run) of each way, and the ratios ours / theirs.
 """
 
 import json
@@ -62,15 +66,18 @@ def compat(dump):
     )
 
 
-def median_rate(files, runs, one):
-    rates = []
+def time_each(files, runs, ways):
+    """Seconds per file for each way, runs alternating between the ways."""
+    seconds = {name: [] for name in ways}
     for _ in range(runs):
-        started = time.perf_counter()
-        for path in files:
-            one(path)
-        rates.append(len(files) / (time.perf_counter() - started))
-    rates.sort()
-    return rates[len(rates) // 2]
+        for name, one in ways.items():
+            times = []
+            for path in files:
+                started = time.perf_counter()
+                one(path)
+                times.append(time.perf_counter() - started)
+            seconds[name].append(times)
+    return seconds
 
 
 def speed(runs, files):
@@ -84,11 +91,47 @@ def speed(runs, files):
         with Image.open(path) as image:
             imagehash.phash(image)
 
-    print(json.dumps({
-        "images": len(files),
-        "pdqhash_images_per_second": round(median_rate(files, runs, pdq), 2),
-        "imagehash_images_per_second": round(median_rate(files, runs, phash), 2),
-    }))
+    def decode(path):
+        # What both peers do before hashing: PIL's full-size decode.
+        with Image.open(path) as image:
+            image.convert("RGB")
+
+    ways = {"pdqhash": pdq, "imagehash": phash, "decode": decode}
+    print(json.dumps({"files": files, "seconds": time_each(files, runs, ways)}))
+
+
+FORMATS = {"jpeg": (".jpg", ".jpeg"), "png": (".png",), "webp": (".webp",)}
+
+
+def rate(run_seconds, chosen):
+    """Images/s of the chosen files: their count over the median run's total time."""
+    totals = sorted(sum(run[i] for i in chosen) for run in run_seconds)
+    return len(chosen) / totals[len(totals) // 2]
+
+
+def report(ours_file, peers_file):
+    ours, peers = json.load(open(ours_file)), json.load(open(peers_file))
+    if ours["files"] != peers["files"]:
+        sys.exit("the two timings are of different files")
+    files = ours["files"]
+    subsets = {name: [i for i, f in enumerate(files) if f.lower().endswith(ends)] for name, ends in FORMATS.items()}
+    subsets["all"] = list(range(len(files)))
+    print(
+        "images/s, median run; 'ceiling' is our decode alone against the peer: the ratio if our hashing took no time\n"
+        f"{'files':10} | {'hash':>6} {'+lookup':>7} {'decode':>6} | {'pdqhash':>7} {'ratio':>6} {'ceiling':>7}"
+        f" | {'imagehash':>9} {'ratio':>6} {'ceiling':>7} | {'PIL decode':>10}"
+    )
+    for name, chosen in subsets.items():
+        if not chosen:
+            continue
+        mine = {way: rate(ours["seconds"][way], chosen) for way in ("hash", "lookup", "decode")}
+        theirs = {way: rate(peers["seconds"][way], chosen) for way in ("pdqhash", "imagehash", "decode")}
+        print(
+            f"{name:5} {len(chosen):4} | {mine['hash']:6.1f} {mine['lookup']:7.1f} {mine['decode']:6.1f}"
+            f" | {theirs['pdqhash']:7.2f} {mine['hash'] / theirs['pdqhash']:5.1f}x {mine['decode'] / theirs['pdqhash']:6.1f}x"
+            f" | {theirs['imagehash']:9.2f} {mine['hash'] / theirs['imagehash']:5.1f}x {mine['decode'] / theirs['imagehash']:6.1f}x"
+            f" | {theirs['decode']:10.2f}"
+        )
 
 
 if __name__ == "__main__":
@@ -96,5 +139,7 @@ if __name__ == "__main__":
         compat(sys.argv[2])
     elif sys.argv[1] == "speed":
         speed(int(sys.argv[2]), sys.argv[3:])
+    elif sys.argv[1] == "report":
+        report(sys.argv[2], sys.argv[3])
     else:
         sys.exit(__doc__)

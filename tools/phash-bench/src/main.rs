@@ -1,8 +1,9 @@
-//! `stockroom-phash-bench speed [--runs N] PATH...` hashes every JPEG, PNG and WebP under the
-//! paths on one thread and prints one JSON line with the median images/s of N runs, two
-//! ways: as `stockroom hash` does (reduced-scale decode; PDQ of the whole, trimmed and
-//! centre regions; pHash; blake3), and as ingest does for a lookup (the same, plus the nine
-//! inset PDQs).
+//! `stockroom-phash-bench speed [--runs N] PATH...` handles every JPEG, PNG and WebP under
+//! the paths on one thread, N runs of three ways: as `stockroom hash` does (reduced-scale
+//! decode; PDQ of the whole, trimmed and centre regions; pHash; blake3), as ingest does for
+//! a lookup (the same, plus the nine inset PDQs), and the decode alone. It prints one JSON
+//! line: `{"files": [...], "seconds": {"hash": [[per file] per run], "lookup": ..,
+//! "decode": ..}}`, for `tools/phash-bench.py report` to sum by format.
 //!
 //! `stockroom-phash-bench dump --out DIR PATH...` writes the exact pixels it hashes for each
 //! image to `DIR/N.rgb` and prints one JSON line per image with our PDQ hash, quality and
@@ -18,8 +19,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use fingerprint::{fingerprint, fingerprint_for_index};
-use stockroom_phash::{Fingerprint, Transform};
-use stockroom_render::Pixels;
+use stockroom_phash::{DECODE_LONG_SIDE, Fingerprint, Transform};
+use stockroom_render::{Limits, Pixels, decode_oriented};
 
 fn main() -> Result<()> {
     // As the stockroom binary does at start-up.
@@ -54,37 +55,56 @@ fn speed(files: &[PathBuf], runs: usize) -> Result<()> {
         .iter()
         .map(|file| std::fs::read(file).with_context(|| file.display().to_string()))
         .collect::<Result<_>>()?;
-    // Runs of the two ways alternate, so that both see the same machine noise.
-    let (mut print_rates, mut lookup_rates) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
+    // The ways' runs alternate, so that all three see the same machine noise.
+    let ways: [(&str, Way); 3] = [
+        ("hash", |bytes| hash_with(bytes, fingerprint_for_index)),
+        ("lookup", |bytes| hash_with(bytes, fingerprint)),
+        ("decode", decode_only),
+    ];
+    let mut seconds: Vec<Vec<Vec<f64>>> = vec![Vec::with_capacity(runs); ways.len()];
     for _ in 0..runs {
-        print_rates.push(rate(&originals, files, fingerprint_for_index)?);
-        lookup_rates.push(rate(&originals, files, fingerprint)?);
+        for ((_, way), runs) in ways.iter().zip(&mut seconds) {
+            runs.push(time_each(&originals, files, *way)?);
+        }
     }
-    let median = |mut rates: Vec<f64>| {
-        rates.sort_by(f64::total_cmp);
-        rates[rates.len() / 2]
-    };
-    println!(
-        "{{\"images\":{},\"runs\":{runs},\"images_per_second\":{:.1},\"lookup_images_per_second\":{:.1}}}",
-        files.len(),
-        median(print_rates),
-        median(lookup_rates)
-    );
+    let files: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    let ways: Vec<String> = ways
+        .iter()
+        .zip(&seconds)
+        .map(|((name, _), runs)| format!("{name:?}:{runs:?}"))
+        .collect();
+    println!("{{\"files\":{files:?},\"seconds\":{{{}}}}}", ways.join(","));
     Ok(())
 }
 
-/// Images/s of hashing every file (and its blake3) one way.
-fn rate(
-    originals: &[Vec<u8>],
-    files: &[PathBuf],
-    hash: fn(&[u8]) -> Result<(Fingerprint, Pixels)>,
-) -> Result<f64> {
-    let started = Instant::now();
-    for (bytes, file) in originals.iter().zip(files) {
-        let (print, _) = hash(bytes).with_context(|| file.display().to_string())?;
-        std::hint::black_box((print, blake3::hash(bytes)));
-    }
-    Ok(files.len() as f64 / started.elapsed().as_secs_f64())
+/// One way of handling an image file's bytes, timed per file.
+type Way = fn(&[u8]) -> Result<()>;
+
+/// Hashing as `stockroom hash` (or a lookup) does: the fingerprint and the file's blake3.
+fn hash_with(bytes: &[u8], hash: fn(&[u8]) -> Result<(Fingerprint, Pixels)>) -> Result<()> {
+    let (print, _) = hash(bytes)?;
+    std::hint::black_box((print, blake3::hash(bytes)));
+    Ok(())
+}
+
+/// Only the decode that hashing starts with: how fast hashing could be if hashing were free.
+fn decode_only(bytes: &[u8]) -> Result<()> {
+    let pixels = decode_oriented(bytes, &Limits::default(), DECODE_LONG_SIDE)?;
+    std::hint::black_box(pixels);
+    Ok(())
+}
+
+/// Seconds each file took one way, in order.
+fn time_each(originals: &[Vec<u8>], files: &[PathBuf], way: Way) -> Result<Vec<f64>> {
+    originals
+        .iter()
+        .zip(files)
+        .map(|(bytes, file)| {
+            let started = Instant::now();
+            way(bytes).with_context(|| file.display().to_string())?;
+            Ok(started.elapsed().as_secs_f64())
+        })
+        .collect()
 }
 
 fn dump(files: &[PathBuf], out: &Path) -> Result<()> {
