@@ -436,6 +436,51 @@ fn hash_prints_the_design_fields_and_an_error_line_for_a_non_image() {
     );
 }
 
+/// `hash` hashes a batch on every CPU; its lines must still come out in the order given,
+/// each the same as when that image is hashed alone, the error line in its place.
+#[test]
+fn hash_prints_a_batch_in_the_order_given() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let not_image = data.path().join("broken.png");
+    std::fs::write(&not_image, b"\x89PNG\r\n\x1a\n and then nothing").expect("write");
+    let mut photos: Vec<PathBuf> = std::fs::read_dir(repo().join("corpus/photos"))
+        .expect("corpus")
+        .map(|entry| entry.expect("entry").path())
+        .collect();
+    photos.sort();
+    // Three times over, so that the batch is longer than one round of the pool.
+    let mut batch: Vec<PathBuf> = photos
+        .iter()
+        .chain(&photos)
+        .chain(&photos)
+        .cloned()
+        .collect();
+    batch.insert(batch.len() / 2, not_image.clone());
+    let output = run(stockroom().arg("hash").args(&batch));
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    let lines = json_lines(&output);
+    let paths: Vec<&str> = lines
+        .iter()
+        .map(|line| line["path"].as_str().expect("path"))
+        .collect();
+    let expected: Vec<String> = batch
+        .iter()
+        .map(|path| path.display().to_string())
+        .collect();
+    assert_eq!(paths, expected);
+    assert!(
+        lines[batch.len() / 2]["error"].is_string(),
+        "{}",
+        lines[batch.len() / 2]
+    );
+    let alone = json_lines(&run(stockroom().arg("hash").arg(&photos[3])));
+    for (line, path) in lines.iter().zip(&batch) {
+        if path == &photos[3] {
+            assert_eq!(line, &alone[0]);
+        }
+    }
+}
+
 #[test]
 fn members_add_prints_the_id_and_one_key_per_seat_and_block_and_clear_change_the_status() {
     let dir = tempfile::tempdir().expect("temp dir");

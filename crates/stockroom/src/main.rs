@@ -282,32 +282,63 @@ fn hash_file(
     fingerprint::hash_bytes(&bytes, &stockroom_render::Limits::default(), purpose)
 }
 
-/// Hashes each image and prints the line `line` makes of it, or an error line; exits 1 if
-/// any image could not be hashed.
+/// Hashes each image and prints the line `line` makes of it, or an error line, in the order
+/// given; exits 1 if any image could not be hashed. The images are hashed on every CPU;
+/// each line is printed as soon as the lines before it are.
 fn print_per_image(
     images: &[PathBuf],
     max_bytes: u64,
     purpose: fingerprint::Purpose,
-    line: impl Fn(&std::path::Path, &fingerprint::Hashed) -> serde_json::Result<serde_json::Value>,
+    line: impl Fn(&std::path::Path, &fingerprint::Hashed) -> serde_json::Result<serde_json::Value>
+    + Sync,
 ) -> Result<ExitCode> {
-    let mut out = std::io::stdout().lock();
-    let mut failed = false;
-    for path in images {
-        let value = match hash_file(path, max_bytes, purpose) {
-            Ok(hashed) => line(path, &hashed)?,
-            Err(error) => {
-                failed = true;
-                serde_json::json!({ "path": path, "error": format!("{error:#}") })
+    use rayon::prelude::*;
+    let (sender, lines) = std::sync::mpsc::channel();
+    let line = &line;
+    // Set when printing failed (say, a closed pipe): the images not yet begun are skipped.
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let stop = &stop;
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            images
+                .par_iter()
+                .enumerate()
+                .for_each_with(sender, |sender, (number, path)| {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        return;
+                    }
+                    let value = match hash_file(path, max_bytes, purpose) {
+                        Ok(hashed) => line(path, &hashed).map(|value| (true, value)),
+                        Err(error) => Ok((
+                            false,
+                            serde_json::json!({ "path": path, "error": format!("{error:#}") }),
+                        )),
+                    };
+                    // The receiver only goes away when printing failed.
+                    if sender.send((number, value)).is_err() {
+                        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                });
+        });
+        let mut out = std::io::stdout().lock();
+        let mut failed = false;
+        let (mut waiting, mut next) = (std::collections::BTreeMap::new(), 0);
+        for (number, value) in lines {
+            waiting.insert(number, value);
+            while let Some(value) = waiting.remove(&next) {
+                let (hashed, value) = value?;
+                failed |= !hashed;
+                serde_json::to_writer(&mut out, &value)?;
+                writeln!(out)?;
+                next += 1;
             }
-        };
-        serde_json::to_writer(&mut out, &value)?;
-        writeln!(out)?;
-    }
-    out.flush()?;
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
+            out.flush()?;
+        }
+        Ok(if failed {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        })
     })
 }
 
