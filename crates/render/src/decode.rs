@@ -4,8 +4,9 @@
 //! inside the inverse DCT ("shrink-on-load"): a 24 MP photo bound for a 1000 px preview is
 //! decoded at 1/4 scale, a sixteenth of the pixels. PNG and WebP go through the `image`
 //! crate with its allocation limits set; still WebPs through libwebp, which also scales
-//! while decoding (`webp.rs`). No pixel buffer is allocated before the header's
-//! dimensions have passed [`Limits`].
+//! while decoding (`webp.rs`); for hashing, PNGs are box-averaged row by row as they decode
+//! (`png_shrink.rs`). No pixel buffer is allocated before the header's dimensions have
+//! passed [`Limits`].
 
 use std::io::Cursor;
 
@@ -13,7 +14,7 @@ use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 use turbojpeg::{Colorspace, Decompressor, PixelFormat, ScalingFactor};
 
 use crate::error::{Format, RenderError, Result};
-use crate::{jpeg_markers, webp};
+use crate::{jpeg_markers, png_shrink, webp};
 
 /// What an upload may be, checked before any pixel is decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,7 +43,7 @@ impl Default for Limits {
 }
 
 impl Limits {
-    fn check(&self, width: u64, height: u64) -> Result<()> {
+    pub(crate) fn check(&self, width: u64, height: u64) -> Result<()> {
         if width == 0 || height == 0 {
             return Err(RenderError::Empty { width, height });
         }
@@ -150,6 +151,24 @@ pub fn decode(bytes: &[u8], limits: &Limits, target_long_side: u32) -> Result<De
         Format::WebP => decode_webp(bytes, limits, target_long_side),
         format => decode_with_image(bytes, format, limits),
     }
+}
+
+/// As [`decode`], but a PNG is also shrunk while it decodes, box-averaged by the largest
+/// whole factor that keeps `target_long_side`, and never held whole: for a caller that would
+/// box-average it on sRGB values anyway (hashing). Previews do not use it: they reduce a
+/// PNG in linear light.
+pub(crate) fn decode_box_averaged(
+    bytes: &[u8],
+    limits: &Limits,
+    target_long_side: u32,
+) -> Result<Decoded> {
+    if sniff(bytes) == Some(Format::Png) {
+        check_file_size(bytes, limits)?;
+        if let Some(decoded) = png_shrink::decode_shrunk(bytes, limits, target_long_side)? {
+            return Ok(decoded);
+        }
+    }
+    decode(bytes, limits, target_long_side)
 }
 
 fn check_file_size(bytes: &[u8], limits: &Limits) -> Result<()> {
@@ -295,10 +314,12 @@ fn image_decoder<'a>(
 }
 
 fn orientation_of(decoder: &mut dyn ImageDecoder) -> u8 {
+    decoder.orientation().map_or(1, orientation_number)
+}
+
+/// EXIF's number (1–8) for an orientation.
+pub(crate) fn orientation_number(orientation: image::metadata::Orientation) -> u8 {
     use image::metadata::Orientation;
-    let Ok(orientation) = decoder.orientation() else {
-        return 1;
-    };
     match orientation {
         Orientation::NoTransforms => 1,
         Orientation::FlipHorizontal => 2,

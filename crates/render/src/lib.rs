@@ -27,6 +27,7 @@ mod decode;
 mod error;
 mod jpeg_markers;
 mod keywords;
+mod png_shrink;
 mod resize;
 mod watermark;
 mod webp;
@@ -227,12 +228,13 @@ pub struct Pixels {
 }
 
 /// Decodes `original` with at least `long_side` pixels on the long side: JPEG shrinks at
-/// 1/2–1/8 in the DCT and WebP in libwebp; what still has twice that or more (a PNG, which
+/// 1/2–1/8 in the DCT, WebP in libwebp, and a PNG is box-averaged row by row as it decodes
+/// (`png_shrink.rs`); what still has twice that or more (an interlaced or 16-bit PNG, which
 /// decodes in full, or a JPEG over 3,200 px after its 1/8) is box-averaged by the largest
 /// whole factor that keeps `long_side`, as the DCT's 1/8 averages 8×8 blocks. Then applies
 /// EXIF orientation. The same limits and errors as [`render`].
 pub fn decode_oriented(original: &[u8], limits: &Limits, long_side: u32) -> Result<Pixels> {
-    let decoded = decode(original, limits, long_side)?;
+    let decoded = decode::decode_box_averaged(original, limits, long_side)?;
     let (rgb, width, height) =
         resize::box_shrink(decoded.rgb, decoded.width, decoded.height, long_side)?;
     let (rgb, width, height) = resize::orient(rgb, width, height, decoded.info.orientation);

@@ -408,6 +408,8 @@ fn mangled_images_never_panic() {
                 &RenderOptions::default(),
                 Credit::default(),
             );
+            // Hashing's decode, which streams PNGs.
+            let _ = decode_oriented(&bytes, &Limits::default(), 40);
         }
     }
 }
@@ -510,5 +512,200 @@ fn a_large_png_is_box_averaged_for_hashing_as_a_jpeg_is_shrunk_in_the_dct() -> R
         (1000, 700),
         "factor 1: unchanged"
     );
+    Ok(())
+}
+
+/// A PNG written by the `png` crate from raw samples (palette and tRNS when given).
+fn encode_png(
+    samples: &[u8],
+    (width, height): (u32, u32),
+    (color, depth): (::png::ColorType, ::png::BitDepth),
+    palette: Option<(Vec<u8>, Vec<u8>)>,
+) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let mut encoder = ::png::Encoder::new(&mut bytes, width, height);
+    encoder.set_color(color);
+    encoder.set_depth(depth);
+    if let Some((palette, alphas)) = palette {
+        encoder.set_palette(palette);
+        encoder.set_trns(alphas);
+    }
+    let mut writer = encoder.write_header().expect("png header");
+    writer.write_image_data(samples).expect("png data");
+    writer.finish().expect("png end");
+    bytes
+}
+
+/// What streaming must equal: the whole image as the `image` crate decodes it, each pixel
+/// composited over white without rounding, then the mean of each `factor × factor` block
+/// (narrower at the edges), rounded once.
+fn box_means_of_whole(png: &[u8], factor: usize) -> (Vec<u8>, u32, u32) {
+    let whole = image::load_from_memory(png)
+        .expect("whole decode")
+        .to_rgba8();
+    let (width, height) = (whole.width() as usize, whole.height() as usize);
+    let (out_width, out_height) = (width.div_ceil(factor), height.div_ceil(factor));
+    let mut out = Vec::with_capacity(out_width * out_height * 3);
+    for by in 0..out_height {
+        for bx in 0..out_width {
+            for channel in 0..3 {
+                // 255 × (c·a/255 + 255 − a), summed, over 255 × the count.
+                let (mut sum, mut count) = (0u64, 0u64);
+                for y in by * factor..((by + 1) * factor).min(height) {
+                    for x in bx * factor..((bx + 1) * factor).min(width) {
+                        let pixel = whole.get_pixel(x as u32, y as u32).0;
+                        let (c, a) = (u64::from(pixel[channel]), u64::from(pixel[3]));
+                        sum += c * a + 255 * (255 - a);
+                        count += 255;
+                    }
+                }
+                out.push(((sum + count / 2) / count) as u8);
+            }
+        }
+    }
+    (out, out_width as u32, out_height as u32)
+}
+
+#[test]
+fn png_rows_are_box_averaged_while_decoding_as_decoding_whole_would() {
+    use ::png::{BitDepth, ColorType};
+    let (width, height) = (203u32, 157u32);
+    let mut state = 0x9e37_79b9_u32;
+    let mut noise = move || {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        state as u8
+    };
+    // Every other row opaque (the fast path); the rest with alphas from 0 to 255.
+    let samples = |channels: usize, alpha: bool, noise: &mut dyn FnMut() -> u8| -> Vec<u8> {
+        let mut out = Vec::new();
+        for y in 0..height {
+            for _ in 0..width {
+                for channel in 0..channels {
+                    let is_alpha = alpha && channel == channels - 1;
+                    out.push(if is_alpha && y % 2 == 0 { 255 } else { noise() });
+                }
+            }
+        }
+        out
+    };
+    let palette: Vec<u8> = (0..=255u8).flat_map(|i| [i, 255 - i, i / 2]).collect();
+    let alphas: Vec<u8> = (0..=255u8).map(|i| i.wrapping_mul(37)).collect();
+    let one_bit: Vec<u8> = (0..height as usize * width.div_ceil(8) as usize)
+        .map(|_| noise())
+        .collect();
+    let cases = [
+        (
+            "grey",
+            encode_png(
+                &samples(1, false, &mut noise),
+                (width, height),
+                (ColorType::Grayscale, BitDepth::Eight),
+                None,
+            ),
+        ),
+        (
+            "grey+alpha",
+            encode_png(
+                &samples(2, true, &mut noise),
+                (width, height),
+                (ColorType::GrayscaleAlpha, BitDepth::Eight),
+                None,
+            ),
+        ),
+        (
+            "rgb",
+            encode_png(
+                &samples(3, false, &mut noise),
+                (width, height),
+                (ColorType::Rgb, BitDepth::Eight),
+                None,
+            ),
+        ),
+        (
+            "rgba",
+            encode_png(
+                &samples(4, true, &mut noise),
+                (width, height),
+                (ColorType::Rgba, BitDepth::Eight),
+                None,
+            ),
+        ),
+        (
+            "palette+tRNS",
+            encode_png(
+                &samples(1, false, &mut noise),
+                (width, height),
+                (ColorType::Indexed, BitDepth::Eight),
+                Some((palette, alphas)),
+            ),
+        ),
+        (
+            "1-bit grey",
+            encode_png(
+                &one_bit,
+                (width, height),
+                (ColorType::Grayscale, BitDepth::One),
+                None,
+            ),
+        ),
+    ];
+    for (name, png) in &cases {
+        for target in [1, 20, 67, 100, 202, 203, 1000] {
+            let factor = (width.max(height) / target).max(1) as usize;
+            let streamed =
+                decode::decode_box_averaged(png, &Limits::default(), target).expect(name);
+            assert!(
+                png_shrink::decode_shrunk(png, &Limits::default(), target)
+                    .expect(name)
+                    .is_some(),
+                "{name}: streamed"
+            );
+            assert_eq!(streamed.prescaled, factor > 1, "{name} at {target}");
+            let (expected, out_width, out_height) = box_means_of_whole(png, factor);
+            assert_eq!(
+                (streamed.width, streamed.height),
+                (out_width, out_height),
+                "{name} at {target}"
+            );
+            assert!(
+                streamed.rgb == expected,
+                "{name} at {target}: pixels differ"
+            );
+        }
+    }
+}
+
+#[test]
+fn sixteen_bit_pngs_decode_whole_and_exif_orientation_is_read_while_streaming() -> Result<()> {
+    // 16-bit: not streamed; decoded whole, then box-averaged as before.
+    let wide: Vec<u8> = gradient(120, 80).iter().flat_map(|&v| [v, v]).collect();
+    let deep = encode_png(
+        &wide,
+        (120, 80),
+        (::png::ColorType::Rgb, ::png::BitDepth::Sixteen),
+        None,
+    );
+    assert!(png_shrink::decode_shrunk(&deep, &Limits::default(), 40)?.is_none());
+    let pixels = decode_oriented(&deep, &Limits::default(), 40)?;
+    assert_eq!((pixels.width, pixels.height), (40, 27));
+
+    // An eXIf chunk (orientation 6, turn right) before the image data.
+    let plain = encode_png(
+        &gradient(60, 20),
+        (60, 20),
+        (::png::ColorType::Rgb, ::png::BitDepth::Eight),
+        None,
+    );
+    let exif = b"MM\0*\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01\0\x06\0\0\0\0\0\0".to_vec();
+    let ihdr_end = 8 + 4 + 4 + 13 + 4;
+    let mut turned = plain[..ihdr_end].to_vec();
+    turned.extend_from_slice(&png(&[(b"eXIf", exif)])[8..]);
+    turned.extend_from_slice(&plain[ihdr_end..]);
+    assert_eq!(probe(&turned, &Limits::default())?.orientation, 6);
+    let pixels = decode_oriented(&turned, &Limits::default(), 60)?;
+    assert_eq!(pixels.source.orientation, 6);
+    assert_eq!((pixels.width, pixels.height), (20, 60));
     Ok(())
 }
