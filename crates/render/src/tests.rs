@@ -370,6 +370,17 @@ fn hostile_files_get_typed_errors_fast() {
     }
 }
 
+/// A xorshift64 stream: reproducible noise without a dependency.
+fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+    let mut state = seed;
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    }
+}
+
 /// Random damage to real JPEG and PNG bytes: never a panic (a stand-in for cargo-fuzz,
 /// which needs a nightly toolchain).
 #[test]
@@ -384,13 +395,7 @@ fn mangled_images_never_panic() {
         image::ImageFormat::Png,
     )
     .expect("png");
-    let mut state = 0x1234_5678_u64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut next = xorshift(0x1234_5678);
     for seed in [jpeg, png_bytes] {
         for _ in 0..400 {
             let mut bytes = seed.clone();
@@ -570,13 +575,8 @@ fn box_means_of_whole(png: &[u8], factor: usize) -> (Vec<u8>, u32, u32) {
 fn png_rows_are_box_averaged_while_decoding_as_decoding_whole_would() {
     use ::png::{BitDepth, ColorType};
     let (width, height) = (203u32, 157u32);
-    let mut state = 0x9e37_79b9_u32;
-    let mut noise = move || {
-        state ^= state << 13;
-        state ^= state >> 17;
-        state ^= state << 5;
-        state as u8
-    };
+    let mut next = xorshift(0x9e37_79b9);
+    let mut noise = move || next() as u8;
     // Every other row opaque (the fast path); the rest with alphas from 0 to 255.
     let samples = |channels: usize, alpha: bool, noise: &mut dyn FnMut() -> u8| -> Vec<u8> {
         let mut out = Vec::new();
