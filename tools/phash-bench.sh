@@ -4,8 +4,8 @@
 #     `pdqhash`, which wraps the C++), on the bundled and the full corpus;
 #  2. speed: images/s of ours vs `pdqhash` and `imagehash.phash` (each decoding with PIL)
 #     on the full corpus, by format and in all; prints the ratios. Ours three ways: "hash"
-#     as `stockroom hash` does (decode + PDQ whole/trimmed/centre + pHash + blake3), the
-#     peers' job; "+lookup" as ingest does, with the nine inset PDQs a lookup adds; and
+#     as `stockroom hash` does (decode + PDQ of the whole + pHash + blake3), the peers'
+#     job; "+lookup" as ingest does (PDQ of every region a lookup compares); and
 #     "decode" alone, whose ratio to a peer is the ceiling hashing faster cannot pass.
 #
 #   tools/phash-bench.sh [RUNS]     (default 5; fetches corpus/full; a venv in target/py)

@@ -349,3 +349,16 @@ fn a_padded_copy_is_also_looked_up_with_only_its_padding_trimmed() {
             .all(|(region, _)| *region != Region::Unpadded)
     );
 }
+
+/// `stockroom hash` prints the published hashes without building a fingerprint; they must
+/// be the fingerprint's own, which lookups compare and other platforms' lists hold.
+#[test]
+fn published_hashes_are_the_fingerprints_whole_ones() {
+    for (w, h) in [(200, 150), (150, 200), (64, 48)] {
+        let rgb = picture(w, h);
+        let print = Fingerprint::of_rgb(&rgb, w, h);
+        assert_eq!(pdq_from_rgb(&rgb, w, h), print.pdq);
+        assert_eq!(phash64(&rgb, w, h), print.phash);
+        assert_eq!(Fingerprint::for_index(&rgb, w, h).pdq, print.pdq);
+    }
+}

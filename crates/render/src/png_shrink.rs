@@ -158,7 +158,11 @@ impl BoxShrink {
             let columns = self.factor.min(self.width - column * self.factor);
             // Up to 255² × factor² per sum: u64. With alpha the sums are 255 times the
             // composited values (`add_over_white`).
-            let weight = if matches!(self.channels, 2 | 4) { 255 } else { 1 };
+            let weight = if matches!(self.channels, 2 | 4) {
+                255
+            } else {
+                1
+            };
             let count = (columns * self.rows_in_block) as u64 * weight;
             let mut totals = [0u64; 4];
             for pixel in sums.chunks_exact(self.channels) {

@@ -1,17 +1,18 @@
 //! Hashing uploads for duplicate detection, shared by `ingest`, `hash` and `dedup`.
 //!
-//! The image is decoded at reduced scale (JPEG in the DCT, WebP in libwebp) with EXIF
-//! orientation applied, then hashed: PDQ of the whole (the standard hash, comparable with
-//! other platforms' lists), of the picture inside uniform borders and of its centre crop,
-//! plus a DCT pHash and blake3 of the file's bytes.
+//! The image is decoded at reduced scale (JPEG in the DCT, WebP in libwebp, PNG box-averaged
+//! row by row) with EXIF orientation applied, then hashed: PDQ of the whole (the standard
+//! hash, comparable with other platforms' lists), a DCT pHash and blake3 of the file's
+//! bytes; for a lookup also PDQ of the picture inside uniform borders, of its centre crop
+//! and of the windows and mirror images a lookup compares (`Fingerprint::of_rgb`).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use stockroom_dupes::{DupIndex, Match, Query};
-use stockroom_phash::{DECODE_LONG_SIDE, Fingerprint, phash_hex};
-use stockroom_render::{Limits, auto_keywords, decode_oriented};
+use stockroom_phash::{DECODE_LONG_SIDE, Fingerprint, Pdq, pdq_from_rgb, phash_hex, phash64};
+use stockroom_render::{Limits, Pixels, auto_keywords, decode_oriented};
 use stockroom_store::AssetId;
 
 use crate::config::Config;
@@ -39,30 +40,54 @@ pub fn read_upload(path: &Path, max_bytes: u64) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("reading {}", path.display()))
 }
 
-/// What an image is hashed for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Purpose {
-    /// Its hashes are printed: the lookup-only insets are not computed.
-    Print,
-    /// It is looked up in the duplicate index (and may then be indexed).
-    Lookup,
+/// Decodes (within `limits`) an image file's bytes for hashing: the pixels, and the
+/// original's size as displayed.
+fn decode(bytes: &[u8], limits: &Limits) -> Result<(Pixels, (u32, u32))> {
+    let pixels = decode_oriented(bytes, limits, DECODE_LONG_SIDE)?;
+    let size = pixels.source.displayed_size();
+    Ok((pixels, size))
 }
 
-/// Decodes (within `limits`) and hashes an image file's bytes.
-pub fn hash_bytes(bytes: &[u8], limits: &Limits, purpose: Purpose) -> Result<Hashed> {
-    let pixels = decode_oriented(bytes, limits, DECODE_LONG_SIDE)?;
+/// Decodes (within `limits`) and hashes an image file's bytes, to look it up in the
+/// duplicate index (and then perhaps index it).
+pub fn hash_bytes(bytes: &[u8], limits: &Limits) -> Result<Hashed> {
+    let (pixels, size) = decode(bytes, limits)?;
     let (width, height) = (pixels.width as usize, pixels.height as usize);
-    let size = pixels.source.displayed_size();
     Ok(Hashed {
-        size,
-        auto_keywords: auto_keywords(size.0, size.1, &pixels.rgb),
-        fingerprint: match purpose {
-            Purpose::Print => Fingerprint::for_index(&pixels.rgb, width, height),
-            Purpose::Lookup => Fingerprint::of_rgb(&pixels.rgb, width, height),
-        },
+        fingerprint: Fingerprint::of_rgb(&pixels.rgb, width, height),
         blake3: blake3::hash(bytes),
         media_type: pixels.source.format.media_type(),
+        size,
+        auto_keywords: auto_keywords(size.0, size.1, &pixels.rgb),
     })
+}
+
+/// An image's published hashes, as `stockroom hash` prints them.
+#[derive(Debug)]
+pub struct Printed {
+    /// PDQ of the whole image, comparable with other platforms' hash lists.
+    pub pdq: Pdq,
+    pub phash: u64,
+    pub blake3: blake3::Hash,
+}
+
+/// Decodes (within `limits`) an image file's bytes and computes only its published hashes:
+/// none of the trimmed, centre, mirrored or inset regions a lookup needs.
+pub fn print_bytes(bytes: &[u8], limits: &Limits) -> Result<Printed> {
+    let (pixels, _) = decode(bytes, limits)?;
+    let (width, height) = (pixels.width as usize, pixels.height as usize);
+    Ok(Printed {
+        pdq: pdq_from_rgb(&pixels.rgb, width, height),
+        phash: phash64(&pixels.rgb, width, height),
+        blake3: blake3::hash(bytes),
+    })
+}
+
+/// An image's size as displayed and its automatic keywords, read off the pixels decoded
+/// as for hashing.
+pub fn size_and_keywords(bytes: &[u8], limits: &Limits) -> Result<((u32, u32), Vec<String>)> {
+    let (pixels, size) = decode(bytes, limits)?;
+    Ok((size, auto_keywords(size.0, size.1, &pixels.rgb)))
 }
 
 /// The line `stockroom hash` prints per image (DESIGN §3).
@@ -76,13 +101,13 @@ pub struct HashLine {
 }
 
 impl HashLine {
-    pub fn new(path: PathBuf, hashed: &Hashed) -> HashLine {
+    pub fn new(path: PathBuf, printed: &Printed) -> HashLine {
         HashLine {
             path,
-            pdq: hashed.fingerprint.pdq.hash.to_string(),
-            quality: hashed.fingerprint.pdq.quality,
-            phash: phash_hex(hashed.fingerprint.phash),
-            blake3: hashed.blake3.to_hex().to_string(),
+            pdq: printed.pdq.hash.to_string(),
+            quality: printed.pdq.quality,
+            phash: phash_hex(printed.phash),
+            blake3: printed.blake3.to_hex().to_string(),
         }
     }
 }

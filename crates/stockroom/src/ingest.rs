@@ -309,8 +309,7 @@ impl Admission {
         source_file: &str,
     ) -> Result<Outcome> {
         // Decoding checks the image (format, limits, integrity) before anything is stored.
-        let hashed =
-            fingerprint::hash_bytes(bytes, &Limits::default(), fingerprint::Purpose::Lookup)?;
+        let hashed = fingerprint::hash_bytes(bytes, &Limits::default())?;
         let hash = *hashed.blake3.as_bytes();
         let id = {
             let mut claims = self.claims();

@@ -70,9 +70,7 @@ impl Intake for Admission {
     }
 
     fn duplicates(&self, image: &[u8]) -> Result<DuplicateReport, IntakeError> {
-        let hashed =
-            fingerprint::hash_bytes(image, &Limits::default(), fingerprint::Purpose::Lookup)
-                .map_err(classify)?;
+        let hashed = fingerprint::hash_bytes(image, &Limits::default()).map_err(classify)?;
         let matches = fingerprint::candidates(
             &self.duplicate_index(),
             &hashed.fingerprint,

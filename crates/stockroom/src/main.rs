@@ -272,29 +272,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// Reads and hashes one image file, within the configured upload limit.
-fn hash_file(
-    path: &std::path::Path,
-    max_bytes: u64,
-    purpose: fingerprint::Purpose,
-) -> Result<fingerprint::Hashed> {
-    let bytes = fingerprint::read_upload(path, max_bytes)?;
-    fingerprint::hash_bytes(&bytes, &stockroom_render::Limits::default(), purpose)
-}
-
-/// Hashes each image and prints the line `line` makes of it, or an error line, in the order
-/// given; exits 1 if any image could not be hashed. The images are hashed on every CPU;
-/// each line is printed as soon as the lines before it are.
-fn print_per_image(
+/// Reads each image (within the upload limit `max_bytes`), hashes it with `hash` and prints
+/// the line `line` makes of it, or an error line, in the order given; exits 1 if any image
+/// could not be hashed. The images are hashed on every CPU; each line is printed as soon as
+/// the lines before it are.
+fn print_per_image<Hashed>(
     images: &[PathBuf],
     max_bytes: u64,
-    purpose: fingerprint::Purpose,
-    line: impl Fn(&std::path::Path, &fingerprint::Hashed) -> serde_json::Result<serde_json::Value>
-    + Sync,
+    hash: impl Fn(&[u8], &stockroom_render::Limits) -> Result<Hashed> + Sync,
+    line: impl Fn(&std::path::Path, &Hashed) -> serde_json::Result<serde_json::Value> + Sync,
 ) -> Result<ExitCode> {
     use rayon::prelude::*;
     let (sender, lines) = std::sync::mpsc::channel();
-    let line = &line;
+    let (hash, line) = (&hash, &line);
     // Set when printing failed (say, a closed pipe): the images not yet begun are skipped.
     let stop = std::sync::atomic::AtomicBool::new(false);
     let stop = &stop;
@@ -307,7 +297,9 @@ fn print_per_image(
                     if stop.load(std::sync::atomic::Ordering::Relaxed) {
                         return;
                     }
-                    let value = match hash_file(path, max_bytes, purpose) {
+                    let hashed = fingerprint::read_upload(path, max_bytes)
+                        .and_then(|bytes| hash(&bytes, &stockroom_render::Limits::default()));
+                    let value = match hashed {
                         Ok(hashed) => line(path, &hashed).map(|value| (true, value)),
                         Err(error) => Ok((
                             false,
@@ -348,8 +340,10 @@ fn hash(images: &[PathBuf]) -> Result<ExitCode> {
     print_per_image(
         images,
         max_bytes,
-        fingerprint::Purpose::Print,
-        |path, hashed| serde_json::to_value(fingerprint::HashLine::new(path.to_path_buf(), hashed)),
+        fingerprint::print_bytes,
+        |path, printed| {
+            serde_json::to_value(fingerprint::HashLine::new(path.to_path_buf(), printed))
+        },
     )
 }
 
@@ -359,8 +353,8 @@ fn dedup(config: &Config, threshold: Option<u32>, images: &[PathBuf]) -> Result<
     let store = config.open_blobs()?;
     let index = fingerprint::open_index(config)?;
     let threshold = threshold.unwrap_or(config.dedup_threshold);
-    let purpose = fingerprint::Purpose::Lookup;
-    print_per_image(images, config.max_upload_bytes, purpose, |path, hashed| {
+    let hash = fingerprint::hash_bytes;
+    print_per_image(images, config.max_upload_bytes, hash, |path, hashed| {
         let print = &hashed.fingerprint;
         Ok(serde_json::json!({
             "query": path,

@@ -189,11 +189,7 @@ pub fn similar(
     let mut found: Vec<Similar> = Vec::new();
     let mut seen: HashSet<String> = HashSet::from([id.to_string()]);
     if let Some(original) = store.get(id, BlobKind::Original) {
-        let hashed = fingerprint::hash_bytes(
-            &original,
-            &stockroom_render::Limits::default(),
-            fingerprint::Purpose::Lookup,
-        )?;
+        let hashed = fingerprint::hash_bytes(&original, &stockroom_render::Limits::default())?;
         let candidates =
             fingerprint::candidates(dupes, &hashed.fingerprint, SIMILAR_THRESHOLD, |asset| {
                 asset != id && store.contains(asset, BlobKind::Original)
@@ -307,13 +303,8 @@ pub fn indexable(
         let original = store
             .get(id, BlobKind::Original)
             .context("the original went missing")?;
-        let hashed = fingerprint::hash_bytes(
-            &original,
-            &stockroom_render::Limits::default(),
-            fingerprint::Purpose::Print,
-        )?;
-        size = hashed.size;
-        auto_keywords = hashed.auto_keywords;
+        (size, auto_keywords) =
+            fingerprint::size_and_keywords(&original, &stockroom_render::Limits::default())?;
     }
     let metadata = stored.metadata();
     let author = match &stored.author_id {

@@ -1,7 +1,8 @@
 //! `stockroom-phash-bench speed [--runs N] PATH...` handles every JPEG, PNG and WebP under
 //! the paths on one thread, N runs of three ways: as `stockroom hash` does (reduced-scale
-//! decode; PDQ of the whole, trimmed and centre regions; pHash; blake3), as ingest does for
-//! a lookup (the same, plus the nine inset PDQs), and the decode alone. It prints one JSON
+//! decode; PDQ of the whole; pHash; blake3), as ingest does for a lookup (PDQ of the whole,
+//! trimmed and centre regions and their mirror images, the nine inset PDQs, pHash,
+//! blake3), and the decode alone. It prints one JSON
 //! line: `{"files": [...], "seconds": {"hash": [[per file] per run], "lookup": ..,
 //! "decode": ..}}`, for `tools/phash-bench.py report` to sum by format.
 //!
@@ -9,7 +10,9 @@
 //! image to `DIR/N.rgb` and prints one JSON line per image with our PDQ hash, quality and
 //! the eight dihedral hashes, for `tools/phash-bench.py` to compare with the reference.
 
+// Shared with the dupes tools, which also index; this one only looks up.
 #[path = "../../common/fingerprint.rs"]
+#[allow(dead_code)]
 mod fingerprint;
 #[path = "../../common/images.rs"]
 mod images;
@@ -18,8 +21,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use fingerprint::{fingerprint, fingerprint_for_index};
-use stockroom_phash::{DECODE_LONG_SIDE, Fingerprint, Transform};
+use fingerprint::fingerprint;
+use stockroom_phash::{DECODE_LONG_SIDE, Fingerprint, Transform, pdq_from_rgb, phash64};
 use stockroom_render::{Limits, Pixels, decode_oriented};
 
 fn main() -> Result<()> {
@@ -57,7 +60,7 @@ fn speed(files: &[PathBuf], runs: usize) -> Result<()> {
         .collect::<Result<_>>()?;
     // The ways' runs alternate, so that all three see the same machine noise.
     let ways: [(&str, Way); 3] = [
-        ("hash", |bytes| hash_with(bytes, fingerprint_for_index)),
+        ("hash", published),
         ("lookup", |bytes| hash_with(bytes, fingerprint)),
         ("decode", decode_only),
     ];
@@ -80,7 +83,20 @@ fn speed(files: &[PathBuf], runs: usize) -> Result<()> {
 /// One way of handling an image file's bytes, timed per file.
 type Way = fn(&[u8]) -> Result<()>;
 
-/// Hashing as `stockroom hash` (or a lookup) does: the fingerprint and the file's blake3.
+/// Hashing as `stockroom hash` does: the published hashes (PDQ of the whole and pHash) and
+/// the file's blake3.
+fn published(bytes: &[u8]) -> Result<()> {
+    let pixels = decode_oriented(bytes, &Limits::default(), DECODE_LONG_SIDE)?;
+    let (width, height) = (pixels.width as usize, pixels.height as usize);
+    let hashes = (
+        pdq_from_rgb(&pixels.rgb, width, height),
+        phash64(&pixels.rgb, width, height),
+    );
+    std::hint::black_box((hashes, blake3::hash(bytes)));
+    Ok(())
+}
+
+/// Hashing as a lookup does: the fingerprint with every region, and the file's blake3.
 fn hash_with(bytes: &[u8], hash: fn(&[u8]) -> Result<(Fingerprint, Pixels)>) -> Result<()> {
     let (print, _) = hash(bytes)?;
     std::hint::black_box((print, blake3::hash(bytes)));
