@@ -13,6 +13,10 @@
 
     python tools/phash-bench.py report OURS.json PEERS.json
         Images/s by format (median run) of each way, and the ratios ours / theirs.
+
+    python tools/phash-bench.py all-cpus RUNS STOCKROOM FILE...
+        Images/s on every CPU: the `stockroom hash` binary at STOCKROOM on all the files,
+        against each peer as one process and as a pool of one process per CPU.
 """
 
 import json
@@ -80,24 +84,63 @@ def time_each(files, runs, ways):
     return seconds
 
 
-def speed(runs, files):
+def pdq_one(path):
+    with Image.open(path) as image:
+        pdqhash.compute(np.asarray(image.convert("RGB")))
+
+
+def phash_one(path):
     import imagehash
 
-    def pdq(path):
-        with Image.open(path) as image:
-            pdqhash.compute(np.asarray(image.convert("RGB")))
+    with Image.open(path) as image:
+        imagehash.phash(image)
 
-    def phash(path):
-        with Image.open(path) as image:
-            imagehash.phash(image)
 
-    def decode(path):
-        # What both peers do before hashing: PIL's full-size decode.
-        with Image.open(path) as image:
-            image.convert("RGB")
+def decode_one(path):
+    # What both peers do before hashing: PIL's full-size decode.
+    with Image.open(path) as image:
+        image.convert("RGB")
 
-    ways = {"pdqhash": pdq, "imagehash": phash, "decode": decode}
+
+def speed(runs, files):
+    ways = {"pdqhash": pdq_one, "imagehash": phash_one, "decode": decode_one}
     print(json.dumps({"files": files, "seconds": time_each(files, runs, ways)}))
+
+
+def all_cpus(runs, ours, files):
+    """Images/s on every CPU, as each tool is run: `stockroom hash` on all the files (it
+    hashes on every CPU itself), each peer as one Python process (a plain loop, as the
+    libraries are used) and as a pool of one process per CPU; median wall time of RUNS."""
+    import multiprocessing
+    import subprocess
+
+    cpus = multiprocessing.cpu_count()
+
+    def median_rate(one):
+        times = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            one()
+            times.append(time.perf_counter() - started)
+        return len(files) / sorted(times)[len(times) // 2]
+
+    def stockroom():
+        subprocess.run([ours, "hash", *files], check=True, stdout=subprocess.DEVNULL)
+
+    rates = {"stockroom": median_rate(stockroom)}
+    with multiprocessing.Pool(cpus) as pool:
+        for name, one in (("pdqhash", pdq_one), ("imagehash", phash_one)):
+            rates[name] = median_rate(lambda: [one(path) for path in files])
+            rates[f"{name}_pool"] = median_rate(lambda: pool.map(one, files, chunksize=1))
+    ours_rate = rates["stockroom"]
+    print(f"every CPU ({cpus}), {len(files)} files, wall time, median of {runs} runs:")
+    print(f"  stockroom hash {ours_rate:.1f} img/s")
+    for name in ("pdqhash", "imagehash"):
+        one, pooled = rates[name], rates[f"{name}_pool"]
+        print(
+            f"  {name:9}: one process {one:5.2f} img/s ({ours_rate / one:4.1f}x); "
+            f"{cpus} processes {pooled:5.2f} img/s ({ours_rate / pooled:4.1f}x)"
+        )
 
 
 FORMATS = {"jpeg": (".jpg", ".jpeg"), "png": (".png",), "webp": (".webp",)}
@@ -141,5 +184,7 @@ if __name__ == "__main__":
         speed(int(sys.argv[2]), sys.argv[3:])
     elif sys.argv[1] == "report":
         report(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "all-cpus":
+        all_cpus(int(sys.argv[2]), sys.argv[3], sys.argv[4:])
     else:
         sys.exit(__doc__)

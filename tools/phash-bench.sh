@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Hashing beside its peers, one thread each, pinned to one CPU, in the same run:
+# Hashing beside its peers, in the same run (1 and 2 one thread each, pinned to one CPU):
 #  1. compatibility: our PDQ of the very pixels we hash vs Meta's reference (Python
 #     `pdqhash`, which wraps the C++), on the bundled and the full corpus;
 #  2. speed: images/s of ours vs `pdqhash` and `imagehash.phash` (each decoding with PIL)
 #     on the full corpus, by format and in all; prints the ratios. Ours three ways: "hash"
 #     as `stockroom hash` does (decode + PDQ of the whole + pHash + blake3), the peers'
 #     job; "+lookup" as ingest does (PDQ of every region a lookup compares); and
-#     "decode" alone, whose ratio to a peer is the ceiling hashing faster cannot pass.
+#     "decode" alone, whose ratio to a peer is the ceiling hashing faster cannot pass;
+#  3. the same on every CPU, unpinned: `stockroom hash` (which hashes a batch on every CPU)
+#     against each peer as one process and as a pool of one process per CPU.
 #
 #   tools/phash-bench.sh [RUNS]     (default 5; fetches corpus/full; a venv in target/py)
 set -euo pipefail
@@ -15,7 +17,7 @@ runs=${1:-5}
 source tools/build-deps.sh
 [ -f corpus/full/manifest.jsonl ] || corpus/fetch-full.sh
 source tools/py-venv.sh pdqhash imagehash numpy pillow
-cargo build --release -q -p stockroom-phash-bench
+cargo build --release -q -p stockroom-phash-bench -p stockroom
 ours_bin=target/release/stockroom-phash-bench
 pin=(taskset -c "$(($(nproc) - 1))")
 dump=$(mktemp -d)
@@ -29,3 +31,4 @@ mapfile -t files < <(find corpus/full -type f \( -iname '*.jpg' -o -iname '*.jpe
 "${pin[@]}" "$ours_bin" speed --runs "$runs" "${files[@]}" > "$dump/ours.json"
 "${pin[@]}" $venv/bin/python tools/phash-bench.py speed "$runs" "${files[@]}" > "$dump/peers.json"
 $venv/bin/python tools/phash-bench.py report "$dump/ours.json" "$dump/peers.json"
+$venv/bin/python tools/phash-bench.py all-cpus "$runs" target/release/stockroom "${files[@]}"
