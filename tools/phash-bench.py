@@ -11,8 +11,9 @@
         included, as ours includes decoding), and PIL's decode alone, per file, RUNS runs;
         prints them as JSON in the shape `stockroom-phash-bench speed` prints.
 
-    python tools/phash-bench.py report OURS.json PEERS.json
-        Images/s by format (median run) of each way, and the ratios ours / theirs.
+    python tools/phash-bench.py report DIR
+        Images/s by format (median run) of each way, and the ratios ours / theirs, from
+        the timings DIR/ours.*.json and DIR/peers.*.json (one or more runs each).
 
     python tools/phash-bench.py all-cpus RUNS STOCKROOM FILE...
         Images/s on every CPU: the `stockroom hash` binary at STOCKROOM on all the files,
@@ -152,8 +153,26 @@ def rate(run_seconds, chosen):
     return len(chosen) / totals[len(totals) // 2]
 
 
-def report(ours_file, peers_file):
-    ours, peers = json.load(open(ours_file)), json.load(open(peers_file))
+def load_runs(paths):
+    """The runs of several timing files of the same files, as one."""
+    merged = None
+    for path in sorted(paths):
+        timing = json.load(open(path))
+        if merged is None:
+            merged = timing
+        elif timing["files"] != merged["files"]:
+            sys.exit(f"{path} times other files")
+        else:
+            for way, runs in timing["seconds"].items():
+                merged["seconds"][way] += runs
+    return merged
+
+
+def report(directory):
+    import glob
+
+    ours = load_runs(glob.glob(f"{directory}/ours.*.json"))
+    peers = load_runs(glob.glob(f"{directory}/peers.*.json"))
     if ours["files"] != peers["files"]:
         sys.exit("the two timings are of different files")
     files = ours["files"]
@@ -183,7 +202,7 @@ if __name__ == "__main__":
     elif sys.argv[1] == "speed":
         speed(int(sys.argv[2]), sys.argv[3:])
     elif sys.argv[1] == "report":
-        report(sys.argv[2], sys.argv[3])
+        report(sys.argv[2])
     elif sys.argv[1] == "all-cpus":
         all_cpus(int(sys.argv[2]), sys.argv[3], sys.argv[4:])
     else:

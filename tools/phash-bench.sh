@@ -26,9 +26,13 @@ trap 'rm -rf "$dump"' EXIT
 "$ours_bin" dump --out "$dump" corpus/photos corpus/full > "$dump/hashes.jsonl"
 $venv/bin/python tools/phash-bench.py compat "$dump/hashes.jsonl"
 
-echo "speed, $runs runs, ${pin[*]}:"
+echo "speed, $runs runs taking turns, ${pin[*]}:"
 mapfile -t files < <(find corpus/full -type f \( -iname '*.jpg' -o -iname '*.jpeg' -o -iname '*.png' -o -iname '*.webp' \) | sort)
-"${pin[@]}" "$ours_bin" speed --runs "$runs" "${files[@]}" > "$dump/ours.json"
-"${pin[@]}" $venv/bin/python tools/phash-bench.py speed "$runs" "${files[@]}" > "$dump/peers.json"
-$venv/bin/python tools/phash-bench.py report "$dump/ours.json" "$dump/peers.json"
+# Ours and the peers take turns run by run, so that a slow spell of this shared machine
+# falls on both.
+for ((run = 1; run <= runs; run++)); do
+  "${pin[@]}" "$ours_bin" speed --runs 1 "${files[@]}" > "$dump/ours.$run.json"
+  "${pin[@]}" $venv/bin/python tools/phash-bench.py speed 1 "${files[@]}" > "$dump/peers.$run.json"
+done
+$venv/bin/python tools/phash-bench.py report "$dump"
 $venv/bin/python tools/phash-bench.py all-cpus "$runs" target/release/stockroom "${files[@]}"
