@@ -12,7 +12,7 @@
         prints them as JSON in the shape `stockroom-phash-bench speed` prints.
 
     python tools/phash-bench.py report DIR
-        Images/s by format (median run) of each way, and the ratios ours / theirs, from
+        Images/s by format (each file's median run) of each way, and the ratios ours / theirs, from
         the timings DIR/ours.*.json and DIR/peers.*.json (one or more runs each).
 
     python tools/phash-bench.py all-cpus RUNS STOCKROOM FILE...
@@ -72,16 +72,24 @@ def compat(dump):
 
 
 def time_each(files, runs, ways):
-    """Seconds per file for each way, runs alternating between the ways."""
+    """Seconds per file for each way; each file all the ways in turn, so that a slow spell
+    of the machine falls on all of them."""
+    # Untimed, one file of each format every way: imports and set-up are not charged.
+    firsts = {}
+    for path in files:
+        firsts.setdefault(path.rsplit(".", 1)[-1].lower(), path)
+    for path in firsts.values():
+        for one in ways.values():
+            one(path)
     seconds = {name: [] for name in ways}
     for _ in range(runs):
-        for name, one in ways.items():
-            times = []
-            for path in files:
+        for times in seconds.values():
+            times.append([])
+        for path in files:
+            for name, one in ways.items():
                 started = time.perf_counter()
                 one(path)
-                times.append(time.perf_counter() - started)
-            seconds[name].append(times)
+                seconds[name][-1].append(time.perf_counter() - started)
     return seconds
 
 
@@ -148,9 +156,10 @@ FORMATS = {"jpeg": (".jpg", ".jpeg"), "png": (".png",), "webp": (".webp",)}
 
 
 def rate(run_seconds, chosen):
-    """Images/s of the chosen files: their count over the median run's total time."""
-    totals = sorted(sum(run[i] for i in chosen) for run in run_seconds)
-    return len(chosen) / totals[len(totals) // 2]
+    """Images/s of the chosen files: their count over the sum of each file's median time
+    across the runs (a slow spell of the machine then spoils one file's run, not a run)."""
+    medians = [sorted(run[i] for run in run_seconds)[len(run_seconds) // 2] for i in chosen]
+    return len(chosen) / sum(medians)
 
 
 def load_runs(paths):
@@ -179,7 +188,7 @@ def report(directory):
     subsets = {name: [i for i, f in enumerate(files) if f.lower().endswith(ends)] for name, ends in FORMATS.items()}
     subsets["all"] = list(range(len(files)))
     print(
-        "images/s, median run; 'ceiling' is our decode alone against the peer: the ratio if our hashing took no time\n"
+        "images/s (per file, the median run); 'ceiling' is our decode alone against the peer: the ratio if our hashing took no time\n"
         f"{'files':10} | {'hash':>6} {'+lookup':>7} {'decode':>6} | {'pdqhash':>7} {'ratio':>6} {'ceiling':>7}"
         f" | {'imagehash':>9} {'ratio':>6} {'ceiling':>7} | {'PIL decode':>10}"
     )
