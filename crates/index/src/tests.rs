@@ -202,16 +202,11 @@ fn odd_queries_find_nothing_or_something_but_never_fail() -> TestResult {
         index.search(&SearchRequest::words(text))?;
     }
     // Random bytes as text, as a fuzz target would send them.
-    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = xorshift(0x2545_f491_4f6c_dd1d);
     for _ in 0..300 {
-        let len = (state % 40) as usize;
+        let len = (next() % 40) as usize;
         let text: String = (0..len)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                char::from_u32((state % 0x3000) as u32).unwrap_or('"')
-            })
+            .map(|_| char::from_u32((next() % 0x3000) as u32).unwrap_or('"'))
             .collect();
         index.search(&SearchRequest::words(&text))?;
     }
@@ -327,18 +322,24 @@ fn page_parameters_out_of_range_are_bad_requests() {
     }
 }
 
+/// A xorshift64 stream: reproducible noise without a dependency.
+fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+    let mut state = seed;
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    }
+}
+
 /// Synthetic assets with every attribute varied, for brute-force comparisons.
 fn synthetic(count: usize) -> Vec<AssetDoc> {
     let words = [
         "sea", "sky", "city", "tree", "dog", "cat", "snow", "road", "sun", "bird",
     ];
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = move |below: u64| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state % below
-    };
+    let mut random = xorshift(0x9e37_79b9_7f4a_7c15);
+    let mut next = move |below: u64| random() % below;
     (0..count)
         .map(|n| {
             let keywords: Vec<String> = (0..1 + next(4))
