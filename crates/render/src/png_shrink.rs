@@ -82,6 +82,9 @@ pub(crate) fn decode_shrunk(
         }
         shrink.add_row(&row);
     }
+    // Past the last row, the reader checks the rest of the image data (its remaining IDAT
+    // chunks), as a whole decode does.
+    reader.read_row(&mut row).map_err(decode_error)?;
     let (out_width, out_height) = (shrink.out_width, shrink.out_height);
     Ok(Some(Decoded {
         info: SourceInfo {

@@ -709,3 +709,54 @@ fn sixteen_bit_pngs_decode_whole_and_exif_orientation_is_read_while_streaming() 
     assert_eq!((pixels.width, pixels.height), (20, 60));
     Ok(())
 }
+
+/// Streaming stops at the last row, but the image data after it is still checked, as the
+/// whole decode checks it: a damaged last IDAT chunk holding only the zlib checksum is
+/// refused both ways.
+#[test]
+fn png_data_past_the_last_row_is_still_checked() {
+    let good = encode_png(
+        &gradient(64, 48),
+        (64, 48),
+        (::png::ColorType::Rgb, ::png::BitDepth::Eight),
+        None,
+    );
+    // The encoder's chunks: IHDR, one IDAT, IEND.
+    let mut chunks = Vec::new();
+    let mut at = 8;
+    while at < good.len() {
+        let len = u32::from_be_bytes(good[at..at + 4].try_into().expect("length")) as usize;
+        let kind: [u8; 4] = good[at + 4..at + 8].try_into().expect("kind");
+        chunks.push((kind, good[at + 8..at + 8 + len].to_vec()));
+        at += 12 + len;
+    }
+    let idat = chunks
+        .iter()
+        .position(|(kind, _)| kind == b"IDAT")
+        .expect("IDAT");
+    let data = chunks[idat].1.clone();
+    let (rows, checksum) = data.split_at(data.len() - 4);
+    chunks[idat].1 = rows.to_vec();
+    chunks.insert(idat + 1, (*b"IDAT", checksum.to_vec()));
+    let split: Vec<(&[u8; 4], Vec<u8>)> = chunks
+        .iter()
+        .map(|(kind, data)| (kind, data.clone()))
+        .collect();
+    let split = png(&split);
+    assert!(
+        decode_oriented(&split, &Limits::default(), 16).is_ok(),
+        "split but sound"
+    );
+    // Flip a bit of the second IDAT's CRC (the last 4 bytes before IEND's 12).
+    let mut damaged = split.clone();
+    let crc = damaged.len() - 12 - 4;
+    damaged[crc] ^= 1;
+    assert!(
+        decode(&damaged, &Limits::default(), u32::MAX).is_err(),
+        "whole decode"
+    );
+    assert!(
+        decode_oriented(&damaged, &Limits::default(), 16).is_err(),
+        "streamed"
+    );
+}
