@@ -156,16 +156,16 @@ impl BoxShrink {
 
     fn emit_row(&mut self) {
         let colours = if self.channels >= 3 { 3 } else { 1 };
+        // With alpha the sums are 255 times the composited values (`add_over_white`).
+        let weight = if matches!(self.channels, 2 | 4) {
+            255
+        } else {
+            1
+        };
         let block = self.factor * self.channels;
         for (column, sums) in self.sums.chunks(block).enumerate() {
             let columns = self.factor.min(self.width - column * self.factor);
-            // Up to 255² × factor² per sum: u64. With alpha the sums are 255 times the
-            // composited values (`add_over_white`).
-            let weight = if matches!(self.channels, 2 | 4) {
-                255
-            } else {
-                1
-            };
+            // Up to 255² × factor² per total: u64.
             let count = (columns * self.rows_in_block) as u64 * weight;
             let mut totals = [0u64; 4];
             for pixel in sums.chunks_exact(self.channels) {
