@@ -20,10 +20,7 @@ seconds=${1:-10}
 rounds=${2:-5}
 connections=${3:-64}
 source tools/build-deps.sh
-need=()
-command -v wrk >/dev/null || need+=(wrk)
-command -v curl >/dev/null || need+=(curl)
-if [ ${#need[@]} -gt 0 ]; then apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null; fi
+install_missing wrk curl
 [ -f corpus/full/manifest.jsonl ] || corpus/fetch-full.sh
 cargo build --release -q -p stockroom
 bin=$PWD/target/release/stockroom

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-180}
 ordinary=${2:-300}
 source tools/build-deps.sh
-command -v python3 >/dev/null || { apt-get update -qq && apt-get install -y -qq python3 >/dev/null; }
+install_missing python3
 cargo build --release -q -p stockroom -p stockroom-synth
 bin=$PWD/target/release/stockroom
 

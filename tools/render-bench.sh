@@ -13,12 +13,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}
 quality=85
-need=()
-command -v vipsthumbnail >/dev/null || need+=(libvips-tools)
-[ -x /usr/bin/time ] || need+=(time)
-command -v cmake >/dev/null || need+=(cmake)
-command -v nasm >/dev/null || need+=(nasm)
-if [ ${#need[@]} -gt 0 ]; then apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null; fi
+source tools/build-deps.sh
+# GNU time (not the shell keyword) measures peak RSS.
+install_missing vipsthumbnail=libvips-tools /usr/bin/time=time
 [ -f corpus/full/manifest.jsonl ] || corpus/fetch-full.sh
 cargo build --release -q -p stockroom-render-bench
 ours=target/release/stockroom-render-bench
