@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use stockroom_store::{AssetId, Kind, Store, StoreOptions};
+use stockroom_store::{Kind, Store, StoreOptions};
+use stockroom_vocab::AssetId;
 
 const SIZES: [(&str, usize); 3] = [("4KiB", 4 << 10), ("256KiB", 256 << 10), ("4MiB", 4 << 20)];
 /// Distinct records read per size (4 MiB × 64 = 256 MiB, well inside page cache).

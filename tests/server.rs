@@ -769,7 +769,7 @@ fn a_withdrawal_leaves_the_public_at_once_but_its_licensees_keep_their_links() {
         stockroom_store::StoreOptions::default(),
     )
     .expect("the archive");
-    let id: stockroom_store::AssetId = asset.parse().expect("id");
+    let id: stockroom_vocab::AssetId = asset.parse().expect("id");
     assert!(
         archive.contains(id, stockroom_store::Kind::Thumb),
         "the thumbnail is kept in the archive"

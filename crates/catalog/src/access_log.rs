@@ -15,9 +15,9 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-use crate::Clock;
 use crate::error::{CatalogError, Result};
 use crate::privacy::Network;
+use stockroom_vocab::Clock;
 
 /// How long access logs are kept unless configured otherwise.
 pub const DEFAULT_RETENTION_DAYS: u32 = 14;

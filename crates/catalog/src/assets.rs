@@ -5,7 +5,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
-use stockroom_store::AssetId;
+use stockroom_vocab::AssetId;
 
 use crate::Catalog;
 use crate::error::{CatalogError, Result};

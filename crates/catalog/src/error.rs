@@ -18,6 +18,9 @@ pub enum CatalogError {
     Forbidden(&'static str),
     #[error("{0}")]
     BadInput(String),
+    /// A name (tier, role, …) that is not one of its set's.
+    #[error(transparent)]
+    UnknownName(#[from] stockroom_vocab::UnknownName),
     /// The hard daily download limit is reached.
     #[error(
         "the limit of {limit} new licences in 24 hours is reached; licences you hold still download, \
@@ -71,7 +74,7 @@ impl CatalogError {
             CatalogError::Blocked(_) | CatalogError::Forbidden(_) => ErrorClass::Forbidden,
             CatalogError::NotFound { .. } => ErrorClass::NotFound,
             CatalogError::Gone { .. } => ErrorClass::Gone,
-            CatalogError::BadInput(_) => ErrorClass::BadInput,
+            CatalogError::BadInput(_) | CatalogError::UnknownName(_) => ErrorClass::BadInput,
             CatalogError::Exists(_) => ErrorClass::Conflict,
             CatalogError::QuotaExceeded { .. } => ErrorClass::Limited,
             CatalogError::Database(_)

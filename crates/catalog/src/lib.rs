@@ -10,7 +10,8 @@
 //!
 //! ```no_run
 //! # fn main() -> stockroom_catalog::Result<()> {
-//! use stockroom_catalog::{Catalog, NewMember, Options, Role, Tier};
+//! use stockroom_catalog::{Catalog, NewMember, Options};
+//! use stockroom_vocab::{Role, Tier};
 //! let catalog = Catalog::open(std::path::Path::new("data/catalog"), Options::default())?;
 //! let created = catalog.add_member(&NewMember {
 //!     name: "Ada".into(),
@@ -37,10 +38,10 @@ mod writer;
 
 use std::fmt;
 use std::path::Path;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::{Connection, OpenFlags};
+use stockroom_vocab::{Clock, SystemClock};
 
 pub use access_log::{AccessEntry, AccessLog, DEFAULT_RETENTION_DAYS, loggable_path};
 pub use assets::{AssetRecord, NewAsset, PurgeEvent, Withdrawal};
@@ -49,48 +50,7 @@ pub use licences::{Caller, Grant, Holder, Licence, LicenceCheck, Licensing};
 pub use members::{Created, Member, NewMember, Principal, Seat};
 pub use privacy::{Erasure, Export, ExportedDownload, Network, anonymise};
 pub use stats::MonthStats;
-pub use terms::{
-    AssetStatus, Attribution, Collection, LicenceType, MemberStatus, Quota, Quotas, Role, Site,
-    Tier, Usage,
-};
-
-/// Seconds since the Unix epoch. The catalogue reads time only through this, so that tests
-/// can move it (the 28-day purge, monthly statistics).
-pub trait Clock: Send + Sync + fmt::Debug {
-    fn now(&self) -> i64;
-}
-
-/// The system clock.
-#[derive(Debug, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> i64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |elapsed| elapsed.as_secs() as i64)
-    }
-}
-
-/// A clock that stands still until moved (for tests and simulations).
-#[derive(Debug, Default)]
-pub struct ManualClock(AtomicI64);
-
-impl ManualClock {
-    pub fn at(seconds: i64) -> ManualClock {
-        ManualClock(AtomicI64::new(seconds))
-    }
-
-    pub fn advance(&self, seconds: i64) {
-        self.0.fetch_add(seconds, Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
+pub use terms::{Attribution, Quota, Quotas, Site, Usage};
 
 /// How a catalogue is opened.
 #[derive(Clone, Debug)]

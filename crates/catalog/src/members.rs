@@ -135,22 +135,17 @@ pub(crate) fn load_or_create_secret(path: &Path) -> Result<[u8; 32]> {
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             let mut secret = [0u8; 32];
             getrandom::fill(&mut secret).map_err(CatalogError::Random)?;
-            write_private(path, &secret).map_err(|source| io("writing", source))?;
-            Ok(secret)
+            match stockroom_vocab::durable::create_file(path, &secret, Some(0o600)) {
+                Ok(()) => Ok(secret),
+                // Another process created it first: its secret is the one.
+                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+                    load_or_create_secret(path)
+                }
+                Err(source) => Err(io("writing", source)),
+            }
         }
         Err(error) => Err(io("reading", error)),
     }
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
 }
 
 fn new_key() -> Result<String> {

@@ -1,22 +1,11 @@
-//! How the terms' names are read from SQLite columns, so that a row maps straight onto a
+//! How a member's roles are read from their SQLite column (the single names read
+//! themselves: `stockroom-vocab`'s `sqlite` feature), so that a row maps straight onto a
 //! struct inside rusqlite's row closure. A stored value this build does not know (a
 //! damaged or newer database) is a conversion error of the database, not bad input.
 
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ValueRef};
 
-use crate::terms::{AssetStatus, Collection, LicenceType, MemberStatus, Role, Tier};
-
-macro_rules! from_sql_by_name {
-    ($($name:ident),+) => {$(
-        impl FromSql for $name {
-            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-                $name::parse(value.as_str()?).map_err(|error| FromSqlError::Other(Box::new(error)))
-            }
-        }
-    )+};
-}
-
-from_sql_by_name!(Tier, MemberStatus, Collection, AssetStatus, LicenceType);
+use stockroom_vocab::Role;
 
 /// A member's roles as stored: comma-separated names.
 pub(crate) struct Roles(pub Vec<Role>);
@@ -27,7 +16,7 @@ impl FromSql for Roles {
             .as_str()?
             .split(',')
             .filter(|part| !part.is_empty())
-            .map(Role::parse)
+            .map(str::parse::<Role>)
             .collect::<Result<_, _>>()
             .map(Roles)
             .map_err(|error| FromSqlError::Other(Box::new(error)))

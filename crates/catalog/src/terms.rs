@@ -6,62 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{CatalogError, Result};
 
-macro_rules! names {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            pub const fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-
-            /// Parses the lowercase name, as stored and as the CLI takes it.
-            pub fn parse(text: &str) -> Result<$name> {
-                match text {
-                    $($text => Ok($name::$variant),)+
-                    other => Err(CatalogError::BadInput(format!(
-                        "{other:?} is not a {}; expected one of: {}",
-                        stringify!($name).to_lowercase(),
-                        [$($text),+].join(", ")
-                    ))),
-                }
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-
-names!(
-    /// What a member pays for. Anonymous users have no account (no key).
-    Tier { Anonymous = "anonymous", Registered = "registered", Unlimited = "unlimited" }
-);
-names!(Role { Customer = "customer", Author = "author", Moderator = "moderator", Admin = "admin" });
-names!(
-    /// `flagged` members are throttled; `blocked` ones may not download or upload.
-    MemberStatus { Active = "active", Flagged = "flagged", Blocked = "blocked" }
-);
-names!(Collection { Free = "free", Unlimited = "unlimited" });
-names!(
-    /// An asset's place in its lifecycle (DESIGN §2).
-    AssetStatus {
-        Pending = "pending",
-        Active = "active",
-        Withdrawn = "withdrawn",
-        Inactive = "inactive",
-        Removed = "removed",
-    }
-);
-names!(LicenceType { Standard = "standard", Editorial = "editorial" });
+pub(crate) use stockroom_vocab::{AssetStatus, Collection, LicenceType, MemberStatus, Role, Tier};
 
 /// How many prints a licence of this tier allows.
 pub const fn print_run_limit(tier: Tier) -> u32 {
@@ -255,6 +200,23 @@ impl Default for Quotas {
 }
 
 impl Quotas {
+    /// Checks that no tier's soft limit is above its hard one (a hard limit of 0 is none).
+    pub fn validate(&self) -> Result<()> {
+        for (tier, quota) in [
+            (Tier::Anonymous, self.anonymous),
+            (Tier::Registered, self.registered),
+            (Tier::Unlimited, self.unlimited),
+        ] {
+            if quota.hard_daily > 0 && quota.soft_daily > quota.hard_daily {
+                return Err(CatalogError::BadInput(format!(
+                    "quotas.{tier}: soft_daily {} is above hard_daily {}",
+                    quota.soft_daily, quota.hard_daily
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// The quota of a membership of `tier` with `seats` seats.
     pub fn of(&self, tier: Tier, seats: u32) -> Quota {
         match tier {

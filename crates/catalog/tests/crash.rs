@@ -7,10 +7,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use stockroom_catalog::{
-    Caller, Catalog, Collection, Grant, NewAsset, NewMember, Options, Role, Tier,
-};
-use stockroom_store::AssetId;
+use stockroom_catalog::{Caller, Catalog, Grant, NewAsset, NewMember, Options};
+use stockroom_vocab::{AssetId, Collection, Role, Tier};
 
 const CHILD: &str = "STOCKROOM_CATALOG_CRASH_CHILD";
 const ASSETS: u64 = 2_000;

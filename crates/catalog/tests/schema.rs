@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use stockroom_catalog::{Catalog, CatalogError, ManualClock, NewMember, Options, Role, Tier};
+use stockroom_catalog::{Catalog, CatalogError, NewMember, Options};
+use stockroom_vocab::{ManualClock, Role, Tier};
 
 fn options() -> Options {
     Options {

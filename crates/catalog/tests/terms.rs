@@ -5,11 +5,12 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use stockroom_catalog::{
-    AssetStatus, Caller, Catalog, CatalogError, Collection, ErrorClass, Grant, LicenceType,
-    ManualClock, MemberStatus, NewAsset, NewMember, Options, Principal, Quotas, Role, Site, Tier,
-    anonymise,
+    Caller, Catalog, CatalogError, ErrorClass, Grant, NewAsset, NewMember, Options, Principal,
+    Quotas, Site, anonymise,
 };
-use stockroom_store::AssetId;
+use stockroom_vocab::{
+    AssetId, AssetStatus, Collection, LicenceType, ManualClock, MemberStatus, Role, Tier,
+};
 
 const DAY: i64 = 24 * 60 * 60;
 /// 2026-11-01T00:00:00Z.

@@ -200,25 +200,16 @@ pub fn open(path: &Path) -> Result<(File, OpenReport)> {
         }
         return Ok((file, report));
     }
-    // Rewrite without the bad records: write a sibling, sync it, rename over, sync the dir.
-    let mut good = Vec::with_capacity(bytes.len());
+    // Rewrite without the bad records, durably (a sibling, synced, renamed over).
+    let mut good = header().to_vec();
+    good.reserve(bytes.len());
     for (index, record) in bytes.chunks_exact(RECORD_LEN).enumerate() {
         if bad.binary_search(&index).is_err() {
             good.extend_from_slice(record);
         }
     }
-    let temporary = path.with_extension("rewrite");
-    let mut out = File::create(&temporary).map_err(io("create rewritten hash file"))?;
-    out.write_all(&header())
-        .and_then(|()| out.write_all(&good))
-        .and_then(|()| out.sync_all())
+    stockroom_vocab::durable::write_file(path, &good, None)
         .map_err(io("write rewritten hash file"))?;
-    std::fs::rename(&temporary, path).map_err(io("replace hash file"))?;
-    if let Some(dir) = path.parent() {
-        File::open(dir)
-            .and_then(|dir| dir.sync_all())
-            .map_err(io("sync index directory"))?;
-    }
     report.corrupt_records = bad.len();
     report.records = whole - bad.len();
     drop(file);

@@ -183,3 +183,54 @@ impl Default for LoginConfig {
         }
     }
 }
+
+impl GuardConfig {
+    /// Checks the invariants the guard relies on: positive rates, windows, byte rates and
+    /// sizes, and shares between 0 and 1. Each problem names its key under `[guard]`.
+    pub fn validate(&self) -> Result<(), String> {
+        let rates = [
+            ("search", Some(self.search)),
+            ("search_anonymous", Some(self.search_anonymous)),
+            ("previews", Some(self.previews)),
+            ("previews_anonymous", self.previews_anonymous),
+            ("licences", Some(self.licences)),
+            ("licences_anonymous", Some(self.licences_anonymous)),
+        ];
+        for (name, rate) in rates {
+            if let Some(rate) = rate
+                && (rate.requests == 0 || rate.window_secs == 0)
+            {
+                return Err(format!(
+                    "guard.{name}: requests and window_secs must be positive"
+                ));
+            }
+        }
+        if self.throttled_bytes_per_sec == 0
+            || self.anonymous_bytes_per_sec == 0
+            || self.max_subjects == 0
+            || self.snapshot_secs == 0
+            || self.idle_secs == 0
+        {
+            return Err("guard.throttled_bytes_per_sec, anonymous_bytes_per_sec, max_subjects, snapshot_secs and idle_secs must be positive".into());
+        }
+        let stockpiling = &self.stockpiling;
+        for (name, share) in [
+            ("unviewed_share", stockpiling.unviewed_share),
+            ("originals_share", stockpiling.originals_share),
+            ("author_share", stockpiling.author_share),
+        ] {
+            if !(0.0..=1.0).contains(&share) {
+                return Err(format!(
+                    "guard.stockpiling.{name} {share} is not a share between 0 and 1"
+                ));
+            }
+        }
+        if stockpiling.flag_score.is_nan()
+            || stockpiling.flag_score <= 0.0
+            || stockpiling.half_life_secs == 0
+        {
+            return Err("guard.stockpiling.flag_score and half_life_secs must be positive".into());
+        }
+        Ok(())
+    }
+}

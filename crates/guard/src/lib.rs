@@ -16,13 +16,15 @@
 //!   subject, so it could live in a shared store (Redis) for several nodes.
 //!
 //! ```
+//! # fn main() -> Result<(), stockroom_guard::GuardError> {
 //! use stockroom_guard::{Guard, GuardConfig, Policy, Subject};
-//! let guard = Guard::new(GuardConfig::default());
+//! let guard = Guard::new(GuardConfig::default())?;
 //! let member = Subject::Member("m_1".into());
 //! let now = 1_700_000_000_000_000;
 //! let limit = guard.check(&member, Policy::Licences, 1, now).expect("licences are limited");
 //! assert!(limit.allowed());
 //! assert_eq!(limit.remaining, 59);
+//! # Ok(()) }
 //! ```
 
 mod config;
@@ -238,6 +240,9 @@ pub enum GuardError {
     Snapshot(#[from] serde_json::Error),
     #[error("guard snapshot version {0}; this build reads version {SNAPSHOT_VERSION}")]
     Version(u32),
+    /// A configuration that breaks the guard's invariants.
+    #[error("{0}")]
+    Config(String),
 }
 
 const SNAPSHOT_VERSION: u32 = 1;
@@ -287,16 +292,19 @@ struct Snapshot {
 }
 
 impl Guard {
-    pub fn new(config: GuardConfig) -> Guard {
+    /// A guard with no state yet; refuses a configuration that breaks its invariants
+    /// ([`GuardConfig::validate`]), such as a zero rate.
+    pub fn new(config: GuardConfig) -> Result<Guard, GuardError> {
+        config.validate().map_err(GuardError::Config)?;
         let per_shard =
             NonZeroUsize::new(config.max_subjects.div_ceil(SHARDS)).unwrap_or(NonZeroUsize::MIN);
-        Guard {
+        Ok(Guard {
             shards: (0..SHARDS)
                 .map(|_| Mutex::new(LruCache::new(per_shard)))
                 .collect(),
             schedules: Mutex::new(HashMap::new()),
             config,
-        }
+        })
     }
 
     pub fn config(&self) -> &GuardConfig {
@@ -563,7 +571,7 @@ impl Guard {
         if snapshot.version != SNAPSHOT_VERSION {
             return Err(GuardError::Version(snapshot.version));
         }
-        let guard = Guard::new(config);
+        let guard = Guard::new(config)?;
         for (subject, entry) in snapshot.entries {
             guard.shard(&subject).put(subject, entry);
         }

@@ -51,7 +51,7 @@ fn person(guard: &Guard, member: &str, rng: &mut Rng, downloads: usize) -> Optio
 
 #[test]
 fn people_are_not_flagged() {
-    let guard = Guard::new(GuardConfig::default());
+    let guard = valid_guard(GuardConfig::default());
     let mut rng = Rng(7);
     let flagged = (0..200)
         .filter(|i| person(&guard, &format!("m{i}"), &mut rng, 60).is_some())
@@ -61,7 +61,7 @@ fn people_are_not_flagged() {
 
 #[test]
 fn a_bulk_grabber_is_flagged_with_its_reasons() {
-    let guard = Guard::new(GuardConfig::default());
+    let guard = valid_guard(GuardConfig::default());
     let mut rng = Rng(9);
     let mut now = START;
     let flag = (0..200)
@@ -89,7 +89,7 @@ fn a_bulk_grabber_is_flagged_with_its_reasons() {
 
 #[test]
 fn a_listing_walker_who_looks_first_is_flagged_by_order() {
-    let guard = Guard::new(GuardConfig::default());
+    let guard = valid_guard(GuardConfig::default());
     let mut rng = Rng(11);
     let mut now = START;
     let flag = (0..30).find_map(|i: i64| {
@@ -111,7 +111,7 @@ fn a_listing_walker_who_looks_first_is_flagged_by_order() {
 
 #[test]
 fn an_author_sweep_is_flagged() {
-    let guard = Guard::new(GuardConfig::default());
+    let guard = valid_guard(GuardConfig::default());
     let mut rng = Rng(13);
     let mut now = START;
     let flag = (0..40).find_map(|_| {
@@ -130,7 +130,7 @@ fn an_author_sweep_is_flagged() {
 
 #[test]
 fn a_shared_key_is_flagged_and_a_commuter_is_not() {
-    let guard = Guard::new(GuardConfig::default());
+    let guard = valid_guard(GuardConfig::default());
     let mut now = START;
     // Home in the morning, office all day, home again, a phone in between.
     for network in ["home", "phone", "office", "office", "phone", "home"] {
@@ -168,7 +168,7 @@ fn a_shared_key_is_flagged_and_a_commuter_is_not() {
 
 #[test]
 fn more_streams_than_the_seats_allow_is_flagged() {
-    let guard = Guard::new(GuardConfig::default());
+    let guard = valid_guard(GuardConfig::default());
     let member = Subject::Member("m".into());
     let streams: Vec<Stream> = (0..5).map(|_| guard.stream(&member, None)).collect();
     assert_eq!(guard.open_streams(&member), 5);
@@ -184,7 +184,7 @@ fn more_streams_than_the_seats_allow_is_flagged() {
 #[test]
 fn a_snapshot_carries_limits_and_flags_over_a_restart() {
     let config = GuardConfig::default();
-    let guard = Guard::new(config.clone());
+    let guard = valid_guard(config.clone());
     let member = Subject::Member("m".into());
     for _ in 0..60 {
         assert!(
@@ -231,7 +231,7 @@ fn state_is_bounded_and_idle_subjects_go() {
         idle_secs: 3_600,
         ..GuardConfig::default()
     };
-    let guard = Guard::new(config);
+    let guard = valid_guard(config);
     for i in 0..10_000 {
         guard.check(
             &Subject::Network(format!("n{i}")),
@@ -252,7 +252,7 @@ fn state_is_bounded_and_idle_subjects_go() {
 
 #[test]
 fn a_disabled_guard_limits_paces_and_flags_nothing() {
-    let guard = Guard::new(GuardConfig {
+    let guard = valid_guard(GuardConfig {
         enabled: false,
         ..GuardConfig::default()
     });
@@ -268,7 +268,7 @@ fn a_disabled_guard_limits_paces_and_flags_nothing() {
 
 #[test]
 fn anonymous_previews_are_not_limited_unless_configured() {
-    let guard = Guard::new(GuardConfig::default());
+    let guard = valid_guard(GuardConfig::default());
     let network = Subject::Network("192.0.2.0/24".into());
     assert!(guard.check(&network, Policy::Previews, 1, START).is_none());
     assert!(guard.check(&network, Policy::Search, 1, START).is_some());
@@ -276,7 +276,7 @@ fn anonymous_previews_are_not_limited_unless_configured() {
 
 #[test]
 fn admit_does_the_login_signal_the_limit_and_the_view_in_one_visit() {
-    let guard = Guard::new(GuardConfig::default());
+    let guard = valid_guard(GuardConfig::default());
     let member = Subject::Member("m".into());
     let request = |network: &'static str, asset| Request {
         subject: &member,
@@ -305,7 +305,7 @@ fn admit_does_the_login_signal_the_limit_and_the_view_in_one_visit() {
         .find(|r| r.signal == Signal::Unviewed);
     assert_eq!(unviewed.map(|r| r.value), Some(0.5));
     assert!(
-        Guard::new(GuardConfig {
+        valid_guard(GuardConfig {
             enabled: false,
             ..GuardConfig::default()
         })
@@ -313,4 +313,25 @@ fn admit_does_the_login_signal_the_limit_and_the_view_in_one_visit() {
         .limit
         .is_none()
     );
+}
+
+/// A guard whose configuration the test knows to be valid.
+fn valid_guard(config: GuardConfig) -> Guard {
+    Guard::new(config).expect("a valid configuration")
+}
+
+#[test]
+fn a_zero_rate_or_share_out_of_range_is_refused() {
+    let mut config = GuardConfig::default();
+    config.licences.requests = 0;
+    let error = Guard::new(config).expect_err("zero rate");
+    assert!(error.to_string().contains("guard.licences"), "{error}");
+    let config = GuardConfig {
+        throttled_bytes_per_sec: 0,
+        ..GuardConfig::default()
+    };
+    assert!(Guard::new(config).is_err());
+    let mut config = GuardConfig::default();
+    config.stockpiling.author_share = 1.5;
+    assert!(Guard::new(config).is_err());
 }

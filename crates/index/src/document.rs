@@ -2,6 +2,7 @@
 //! closed vocabularies its filters and facets use.
 
 use serde::{Deserialize, Serialize};
+use stockroom_vocab::{Collection, Language};
 
 /// Declares a closed vocabulary: a `Copy` enum with its wire names, a dense code for the
 /// index's fast fields, and parsing from the wire name (an unknown one is a bad request
@@ -63,14 +64,6 @@ macro_rules! vocabulary {
 }
 pub(crate) use vocabulary;
 
-vocabulary!(
-    /// The language of an asset's text, which decides how its words are stemmed.
-    Language ("language") { En => "en", De => "de" }
-);
-vocabulary!(
-    /// Which members may download an asset.
-    Collection ("collection") { Free => "free", Unlimited => "unlimited" }
-);
 vocabulary!(
     Kind ("kind") { Photo => "photo", Illustration => "illustration", Vector => "vector" }
 );

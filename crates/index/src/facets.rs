@@ -11,7 +11,9 @@ use std::sync::Arc;
 use tantivy::columnar::{ColumnValues, StrColumn};
 use tantivy::{DocId, SegmentReader};
 
-use crate::document::{AssetDoc, Collection, Color, Kind, Orientation, vocabulary};
+use stockroom_vocab::Collection;
+
+use crate::document::{AssetDoc, Color, Kind, Orientation, vocabulary};
 use crate::request::Filters;
 use crate::schema::AUTHOR;
 
@@ -68,7 +70,7 @@ impl Slot {
 impl FacetBits {
     pub fn of(asset: &AssetDoc) -> FacetBits {
         let mut bits = ORIENTATION.put(asset.orientation().code())
-            | COLLECTION.put(asset.collection.code())
+            | COLLECTION.put(asset.collection.position() as u64)
             | KIND.put(asset.kind.code())
             | EDITORIAL.put(u64::from(asset.editorial_only))
             | MODEL_RELEASE.put(u64::from(asset.model_release))
@@ -91,7 +93,12 @@ impl FacetBits {
             }
         };
         require(ORIENTATION, filters.orientation.map(Orientation::code));
-        require(COLLECTION, filters.collection.map(Collection::code));
+        require(
+            COLLECTION,
+            filters
+                .collection
+                .map(|collection| collection.position() as u64),
+        );
         require(KIND, filters.kind.map(Kind::code));
         require(EDITORIAL, filters.editorial.map(u64::from));
         require(MODEL_RELEASE, filters.model_release.map(u64::from));
@@ -170,7 +177,10 @@ impl Counts {
                     Orientation::from_code(code).map(Orientation::as_str)
                 }),
                 FacetField::Collection => named(&self.collection, |code| {
-                    Collection::from_code(code).map(Collection::as_str)
+                    usize::try_from(code)
+                        .ok()
+                        .and_then(Collection::from_position)
+                        .map(Collection::as_str)
                 }),
                 FacetField::Kind => {
                     named(&self.kind, |code| Kind::from_code(code).map(Kind::as_str))

@@ -51,7 +51,7 @@ use tantivy::{
     DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term,
 };
 
-pub use document::{AssetDoc, Author, Collection, Color, Kind, Language, Orientation};
+pub use document::{AssetDoc, Author, Color, Kind, Orientation};
 pub use error::{ErrorClass, IndexError, Result};
 
 /// An asset's place in the `newest` listing: its upload time, then the tie-break every

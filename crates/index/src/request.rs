@@ -5,7 +5,9 @@ use tantivy::Term;
 use tantivy::query::{Query, TermQuery};
 use tantivy::schema::IndexRecordOption;
 
-use crate::document::{Collection, Color, Kind, Orientation, vocabulary};
+use stockroom_vocab::Collection;
+
+use crate::document::{Color, Kind, Orientation, vocabulary};
 use crate::facets::FacetField;
 use crate::schema::Fields;
 use crate::{IndexError, Result};

@@ -24,7 +24,9 @@ use tantivy::tokenizer::{
 };
 use tantivy::{Index, TantivyDocument};
 
-use crate::document::{AssetDoc, Language};
+use stockroom_vocab::Language;
+
+use crate::document::AssetDoc;
 
 pub(crate) const ANALYZER_EN: &str = "stockroom_en";
 pub(crate) const ANALYZER_DE: &str = "stockroom_de";

@@ -5,6 +5,8 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
+use stockroom_vocab::{Collection, Language};
+
 use super::*;
 
 type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;

@@ -2,21 +2,19 @@
 //! CDN purge feed, moderation of members, members' own data, author statistics, and the
 //! operations endpoints.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use http::{HeaderValue, Response, StatusCode, header};
 use serde::Serialize;
-use stockroom_catalog::{MemberStatus, Role};
+
 use stockroom_index::{AssetDoc, FacetField, Filters, SearchRequest, SearchResults};
 use stockroom_render::PreviewSize;
-use stockroom_store::{AssetId, Kind};
 
+use crate::auth;
 use crate::body::Body;
-use crate::previews::{self, kind};
 use crate::problem::ApiError;
 use crate::router::{Call, Query, json, text};
-use crate::{App, auth};
+use stockroom_vocab::{AssetId, Role};
 
 /// The OpenAPI document, kept in the repository beside this crate.
 const OPENAPI: &str = include_str!("../openapi.json");
@@ -30,7 +28,9 @@ pub fn ready(call: &Call) -> Response<Body> {
 }
 
 pub fn metrics(call: &Call) -> Response<Body> {
-    let mut response = Response::new(Body::from(call.app.metrics.render()));
+    let mut response = Response::new(Body::from(
+        call.app.metrics.render(call.app.platform.counters()),
+    ));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
@@ -76,19 +76,14 @@ pub async fn search(call: Call) -> Result<Response<Body>, ApiError> {
         results,
         facets,
         suggestion,
-    } = call
-        .blocking(move |app| Ok(app.index.search(&request)?))
-        .await?;
-    if let Some(auth::Who::Member(principal)) = &call.who {
-        let seen: Vec<u64> = results
-            .iter()
-            .filter_map(|doc| doc.id.parse::<AssetId>().ok())
-            .map(AssetId::as_u64)
-            .collect();
-        call.app
-            .guard
-            .viewed(&principal.member_id, &seen, crate::fair::now());
-    }
+    } = {
+        let viewer = match &call.who {
+            Some(auth::Who::Member(principal)) => Some(principal.member_id.clone()),
+            _ => None,
+        };
+        call.blocking(move |app| Ok(app.platform.search(&request, viewer.as_deref())?))
+            .await?
+    };
     #[derive(Serialize)]
     struct Answer {
         total: u64,
@@ -153,17 +148,15 @@ pub fn asset_id(call: &Call, segment: usize) -> Result<AssetId, ApiError> {
 
 /// `GET /v1/assets/{id}`: the search card plus the asset's terms and lifecycle.
 pub async fn asset(call: Call) -> Result<Response<Body>, ApiError> {
-    let id = asset_id(&call, 2)?.to_string();
+    let id = asset_id(&call, 2)?;
     let (record, doc) = call
-        .blocking(move |app| Ok((app.catalog.asset(&id)?, app.index.get(&id)?)))
+        .blocking(move |app| Ok(app.platform.public_asset(id)?))
         .await?;
-    previews::public(&record)?;
-    let doc = doc.ok_or_else(|| ApiError::not_found(format!("no asset {}", record.id)))?;
     #[derive(Serialize)]
     struct Detail {
         #[serde(flatten)]
         card: Card,
-        status: stockroom_catalog::AssetStatus,
+        status: stockroom_vocab::AssetStatus,
     }
     // The catalogue's figures, not the index's copies (which may lag).
     let mut card = Card::new(doc);
@@ -178,35 +171,18 @@ pub async fn asset(call: Call) -> Result<Response<Body>, ApiError> {
     ))
 }
 
-/// `DELETE /v1/assets/{id}`: its author (or an admin) withdraws it. It leaves search and
-/// the previews at once; its thumbnail is kept in the archive; the original stays for the
-/// purge job (or for its licensees, when it was licensed).
+/// `DELETE /v1/assets/{id}`: its author (or an admin) withdraws it (see
+/// `Platform::withdraw`).
 pub async fn withdraw(call: Call) -> Result<Response<Body>, ApiError> {
     let principal = auth::member(&call).await?;
     let asset = asset_id(&call, 2)?;
-    let id = asset.to_string();
-    // The catalogue decides who may withdraw, and the asset leaves search and the preview
-    // cache in the same step; its original stays, so the thumbnail can still be rendered
-    // for the archive afterwards.
-    let (record, withdrawal) = call
-        .blocking(move |app| {
-            let record = app.catalog.asset(&id)?;
-            let withdrawal = app.catalog.withdraw(&id, &principal)?;
-            app.index.remove(&id)?;
-            app.previews.evict(asset);
-            Ok((record, withdrawal))
-        })
+    let withdrawal = call
+        .blocking(move |app| Ok(app.platform.withdraw(asset, &principal)?))
         .await?;
-    if record.is_public() {
-        archive_thumbnail(&call.app, asset, &record.author_name).await?;
-    } else {
-        call.blocking(move |app| delete_previews(app, asset))
-            .await?;
-    }
     #[derive(Serialize)]
     struct Withdrawn {
         id: String,
-        status: stockroom_catalog::AssetStatus,
+        status: stockroom_vocab::AssetStatus,
     }
     Ok(json(
         StatusCode::OK,
@@ -217,26 +193,7 @@ pub async fn withdraw(call: Call) -> Result<Response<Body>, ApiError> {
     ))
 }
 
-/// Keeps the thumbnail of an asset that just left the public in the archive (rendering it
-/// first if it never was) and deletes its previews from the blob store.
-async fn archive_thumbnail(app: &Arc<App>, asset: AssetId, credit: &str) -> Result<(), ApiError> {
-    previews::ensure_rendered(app, asset, credit).await?;
-    let app = app.clone();
-    tokio::task::spawn_blocking(move || delete_previews(&app, asset)).await?
-}
-
-/// Moves the thumbnail (if any) to the archive and deletes the previews.
-fn delete_previews(app: &App, asset: AssetId) -> Result<(), ApiError> {
-    app.blobs.archive_to(&app.archive, asset, Kind::Thumb)?;
-    for size in PreviewSize::ALL {
-        app.blobs.delete(asset, kind(size))?;
-    }
-    Ok(())
-}
-
-/// `POST /v1/moderation/assets/{id}/takedown?reason=`: gone from search, previews and
-/// downloads at once; its bytes are deleted; a purge event goes to the CDN feed; only the
-/// audit record stays.
+/// `POST /v1/moderation/assets/{id}/takedown?reason=`: see `Platform::takedown`.
 pub async fn takedown(call: Call) -> Result<Response<Body>, ApiError> {
     let moderator = auth::moderator(&call).await?;
     let asset = asset_id(&call, 3)?;
@@ -245,19 +202,8 @@ pub async fn takedown(call: Call) -> Result<Response<Body>, ApiError> {
         .get("reason")
         .ok_or_else(|| ApiError::bad_request("parameter reason is required (the notice)"))?
         .to_string();
-    let id = asset.to_string();
-    call.blocking(move |app| {
-        app.catalog.takedown(&id, &moderator, &reason)?;
-        app.index.remove(&id)?;
-        app.previews.evict(asset);
-        for kind in Kind::ALL {
-            app.blobs.delete(asset, kind)?;
-        }
-        app.archive.delete(asset, Kind::Thumb)?;
-        app.intake.forget(asset)?;
-        Ok(())
-    })
-    .await?;
+    call.blocking(move |app| Ok(app.platform.takedown(asset, &moderator, &reason)?))
+        .await?;
     Ok(json(
         StatusCode::OK,
         &serde_json::json!({ "id": asset.to_string(), "status": "removed" }),
@@ -274,7 +220,7 @@ pub async fn purges(call: Call) -> Result<Response<Body>, ApiError> {
         .unwrap_or(1000)
         .clamp(1, 1000);
     let purges = call
-        .blocking(move |app| Ok(app.catalog.purges_since(since, limit)?))
+        .blocking(move |app| Ok(app.platform.catalog().purges_since(since, limit)?))
         .await?;
     let next = purges.last().map_or(since, |event| event.seq);
     #[derive(Serialize)]
@@ -290,22 +236,9 @@ pub async fn purges(call: Call) -> Result<Response<Body>, ApiError> {
 /// signal values at the time) and the detectors' signals now.
 pub async fn flags(call: Call) -> Result<Response<Body>, ApiError> {
     auth::moderator(&call).await?;
-    let members = call.blocking(|app| Ok(app.catalog.members()?)).await?;
-    let now = crate::fair::now();
-    #[derive(Serialize)]
-    struct Flagged {
-        #[serde(flatten)]
-        member: stockroom_catalog::Member,
-        signals: Option<stockroom_guard::Signals>,
-    }
-    let flagged: Vec<_> = members
-        .into_iter()
-        .filter(|member| member.status == MemberStatus::Flagged)
-        .map(|member| Flagged {
-            signals: call.app.guard.signals(&member.id, now),
-            member,
-        })
-        .collect();
+    let flagged = call
+        .blocking(|app| Ok(app.platform.flagged_members()?))
+        .await?;
     Ok(json(
         StatusCode::OK,
         &serde_json::json!({ "flags": flagged }),
@@ -317,17 +250,7 @@ pub async fn block_member(call: Call, block: bool) -> Result<Response<Body>, Api
     auth::moderator(&call).await?;
     let id = call.segment(3).to_string();
     let member = call
-        .blocking(move |app| {
-            if block {
-                app.catalog.block(&id)?;
-            } else {
-                app.catalog.clear(&id)?;
-                // The detectors start over; a cleared member is not flagged again for
-                // what a moderator has just judged.
-                app.guard.clear(&id);
-            }
-            Ok(app.catalog.member(&id)?)
-        })
+        .blocking(move |app| Ok(app.platform.set_member_blocked(&id, block)?))
         .await?;
     Ok(json(StatusCode::OK, &member))
 }
@@ -337,7 +260,7 @@ pub async fn me(call: Call) -> Result<Response<Body>, ApiError> {
     let principal = auth::member(&call).await?;
     let (seat_id, owner) = (principal.seat_id.clone(), principal.owner);
     let member = call
-        .blocking(move |app| Ok(app.catalog.member(&principal.member_id)?))
+        .blocking(move |app| Ok(app.platform.catalog().member(&principal.member_id)?))
         .await?;
     #[derive(Serialize)]
     struct Me {
@@ -361,7 +284,7 @@ pub async fn me(call: Call) -> Result<Response<Body>, ApiError> {
 pub async fn my_downloads(call: Call) -> Result<Response<Body>, ApiError> {
     let principal = auth::member(&call).await?;
     let licences = call
-        .blocking(move |app| Ok(app.catalog.licences(&principal)?))
+        .blocking(move |app| Ok(app.platform.catalog().licences(&principal)?))
         .await?;
     Ok(json(
         StatusCode::OK,
@@ -373,40 +296,21 @@ pub async fn my_downloads(call: Call) -> Result<Response<Body>, ApiError> {
 pub async fn my_export(call: Call) -> Result<Response<Body>, ApiError> {
     let principal = owner(&call).await?;
     let export = call
-        .blocking(move |app| Ok(app.catalog.export(&principal.member_id)?))
+        .blocking(move |app| Ok(app.platform.catalog().export(&principal.member_id)?))
         .await?;
     Ok(json(StatusCode::OK, &export))
 }
 
-/// `DELETE /v1/members/me`: erasure (licences kept pseudonymised, the rest deleted). An
-/// author's content leaves the public with them, as a withdrawal would take it.
+/// `DELETE /v1/members/me`: erasure (see `Platform::erase`).
 pub async fn erase_me(call: Call) -> Result<Response<Body>, ApiError> {
     let principal = owner(&call).await?;
-    let (withdrawn, credit) = call
-        .blocking(move |app| {
-            let erasure = app.catalog.erase(&principal.member_id)?;
-            let ids: Vec<&str> = erasure.withdrawn.iter().map(String::as_str).collect();
-            app.index.remove_many(&ids)?;
-            let assets: Vec<AssetId> = erasure
-                .withdrawn
-                .iter()
-                .filter_map(|id| id.parse().ok())
-                .collect();
-            for asset in &assets {
-                app.previews.evict(*asset);
-            }
-            Ok((assets, erasure.credit))
-        })
-        .await?;
-    // The member is gone already; a thumbnail that fails to archive is logged, not fatal.
-    for asset in withdrawn {
-        if let Err(error) = archive_thumbnail(&call.app, asset, &credit).await {
-            eprintln!(
-                "stockroom serve: erasure: archiving {asset}'s thumbnail: {}",
-                error.detail
-            );
-        }
-    }
+    call.blocking(move |app| {
+        let failed = |asset, error: &stockroom_platform::PlatformError| {
+            eprintln!("stockroom serve: erasure: archiving {asset}'s thumbnail: {error}");
+        };
+        Ok(app.platform.erase(&principal.member_id, failed)?)
+    })
+    .await?;
     let mut response = Response::new(Body::empty());
     *response.status_mut() = StatusCode::NO_CONTENT;
     Ok(response)
@@ -434,7 +338,7 @@ pub async fn author_stats(call: Call) -> Result<Response<Body>, ApiError> {
         ));
     }
     let months = call
-        .blocking(move |app| Ok(app.catalog.author_stats(&author)?))
+        .blocking(move |app| Ok(app.platform.catalog().author_stats(&author)?))
         .await?;
     Ok(json(
         StatusCode::OK,

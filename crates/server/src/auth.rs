@@ -3,10 +3,11 @@
 //! anonymised network. A key that is given but unknown is `401`, never silently anonymous.
 
 use http::header;
-use stockroom_catalog::{Network, Principal, Role, anonymise};
+use stockroom_catalog::{Network, Principal, anonymise};
 
 use crate::problem::ApiError;
 use crate::router::Call;
+use stockroom_vocab::Role;
 
 /// Longer than any key the catalogue issues.
 const MAX_KEY_LEN: usize = 256;
@@ -30,11 +31,11 @@ pub async fn who(call: &Call) -> Result<Who, ApiError> {
     let key = bearer(value)
         .ok_or_else(|| ApiError::unauthenticated("expected `Authorization: Bearer <API key>`"))?
         .to_string();
-    if let Some(principal) = call.app.catalog.cached_principal(&key) {
+    if let Some(principal) = call.app.platform.catalog().cached_principal(&key) {
         return Ok(Who::Member(principal));
     }
     let principal = call
-        .blocking(move |app| Ok(app.catalog.authenticate(&key)?))
+        .blocking(move |app| Ok(app.platform.catalog().authenticate(&key)?))
         .await?;
     Ok(Who::Member(principal))
 }

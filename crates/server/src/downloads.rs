@@ -7,18 +7,15 @@
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use serde::Serialize;
-use stockroom_catalog::{AssetStatus, Attribution, Caller, Grant, Licence, LicenceType};
-use stockroom_store::{AssetId, Kind};
-
-use std::sync::atomic::Ordering;
+use stockroom_catalog::{Attribution, Caller, Grant, Licence};
 
 use crate::auth::{self, Who};
 use crate::body::Body;
-use crate::fair;
 use crate::problem::ApiError;
 use crate::router::{Call, json};
 use crate::served::{self, Representation, header_value};
 use crate::token;
+use stockroom_vocab::{AssetId, LicenceType};
 
 /// The licence as the answer shows it: a member's record, or an anonymous download's terms
 /// (no id, no certificate).
@@ -51,30 +48,16 @@ pub async fn license(call: Call) -> Result<Response<Body>, ApiError> {
         .parse()
         .map_err(|_| ApiError::not_found("no such asset"))?;
     let who = auth::who(&call).await?;
-    let member = match &who {
-        Who::Member(principal) => Some(principal.member_id.clone()),
-        Who::Anonymous(_) => None,
-    };
     let licensing = call
         .blocking(move |app| {
             let caller = match &who {
                 Who::Anonymous(network) => Caller::Anonymous(network),
                 Who::Member(principal) => Caller::Member(principal),
             };
-            app.catalog
-                .license_counted(caller, &asset.to_string())
-                .map_err(|error| {
-                    if error.retry_after_secs().is_some() {
-                        app.metrics.quota_refusals.fetch_add(1, Ordering::Relaxed);
-                    }
-                    ApiError::from(error)
-                })
+            Ok(app.platform.license(caller, asset)?)
         })
         .await?;
     let app = &call.app;
-    if let Some(member) = &member {
-        fair::licensed(app, member, &licensing, asset);
-    }
     let grant = licensing.grant;
     let now = app.now();
     let expires_at = now.saturating_add(app.options.download_link_ttl.as_secs() as i64);
@@ -119,34 +102,18 @@ pub async fn license(call: Call) -> Result<Response<Body>, ApiError> {
 pub async fn download(call: Call) -> Result<Response<Body>, ApiError> {
     let grant = call.app.tokens.verify(call.segment(2), call.app.now())?;
     let asset = grant.asset;
-    let id = asset.to_string();
-    let licence = grant.licence.clone();
-    let (record, original, holder) = call
+    let network = stockroom_catalog::anonymise(call.peer.ip());
+    let download = call
         .blocking(move |app| {
-            // Whose budget the download spends. A holder that cannot be read (an erased
-            // member's licence) is paced as its network, never refused for it.
-            let holder = licence.and_then(|licence| app.catalog.holder(&licence).ok());
-            Ok((
-                app.catalog.asset(&id)?,
-                app.blobs.get(asset, Kind::Original),
-                holder,
-            ))
+            Ok(app
+                .platform
+                .download(asset, grant.licence.as_deref(), &network)?)
         })
         .await?;
-    // A takedown ends every link at once; a withdrawn asset's licensees keep theirs, but
-    // an anonymous link (no licence) ends when the asset leaves the public.
-    let gone = record.status == AssetStatus::Removed
-        || record.purged_at.is_some()
-        || (grant.licence.is_none() && record.status != AssetStatus::Active);
-    let Some(original) = original.filter(|_| !gone) else {
-        return Err(ApiError::new(
-            StatusCode::GONE,
-            format!("asset {asset} is no longer available"),
-        ));
-    };
-    let media = stockroom_render::sniff(&original);
-    let media_type = media.map_or("application/octet-stream", |format| format.media_type());
-    let extension = match media {
+    let media_type = download
+        .format
+        .map_or("application/octet-stream", |format| format.media_type());
+    let extension = match download.format {
         Some(stockroom_render::Format::Jpeg) => "jpg",
         Some(stockroom_render::Format::Png) => "png",
         Some(stockroom_render::Format::WebP) => "webp",
@@ -164,19 +131,17 @@ pub async fn download(call: Call) -> Result<Response<Body>, ApiError> {
             "attachment; filename=\"stockroom-{asset}.{extension}\""
         )),
     );
-    let network = stockroom_catalog::anonymise(call.peer.ip());
-    let (pacer, rate) = fair::pace(&call.app, holder.as_ref(), &network);
-    if let Some(rate) = rate {
+    if let Some(rate) = download.rate {
         // Tells the client why the download is slow, and how slow.
         headers.insert("stockroom-throttle", HeaderValue::from(rate));
     }
     Ok(served::answer(
         &call.head,
         Representation {
-            etag: served::etag(&original.blake3()),
-            bytes: Bytes::from_owner(original),
+            etag: served::etag(&download.original.blake3()),
+            bytes: Bytes::from_owner(download.original),
             headers,
-            pacer: Some(pacer),
+            pacer: Some(std::sync::Arc::new(download.stream)),
         },
     ))
 }
@@ -186,7 +151,7 @@ pub async fn licence(call: Call) -> Result<Response<Body>, ApiError> {
     let principal = auth::member(&call).await?;
     let id = call.segment(2).to_string();
     let licence = call
-        .blocking(move |app| Ok(app.catalog.licence(&principal, &id)?))
+        .blocking(move |app| Ok(app.platform.catalog().licence(&principal, &id)?))
         .await?;
     Ok(json(StatusCode::OK, &licence))
 }
@@ -200,7 +165,7 @@ pub async fn verify(call: Call) -> Result<Response<Body>, ApiError> {
         .to_string();
     let id = call.segment(2).to_string();
     let check = call
-        .blocking(move |app| Ok(app.catalog.verify_licence(&id, &code)?))
+        .blocking(move |app| Ok(app.platform.catalog().verify_licence(&id, &code)?))
         .await?;
     #[derive(Serialize)]
     struct Verified<T> {

@@ -1,9 +1,10 @@
 //! Stockroom's HTTP front door, on hyper 1: the search API, watermarked previews served as
 //! a CDN's origin, licences with signed download links, the originals they unlock, and
-//! the operations endpoints. The only crate that knows HTTP: it reads requests, asks the
-//! catalogue, the index and the store, and maps their answers (and their errors' classes)
-//! onto statuses and headers. It decides no terms itself (`catalog::terms` does) and
-//! renders nothing itself (`render` does, on its rayon pool).
+//! the operations endpoints. The only crate that knows HTTP: a handler parses the request,
+//! calls the platform (`stockroom-platform`, which owns every action and decision) and
+//! maps the answer, and its error's class, onto a status and headers. What it keeps of its
+//! own is HTTP's: routes, conditional and ranged answers, the cache of ready preview
+//! responses, signed download links, the per-route rate policies, connections and TLS.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -24,8 +25,6 @@ mod body;
 mod conn;
 mod downloads;
 mod fair;
-mod intake;
-mod lifecycle;
 mod metrics;
 mod previews;
 mod problem;
@@ -37,46 +36,27 @@ pub mod token;
 mod uploads;
 
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use stockroom_catalog::{AccessLog, Catalog, Clock};
-use stockroom_guard::Guard;
-use stockroom_index::SearchIndex;
-use stockroom_render::{RenderOptions, RenderPool};
-use stockroom_store::Store;
+use stockroom_catalog::AccessLog;
+use stockroom_platform::{Change, Platform};
 
 pub use body::{Body, Pacer};
-pub use intake::{
-    Admitted, Candidate, DuplicateReport, Intake, IntakeError, Similar, Upload, UploadFields,
-};
-pub use lifecycle::{PurgeError, purge_due};
 pub use problem::ApiError;
 pub use token::{TokenError, TokenKeys};
 
-/// What the server serves from: the data directory's parts, opened by the caller. The
-/// blob store, catalogue and index are shared with `intake`, which writes uploads to them.
+/// What the server serves: the platform (opened by the caller over a data directory) and
+/// what only HTTP needs.
 #[derive(Debug)]
 pub struct Parts {
-    /// Originals, previews and metadata records.
-    pub blobs: Arc<Store>,
-    /// Thumbnails of withdrawn assets.
-    pub archive: Store,
-    pub catalog: Arc<Catalog>,
-    pub index: Arc<SearchIndex>,
-    /// The upload pipeline and the duplicate index.
-    pub intake: Arc<dyn Intake>,
+    /// Every action and decision; its feed tells the server's caches what changed.
+    pub platform: Arc<Platform>,
+    /// Keys download links are signed with.
     pub token_keys: TokenKeys,
     /// `None` keeps no access log (tests).
     pub access_log: Option<AccessLog>,
-    pub clock: Arc<dyn Clock>,
-    /// Fair use: rate limits, pacing, detectors (restored from `guard_state` by the caller).
-    pub guard: Arc<Guard>,
-    /// Where the guard's state is written every `snapshot_secs` and at shutdown; `None`
-    /// keeps it in memory only.
-    pub guard_state: Option<PathBuf>,
 }
 
 /// How the server behaves; every limit has a default a public deployment can keep.
@@ -100,8 +80,6 @@ pub struct ServerOptions {
     pub download_link_ttl: Duration,
     /// Previews whose headers are kept ready in memory.
     pub preview_cache_entries: usize,
-    pub render_threads: usize,
-    pub render: RenderOptions,
     /// Worker threads of the async runtime.
     pub worker_threads: usize,
     /// How often withdrawn originals whose 28 days are up are purged (also once at start).
@@ -123,8 +101,6 @@ impl Default for ServerOptions {
             concurrent_uploads: cpus * 2,
             download_link_ttl: Duration::from_secs(3600),
             preview_cache_entries: 100_000,
-            render_threads: cpus,
-            render: RenderOptions::default(),
             worker_threads: cpus,
             tls: None,
             purge_interval: Duration::from_secs(3600),
@@ -135,21 +111,13 @@ impl Default for ServerOptions {
 /// Everything a request handler reaches.
 #[derive(Debug)]
 pub(crate) struct App {
-    pub(crate) blobs: Arc<Store>,
-    pub(crate) archive: Store,
-    pub(crate) catalog: Arc<Catalog>,
-    pub(crate) index: Arc<SearchIndex>,
-    pub(crate) intake: Arc<dyn Intake>,
+    pub(crate) platform: Arc<Platform>,
     /// One permit per upload body being read or admitted.
     pub(crate) uploads: tokio::sync::Semaphore,
     pub(crate) tokens: TokenKeys,
-    pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) guard: Arc<Guard>,
     pub(crate) policy_fields: fair::PolicyFields,
-    pub(crate) guard_state: Option<PathBuf>,
     pub(crate) options: ServerOptions,
-    pub(crate) previews: previews::Previews,
-    pub(crate) render: RenderPool,
+    pub(crate) previews: Arc<previews::Previews>,
     pub(crate) metrics: metrics::Metrics,
     pub(crate) access: Option<access::Logger>,
     /// Cleared when shutdown begins: `/readyz` answers 503 so balancers drain us.
@@ -157,8 +125,14 @@ pub(crate) struct App {
 }
 
 impl App {
+    /// Whole seconds, from the platform's clock.
     pub(crate) fn now(&self) -> i64 {
-        self.clock.now()
+        self.platform.clock().now()
+    }
+
+    /// Microseconds, from the platform's clock (the guard's time).
+    pub(crate) fn now_micros(&self) -> u64 {
+        self.platform.clock().now_micros()
     }
 }
 
@@ -169,24 +143,22 @@ pub struct Server {
 }
 
 impl Server {
+    /// A server over `parts`; its preview cache hears the platform's changes from now on.
     pub fn new(parts: Parts, options: ServerOptions) -> std::io::Result<Server> {
-        let render =
-            RenderPool::new(options.render_threads.max(1)).map_err(std::io::Error::other)?;
+        let previews = Arc::new(previews::Previews::new(options.preview_cache_entries));
+        let evicting = previews.clone();
+        parts.platform.feed().subscribe(Box::new(move |change| {
+            if let Change::AssetRemoved(asset) | Change::AssetChanged(asset) = change {
+                evicting.evict(*asset);
+            }
+        }));
         let app = App {
-            previews: previews::Previews::new(options.preview_cache_entries),
+            previews,
             access: parts.access_log.map(access::Logger::spawn),
-            blobs: parts.blobs,
-            archive: parts.archive,
-            catalog: parts.catalog,
-            index: parts.index,
-            intake: parts.intake,
             uploads: tokio::sync::Semaphore::new(options.concurrent_uploads.max(1)),
             tokens: parts.token_keys,
-            clock: parts.clock,
-            policy_fields: fair::PolicyFields::new(&parts.guard),
-            guard: parts.guard,
-            guard_state: parts.guard_state,
-            render,
+            policy_fields: fair::PolicyFields::new(parts.platform.guard()),
+            platform: parts.platform,
             metrics: metrics::Metrics::default(),
             ready: AtomicBool::new(true),
             options,
@@ -233,14 +205,7 @@ async fn purge_periodically(app: Arc<App>) {
         tick.tick().await;
         let work = app.clone();
         let run = tokio::task::spawn_blocking(move || {
-            let purged = purge_due(&work.blobs, &work.catalog)?;
-            for asset in &purged {
-                work.previews.evict(*asset);
-                if let Err(error) = work.intake.forget(*asset) {
-                    eprintln!("stockroom serve: purge: forgetting {asset}'s hashes: {error}");
-                }
-            }
-            Ok::<_, PurgeError>(purged.len())
+            work.platform.purge_due().map(|purged| purged.len())
         })
         .await;
         match run {
@@ -255,7 +220,7 @@ async fn purge_periodically(app: Arc<App>) {
 /// Writes the guard's state every `snapshot_secs` (and drops idle subjects), so that a
 /// restart, even an unclean one, loses at most that much of it.
 async fn save_guard_periodically(app: Arc<App>) {
-    let every = Duration::from_secs(app.guard.config().snapshot_secs.max(1));
+    let every = Duration::from_secs(app.platform.guard().config().snapshot_secs.max(1));
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -267,7 +232,7 @@ async fn save_guard_periodically(app: Arc<App>) {
 /// Writes the guard's state off the async workers; a failure is logged (the next save
 /// tries again).
 async fn save_guard(app: Arc<App>) {
-    match tokio::task::spawn_blocking(move || fair::save(&app)).await {
+    match tokio::task::spawn_blocking(move || app.platform.save_guard()).await {
         Ok(Ok(())) => {}
         Ok(Err(error)) => eprintln!("stockroom serve: saving the guard's state: {error}"),
         Err(error) => eprintln!("stockroom serve: saving the guard's state: {error}"),

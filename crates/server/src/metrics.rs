@@ -25,18 +25,14 @@ struct RouteMetrics {
     bytes: AtomicU64,
 }
 
-/// Every counter the server keeps.
+/// Every counter the server keeps (the platform keeps its own: renders, throttled streams,
+/// quota refusals, flags).
 #[derive(Debug)]
 pub struct Metrics {
     routes: Vec<RouteMetrics>,
     pub preview_hits: AtomicU64,
     pub preview_misses: AtomicU64,
-    pub renders: AtomicU64,
-    pub render_failures: AtomicU64,
-    pub throttled_streams: AtomicU64,
     pub rate_limited: AtomicU64,
-    pub quota_refusals: AtomicU64,
-    pub flags: AtomicU64,
     pub connections: AtomicU64,
     pub open_connections: AtomicI64,
     pub refused_connections: AtomicU64,
@@ -48,12 +44,7 @@ impl Default for Metrics {
             routes: Route::ALL.iter().map(|_| RouteMetrics::default()).collect(),
             preview_hits: AtomicU64::new(0),
             preview_misses: AtomicU64::new(0),
-            renders: AtomicU64::new(0),
-            render_failures: AtomicU64::new(0),
-            throttled_streams: AtomicU64::new(0),
             rate_limited: AtomicU64::new(0),
-            quota_refusals: AtomicU64::new(0),
-            flags: AtomicU64::new(0),
             connections: AtomicU64::new(0),
             open_connections: AtomicI64::new(0),
             refused_connections: AtomicU64::new(0),
@@ -82,7 +73,7 @@ impl Metrics {
     }
 
     /// The text exposition format (version 0.0.4).
-    pub fn render(&self) -> String {
+    pub fn render(&self, platform: &stockroom_platform::Counters) -> String {
         let mut out = String::new();
         out.push_str("# HELP stockroom_http_requests_total Requests answered, by route and status class.\n# TYPE stockroom_http_requests_total counter\n");
         for (route, metrics) in Route::ALL.iter().zip(&self.routes) {
@@ -149,17 +140,17 @@ impl Metrics {
             (
                 "stockroom_preview_renders_total",
                 "Renders of an asset's previews (all three sizes at once).",
-                &self.renders,
+                &platform.renders,
             ),
             (
                 "stockroom_preview_render_failures_total",
                 "Renders that failed.",
-                &self.render_failures,
+                &platform.render_failures,
             ),
             (
                 "stockroom_throttled_streams_total",
                 "Downloads sent through a pacer.",
-                &self.throttled_streams,
+                &platform.throttled_streams,
             ),
             (
                 "stockroom_rate_limited_total",
@@ -169,12 +160,12 @@ impl Metrics {
             (
                 "stockroom_quota_refusals_total",
                 "Licences refused at the hard daily quota.",
-                &self.quota_refusals,
+                &platform.quota_refusals,
             ),
             (
                 "stockroom_member_flags_total",
                 "Members flagged by the stockpiling or login-misuse detector or the review level.",
-                &self.flags,
+                &platform.flags,
             ),
             (
                 "stockroom_connections_total",

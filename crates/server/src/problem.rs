@@ -9,6 +9,8 @@ use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
 use stockroom_catalog::{CatalogError, ErrorClass as CatalogClass};
 use stockroom_index::{ErrorClass as IndexClass, IndexError};
+use stockroom_platform::{ErrorClass as PlatformClass, PlatformError};
+use stockroom_render::RenderError;
 
 use crate::body::Body;
 use crate::token::TokenError;
@@ -132,6 +134,39 @@ impl From<CatalogError> for ApiError {
     }
 }
 
+impl From<PlatformError> for ApiError {
+    fn from(error: PlatformError) -> ApiError {
+        let status = match error.class() {
+            PlatformClass::BadInput => StatusCode::BAD_REQUEST,
+            PlatformClass::UnsupportedType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            PlatformClass::BadImage => StatusCode::UNPROCESSABLE_ENTITY,
+            PlatformClass::Unauthenticated => StatusCode::UNAUTHORIZED,
+            PlatformClass::Forbidden => StatusCode::FORBIDDEN,
+            PlatformClass::NotFound => StatusCode::NOT_FOUND,
+            PlatformClass::Gone => StatusCode::GONE,
+            PlatformClass::Conflict => StatusCode::CONFLICT,
+            PlatformClass::Limited => StatusCode::TOO_MANY_REQUESTS,
+            PlatformClass::Full => {
+                return ApiError::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "the disk is full; nothing was stored",
+                );
+            }
+            _ => return ApiError::internal(&error),
+        };
+        let detail = match &error {
+            PlatformError::Image(RenderError::UnsupportedFormat) => {
+                "the body is not a JPEG, PNG or WebP image".to_string()
+            }
+            _ => error.to_string(),
+        };
+        ApiError {
+            retry_after: error.retry_after_secs(),
+            ..ApiError::new(status, detail)
+        }
+    }
+}
+
 impl From<IndexError> for ApiError {
     fn from(error: IndexError) -> ApiError {
         match error.class() {
@@ -144,18 +179,6 @@ impl From<IndexError> for ApiError {
 impl From<TokenError> for ApiError {
     fn from(error: TokenError) -> ApiError {
         ApiError::forbidden(error.to_string())
-    }
-}
-
-impl From<stockroom_store::StoreError> for ApiError {
-    fn from(error: stockroom_store::StoreError) -> ApiError {
-        ApiError::internal(&error)
-    }
-}
-
-impl From<stockroom_render::RenderError> for ApiError {
-    fn from(error: stockroom_render::RenderError) -> ApiError {
-        ApiError::internal(&error)
     }
 }
 

@@ -13,8 +13,7 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
-
-use stockroom_store::AssetId;
+use stockroom_vocab::AssetId;
 
 /// Longer than any token this build issues; longer input is refused before parsing.
 pub const MAX_TOKEN_LEN: usize = 160;
@@ -105,20 +104,7 @@ impl TokenKeys {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let temporary = path.with_extension("new");
-        {
-            use std::io::Write;
-            #[cfg(unix)]
-            use std::os::unix::fs::OpenOptionsExt;
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            options.mode(0o600);
-            let mut file = options.open(&temporary)?;
-            file.write_all(text.as_bytes())?;
-            file.sync_all()?;
-        }
-        std::fs::rename(&temporary, path)
+        stockroom_vocab::durable::write_file(path, text.as_bytes(), Some(0o600))
     }
 
     fn signing(&self) -> (u32, [u8; 32]) {

@@ -1,21 +1,21 @@
 //! Authors' uploads and the moderators' duplicate work: `POST /v1/assets`,
 //! `POST /v1/moderation/duplicates`, `GET /v1/moderation/queue`,
 //! `POST /v1/moderation/assets/{id}/approve`, and `GET /v1/assets/{id}/similar`. The
-//! pipeline behind them is the [`Intake`](crate::Intake) the server was given; this module
-//! reads requests (bodies within the upload limit, one permit each) and shapes answers.
+//! pipeline behind them is the platform's; this module reads requests (bodies within the
+//! upload limit, one permit each) and shapes answers.
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 use serde::Serialize;
-use stockroom_catalog::terms::may_upload;
-use stockroom_index::{Collection, Language};
-use stockroom_store::AssetId;
+use stockroom_platform::fingerprint::Candidate;
+use stockroom_platform::metadata::AssetMetadata;
+use stockroom_platform::{Admitted, Upload};
+use stockroom_vocab::AssetId;
 
 use crate::App;
 use crate::api::{Card, asset_id};
 use crate::auth;
 use crate::body::Body;
-use crate::intake::{Admitted, Candidate, IntakeError, Upload, UploadFields};
 use crate::problem::ApiError;
 use crate::router::{Call, Query, json};
 
@@ -46,21 +46,18 @@ const DEFAULT_QUEUE_PAGE: u32 = 50;
 /// durable.
 pub async fn upload(mut call: Call) -> Result<Response<Body>, ApiError> {
     let principal = auth::member(&call).await?;
-    may_upload(&principal.roles, principal.status)?;
+    stockroom_catalog::terms::may_upload(&principal.roles, principal.status)?;
     // Metadata is checked before a byte of the body is read.
-    let fields = upload_fields(&call.query())?;
+    let metadata = upload_fields(&call.query())?;
     let app = call.app.clone();
     let _permit = upload_permit(&app).await?;
     let image = read_image(&mut call).await?;
-    let author_id = principal.member_id;
     let admitted = call
         .blocking(move |app| {
-            let author = app.catalog.member(&author_id)?;
-            Ok(app.intake.upload(Upload {
-                image,
-                author_id,
-                author_name: author.name,
-                fields,
+            Ok(app.platform.upload(Upload {
+                image: &image,
+                author: &principal,
+                metadata,
             })?)
         })
         .await?;
@@ -108,7 +105,7 @@ pub async fn upload(mut call: Call) -> Result<Response<Body>, ApiError> {
 }
 
 /// The upload's metadata from the query string.
-fn upload_fields(query: &Query) -> Result<UploadFields, ApiError> {
+fn upload_fields(query: &Query) -> Result<AssetMetadata, ApiError> {
     if let Some(unknown) = query.names().find(|name| !UPLOAD_PARAMETERS.contains(name)) {
         return Err(ApiError::bad_request(format!(
             "unknown parameter {unknown:?}; an upload takes: {}",
@@ -120,7 +117,7 @@ fn upload_fields(query: &Query) -> Result<UploadFields, ApiError> {
             .parsed(name, str::parse::<bool>)
             .map(Option::unwrap_or_default)
     };
-    Ok(UploadFields {
+    let metadata = AssetMetadata {
         title: query
             .get("title")
             .ok_or_else(|| ApiError::bad_request("parameter title is required"))?
@@ -130,16 +127,16 @@ fn upload_fields(query: &Query) -> Result<UploadFields, ApiError> {
             .get("keywords")
             .map(|list| list.split(',').map(str::to_string).collect())
             .unwrap_or_default(),
-        language: query
-            .parsed("language", str::parse::<Language>)?
-            .unwrap_or(Language::En),
-        collection: query
-            .parsed("collection", str::parse::<Collection>)?
-            .unwrap_or(Collection::Free),
+        language: query.parsed("language", str::parse)?.unwrap_or_default(),
+        collection: query.parsed("collection", str::parse)?.unwrap_or_default(),
         editorial_only: flag("editorial_only")?,
         model_release: flag("model_release")?,
         property_release: flag("property_release")?,
-    })
+        ..AssetMetadata::default()
+    };
+    // Checked now, before the body is read; the platform checks again (it is its rule).
+    metadata.clone().validated()?;
+    Ok(metadata)
 }
 
 /// The image body, within the upload limit.
@@ -170,13 +167,13 @@ pub async fn duplicates(mut call: Call) -> Result<Response<Body>, ApiError> {
     let _permit = upload_permit(&app).await?;
     let image = read_image(&mut call).await?;
     let report = call
-        .blocking(move |app| Ok(app.intake.duplicates(&image)?))
+        .blocking(move |app| Ok(app.platform.duplicates(&image)?))
         .await?;
     #[derive(Serialize)]
     struct Answer {
         query: &'static str,
         #[serde(flatten)]
-        report: crate::intake::DuplicateReport,
+        report: stockroom_platform::fingerprint::DuplicateReport,
     }
     Ok(json(
         StatusCode::OK,
@@ -191,10 +188,9 @@ pub async fn duplicates(mut call: Call) -> Result<Response<Body>, ApiError> {
 #[derive(Serialize)]
 struct Held {
     #[serde(flatten)]
-    record: stockroom_catalog::AssetRecord,
+    held: stockroom_platform::Held,
     /// Served to moderators only (with their key), never cached.
     thumb_url: String,
-    duplicates: Vec<Candidate>,
 }
 
 /// `GET /v1/moderation/queue?after=ID&limit=N`: uploads held for review, oldest first,
@@ -202,39 +198,23 @@ struct Held {
 pub async fn queue(call: Call) -> Result<Response<Body>, ApiError> {
     auth::moderator(&call).await?;
     let query = call.query();
-    let after = match query.get("after") {
-        Some(id) => Some(
-            id.parse::<AssetId>()
-                .map_err(|_| {
-                    ApiError::bad_request(format!("parameter after={id:?}: not an asset id"))
-                })?
-                .to_string(),
-        ),
-        None => None,
-    };
+    let after = query.parsed("after", |id| {
+        id.parse::<AssetId>().map_err(|_| "not an asset id")
+    })?;
     let limit = query
         .parsed("limit", str::parse::<u32>)?
         .unwrap_or(DEFAULT_QUEUE_PAGE)
         .clamp(1, MAX_QUEUE_PAGE);
     let held = call
-        .blocking(move |app| {
-            let records = app.catalog.held(after.as_deref(), limit)?;
-            records
-                .into_iter()
-                .map(|record| {
-                    let id: AssetId = record
-                        .id
-                        .parse()
-                        .map_err(|_| ApiError::internal(&format!("bad id {:?}", record.id)))?;
-                    Ok(Held {
-                        thumb_url: format!("/v1/previews/{id}/thumb.jpg"),
-                        duplicates: app.intake.held_by(id)?,
-                        record,
-                    })
-                })
-                .collect::<Result<Vec<Held>, ApiError>>()
-        })
+        .blocking(move |app| Ok(app.platform.queue(after, limit)?))
         .await?;
+    let held: Vec<Held> = held
+        .into_iter()
+        .map(|held| Held {
+            thumb_url: format!("/v1/previews/{}/thumb.jpg", held.record.id),
+            held,
+        })
+        .collect();
     #[derive(Serialize)]
     struct Page {
         /// Pass as `after` for the next page (absent on the last).
@@ -243,7 +223,7 @@ pub async fn queue(call: Call) -> Result<Response<Body>, ApiError> {
         held: Vec<Held>,
     }
     let next = (held.len() as u32 == limit)
-        .then(|| held.last().map(|item| item.record.id.clone()))
+        .then(|| held.last().map(|item| item.held.record.id.clone()))
         .flatten();
     Ok(json(StatusCode::OK, &Page { next, held }))
 }
@@ -252,14 +232,8 @@ pub async fn queue(call: Call) -> Result<Response<Body>, ApiError> {
 pub async fn approve(call: Call) -> Result<Response<Body>, ApiError> {
     let moderator = auth::moderator(&call).await?;
     let asset = asset_id(&call, 3)?;
-    let id = asset.to_string();
-    call.blocking(move |app| {
-        app.catalog.approve(&id, &moderator)?;
-        // Its private, moderator-only previews may have been looked at; none were cached.
-        app.intake.released(asset)?;
-        Ok(())
-    })
-    .await?;
+    call.blocking(move |app| Ok(app.platform.approve(asset, &moderator)?))
+        .await?;
     Ok(json(
         StatusCode::OK,
         &serde_json::json!({ "id": asset.to_string(), "status": "active" }),
@@ -275,12 +249,8 @@ pub async fn similar(call: Call) -> Result<Response<Body>, ApiError> {
         .parsed("limit", str::parse::<usize>)?
         .unwrap_or(DEFAULT_SIMILAR)
         .clamp(1, MAX_SIMILAR);
-    let id = asset.to_string();
     let found = call
-        .blocking(move |app| {
-            crate::previews::public(&app.catalog.asset(&id)?)?;
-            Ok(app.intake.similar(asset, limit)?)
-        })
+        .blocking(move |app| Ok(app.platform.similar(asset, limit)?))
         .await?;
     #[derive(Serialize)]
     struct Found {
@@ -302,21 +272,4 @@ pub async fn similar(call: Call) -> Result<Response<Body>, ApiError> {
         StatusCode::OK,
         &serde_json::json!({ "results": results }),
     ))
-}
-
-impl From<IntakeError> for ApiError {
-    fn from(error: IntakeError) -> ApiError {
-        match error {
-            IntakeError::BadInput(detail) => ApiError::bad_request(detail),
-            IntakeError::UnsupportedType(detail) => {
-                ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, detail)
-            }
-            IntakeError::BadImage(detail) => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, detail)
-            }
-            IntakeError::NotFound(detail) => ApiError::not_found(detail),
-            IntakeError::Full(detail) => ApiError::new(StatusCode::INSUFFICIENT_STORAGE, detail),
-            IntakeError::Internal(cause) => ApiError::internal(&cause),
-        }
-    }
 }

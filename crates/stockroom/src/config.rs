@@ -268,67 +268,13 @@ impl Config {
 
     /// The guard's and the quotas' figures: every rate and window positive, every share a
     /// share, each soft quota below its hard one.
+    /// The guard's and the quotas' own checks, named as the config file names them.
     fn validate_fair_use(&self) -> Result<()> {
-        let guard = &self.guard;
-        let rates = [
-            ("search", Some(guard.search)),
-            ("search_anonymous", Some(guard.search_anonymous)),
-            ("previews", Some(guard.previews)),
-            ("previews_anonymous", guard.previews_anonymous),
-            ("licences", Some(guard.licences)),
-            ("licences_anonymous", Some(guard.licences_anonymous)),
-        ];
-        for (name, rate) in rates {
-            if let Some(rate) = rate
-                && (rate.requests == 0 || rate.window_secs == 0)
-            {
-                bail!("guard.{name}: requests and window_secs must be positive");
-            }
-        }
-        if guard.throttled_bytes_per_sec == 0
-            || guard.anonymous_bytes_per_sec == 0
-            || guard.max_subjects == 0
-            || guard.snapshot_secs == 0
-            || guard.idle_secs == 0
-        {
-            bail!(
-                "guard.throttled_bytes_per_sec, anonymous_bytes_per_sec, max_subjects, snapshot_secs and idle_secs must be positive"
-            );
-        }
-        let stockpiling = &guard.stockpiling;
-        for (name, share) in [
-            ("unviewed_share", stockpiling.unviewed_share),
-            ("originals_share", stockpiling.originals_share),
-            ("author_share", stockpiling.author_share),
-        ] {
-            if !(0.0..=1.0).contains(&share) {
-                bail!("guard.stockpiling.{name} {share} is not a share between 0 and 1");
-            }
-        }
-        if stockpiling.flag_score.is_nan()
-            || stockpiling.flag_score <= 0.0
-            || stockpiling.half_life_secs == 0
-        {
-            bail!("guard.stockpiling.flag_score and half_life_secs must be positive");
-        }
-        let quotas = &self.quotas;
-        for (tier, quota) in [
-            ("anonymous", quotas.anonymous),
-            ("registered", quotas.registered),
-            ("unlimited", quotas.unlimited),
-        ] {
-            if quota.hard_daily > 0 && quota.soft_daily > quota.hard_daily {
-                bail!(
-                    "quotas.{tier}: soft_daily {} is above hard_daily {}",
-                    quota.soft_daily,
-                    quota.hard_daily
-                );
-            }
-        }
+        self.guard.validate().map_err(anyhow::Error::msg)?;
+        self.quotas.validate()?;
         Ok(())
     }
 
-    /// Where the guard's state is kept between runs.
     pub fn guard_state(&self) -> PathBuf {
         self.data_dir.join("guard").join("state.json")
     }

@@ -1,12 +1,11 @@
 //! `stockroom`: argument parsing and wiring; the work happens in the library crates.
 
 mod config;
-mod fingerprint;
 mod ingest;
-mod intake;
 mod maintenance;
 mod manifest;
 mod members;
+mod open;
 mod progress;
 mod search;
 mod serve;
@@ -20,6 +19,8 @@ use clap::{Parser, Subcommand};
 
 use config::{Config, Overrides};
 use manifest::Manifest;
+use open::Purpose;
+use stockroom_platform::{FileOutcome, fingerprint};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -137,7 +138,7 @@ struct SearchArgs {
     #[arg(long)]
     color: Option<stockroom_index::Color>,
     #[arg(long)]
-    collection: Option<stockroom_index::Collection>,
+    collection: Option<stockroom_vocab::Collection>,
     #[arg(long)]
     kind: Option<stockroom_index::Kind>,
     /// An author's id.
@@ -219,7 +220,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ingest { manifest, paths } => {
             let config = Config::load(cli.config.as_deref(), overrides)?;
             let manifest = manifest.as_deref().map(Manifest::load).transpose()?;
-            let reports = ingest::run(&config, manifest.as_ref(), &paths, interactive)?;
+            let platform = open::platform(&config, Purpose::Ingest)?;
+            let reports = ingest::run(&platform, manifest.as_ref(), &paths, interactive)?;
             print_ingest(&reports)
         }
         Command::Hash { images } => hash(&images),
@@ -229,26 +231,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Search(args) => {
             let config = Config::load(cli.config.as_deref(), overrides)?;
-            search::search(&config, &args.request())
+            search::search(&open::platform(&config, Purpose::Read)?, &args.request())
         }
         Command::Similar { limit, id } => {
             let config = Config::load(cli.config.as_deref(), overrides)?;
-            let id: stockroom_store::AssetId = id
+            let id: stockroom_vocab::AssetId = id
                 .parse()
                 .with_context(|| format!("{id:?} is not an asset id"))?;
-            let store = config.open_blobs()?;
-            let dupes = fingerprint::open_index(&config)?;
-            let index = search::open_index(&config, stockroom_index::Options::read_only())?;
-            let mut out = std::io::stdout().lock();
-            for found in search::similar(&store, &dupes, &index, id, limit)? {
-                serde_json::to_writer(&mut out, &found)?;
-                writeln!(out)?;
-            }
-            Ok(ExitCode::SUCCESS)
+            search::similar(&open::platform(&config, Purpose::Read)?, id, limit)
         }
         Command::Reindex => {
             let config = Config::load(cli.config.as_deref(), overrides)?;
-            let report = search::reindex(&config, interactive)?;
+            let platform = open::platform(&config, Purpose::Reindex)?;
+            let report = search::reindex(&platform, interactive)?;
             println!("{}", serde_json::to_string(&report)?);
             Ok(ExitCode::SUCCESS)
         }
@@ -279,7 +274,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
 fn print_per_image<Hashed>(
     images: &[PathBuf],
     max_bytes: u64,
-    hash: impl Fn(&[u8], &stockroom_render::Limits) -> Result<Hashed> + Sync,
+    hash: impl Fn(&[u8]) -> stockroom_platform::Result<Hashed> + Sync,
     line: impl Fn(&std::path::Path, &Hashed) -> serde_json::Result<serde_json::Value> + Sync,
 ) -> Result<ExitCode> {
     use rayon::prelude::*;
@@ -297,13 +292,13 @@ fn print_per_image<Hashed>(
                     if stop.load(std::sync::atomic::Ordering::Relaxed) {
                         return;
                     }
-                    let hashed = fingerprint::read_upload(path, max_bytes)
-                        .and_then(|bytes| hash(&bytes, &stockroom_render::Limits::default()));
+                    let hashed = fingerprint::read_image_file(path, max_bytes)
+                        .and_then(|bytes| hash(&bytes));
                     let value = match hashed {
                         Ok(hashed) => line(path, &hashed).map(|value| (true, value)),
                         Err(error) => Ok((
                             false,
-                            serde_json::json!({ "path": path, "error": format!("{error:#}") }),
+                            serde_json::json!({ "path": path, "error": error_line(&error) }),
                         )),
                     };
                     // The receiver only goes away when printing failed.
@@ -336,35 +331,70 @@ fn print_per_image<Hashed>(
 
 /// `stockroom hash`: `{"path", "pdq", "quality", "phash", "blake3"}` per image.
 fn hash(images: &[PathBuf]) -> Result<ExitCode> {
-    let max_bytes = stockroom_render::Limits::default().max_file_bytes;
+    let limits = stockroom_render::Limits::default();
     print_per_image(
         images,
-        max_bytes,
-        fingerprint::print_bytes,
-        |path, printed| {
-            serde_json::to_value(fingerprint::HashLine::new(path.to_path_buf(), printed))
-        },
+        limits.max_file_bytes,
+        |bytes| Ok(fingerprint::print_bytes(bytes, &limits)?),
+        |path, printed| serde_json::to_value(HashLine::new(path.to_path_buf(), printed)),
     )
 }
 
 /// `stockroom dedup`: `{"query", "quality", "reliable", "matches": [...]}` per image.
 fn dedup(config: &Config, threshold: Option<u32>, images: &[PathBuf]) -> Result<ExitCode> {
     // The store's lock keeps an ingest from appending to the index while we read it.
-    let store = config.open_blobs()?;
-    let index = fingerprint::open_index(config)?;
+    let platform = open::platform(config, Purpose::Read)?;
     let threshold = threshold.unwrap_or(config.dedup_threshold);
-    let hash = fingerprint::hash_bytes;
-    print_per_image(images, config.max_upload_bytes, hash, |path, hashed| {
-        let print = &hashed.fingerprint;
-        Ok(serde_json::json!({
-            "query": path,
-            "quality": print.pdq.quality,
-            "reliable": print.reliable_query(),
-            "matches": fingerprint::candidates(&index, print, threshold, |asset| {
-                store.contains(asset, stockroom_store::Kind::Original)
-            }),
-        }))
-    })
+    print_per_image(
+        images,
+        config.max_upload_bytes,
+        |bytes| platform.duplicates_within(bytes, threshold),
+        |path, report| {
+            Ok(serde_json::json!({
+                "query": path,
+                "quality": report.quality,
+                "reliable": report.reliable,
+                "matches": report.matches,
+            }))
+        },
+    )
+}
+
+/// The line `stockroom hash` prints per image (DESIGN §3).
+#[derive(Debug, serde::Serialize)]
+struct HashLine {
+    path: PathBuf,
+    pdq: String,
+    quality: u8,
+    phash: String,
+    blake3: String,
+}
+
+impl HashLine {
+    fn new(path: PathBuf, printed: &fingerprint::Printed) -> HashLine {
+        HashLine {
+            path,
+            pdq: printed.pdq.hash.to_string(),
+            quality: printed.pdq.quality,
+            phash: stockroom_phash::phash_hex(printed.phash),
+            blake3: printed.blake3.to_hex().to_string(),
+        }
+    }
+}
+
+/// An error and its causes as one line (`what: why: …`).
+fn error_line(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let part = cause.to_string();
+        if !text.ends_with(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// Prints one JSON line per file and a summary; fails if any file failed.
@@ -375,10 +405,10 @@ fn print_ingest(reports: &[ingest::FileReport]) -> Result<ExitCode> {
         serde_json::to_writer(&mut out, report)?;
         writeln!(out)?;
         match report.outcome {
-            ingest::Outcome::Stored { .. } => stored += 1,
-            ingest::Outcome::Pending { .. } => pending += 1,
-            ingest::Outcome::Duplicate { .. } => duplicates += 1,
-            ingest::Outcome::Failed { .. } | ingest::Outcome::Skipped { .. } => failed += 1,
+            FileOutcome::Stored { .. } => stored += 1,
+            FileOutcome::Pending { .. } => pending += 1,
+            FileOutcome::Duplicate { .. } => duplicates += 1,
+            FileOutcome::Failed { .. } | FileOutcome::Skipped { .. } => failed += 1,
         }
     }
     out.flush()?;
@@ -426,7 +456,10 @@ fn demo(
         config.data_dir.display()
     );
     println!("\n$ stockroom ingest --manifest corpus/manifest.jsonl");
-    let reports = ingest::run(&config, Some(&manifest), &[], interactive)?;
+    let reports = {
+        let platform = open::platform(&config, Purpose::Ingest)?;
+        ingest::run(&platform, Some(&manifest), &[], interactive)?
+    };
     let code = print_ingest(&reports)?;
     println!("\n$ stockroom verify");
     maintenance::verify(&config, interactive)?;
@@ -449,7 +482,7 @@ fn demo(
         ],
         ..stockroom_index::SearchRequest::default()
     };
-    search::search(&config, &request)?;
+    search::search(&open::platform(&config, Purpose::Read)?, &request)?;
     let Some(listen) = listen else {
         return Ok(code);
     };
@@ -457,7 +490,7 @@ fn demo(
     let (photo, asset) = reports
         .iter()
         .find_map(|report| match &report.outcome {
-            ingest::Outcome::Stored { id } => Some((report.path.clone(), id.clone())),
+            FileOutcome::Stored { id } => Some((report.path.clone(), id.to_string())),
             _ => None,
         })
         .context("the demo stored no asset")?;

@@ -12,104 +12,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use serde::{Deserialize, Serialize};
-
-/// Which members may download an asset.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Collection {
-    #[default]
-    Free,
-    Unlimited,
-}
-
-/// The language of an asset's text, which decides its stemming.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Language {
-    #[default]
-    En,
-    De,
-}
-
-/// An asset's submitted metadata.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AssetMetadata {
-    pub title: String,
-    #[serde(default)]
-    pub description: String,
-    #[serde(default)]
-    pub keywords: Vec<String>,
-    #[serde(default)]
-    pub author: String,
-    #[serde(default)]
-    pub collection: Collection,
-    #[serde(default)]
-    pub language: Language,
-    #[serde(default)]
-    pub editorial_only: bool,
-    #[serde(default)]
-    pub model_release: bool,
-    #[serde(default)]
-    pub property_release: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub copyright: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub license: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source: Option<String>,
-}
-
-/// Limits that keep a hostile or broken manifest from making absurd assets.
-const MAX_TITLE_CHARS: usize = 200;
-const MAX_DESCRIPTION_CHARS: usize = 5_000;
-const MAX_KEYWORDS: usize = 50;
-const MAX_KEYWORD_CHARS: usize = 64;
-
-impl AssetMetadata {
-    /// Metadata for a file that the manifest does not describe: its name as title.
-    pub fn from_file_name(path: &Path) -> AssetMetadata {
-        let title = path
-            .file_stem()
-            .map(|stem| stem.to_string_lossy().replace(['_', '-'], " "))
-            .unwrap_or_default();
-        AssetMetadata {
-            title,
-            ..AssetMetadata::default()
-        }
-    }
-
-    /// Checks lengths and normalises keywords (trimmed, lower case, de-duplicated).
-    pub fn validated(mut self) -> Result<AssetMetadata> {
-        self.title = self.title.trim().to_string();
-        if self.title.is_empty() {
-            bail!("title is empty");
-        }
-        if self.title.chars().count() > MAX_TITLE_CHARS {
-            bail!("title is longer than {MAX_TITLE_CHARS} characters");
-        }
-        if self.description.chars().count() > MAX_DESCRIPTION_CHARS {
-            bail!("description is longer than {MAX_DESCRIPTION_CHARS} characters");
-        }
-        let mut keywords: Vec<String> = Vec::with_capacity(self.keywords.len());
-        for keyword in &self.keywords {
-            let keyword = keyword.trim().to_lowercase();
-            if keyword.is_empty() || keywords.contains(&keyword) {
-                continue;
-            }
-            if keyword.chars().count() > MAX_KEYWORD_CHARS {
-                bail!("keyword {keyword:?} is longer than {MAX_KEYWORD_CHARS} characters");
-            }
-            keywords.push(keyword);
-        }
-        if keywords.len() > MAX_KEYWORDS {
-            bail!("more than {MAX_KEYWORDS} keywords");
-        }
-        self.keywords = keywords;
-        Ok(self)
-    }
-}
+use stockroom_platform::metadata::AssetMetadata;
 
 /// A parsed manifest: metadata by the file's absolute, canonical path.
 #[derive(Debug, Default)]
@@ -184,6 +87,8 @@ mod tests {
         }
         dir
     }
+
+    use stockroom_vocab::{Collection, Language};
 
     #[test]
     fn a_good_manifest_parses_and_normalises_keywords() -> Result<()> {

@@ -5,9 +5,10 @@ use std::io::Write;
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use stockroom_catalog::{Catalog, NewMember, Role, Tier};
+use stockroom_catalog::{Catalog, NewMember};
 
 use crate::config::Config;
+use stockroom_vocab::{Role, Tier};
 
 #[derive(Debug, Subcommand)]
 pub enum MembersCommand {
@@ -48,12 +49,12 @@ pub fn run(config: &Config, command: MembersCommand) -> Result<()> {
         } => {
             let roles = roles
                 .iter()
-                .map(|role| Role::parse(role.trim()))
+                .map(|role| role.trim().parse::<Role>())
                 .collect::<Result<Vec<_>, _>>()?;
             let created = catalog.add_member(&NewMember {
                 name,
                 roles,
-                tier: Tier::parse(&tier)?,
+                tier: tier.parse::<Tier>()?,
                 seats,
             })?;
             serde_json::to_writer(&mut out, &created)?;

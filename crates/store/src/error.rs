@@ -3,7 +3,9 @@
 use std::io;
 use std::path::PathBuf;
 
-use crate::format::{AssetId, Kind};
+use stockroom_vocab::AssetId;
+
+use crate::format::Kind;
 
 /// Everything that can go wrong in the store.
 #[derive(Debug, thiserror::Error)]

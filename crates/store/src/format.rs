@@ -4,7 +4,8 @@
 //! next multiple of 8. All integers are little-endian.
 
 use std::fmt;
-use std::str::FromStr;
+
+pub(crate) use stockroom_vocab::AssetId;
 
 /// First 8 bytes of every record.
 pub const MAGIC: [u8; 8] = *b"STKRMREC";
@@ -26,56 +27,6 @@ const CHECKED_LEN: usize = 72;
 
 /// A seal record is a bare header (no body); it ends a segment that was closed cleanly.
 pub const SEAL_RECORD_LEN: u64 = HEADER_LEN as u64;
-
-/// An asset's identifier: 64 opaque bits, written as 16 lowercase hex digits.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct AssetId(u64);
-
-impl AssetId {
-    /// Wraps a raw 64-bit id.
-    pub const fn from_u64(raw: u64) -> Self {
-        AssetId(raw)
-    }
-
-    /// The raw 64-bit id.
-    pub const fn as_u64(self) -> u64 {
-        self.0
-    }
-}
-
-impl fmt::Display for AssetId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:016x}", self.0)
-    }
-}
-
-impl fmt::Debug for AssetId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "AssetId({self})")
-    }
-}
-
-/// Why a string is not an [`AssetId`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("asset id must be exactly 16 lowercase hex digits")]
-pub struct ParseAssetIdError;
-
-impl FromStr for AssetId {
-    type Err = ParseAssetIdError;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let well_formed = text.len() == 16
-            && text
-                .bytes()
-                .all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte));
-        if !well_formed {
-            return Err(ParseAssetIdError);
-        }
-        u64::from_str_radix(text, 16)
-            .map(AssetId)
-            .map_err(|_| ParseAssetIdError)
-    }
-}
 
 /// What a record holds for its asset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -183,7 +134,7 @@ impl Header {
     pub(crate) fn seal(seq: u64) -> Header {
         Header {
             record_type: RecordType::Seal,
-            asset: AssetId(0),
+            asset: AssetId::from_u64(0),
             seq,
             body_len: 0,
             body_hash: *blake3::hash(&[]).as_bytes(),
@@ -208,7 +159,7 @@ impl Header {
         out[10] = kind_byte;
         out[11] = flags;
         // 12..16 reserved, zero.
-        out[16..24].copy_from_slice(&self.asset.0.to_le_bytes());
+        out[16..24].copy_from_slice(&self.asset.as_u64().to_le_bytes());
         out[24..32].copy_from_slice(&self.seq.to_le_bytes());
         out[32..40].copy_from_slice(&self.body_len.to_le_bytes());
         out[40..72].copy_from_slice(&self.body_hash);
@@ -241,7 +192,7 @@ impl Header {
         };
         Ok(Header {
             record_type,
-            asset: AssetId(read_u64(&bytes[16..24])),
+            asset: AssetId::from_u64(read_u64(&bytes[16..24])),
             seq: read_u64(&bytes[24..32]),
             body_len: read_u64(&bytes[32..40]),
             body_hash: bytes[40..72].try_into().unwrap_or([0; 32]),
@@ -292,7 +243,7 @@ mod tests {
     fn sample(record_type: RecordType) -> Header {
         Header {
             record_type,
-            asset: AssetId(0x0123_4567_89ab_cdef),
+            asset: AssetId::from_u64(0x0123_4567_89ab_cdef),
             seq: 42,
             body_len: 5,
             body_hash: *blake3::hash(b"hello").as_bytes(),
@@ -348,24 +299,6 @@ mod tests {
                 HEADER_LEN as u64 + body_len + padding(body_len).len() as u64,
                 record_len(body_len)
             );
-        }
-    }
-
-    #[test]
-    fn asset_ids_parse_only_their_canonical_form() {
-        let id = AssetId(0x00ab_cdef_0123_4567);
-        assert_eq!(id.to_string(), "00abcdef01234567");
-        assert_eq!("00abcdef01234567".parse(), Ok(id));
-        for bad in [
-            "",
-            "00ABCDEF01234567",
-            "00abcdef0123456",
-            "00abcdef012345678",
-            "../../etc/passwd",
-            "+0abcdef01234567",
-            "00abcdef0123456g",
-        ] {
-            assert_eq!(bad.parse::<AssetId>(), Err(ParseAssetIdError), "{bad:?}");
         }
     }
 }

@@ -12,7 +12,8 @@
 //! opener gets [`StoreError::Locked`]).
 //!
 //! ```
-//! use stockroom_store::{AssetId, Kind, Store, StoreOptions};
+//! use stockroom_store::{Kind, Store, StoreOptions};
+//! use stockroom_vocab::AssetId;
 //!
 //! let dir = tempfile::tempdir()?;
 //! let store = Store::open(dir.path(), StoreOptions::default())?;
@@ -42,9 +43,10 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 
 pub use compact::CompactReport;
 pub use error::{Result, StoreError};
-pub use format::{AssetId, FORMAT_VERSION, Kind, ParseAssetIdError};
+pub use format::{FORMAT_VERSION, Kind};
 pub use recovery::{OpenReport, UnreadableRange};
 pub use stats::{KindStats, Stats};
+use stockroom_vocab::AssetId;
 pub use verify::{Problem, VerifyReport};
 
 use format::HEADER_LEN;

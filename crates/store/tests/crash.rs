@@ -13,7 +13,8 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use stockroom_store::{AssetId, Kind, Store, StoreOptions};
+use stockroom_store::{Kind, Store, StoreOptions};
+use stockroom_vocab::AssetId;
 
 const CHILD_ENV: &str = "STOCKROOM_CRASH_CHILD";
 const ROUND_ENV: &str = "STOCKROOM_CRASH_ROUND";

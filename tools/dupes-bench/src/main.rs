@@ -17,8 +17,6 @@
 //! a `DupIndex` and answers each photo's queries with the multi-index tables and with a
 //! linear scan, checks that both agree, and prints the median milliseconds per photo.
 
-#[path = "../../common/fingerprint.rs"]
-mod fingerprint;
 #[path = "../../common/images.rs"]
 mod images;
 #[path = "../../common/rng.rs"]
@@ -35,8 +33,10 @@ use stockroom_dupes::{DupIndex, Query};
 use stockroom_phash::{Hash256, Luma, Pdq, Region, Transform};
 use stockroom_render::{Limits, decode_oriented};
 
-use fingerprint::{fingerprint, fingerprint_for_index};
 use rng::Rng;
+use stockroom_platform::fingerprint::{
+    fingerprint_for_index, fingerprint_for_lookup as fingerprint,
+};
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);

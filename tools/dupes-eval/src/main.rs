@@ -28,8 +28,6 @@
 //!    precision, true matches / (true + false), is at least 99.99%, and recall is given per
 //!    transformation at that threshold; for stockroom also at the default threshold, 31.
 
-#[path = "../../common/fingerprint.rs"]
-mod fingerprint;
 #[path = "../../common/images.rs"]
 mod images;
 #[path = "../../common/rng.rs"]
@@ -42,7 +40,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, ensure};
-use fingerprint::{fingerprint, fingerprint_for_index};
 use image::imageops::{self, FilterType};
 use image::{Rgb, RgbImage};
 use rayon::prelude::*;
@@ -50,6 +47,9 @@ use rng::Rng;
 use stockroom_dupes::{DEFAULT_THRESHOLD, DupIndex, Query};
 use stockroom_phash::{
     CENTRE_CROP, Fingerprint, Luma, MIN_VARIANCE_KEPT, Pdq, Rect, Region, pdq_dct, phash64,
+};
+use stockroom_platform::fingerprint::{
+    fingerprint_for_index, fingerprint_for_lookup as fingerprint,
 };
 use stockroom_render::{Limits, decode_oriented};
 

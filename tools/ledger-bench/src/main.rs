@@ -19,10 +19,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use rusqlite::{Connection, OptionalExtension, params};
-use stockroom_catalog::{
-    Caller, Catalog, Collection, Grant, NewAsset, NewMember, Options, Principal, Role, Tier,
-};
-use stockroom_store::AssetId;
+use stockroom_catalog::{Caller, Catalog, Grant, NewAsset, NewMember, Options, Principal};
+use stockroom_vocab::{AssetId, Collection, Role, Tier};
 
 struct Args {
     runs: usize,

@@ -10,10 +10,6 @@
 //! image to `DIR/N.rgb` and prints one JSON line per image with our PDQ hash, quality and
 //! the eight dihedral hashes, for `tools/phash-bench.py` to compare with the reference.
 
-// Shared with the dupes tools, which also index; this one only looks up.
-#[path = "../../common/fingerprint.rs"]
-#[allow(dead_code)]
-mod fingerprint;
 #[path = "../../common/images.rs"]
 mod images;
 
@@ -21,8 +17,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use fingerprint::fingerprint;
 use stockroom_phash::{DECODE_LONG_SIDE, Transform, pdq_from_rgb, phash64};
+use stockroom_platform::fingerprint::fingerprint_for_lookup as fingerprint;
 use stockroom_render::{Limits, decode_oriented};
 
 fn main() -> Result<()> {

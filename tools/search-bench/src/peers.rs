@@ -9,9 +9,10 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use stockroom_index::{Collection, Color, Kind, Orientation, Sort};
+use stockroom_index::{Color, Kind, Orientation, Sort};
 
 use crate::workload::{BenchQuery, Filter, PER_PAGE, Record};
+use stockroom_vocab::Collection;
 
 /// A value's position in its vocabulary: the small integer the SQL tables store.
 fn code<T: PartialEq>(all: &[T], value: &T) -> usize {
@@ -234,8 +235,8 @@ impl Postgres {
             line.clear();
             let orientation = Orientation::of(record.width, record.height);
             let language = match record.language {
-                stockroom_index::Language::En => "english",
-                stockroom_index::Language::De => "german",
+                stockroom_vocab::Language::En => "english",
+                stockroom_vocab::Language::De => "german",
             };
             let fields = [
                 escape(&record.id),

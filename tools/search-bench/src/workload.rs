@@ -2,12 +2,12 @@
 
 use serde::Deserialize;
 use stockroom_index::{
-    AssetDoc, Author, Collection, Color, FacetField, Filters, Kind, Language, Orientation,
-    SearchRequest, Sort,
+    AssetDoc, Author, Color, FacetField, Filters, Kind, Orientation, SearchRequest, Sort,
 };
 
 use crate::vocabulary;
 use crate::zipf::{Rng, Zipf};
+use stockroom_vocab::{Collection, Language};
 
 /// One line of the generator's `records.jsonl`.
 #[derive(Clone, Debug, Deserialize)]

@@ -1,0 +1,398 @@
+//! Admitting images, from files (`stockroom ingest`) or uploads (`POST /v1/assets`): the
+//! one pipeline. Decoding checks the image before anything is stored; an exact duplicate
+//! (same blake3 as a stored original) is refused naming the existing asset; a near
+//! duplicate (a reliable PDQ match within the threshold, under any rotation or flip, whole,
+//! trimmed, centre-cropped or shifted) is stored but held `pending` for a moderator; the
+//! rest is stored active and indexed. An admission returns once the original, its metadata
+//! record and its catalogue row are durable; on failure nothing of it is left behind.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::MutexGuard;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rayon::prelude::*;
+use serde::Serialize;
+use stockroom_catalog::{NewAsset, Principal};
+use stockroom_index::Author;
+use stockroom_store::{Kind, Store};
+use stockroom_vocab::{AssetId, AssetStatus};
+
+use crate::error::{PlatformError, Result};
+use crate::feed::Change;
+use crate::fingerprint::{self, Candidate, DuplicateReport, Hashed};
+use crate::metadata::{AssetMetadata, MetadataRecord, RECORD_VERSION};
+use crate::{Platform, TakenIds, search};
+
+/// Ids and hashes already taken, shared by parallel admissions.
+#[derive(Debug, Default)]
+pub(crate) struct Claims {
+    by_hash: HashMap<[u8; 32], AssetId>,
+    ids: TakenIds,
+    /// Claimed and on their way into the store.
+    in_flight: HashSet<AssetId>,
+}
+
+impl Claims {
+    /// What the store holds: every id, and each original's hash.
+    pub(crate) fn of(store: &Store) -> Claims {
+        let mut claims = Claims::default();
+        for entry in store.entries() {
+            claims.ids.insert(entry.asset);
+            if entry.kind == Kind::Original {
+                claims.by_hash.insert(entry.blake3, entry.asset);
+            }
+        }
+        claims
+    }
+}
+
+/// An author's upload: the image and what `POST /v1/assets` says of it.
+#[derive(Debug)]
+pub struct Upload<'a> {
+    /// The image bytes (JPEG, PNG or WebP).
+    pub image: &'a [u8],
+    /// The uploading member, credited as the author.
+    pub author: &'a Principal,
+    /// Title, keywords and terms (validated here).
+    pub metadata: AssetMetadata,
+}
+
+/// What became of an admitted image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Admitted {
+    /// Stored and public.
+    Active {
+        /// Its new id.
+        id: AssetId,
+    },
+    /// Stored, held for a moderator by these near duplicates.
+    Pending {
+        /// Its new id.
+        id: AssetId,
+        /// Nearest first.
+        duplicates: Vec<Candidate>,
+    },
+    /// The very same bytes are already the original of `existing`; nothing was stored.
+    Duplicate {
+        /// The asset that has them.
+        existing: AssetId,
+    },
+}
+
+/// What became of one file given to [`Platform::ingest_files`] (one line of `stockroom
+/// ingest`'s output).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum FileOutcome {
+    /// Stored and public.
+    Stored {
+        /// Its new id.
+        id: AssetId,
+    },
+    /// Stored, but held for a moderator: near duplicates of existing assets.
+    Pending {
+        /// Its new id.
+        id: AssetId,
+        /// Nearest first.
+        duplicates: Vec<Candidate>,
+    },
+    /// Already stored as this asset.
+    Duplicate {
+        /// The existing asset.
+        id: AssetId,
+    },
+    /// Not stored, and why.
+    Failed {
+        /// The failure, as a sentence.
+        error: String,
+    },
+    /// Not tried (an earlier write found the disk full).
+    Skipped {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl From<Admitted> for FileOutcome {
+    fn from(admitted: Admitted) -> FileOutcome {
+        match admitted {
+            Admitted::Active { id } => FileOutcome::Stored { id },
+            Admitted::Pending { id, duplicates } => FileOutcome::Pending { id, duplicates },
+            Admitted::Duplicate { existing } => FileOutcome::Duplicate { id: existing },
+        }
+    }
+}
+
+/// Error chains as one line (`cause: source: …`), as the CLI has always printed them.
+fn sentence(error: &PlatformError) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let part = cause.to_string();
+        if !text.ends_with(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+impl Platform {
+    /// An author's upload (`POST /v1/assets`): refused unless the member may upload, then
+    /// admitted as [`Platform::admit`] does, crediting the member; an active one is
+    /// searchable when this returns.
+    pub fn upload(&self, upload: Upload<'_>) -> Result<Admitted> {
+        stockroom_catalog::terms::may_upload(&upload.author.roles, upload.author.status)?;
+        let member = self.catalog.member(&upload.author.member_id)?;
+        let metadata = AssetMetadata {
+            author: member.name.clone(),
+            ..upload.metadata
+        }
+        .validated()?;
+        let author = Author {
+            id: upload.author.member_id.clone(),
+            name: member.name,
+        };
+        let admitted = self.admit(upload.image, &metadata, &author, "upload")?;
+        if matches!(admitted, Admitted::Active { .. }) {
+            // Its card and search results show it as soon as the author is answered.
+            self.index.commit()?;
+        }
+        Ok(admitted)
+    }
+
+    /// Ingests files (`stockroom ingest`) on every CPU, each with the metadata
+    /// `metadata_of` gives it (validated), crediting its metadata's author. `done` is
+    /// called after each file. After a write finds the disk full, the files not yet begun
+    /// are skipped. Every active asset is searchable when this returns.
+    pub fn ingest_files(
+        &self,
+        files: &[PathBuf],
+        metadata_of: impl Fn(&Path) -> Result<AssetMetadata> + Sync,
+        done: impl Fn() + Sync,
+    ) -> Result<Vec<FileOutcome>> {
+        let disk_full = AtomicBool::new(false);
+        let outcomes = files
+            .par_iter()
+            .map(|file| {
+                let outcome = if disk_full.load(Ordering::Relaxed) {
+                    FileOutcome::Skipped {
+                        reason: "an earlier write found the disk full".into(),
+                    }
+                } else {
+                    match self.ingest_file(file, &metadata_of) {
+                        Ok(admitted) => admitted.into(),
+                        Err(error) => {
+                            if error.class() == crate::ErrorClass::Full {
+                                disk_full.store(true, Ordering::Relaxed);
+                            }
+                            FileOutcome::Failed {
+                                error: sentence(&error),
+                            }
+                        }
+                    }
+                };
+                done();
+                outcome
+            })
+            .collect();
+        // Searchable when ingest returns, not merely within the commit interval.
+        self.index.commit()?;
+        Ok(outcomes)
+    }
+
+    fn ingest_file(
+        &self,
+        file: &Path,
+        metadata_of: &(impl Fn(&Path) -> Result<AssetMetadata> + Sync),
+    ) -> Result<Admitted> {
+        let metadata = metadata_of(file)?.validated()?;
+        let bytes = fingerprint::read_image_file(file, self.options.max_upload_bytes)?;
+        let source = file
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        self.admit(&bytes, &metadata, &search::credit(&metadata), &source)
+    }
+
+    /// The catalogue's near duplicates of an image, nothing stored (a moderator's check).
+    pub fn duplicates(&self, image: &[u8]) -> Result<DuplicateReport> {
+        self.duplicates_within(image, self.options.dedup_threshold)
+    }
+
+    /// [`Platform::duplicates`] at another threshold (`stockroom dedup --threshold`).
+    pub fn duplicates_within(&self, image: &[u8], threshold: u32) -> Result<DuplicateReport> {
+        let hashed = fingerprint::hash_bytes(image, &self.options.limits)?;
+        Ok(fingerprint::report(
+            &self.duplicate_index(),
+            &hashed.fingerprint,
+            threshold,
+            |asset| self.exists(asset),
+        ))
+    }
+
+    fn claims(&self) -> MutexGuard<'_, Claims> {
+        self.claims
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Whether `asset` counts for duplicate checks: the store has its original, or it is on
+    /// its way there.
+    pub fn exists(&self, asset: AssetId) -> bool {
+        self.counts(&self.claims(), asset)
+    }
+
+    fn counts(&self, claims: &Claims, asset: AssetId) -> bool {
+        claims.in_flight.contains(&asset) || self.blobs.contains(asset, Kind::Original)
+    }
+
+    /// Admits one image with its (validated) metadata, crediting `author`: refused as an
+    /// exact duplicate, stored `pending` beside near duplicates, else stored active and
+    /// indexed. Returns once the bytes and the catalogue row are durable; on failure
+    /// nothing of it is left behind.
+    pub fn admit(
+        &self,
+        bytes: &[u8],
+        metadata: &AssetMetadata,
+        author: &Author,
+        source_file: &str,
+    ) -> Result<Admitted> {
+        // Decoding checks the image (format, limits, integrity) before anything is stored.
+        let hashed = fingerprint::hash_bytes(bytes, &self.options.limits)?;
+        let hash = *hashed.blake3.as_bytes();
+        let id = {
+            let mut claims = self.claims();
+            if let Some(&existing) = claims.by_hash.get(&hash) {
+                // Taken down since (its bytes deleted), it is nobody's duplicate.
+                if self.counts(&claims, existing) {
+                    return Ok(Admitted::Duplicate { existing });
+                }
+            }
+            let id = fresh_id(&claims.ids)?;
+            claims.ids.insert(id);
+            claims.in_flight.insert(id);
+            claims.by_hash.insert(hash, id);
+            id
+        };
+        let admitted = self.store_new(id, bytes, &hashed, metadata, author, source_file);
+        let mut claims = self.claims();
+        claims.in_flight.remove(&id);
+        if admitted.is_err() {
+            // Let a retry take the bytes again.
+            claims.by_hash.remove(&hash);
+        }
+        drop(claims);
+        if admitted.is_ok() {
+            self.feed.publish(&Change::AssetAdded(id));
+        }
+        admitted
+    }
+
+    fn store_new(
+        &self,
+        id: AssetId,
+        bytes: &[u8],
+        hashed: &Hashed,
+        metadata: &AssetMetadata,
+        author: &Author,
+        source_file: &str,
+    ) -> Result<Admitted> {
+        let duplicates = self.index_hashes(id, hashed)?;
+        let pending = duplicates.iter().any(|candidate| candidate.reliable);
+        let record = MetadataRecord {
+            version: RECORD_VERSION,
+            id: Some(id),
+            media_type: hashed.media_type.to_string(),
+            bytes: bytes.len() as u64,
+            blake3: hashed.blake3.to_hex().to_string(),
+            source_file: source_file.to_string(),
+            ingested_at: u64::try_from(self.clock.now()).unwrap_or(0),
+            status: if pending {
+                AssetStatus::Pending
+            } else {
+                AssetStatus::Active
+            },
+            width: hashed.size.0,
+            height: hashed.size.1,
+            auto_keywords: hashed.auto_keywords.clone(),
+            author_id: Some(author.id.clone()),
+            duplicates: if pending {
+                duplicates.clone()
+            } else {
+                Vec::new()
+            },
+            metadata: AssetMetadata {
+                author: author.name.clone(),
+                ..metadata.clone()
+            }
+            .into(),
+        };
+        // Acknowledged only once the bytes and the catalogue row are durable (DESIGN §4).
+        let stored = self
+            .blobs
+            .put(id, Kind::Original, bytes)
+            .and_then(|()| self.blobs.put(id, Kind::Metadata, &record.encode()))
+            .map_err(PlatformError::from)
+            .and_then(|()| {
+                self.catalog
+                    .add_asset(&catalog_row(id, metadata, author, pending))
+                    .map_err(PlatformError::from)
+            });
+        if let Err(error) = stored {
+            // Leave no half-admitted asset behind.
+            let _ = self.blobs.delete(id, Kind::Original);
+            let _ = self.blobs.delete(id, Kind::Metadata);
+            let _ = self.duplicate_index().remove(id.as_u64());
+            return Err(error);
+        }
+        if pending {
+            return Ok(Admitted::Pending { id, duplicates });
+        }
+        let doc = search::asset_doc(id, &record);
+        self.index
+            .upsert(&doc)
+            .map_err(|source| PlatformError::NotIndexed { asset: id, source })?;
+        Ok(Admitted::Active { id })
+    }
+
+    /// Looks the image up and adds its hashes under one lock, so near duplicates in the
+    /// same batch see each other; returns what it found.
+    fn index_hashes(&self, id: AssetId, hashed: &Hashed) -> Result<Vec<Candidate>> {
+        let mut index = self.duplicate_index();
+        let print = &hashed.fingerprint;
+        let found = fingerprint::candidates(&index, print, self.options.dedup_threshold, |asset| {
+            self.exists(asset)
+        });
+        index.add(id.as_u64(), &print.index_hashes(), print.reliable())?;
+        Ok(found)
+    }
+}
+
+/// The asset's catalogue row: its terms and who is credited.
+fn catalog_row(id: AssetId, metadata: &AssetMetadata, author: &Author, pending: bool) -> NewAsset {
+    NewAsset {
+        id,
+        author_id: author.id.clone(),
+        author_name: author.name.clone(),
+        title: metadata.title.clone(),
+        collection: metadata.collection,
+        editorial_only: metadata.editorial_only,
+        model_release: metadata.model_release,
+        property_release: metadata.property_release,
+        pending,
+    }
+}
+
+/// A random id not yet taken.
+fn fresh_id(taken: &TakenIds) -> Result<AssetId> {
+    loop {
+        let raw = getrandom::u64().map_err(PlatformError::Random)?;
+        let id = AssetId::from_u64(raw);
+        if !taken.contains(&id) {
+            return Ok(id);
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! Hashing an image for duplicate detection, shared by admission, the moderators' checks,
+//! `similar`, `stockroom hash` and `stockroom dedup`, and the tools.
+//!
+//! The image is decoded at reduced scale (JPEG in the DCT, WebP in libwebp, PNG box-averaged
+//! row by row) with EXIF orientation applied, then hashed: PDQ of the whole (the standard
+//! hash, comparable with other platforms' lists), a DCT pHash and blake3 of the file's
+//! bytes; for a lookup also PDQ of the picture inside uniform borders, of its centre crop
+//! and of the windows and mirror images a lookup compares (`Fingerprint::of_rgb`).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use stockroom_dupes::{DupIndex, Match, Query};
+use stockroom_phash::{DECODE_LONG_SIDE, Fingerprint, Pdq, pdq_from_rgb, phash64};
+use stockroom_render::{Limits, Pixels, RenderError, auto_keywords, decode_oriented};
+use stockroom_vocab::AssetId;
+
+use crate::error::{PlatformError, Result};
+
+/// An image's hashes and what admission reads off its pixels.
+#[derive(Debug)]
+pub struct Hashed {
+    /// The perceptual hashes a lookup compares (and a subset of which is indexed).
+    pub fingerprint: Fingerprint,
+    /// blake3 of the file's bytes: exact duplicates.
+    pub blake3: blake3::Hash,
+    /// The file's media type.
+    pub media_type: &'static str,
+    /// Width and height as displayed (after EXIF orientation), of the original.
+    pub size: (u32, u32),
+    /// Orientation, size class and dominant colours, for search.
+    pub auto_keywords: Vec<String>,
+}
+
+/// Reads an image file, refusing it before reading if it is over `max_bytes`.
+pub fn read_image_file(path: &Path, max_bytes: u64) -> Result<Vec<u8>> {
+    let size = std::fs::metadata(path)
+        .map_err(PlatformError::io("reading", path))?
+        .len();
+    if size > max_bytes {
+        return Err(PlatformError::TooLarge {
+            bytes: size,
+            max: max_bytes,
+        });
+    }
+    std::fs::read(path).map_err(PlatformError::io("reading", path))
+}
+
+/// Decodes (within `limits`) an image file's bytes for hashing: the pixels, and the
+/// original's size as displayed.
+fn decode(bytes: &[u8], limits: &Limits) -> Result<(Pixels, (u32, u32)), RenderError> {
+    let pixels = decode_oriented(bytes, limits, DECODE_LONG_SIDE)?;
+    let size = pixels.source.displayed_size();
+    Ok((pixels, size))
+}
+
+/// Decodes (within `limits`) and hashes an image file's bytes, to look it up in the
+/// duplicate index (and then perhaps index it).
+pub fn hash_bytes(bytes: &[u8], limits: &Limits) -> Result<Hashed, RenderError> {
+    let (pixels, size) = decode(bytes, limits)?;
+    let (width, height) = (pixels.width as usize, pixels.height as usize);
+    Ok(Hashed {
+        fingerprint: Fingerprint::of_rgb(&pixels.rgb, width, height),
+        blake3: blake3::hash(bytes),
+        media_type: pixels.source.format.media_type(),
+        size,
+        auto_keywords: auto_keywords(size.0, size.1, &pixels.rgb),
+    })
+}
+
+/// Decodes (within the default limits) and fingerprints an image to index it (without the
+/// lookup-only insets), as ingest's hashes are computed; with the pixels hashed.
+pub fn fingerprint_for_index(bytes: &[u8]) -> Result<(Fingerprint, Pixels), RenderError> {
+    let (pixels, _) = decode(bytes, &Limits::default())?;
+    let print = Fingerprint::for_index(&pixels.rgb, pixels.width as usize, pixels.height as usize);
+    Ok((print, pixels))
+}
+
+/// Decodes (within the default limits) and fingerprints an image to look it up, as an
+/// upload is; with the pixels hashed.
+pub fn fingerprint_for_lookup(bytes: &[u8]) -> Result<(Fingerprint, Pixels), RenderError> {
+    let (pixels, _) = decode(bytes, &Limits::default())?;
+    let print = Fingerprint::of_rgb(&pixels.rgb, pixels.width as usize, pixels.height as usize);
+    Ok((print, pixels))
+}
+
+/// An image's published hashes, as `stockroom hash` prints them.
+#[derive(Debug)]
+pub struct Printed {
+    /// PDQ of the whole image, comparable with other platforms' hash lists.
+    pub pdq: Pdq,
+    /// The 64-bit DCT pHash.
+    pub phash: u64,
+    /// blake3 of the file's bytes.
+    pub blake3: blake3::Hash,
+}
+
+/// Decodes (within `limits`) an image file's bytes and computes only its published hashes:
+/// none of the trimmed, centre, mirrored or inset regions a lookup needs.
+pub fn print_bytes(bytes: &[u8], limits: &Limits) -> Result<Printed, RenderError> {
+    let (pixels, _) = decode(bytes, limits)?;
+    let (width, height) = (pixels.width as usize, pixels.height as usize);
+    Ok(Printed {
+        pdq: pdq_from_rgb(&pixels.rgb, width, height),
+        phash: phash64(&pixels.rgb, width, height),
+        blake3: blake3::hash(bytes),
+    })
+}
+
+/// An image's size as displayed and its automatic keywords, read off the pixels decoded
+/// as for hashing.
+pub fn size_and_keywords(
+    bytes: &[u8],
+    limits: &Limits,
+) -> Result<((u32, u32), Vec<String>), RenderError> {
+    let (pixels, size) = decode(bytes, limits)?;
+    Ok((size, auto_keywords(size.0, size.1, &pixels.rgb)))
+}
+
+/// One near duplicate (DESIGN §6), nearest first in every list. Also what `stockroom
+/// dedup` prints and what a held asset's record keeps, so it reads back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Candidate {
+    /// The asset it looks like.
+    pub asset_id: AssetId,
+    /// Bits of 256 in which the PDQ hashes differ.
+    pub distance: u32,
+    /// `identity`, `rot90`, …, `flip`: how the query relates to the asset.
+    pub transform: String,
+    /// Which part of the upload matched (`whole`, `trimmed`, `centre`): a `centre` on one
+    /// side means one is a crop of the other.
+    pub query_region: String,
+    /// Which part of the asset matched.
+    pub asset_region: String,
+    /// Whether this match alone may hold an upload (the asset's hash reliable, the
+    /// upload's reliable as a query).
+    pub reliable: bool,
+}
+
+/// An image's near duplicates (DESIGN §6; `query` is filled in by whoever names it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DuplicateReport {
+    /// PDQ quality, 0–100: below 50 the hash is too flat to auto-match.
+    pub quality: u8,
+    /// Whether the image's hash may hold an upload by itself.
+    pub reliable: bool,
+    /// Nearest first.
+    pub matches: Vec<Candidate>,
+}
+
+/// The candidates for an image, nearest first, among the assets `exists` accepts. (The
+/// index can name an asset the store lacks: a crash between indexing an upload and storing
+/// it leaves its hashes behind.)
+pub fn candidates(
+    index: &DupIndex,
+    fingerprint: &Fingerprint,
+    threshold: u32,
+    exists: impl Fn(AssetId) -> bool,
+) -> Vec<Candidate> {
+    let queries: Vec<Query> = fingerprint
+        .query_hashes()
+        .into_iter()
+        .map(|(region, transform, pdq)| Query::new(pdq.hash, region, transform))
+        .collect();
+    index
+        .search(&queries, threshold)
+        .into_iter()
+        .filter(|found| exists(AssetId::from_u64(found.asset)))
+        .map(|found: Match| Candidate {
+            asset_id: AssetId::from_u64(found.asset),
+            distance: found.distance,
+            transform: found.transform.name().to_string(),
+            query_region: found.query_region.name().to_string(),
+            asset_region: found.indexed_region.name().to_string(),
+            reliable: found.reliable && fingerprint.reliable_query(),
+        })
+        .collect()
+}
+
+/// The report for an image looked up with `threshold`.
+pub fn report(
+    index: &DupIndex,
+    fingerprint: &Fingerprint,
+    threshold: u32,
+    exists: impl Fn(AssetId) -> bool,
+) -> DuplicateReport {
+    DuplicateReport {
+        quality: fingerprint.pdq.quality,
+        reliable: fingerprint.reliable_query(),
+        matches: candidates(index, fingerprint, threshold, exists),
+    }
+}

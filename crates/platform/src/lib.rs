@@ -1,0 +1,231 @@
+//! What the platform does, in one place every entry point calls: admitting an upload or a
+//! file (decode check, exact and near duplicates, store, catalogue, indexes), approving a
+//! held one, withdrawing, taking down, erasing a member, purging what the terms say must
+//! go, and the licence-and-download decision that combines the catalogue's terms with the
+//! guard's fair use. The server parses a request, calls one of these and maps the answer
+//! (by [`ErrorClass`]); the CLI calls the same functions, so a takedown from either runs
+//! the same steps in the same order.
+//!
+//! It knows no HTTP and prints nothing. Its methods block (decoding, fsync, SQLite): an
+//! async caller runs them on a blocking pool.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let platform: stockroom_platform::Platform = unimplemented!();
+//! # let moderator: stockroom_catalog::Principal = unimplemented!();
+//! let asset = "2d4001868026e1b1".parse()?;
+//! platform.takedown(asset, &moderator, "notice #17")?; // out of search, previews, store
+//! # Ok(()) }
+//! ```
+
+#![warn(missing_docs)]
+
+mod admission;
+pub mod error;
+pub mod feed;
+pub mod fingerprint;
+mod licensing;
+mod lifecycle;
+pub mod metadata;
+mod previews;
+pub mod search;
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use stockroom_catalog::Catalog;
+use stockroom_dupes::DupIndex;
+use stockroom_guard::Guard;
+use stockroom_index::SearchIndex;
+use stockroom_render::{Limits, RenderOptions, RenderPool};
+use stockroom_store::Store;
+use stockroom_vocab::{AssetId, Clock};
+
+pub use admission::{Admitted, FileOutcome, Upload};
+pub use error::{ErrorClass, PlatformError, Result};
+pub use feed::{Change, ChangeFeed, LocalFeed};
+pub use licensing::Download;
+pub use lifecycle::{Flagged, Held};
+pub use previews::Preview;
+
+/// The parts of one data directory (or, in the cluster shape, of the shared engines) the
+/// platform acts on, opened by the caller.
+#[derive(Debug)]
+pub struct Parts {
+    /// Originals, previews and metadata records.
+    pub blobs: Arc<Store>,
+    /// Thumbnails of withdrawn assets.
+    pub archive: Store,
+    /// Members, assets' terms and lifecycle, licences.
+    pub catalog: Arc<Catalog>,
+    /// Keyword search over active assets.
+    pub index: Arc<SearchIndex>,
+    /// Perceptual hashes of stored assets.
+    pub duplicates: DupIndex,
+    /// Fair use: rate limits, pacing, detectors.
+    pub guard: Arc<Guard>,
+    /// Where changes are published (a server subscribes its caches).
+    pub feed: Arc<dyn ChangeFeed>,
+    /// The one clock.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// How the platform behaves.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// PDQ distance (of 256 bits) within which an upload is held as a near duplicate.
+    pub dedup_threshold: u32,
+    /// Decoding limits for untrusted images.
+    pub limits: Limits,
+    /// Largest file admitted.
+    pub max_upload_bytes: u64,
+    /// Watermark, quality and sizes of previews.
+    pub render: RenderOptions,
+    /// Threads rendering previews (the pool starts with the first render).
+    pub render_threads: usize,
+    /// Where the guard's state is saved; `None` keeps it in memory only.
+    pub guard_state: Option<PathBuf>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            dedup_threshold: stockroom_dupes::DEFAULT_THRESHOLD,
+            limits: Limits::default(),
+            max_upload_bytes: 200 << 20,
+            render: RenderOptions::default(),
+            render_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            guard_state: None,
+        }
+    }
+}
+
+/// What the platform counts, for the server's `/metrics`.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Previews rendered (three sizes at once).
+    pub renders: AtomicU64,
+    /// Renders that failed.
+    pub render_failures: AtomicU64,
+    /// Downloads paced below full speed.
+    pub throttled_streams: AtomicU64,
+    /// Licences refused by a quota.
+    pub quota_refusals: AtomicU64,
+    /// Detector flags recorded.
+    pub flags: AtomicU64,
+}
+
+/// The platform over its parts.
+#[derive(Debug)]
+pub struct Platform {
+    blobs: Arc<Store>,
+    archive: Store,
+    catalog: Arc<Catalog>,
+    index: Arc<SearchIndex>,
+    duplicates: Mutex<DupIndex>,
+    claims: Mutex<admission::Claims>,
+    guard: Arc<Guard>,
+    feed: Arc<dyn ChangeFeed>,
+    clock: Arc<dyn Clock>,
+    render: OnceLock<std::result::Result<RenderPool, String>>,
+    rendering: Mutex<HashMap<AssetId, Arc<OnceLock<previews::RenderOutcome>>>>,
+    counters: Counters,
+    options: Options,
+}
+
+impl Platform {
+    /// The platform over `parts`; reads which ids and originals the store holds.
+    pub fn new(parts: Parts, options: Options) -> Platform {
+        let claims = admission::Claims::of(&parts.blobs);
+        Platform {
+            blobs: parts.blobs,
+            archive: parts.archive,
+            catalog: parts.catalog,
+            index: parts.index,
+            duplicates: Mutex::new(parts.duplicates),
+            claims: Mutex::new(claims),
+            guard: parts.guard,
+            feed: parts.feed,
+            clock: parts.clock,
+            render: OnceLock::new(),
+            rendering: Mutex::new(HashMap::new()),
+            counters: Counters::default(),
+            options,
+        }
+    }
+
+    /// The catalogue, for what is only read (a member's licences, the purge feed).
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The keyword index, for what is only read.
+    pub fn index(&self) -> &SearchIndex {
+        &self.index
+    }
+
+    /// The guard, for the per-request gate.
+    pub fn guard(&self) -> &Guard {
+        &self.guard
+    }
+
+    /// The blob store (originals, previews, records).
+    pub fn blobs(&self) -> &Store {
+        &self.blobs
+    }
+
+    /// The clock everything here reads.
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+
+    /// Where changes are published.
+    pub fn feed(&self) -> &dyn ChangeFeed {
+        self.feed.as_ref()
+    }
+
+    /// What the platform has counted.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// How it was configured.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// The duplicate index, locked.
+    pub fn duplicate_index(&self) -> MutexGuard<'_, DupIndex> {
+        self.duplicates
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Writes the guard's state to its file (durably), after dropping idle subjects; a
+    /// no-op without a state file.
+    pub fn save_guard(&self) -> Result<()> {
+        let Some(path) = &self.options.guard_state else {
+            return Ok(());
+        };
+        self.guard.evict_idle(self.clock.now_micros());
+        stockroom_vocab::durable::write_file(path, &self.guard.snapshot(), None)
+            .map_err(PlatformError::io("writing", path))
+    }
+
+    fn render_pool(&self) -> Result<&RenderPool> {
+        self.render
+            .get_or_init(|| {
+                RenderPool::new(self.options.render_threads.max(1)).map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|error| PlatformError::Aborted(format!("starting the render pool: {error}")))
+    }
+}
+
+/// Ids already taken (a set shared with admission's claims).
+pub(crate) type TakenIds = HashSet<AssetId>;
+
+#[cfg(test)]
+mod tests;

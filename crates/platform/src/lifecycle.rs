@@ -1,0 +1,203 @@
+//! The content lifecycle (DESIGN §2) and moderation: approving a held upload, an author's
+//! withdrawal, a moderator's takedown, a member's erasure, the scheduled purge of
+//! withdrawn originals, and blocking or clearing a member. Each runs catalogue → search
+//! index → previews → blobs → archive → duplicate index in that order, and publishes the
+//! change, so the server and the CLI take the same steps.
+
+use serde::Serialize;
+use stockroom_catalog::{AssetRecord, Erasure, Member, Principal, Withdrawal};
+use stockroom_guard::Signals;
+use stockroom_store::Kind;
+use stockroom_vocab::{AssetId, MemberStatus};
+
+use crate::Platform;
+use crate::error::{PlatformError, Result};
+use crate::feed::Change;
+use crate::fingerprint::Candidate;
+
+/// One held upload in the moderation queue, with the near duplicates that hold it.
+#[derive(Debug, Serialize)]
+pub struct Held {
+    /// Its catalogue record.
+    #[serde(flatten)]
+    pub record: AssetRecord,
+    /// Nearest first; a duplicate taken down since holds nothing any more.
+    pub duplicates: Vec<Candidate>,
+}
+
+/// A flagged member, with the detectors' signals now.
+#[derive(Debug, Serialize)]
+pub struct Flagged {
+    /// The member, with the reasons recorded (and their values at the time).
+    #[serde(flatten)]
+    pub member: Member,
+    /// The detectors' signals now (`None` once their state expired).
+    pub signals: Option<Signals>,
+}
+
+impl Platform {
+    /// Uploads held for review, oldest first, after `after`, at most `limit`.
+    pub fn queue(&self, after: Option<AssetId>, limit: u32) -> Result<Vec<Held>> {
+        let after = after.map(|id| id.to_string());
+        let records = self.catalog.held(after.as_deref(), limit)?;
+        records
+            .into_iter()
+            .map(|record| {
+                let id: AssetId = record.id.parse().map_err(|_| PlatformError::Record {
+                    asset: AssetId::from_u64(0),
+                    why: format!("the catalogue names asset {:?}", record.id),
+                })?;
+                Ok(Held {
+                    duplicates: self.held_by(id)?,
+                    record,
+                })
+            })
+            .collect()
+    }
+
+    /// The near duplicates that hold a pending asset for review (those still stored).
+    pub fn held_by(&self, asset: AssetId) -> Result<Vec<Candidate>> {
+        Ok(self
+            .record(asset)?
+            .duplicates
+            .into_iter()
+            .filter(|candidate| self.exists(candidate.asset_id))
+            .collect())
+    }
+
+    /// A moderator releases a held upload: public and searchable when this returns.
+    pub fn approve(&self, asset: AssetId, moderator: &Principal) -> Result<()> {
+        self.catalog.approve(&asset.to_string(), moderator)?;
+        // Its private, moderator-only previews may have been looked at; none were cached.
+        let doc = self
+            .indexable(asset)?
+            .ok_or(PlatformError::NoAsset(asset))?;
+        self.index.upsert(&doc)?;
+        self.index.commit()?;
+        self.feed.publish(&Change::AssetChanged(asset));
+        Ok(())
+    }
+
+    /// Its author (or an admin) withdraws an asset: it leaves search and the previews at
+    /// once; its thumbnail is kept in the archive; the original stays for the purge job
+    /// (or for its licensees, when it was licensed).
+    pub fn withdraw(&self, asset: AssetId, by: &Principal) -> Result<Withdrawal> {
+        let id = asset.to_string();
+        let record = self.catalog.asset(&id)?;
+        let withdrawal = self.catalog.withdraw(&id, by)?;
+        self.index.remove(&id)?;
+        self.feed.publish(&Change::AssetRemoved(asset));
+        if record.is_public() {
+            self.archive_thumbnail(asset, &record.author_name)?;
+        } else {
+            self.delete_previews(asset)?;
+        }
+        Ok(withdrawal)
+    }
+
+    /// A moderator takes an asset down on a notice: gone from search, previews and
+    /// downloads at once; its bytes are deleted; a purge event goes to the CDN feed; its
+    /// hashes leave the duplicate index; only the audit record stays.
+    pub fn takedown(&self, asset: AssetId, moderator: &Principal, reason: &str) -> Result<()> {
+        let id = asset.to_string();
+        self.catalog.takedown(&id, moderator, reason)?;
+        self.index.remove(&id)?;
+        self.feed.publish(&Change::AssetRemoved(asset));
+        for kind in Kind::ALL {
+            self.blobs.delete(asset, kind)?;
+        }
+        self.archive.delete(asset, Kind::Thumb)?;
+        self.duplicate_index().remove(asset.as_u64())?;
+        Ok(())
+    }
+
+    /// A member's erasure (licences kept pseudonymised, the rest deleted). An author's
+    /// content leaves the public with them, as a withdrawal would take it; a thumbnail
+    /// that fails to archive is named to `archive_failed`, not fatal (the member is gone).
+    pub fn erase(
+        &self,
+        member_id: &str,
+        archive_failed: impl Fn(AssetId, &PlatformError),
+    ) -> Result<Erasure> {
+        let erasure = self.catalog.erase(member_id)?;
+        let ids: Vec<&str> = erasure.withdrawn.iter().map(String::as_str).collect();
+        self.index.remove_many(&ids)?;
+        let assets: Vec<AssetId> = erasure
+            .withdrawn
+            .iter()
+            .filter_map(|id| id.parse().ok())
+            .collect();
+        for asset in &assets {
+            self.feed.publish(&Change::AssetRemoved(*asset));
+        }
+        self.feed
+            .publish(&Change::MemberChanged(member_id.to_string()));
+        for asset in assets {
+            if let Err(error) = self.archive_thumbnail(asset, &erasure.credit) {
+                archive_failed(asset, &error);
+            }
+        }
+        Ok(erasure)
+    }
+
+    /// Purges every withdrawn asset whose 28 days are up: its original (and any preview or
+    /// metadata record left) is deleted, durably, and only then does the catalogue record
+    /// the purge (a purge event for the CDN feed); its hashes leave the duplicate index. A
+    /// run that stops between the two is finished by the next one. Returns the assets
+    /// purged. (An anonymous download leaves no licence to honour.)
+    pub fn purge_due(&self) -> Result<Vec<AssetId>> {
+        let mut purged = Vec::new();
+        for id in self.catalog.due_for_purge()? {
+            let asset: AssetId = id.parse().map_err(|_| PlatformError::Record {
+                asset: AssetId::from_u64(0),
+                why: format!("the catalogue names asset {id:?}, which is not an asset id"),
+            })?;
+            for kind in Kind::ALL {
+                self.blobs.delete(asset, kind)?;
+            }
+            self.catalog.mark_purged(&id)?;
+            self.feed.publish(&Change::AssetRemoved(asset));
+            self.duplicate_index().remove(asset.as_u64())?;
+            purged.push(asset);
+        }
+        Ok(purged)
+    }
+
+    /// Flagged members with their reasons and the detectors' signals now.
+    pub fn flagged_members(&self) -> Result<Vec<Flagged>> {
+        let now = self.clock.now_micros();
+        Ok(self
+            .catalog
+            .members()?
+            .into_iter()
+            .filter(|member| member.status == MemberStatus::Flagged)
+            .map(|member| Flagged {
+                signals: self.guard.signals(&member.id, now),
+                member,
+            })
+            .collect())
+    }
+
+    /// A moderator blocks a member (no downloads, uploads or links) or clears them (the
+    /// detectors start over: a cleared member is not flagged again for what a moderator
+    /// has just judged). Returns the member as they now are.
+    pub fn set_member_blocked(&self, member_id: &str, block: bool) -> Result<Member> {
+        if block {
+            self.catalog.block(member_id)?;
+        } else {
+            self.catalog.clear(member_id)?;
+            self.guard.clear(member_id);
+        }
+        self.feed
+            .publish(&Change::MemberChanged(member_id.to_string()));
+        Ok(self.catalog.member(member_id)?)
+    }
+
+    /// Records a detector's flag on a member: the catalogue keeps the reason with its
+    /// values; the member is throttled from their next download. (The caller counts it in
+    /// [`crate::Counters::flags`] when it raises it.)
+    pub fn record_flag(&self, member_id: &str, reason: &str) -> Result<()> {
+        self.catalog.flag(member_id, reason)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,173 @@
+//! The platform over real parts in a temporary directory: the lifecycle's steps, and what
+//! they leave behind.
+
+use std::sync::Arc;
+
+use stockroom_catalog::{Caller, Catalog, NewAsset, NewMember, Options as CatalogOptions};
+use stockroom_dupes::DupIndex;
+use stockroom_guard::{Guard, GuardConfig};
+use stockroom_index::SearchIndex;
+use stockroom_store::{Kind, Store, StoreOptions};
+use stockroom_vocab::{AssetId, AssetStatus, Collection, ManualClock, Role, Tier};
+
+use crate::{LocalFeed, Options, Parts, Platform};
+
+const DAY: i64 = 24 * 60 * 60;
+
+/// A platform over fresh parts in `dir`, reading `clock`.
+fn platform(dir: &std::path::Path, clock: Arc<ManualClock>) -> Platform {
+    let catalog = Catalog::open(
+        &dir.join("catalog"),
+        CatalogOptions {
+            clock: clock.clone(),
+            ..CatalogOptions::default()
+        },
+    )
+    .expect("catalogue");
+    let store = |name: &str| Store::open(dir.join(name), StoreOptions::default()).expect("store");
+    std::fs::create_dir_all(dir.join("dupes")).expect("dupes dir");
+    let parts = Parts {
+        blobs: Arc::new(store("blobs")),
+        archive: store("archive"),
+        catalog: Arc::new(catalog),
+        index: Arc::new(
+            SearchIndex::open(&dir.join("index"), stockroom_index::Options::default())
+                .expect("index"),
+        ),
+        duplicates: DupIndex::open(dir.join("dupes").join("hashes")).expect("dupes"),
+        guard: Arc::new(Guard::new(GuardConfig::default()).expect("guard")),
+        feed: Arc::new(LocalFeed::default()),
+        clock,
+    };
+    Platform::new(parts, Options::default())
+}
+
+#[test]
+fn a_withdrawn_original_is_purged_after_28_days_unless_it_was_licensed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let clock = Arc::new(ManualClock::at(1_793_491_200));
+    let platform = platform(dir.path(), clock.clone());
+    let (catalog, blobs) = (platform.catalog(), platform.blobs());
+    let member = |name: &str, role| {
+        let created = catalog
+            .add_member(&NewMember {
+                name: name.into(),
+                roles: vec![role],
+                tier: Tier::Registered,
+                seats: 1,
+            })
+            .expect("member");
+        catalog.authenticate(&created.keys[0]).expect("key")
+    };
+    let (author, buyer) = (member("Ann", Role::Author), member("Cy", Role::Customer));
+    let (kept, purged) = (AssetId::from_u64(1), AssetId::from_u64(2));
+    for asset in [kept, purged] {
+        catalog
+            .add_asset(&NewAsset {
+                id: asset,
+                author_id: author.member_id.clone(),
+                author_name: "Ann".into(),
+                title: "t".into(),
+                collection: Collection::Free,
+                editorial_only: false,
+                model_release: false,
+                property_release: false,
+                pending: false,
+            })
+            .expect("asset");
+        blobs.put(asset, Kind::Original, b"original").expect("put");
+        blobs.put(asset, Kind::Metadata, b"{}").expect("put");
+    }
+    catalog
+        .license(Caller::Member(&buyer), &kept.to_string())
+        .expect("licensed");
+    for asset in [kept, purged] {
+        catalog
+            .withdraw(&asset.to_string(), &author)
+            .expect("withdraw");
+    }
+    clock.advance(27 * DAY);
+    assert_eq!(platform.purge_due().expect("run"), []);
+    assert!(blobs.contains(purged, Kind::Original), "not yet");
+    clock.advance(DAY);
+    assert_eq!(platform.purge_due().expect("run"), [purged]);
+    assert!(!blobs.contains(purged, Kind::Original));
+    assert!(!blobs.contains(purged, Kind::Metadata));
+    assert!(
+        blobs.contains(kept, Kind::Original),
+        "licensed: kept for its licensees"
+    );
+    assert_eq!(
+        catalog.asset(&kept.to_string()).expect("row").status,
+        AssetStatus::Inactive
+    );
+    let record = catalog.asset(&purged.to_string()).expect("row");
+    assert!(record.purged_at.is_some());
+    assert!(
+        catalog
+            .purges_since(0, 100)
+            .expect("feed")
+            .iter()
+            .any(|event| event.asset_id == purged.to_string() && event.reason == "purged")
+    );
+    assert_eq!(platform.purge_due().expect("again"), [], "once");
+}
+
+#[test]
+fn a_takedown_runs_every_step_and_tells_the_feed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let platform = platform(dir.path(), Arc::new(ManualClock::at(1_793_491_200)));
+    let heard = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let listener = heard.clone();
+    platform.feed().subscribe(Box::new(move |change| {
+        listener.lock().expect("lock").push(change.clone());
+    }));
+    let catalog = platform.catalog();
+    let created = catalog
+        .add_member(&NewMember {
+            name: "Mo".into(),
+            roles: vec![Role::Moderator],
+            tier: Tier::Registered,
+            seats: 1,
+        })
+        .expect("moderator");
+    let moderator = catalog.authenticate(&created.keys[0]).expect("key");
+    let asset = AssetId::from_u64(3);
+    catalog
+        .add_asset(&NewAsset {
+            id: asset,
+            author_id: "ann".into(),
+            author_name: "Ann".into(),
+            title: "t".into(),
+            collection: Collection::Free,
+            editorial_only: false,
+            model_release: false,
+            property_release: false,
+            pending: false,
+        })
+        .expect("asset");
+    platform
+        .blobs()
+        .put(asset, Kind::Original, b"original")
+        .expect("put");
+    platform
+        .duplicate_index()
+        .add(asset.as_u64(), &[], true)
+        .expect("hashes");
+    platform
+        .takedown(asset, &moderator, "notice 1")
+        .expect("taken down");
+    assert!(!platform.blobs().contains(asset, Kind::Original));
+    assert_eq!(
+        catalog.asset(&asset.to_string()).expect("row").status,
+        AssetStatus::Removed
+    );
+    assert_eq!(
+        *heard.lock().expect("lock"),
+        [crate::Change::AssetRemoved(asset)]
+    );
+    let error = platform
+        .takedown(asset, &moderator, "again")
+        .expect_err("already removed");
+    assert_ne!(error.class(), crate::ErrorClass::Internal, "{error}");
+}

@@ -1,0 +1,99 @@
+//! Opening a data directory's parts and handing them to the platform: the wiring every
+//! command that acts on assets shares.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use stockroom_catalog::Catalog;
+use stockroom_dupes::DupIndex;
+use stockroom_guard::Guard;
+use stockroom_index::SearchIndex;
+use stockroom_platform::{LocalFeed, Options, Parts, Platform};
+use stockroom_vocab::{Clock, SystemClock};
+
+use crate::config::Config;
+
+/// What a command needs of the parts beyond the defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// Serving: the guard restored from its snapshot and saved back.
+    Serve,
+    /// Admitting files (writes the index).
+    Ingest,
+    /// Rebuilding the index in bulk.
+    Reindex,
+    /// Reading only (search, similar, dedup).
+    Read,
+}
+
+/// The platform over the data directory, for `purpose`.
+pub fn platform(config: &Config, purpose: Purpose) -> Result<Platform> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let catalog = Catalog::open(&config.catalog_dir(), config.catalog_options())
+        .with_context(|| format!("opening {}", config.catalog_dir().display()))?;
+    let index_options = match purpose {
+        Purpose::Serve | Purpose::Ingest => stockroom_index::Options::default(),
+        Purpose::Reindex => stockroom_index::Options::bulk(),
+        Purpose::Read => stockroom_index::Options::read_only(),
+    };
+    let index_dir = config.index_dir();
+    let index = SearchIndex::open(&index_dir, index_options)
+        .with_context(|| format!("opening {}", index_dir.display()))?;
+    let guard = match purpose {
+        Purpose::Serve => restore_guard(config)?,
+        _ => Guard::new(config.guard.clone()).context("the [guard] configuration")?,
+    };
+    let parts = Parts {
+        blobs: Arc::new(config.open_blobs()?),
+        archive: config.open_store(&config.archive_dir())?,
+        catalog: Arc::new(catalog),
+        index: Arc::new(index),
+        duplicates: open_duplicates(config)?,
+        guard: Arc::new(guard),
+        feed: Arc::new(LocalFeed::default()),
+        clock,
+    };
+    let options = Options {
+        dedup_threshold: config.dedup_threshold,
+        max_upload_bytes: config.max_upload_bytes,
+        guard_state: (purpose == Purpose::Serve).then(|| config.guard_state()),
+        ..Options::default()
+    };
+    Ok(Platform::new(parts, options))
+}
+
+/// The data dir's duplicate index (created if missing).
+fn open_duplicates(config: &Config) -> Result<DupIndex> {
+    let path = config.dupes_file();
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    DupIndex::open(&path).with_context(|| format!("opening {}", path.display()))
+}
+
+/// The guard with the state the last run left (a restart is no amnesty). A snapshot that
+/// cannot be read is moved aside, named in the log, and the guard starts empty.
+fn restore_guard(config: &Config) -> Result<Guard> {
+    let path = config.guard_state();
+    let dir = path.parent().context("the guard's state has a directory")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let fresh = || Guard::new(config.guard.clone()).context("the [guard] configuration");
+    let snapshot = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return fresh(),
+        Err(error) => return Err(error).with_context(|| format!("reading {}", path.display())),
+    };
+    match Guard::restore(config.guard.clone(), &snapshot) {
+        Ok(guard) => Ok(guard),
+        Err(error) => {
+            let aside = path.with_extension("unreadable");
+            std::fs::rename(&path, &aside)
+                .with_context(|| format!("moving {} aside", path.display()))?;
+            eprintln!(
+                "stockroom serve: {error}; moved to {} and starting with no fair-use state",
+                aside.display()
+            );
+            fresh()
+        }
+    }
+}
