@@ -24,7 +24,6 @@
 //! # Ok(()) }
 //! ```
 
-mod access_log;
 mod assets;
 mod error;
 mod licences;
@@ -43,7 +42,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rusqlite::{Connection, OpenFlags};
 use stockroom_vocab::{Clock, SystemClock};
 
-pub use access_log::{AccessEntry, AccessLog, DEFAULT_RETENTION_DAYS, loggable_path};
 pub use assets::{AssetRecord, NewAsset, PurgeEvent, Withdrawal};
 pub use error::{CatalogError, ErrorClass, Result};
 pub use licences::{Caller, Grant, Holder, Licence, LicenceCheck, Licensing};

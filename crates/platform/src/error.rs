@@ -77,6 +77,14 @@ pub enum PlatformError {
         #[source]
         source: std::io::Error,
     },
+    /// An ingest manifest that does not read.
+    #[error("manifest {path}: {why}")]
+    Manifest {
+        /// The manifest file.
+        path: String,
+        /// The first problem, naming its line.
+        why: String,
+    },
     /// The guard's saved state does not read.
     #[error(transparent)]
     Guard(#[from] stockroom_guard::GuardError),
@@ -120,7 +128,7 @@ impl PlatformError {
     /// Its class.
     pub fn class(&self) -> ErrorClass {
         match self {
-            PlatformError::BadMetadata(_) => ErrorClass::BadInput,
+            PlatformError::BadMetadata(_) | PlatformError::Manifest { .. } => ErrorClass::BadInput,
             PlatformError::TooLarge { .. } => ErrorClass::BadImage,
             PlatformError::Image(RenderError::UnsupportedFormat) => ErrorClass::UnsupportedType,
             PlatformError::Image(render) if render.is_bad_input() => ErrorClass::BadImage,

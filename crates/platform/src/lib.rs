@@ -26,6 +26,7 @@ pub mod feed;
 pub mod fingerprint;
 mod licensing;
 mod lifecycle;
+pub mod manifest;
 pub mod metadata;
 mod previews;
 pub mod search;
@@ -49,6 +50,10 @@ pub use feed::{Change, ChangeFeed, LocalFeed};
 pub use licensing::Download;
 pub use lifecycle::{Flagged, Held};
 pub use previews::Preview;
+
+/// Largest file admitted unless configured: above any camera JPEG and most TIFF scans a
+/// stock site takes.
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 200 << 20;
 
 /// The parts of one data directory (or, in the cluster shape, of the shared engines) the
 /// platform acts on, opened by the caller.
@@ -94,7 +99,7 @@ impl Default for Options {
         Options {
             dedup_threshold: stockroom_dupes::DEFAULT_THRESHOLD,
             limits: Limits::default(),
-            max_upload_bytes: 200 << 20,
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             render: RenderOptions::default(),
             render_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             guard_state: None,

@@ -8,7 +8,9 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use stockroom_catalog::{AccessEntry, AccessLog, Network};
+use stockroom_catalog::Network;
+
+use crate::access_log::{AccessEntry, AccessLog};
 
 const WRITE_EVERY: Duration = Duration::from_millis(200);
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
@@ -121,7 +123,7 @@ fn write_pending(pending: &Mutex<Pending>, log: &AccessLog) -> bool {
     !lines.is_empty()
 }
 
-fn report(result: stockroom_catalog::Result<()>) {
+fn report(result: std::io::Result<()>) {
     if let Err(error) = result {
         eprintln!("stockroom serve: access log: {error}");
     }

@@ -7,14 +7,14 @@ use std::sync::atomic::Ordering;
 use http::{HeaderValue, Response, StatusCode, header};
 use serde::Serialize;
 
-use stockroom_index::{AssetDoc, FacetField, Filters, SearchRequest, SearchResults};
-use stockroom_render::PreviewSize;
+use stockroom_index::{FacetField, Filters, SearchRequest, SearchResults};
 
 use crate::auth;
 use crate::body::Body;
+use crate::call::{Call, Query, json, text};
+use crate::cards::Card;
 use crate::problem::ApiError;
-use crate::router::{Call, Query, json, text};
-use stockroom_vocab::{AssetId, Role};
+use stockroom_vocab::Role;
 
 /// The OpenAPI document, kept in the repository beside this crate.
 const OPENAPI: &str = include_str!("../openapi.json");
@@ -47,26 +47,6 @@ pub fn openapi() -> Response<Body> {
     response
 }
 
-/// A search result: the index's card with the preview links.
-#[derive(Debug, Serialize)]
-pub struct Card {
-    #[serde(flatten)]
-    asset: AssetDoc,
-    preview_url: String,
-    thumb_url: String,
-}
-
-impl Card {
-    pub fn new(asset: AssetDoc) -> Card {
-        let url = |size: PreviewSize| format!("/v1/previews/{}/{}.jpg", asset.id, size.name());
-        Card {
-            preview_url: url(PreviewSize::Large),
-            thumb_url: url(PreviewSize::Thumb),
-            asset,
-        }
-    }
-}
-
 pub async fn search(call: Call) -> Result<Response<Body>, ApiError> {
     let request = search_request(&call.query())?;
     let SearchResults {
@@ -78,7 +58,7 @@ pub async fn search(call: Call) -> Result<Response<Body>, ApiError> {
         suggestion,
     } = {
         let viewer = match &call.who {
-            Some(auth::Who::Member(principal)) => Some(principal.member_id.clone()),
+            Some(crate::call::Who::Member(principal)) => Some(principal.member_id.clone()),
             _ => None,
         };
         call.blocking(move |app| Ok(app.platform.search(&request, viewer.as_deref())?))
@@ -140,15 +120,9 @@ fn search_request(query: &Query) -> Result<SearchRequest, ApiError> {
     })
 }
 
-pub fn asset_id(call: &Call, segment: usize) -> Result<AssetId, ApiError> {
-    call.segment(segment)
-        .parse()
-        .map_err(|_| ApiError::not_found("no such asset"))
-}
-
 /// `GET /v1/assets/{id}`: the search card plus the asset's terms and lifecycle.
 pub async fn asset(call: Call) -> Result<Response<Body>, ApiError> {
-    let id = asset_id(&call, 2)?;
+    let id = call.asset_id(2)?;
     let (record, doc) = call
         .blocking(move |app| Ok(app.platform.public_asset(id)?))
         .await?;
@@ -175,7 +149,7 @@ pub async fn asset(call: Call) -> Result<Response<Body>, ApiError> {
 /// `Platform::withdraw`).
 pub async fn withdraw(call: Call) -> Result<Response<Body>, ApiError> {
     let principal = auth::member(&call).await?;
-    let asset = asset_id(&call, 2)?;
+    let asset = call.asset_id(2)?;
     let withdrawal = call
         .blocking(move |app| Ok(app.platform.withdraw(asset, &principal)?))
         .await?;
@@ -196,7 +170,7 @@ pub async fn withdraw(call: Call) -> Result<Response<Body>, ApiError> {
 /// `POST /v1/moderation/assets/{id}/takedown?reason=`: see `Platform::takedown`.
 pub async fn takedown(call: Call) -> Result<Response<Body>, ApiError> {
     let moderator = auth::moderator(&call).await?;
-    let asset = asset_id(&call, 3)?;
+    let asset = call.asset_id(3)?;
     let reason = call
         .query()
         .get("reason")

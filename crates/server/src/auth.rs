@@ -3,20 +3,14 @@
 //! anonymised network. A key that is given but unknown is `401`, never silently anonymous.
 
 use http::header;
-use stockroom_catalog::{Network, Principal, anonymise};
+use stockroom_catalog::{Principal, anonymise};
 
+use crate::call::{Call, Who};
 use crate::problem::ApiError;
-use crate::router::Call;
 use stockroom_vocab::Role;
 
 /// Longer than any key the catalogue issues.
 const MAX_KEY_LEN: usize = 256;
-
-#[derive(Clone, Debug)]
-pub enum Who {
-    Anonymous(Network),
-    Member(Principal),
-}
 
 /// The caller, anonymous when no key is given. A key the catalogue's cache holds is
 /// answered on the spot; only a cache miss goes to the database, off the async workers.

@@ -9,10 +9,11 @@ use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use serde::Serialize;
 use stockroom_catalog::{Attribution, Caller, Grant, Licence};
 
-use crate::auth::{self, Who};
+use crate::auth;
 use crate::body::Body;
+use crate::call::Who;
+use crate::call::{Call, json};
 use crate::problem::ApiError;
-use crate::router::{Call, json};
 use crate::served::{self, Representation, header_value};
 use crate::token;
 use stockroom_vocab::{AssetId, LicenceType};

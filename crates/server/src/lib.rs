@@ -19,9 +19,13 @@
 #![deny(unsafe_code)]
 
 mod access;
+pub mod access_log;
 mod api;
 mod auth;
 mod body;
+mod call;
+mod cards;
+mod config;
 mod conn;
 mod downloads;
 mod fair;
@@ -29,7 +33,9 @@ mod metrics;
 mod previews;
 mod problem;
 pub mod range;
+mod ratelimit;
 mod router;
+mod routes;
 mod served;
 pub mod tls;
 pub mod token;
@@ -40,10 +46,11 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use stockroom_catalog::AccessLog;
+use access_log::AccessLog;
 use stockroom_platform::{Change, Platform};
 
 pub use body::{Body, Pacer};
+pub use config::{ServerConfig, ServerOptions};
 pub use problem::ApiError;
 pub use token::{TokenError, TokenKeys};
 
@@ -59,55 +66,6 @@ pub struct Parts {
     pub access_log: Option<AccessLog>,
 }
 
-/// How the server behaves; every limit has a default a public deployment can keep.
-#[derive(Clone, Debug)]
-pub struct ServerOptions {
-    /// Connections served at once; one more is answered `503` and closed.
-    pub max_connections: usize,
-    /// A request's head must arrive within this (slowloris).
-    pub header_read_timeout: Duration,
-    /// A connection that moves no byte either way for this long is closed, mid-request or
-    /// between requests (a client that stops reading its download, an idle keep-alive).
-    pub idle_timeout: Duration,
-    /// After a shutdown signal, in-flight requests (downloads) get this long to finish.
-    pub shutdown_grace: Duration,
-    /// Largest upload body, enforced while reading.
-    pub max_upload_bytes: u64,
-    /// Uploads (and duplicate checks) read and admitted at once, each body up to
-    /// `max_upload_bytes`: what bounds the memory uploads take. More wait their turn.
-    pub concurrent_uploads: usize,
-    /// How long a download link works.
-    pub download_link_ttl: Duration,
-    /// Previews whose headers are kept ready in memory.
-    pub preview_cache_entries: usize,
-    /// Worker threads of the async runtime.
-    pub worker_threads: usize,
-    /// How often withdrawn originals whose 28 days are up are purged (also once at start).
-    pub purge_interval: Duration,
-    /// Serve HTTPS with this (see [`tls::config`]); `None` serves plain HTTP (behind a
-    /// terminating proxy or CDN).
-    pub tls: Option<Arc<rustls::ServerConfig>>,
-}
-
-impl Default for ServerOptions {
-    fn default() -> ServerOptions {
-        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
-        ServerOptions {
-            max_connections: 10_000,
-            header_read_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(60),
-            shutdown_grace: Duration::from_secs(30),
-            max_upload_bytes: 200 << 20,
-            concurrent_uploads: cpus * 2,
-            download_link_ttl: Duration::from_secs(3600),
-            preview_cache_entries: 100_000,
-            worker_threads: cpus,
-            tls: None,
-            purge_interval: Duration::from_secs(3600),
-        }
-    }
-}
-
 /// Everything a request handler reaches.
 #[derive(Debug)]
 pub(crate) struct App {
@@ -115,7 +73,7 @@ pub(crate) struct App {
     /// One permit per upload body being read or admitted.
     pub(crate) uploads: tokio::sync::Semaphore,
     pub(crate) tokens: TokenKeys,
-    pub(crate) policy_fields: fair::PolicyFields,
+    pub(crate) policy_fields: ratelimit::PolicyFields,
     pub(crate) options: ServerOptions,
     pub(crate) previews: Arc<previews::Previews>,
     pub(crate) metrics: metrics::Metrics,
@@ -157,7 +115,7 @@ impl Server {
             access: parts.access_log.map(access::Logger::spawn),
             uploads: tokio::sync::Semaphore::new(options.concurrent_uploads.max(1)),
             tokens: parts.token_keys,
-            policy_fields: fair::PolicyFields::new(parts.platform.guard()),
+            policy_fields: ratelimit::PolicyFields::new(parts.platform.guard()),
             platform: parts.platform,
             metrics: metrics::Metrics::default(),
             ready: AtomicBool::new(true),

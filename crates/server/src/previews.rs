@@ -21,8 +21,8 @@ use stockroom_vocab::AssetId;
 
 use crate::auth;
 use crate::body::Body;
+use crate::call::Call;
 use crate::problem::ApiError;
-use crate::router::Call;
 use crate::served::{self, Representation, header_value};
 
 /// Previews are immutable per URL: a new render of the same asset is the same bytes.

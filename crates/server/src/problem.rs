@@ -109,7 +109,7 @@ impl ApiError {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         if let Some(limit) = &self.rate_limit {
-            crate::fair::stamp(headers, limit, None);
+            crate::ratelimit::stamp(headers, limit, None);
         }
         response
     }

@@ -13,11 +13,11 @@ use stockroom_platform::{Admitted, Upload};
 use stockroom_vocab::AssetId;
 
 use crate::App;
-use crate::api::{Card, asset_id};
 use crate::auth;
 use crate::body::Body;
+use crate::call::{Call, Query, json};
+use crate::cards::Card;
 use crate::problem::ApiError;
-use crate::router::{Call, Query, json};
 
 /// The query parameters `POST /v1/assets` takes (DESIGN §6); any other is refused, so a
 /// misspelt one is not silently dropped.
@@ -231,7 +231,7 @@ pub async fn queue(call: Call) -> Result<Response<Body>, ApiError> {
 /// `POST /v1/moderation/assets/{id}/approve`: a held upload goes public (and searchable).
 pub async fn approve(call: Call) -> Result<Response<Body>, ApiError> {
     let moderator = auth::moderator(&call).await?;
-    let asset = asset_id(&call, 3)?;
+    let asset = call.asset_id(3)?;
     call.blocking(move |app| Ok(app.platform.approve(asset, &moderator)?))
         .await?;
     Ok(json(
@@ -243,7 +243,7 @@ pub async fn approve(call: Call) -> Result<Response<Body>, ApiError> {
 /// `GET /v1/assets/{id}/similar?limit=N`: public assets that look alike (PDQ), then those
 /// described alike (keywords).
 pub async fn similar(call: Call) -> Result<Response<Body>, ApiError> {
-    let asset = asset_id(&call, 2)?;
+    let asset = call.asset_id(2)?;
     let limit = call
         .query()
         .parsed("limit", str::parse::<usize>)?

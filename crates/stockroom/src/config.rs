@@ -24,48 +24,12 @@ pub struct Config {
     pub site_name: String,
     /// Base URL of the platform's image pages (`<url>/assets/<id>`), linked by attributions.
     pub site_url: String,
-    pub server: ServerConfig,
+    /// `stockroom serve`'s limits (`[server]`).
+    pub server: stockroom_server::ServerConfig,
     /// Fair use: rate limits, pacing rates, detector thresholds (`[guard]`).
     pub guard: stockroom_guard::GuardConfig,
     /// Download quotas by tier (`[quotas.registered]` and so on).
     pub quotas: stockroom_catalog::Quotas,
-}
-
-/// `stockroom serve`'s limits (`[server]` in the config file).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ServerConfig {
-    /// Connections served at once; more are answered `503`.
-    pub max_connections: usize,
-    /// A request's head must arrive within this (slowloris).
-    pub header_read_timeout_secs: u64,
-    /// A connection that moves no byte for this long is closed.
-    pub idle_timeout_secs: u64,
-    /// How long a download link works.
-    pub download_link_ttl_secs: u64,
-    /// Days the access log is kept.
-    pub log_retention_days: u32,
-    /// How often withdrawn originals past their 28 days are purged.
-    pub purge_interval_secs: u64,
-    /// Serve HTTPS with this PEM certificate chain (leaf first) and PEM private key; both
-    /// or neither. A relative path is taken from the config file's directory.
-    pub tls_certificates: Option<PathBuf>,
-    pub tls_key: Option<PathBuf>,
-}
-
-impl Default for ServerConfig {
-    fn default() -> ServerConfig {
-        ServerConfig {
-            max_connections: 10_000,
-            header_read_timeout_secs: 10,
-            idle_timeout_secs: 60,
-            download_link_ttl_secs: 3600,
-            log_retention_days: stockroom_catalog::DEFAULT_RETENTION_DAYS,
-            purge_interval_secs: 3600,
-            tls_certificates: None,
-            tls_key: None,
-        }
-    }
 }
 
 /// What the command line (flags or their environment variables) supplied.
@@ -90,7 +54,7 @@ struct FileConfig {
     #[serde(default)]
     site: SiteSection,
     #[serde(default)]
-    server: ServerConfig,
+    server: stockroom_server::ServerConfig,
     #[serde(default)]
     guard: stockroom_guard::GuardConfig,
     #[serde(default)]
@@ -141,8 +105,6 @@ impl Size {
 
 /// Default segment size: 1 GiB (see `StoreOptions::default`).
 const DEFAULT_SEGMENT_SIZE: u64 = 1 << 30;
-/// Default upload limit: 200 MiB, above any camera JPEG and most TIFF scans a stock site takes.
-const DEFAULT_MAX_UPLOAD: u64 = 200 << 20;
 
 /// Until a deployment names itself (`[site]` in the config file).
 const DEFAULT_SITE_NAME: &str = "stockroom.example";
@@ -188,7 +150,7 @@ impl Config {
             None => match &from_file.ingest.max_upload_size {
                 Some(size) => size.bytes().context("ingest.max_upload_size")?,
                 // Unset, the limit shrinks to fit a small segment rather than conflict with it.
-                None => DEFAULT_MAX_UPLOAD.min(
+                None => stockroom_platform::DEFAULT_MAX_UPLOAD_BYTES.min(
                     StoreOptions {
                         segment_capacity: segment_size,
                     }
@@ -227,20 +189,7 @@ impl Config {
         if !(self.site_url.starts_with("https://") || self.site_url.starts_with("http://")) {
             bail!("site.url {:?} is not an http(s) URL", self.site_url);
         }
-        if self.server.max_connections == 0
-            || self.server.idle_timeout_secs == 0
-            || self.server.header_read_timeout_secs == 0
-            || self.server.download_link_ttl_secs == 0
-            || self.server.log_retention_days == 0
-            || self.server.purge_interval_secs == 0
-        {
-            bail!(
-                "server.max_connections, header_read_timeout_secs, idle_timeout_secs, download_link_ttl_secs, log_retention_days and purge_interval_secs must be positive"
-            );
-        }
-        if self.server.tls_certificates.is_some() != self.server.tls_key.is_some() {
-            bail!("server.tls_certificates and server.tls_key go together: give both or neither");
-        }
+        self.server.validate().map_err(anyhow::Error::msg)?;
         self.validate_fair_use()?;
         if self.dedup_threshold > MAX_DEDUP_THRESHOLD {
             bail!(

@@ -3,7 +3,6 @@
 mod config;
 mod ingest;
 mod maintenance;
-mod manifest;
 mod members;
 mod open;
 mod progress;
@@ -18,8 +17,8 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use config::{Config, Overrides};
-use manifest::Manifest;
 use open::Purpose;
+use stockroom_platform::manifest::Manifest;
 use stockroom_platform::{FileOutcome, fingerprint};
 
 #[derive(Debug, Parser)]

@@ -3,10 +3,9 @@
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
-use stockroom_catalog::AccessLog;
+use stockroom_server::access_log::AccessLog;
 use stockroom_server::{Parts, Server, ServerOptions, TokenKeys};
 use stockroom_vocab::SystemClock;
 
@@ -61,19 +60,14 @@ fn open(config: &Config) -> Result<Server> {
         access_log: Some(access_log),
     };
     let options = ServerOptions {
-        max_connections: config.server.max_connections,
-        header_read_timeout: Duration::from_secs(config.server.header_read_timeout_secs),
-        idle_timeout: Duration::from_secs(config.server.idle_timeout_secs),
-        download_link_ttl: Duration::from_secs(config.server.download_link_ttl_secs),
         max_upload_bytes: config.max_upload_bytes,
-        purge_interval: Duration::from_secs(config.server.purge_interval_secs),
         tls: match (&config.server.tls_certificates, &config.server.tls_key) {
             (Some(certificates), Some(key)) => {
                 Some(stockroom_server::tls::config(certificates, key).context("setting up TLS")?)
             }
             _ => None,
         },
-        ..ServerOptions::default()
+        ..ServerOptions::from_config(&config.server)
     };
     Server::new(parts, options).context("starting the server")
 }

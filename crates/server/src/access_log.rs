@@ -15,8 +15,9 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-use crate::error::{CatalogError, Result};
-use crate::privacy::Network;
+use std::io::Result;
+
+use stockroom_catalog::Network;
 use stockroom_vocab::Clock;
 
 /// How long access logs are kept unless configured otherwise.
@@ -85,8 +86,9 @@ impl AccessLog {
     pub fn open(dir: &Path, retention_days: u32, clock: Arc<dyn Clock>) -> Result<AccessLog> {
         if retention_days == 0 {
             // Today's file, still being written, would be expired at once.
-            return Err(CatalogError::BadInput(
-                "access log retention must be at least one day".into(),
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "access log retention must be at least one day",
             ));
         }
         std::fs::create_dir_all(dir).map_err(|source| io("creating", dir, source))?;
@@ -111,7 +113,7 @@ impl AccessLog {
             bytes: entry.bytes,
             micros: entry.micros,
         })
-        .map_err(|error| CatalogError::BadInput(error.to_string()))?;
+        .map_err(std::io::Error::other)?;
         line.push(b'\n');
         let mut current = self
             .current
@@ -202,12 +204,12 @@ impl Drop for AccessLog {
     }
 }
 
-fn io(what: &'static str, path: &Path, source: std::io::Error) -> CatalogError {
-    CatalogError::Io {
-        what,
-        path: path.display().to_string(),
-        source,
-    }
+/// The error, naming what was done to which path.
+fn io(what: &'static str, path: &Path, source: std::io::Error) -> std::io::Error {
+    std::io::Error::new(
+        source.kind(),
+        format!("access log: {what} {}: {source}", path.display()),
+    )
 }
 
 /// The day number (since 1970-01-01) a log file's name gives, if it is one of ours.
@@ -249,6 +251,11 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 
 #[cfg(test)]
 mod tests {
+    use std::net::IpAddr;
+
+    use stockroom_catalog::anonymise;
+    use stockroom_vocab::ManualClock;
+
     use super::*;
 
     #[test]
@@ -260,5 +267,78 @@ mod tests {
         }
         assert_eq!(civil_date(20_413), "2025-11-21");
         assert_eq!(file_day("other.log"), None);
+    }
+
+    const DAY: i64 = 24 * 60 * 60;
+    const START: i64 = 1_793_491_200;
+
+    fn address(text: &str) -> IpAddr {
+        text.parse().expect("an address")
+    }
+
+    #[test]
+    fn access_logs_keep_networks_not_addresses_no_queries_or_tokens_and_expire_after_retention() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let clock = Arc::new(ManualClock::at(START));
+        let log = AccessLog::open(dir.path(), 14, clock.clone()).expect("open");
+        let network = anonymise(address("203.0.113.77"));
+        let entry = |path| AccessEntry {
+            network: &network,
+            method: "GET",
+            path,
+            status: 200,
+            bytes: 1234,
+            micros: 800,
+        };
+        log.record(&entry("/v1/search?q=cats&key=sr_secret"))
+            .expect("record");
+        log.record(&entry("/v1/download/tok3n.s1gned"))
+            .expect("record");
+        clock.advance(DAY);
+        log.record(&entry("/v1/previews/00000000000000ff/thumb.jpg"))
+            .expect("next day");
+        log.flush().expect("flush");
+        let files = || -> Vec<std::path::PathBuf> {
+            let mut files: Vec<_> = std::fs::read_dir(dir.path())
+                .expect("list")
+                .map(|entry| entry.expect("entry").path())
+                .collect();
+            files.sort();
+            files
+        };
+        assert_eq!(files().len(), 2, "one file per day");
+        let mut text = String::new();
+        for file in files() {
+            let raw = std::fs::read(&file).expect("read");
+            assert!(
+                !String::from_utf8_lossy(&raw).contains("/v1/search"),
+                "compressed"
+            );
+            text.push_str(
+                &String::from_utf8(zstd::decode_all(&raw[..]).expect("zstd")).expect("utf-8"),
+            );
+        }
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("JSON line"))
+            .collect();
+        assert_eq!(lines.len(), 3);
+        assert!(lines.iter().all(|line| line["network"] == "203.0.113.0/24"));
+        assert_eq!(lines[0]["path"], "/v1/search");
+        assert_eq!(lines[1]["path"], "/v1/download/-");
+        assert!(
+            !text.contains("203.0.113.77")
+                && !text.contains("sr_secret")
+                && !text.contains("tok3n")
+        );
+        clock.advance(13 * DAY);
+        assert_eq!(
+            log.expire().expect("expire"),
+            1,
+            "14 days on, the first day's file has left the 14-day retention"
+        );
+        clock.advance(DAY);
+        assert_eq!(log.expire().expect("expire"), 1);
+        assert!(files().is_empty());
     }
 }

@@ -1,0 +1,182 @@
+//! What a handler gets and the helpers every handler uses: the request's parts
+//! ([`Call`]), its query string ([`Query`]), blocking work off the async workers, the
+//! body within a limit, and plain JSON and text answers.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use http::{Response, StatusCode, header};
+use http_body::Body as _;
+use hyper::body::Incoming;
+use stockroom_catalog::{Network, Principal};
+use stockroom_vocab::AssetId;
+
+use crate::App;
+use crate::body::Body;
+use crate::problem::ApiError;
+
+/// Who is asking: an anonymous caller known by its anonymised network, or a member.
+#[derive(Clone, Debug)]
+pub enum Who {
+    /// No key given.
+    Anonymous(Network),
+    /// A member's seat, by its key.
+    Member(Principal),
+}
+
+/// What a handler gets: the request's head and body, the client's address, the app.
+#[derive(Debug)]
+pub struct Call {
+    pub app: Arc<App>,
+    pub head: http::request::Parts,
+    /// Unread until a handler asks for it ([`Call::body`]).
+    pub body: Option<Incoming>,
+    pub peer: SocketAddr,
+    /// The caller, once the fair-use gate has established it.
+    pub who: Option<Who>,
+}
+
+impl Call {
+    /// The asset id in path segment `segment`; one that is not an id names no asset.
+    pub fn asset_id(&self, segment: usize) -> Result<AssetId, ApiError> {
+        self.segment(segment)
+            .parse()
+            .map_err(|_| ApiError::not_found("no such asset"))
+    }
+
+    /// The `n`th path segment (0 is `v1`).
+    pub fn segment(&self, n: usize) -> &str {
+        self.head
+            .uri
+            .path()
+            .trim_start_matches('/')
+            .split('/')
+            .nth(n)
+            .unwrap_or_default()
+    }
+
+    /// The query string's pairs, decoded.
+    pub fn query(&self) -> Query {
+        Query(
+            form_urlencoded::parse(self.head.uri.query().unwrap_or_default().as_bytes())
+                .into_owned()
+                .collect(),
+        )
+    }
+
+    /// Runs blocking work (SQLite, fsync, page faults on cold mappings) off the async
+    /// workers.
+    pub async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&App) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let app = self.app.clone();
+        tokio::task::spawn_blocking(move || work(&app)).await?
+    }
+
+    /// The request body, read whole; over `limit` bytes it is `413` as soon as that is
+    /// known (from `Content-Length` before reading anything, else while reading), so a
+    /// body never holds more than `limit` bytes of memory.
+    pub async fn body(&mut self, limit: u64) -> Result<Bytes, ApiError> {
+        let too_large = || {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the body is over the limit of {limit} bytes"),
+            )
+        };
+        let Some(mut body) = self.body.take() else {
+            return Ok(Bytes::new());
+        };
+        let declared = body.size_hint().exact();
+        if declared.is_some_and(|length| length > limit) {
+            return Err(too_large());
+        }
+        // Trust a declared length only as far as the limit; grow as bytes arrive.
+        let mut buffer = BytesMut::with_capacity(declared.unwrap_or(0).min(limit) as usize);
+        while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
+        {
+            let frame = frame.map_err(|error| {
+                ApiError::bad_request(format!("reading the request body: {error}"))
+            })?;
+            if let Ok(data) = frame.into_data() {
+                if (buffer.len() + data.len()) as u64 > limit {
+                    return Err(too_large());
+                }
+                buffer.extend_from_slice(&data);
+            }
+        }
+        Ok(buffer.freeze())
+    }
+
+    pub fn header(&self, name: header::HeaderName) -> Option<&[u8]> {
+        self.head.headers.get(name).map(|value| value.as_bytes())
+    }
+}
+
+/// Decoded query parameters.
+#[derive(Debug)]
+pub struct Query(Vec<(String, String)>);
+
+impl Query {
+    /// The names given, in order (repeats included).
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(name, _)| name.as_str())
+    }
+
+    /// The last value given for `name`, if any and not empty.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+            .filter(|value| !value.is_empty())
+    }
+
+    /// `name` read with `parse`; a value that does not parse is a `400` naming it.
+    pub fn parsed<T, E: std::fmt::Display>(
+        &self,
+        name: &str,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Result<Option<T>, ApiError> {
+        self.get(name)
+            .map(|value| {
+                parse(value).map_err(|error| {
+                    ApiError::bad_request(format!("parameter {name}={value:?}: {error}"))
+                })
+            })
+            .transpose()
+    }
+}
+
+/// A JSON answer.
+pub fn json(status: StatusCode, value: &impl serde::Serialize) -> Response<Body> {
+    match serde_json::to_vec(value) {
+        Ok(bytes) => {
+            let mut response = Response::new(Body::from(bytes));
+            *response.status_mut() = status;
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
+            response.headers_mut().insert(
+                header::CACHE_CONTROL,
+                http::HeaderValue::from_static("no-store"),
+            );
+            response
+        }
+        Err(error) => ApiError::internal(&error).into_response(),
+    }
+}
+
+pub fn text(status: StatusCode, text: &'static str) -> Response<Body> {
+    let mut response = Response::new(Body::from(text));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}

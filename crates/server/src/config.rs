@@ -1,0 +1,149 @@
+//! The server's configuration, defined once: `[server]` in the config file
+//! ([`ServerConfig`], its defaults and checks) and what the running server uses
+//! ([`ServerOptions`], built from it).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// `stockroom serve`'s limits (`[server]` in the config file); every limit has a default a
+/// public deployment can keep.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Connections served at once; more are answered `503`.
+    pub max_connections: usize,
+    /// A request's head must arrive within this (slowloris).
+    pub header_read_timeout_secs: u64,
+    /// A connection that moves no byte either way for this long is closed, mid-request or
+    /// between requests (a client that stops reading its download, an idle keep-alive).
+    pub idle_timeout_secs: u64,
+    /// How long a download link works.
+    pub download_link_ttl_secs: u64,
+    /// Days the access log is kept.
+    pub log_retention_days: u32,
+    /// How often withdrawn originals past their 28 days are purged (also once at start).
+    pub purge_interval_secs: u64,
+    /// Serve HTTPS with this PEM certificate chain (leaf first) and PEM private key; both
+    /// or neither. A relative path is taken from the config file's directory.
+    pub tls_certificates: Option<PathBuf>,
+    /// The private key for `tls_certificates`.
+    pub tls_key: Option<PathBuf>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig {
+            max_connections: 10_000,
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            download_link_ttl_secs: 3600,
+            log_retention_days: crate::access_log::DEFAULT_RETENTION_DAYS,
+            purge_interval_secs: 3600,
+            tls_certificates: None,
+            tls_key: None,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Checks that every limit is positive and the TLS files come as a pair.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_connections == 0
+            || self.idle_timeout_secs == 0
+            || self.header_read_timeout_secs == 0
+            || self.download_link_ttl_secs == 0
+            || self.log_retention_days == 0
+            || self.purge_interval_secs == 0
+        {
+            return Err("server.max_connections, header_read_timeout_secs, idle_timeout_secs, download_link_ttl_secs, log_retention_days and purge_interval_secs must be positive".into());
+        }
+        if self.tls_certificates.is_some() != self.tls_key.is_some() {
+            return Err(
+                "server.tls_certificates and server.tls_key go together: give both or neither"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// How the running server behaves: [`ServerConfig`]'s limits as durations, and what only
+/// the process knows (threads, TLS set up, the upload limit).
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    /// Connections served at once; one more is answered `503` and closed.
+    pub max_connections: usize,
+    /// A request's head must arrive within this (slowloris).
+    pub header_read_timeout: Duration,
+    /// See [`ServerConfig::idle_timeout_secs`].
+    pub idle_timeout: Duration,
+    /// After a shutdown signal, in-flight requests (downloads) get this long to finish.
+    pub shutdown_grace: Duration,
+    /// Largest upload body, enforced while reading.
+    pub max_upload_bytes: u64,
+    /// Uploads (and duplicate checks) read and admitted at once, each body up to
+    /// `max_upload_bytes`: what bounds the memory uploads take. More wait their turn.
+    pub concurrent_uploads: usize,
+    /// How long a download link works.
+    pub download_link_ttl: Duration,
+    /// Previews whose headers are kept ready in memory.
+    pub preview_cache_entries: usize,
+    /// Worker threads of the async runtime.
+    pub worker_threads: usize,
+    /// How often withdrawn originals whose 28 days are up are purged (also once at start).
+    pub purge_interval: Duration,
+    /// Serve HTTPS with this (see [`crate::tls::config`]); `None` serves plain HTTP (behind
+    /// a terminating proxy or CDN).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+impl ServerOptions {
+    /// The options `config` gives, with the process's own defaults for the rest.
+    pub fn from_config(config: &ServerConfig) -> ServerOptions {
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        ServerOptions {
+            max_connections: config.max_connections,
+            header_read_timeout: Duration::from_secs(config.header_read_timeout_secs),
+            idle_timeout: Duration::from_secs(config.idle_timeout_secs),
+            shutdown_grace: Duration::from_secs(30),
+            max_upload_bytes: stockroom_platform::DEFAULT_MAX_UPLOAD_BYTES,
+            concurrent_uploads: cpus * 2,
+            download_link_ttl: Duration::from_secs(config.download_link_ttl_secs),
+            preview_cache_entries: 100_000,
+            worker_threads: cpus,
+            purge_interval: Duration::from_secs(config.purge_interval_secs),
+            tls: None,
+        }
+    }
+}
+
+impl Default for ServerOptions {
+    fn default() -> ServerOptions {
+        ServerOptions::from_config(&ServerConfig::default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_options_default_to_the_configs_defaults() {
+        let options = ServerOptions::default();
+        let config = ServerConfig::default();
+        assert_eq!(options.max_connections, config.max_connections);
+        assert_eq!(
+            options.download_link_ttl,
+            Duration::from_secs(config.download_link_ttl_secs)
+        );
+        assert!(config.validate().is_ok());
+        let zero = ServerConfig {
+            idle_timeout_secs: 0,
+            ..ServerConfig::default()
+        };
+        assert!(zero.validate().is_err());
+    }
+}

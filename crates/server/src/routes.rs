@@ -1,0 +1,136 @@
+//! The route table: every route the server answers, and which one a method and path name.
+//! Paths are matched segment by segment against fixed words and ids of a fixed shape, so
+//! `..`, encoded slashes and overlong ids simply match no route (`404`); nothing from a
+//! path ever reaches the filesystem.
+
+use http::Method;
+
+macro_rules! routes {
+    ($($variant:ident => $name:literal),+ $(,)?) => {
+        /// Every route, for metrics labels.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Route { $($variant),+ }
+
+        impl Route {
+            pub const ALL: &'static [Route] = &[$(Route::$variant),+];
+
+            pub fn name(self) -> &'static str {
+                match self { $(Route::$variant => $name),+ }
+            }
+        }
+    };
+}
+
+routes! {
+    Health => "healthz",
+    Ready => "readyz",
+    Metrics => "metrics",
+    OpenApi => "openapi",
+    Search => "search",
+    Asset => "asset",
+    Similar => "similar",
+    Upload => "upload",
+    Preview => "preview",
+    License => "license",
+    Download => "download",
+    Licence => "licence",
+    VerifyLicence => "verify_licence",
+    Withdraw => "withdraw",
+    Takedown => "takedown",
+    Duplicates => "moderation_duplicates",
+    Queue => "moderation_queue",
+    Approve => "approve",
+    Flags => "moderation_flags",
+    BlockMember => "block_member",
+    ClearMember => "clear_member",
+    Me => "me",
+    MyDownloads => "my_downloads",
+    MyExport => "my_export",
+    EraseMe => "erase_me",
+    AuthorStats => "author_stats",
+    Purges => "purges",
+    Unknown => "unknown",
+}
+
+/// The route a method and path name (`Unknown` for none).
+pub fn route(method: &Method, path: &str) -> Route {
+    let segments: Vec<&str> = path.strip_prefix('/').unwrap_or("\0").split('/').collect();
+    let get = method == Method::GET || method == Method::HEAD;
+    let post = method == Method::POST;
+    let delete = method == Method::DELETE;
+    match segments.as_slice() {
+        ["healthz"] if get => Route::Health,
+        ["readyz"] if get => Route::Ready,
+        ["metrics"] if get => Route::Metrics,
+        ["openapi.json"] if get => Route::OpenApi,
+        ["v1", "search"] if get => Route::Search,
+        ["v1", "assets"] if post => Route::Upload,
+        ["v1", "assets", _] if get => Route::Asset,
+        ["v1", "assets", _, "similar"] if get => Route::Similar,
+        ["v1", "assets", _] if delete => Route::Withdraw,
+        ["v1", "assets", _, "licenses"] if post => Route::License,
+        ["v1", "previews", _, _] if get => Route::Preview,
+        ["v1", "download", _] if get => Route::Download,
+        ["v1", "licenses", _] if get => Route::Licence,
+        ["v1", "licenses", _, "verify"] if get => Route::VerifyLicence,
+        ["v1", "moderation", "flags"] if get => Route::Flags,
+        ["v1", "moderation", "assets", _, "takedown"] if post => Route::Takedown,
+        ["v1", "moderation", "assets", _, "approve"] if post => Route::Approve,
+        ["v1", "moderation", "duplicates"] if post => Route::Duplicates,
+        ["v1", "moderation", "queue"] if get => Route::Queue,
+        ["v1", "moderation", "members", _, "block"] if post => Route::BlockMember,
+        ["v1", "moderation", "members", _, "clear"] if post => Route::ClearMember,
+        ["v1", "members", "me"] if get => Route::Me,
+        ["v1", "members", "me"] if delete => Route::EraseMe,
+        ["v1", "members", "me", "downloads"] if get => Route::MyDownloads,
+        ["v1", "members", "me", "export"] if get => Route::MyExport,
+        ["v1", "authors", _, "stats"] if get => Route::AuthorStats,
+        ["v1", "purges"] if get => Route::Purges,
+        _ => Route::Unknown,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The OpenAPI document and the router agree: every documented operation has a route,
+    /// and every route is documented.
+    #[test]
+    fn every_route_is_in_the_openapi_document_and_back() {
+        let document: serde_json::Value =
+            serde_json::from_str(include_str!("../openapi.json")).expect("valid JSON");
+        let paths = document["paths"].as_object().expect("paths");
+        let mut documented = Vec::new();
+        for (template, operations) in paths {
+            let path = template
+                .replace("{id}", "0123456789abcdef")
+                .replace("{size}", "large")
+                .replace("{token}", "v1.token");
+            for method in operations.as_object().expect("operations").keys() {
+                let method: Method = method.to_uppercase().parse().expect("a method");
+                let found = route(&method, &path);
+                assert_ne!(found, Route::Unknown, "{method} {template} has no route");
+                documented.push(found);
+            }
+        }
+        for route in Route::ALL.iter().filter(|route| **route != Route::Unknown) {
+            assert!(documented.contains(route), "{route:?} is not documented");
+        }
+    }
+
+    #[test]
+    fn paths_with_tricks_route_nowhere() {
+        for path in [
+            "/v1/previews/../../etc/passwd",
+            "/v1/search/",
+            "//v1/search",
+            "/v1/assets/x/licenses/extra",
+            "v1/search",
+            "",
+        ] {
+            assert_eq!(route(&Method::GET, path), Route::Unknown, "{path}");
+        }
+        assert_eq!(route(&Method::PUT, "/v1/search"), Route::Unknown);
+    }
+}
