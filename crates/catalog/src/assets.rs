@@ -34,7 +34,7 @@ pub struct NewAsset {
 /// An asset's catalogue row.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AssetRecord {
-    pub id: String,
+    pub id: AssetId,
     pub author_id: String,
     pub author_name: String,
     pub title: String,
@@ -69,7 +69,7 @@ pub struct Withdrawal {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PurgeEvent {
     pub seq: i64,
-    pub asset_id: String,
+    pub asset_id: AssetId,
     pub at: i64,
     /// `withdrawn`, `removed` or `purged`.
     pub reason: String,
@@ -113,12 +113,15 @@ impl Catalog {
         })
     }
 
-    pub fn asset(&self, id: &str) -> Result<AssetRecord> {
+    /// The asset's catalogue row.
+    pub fn asset(&self, id: AssetId) -> Result<AssetRecord> {
+        let id = &id.to_string();
         asset(&self.read(), id)?.ok_or_else(|| not_found(id))
     }
 
     /// A moderator releases a held asset to the public.
-    pub fn approve(&self, id: &str, moderator: &Principal) -> Result<()> {
+    pub fn approve(&self, id: AssetId, moderator: &Principal) -> Result<()> {
+        let id = &id.to_string();
         require_moderator(moderator)?;
         self.transition(id, &[AssetStatus::Pending], move |db, id, _| {
             db.execute("UPDATE assets SET status = 'active' WHERE id = ?1", [id])?;
@@ -129,10 +132,11 @@ impl Catalog {
     /// Its author (or an admin) withdraws an asset: it leaves the public at once. If it
     /// was ever licensed it becomes `inactive`, kept for its licensees; otherwise it is
     /// `withdrawn`, and its original is purged after 28 days.
-    pub fn withdraw(&self, id: &str, by: &Principal) -> Result<Withdrawal> {
+    pub fn withdraw(&self, asset: AssetId, by: &Principal) -> Result<Withdrawal> {
+        let id = &asset.to_string();
         let now = self.now();
         let from = [AssetStatus::Pending, AssetStatus::Active];
-        let record = self.asset(id)?;
+        let record = self.asset(asset)?;
         if record.author_id != by.member_id && !by.has_role(Role::Admin) {
             return Err(CatalogError::Forbidden(
                 "only its author may withdraw an asset",
@@ -145,7 +149,8 @@ impl Catalog {
     /// A moderator removes an asset on an infringement notice: it leaves search, previews
     /// and downloads at once, its metadata is erased, and only an audit record (who, why,
     /// when) stays. The caller deletes its bytes from the store.
-    pub fn takedown(&self, id: &str, moderator: &Principal, reason: &str) -> Result<()> {
+    pub fn takedown(&self, id: AssetId, moderator: &Principal, reason: &str) -> Result<()> {
+        let id = &id.to_string();
         require_moderator(moderator)?;
         if reason.trim().is_empty() {
             return Err(CatalogError::BadInput("a takedown needs a reason".into()));
@@ -174,12 +179,13 @@ impl Catalog {
 
     /// The moderation queue: assets held for review (near duplicates), oldest first, at
     /// most `limit`, starting after `after` (the last id of the previous page) if given.
-    pub fn held(&self, after: Option<&str>, limit: u32) -> Result<Vec<AssetRecord>> {
+    pub fn held(&self, after: Option<AssetId>, limit: u32) -> Result<Vec<AssetRecord>> {
         let db = self.read();
-        let start = match after {
+        let after = after.map(|id| id.to_string());
+        let start = match after.as_deref() {
             None => (i64::MIN, String::new()),
             Some(id) => match asset(&db, id)? {
-                Some(record) => (record.created_at, record.id),
+                Some(record) => (record.created_at, record.id.to_string()),
                 None => return Err(not_found(id)),
             },
         };
@@ -196,7 +202,7 @@ impl Catalog {
     }
 
     /// Withdrawn assets whose 28 days are up and whose originals are not yet purged.
-    pub fn due_for_purge(&self) -> Result<Vec<String>> {
+    pub fn due_for_purge(&self) -> Result<Vec<AssetId>> {
         let cutoff = self.now() - PURGE_AFTER_SECONDS;
         let ids = self
             .read()
@@ -211,7 +217,8 @@ impl Catalog {
 
     /// Records that a withdrawn asset's original is gone (the caller deleted it and moved
     /// its thumbnail to the archive).
-    pub fn mark_purged(&self, id: &str) -> Result<()> {
+    pub fn mark_purged(&self, id: AssetId) -> Result<()> {
+        let id = &id.to_string();
         let now = self.now();
         self.transition(id, &[AssetStatus::Withdrawn], move |db, id, _| {
             db.execute(
@@ -244,7 +251,8 @@ impl Catalog {
     }
 
     /// The audit records of an asset (takedowns), oldest first, as `(at, kind, detail)`.
-    pub fn audit(&self, id: &str) -> Result<Vec<(i64, String, String)>> {
+    pub fn audit(&self, id: AssetId) -> Result<Vec<(i64, String, String)>> {
+        let id = id.to_string();
         let rows = self
             .read()
             .prepare_cached(
@@ -340,7 +348,13 @@ fn asset(db: &Connection, id: &str) -> Result<Option<AssetRecord>> {
         )?
         .query_row([id], |row| {
             Ok(AssetRecord {
-                id: id.to_string(),
+                id: id.parse().map_err(|error| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        0,
+                        rusqlite::types::Type::Text,
+                        Box::new(error),
+                    )
+                })?,
                 author_id: row.get(0)?,
                 author_name: row.get(1)?,
                 title: row.get(2)?,

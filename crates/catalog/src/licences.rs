@@ -7,6 +7,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
+use stockroom_vocab::AssetId;
 
 use crate::error::{CatalogError, Result};
 use crate::members::Principal;
@@ -28,7 +29,7 @@ pub enum Caller<'a> {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Licence {
     pub id: String,
-    pub asset_id: String,
+    pub asset_id: AssetId,
     pub member_id: String,
     pub seat_id: String,
     /// The member's tier when the licence was granted.
@@ -85,7 +86,7 @@ pub struct Holder {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct LicenceCheck {
     pub id: String,
-    pub asset_id: String,
+    pub asset_id: AssetId,
     #[serde(rename = "type")]
     pub licence_type: LicenceType,
     pub print_run_limit: u32,
@@ -104,16 +105,16 @@ struct AssetForLicence {
 impl Catalog {
     /// Decides a download request and records it durably: a new or reused licence for a
     /// member, a counted download for an anonymous user.
-    pub fn license(&self, caller: Caller<'_>, asset_id: &str) -> Result<Grant> {
+    pub fn license(&self, caller: Caller<'_>, asset_id: AssetId) -> Result<Grant> {
         Ok(self.license_counted(caller, asset_id)?.grant)
     }
 
     /// [`Catalog::license`] with the quota applied inside the same transaction (at the
     /// hard limit a new licence is refused; a re-download always works), and what the
     /// guard's detectors need of the grant.
-    pub fn license_counted(&self, caller: Caller<'_>, asset_id: &str) -> Result<Licensing> {
+    pub fn license_counted(&self, caller: Caller<'_>, id: AssetId) -> Result<Licensing> {
         let (site, now, quotas) = (self.site.clone(), self.now(), self.quotas);
-        let asset_id = asset_id.to_string();
+        let asset_id = id.to_string();
         let who = match caller {
             Caller::Anonymous(network) => Err(network.clone()),
             Caller::Member(principal) => Ok(principal.seat_id.clone()),
@@ -121,6 +122,7 @@ impl Catalog {
         self.writer.write(move |db| {
             let asset = asset_for_licence(db, &asset_id)?;
             let download = Download {
+                asset: id,
                 asset_id: &asset_id,
                 author_id: &asset.author_id,
                 at: now,
@@ -359,7 +361,7 @@ fn license_seat(
     let required = terms::attribution_required(tier, licence_type);
     let licence = Licence {
         id: random_id("l")?,
-        asset_id: asset_id.to_string(),
+        asset_id: download.asset,
         member_id: member_id.clone(),
         seat_id,
         tier,
@@ -461,6 +463,8 @@ enum By<'a> {
 
 /// One asset's entry in the download ledger at one moment.
 struct Download<'a> {
+    asset: AssetId,
+    /// `asset` as the rows hold it.
     asset_id: &'a str,
     author_id: &'a str,
     at: i64,

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use rusqlite::params;
 use serde::Serialize;
+use stockroom_vocab::AssetId;
 
 use crate::assets;
 use crate::error::Result;
@@ -54,7 +55,7 @@ pub struct Export {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ExportedDownload {
-    pub asset_id: String,
+    pub asset_id: AssetId,
     pub licence_id: Option<String>,
     pub at: i64,
     /// Whether it counted (a first download), or re-used a licence.
@@ -65,7 +66,7 @@ pub struct ExportedDownload {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Erasure {
     /// The erased author's assets that were pending or active: gone from the public now.
-    pub withdrawn: Vec<String>,
+    pub withdrawn: Vec<AssetId>,
     /// The pseudonym their assets credit from now on.
     pub credit: String,
 }
@@ -116,7 +117,7 @@ impl Catalog {
         );
         let now = self.now();
         self.change_member(member_id.to_string(), move |db, id| {
-            let public: Vec<String> = db
+            let public: Vec<AssetId> = db
                 .prepare(
                     "SELECT id FROM assets WHERE author_id = ?1 AND status IN ('pending', 'active')
                      ORDER BY id",
@@ -124,7 +125,7 @@ impl Catalog {
                 .query_map([id], |row| row.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
             for asset in &public {
-                assets::withdraw_row(db, asset, now)?;
+                assets::withdraw_row(db, &asset.to_string(), now)?;
             }
             db.execute(
                 "UPDATE assets SET author_id = ?2, author_name = ?2 WHERE author_id = ?1",

@@ -57,9 +57,9 @@ fn child(dir: &str) {
                     .expect("buyer");
                 let buyer = catalog.authenticate(&created.keys[0]).expect("auth");
                 for raw in (1..=ASSETS).filter(|raw| raw % THREADS == thread) {
-                    let asset = AssetId::from_u64(raw).to_string();
+                    let asset = AssetId::from_u64(raw);
                     if let Grant::New(licence) = catalog
-                        .license(Caller::Member(&buyer), &asset)
+                        .license(Caller::Member(&buyer), asset)
                         .expect("licence")
                     {
                         println!("licence {} {}", licence.id, licence.verification_code);

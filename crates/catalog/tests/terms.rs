@@ -113,12 +113,17 @@ impl World {
     }
 
     fn license(&self, who: &Principal, asset: &str) -> Result<Grant, CatalogError> {
-        self.catalog.license(Caller::Member(who), asset)
+        self.catalog.license(Caller::Member(who), id(asset))
     }
 
     fn downloads(&self, asset: &str) -> u64 {
-        self.catalog.asset(asset).expect("asset").downloads
+        self.catalog.asset(id(asset)).expect("asset").downloads
     }
+}
+
+/// The test's text id as the catalogue takes it.
+fn id(text: &str) -> AssetId {
+    text.parse().expect("an asset id")
 }
 
 fn new_licence(grant: Grant) -> stockroom_catalog::Licence {
@@ -301,7 +306,11 @@ fn unlimited_collection_content_is_for_unlimited_members_only() {
     );
     let network = anonymise(address("192.0.2.7"));
     assert_eq!(
-        class(world.catalog.license(Caller::Anonymous(&network), &asset)),
+        class(
+            world
+                .catalog
+                .license(Caller::Anonymous(&network), id(&asset))
+        ),
         ErrorClass::Forbidden
     );
     assert_eq!(world.downloads(&asset), 0);
@@ -316,7 +325,7 @@ fn anonymous_users_get_free_content_with_a_print_run_of_50_and_no_certificate() 
     let network = anonymise(address("192.0.2.7"));
     match world
         .catalog
-        .license(Caller::Anonymous(&network), &asset)
+        .license(Caller::Anonymous(&network), id(&asset))
         .expect("free")
     {
         Grant::Anonymous {
@@ -473,7 +482,7 @@ fn anyone_with_its_id_and_code_can_verify_a_licence_and_a_wrong_code_reveals_not
         .verify_licence(&licence.id, &licence.verification_code)
         .expect("valid");
     assert_eq!(
-        (check.asset_id.as_str(), check.print_run_limit),
+        (check.asset_id.to_string().as_str(), check.print_run_limit),
         (asset.as_str(), 2_000)
     );
     let wrong = world
@@ -506,7 +515,7 @@ fn a_licence_is_durable_once_recorded() {
         catalog.add_asset(&new_asset(9, &who, "D")).expect("asset");
         licence = new_licence(
             catalog
-                .license(Caller::Member(&who), &asset)
+                .license(Caller::Member(&who), id(&asset))
                 .expect("licence"),
         );
         // No orderly close: the process could die here.
@@ -516,7 +525,7 @@ fn a_licence_is_durable_once_recorded() {
     let check = reopened
         .verify_licence(&licence.id, &licence.verification_code)
         .expect("kept");
-    assert_eq!(check.asset_id, asset);
+    assert_eq!(check.asset_id, id(&asset));
 }
 
 // Lifecycle
@@ -539,12 +548,12 @@ fn an_unknown_asset_is_not_found_and_a_pending_one_is_not_public_until_approved(
     let pending = AssetId::from_u64(5).to_string();
     assert_eq!(class(world.license(&buyer, &pending)), ErrorClass::NotFound);
     assert_eq!(
-        class(world.catalog.approve(&pending, &buyer)),
+        class(world.catalog.approve(id(&pending), &buyer)),
         ErrorClass::Forbidden
     );
     world
         .catalog
-        .approve(&pending, &world.moderator)
+        .approve(id(&pending), &world.moderator)
         .expect("approve");
     new_licence(world.license(&buyer, &pending).expect("public now"));
 }
@@ -577,7 +586,10 @@ fn the_moderation_queue_holds_pending_assets_oldest_first_until_approved() {
         world.clock.advance(1);
     }
     let ids = |records: Vec<stockroom_catalog::AssetRecord>| -> Vec<String> {
-        records.into_iter().map(|record| record.id).collect()
+        records
+            .into_iter()
+            .map(|record| record.id.to_string())
+            .collect()
     };
     let (seven, three) = (
         AssetId::from_u64(7).to_string(),
@@ -587,11 +599,11 @@ fn the_moderation_queue_holds_pending_assets_oldest_first_until_approved() {
     assert_eq!(ids(queue), [seven.clone(), three.clone()]);
     let first = world.catalog.held(None, 1).expect("page 1");
     assert_eq!(ids(first), std::slice::from_ref(&seven));
-    let second = world.catalog.held(Some(&seven), 1).expect("page 2");
+    let second = world.catalog.held(Some(id(&seven)), 1).expect("page 2");
     assert_eq!(ids(second), std::slice::from_ref(&three));
     world
         .catalog
-        .approve(&seven, &world.moderator)
+        .approve(id(&seven), &world.moderator)
         .expect("approve");
     assert_eq!(ids(world.catalog.held(None, 10).expect("queue")), [three]);
 }
@@ -602,10 +614,10 @@ fn a_withdrawn_asset_leaves_the_public_at_once_and_is_gone_for_new_licences() {
     let asset = world.free(1);
     let outcome = world
         .catalog
-        .withdraw(&asset, &world.author)
+        .withdraw(id(&asset), &world.author)
         .expect("withdraw");
     assert_eq!(outcome.status, AssetStatus::Withdrawn);
-    assert!(!world.catalog.asset(&asset).expect("row").is_public());
+    assert!(!world.catalog.asset(id(&asset)).expect("row").is_public());
     assert_eq!(
         class(world.license(&customer(&world, Tier::Unlimited), &asset)),
         ErrorClass::Gone
@@ -614,7 +626,7 @@ fn a_withdrawn_asset_leaves_the_public_at_once_and_is_gone_for_new_licences() {
     assert_eq!(
         (
             feed.len(),
-            feed[0].asset_id.as_str(),
+            feed[0].asset_id.to_string().as_str(),
             feed[0].reason.as_str()
         ),
         (1, asset.as_str(), "withdrawn")
@@ -627,10 +639,10 @@ fn only_its_author_may_withdraw_an_asset() {
     let asset = world.free(1);
     let other = customer(&world, Tier::Unlimited);
     assert_eq!(
-        class(world.catalog.withdraw(&asset, &other)),
+        class(world.catalog.withdraw(id(&asset), &other)),
         ErrorClass::Forbidden
     );
-    assert!(world.catalog.asset(&asset).expect("row").is_public());
+    assert!(world.catalog.asset(id(&asset)).expect("row").is_public());
 }
 
 #[test]
@@ -639,18 +651,15 @@ fn a_withdrawn_original_never_licensed_is_due_for_purge_after_28_days() {
     let asset = world.free(1);
     world
         .catalog
-        .withdraw(&asset, &world.author)
+        .withdraw(id(&asset), &world.author)
         .expect("withdraw");
     world.clock.advance(28 * DAY - 1);
     assert!(world.catalog.due_for_purge().expect("due").is_empty());
     world.clock.advance(1);
-    assert_eq!(
-        world.catalog.due_for_purge().expect("due"),
-        std::slice::from_ref(&asset)
-    );
-    world.catalog.mark_purged(&asset).expect("purged");
+    assert_eq!(world.catalog.due_for_purge().expect("due"), [id(&asset)]);
+    world.catalog.mark_purged(id(&asset)).expect("purged");
     assert!(world.catalog.due_for_purge().expect("due").is_empty());
-    let record = world.catalog.asset(&asset).expect("row");
+    let record = world.catalog.asset(id(&asset)).expect("row");
     assert_eq!(record.purged_at, Some(START + 28 * DAY));
     let reasons: Vec<_> = world
         .catalog
@@ -670,7 +679,7 @@ fn a_licensed_asset_withdrawn_becomes_inactive_and_only_its_licensees_may_downlo
     let licence = new_licence(world.license(&licensee, &asset).expect("licence"));
     let outcome = world
         .catalog
-        .withdraw(&asset, &world.author)
+        .withdraw(id(&asset), &world.author)
         .expect("withdraw");
     assert_eq!(outcome.status, AssetStatus::Inactive);
     world.clock.advance(60 * DAY);
@@ -698,14 +707,14 @@ fn a_takedown_removes_everything_but_an_audit_record_at_once_and_emits_a_purge()
     let licensee = customer(&world, Tier::Registered);
     new_licence(world.license(&licensee, &asset).expect("licence"));
     assert_eq!(
-        class(world.catalog.takedown(&asset, &licensee, "notice")),
+        class(world.catalog.takedown(id(&asset), &licensee, "notice")),
         ErrorClass::Forbidden
     );
     world
         .catalog
-        .takedown(&asset, &world.moderator, "DMCA notice 42")
+        .takedown(id(&asset), &world.moderator, "DMCA notice 42")
         .expect("takedown");
-    let record = world.catalog.asset(&asset).expect("row");
+    let record = world.catalog.asset(id(&asset)).expect("row");
     assert_eq!(record.status, AssetStatus::Removed);
     assert!(record.title.is_empty() && record.author_name.is_empty());
     assert_eq!(
@@ -713,7 +722,7 @@ fn a_takedown_removes_everything_but_an_audit_record_at_once_and_emits_a_purge()
         ErrorClass::Gone,
         "even for licensees"
     );
-    let audit = world.catalog.audit(&asset).expect("audit");
+    let audit = world.catalog.audit(id(&asset)).expect("audit");
     assert_eq!(audit.len(), 1);
     assert!(
         audit[0].2.contains("DMCA notice 42") && audit[0].2.contains(&world.moderator.member_id)
@@ -721,7 +730,11 @@ fn a_takedown_removes_everything_but_an_audit_record_at_once_and_emits_a_purge()
     let feed = world.catalog.purges_since(0, 100).expect("feed");
     assert_eq!(feed.last().map(|e| e.reason.as_str()), Some("removed"));
     assert_eq!(
-        class(world.catalog.takedown(&asset, &world.moderator, "again")),
+        class(
+            world
+                .catalog
+                .takedown(id(&asset), &world.moderator, "again")
+        ),
         ErrorClass::Gone
     );
 }
@@ -823,13 +836,16 @@ fn an_erased_authors_content_leaves_the_public_and_credits_a_pseudonym() {
     let erasure = world.catalog.erase(&world.author.member_id).expect("erase");
     let mut expected = vec![licensed.clone(), unlicensed.clone(), held.clone()];
     expected.sort();
-    assert_eq!(erasure.withdrawn, expected);
-    let status = |id: &str| world.catalog.asset(id).expect("row").status;
+    assert_eq!(
+        erasure.withdrawn,
+        expected.iter().map(|text| id(text)).collect::<Vec<_>>()
+    );
+    let status = |text: &str| world.catalog.asset(id(text)).expect("row").status;
     assert_eq!(status(&licensed), AssetStatus::Inactive);
     assert_eq!(status(&unlicensed), AssetStatus::Withdrawn);
     assert_eq!(status(&held), AssetStatus::Withdrawn);
-    for id in &expected {
-        let record = world.catalog.asset(id).expect("row");
+    for text in &expected {
+        let record = world.catalog.asset(id(text)).expect("row");
         assert!(record.author_name.starts_with("erased-"), "{record:?}");
         assert_eq!(record.author_id, record.author_name);
     }
@@ -838,10 +854,10 @@ fn an_erased_authors_content_leaves_the_public_and_credits_a_pseudonym() {
     let other = customer(&world, Tier::Registered);
     assert_eq!(class(world.license(&other, &licensed)), ErrorClass::Gone);
     let feed = world.catalog.purges_since(0, 100).expect("feed");
-    for id in [&licensed, &unlicensed, &held] {
+    for text in [&licensed, &unlicensed, &held] {
         assert!(
             feed.iter()
-                .any(|event| &event.asset_id == id && event.reason == "withdrawn")
+                .any(|event| event.asset_id == id(text) && event.reason == "withdrawn")
         );
     }
 }
@@ -925,7 +941,7 @@ fn past_the_soft_quota_downloads_slow_and_at_the_hard_one_new_licences_stop() {
     for (n, asset) in assets[..hard].iter().enumerate() {
         let licensing = world
             .catalog
-            .license_counted(Caller::Member(&buyer), asset)
+            .license_counted(Caller::Member(&buyer), id(asset))
             .expect("within the quota");
         let usage = licensing.usage.expect("a new licence counts");
         assert_eq!(usage.day, n as u32 + 1);
@@ -954,7 +970,7 @@ fn past_the_soft_quota_downloads_slow_and_at_the_hard_one_new_licences_stop() {
     // A re-download is no new licence: it works, and does not count.
     let again = world
         .catalog
-        .license_counted(Caller::Member(&buyer), &assets[0])
+        .license_counted(Caller::Member(&buyer), id(&assets[0]))
         .expect("re-download");
     assert!(matches!(again.grant, Grant::Reused(_)) && again.usage.is_none());
     // Someone else is not limited by the buyer's quota.
@@ -977,17 +993,21 @@ fn an_anonymous_network_has_a_daily_quota() {
         let asset = world.free(raw);
         world
             .catalog
-            .license(Caller::Anonymous(&network), &asset)
+            .license(Caller::Anonymous(&network), id(&asset))
             .expect("within the quota");
     }
     let asset = world.free(hard + 1);
     assert_eq!(
-        class(world.catalog.license(Caller::Anonymous(&network), &asset)),
+        class(
+            world
+                .catalog
+                .license(Caller::Anonymous(&network), id(&asset))
+        ),
         ErrorClass::Limited
     );
     let elsewhere = anonymise("203.0.113.9".parse().expect("address"));
     world
         .catalog
-        .license(Caller::Anonymous(&elsewhere), &asset)
+        .license(Caller::Anonymous(&elsewhere), id(&asset))
         .expect("another network");
 }

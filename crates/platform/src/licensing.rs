@@ -35,7 +35,7 @@ impl Platform {
     pub fn license(&self, caller: Caller<'_>, asset: AssetId) -> Result<Licensing> {
         let licensing = self
             .catalog
-            .license_counted(caller, &asset.to_string())
+            .license_counted(caller, asset)
             .inspect_err(|error| {
                 if error.retry_after_secs().is_some() {
                     self.counters.quota_refusals.fetch_add(1, Ordering::Relaxed);
@@ -94,7 +94,7 @@ impl Platform {
         network: &Network,
     ) -> Result<Download> {
         let holder = licence.and_then(|licence| self.catalog.holder(licence).ok());
-        let record = self.catalog.asset(&asset.to_string())?;
+        let record = self.catalog.asset(asset)?;
         let gone = record.status == AssetStatus::Removed
             || record.purged_at.is_some()
             || (licence.is_none() && record.status != AssetStatus::Active);

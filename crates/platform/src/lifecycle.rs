@@ -38,17 +38,12 @@ pub struct Flagged {
 impl Platform {
     /// Uploads held for review, oldest first, after `after`, at most `limit`.
     pub fn queue(&self, after: Option<AssetId>, limit: u32) -> Result<Vec<Held>> {
-        let after = after.map(|id| id.to_string());
-        let records = self.catalog.held(after.as_deref(), limit)?;
-        records
+        self.catalog
+            .held(after, limit)?
             .into_iter()
             .map(|record| {
-                let id: AssetId = record.id.parse().map_err(|_| PlatformError::Record {
-                    asset: AssetId::from_u64(0),
-                    why: format!("the catalogue names asset {:?}", record.id),
-                })?;
                 Ok(Held {
-                    duplicates: self.held_by(id)?,
+                    duplicates: self.held_by(record.id)?,
                     record,
                 })
             })
@@ -67,7 +62,7 @@ impl Platform {
 
     /// A moderator releases a held upload: public and searchable when this returns.
     pub fn approve(&self, asset: AssetId, moderator: &Principal) -> Result<()> {
-        self.catalog.approve(&asset.to_string(), moderator)?;
+        self.catalog.approve(asset, moderator)?;
         // Its private, moderator-only previews may have been looked at; none were cached.
         let doc = self
             .indexable(asset)?
@@ -82,10 +77,9 @@ impl Platform {
     /// once; its thumbnail is kept in the archive; the original stays for the purge job
     /// (or for its licensees, when it was licensed).
     pub fn withdraw(&self, asset: AssetId, by: &Principal) -> Result<Withdrawal> {
-        let id = asset.to_string();
-        let record = self.catalog.asset(&id)?;
-        let withdrawal = self.catalog.withdraw(&id, by)?;
-        self.index.remove(&id)?;
+        let record = self.catalog.asset(asset)?;
+        let withdrawal = self.catalog.withdraw(asset, by)?;
+        self.index.remove(&asset.to_string())?;
         self.feed.publish(&Change::AssetRemoved(asset));
         if record.is_public() {
             self.archive_thumbnail(asset, &record.author_name)?;
@@ -99,9 +93,8 @@ impl Platform {
     /// downloads at once; its bytes are deleted; a purge event goes to the CDN feed; its
     /// hashes leave the duplicate index; only the audit record stays.
     pub fn takedown(&self, asset: AssetId, moderator: &Principal, reason: &str) -> Result<()> {
-        let id = asset.to_string();
-        self.catalog.takedown(&id, moderator, reason)?;
-        self.index.remove(&id)?;
+        self.catalog.takedown(asset, moderator, reason)?;
+        self.index.remove(&asset.to_string())?;
         self.feed.publish(&Change::AssetRemoved(asset));
         for kind in Kind::ALL {
             self.blobs.delete(asset, kind)?;
@@ -120,19 +113,15 @@ impl Platform {
         archive_failed: impl Fn(AssetId, &PlatformError),
     ) -> Result<Erasure> {
         let erasure = self.catalog.erase(member_id)?;
-        let ids: Vec<&str> = erasure.withdrawn.iter().map(String::as_str).collect();
-        self.index.remove_many(&ids)?;
-        let assets: Vec<AssetId> = erasure
-            .withdrawn
-            .iter()
-            .filter_map(|id| id.parse().ok())
-            .collect();
-        for asset in &assets {
+        let ids: Vec<String> = erasure.withdrawn.iter().map(AssetId::to_string).collect();
+        self.index
+            .remove_many(&ids.iter().map(String::as_str).collect::<Vec<_>>())?;
+        for asset in &erasure.withdrawn {
             self.feed.publish(&Change::AssetRemoved(*asset));
         }
         self.feed
             .publish(&Change::MemberChanged(member_id.to_string()));
-        for asset in assets {
+        for &asset in &erasure.withdrawn {
             if let Err(error) = self.archive_thumbnail(asset, &erasure.credit) {
                 archive_failed(asset, &error);
             }
@@ -147,15 +136,11 @@ impl Platform {
     /// purged. (An anonymous download leaves no licence to honour.)
     pub fn purge_due(&self) -> Result<Vec<AssetId>> {
         let mut purged = Vec::new();
-        for id in self.catalog.due_for_purge()? {
-            let asset: AssetId = id.parse().map_err(|_| PlatformError::Record {
-                asset: AssetId::from_u64(0),
-                why: format!("the catalogue names asset {id:?}, which is not an asset id"),
-            })?;
+        for asset in self.catalog.due_for_purge()? {
             for kind in Kind::ALL {
                 self.blobs.delete(asset, kind)?;
             }
-            self.catalog.mark_purged(&id)?;
+            self.catalog.mark_purged(asset)?;
             self.feed.publish(&Change::AssetRemoved(asset));
             self.duplicate_index().remove(asset.as_u64())?;
             purged.push(asset);

@@ -50,7 +50,7 @@ impl Platform {
     /// The preview of `asset` at `size`, rendering it first if the store does not have it:
     /// a public asset's, or a held one's when `moderator` asks.
     pub fn preview(&self, asset: AssetId, size: PreviewSize, moderator: bool) -> Result<Preview> {
-        let record = self.catalog.asset(&asset.to_string())?;
+        let record = self.catalog.asset(asset)?;
         let private = record.status == AssetStatus::Pending && moderator;
         if !private {
             crate::search::public(&record, asset)?;

@@ -133,7 +133,7 @@ impl Platform {
     /// A public asset's catalogue record and search card: `404` while held, `410` once it
     /// left the public.
     pub fn public_asset(&self, asset: AssetId) -> Result<(AssetRecord, AssetDoc)> {
-        let record = self.catalog.asset(&asset.to_string())?;
+        let record = self.catalog.asset(asset)?;
         public(&record, asset)?;
         let doc = self
             .index
@@ -146,7 +146,7 @@ impl Platform {
     /// [`SIMILAR_THRESHOLD`], nearest first, when the original and the duplicate index are
     /// there), then those that share the most keywords, up to `limit`.
     pub fn similar(&self, asset: AssetId, limit: usize) -> Result<Vec<Similar>> {
-        public(&self.catalog.asset(&asset.to_string())?, asset)?;
+        public(&self.catalog.asset(asset)?, asset)?;
         self.similar_to(asset, limit)
     }
 
@@ -208,7 +208,7 @@ impl Platform {
             return Ok(None);
         }
         let mut record = self.record(asset)?;
-        let active = match self.catalog.asset(&asset.to_string()) {
+        let active = match self.catalog.asset(asset) {
             Ok(row) => row.is_public(),
             Err(error) if error.class() == CatalogClass::NotFound => {
                 record.status == AssetStatus::Active

@@ -79,12 +79,10 @@ fn a_withdrawn_original_is_purged_after_28_days_unless_it_was_licensed() {
         blobs.put(asset, Kind::Metadata, b"{}").expect("put");
     }
     catalog
-        .license(Caller::Member(&buyer), &kept.to_string())
+        .license(Caller::Member(&buyer), kept)
         .expect("licensed");
     for asset in [kept, purged] {
-        catalog
-            .withdraw(&asset.to_string(), &author)
-            .expect("withdraw");
+        catalog.withdraw(asset, &author).expect("withdraw");
     }
     clock.advance(27 * DAY);
     assert_eq!(platform.purge_due().expect("run"), []);
@@ -98,17 +96,17 @@ fn a_withdrawn_original_is_purged_after_28_days_unless_it_was_licensed() {
         "licensed: kept for its licensees"
     );
     assert_eq!(
-        catalog.asset(&kept.to_string()).expect("row").status,
+        catalog.asset(kept).expect("row").status,
         AssetStatus::Inactive
     );
-    let record = catalog.asset(&purged.to_string()).expect("row");
+    let record = catalog.asset(purged).expect("row");
     assert!(record.purged_at.is_some());
     assert!(
         catalog
             .purges_since(0, 100)
             .expect("feed")
             .iter()
-            .any(|event| event.asset_id == purged.to_string() && event.reason == "purged")
+            .any(|event| event.asset_id == purged && event.reason == "purged")
     );
     assert_eq!(platform.purge_due().expect("again"), [], "once");
 }
@@ -159,7 +157,7 @@ fn a_takedown_runs_every_step_and_tells_the_feed() {
         .expect("taken down");
     assert!(!platform.blobs().contains(asset, Kind::Original));
     assert_eq!(
-        catalog.asset(&asset.to_string()).expect("row").status,
+        catalog.asset(asset).expect("row").status,
         AssetStatus::Removed
     );
     assert_eq!(

@@ -54,7 +54,7 @@ impl Logger {
             .name("access-log".into())
             .spawn(move || write_forever(&pending, &log));
         if let Err(error) = spawned {
-            eprintln!("stockroom serve: no access log: {error}");
+            tracing::error!(%error, "no access log");
         }
         logger
     }
@@ -104,7 +104,7 @@ fn write_pending(pending: &Mutex<Pending>, log: &AccessLog) -> bool {
         (std::mem::take(&mut pending.lines), dropped)
     };
     if dropped > 0 {
-        eprintln!("stockroom serve: access log: {dropped} lines dropped (writing fell behind)");
+        tracing::warn!(dropped, "access log lines dropped (writing fell behind)");
     }
     for line in &lines {
         let entry = AccessEntry {
@@ -116,7 +116,7 @@ fn write_pending(pending: &Mutex<Pending>, log: &AccessLog) -> bool {
             micros: line.micros,
         };
         if let Err(error) = log.record(&entry) {
-            eprintln!("stockroom serve: access log: {error}");
+            tracing::error!(%error, "access log");
             break;
         }
     }
@@ -125,6 +125,6 @@ fn write_pending(pending: &Mutex<Pending>, log: &AccessLog) -> bool {
 
 fn report(result: std::io::Result<()>) {
     if let Err(error) = result {
-        eprintln!("stockroom serve: access log: {error}");
+        tracing::error!(%error, "access log");
     }
 }

@@ -14,7 +14,7 @@ use crate::body::Body;
 use crate::call::{Call, Query, json, text};
 use crate::cards::Card;
 use crate::problem::ApiError;
-use stockroom_vocab::Role;
+use stockroom_vocab::{AssetId, Role};
 
 /// The OpenAPI document, kept in the repository beside this crate.
 const OPENAPI: &str = include_str!("../openapi.json");
@@ -155,13 +155,13 @@ pub async fn withdraw(call: Call) -> Result<Response<Body>, ApiError> {
         .await?;
     #[derive(Serialize)]
     struct Withdrawn {
-        id: String,
+        id: AssetId,
         status: stockroom_vocab::AssetStatus,
     }
     Ok(json(
         StatusCode::OK,
         &Withdrawn {
-            id: asset.to_string(),
+            id: asset,
             status: withdrawal.status,
         },
     ))
@@ -180,7 +180,7 @@ pub async fn takedown(call: Call) -> Result<Response<Body>, ApiError> {
         .await?;
     Ok(json(
         StatusCode::OK,
-        &serde_json::json!({ "id": asset.to_string(), "status": "removed" }),
+        &serde_json::json!({ "id": asset, "status": "removed" }),
     ))
 }
 
@@ -280,7 +280,7 @@ pub async fn erase_me(call: Call) -> Result<Response<Body>, ApiError> {
     let principal = owner(&call).await?;
     call.blocking(move |app| {
         let failed = |asset, error: &stockroom_platform::PlatformError| {
-            eprintln!("stockroom serve: erasure: archiving {asset}'s thumbnail: {error}");
+            tracing::warn!(%asset, %error, "erasure: archiving a thumbnail failed");
         };
         Ok(app.platform.erase(&principal.member_id, failed)?)
     })

@@ -43,7 +43,7 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
                 Err(error) => {
                     // Out of descriptors, or a connection reset before accept: wait a
                     // moment rather than spin.
-                    eprintln!("stockroom serve: accept: {error}");
+                    tracing::warn!(%error, "accept");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -92,7 +92,7 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
     tokio::select! {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(grace) => {
-            eprintln!("stockroom serve: {grace:?} passed; closing the connections still open");
+            tracing::warn!(?grace, "grace period passed; closing the connections still open");
         }
     }
 }

@@ -108,7 +108,7 @@ pub fn record(app: &Arc<App>, member: &str, flag: impl std::fmt::Display) {
     let (app, member, reason) = (app.clone(), member.to_string(), flag.to_string());
     tokio::task::spawn_blocking(move || {
         if let Err(error) = app.platform.record_flag(&member, &reason) {
-            eprintln!("stockroom serve: flagging member {member}: {error}");
+            tracing::error!(%member, %error, "recording a detector's flag failed");
         }
     });
 }

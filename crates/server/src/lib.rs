@@ -168,9 +168,9 @@ async fn purge_periodically(app: Arc<App>) {
         .await;
         match run {
             Ok(Ok(0)) => {}
-            Ok(Ok(count)) => eprintln!("stockroom serve: purged {count} withdrawn originals"),
-            Ok(Err(error)) => eprintln!("stockroom serve: purge: {error}"),
-            Err(error) => eprintln!("stockroom serve: purge: {error}"),
+            Ok(Ok(count)) => tracing::info!(count, "purged withdrawn originals"),
+            Ok(Err(error)) => tracing::error!(%error, "purge"),
+            Err(error) => tracing::error!(%error, "purge"),
         }
     }
 }
@@ -192,8 +192,8 @@ async fn save_guard_periodically(app: Arc<App>) {
 async fn save_guard(app: Arc<App>) {
     match tokio::task::spawn_blocking(move || app.platform.save_guard()).await {
         Ok(Ok(())) => {}
-        Ok(Err(error)) => eprintln!("stockroom serve: saving the guard's state: {error}"),
-        Err(error) => eprintln!("stockroom serve: saving the guard's state: {error}"),
+        Ok(Err(error)) => tracing::error!(%error, "saving the guard's state"),
+        Err(error) => tracing::error!(%error, "saving the guard's state"),
     }
 }
 

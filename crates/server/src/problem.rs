@@ -80,7 +80,7 @@ impl ApiError {
     pub fn internal(cause: &dyn std::fmt::Display) -> ApiError {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         let reference = NEXT.fetch_add(1, Ordering::Relaxed);
-        eprintln!("stockroom serve: internal error #{reference}: {cause}");
+        tracing::error!(reference, %cause, "internal error");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("internal error #{reference}; the server log has the details"),

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use http::{Method, Request, Response, StatusCode};
@@ -51,6 +52,18 @@ pub async fn handle(app: Arc<App>, request: Request<Incoming>, peer: SocketAddr)
     };
     let status = response.status().as_u16();
     app.metrics.request(route, status, elapsed, bytes);
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        static NEXT_REQUEST: AtomicU64 = AtomicU64::new(1);
+        tracing::debug!(
+            request = NEXT_REQUEST.fetch_add(1, Ordering::Relaxed),
+            route = route.name(),
+            %method,
+            status,
+            micros = elapsed.as_micros() as u64,
+            bytes,
+            "answered"
+        );
+    }
     if let Some(log) = &app.access {
         log.record(access::Line {
             network: anonymise(peer.ip()),

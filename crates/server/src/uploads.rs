@@ -63,7 +63,7 @@ pub async fn upload(mut call: Call) -> Result<Response<Body>, ApiError> {
         .await?;
     #[derive(Serialize)]
     struct Stored<'a> {
-        id: String,
+        id: AssetId,
         status: &'static str,
         #[serde(skip_serializing_if = "Option::is_none")]
         duplicates: Option<&'a [Candidate]>,
@@ -73,7 +73,7 @@ pub async fn upload(mut call: Call) -> Result<Response<Body>, ApiError> {
             StatusCode::CREATED,
             id,
             Stored {
-                id: id.to_string(),
+                id: *id,
                 status: "active",
                 duplicates: None,
             },
@@ -82,7 +82,7 @@ pub async fn upload(mut call: Call) -> Result<Response<Body>, ApiError> {
             StatusCode::ACCEPTED,
             id,
             Stored {
-                id: id.to_string(),
+                id: *id,
                 status: "pending",
                 duplicates: Some(duplicates),
             },
@@ -219,11 +219,11 @@ pub async fn queue(call: Call) -> Result<Response<Body>, ApiError> {
     struct Page {
         /// Pass as `after` for the next page (absent on the last).
         #[serde(skip_serializing_if = "Option::is_none")]
-        next: Option<String>,
+        next: Option<AssetId>,
         held: Vec<Held>,
     }
     let next = (held.len() as u32 == limit)
-        .then(|| held.last().map(|item| item.held.record.id.clone()))
+        .then(|| held.last().map(|item| item.held.record.id))
         .flatten();
     Ok(json(StatusCode::OK, &Page { next, held }))
 }
@@ -236,7 +236,7 @@ pub async fn approve(call: Call) -> Result<Response<Body>, ApiError> {
         .await?;
     Ok(json(
         StatusCode::OK,
-        &serde_json::json!({ "id": asset.to_string(), "status": "active" }),
+        &serde_json::json!({ "id": asset, "status": "active" }),
     ))
 }
 

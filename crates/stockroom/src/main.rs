@@ -186,6 +186,7 @@ impl SearchArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging();
     // Decoders reuse their large buffers instead of faulting in fresh pages per image.
     stockroom_render::keep_decode_buffers();
     match run(cli) {
@@ -195,6 +196,18 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Logs to stderr at the levels `RUST_LOG` names (`info` unless set; `debug` adds a line
+/// per request with its id, route, status and latency).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {

@@ -89,9 +89,10 @@ fn restore_guard(config: &Config) -> Result<Guard> {
             let aside = path.with_extension("unreadable");
             std::fs::rename(&path, &aside)
                 .with_context(|| format!("moving {} aside", path.display()))?;
-            eprintln!(
-                "stockroom serve: {error}; moved to {} and starting with no fair-use state",
-                aside.display()
+            tracing::warn!(
+                %error,
+                moved_to = %aside.display(),
+                "the guard's state does not read; starting with no fair-use state"
             );
             fresh()
         }

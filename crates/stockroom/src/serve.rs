@@ -36,9 +36,7 @@ pub fn run_on(config: &Config, listener: TcpListener) -> Result<()> {
         "{}",
         serde_json::json!({ "listening": address.to_string(), "scheme": scheme })
     );
-    eprintln!(
-        "stockroom serve: {scheme}://{address}/ (Ctrl-C stops, finishing downloads in flight)"
-    );
+    tracing::info!("serving {scheme}://{address}/ (Ctrl-C stops, finishing downloads in flight)");
     server.run(listener).context("serving")
 }
 

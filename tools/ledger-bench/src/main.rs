@@ -112,8 +112,8 @@ fn stockroom_rate(dir: &Path, threads: usize, licences: usize) -> Result<f64> {
     let catalog = Arc::new(catalog);
     let elapsed = timed(threads, |thread| {
         for step in 0..per_thread {
-            let asset = AssetId::from_u64((thread * per_thread + step) as u64 + 1).to_string();
-            match catalog.license(Caller::Member(&buyers[thread]), &asset)? {
+            let asset = AssetId::from_u64((thread * per_thread + step) as u64 + 1);
+            match catalog.license(Caller::Member(&buyers[thread]), asset)? {
                 Grant::New(_) => {}
                 other => bail!("expected a new licence, got {other:?}"),
             }
