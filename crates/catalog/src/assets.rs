@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use stockroom_vocab::AssetId;
 
-use crate::Catalog;
+use crate::SqliteCatalog;
 use crate::error::{CatalogError, Result};
 use crate::members::Principal;
 use crate::terms::{AssetStatus, Collection, Role};
@@ -75,7 +75,7 @@ pub struct PurgeEvent {
     pub reason: String,
 }
 
-impl Catalog {
+impl SqliteCatalog {
     pub fn add_asset(&self, asset: &NewAsset) -> Result<()> {
         if asset.author_id.is_empty() || asset.author_name.trim().is_empty() {
             return Err(CatalogError::BadInput("an asset needs an author".into()));

@@ -3,16 +3,17 @@
 //! (export, erasure). The platform's terms are pure functions in [`terms`]; this crate
 //! applies them inside the transaction that records their outcome.
 //!
-//! Storage is SQLite in WAL mode behind [`Catalog`]'s methods, which mention no SQLite
-//! type, so that a PostgreSQL backend can follow without touching callers. Every write
-//! goes through one writer thread that commits waiting writes together (group commit):
-//! a call returns only once its write is durable.
+//! [`Catalog`] is the interface, which names no SQLite type, so that a PostgreSQL backend
+//! can follow without touching callers; [`SqliteCatalog`] keeps it in SQLite in WAL mode.
+//! Every write goes through one writer thread that commits waiting writes together (group
+//! commit): a call returns only once its write is durable.
 //!
 //! ```no_run
 //! # fn main() -> stockroom_catalog::Result<()> {
-//! use stockroom_catalog::{Catalog, NewMember, Options};
+//! use stockroom_catalog::{Catalog, NewMember, Options, SqliteCatalog};
 //! use stockroom_vocab::{Role, Tier};
-//! let catalog = Catalog::open(std::path::Path::new("data/catalog"), Options::default())?;
+//! let sqlite = SqliteCatalog::open(std::path::Path::new("data/catalog"), Options::default())?;
+//! let catalog: &dyn Catalog = &sqlite; // what the platform holds
 //! let created = catalog.add_member(&NewMember {
 //!     name: "Ada".into(),
 //!     roles: vec![Role::Customer],
@@ -25,6 +26,7 @@
 //! ```
 
 mod assets;
+mod backend;
 mod error;
 mod licences;
 mod members;
@@ -43,6 +45,7 @@ use rusqlite::{Connection, OpenFlags};
 use stockroom_vocab::{Clock, SystemClock};
 
 pub use assets::{AssetRecord, NewAsset, PurgeEvent, Withdrawal};
+pub use backend::Catalog;
 pub use error::{CatalogError, ErrorClass, Result};
 pub use licences::{Caller, Grant, Holder, Licence, LicenceCheck, Licensing};
 pub use members::{Created, Member, NewMember, Principal, Seat};
@@ -76,7 +79,7 @@ impl Default for Options {
 }
 
 /// The catalogue database of one data dir.
-pub struct Catalog {
+pub struct SqliteCatalog {
     writer: writer::Writer,
     reader: Mutex<Connection>,
     keys: members::KeyCache,
@@ -87,9 +90,11 @@ pub struct Catalog {
     quotas: Quotas,
 }
 
-impl fmt::Debug for Catalog {
+impl fmt::Debug for SqliteCatalog {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Catalog").field("site", &self.site).finish()
+        f.debug_struct("SqliteCatalog")
+            .field("site", &self.site)
+            .finish()
     }
 }
 
@@ -98,9 +103,9 @@ const DATABASE: &str = "catalog.sqlite3";
 /// The key-hashing secret beside it (readable by the owner only).
 const SECRET: &str = "key-secret";
 
-impl Catalog {
+impl SqliteCatalog {
     /// Opens (creating) the catalogue in `dir`, migrating its schema to this build's.
-    pub fn open(dir: &Path, options: Options) -> Result<Catalog> {
+    pub fn open(dir: &Path, options: Options) -> Result<SqliteCatalog> {
         std::fs::create_dir_all(dir).map_err(|source| CatalogError::Io {
             what: "creating",
             path: dir.display().to_string(),
@@ -116,7 +121,7 @@ impl Catalog {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         read.busy_timeout(BUSY_TIMEOUT)?;
-        Ok(Catalog {
+        Ok(SqliteCatalog {
             writer: writer::Writer::spawn(write),
             reader: Mutex::new(read),
             keys: members::KeyCache::new(options.key_cache_entries),

@@ -15,7 +15,7 @@ use crate::privacy::Network;
 use crate::terms::{
     self, AssetTerms, Attribution, Downloader, LicenceType, MemberStatus, Quotas, Site, Tier, Usage,
 };
-use crate::{Catalog, hex, random_id};
+use crate::{SqliteCatalog, hex, random_id};
 
 /// Who asks for a download.
 #[derive(Clone, Copy, Debug)]
@@ -102,7 +102,7 @@ struct AssetForLicence {
     created_at: i64,
 }
 
-impl Catalog {
+impl SqliteCatalog {
     /// Decides a download request and records it durably: a new or reused licence for a
     /// member, a counted download for an anonymous user.
     pub fn license(&self, caller: Caller<'_>, asset_id: AssetId) -> Result<Grant> {

@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::error::{CatalogError, Result};
 use crate::sql::Roles;
 use crate::terms::{MemberStatus, Role, Tier};
-use crate::{Catalog, hex, random_id};
+use crate::{SqliteCatalog, hex, random_id};
 
 /// Most seats one unlimited membership may have.
 pub const MAX_SEATS: u32 = 1_000;
@@ -183,7 +183,7 @@ fn validate(new: &NewMember) -> Result<()> {
     }
 }
 
-impl Catalog {
+impl SqliteCatalog {
     fn key_hash(&self, key: &str) -> [u8; 32] {
         *blake3::keyed_hash(&self.secret, key.as_bytes()).as_bytes()
     }

@@ -12,7 +12,7 @@ use crate::assets;
 use crate::error::Result;
 use crate::licences::{Licence, licence_where};
 use crate::members::{self, Member};
-use crate::{Catalog, hex};
+use crate::{SqliteCatalog, hex};
 
 /// An anonymised network: an IPv4 address cut to its /24, an IPv6 address to its /48.
 /// The only way to make one is [`anonymise`], so a full address cannot be stored by
@@ -71,7 +71,7 @@ pub struct Erasure {
     pub credit: String,
 }
 
-impl Catalog {
+impl SqliteCatalog {
     /// A member's data, for them to take away.
     pub fn export(&self, member_id: &str) -> Result<Export> {
         let db = self.read();

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::Catalog;
+use crate::SqliteCatalog;
 use crate::error::Result;
 
 /// One calendar month (UTC) of an author's downloads.
@@ -17,7 +17,7 @@ pub struct MonthStats {
     pub share: f64,
 }
 
-impl Catalog {
+impl SqliteCatalog {
     /// Every month with any counted download, oldest first, with this author's part.
     pub fn author_stats(&self, author_id: &str) -> Result<Vec<MonthStats>> {
         let rows = self

@@ -5,8 +5,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use stockroom_catalog::{
-    Caller, Catalog, CatalogError, ErrorClass, Grant, NewAsset, NewMember, Options, Principal,
-    Quotas, Site, anonymise,
+    Caller, CatalogError, ErrorClass, Grant, NewAsset, NewMember, Options, Principal, Quotas, Site,
+    SqliteCatalog, anonymise,
 };
 use stockroom_vocab::{
     AssetId, AssetStatus, Collection, LicenceType, ManualClock, MemberStatus, Role, Tier,
@@ -19,7 +19,7 @@ const START: i64 = 1_793_491_200;
 struct World {
     _dir: tempfile::TempDir,
     clock: Arc<ManualClock>,
-    catalog: Catalog,
+    catalog: SqliteCatalog,
     author: Principal,
     moderator: Principal,
 }
@@ -39,7 +39,7 @@ fn options(clock: &Arc<ManualClock>) -> Options {
 fn world() -> World {
     let dir = tempfile::tempdir().expect("temp dir");
     let clock = Arc::new(ManualClock::at(START));
-    let catalog = Catalog::open(dir.path(), options(&clock)).expect("open");
+    let catalog = SqliteCatalog::open(dir.path(), options(&clock)).expect("open");
     let author = member(&catalog, "Ann Author", &[Role::Author], Tier::Registered, 1).remove(0);
     let moderator = member(&catalog, "Mo", &[Role::Moderator], Tier::Registered, 1).remove(0);
     World {
@@ -77,7 +77,13 @@ fn new_asset(raw: u64, author: &Principal, author_name: &str) -> NewAsset {
 }
 
 /// Creates a member and authenticates each of its keys.
-fn member(catalog: &Catalog, name: &str, roles: &[Role], tier: Tier, seats: u32) -> Vec<Principal> {
+fn member(
+    catalog: &SqliteCatalog,
+    name: &str,
+    roles: &[Role],
+    tier: Tier,
+    seats: u32,
+) -> Vec<Principal> {
     let created = catalog
         .add_member(&NewMember {
             roles: roles.to_vec(),
@@ -177,7 +183,7 @@ fn only_unlimited_memberships_have_seats_and_nobody_signs_up_as_anonymous() {
 fn api_keys_are_stored_only_as_keyed_hashes() {
     let dir = tempfile::tempdir().expect("temp dir");
     let clock = Arc::new(ManualClock::at(START));
-    let catalog = Catalog::open(dir.path(), options(&clock)).expect("open");
+    let catalog = SqliteCatalog::open(dir.path(), options(&clock)).expect("open");
     let created = catalog
         .add_member(&new_member("Kay", Tier::Registered, 1))
         .expect("add");
@@ -503,7 +509,7 @@ fn a_licence_is_durable_once_recorded() {
     let clock = Arc::new(ManualClock::at(START));
     let (asset, licence);
     {
-        let catalog = Catalog::open(dir.path(), options(&clock)).expect("open");
+        let catalog = SqliteCatalog::open(dir.path(), options(&clock)).expect("open");
         let created = catalog
             .add_member(&NewMember {
                 roles: vec![Role::Customer, Role::Author],
@@ -521,7 +527,7 @@ fn a_licence_is_durable_once_recorded() {
         // No orderly close: the process could die here.
         std::mem::forget(catalog);
     }
-    let reopened = Catalog::open(dir.path(), options(&clock)).expect("reopen");
+    let reopened = SqliteCatalog::open(dir.path(), options(&clock)).expect("reopen");
     let check = reopened
         .verify_licence(&licence.id, &licence.verification_code)
         .expect("kept");

@@ -28,6 +28,7 @@
 //! ```
 
 mod config;
+mod fair_use;
 mod gcra;
 mod login;
 mod pace;
@@ -44,6 +45,7 @@ use lru::LruCache;
 use serde::{Deserialize, Serialize};
 
 pub use config::{GuardConfig, LoginConfig, Rate, StockpilingConfig, Weights};
+pub use fair_use::{FairUse, Pacer};
 pub use gcra::Limit;
 pub use pace::Stream;
 pub use stockpiling::Download;

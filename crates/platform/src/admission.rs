@@ -22,6 +22,7 @@ use crate::error::{PlatformError, Result};
 use crate::feed::Change;
 use crate::fingerprint::{self, Candidate, DuplicateReport, Hashed};
 use crate::metadata::{AssetMetadata, MetadataRecord, RECORD_VERSION};
+use crate::originals::Originals;
 use crate::{Platform, TakenIds, search};
 
 /// Ids and hashes already taken, shared by parallel admissions.
@@ -34,16 +35,17 @@ pub(crate) struct Claims {
 }
 
 impl Claims {
-    /// What the store holds: every id, and each original's hash.
-    pub(crate) fn of(store: &Store) -> Claims {
+    /// What is stored: every id, and each original's hash.
+    pub(crate) fn of(store: &Store, originals: &dyn Originals) -> Result<Claims> {
         let mut claims = Claims::default();
         for entry in store.entries() {
             claims.ids.insert(entry.asset);
-            if entry.kind == Kind::Original {
-                claims.by_hash.insert(entry.blake3, entry.asset);
-            }
         }
-        claims
+        for (asset, blake3) in originals.list()? {
+            claims.ids.insert(asset);
+            claims.by_hash.insert(blake3, asset);
+        }
+        Ok(claims)
     }
 }
 
@@ -246,7 +248,7 @@ impl Platform {
     }
 
     fn counts(&self, claims: &Claims, asset: AssetId) -> bool {
-        claims.in_flight.contains(&asset) || self.blobs.contains(asset, Kind::Original)
+        claims.in_flight.contains(&asset) || self.originals.contains(asset)
     }
 
     /// Admits one image with its (validated) metadata, crediting `author`: refused as an
@@ -332,10 +334,9 @@ impl Platform {
         };
         // Acknowledged only once the bytes and the catalogue row are durable (DESIGN §4).
         let stored = self
-            .blobs
-            .put(id, Kind::Original, bytes)
-            .and_then(|()| self.blobs.put(id, Kind::Metadata, &record.encode()))
-            .map_err(PlatformError::from)
+            .originals
+            .put(id, bytes)
+            .and_then(|()| Ok(self.blobs.put(id, Kind::Metadata, &record.encode())?))
             .and_then(|()| {
                 self.catalog
                     .add_asset(&catalog_row(id, metadata, author, pending))
@@ -343,7 +344,7 @@ impl Platform {
             });
         if let Err(error) = stored {
             // Leave no half-admitted asset behind.
-            let _ = self.blobs.delete(id, Kind::Original);
+            let _ = self.originals.delete(id);
             let _ = self.blobs.delete(id, Kind::Metadata);
             let _ = self.duplicate_index().remove(id.as_u64());
             return Err(error);

@@ -28,6 +28,7 @@ mod licensing;
 mod lifecycle;
 pub mod manifest;
 pub mod metadata;
+pub mod originals;
 mod previews;
 pub mod search;
 
@@ -38,7 +39,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use stockroom_catalog::Catalog;
 use stockroom_dupes::DupIndex;
-use stockroom_guard::Guard;
+use stockroom_guard::FairUse;
 use stockroom_index::SearchIndex;
 use stockroom_render::{Limits, RenderOptions, RenderPool};
 use stockroom_store::Store;
@@ -49,6 +50,7 @@ pub use error::{ErrorClass, PlatformError, Result};
 pub use feed::{Change, ChangeFeed, LocalFeed};
 pub use licensing::Download;
 pub use lifecycle::{Flagged, Held};
+pub use originals::{Original, Originals, StoreOriginals};
 pub use previews::Preview;
 
 /// Largest file admitted unless configured: above any camera JPEG and most TIFF scans a
@@ -59,18 +61,20 @@ pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 200 << 20;
 /// platform acts on, opened by the caller.
 #[derive(Debug)]
 pub struct Parts {
-    /// Originals, previews and metadata records.
+    /// Originals, as authors sent them.
+    pub originals: Arc<dyn Originals>,
+    /// Previews and metadata records (and, in the embedded shape, the originals too).
     pub blobs: Arc<Store>,
     /// Thumbnails of withdrawn assets.
     pub archive: Store,
     /// Members, assets' terms and lifecycle, licences.
-    pub catalog: Arc<Catalog>,
+    pub catalog: Arc<dyn Catalog>,
     /// Keyword search over active assets.
     pub index: Arc<SearchIndex>,
     /// Perceptual hashes of stored assets.
     pub duplicates: DupIndex,
     /// Fair use: rate limits, pacing, detectors.
-    pub guard: Arc<Guard>,
+    pub guard: Arc<dyn FairUse>,
     /// Where changes are published (a server subscribes its caches).
     pub feed: Arc<dyn ChangeFeed>,
     /// The one clock.
@@ -125,13 +129,14 @@ pub struct Counters {
 /// The platform over its parts.
 #[derive(Debug)]
 pub struct Platform {
+    originals: Arc<dyn Originals>,
     blobs: Arc<Store>,
     archive: Store,
-    catalog: Arc<Catalog>,
+    catalog: Arc<dyn Catalog>,
     index: Arc<SearchIndex>,
     duplicates: Mutex<DupIndex>,
     claims: Mutex<admission::Claims>,
-    guard: Arc<Guard>,
+    guard: Arc<dyn FairUse>,
     feed: Arc<dyn ChangeFeed>,
     clock: Arc<dyn Clock>,
     render: OnceLock<std::result::Result<RenderPool, String>>,
@@ -142,9 +147,10 @@ pub struct Platform {
 
 impl Platform {
     /// The platform over `parts`; reads which ids and originals the store holds.
-    pub fn new(parts: Parts, options: Options) -> Platform {
-        let claims = admission::Claims::of(&parts.blobs);
-        Platform {
+    pub fn new(parts: Parts, options: Options) -> Result<Platform> {
+        let claims = admission::Claims::of(&parts.blobs, parts.originals.as_ref())?;
+        Ok(Platform {
+            originals: parts.originals,
             blobs: parts.blobs,
             archive: parts.archive,
             catalog: parts.catalog,
@@ -158,12 +164,12 @@ impl Platform {
             rendering: Mutex::new(HashMap::new()),
             counters: Counters::default(),
             options,
-        }
+        })
     }
 
     /// The catalogue, for what is only read (a member's licences, the purge feed).
-    pub fn catalog(&self) -> &Catalog {
-        &self.catalog
+    pub fn catalog(&self) -> &dyn Catalog {
+        self.catalog.as_ref()
     }
 
     /// The keyword index, for what is only read.
@@ -172,13 +178,18 @@ impl Platform {
     }
 
     /// The guard, for the per-request gate.
-    pub fn guard(&self) -> &Guard {
-        &self.guard
+    pub fn guard(&self) -> &dyn FairUse {
+        self.guard.as_ref()
     }
 
-    /// The blob store (originals, previews, records).
+    /// The blob store (previews, records).
     pub fn blobs(&self) -> &Store {
         &self.blobs
+    }
+
+    /// Where originals are kept.
+    pub fn originals(&self) -> &dyn Originals {
+        self.originals.as_ref()
     }
 
     /// The clock everything here reads.
@@ -214,8 +225,10 @@ impl Platform {
         let Some(path) = &self.options.guard_state else {
             return Ok(());
         };
-        self.guard.evict_idle(self.clock.now_micros());
-        stockroom_vocab::durable::write_file(path, &self.guard.snapshot(), None)
+        let Some(snapshot) = self.guard.snapshot(self.clock.now_micros()) else {
+            return Ok(());
+        };
+        stockroom_vocab::durable::write_file(path, &snapshot, None)
             .map_err(PlatformError::io("writing", path))
     }
 

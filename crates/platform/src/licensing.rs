@@ -5,24 +5,26 @@
 
 use std::sync::atomic::Ordering;
 
+use std::sync::Arc;
 use stockroom_catalog::{Caller, Holder, Licensing, Network};
-use stockroom_guard::{Stream, Subject};
+
+use stockroom_guard::{Pacer, Subject};
 use stockroom_render::Format;
-use stockroom_store::{Blob, Kind};
 use stockroom_vocab::{AssetId, AssetStatus, MemberStatus};
 
 use crate::Platform;
 use crate::error::{PlatformError, Result};
+use crate::originals::Original;
 
 /// An original ready to stream, and how fast.
 #[derive(Debug)]
 pub struct Download {
-    /// The original's bytes, a view into the store's mapping.
-    pub original: Blob,
+    /// The original (in the embedded shape a view into the store's mapping).
+    pub original: Original,
     /// Its format, when it is an image we read.
     pub format: Option<Format>,
     /// The pace its chunks are sent at (shared by the holder's streams).
-    pub stream: Stream,
+    pub stream: Arc<dyn Pacer>,
     /// The pace in bytes per second, when it is throttled.
     pub rate: Option<u64>,
 }
@@ -99,8 +101,8 @@ impl Platform {
             || record.purged_at.is_some()
             || (licence.is_none() && record.status != AssetStatus::Active);
         let original = self
-            .blobs
-            .get(asset, Kind::Original)
+            .originals
+            .get(asset)?
             .filter(|_| !gone)
             .ok_or(PlatformError::Gone(asset))?;
         let stream = self.pace(holder.as_ref(), network);
@@ -111,14 +113,14 @@ impl Platform {
                 .fetch_add(1, Ordering::Relaxed);
         }
         Ok(Download {
-            format: stockroom_render::sniff(&original),
+            format: stockroom_render::sniff(&original.bytes),
             original,
             stream,
             rate,
         })
     }
 
-    fn pace(&self, holder: Option<&Holder>, network: &Network) -> Stream {
+    fn pace(&self, holder: Option<&Holder>, network: &Network) -> Arc<dyn Pacer> {
         let config = self.guard.config();
         let Some(holder) = holder else {
             return self.guard.stream(

@@ -96,6 +96,7 @@ impl Platform {
         self.catalog.takedown(asset, moderator, reason)?;
         self.index.remove(&asset.to_string())?;
         self.feed.publish(&Change::AssetRemoved(asset));
+        self.originals.delete(asset)?;
         for kind in Kind::ALL {
             self.blobs.delete(asset, kind)?;
         }
@@ -137,6 +138,7 @@ impl Platform {
     pub fn purge_due(&self) -> Result<Vec<AssetId>> {
         let mut purged = Vec::new();
         for asset in self.catalog.due_for_purge()? {
+            self.originals.delete(asset)?;
             for kind in Kind::ALL {
                 self.blobs.delete(asset, kind)?;
             }

@@ -111,8 +111,9 @@ impl Platform {
             return Ok(());
         }
         let original = self
-            .blobs
-            .get(asset, Kind::Original)
+            .originals
+            .get(asset)
+            .map_err(|error| RenderFailure::Failed(format!("asset {asset}: {error}")))?
             .ok_or(RenderFailure::Gone(asset))?;
         self.counters.renders.fetch_add(1, Ordering::Relaxed);
         let copyright = format!("© {author}");
@@ -125,7 +126,12 @@ impl Platform {
         };
         let pool = self.render_pool().map_err(|error| failed(&error))?;
         let rendered = pool
-            .render(&original, &PreviewSize::ALL, &self.options.render, credit)
+            .render(
+                &original.bytes,
+                &PreviewSize::ALL,
+                &self.options.render,
+                credit,
+            )
             .map_err(|error| {
                 self.counters
                     .render_failures

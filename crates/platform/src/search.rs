@@ -154,13 +154,13 @@ impl Platform {
     pub fn similar_to(&self, asset: AssetId, limit: usize) -> Result<Vec<Similar>> {
         let mut found: Vec<Similar> = Vec::new();
         let mut seen: HashSet<String> = HashSet::from([asset.to_string()]);
-        if let Some(original) = self.blobs.get(asset, BlobKind::Original) {
-            let hashed = fingerprint::hash_bytes(&original, &self.options.limits)?;
+        if let Some(original) = self.originals.get(asset)? {
+            let hashed = fingerprint::hash_bytes(&original.bytes, &self.options.limits)?;
             let candidates = fingerprint::candidates(
                 &self.duplicate_index(),
                 &hashed.fingerprint,
                 SIMILAR_THRESHOLD,
-                |other| other != asset && self.blobs.contains(other, BlobKind::Original),
+                |other| other != asset && self.originals.contains(other),
             );
             for candidate in candidates {
                 let id = candidate.asset_id.to_string();
@@ -215,17 +215,17 @@ impl Platform {
             }
             Err(error) => return Err(error.into()),
         };
-        if !active || !self.blobs.contains(asset, BlobKind::Original) {
+        if !active || !self.originals.contains(asset) {
             return Ok(None);
         }
         if record.width == 0 {
             // Written before search existed: read the size and colours off the original.
             let original = self
-                .blobs
-                .get(asset, BlobKind::Original)
+                .originals
+                .get(asset)?
                 .ok_or(PlatformError::NoAsset(asset))?;
             let ((width, height), auto_keywords) =
-                fingerprint::size_and_keywords(&original, &self.options.limits)?;
+                fingerprint::size_and_keywords(&original.bytes, &self.options.limits)?;
             (record.width, record.height, record.auto_keywords) = (width, height, auto_keywords);
         }
         Ok(Some(asset_doc(asset, &record)))

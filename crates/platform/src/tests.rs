@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use stockroom_catalog::{Caller, Catalog, NewAsset, NewMember, Options as CatalogOptions};
+use stockroom_catalog::{Caller, NewAsset, NewMember, Options as CatalogOptions, SqliteCatalog};
 use stockroom_dupes::DupIndex;
 use stockroom_guard::{Guard, GuardConfig};
 use stockroom_index::SearchIndex;
@@ -16,7 +16,7 @@ const DAY: i64 = 24 * 60 * 60;
 
 /// A platform over fresh parts in `dir`, reading `clock`.
 fn platform(dir: &std::path::Path, clock: Arc<ManualClock>) -> Platform {
-    let catalog = Catalog::open(
+    let catalog = SqliteCatalog::open(
         &dir.join("catalog"),
         CatalogOptions {
             clock: clock.clone(),
@@ -26,8 +26,10 @@ fn platform(dir: &std::path::Path, clock: Arc<ManualClock>) -> Platform {
     .expect("catalogue");
     let store = |name: &str| Store::open(dir.join(name), StoreOptions::default()).expect("store");
     std::fs::create_dir_all(dir.join("dupes")).expect("dupes dir");
+    let blobs = Arc::new(store("blobs"));
     let parts = Parts {
-        blobs: Arc::new(store("blobs")),
+        originals: Arc::new(crate::StoreOriginals(blobs.clone())),
+        blobs,
         archive: store("archive"),
         catalog: Arc::new(catalog),
         index: Arc::new(
@@ -39,7 +41,7 @@ fn platform(dir: &std::path::Path, clock: Arc<ManualClock>) -> Platform {
         feed: Arc::new(LocalFeed::default()),
         clock,
     };
-    Platform::new(parts, Options::default())
+    Platform::new(parts, Options::default()).expect("platform")
 }
 
 #[test]

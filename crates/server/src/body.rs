@@ -8,30 +8,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
+use stockroom_guard::Pacer;
 use tokio::time::Sleep;
-
-/// Slows a download to a byte rate (the guard's [`stockroom_guard::Stream`]).
-pub trait Pacer: Send + Sync + std::fmt::Debug {
-    /// Bytes to hand to the connection at once (`usize::MAX`: all, unpaced).
-    fn chunk(&self) -> usize;
-    /// Called after each chunk is handed to the connection: how long to wait before the
-    /// next one, given `bytes` were just sent.
-    fn delay_after(&self, bytes: u64) -> Duration;
-}
-
-impl Pacer for stockroom_guard::Stream {
-    fn chunk(&self) -> usize {
-        stockroom_guard::Stream::chunk(self)
-    }
-
-    fn delay_after(&self, bytes: u64) -> Duration {
-        stockroom_guard::Stream::delay_after(self, bytes, std::time::Instant::now())
-    }
-}
 
 /// A response body.
 #[derive(Debug, Default)]

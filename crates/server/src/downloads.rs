@@ -4,7 +4,6 @@
 //! resumable with `Range`; a resumed download is only a read, never a new licence), and a
 //! licence's certificate and public verification.
 
-use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use serde::Serialize;
 use stockroom_catalog::{Attribution, Caller, Grant, Licence};
@@ -139,10 +138,10 @@ pub async fn download(call: Call) -> Result<Response<Body>, ApiError> {
     Ok(served::answer(
         &call.head,
         Representation {
-            etag: served::etag(&download.original.blake3()),
-            bytes: Bytes::from_owner(download.original),
+            etag: served::etag(&download.original.blake3),
+            bytes: download.original.bytes,
             headers,
-            pacer: Some(std::sync::Arc::new(download.stream)),
+            pacer: Some(download.stream),
         },
     ))
 }

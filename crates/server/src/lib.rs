@@ -49,7 +49,7 @@ use std::time::Duration;
 use access_log::AccessLog;
 use stockroom_platform::{Change, Platform};
 
-pub use body::{Body, Pacer};
+pub use body::Body;
 pub use config::{ServerConfig, ServerOptions};
 pub use problem::ApiError;
 pub use token::{TokenError, TokenKeys};
@@ -115,7 +115,7 @@ impl Server {
             access: parts.access_log.map(access::Logger::spawn),
             uploads: tokio::sync::Semaphore::new(options.concurrent_uploads.max(1)),
             tokens: parts.token_keys,
-            policy_fields: ratelimit::PolicyFields::new(parts.platform.guard()),
+            policy_fields: ratelimit::PolicyFields::new(parts.platform.guard().config()),
             platform: parts.platform,
             metrics: metrics::Metrics::default(),
             ready: AtomicBool::new(true),

@@ -13,8 +13,7 @@ static LEFT: HeaderName = HeaderName::from_static("ratelimit");
 pub struct PolicyFields(Vec<(&'static str, u32, u32, HeaderValue)>);
 
 impl PolicyFields {
-    pub fn new(guard: &stockroom_guard::Guard) -> PolicyFields {
-        let config = guard.config();
+    pub fn new(config: &stockroom_guard::GuardConfig) -> PolicyFields {
         let rates = [
             (Policy::Search, Some(config.search)),
             (Policy::Search, Some(config.search_anonymous)),

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 
-use crate::body::{Body, Pacer};
+use stockroom_guard::Pacer;
+
+use crate::body::Body;
 use crate::range::{self, RangeAnswer};
 
 /// What is served and how.

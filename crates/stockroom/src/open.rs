@@ -4,11 +4,11 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use stockroom_catalog::Catalog;
+use stockroom_catalog::SqliteCatalog;
 use stockroom_dupes::DupIndex;
 use stockroom_guard::Guard;
 use stockroom_index::SearchIndex;
-use stockroom_platform::{LocalFeed, Options, Parts, Platform};
+use stockroom_platform::{LocalFeed, Options, Parts, Platform, StoreOriginals};
 use stockroom_vocab::{Clock, SystemClock};
 
 use crate::config::Config;
@@ -29,7 +29,7 @@ pub enum Purpose {
 /// The platform over the data directory, for `purpose`.
 pub fn platform(config: &Config, purpose: Purpose) -> Result<Platform> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let catalog = Catalog::open(&config.catalog_dir(), config.catalog_options())
+    let catalog = SqliteCatalog::open(&config.catalog_dir(), config.catalog_options())
         .with_context(|| format!("opening {}", config.catalog_dir().display()))?;
     let index_options = match purpose {
         Purpose::Serve | Purpose::Ingest => stockroom_index::Options::default(),
@@ -43,8 +43,10 @@ pub fn platform(config: &Config, purpose: Purpose) -> Result<Platform> {
         Purpose::Serve => restore_guard(config)?,
         _ => Guard::new(config.guard.clone()).context("the [guard] configuration")?,
     };
+    let blobs = Arc::new(config.open_blobs()?);
     let parts = Parts {
-        blobs: Arc::new(config.open_blobs()?),
+        originals: Arc::new(StoreOriginals(blobs.clone())),
+        blobs,
         archive: config.open_store(&config.archive_dir())?,
         catalog: Arc::new(catalog),
         index: Arc::new(index),
@@ -59,7 +61,7 @@ pub fn platform(config: &Config, purpose: Purpose) -> Result<Platform> {
         guard_state: (purpose == Purpose::Serve).then(|| config.guard_state()),
         ..Options::default()
     };
-    Ok(Platform::new(parts, options))
+    Ok(Platform::new(parts, options)?)
 }
 
 /// The data dir's duplicate index (created if missing).

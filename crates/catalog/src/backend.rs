@@ -1,0 +1,126 @@
+//! The catalogue as an interface: what the platform asks of it, whichever engine keeps it.
+//! [`SqliteCatalog`] is the embedded shape's implementation (the cluster shape adds one on
+//! PostgreSQL). Every method blocks (a database round trip, a commit): call it from a
+//! blocking context. A write returns only once it is durable; a licence is decided inside
+//! the transaction that records it.
+
+use stockroom_vocab::AssetId;
+
+use crate::error::Result;
+use crate::{
+    AssetRecord, Caller, Created, Erasure, Export, Grant, Holder, Licence, LicenceCheck, Licensing,
+    Member, MonthStats, NewAsset, NewMember, Principal, PurgeEvent, SqliteCatalog, Withdrawal,
+};
+
+/// Members, assets' terms and lifecycle, licences and the download ledger.
+pub trait Catalog: Send + Sync + std::fmt::Debug {
+    // Assets.
+    /// Enters a new asset (active, or held when `pending`).
+    fn add_asset(&self, asset: &NewAsset) -> Result<()>;
+    /// The asset's row.
+    fn asset(&self, id: AssetId) -> Result<AssetRecord>;
+    /// A moderator releases a held asset to the public.
+    fn approve(&self, id: AssetId, moderator: &Principal) -> Result<()>;
+    /// Its author (or an admin) withdraws an asset (`inactive` where licensed).
+    fn withdraw(&self, id: AssetId, by: &Principal) -> Result<Withdrawal>;
+    /// A moderator removes an asset on a notice; only the audit record stays.
+    fn takedown(&self, id: AssetId, moderator: &Principal, reason: &str) -> Result<()>;
+    /// Held assets, oldest first, after `after`, at most `limit`.
+    fn held(&self, after: Option<AssetId>, limit: u32) -> Result<Vec<AssetRecord>>;
+    /// Withdrawn, never-licensed assets whose 28 days are up.
+    fn due_for_purge(&self) -> Result<Vec<AssetId>>;
+    /// Records that an asset's bytes were purged (a purge event).
+    fn mark_purged(&self, id: AssetId) -> Result<()>;
+    /// The CDN purge feed after `since`, oldest first.
+    fn purges_since(&self, since: i64, limit: u32) -> Result<Vec<PurgeEvent>>;
+    /// An asset's moderation history: when, what, and the detail recorded.
+    fn audit(&self, id: AssetId) -> Result<Vec<(i64, String, String)>>;
+
+    // Licences.
+    /// Decides and records a licence request ([`Catalog::license_counted`]'s grant).
+    fn license(&self, caller: Caller<'_>, asset: AssetId) -> Result<Grant>;
+    /// Decides and records a licence request with the quota applied in the same
+    /// transaction, and what fair use needs to know of it.
+    fn license_counted(&self, caller: Caller<'_>, asset: AssetId) -> Result<Licensing>;
+    /// Whose licence a download link carries.
+    fn holder(&self, licence_id: &str) -> Result<Holder>;
+    /// A licence, for its holder.
+    fn licence(&self, viewer: &Principal, id: &str) -> Result<Licence>;
+    /// The licences a seat (or, for the owner, the membership) holds.
+    fn licences(&self, viewer: &Principal) -> Result<Vec<Licence>>;
+    /// A licence's public check by id and verification code.
+    fn verify_licence(&self, id: &str, code: &str) -> Result<LicenceCheck>;
+
+    // Members.
+    /// Creates a member with one key per seat.
+    fn add_member(&self, new: &NewMember) -> Result<Created>;
+    /// The seat a key belongs to (cached).
+    fn authenticate(&self, key: &str) -> Result<Principal>;
+    /// The seat a key belongs to if the cache holds it (no database round trip).
+    fn cached_principal(&self, key: &str) -> Option<Principal>;
+    /// A member.
+    fn member(&self, id: &str) -> Result<Member>;
+    /// Every member.
+    fn members(&self) -> Result<Vec<Member>>;
+    /// Flags a member with a reason (throttled from their next download).
+    fn flag(&self, id: &str, reason: &str) -> Result<()>;
+    /// Blocks a member.
+    fn block(&self, id: &str) -> Result<()>;
+    /// Clears a member's flags or block.
+    fn clear(&self, id: &str) -> Result<()>;
+    /// Adds a seat; its id and key.
+    fn add_seat(&self, member_id: &str) -> Result<(String, String)>;
+    /// Removes a seat (its key stops working).
+    fn remove_seat(&self, member_id: &str, seat_id: &str) -> Result<()>;
+
+    // Privacy and statistics.
+    /// Everything held on a member.
+    fn export(&self, member_id: &str) -> Result<Export>;
+    /// Erases a member (licences kept pseudonymised); their public assets leave.
+    fn erase(&self, member_id: &str) -> Result<Erasure>;
+    /// An author's downloads per month and share of all downloads.
+    fn author_stats(&self, author_id: &str) -> Result<Vec<MonthStats>>;
+}
+
+/// Declares each trait method as a call of the inherent method of the same name.
+macro_rules! forward {
+    ($($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)+) => {
+        impl Catalog for SqliteCatalog {
+            $(fn $name(&self, $($arg: $ty),*) -> $ret {
+                SqliteCatalog::$name(self, $($arg),*)
+            })+
+        }
+    };
+}
+
+forward! {
+    add_asset(asset: &NewAsset) -> Result<()>;
+    asset(id: AssetId) -> Result<AssetRecord>;
+    approve(id: AssetId, moderator: &Principal) -> Result<()>;
+    withdraw(id: AssetId, by: &Principal) -> Result<Withdrawal>;
+    takedown(id: AssetId, moderator: &Principal, reason: &str) -> Result<()>;
+    held(after: Option<AssetId>, limit: u32) -> Result<Vec<AssetRecord>>;
+    due_for_purge() -> Result<Vec<AssetId>>;
+    mark_purged(id: AssetId) -> Result<()>;
+    purges_since(since: i64, limit: u32) -> Result<Vec<PurgeEvent>>;
+    audit(id: AssetId) -> Result<Vec<(i64, String, String)>>;
+    license(caller: Caller<'_>, asset: AssetId) -> Result<Grant>;
+    license_counted(caller: Caller<'_>, asset: AssetId) -> Result<Licensing>;
+    holder(licence_id: &str) -> Result<Holder>;
+    licence(viewer: &Principal, id: &str) -> Result<Licence>;
+    licences(viewer: &Principal) -> Result<Vec<Licence>>;
+    verify_licence(id: &str, code: &str) -> Result<LicenceCheck>;
+    add_member(new: &NewMember) -> Result<Created>;
+    authenticate(key: &str) -> Result<Principal>;
+    cached_principal(key: &str) -> Option<Principal>;
+    member(id: &str) -> Result<Member>;
+    members() -> Result<Vec<Member>>;
+    flag(id: &str, reason: &str) -> Result<()>;
+    block(id: &str) -> Result<()>;
+    clear(id: &str) -> Result<()>;
+    add_seat(member_id: &str) -> Result<(String, String)>;
+    remove_seat(member_id: &str, seat_id: &str) -> Result<()>;
+    export(member_id: &str) -> Result<Export>;
+    erase(member_id: &str) -> Result<Erasure>;
+    author_stats(author_id: &str) -> Result<Vec<MonthStats>>;
+}

@@ -1,0 +1,72 @@
+//! Where originals live: the interface the platform stores and reads them through, and its
+//! embedded implementation on the data directory's blob store. (The cluster shape puts
+//! them in S3-compatible object storage behind the same interface.) Every method blocks:
+//! call it from a blocking context.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use stockroom_store::{Kind, Store};
+use stockroom_vocab::AssetId;
+
+use crate::error::Result;
+
+/// An original's bytes and their blake3 (its ETag, and what exact duplicates share).
+#[derive(Clone, Debug)]
+pub struct Original {
+    /// The file as its author sent it; for the blob store a view into its mapping, copied
+    /// nowhere.
+    pub bytes: Bytes,
+    /// blake3 of `bytes`, as stored beside them (not recomputed on reads).
+    pub blake3: [u8; 32],
+}
+
+/// Storage of originals, keyed by asset id. Writes are durable when they return.
+pub trait Originals: Send + Sync + std::fmt::Debug {
+    /// Stores `bytes` as `asset`'s original, durably.
+    fn put(&self, asset: AssetId, bytes: &[u8]) -> Result<()>;
+    /// `asset`'s original, if stored.
+    fn get(&self, asset: AssetId) -> Result<Option<Original>>;
+    /// Whether `asset`'s original is stored (asked per duplicate candidate: keep it cheap).
+    fn contains(&self, asset: AssetId) -> bool;
+    /// Deletes `asset`'s original, durably; deleting what is not there is no error.
+    fn delete(&self, asset: AssetId) -> Result<()>;
+    /// Every stored original's id and blake3 (read once, at start, for exact duplicates).
+    fn list(&self) -> Result<Vec<(AssetId, [u8; 32])>>;
+}
+
+/// The embedded shape's originals: records of kind `original` in the blob store.
+#[derive(Debug, Clone)]
+pub struct StoreOriginals(pub Arc<Store>);
+
+impl Originals for StoreOriginals {
+    fn put(&self, asset: AssetId, bytes: &[u8]) -> Result<()> {
+        Ok(self.0.put(asset, Kind::Original, bytes)?)
+    }
+
+    fn get(&self, asset: AssetId) -> Result<Option<Original>> {
+        Ok(self.0.get(asset, Kind::Original).map(|blob| Original {
+            blake3: blob.blake3(),
+            bytes: Bytes::from_owner(blob),
+        }))
+    }
+
+    fn contains(&self, asset: AssetId) -> bool {
+        self.0.contains(asset, Kind::Original)
+    }
+
+    fn delete(&self, asset: AssetId) -> Result<()> {
+        self.0.delete(asset, Kind::Original)?;
+        Ok(())
+    }
+
+    fn list(&self) -> Result<Vec<(AssetId, [u8; 32])>> {
+        Ok(self
+            .0
+            .entries()
+            .into_iter()
+            .filter(|entry| entry.kind == Kind::Original)
+            .map(|entry| (entry.asset, entry.blake3))
+            .collect())
+    }
+}
