@@ -7,8 +7,11 @@
 //! bytes; for a lookup also PDQ of the picture inside uniform borders, of its centre crop
 //! and of the windows and mirror images a lookup compares (`Fingerprint::of_rgb`).
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use stockroom_dupes::{DupIndex, Match, Query};
 use stockroom_phash::{DECODE_LONG_SIDE, Fingerprint, Pdq, pdq_from_rgb, phash64};
@@ -44,6 +47,50 @@ pub fn read_image_file(path: &Path, max_bytes: u64) -> Result<Vec<u8>> {
         });
     }
     std::fs::read(path).map_err(PlatformError::io("reading", path))
+}
+
+/// Reads and hashes `files` on every CPU (each refused over `max_bytes`), handing each
+/// outcome to `emit` in the order given, as soon as those before it were handed over
+/// (`stockroom hash` and `dedup` stream their lines this way). Once `emit` fails, files
+/// not yet begun are skipped and its error is returned.
+pub fn hash_files_in_order<T: Send, E>(
+    files: &[PathBuf],
+    max_bytes: u64,
+    hash: impl Fn(&[u8]) -> Result<T> + Sync,
+    mut emit: impl FnMut(&Path, Result<T>) -> Result<(), E>,
+) -> Result<(), E> {
+    let (sender, outcomes) = std::sync::mpsc::channel();
+    let hash = &hash;
+    let stop = &AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            files
+                .par_iter()
+                .enumerate()
+                .for_each_with(sender, |sender, (number, file)| {
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let outcome = read_image_file(file, max_bytes).and_then(|bytes| hash(&bytes));
+                    // The receiver only goes away once `emit` failed.
+                    if sender.send((number, outcome)).is_err() {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                });
+        });
+        let (mut waiting, mut next) = (BTreeMap::new(), 0);
+        for (number, outcome) in outcomes {
+            waiting.insert(number, outcome);
+            while let Some(outcome) = waiting.remove(&next) {
+                if let Err(error) = emit(&files[next], outcome) {
+                    stop.store(true, Ordering::Relaxed);
+                    return Err(error);
+                }
+                next += 1;
+            }
+        }
+        Ok(())
+    })
 }
 
 /// Decodes (within `limits`) an image file's bytes for hashing: the pixels, and the

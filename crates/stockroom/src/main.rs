@@ -279,65 +279,33 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// Reads each image (within the upload limit `max_bytes`), hashes it with `hash` and prints
-/// the line `line` makes of it, or an error line, in the order given; exits 1 if any image
-/// could not be hashed. The images are hashed on every CPU; each line is printed as soon as
-/// the lines before it are.
-fn print_per_image<Hashed>(
+/// Hashes each image (within the upload limit `max_bytes`) on every CPU with `hash` and
+/// prints the line `line` makes of it, or an error line, in the order given, each as soon
+/// as the lines before it are printed; exits 1 if any image could not be hashed.
+fn print_per_image<Hashed: Send>(
     images: &[PathBuf],
     max_bytes: u64,
     hash: impl Fn(&[u8]) -> stockroom_platform::Result<Hashed> + Sync,
-    line: impl Fn(&std::path::Path, &Hashed) -> serde_json::Result<serde_json::Value> + Sync,
+    line: impl Fn(&std::path::Path, &Hashed) -> serde_json::Value,
 ) -> Result<ExitCode> {
-    use rayon::prelude::*;
-    let (sender, lines) = std::sync::mpsc::channel();
-    let (hash, line) = (&hash, &line);
-    // Set when printing failed (say, a closed pipe): the images not yet begun are skipped.
-    let stop = std::sync::atomic::AtomicBool::new(false);
-    let stop = &stop;
-    std::thread::scope(|scope| {
-        scope.spawn(move || {
-            images
-                .par_iter()
-                .enumerate()
-                .for_each_with(sender, |sender, (number, path)| {
-                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
-                        return;
-                    }
-                    let hashed = fingerprint::read_image_file(path, max_bytes)
-                        .and_then(|bytes| hash(&bytes));
-                    let value = match hashed {
-                        Ok(hashed) => line(path, &hashed).map(|value| (true, value)),
-                        Err(error) => Ok((
-                            false,
-                            serde_json::json!({ "path": path, "error": error_line(&error) }),
-                        )),
-                    };
-                    // The receiver only goes away when printing failed.
-                    if sender.send((number, value)).is_err() {
-                        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-                    }
-                });
-        });
-        let mut out = std::io::stdout().lock();
-        let mut failed = false;
-        let (mut waiting, mut next) = (std::collections::BTreeMap::new(), 0);
-        for (number, value) in lines {
-            waiting.insert(number, value);
-            while let Some(value) = waiting.remove(&next) {
-                let (hashed, value) = value?;
-                failed |= !hashed;
-                serde_json::to_writer(&mut out, &value)?;
-                writeln!(out)?;
-                next += 1;
+    let mut out = std::io::stdout().lock();
+    let mut failed = false;
+    fingerprint::hash_files_in_order(images, max_bytes, hash, |path, hashed| {
+        let value = match hashed {
+            Ok(hashed) => line(path, &hashed),
+            Err(error) => {
+                failed = true;
+                serde_json::json!({ "path": path, "error": error_line(&error) })
             }
-            out.flush()?;
-        }
-        Ok(if failed {
-            ExitCode::FAILURE
-        } else {
-            ExitCode::SUCCESS
-        })
+        };
+        serde_json::to_writer(&mut out, &value)?;
+        writeln!(out)?;
+        out.flush()
+    })?;
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     })
 }
 
@@ -348,7 +316,7 @@ fn hash(images: &[PathBuf]) -> Result<ExitCode> {
         images,
         limits.max_file_bytes,
         |bytes| Ok(fingerprint::print_bytes(bytes, &limits)?),
-        |path, printed| serde_json::to_value(HashLine::new(path.to_path_buf(), printed)),
+        |path, printed| serde_json::json!(HashLine::new(path.to_path_buf(), printed)),
     )
 }
 
@@ -362,12 +330,12 @@ fn dedup(config: &Config, threshold: Option<u32>, images: &[PathBuf]) -> Result<
         config.max_upload_bytes,
         |bytes| platform.duplicates_within(bytes, threshold),
         |path, report| {
-            Ok(serde_json::json!({
+            serde_json::json!({
                 "query": path,
                 "quality": report.quality,
                 "reliable": report.reliable,
                 "matches": report.matches,
-            }))
+            })
         },
     )
 }
@@ -517,46 +485,27 @@ fn demo(
     Ok(code)
 }
 
-/// Working requests against the demo server, with the demo members' keys.
+/// Working requests against the demo server, with the demo members' keys (`demo.txt`,
+/// whose `{name}`s are filled in here).
 fn demo_examples(
     base: &str,
     asset: &str,
     photo: &std::path::Path,
     keys: &members::DemoKeys,
 ) -> String {
-    let photo = photo.display();
-    let members::DemoKeys {
-        registered,
-        unlimited_owner,
-        unlimited_seat,
-        author,
-        moderator,
-    } = keys;
-    format!(
-        "\nDemo members (keys are shown once; the catalogue keeps only keyed hashes):\n  \
-         registered       {registered}\n  \
-         unlimited owner  {unlimited_owner}\n  \
-         unlimited seat 2 {unlimited_seat}\n  \
-         author           {author}\n  \
-         moderator        {moderator}\n\n\
-         Serving on {base} (Ctrl-C stops). Try:\n  \
-         curl -s '{base}/v1/search?q=blumen&facets=color,orientation'\n  \
-         curl -sI {base}/v1/previews/{asset}/large.jpg          # ETag, immutable, Surrogate-Key\n  \
-         curl -s -o preview.jpg {base}/v1/previews/{asset}/large.jpg\n  \
-         curl -s {base}/v1/assets/{asset}\n  \
-         curl -s -X POST {base}/v1/assets/{asset}/licenses    # anonymous: free content, print run 50\n  \
-         curl -s -X POST -H 'Authorization: Bearer {unlimited_seat}' {base}/v1/assets/{asset}/licenses\n  \
-         curl -s -OJ {base}<download_url from that answer>      # the original; resumable with -C -\n  \
-         curl -si -X POST -H 'Authorization: Bearer {registered}' {base}/v1/assets/{asset}/licenses | grep -i ratelimit   # fair use: 60 a minute\n  \
-         curl -s -H 'Authorization: Bearer {unlimited_owner}' {base}/v1/members/me/downloads   # every seat's licences\n  \
-         curl -s {base}/v1/assets/{asset}/similar\n  \
-         curl -s -X POST -H 'Authorization: Bearer {author}' --data-binary @{photo} '{base}/v1/assets?title=Again&keywords=test'   # 409: already asset {asset}\n  \
-         curl -s -X POST -H 'Authorization: Bearer {moderator}' --data-binary @{photo} {base}/v1/moderation/duplicates\n  \
-         curl -s -H 'Authorization: Bearer {moderator}' {base}/v1/moderation/queue\n  \
-         curl -s -H 'Authorization: Bearer {moderator}' {base}/v1/moderation/flags   # flagged members, reasons, signals\n  \
-         curl -s -X POST -H 'Authorization: Bearer {moderator}' '{base}/v1/moderation/assets/{asset}/takedown?reason=notice'\n  \
-         curl -s '{base}/v1/purges?since=0'                  # the CDN purge feed\n  \
-         curl -s {base}/metrics\n  \
-         curl -s {base}/openapi.json\n"
-    )
+    let fills = [
+        ("{registered}", keys.registered.as_str()),
+        ("{unlimited_owner}", &keys.unlimited_owner),
+        ("{unlimited_seat}", &keys.unlimited_seat),
+        ("{author}", &keys.author),
+        ("{moderator}", &keys.moderator),
+        ("{base}", base),
+        ("{asset}", asset),
+        ("{photo}", &photo.display().to_string()),
+    ];
+    let text = fills.iter().fold(
+        include_str!("demo.txt").to_string(),
+        |text, (name, value)| text.replace(name, value),
+    );
+    format!("\n{text}")
 }
