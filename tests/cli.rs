@@ -8,30 +8,11 @@ use std::process::{Command, Output};
 use serde_json::Value;
 use stockroom_store::{Store, StoreOptions};
 
-fn stockroom() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_stockroom"));
-    command
-        .env_remove("STOCKROOM_DATA")
-        .env_remove("STOCKROOM_CONFIG")
-        .env_remove("STOCKROOM_SEGMENT_SIZE")
-        .env_remove("STOCKROOM_MAX_UPLOAD_SIZE");
-    command
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn corpus_manifest() -> PathBuf {
-    repo().join("corpus/manifest.jsonl")
-}
+mod common;
+use common::{corpus_manifest, repo, stockroom, text};
 
 fn run(command: &mut Command) -> Output {
     command.output().expect("run stockroom")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// Parses ingest's JSON lines into path → (status, id).

@@ -4,28 +4,14 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
 
-fn stockroom() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_stockroom"));
-    for variable in [
-        "STOCKROOM_DATA",
-        "STOCKROOM_CONFIG",
-        "STOCKROOM_SEGMENT_SIZE",
-        "STOCKROOM_MAX_UPLOAD_SIZE",
-    ] {
-        command.env_remove(variable);
-    }
-    command
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
+use common::{repo, stockroom};
 
 /// A data directory with the corpus ingested, and a server on it.
 struct Served {

@@ -1,0 +1,36 @@
+//! What the end-to-end tests share: the binary under test, run with none of the operator's
+//! `STOCKROOM_*` settings, and where the repository's corpus is.
+
+#![allow(dead_code)] // each test file uses its own part of this
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The `stockroom` binary of this build, with no `STOCKROOM_*` variable inherited.
+pub fn stockroom() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_stockroom"));
+    for variable in [
+        "STOCKROOM_DATA",
+        "STOCKROOM_CONFIG",
+        "STOCKROOM_SEGMENT_SIZE",
+        "STOCKROOM_MAX_UPLOAD_SIZE",
+    ] {
+        command.env_remove(variable);
+    }
+    command
+}
+
+/// The repository's root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The bundled corpus's manifest.
+pub fn corpus_manifest() -> PathBuf {
+    repo().join("corpus/manifest.jsonl")
+}
+
+/// Bytes as text, lossily (a command's output).
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
