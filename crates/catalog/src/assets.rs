@@ -18,14 +18,21 @@ pub const PURGE_AFTER_SECONDS: i64 = 28 * 24 * 60 * 60;
 /// An asset to enter into the catalogue (its bytes are the store's).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewAsset {
+    /// Its id, fresh from admission.
     pub id: AssetId,
+    /// The credited author's id.
     pub author_id: String,
     /// As credited in attributions.
     pub author_name: String,
+    /// Its title (erased on takedown).
     pub title: String,
+    /// Who may download it.
     pub collection: Collection,
+    /// Licensed for editorial use only.
     pub editorial_only: bool,
+    /// The people shown signed a release.
     pub model_release: bool,
+    /// The property shown has a release.
     pub property_release: bool,
     /// Held for a moderator (a near duplicate was found).
     pub pending: bool,
@@ -34,17 +41,29 @@ pub struct NewAsset {
 /// An asset's catalogue row.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AssetRecord {
+    /// Its id.
     pub id: AssetId,
+    /// The credited author's id (a pseudonym once they are erased).
     pub author_id: String,
+    /// As credited in attributions.
     pub author_name: String,
+    /// Its title (empty once removed).
     pub title: String,
+    /// Who may download it.
     pub collection: Collection,
+    /// Licensed for editorial use only.
     pub editorial_only: bool,
+    /// The people shown signed a release.
     pub model_release: bool,
+    /// The property shown has a release.
     pub property_release: bool,
+    /// Where it is in its lifecycle.
     pub status: AssetStatus,
+    /// When it was admitted, Unix seconds.
     pub created_at: i64,
+    /// When it was withdrawn, if it was.
     pub withdrawn_at: Option<i64>,
+    /// When its bytes were purged (or removed), if they were.
     pub purged_at: Option<i64>,
     /// Counted downloads (first downloads by each seat, and anonymous ones).
     pub downloads: u64,
@@ -68,14 +87,18 @@ pub struct Withdrawal {
 /// One entry of the CDN purge feed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PurgeEvent {
+    /// The event's place in the feed (pass the last as `since`).
     pub seq: i64,
+    /// The asset whose previews must go.
     pub asset_id: AssetId,
+    /// When, Unix seconds.
     pub at: i64,
     /// `withdrawn`, `removed` or `purged`.
     pub reason: String,
 }
 
 impl SqliteCatalog {
+    /// Enters a new asset (active, or held when `pending`).
     pub fn add_asset(&self, asset: &NewAsset) -> Result<()> {
         if asset.author_id.is_empty() || asset.author_name.trim().is_empty() {
             return Err(CatalogError::BadInput("an asset needs an author".into()));

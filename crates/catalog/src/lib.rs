@@ -25,6 +25,8 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 mod assets;
 mod backend;
 mod error;
@@ -56,7 +58,9 @@ pub use terms::{Attribution, Quota, Quotas, Site, Usage};
 /// How a catalogue is opened.
 #[derive(Clone, Debug)]
 pub struct Options {
+    /// The one clock (records' times, quotas' windows, the purge's 28 days).
     pub clock: Arc<dyn Clock>,
+    /// The platform's name and address, for attributions.
     pub site: Site,
     /// Principals kept in memory by key, for the request path.
     pub key_cache_entries: usize,

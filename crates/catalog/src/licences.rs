@@ -22,23 +22,33 @@ use crate::{SqliteCatalog, hex, random_id};
 pub enum Caller<'a> {
     /// No key: known only by an anonymised network.
     Anonymous(&'a Network),
+    /// A member's seat, by its key.
     Member(&'a Principal),
 }
 
 /// A licence as its holder sees it (DESIGN §6).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Licence {
+    /// The licence's id.
     pub id: String,
+    /// The licensed asset.
     pub asset_id: AssetId,
+    /// The licensee (a pseudonym once they are erased).
     pub member_id: String,
+    /// The seat that downloaded.
     pub seat_id: String,
     /// The member's tier when the licence was granted.
     pub tier: Tier,
+    /// Standard or editorial.
     #[serde(rename = "type")]
     pub licence_type: LicenceType,
+    /// Prints allowed.
     pub print_run_limit: u32,
+    /// The credit owed (or offered).
     pub attribution: Attribution,
+    /// With the id, what lets anyone verify the licence.
     pub verification_code: String,
+    /// When it was granted, Unix seconds.
     pub created_at: i64,
 }
 
@@ -51,7 +61,9 @@ pub enum Grant {
     Reused(Licence),
     /// Anonymous users get free content with a print run of 50 and no certificate.
     Anonymous {
+        /// Prints allowed (50).
         print_run_limit: u32,
+        /// The credit owed.
         attribution: Attribution,
     },
 }
@@ -59,11 +71,13 @@ pub enum Grant {
 /// A granted download request with what fair use needs to know of it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Licensing {
+    /// The licence, or the anonymous download's terms.
     pub grant: Grant,
     /// The quota's count after this grant; `None` for a re-download, which does not count.
     pub usage: Option<Usage>,
     /// Seats of the membership (1 for anonymous callers).
     pub seats: u32,
+    /// The asset's author (for whole-author sweeps).
     pub author_id: String,
     /// The author's active assets (for whole-author sweeps).
     pub author_assets: u32,
@@ -74,9 +88,13 @@ pub struct Licensing {
 /// Whose licence a download link carries, as pacing needs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Holder {
+    /// The licensee.
     pub member_id: String,
+    /// The seat that holds the licence.
     pub seat_id: String,
+    /// Seats of the membership (the pace is shared by them).
     pub seats: u32,
+    /// The member's status (a flagged member is throttled).
     pub status: MemberStatus,
     /// Past the soft daily limit: downloads stream at the throttled rate.
     pub slowed: bool,
@@ -85,11 +103,16 @@ pub struct Holder {
 /// What anyone holding a licence's id and verification code may confirm.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct LicenceCheck {
+    /// The licence's id.
     pub id: String,
+    /// The licensed asset.
     pub asset_id: AssetId,
+    /// Standard or editorial.
     #[serde(rename = "type")]
     pub licence_type: LicenceType,
+    /// Prints allowed.
     pub print_run_limit: u32,
+    /// When it was granted, Unix seconds.
     pub created_at: i64,
 }
 

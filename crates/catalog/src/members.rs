@@ -25,8 +25,11 @@ const KEY_PREFIX: &str = "sr_";
 /// A member to create.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewMember {
+    /// As shown and credited.
     pub name: String,
+    /// What the member may do.
     pub roles: Vec<Role>,
+    /// What the member pays for.
     pub tier: Tier,
     /// Keys to issue: 1 unless the tier is `unlimited`.
     pub seats: u32,
@@ -35,25 +38,33 @@ pub struct NewMember {
 /// A new member's id and keys (the first is the owner's), shown this once.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Created {
+    /// The new member's id.
     pub id: String,
+    /// One key per seat, the owner's first; shown this once.
     pub keys: Vec<String>,
 }
 
 /// Who a key belongs to, as the request path needs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {
+    /// The member.
     pub member_id: String,
+    /// The seat the key belongs to.
     pub seat_id: String,
     /// The membership's owner seat: sees every seat's licences.
     pub owner: bool,
+    /// What the member pays for.
     pub tier: Tier,
+    /// Active, flagged or blocked.
     pub status: MemberStatus,
+    /// What the member may do.
     pub roles: Vec<Role>,
     /// Live seats of the membership (rate limits and quotas scale with them).
     pub seats: u32,
 }
 
 impl Principal {
+    /// Whether the member holds `role`.
     pub fn has_role(&self, role: Role) -> bool {
         self.roles.contains(&role)
     }
@@ -62,20 +73,32 @@ impl Principal {
 /// A member as administrators see it (never with keys).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Member {
+    /// The member's id.
     pub id: String,
+    /// As shown and credited.
     pub name: String,
+    /// What the member may do.
     pub roles: Vec<Role>,
+    /// What the member pays for.
     pub tier: Tier,
+    /// Active, flagged or blocked.
     pub status: MemberStatus,
+    /// Why they were flagged (the detectors' reasons with their values).
     pub flag_reasons: Vec<String>,
+    /// Live seats, the owner's first.
     pub seats: Vec<Seat>,
+    /// When they joined, Unix seconds.
     pub created_at: i64,
 }
 
+/// One seat of a membership, with its own key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Seat {
+    /// The seat's id.
     pub id: String,
+    /// The owner's seat (sees every seat's licences).
     pub owner: bool,
+    /// When it was added, Unix seconds.
     pub created_at: i64,
 }
 
@@ -242,10 +265,12 @@ impl SqliteCatalog {
         self.keys.get(&self.key_hash(key)).ok()
     }
 
+    /// A member.
     pub fn member(&self, id: &str) -> Result<Member> {
         member(&self.read(), id)?.ok_or_else(|| not_found(id))
     }
 
+    /// Every member, oldest first.
     pub fn members(&self) -> Result<Vec<Member>> {
         let db = self.read();
         let ids: Vec<String> = db

@@ -21,6 +21,7 @@ use crate::{SqliteCatalog, hex};
 pub struct Network(String);
 
 impl Network {
+    /// The network as text (`203.0.113.0/24`).
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -48,15 +49,22 @@ pub fn anonymise(address: IpAddr) -> Network {
 /// Everything the catalogue holds on a member (DESIGN §2, privacy).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Export {
+    /// The member's own record.
     pub profile: Member,
+    /// Every licence they hold.
     pub licences: Vec<Licence>,
+    /// Every download they made.
     pub downloads: Vec<ExportedDownload>,
 }
 
+/// One download in an export.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ExportedDownload {
+    /// The asset downloaded.
     pub asset_id: AssetId,
+    /// The licence it was under.
     pub licence_id: Option<String>,
+    /// When, Unix seconds.
     pub at: i64,
     /// Whether it counted (a first download), or re-used a licence.
     pub counted: bool,

@@ -11,7 +11,9 @@ use crate::error::Result;
 pub struct MonthStats {
     /// `YYYY-MM`.
     pub month: String,
+    /// Counted downloads of the author's assets.
     pub downloads: u64,
+    /// Counted downloads of every asset.
     pub all_downloads: u64,
     /// `downloads / all_downloads`.
     pub share: f64,

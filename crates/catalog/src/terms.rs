@@ -34,6 +34,7 @@ pub fn attribution_required(tier: Tier, licence_type: LicenceType) -> bool {
 /// The credit a licensee owes (or the text they may use voluntarily).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Attribution {
+    /// Whether the licensee must credit (otherwise they may).
     pub required: bool,
     /// `© <site>/<author name>`.
     pub text: String,
@@ -51,6 +52,7 @@ pub struct Site {
 }
 
 impl Attribution {
+    /// The attribution for `author_name`'s asset `asset_id` on `site`.
     pub fn new(site: &Site, author_name: &str, asset_id: &str, required: bool) -> Attribution {
         let text = format!("© {}/{}", site.name, author_name);
         let link = format!("{}/assets/{}", site.url.trim_end_matches('/'), asset_id);
@@ -99,7 +101,9 @@ pub fn may_upload(roles: &[Role], status: MemberStatus) -> Result<()> {
 /// Who asks for a download, as far as the terms care.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Downloader {
+    /// What the downloader pays for.
     pub tier: Tier,
+    /// Active, flagged or blocked.
     pub status: MemberStatus,
     /// This seat already holds a licence for the asset (a re-download).
     pub holds_licence: bool,
@@ -108,7 +112,9 @@ pub struct Downloader {
 /// What the terms say of an asset for a download.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AssetTerms {
+    /// Where the asset is in its lifecycle.
     pub status: AssetStatus,
+    /// Who may download it.
     pub collection: Collection,
 }
 
@@ -160,8 +166,11 @@ pub fn may_download(id: &str, who: Downloader, asset: AssetTerms) -> Result<()> 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Quota {
+    /// Past this many new licences in 24 hours downloads are throttled.
     pub soft_daily: u32,
+    /// At this many new licences in 24 hours new ones are refused.
     pub hard_daily: u32,
+    /// At this many new licences in 30 days a moderator reviews the member.
     pub monthly_review: u32,
 }
 
@@ -172,6 +181,7 @@ pub struct Quota {
 pub struct Quotas {
     /// Per anonymised network.
     pub anonymous: Quota,
+    /// Per member.
     pub registered: Quota,
     /// Per seat.
     pub unlimited: Quota,
@@ -240,7 +250,9 @@ impl Quotas {
 pub struct Usage {
     /// New licences in the last 24 hours and 30 days, this one included.
     pub day: u32,
+    /// See `day`.
     pub month: u32,
+    /// The quota it was measured against.
     pub quota: Quota,
     /// Past the soft limit: downloads stream at the throttled rate.
     pub slowed: bool,

@@ -132,6 +132,7 @@ fn header() -> [u8; HEADER_LEN] {
 /// What opening found and repaired.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct OpenReport {
+    /// Records read and kept.
     pub records: usize,
     /// Bytes of a torn last record, cut.
     pub torn_bytes: u64,

@@ -11,8 +11,10 @@
 //! disagree with it. Records appended since are scanned linearly until
 //! there are enough of them to be worth a rebuild.
 
+#![warn(missing_docs)]
+
 mod error;
-pub mod file;
+mod file;
 mod mih;
 
 use std::collections::{HashMap, HashSet};
@@ -32,8 +34,11 @@ pub const DEFAULT_THRESHOLD: u32 = 31;
 /// One hash to look up: a region of the query image, undone by a transform.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Query {
+    /// The query region's PDQ hash, undone by `transform`.
     pub hash: Hash256,
+    /// Which part of the query image it hashes.
     pub region: Region,
+    /// The rotation or flip the hash was computed under.
     pub transform: Transform,
     /// Bits this lookup may match beyond the threshold, or (negative) must stay inside it
     /// (see [`Region::margin`]).
@@ -60,6 +65,7 @@ impl Query {
 /// The best match with one indexed asset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Match {
+    /// The indexed asset (its id's 64 bits).
     pub asset: u64,
     /// Hamming distance of the two hashes.
     pub distance: u32,
@@ -67,7 +73,9 @@ pub struct Match {
     pub score: i32,
     /// How the query relates to the asset (`Rot90`: the query is the asset turned clockwise).
     pub transform: Transform,
+    /// Which part of the query matched.
     pub query_region: Region,
+    /// Which indexed part of the asset it matched.
     pub indexed_region: Region,
     /// The indexed image's hash was reliable (quality and not two-tone).
     pub reliable: bool,

@@ -8,11 +8,14 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rate {
+    /// Requests allowed per window.
     pub requests: u32,
+    /// The window, in seconds (a whole window's worth may come at once).
     pub window_secs: u32,
 }
 
 impl Rate {
+    /// `requests` per `window_secs`.
     pub const fn new(requests: u32, window_secs: u32) -> Rate {
         Rate {
             requests,
@@ -44,7 +47,9 @@ pub struct GuardConfig {
     pub throttled_bytes_per_sec: u64,
     /// Byte rate an anonymous network's downloads share.
     pub anonymous_bytes_per_sec: u64,
+    /// The stockpiling detector's thresholds (`[guard.stockpiling]`).
     pub stockpiling: StockpilingConfig,
+    /// The login-misuse detector's thresholds (`[guard.login]`).
     pub login: LoginConfig,
     /// Members and networks whose state is kept; past this the least recently seen go.
     pub max_subjects: usize,
@@ -86,7 +91,9 @@ pub struct StockpilingConfig {
     pub min_downloads: u32,
     /// New licences per seat in 10 minutes, 1 hour and 1 day: crossing any is `rate`.
     pub per_10_minutes: u32,
+    /// See `per_10_minutes`.
     pub per_hour: u32,
+    /// See `per_10_minutes`.
     pub per_day: u32,
     /// Share of downloads whose asset the member had not seen (in results, as a card or
     /// a preview) before licensing it.
@@ -102,9 +109,11 @@ pub struct StockpilingConfig {
     /// Downloads in a row from one author, and the share of that author's portfolio they
     /// make, for a whole-author sweep.
     pub author_run: u32,
+    /// See `author_run`.
     pub author_share: f64,
     /// Half-life of the ratio signals' counts, in seconds.
     pub half_life_secs: u64,
+    /// What each crossed signal adds to the score.
     pub weights: Weights,
 }
 
@@ -112,11 +121,17 @@ pub struct StockpilingConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Weights {
+    /// For `rate`.
     pub rate: f64,
+    /// For `unviewed`.
     pub unviewed: f64,
+    /// For `originals`.
     pub originals: f64,
+    /// For `regular`.
     pub regular: f64,
+    /// For `listing`.
     pub listing: f64,
+    /// For `author`.
     pub author: f64,
 }
 
@@ -160,6 +175,7 @@ pub struct LoginConfig {
     /// Networks one key may be used from within `concurrent_secs` (phone and laptop on
     /// different networks is two).
     pub concurrent_networks: u32,
+    /// The window of `concurrent_networks`, in seconds.
     pub concurrent_secs: u64,
     /// Distinct networks one key may be used from in a day (mobile carriers move people
     /// between networks; offices, homes and travel add some).

@@ -13,6 +13,7 @@ pub struct Limit {
     pub policy: &'static str,
     /// Requests allowed per window (`q`) and the window (`w`, seconds).
     pub quota: u32,
+    /// See `quota`.
     pub window_secs: u32,
     /// Requests left now (`r`).
     pub remaining: u32,
@@ -23,6 +24,7 @@ pub struct Limit {
 }
 
 impl Limit {
+    /// Whether the request may go ahead.
     pub fn allowed(&self) -> bool {
         self.retry_after_secs.is_none()
     }

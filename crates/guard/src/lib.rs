@@ -27,6 +27,8 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 mod config;
 mod fair_use;
 mod gcra;
@@ -76,6 +78,7 @@ pub enum Policy {
 }
 
 impl Policy {
+    /// The policy's name, as the `RateLimit` fields and the config call it.
     pub fn name(self) -> &'static str {
         match self {
             Policy::Search => "search",
@@ -131,9 +134,13 @@ impl Signal {
 /// One signal's value against its threshold.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Reason {
+    /// Which signal.
     pub signal: Signal,
+    /// Its value now.
     pub value: f64,
+    /// The value past which it counts.
     pub threshold: f64,
+    /// Whether it is past the threshold.
     pub crossed: bool,
     /// What it adds to its detector's score when crossed.
     pub weight: f64,
@@ -168,15 +175,20 @@ impl fmt::Display for Reason {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Detector {
+    /// Hoarding content: download rates, unviewed downloads, regular gaps, listing and author runs.
     Stockpiling,
+    /// A login shared or misused: networks per key, switches, streams per seat.
     Login,
 }
 
 /// A detector's verdict on one member: the signals that crossed, and the score.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Flag {
+    /// Which detector.
     pub detector: Detector,
+    /// The sum of the crossed signals' weights.
     pub score: f64,
+    /// Every signal that crossed, with its value.
     pub reasons: Vec<Reason>,
 }
 
@@ -200,23 +212,29 @@ impl fmt::Display for Flag {
 /// A detector's signals now, for moderators.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Assessment {
+    /// The sum of the crossed signals' weights.
     pub score: f64,
     /// It has flagged the member (and stays quiet until they are cleared).
     pub flagged: bool,
+    /// Every signal, crossed or not.
     pub signals: Vec<Reason>,
 }
 
 /// Both detectors' signals for one member.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Signals {
+    /// The stockpiling detector's.
     pub stockpiling: Assessment,
+    /// The login-misuse detector's.
     pub login: Assessment,
 }
 
 /// A request as [`Guard::admit`] sees it.
 #[derive(Clone, Copy, Debug)]
 pub struct Request<'a> {
+    /// Who asks: a member, or an anonymised network.
     pub subject: &'a Subject,
+    /// The route's rate policy.
     pub policy: Policy,
     /// Seats of the membership (1 for a network).
     pub seats: u32,
@@ -235,11 +253,15 @@ pub struct Admission {
     pub flag: Option<Flag>,
 }
 
-/// Why a snapshot could not be read.
+/// Why a guard could not be made: its snapshot does not read, or its configuration breaks
+/// an invariant.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum GuardError {
+    /// The snapshot is not the JSON a guard writes.
     #[error("guard snapshot: {0}")]
     Snapshot(#[from] serde_json::Error),
+    /// The snapshot was written by another version of the guard.
     #[error("guard snapshot version {0}; this build reads version {SNAPSHOT_VERSION}")]
     Version(u32),
     /// A configuration that breaks the guard's invariants.
@@ -309,10 +331,12 @@ impl Guard {
         })
     }
 
+    /// The thresholds in force.
     pub fn config(&self) -> &GuardConfig {
         &self.config
     }
 
+    /// Whether fair use is on (`[guard] enabled`).
     pub fn enabled(&self) -> bool {
         self.config.enabled
     }
@@ -546,6 +570,7 @@ impl Guard {
             .sum()
     }
 
+    /// Whether no member or network has state.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

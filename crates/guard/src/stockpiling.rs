@@ -16,6 +16,7 @@ const DAY: u64 = 86_400 * SECOND;
 pub struct Download<'a> {
     /// The asset's id as a number (ids are random 64-bit values).
     pub asset: u64,
+    /// The asset's author's id.
     pub author: &'a str,
     /// The author's assets in the catalogue.
     pub author_assets: u32,

@@ -14,11 +14,13 @@ macro_rules! vocabulary {
     ) => {
         $(#[$meta])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
-        pub enum $name { $($(#[$variant_meta])* #[serde(rename = $text)] $variant),+ }
+        pub enum $name { $($(#[$variant_meta])* #[doc = concat!("Written `", $text, "`.")] #[serde(rename = $text)] $variant),+ }
 
         impl $name {
+            /// Every value, in the order of their stored codes.
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
 
+            /// The wire name.
             pub fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $text),+ }
             }
@@ -65,9 +67,11 @@ macro_rules! vocabulary {
 pub(crate) use vocabulary;
 
 vocabulary!(
+    /// What an asset is: a photograph, an illustration or a vector graphic.
     Kind ("kind") { Photo => "photo", Illustration => "illustration", Vector => "vector" }
 );
 vocabulary!(
+    /// Landscape, portrait or (within 10%) square.
     Orientation ("orientation") { Landscape => "landscape", Portrait => "portrait", Square => "square" }
 );
 vocabulary!(
@@ -96,7 +100,9 @@ impl Orientation {
 /// Who made an asset, as a search result shows them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Author {
+    /// The author's id (a member id, or the slug of an ingested file's author).
     pub id: String,
+    /// As credited.
     pub name: String,
 }
 
@@ -107,20 +113,31 @@ pub struct Author {
 pub struct AssetDoc {
     /// Opaque and URL-safe; unique in the index (adding it again replaces it).
     pub id: String,
+    /// Weighed most in relevance.
     pub title: String,
+    /// Free text.
     pub description: String,
     /// The author's keywords plus automatic ones (orientation, size class, colour).
     pub keywords: Vec<String>,
+    /// Decides how its words are stemmed.
     pub language: Language,
+    /// Who made it.
     pub author: Author,
+    /// Who may download it.
     pub collection: Collection,
+    /// Photo, illustration or vector.
     pub kind: Kind,
+    /// Displayed width in pixels.
     pub width: u32,
+    /// Displayed height in pixels.
     pub height: u32,
     /// Dominant colours, most common first.
     pub colors: Vec<Color>,
+    /// Licensed for editorial use only.
     pub editorial_only: bool,
+    /// The people shown signed a release.
     pub model_release: bool,
+    /// The property shown has a release.
     pub property_release: bool,
     /// Unix seconds.
     pub created_at: i64,
@@ -129,6 +146,7 @@ pub struct AssetDoc {
 }
 
 impl AssetDoc {
+    /// Landscape, portrait or square, from the displayed size.
     pub fn orientation(&self) -> Orientation {
         Orientation::of(self.width, self.height)
     }

@@ -10,21 +10,31 @@ pub enum IndexError {
     /// The index on disk was built with another schema (an older build): rebuild it with
     /// `stockroom reindex`.
     #[error("the search index at {path} has an outdated schema; run `stockroom reindex`")]
-    OutdatedSchema { path: String },
+    OutdatedSchema {
+        /// The index's directory.
+        path: String,
+    },
     /// A write to an index opened read-only.
     #[error("the search index was opened for searching only")]
     ReadOnly,
+    /// tantivy failed (a damaged segment, a full disk).
     #[error("search index: {0}")]
     Tantivy(#[from] tantivy::TantivyError),
+    /// The index's directory could not be opened.
     #[error("opening the search index directory: {0}")]
     Directory(#[from] tantivy::directory::error::OpenDirectoryError),
+    /// A file of the index's directory.
     #[error("search index {what} {path}: {source}")]
     Io {
+        /// What was being done.
         what: &'static str,
+        /// The file or directory.
         path: String,
+        /// The system's answer.
         #[source]
         source: std::io::Error,
     },
+    /// Reading the index's files failed.
     #[error("reading the search index: {0}")]
     Read(#[from] std::io::Error),
     /// A stored asset card that does not decode: the index is damaged; reindex.
@@ -35,11 +45,14 @@ pub enum IndexError {
 /// The kind of answer an error is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorClass {
+    /// The request's fault (a page or facet that does not parse).
     BadInput,
+    /// Ours.
     Internal,
 }
 
 impl IndexError {
+    /// Its class.
     pub fn class(&self) -> ErrorClass {
         match self {
             IndexError::BadRequest(_) => ErrorClass::BadInput,
@@ -54,4 +67,5 @@ impl IndexError {
     }
 }
 
+/// The index's results.
 pub type Result<T> = std::result::Result<T, IndexError>;

@@ -22,6 +22,8 @@
 //! # }
 //! ```
 
+#![warn(missing_docs)]
+
 mod collect;
 mod document;
 mod error;
@@ -86,6 +88,7 @@ pub struct Options {
     pub commit_interval: Option<Duration>,
     /// The writer's indexing memory, split over its threads (tantivy needs ≥ 15 MB each).
     pub writer_memory_bytes: usize,
+    /// Indexing threads of the writer.
     pub writer_threads: usize,
     /// Merge segments in the background as they accumulate (tantivy's log merge policy).
     /// A rebuild turns this off and merges once at the end (`merge_segments`).
@@ -113,6 +116,7 @@ impl Default for Options {
 }
 
 impl Options {
+    /// Options for searching only: no writer, no lock on the directory.
     pub fn read_only() -> Options {
         Options {
             read_only: true,
@@ -141,8 +145,11 @@ impl Options {
 pub struct SearchResults {
     /// Every match, not only this page's.
     pub total: u64,
+    /// The page, from 1.
     pub page: u32,
+    /// Results per page.
     pub per_page: u32,
+    /// This page's assets, in the requested order.
     pub results: Vec<AssetDoc>,
     /// Counts for the requested facet fields, over every match.
     pub facets: Facets,
@@ -273,6 +280,7 @@ impl SearchIndex {
         self.upsert_many(std::slice::from_ref(asset))
     }
 
+    /// Adds or replaces several assets (searchable within the commit interval).
     pub fn upsert_many(&self, assets: &[AssetDoc]) -> Result<()> {
         let shared = self.shared()?;
         if let Some(error) = lock(&shared.failed).take() {
@@ -399,6 +407,7 @@ impl SearchIndex {
         self.reader.searcher().num_docs()
     }
 
+    /// Whether no asset is indexed.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -414,6 +423,7 @@ impl SearchIndex {
         }
     }
 
+    /// One page of results, with its total and facet counts.
     pub fn search(&self, request: &SearchRequest) -> Result<SearchResults> {
         request.check()?;
         let mut analyzers = self.analyzers.clone();
@@ -566,11 +576,6 @@ impl SearchIndex {
             .and_then(|value| value.as_bytes())
             .unwrap_or_default();
         Ok(serde_json::from_slice(bytes)?)
-    }
-
-    /// The tantivy index, for tools that inspect it (sizes, segments).
-    pub fn tantivy(&self) -> &Index {
-        &self.index
     }
 }
 

@@ -14,6 +14,7 @@ use crate::{IndexError, Result};
 
 /// Results per page, at most.
 pub const MAX_PER_PAGE: u32 = 100;
+/// Results per page unless asked otherwise.
 pub const DEFAULT_PER_PAGE: u32 = 20;
 /// How deep pages may go (`page × per_page`): deeper pages cost a sort of every match and
 /// no person reads them; crawlers get the catalogue another way.
@@ -35,17 +36,23 @@ vocabulary!(
 /// What results must be. Every filter that is set must hold.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Filters {
+    /// Landscape, portrait or square.
     pub orientation: Option<Orientation>,
     /// One of the asset's dominant colours.
     pub color: Option<Color>,
+    /// Free or unlimited content only.
     pub collection: Option<Collection>,
     /// `editorial_only` is this.
     pub editorial: Option<bool>,
+    /// `model_release` is this.
     pub model_release: Option<bool>,
     /// An author's member id.
     pub author: Option<String>,
+    /// At least this wide, in pixels.
     pub min_width: Option<u32>,
+    /// At least this high, in pixels.
     pub min_height: Option<u32>,
+    /// Photos, illustrations or vectors only.
     pub kind: Option<Kind>,
     /// Created at or after (Unix seconds).
     pub created_from: Option<i64>,
@@ -54,6 +61,7 @@ pub struct Filters {
 }
 
 impl Filters {
+    /// Whether no filter is set.
     pub fn is_empty(&self) -> bool {
         *self == Filters::default()
     }
@@ -75,10 +83,13 @@ impl Filters {
 pub struct SearchRequest {
     /// What the user typed: words, "phrases", `-exclusions`. Empty lists every asset.
     pub query: String,
+    /// What every result must be.
     pub filters: Filters,
+    /// The order of results.
     pub sort: Sort,
     /// From 1.
     pub page: u32,
+    /// Results per page, at most 100.
     pub per_page: u32,
     /// Fields to count values of, over every match.
     pub facets: Vec<FacetField>,
@@ -98,6 +109,7 @@ impl Default for SearchRequest {
 }
 
 impl SearchRequest {
+    /// A request for `query`'s words, with every default.
     pub fn words(query: &str) -> SearchRequest {
         SearchRequest {
             query: query.to_string(),

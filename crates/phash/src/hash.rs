@@ -9,11 +9,13 @@ use std::str::FromStr;
 pub struct Hash256(pub [u64; 4]);
 
 impl Hash256 {
+    /// Sets bit `bit` (0–255).
     #[inline]
     pub fn set_bit(&mut self, bit: usize) {
         self.0[bit / 64] |= 1 << (bit % 64);
     }
 
+    /// Whether bit `bit` (0–255) is set.
     #[inline]
     pub fn bit(&self, bit: usize) -> bool {
         self.0[bit / 64] >> (bit % 64) & 1 == 1

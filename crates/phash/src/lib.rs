@@ -11,6 +11,8 @@
 //! No I/O and no decoding: callers pass RGB pixels, ideally from a reduced-scale decode
 //! (PDQ looks at 64×64; see [`DECODE_LONG_SIDE`]).
 
+#![warn(missing_docs)]
+
 mod dct_phash;
 mod hash;
 mod pdq;
@@ -72,6 +74,7 @@ pub enum Region {
 }
 
 impl Region {
+    /// The region's name, as matches report it (`whole`, `trimmed`, …).
     pub const fn name(self) -> &'static str {
         match self {
             Region::Whole => "whole",

@@ -35,12 +35,16 @@ pub fn luma_from_rgb(rgb: &[u8]) -> Vec<f32> {
 /// A row-major float image.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Luma {
+    /// Pixels per row.
     pub width: usize,
+    /// Rows.
     pub height: usize,
+    /// Luminance per pixel, row by row (`width × height` values).
     pub pixels: Vec<f32>,
 }
 
 impl Luma {
+    /// The luminance of packed RGB pixels, weighted as the reference does (BT.601).
     pub fn from_rgb(rgb: &[u8], width: usize, height: usize) -> Luma {
         let pixels = luma_from_rgb(rgb);
         debug_assert_eq!(pixels.len(), width * height);
@@ -119,11 +123,14 @@ pub struct PdqDct {
 /// A PDQ hash and its quality.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pdq {
+    /// The 256 bits.
     pub hash: Hash256,
+    /// 0–100: how much structure the hash rests on (flat images score low).
     pub quality: u8,
 }
 
 impl Pdq {
+    /// Whether the quality is high enough for a match on this hash alone to count.
     pub fn is_reliable(&self) -> bool {
         self.quality >= MIN_RELIABLE_QUALITY
     }
@@ -484,9 +491,11 @@ fn dct64_to_16(a: &[[f32; DOWNSAMPLE]; DOWNSAMPLE]) -> [[f32; DCT_SIZE]; DCT_SIZ
 /// query that is the indexed photo turned 90° clockwise matches with `Rot90`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Transform {
+    /// Unchanged.
     Identity,
     /// Turned 90° clockwise.
     Rot90,
+    /// Turned 180°.
     Rot180,
     /// Turned 90° counter-clockwise.
     Rot270,
@@ -556,6 +565,7 @@ impl Transform {
             .expect("every transform is a mirror and maybe a transpose")
     }
 
+    /// Every transform, in the order matches are reported and hashes computed.
     pub const ALL: [Transform; 8] = [
         Transform::Identity,
         Transform::Rot90,
@@ -567,6 +577,7 @@ impl Transform {
         Transform::FlipRot270,
     ];
 
+    /// The transform's name, as matches report it (`identity`, `rot90`, …).
     pub const fn name(self) -> &'static str {
         match self {
             Transform::Identity => "identity",

@@ -12,9 +12,13 @@
 /// A rectangle of pixels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rect {
+    /// Left edge, in pixels.
     pub x: usize,
+    /// Top edge, in pixels.
     pub y: usize,
+    /// Width, in pixels.
     pub width: usize,
+    /// Height, in pixels.
     pub height: usize,
 }
 

@@ -65,9 +65,11 @@ impl Limits {
 /// What the header says, after the limits passed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SourceInfo {
+    /// JPEG, PNG or WebP.
     pub format: Format,
     /// Stored width and height (before EXIF orientation).
     pub width: u32,
+    /// Stored height (before EXIF orientation).
     pub height: u32,
     /// EXIF orientation, 1–8.
     pub orientation: u8,
@@ -87,11 +89,15 @@ impl SourceInfo {
 /// Decoded pixels, possibly at a reduced scale.
 #[derive(Clone, Debug)]
 pub struct Decoded {
+    /// What the header said.
     pub info: SourceInfo,
     /// Packed RGB, `width * height * 3` bytes, not yet oriented.
     pub rgb: Vec<u8>,
+    /// Width of `rgb`, in pixels.
     pub width: u32,
+    /// Height of `rgb`, in pixels.
     pub height: u32,
+    /// The embedded ICC profile, kept for the preview.
     pub icc_profile: Option<Vec<u8>>,
     /// Whether the decoder already shrank the image (JPEG DCT scaling, libwebp scaling).
     pub prescaled: bool,

@@ -4,8 +4,11 @@
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Format {
+    /// JPEG (JFIF or EXIF).
     Jpeg,
+    /// PNG.
     Png,
+    /// WebP (lossy or lossless).
     WebP,
 }
 
@@ -31,22 +34,36 @@ pub enum RenderError {
 
     /// The file is larger than the configured limit.
     #[error("the file is {bytes} bytes; the limit is {max} bytes")]
-    FileTooLarge { bytes: u64, max: u64 },
+    FileTooLarge {
+        /// The file's size.
+        bytes: u64,
+        /// The limit.
+        max: u64,
+    },
 
     /// The header declares more pixels (or a longer side) than the configured limits allow.
     #[error(
         "the image is {width}×{height}; the limit is {max_pixels} pixels and {max_side} px a side"
     )]
     TooManyPixels {
+        /// The declared width.
         width: u64,
+        /// The declared height.
         height: u64,
+        /// The most pixels allowed.
         max_pixels: u64,
+        /// The longest side allowed.
         max_side: u32,
     },
 
     /// The header declares a zero width or height.
     #[error("the image has no pixels ({width}×{height})")]
-    Empty { width: u64, height: u64 },
+    Empty {
+        /// The declared width.
+        width: u64,
+        /// The declared height.
+        height: u64,
+    },
 
     /// A JPEG the decoder could not read (truncated, corrupt Huffman tables, …).
     #[error("the JPEG cannot be decoded")]
@@ -55,14 +72,19 @@ pub enum RenderError {
     /// A PNG or WebP the decoder could not read.
     #[error("the {} cannot be decoded", format.media_type())]
     Decode {
+        /// Which format it claimed to be.
         format: Format,
+        /// The decoder's complaint.
         #[source]
         source: image::ImageError,
     },
 
     /// A WebP libwebp could not read.
     #[error("the WebP cannot be decoded: {problem}")]
-    WebP { problem: &'static str },
+    WebP {
+        /// libwebp's complaint.
+        problem: &'static str,
+    },
 
     /// JPEG encoding of a preview failed.
     #[error("encoding the preview failed")]
@@ -94,4 +116,5 @@ impl RenderError {
     }
 }
 
+/// The render crate's results.
 pub type Result<T, E = RenderError> = std::result::Result<T, E>;

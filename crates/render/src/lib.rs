@@ -22,6 +22,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#![warn(missing_docs)]
+
 mod allocator;
 mod decode;
 mod error;
@@ -52,6 +54,7 @@ pub enum PreviewSize {
 }
 
 impl PreviewSize {
+    /// Every size, smallest first.
     pub const ALL: [PreviewSize; 3] = [PreviewSize::Thumb, PreviewSize::Small, PreviewSize::Large];
 
     /// Pixels on the long side.
@@ -76,7 +79,9 @@ impl PreviewSize {
 /// How previews are made.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RenderOptions {
+    /// Decoding limits for the untrusted original.
     pub limits: Limits,
+    /// The watermark's text, opacity and layout.
     pub watermark: WatermarkOptions,
     /// JPEG quality, 1–100.
     pub quality: u8,
@@ -115,22 +120,29 @@ impl Default for RenderOptions {
 /// Who the preview credits, written into its EXIF (the only metadata kept besides ICC).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Credit<'a> {
+    /// The author, written as EXIF `Artist`.
     pub author: Option<&'a str>,
+    /// The copyright line, written as EXIF `Copyright`.
     pub copyright: Option<&'a str>,
 }
 
 /// One encoded preview.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Preview {
+    /// Which size it is.
     pub size: PreviewSize,
+    /// The watermarked JPEG.
     pub jpeg: Vec<u8>,
+    /// Its width in pixels.
     pub width: u32,
+    /// Its height in pixels.
     pub height: u32,
 }
 
 /// Everything one render produces.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rendered {
+    /// What the original's header said.
     pub source: SourceInfo,
     /// In the order the sizes were asked for.
     pub previews: Vec<Preview>,
@@ -220,10 +232,13 @@ fn encode(rgb: &[u8], width: u32, height: u32, options: &RenderOptions) -> Resul
 /// format allows: what perceptual hashing looks at.
 #[derive(Clone, Debug)]
 pub struct Pixels {
+    /// What the original's header said.
     pub source: SourceInfo,
     /// Packed RGB, `width * height * 3` bytes.
     pub rgb: Vec<u8>,
+    /// Width of `rgb`, in pixels.
     pub width: u32,
+    /// Height of `rgb`, in pixels.
     pub height: u32,
 }
 

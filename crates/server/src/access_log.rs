@@ -29,12 +29,17 @@ const SUFFIX: &str = ".log.zst";
 /// One request, as the log may keep it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccessEntry<'a> {
+    /// The client's anonymised network (/24 or /48), never its address.
     pub network: &'a Network,
+    /// `GET`, `POST`, …
     pub method: &'a str,
     /// The request's path; its query string and any download token are cut off here.
     pub path: &'a str,
+    /// The status answered.
     pub status: u16,
+    /// Body bytes sent.
     pub bytes: u64,
+    /// Time from the request's head to the response's, in microseconds.
     pub micros: u64,
 }
 
@@ -83,6 +88,8 @@ impl std::fmt::Debug for Open {
 }
 
 impl AccessLog {
+    /// Opens the log in `dir` (creating it), keeping `retention_days` of files; `clock` dates
+    /// the lines and the files.
     pub fn open(dir: &Path, retention_days: u32, clock: Arc<dyn Clock>) -> Result<AccessLog> {
         if retention_days == 0 {
             // Today's file, still being written, would be expired at once.
@@ -102,6 +109,7 @@ impl AccessLog {
         })
     }
 
+    /// Appends one request's line to today's file (the path cut to what may be logged).
     pub fn record(&self, entry: &AccessEntry<'_>) -> Result<()> {
         let now = self.clock.now();
         let mut line = serde_json::to_vec(&Line {

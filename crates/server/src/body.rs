@@ -23,6 +23,7 @@ pub struct Body {
 }
 
 impl Body {
+    /// A body of no bytes.
     pub fn empty() -> Body {
         Body::default()
     }

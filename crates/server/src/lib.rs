@@ -17,6 +17,7 @@
 //! ```
 
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 mod access;
 pub mod access_log;

@@ -18,7 +18,9 @@ use crate::token::TokenError;
 /// An answer other than success.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiError {
+    /// The status answered.
     pub status: StatusCode,
+    /// What the client is told (for a 5xx only a reference to the log).
     pub detail: String,
     /// The asset the answer is about, where the client needs it (the one an upload
     /// duplicates); an extension member of the problem.
@@ -41,6 +43,7 @@ struct Problem<'a> {
 }
 
 impl ApiError {
+    /// An answer of `status` telling `detail`.
     pub fn new(status: StatusCode, detail: impl Into<String>) -> ApiError {
         ApiError {
             status,
@@ -59,18 +62,22 @@ impl ApiError {
         }
     }
 
+    /// `400`: the request does not parse or validate.
     pub fn bad_request(detail: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, detail)
     }
 
+    /// `404`: no such resource (for this caller).
     pub fn not_found(detail: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, detail)
     }
 
+    /// `401`: no key, or one that is not known.
     pub fn unauthenticated(detail: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, detail)
     }
 
+    /// `403`: the caller is known but may not do this.
     pub fn forbidden(detail: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::FORBIDDEN, detail)
     }
@@ -87,6 +94,8 @@ impl ApiError {
         )
     }
 
+    /// The `application/problem+json` response, with `Retry-After` and the rate-limit fields
+    /// when a limit refused it.
     pub fn into_response(self) -> http::Response<Body> {
         let title = self.status.canonical_reason().unwrap_or("Error");
         let json = serde_json::to_vec(&Problem {

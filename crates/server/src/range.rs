@@ -13,7 +13,12 @@ pub enum RangeAnswer {
     /// The whole representation (`200`): no range, several, or another unit.
     Whole,
     /// Bytes `start..=end` (`206`); always `start <= end < len`.
-    Part { start: u64, end: u64 },
+    Part {
+        /// The first byte sent.
+        start: u64,
+        /// The last byte sent (inclusive).
+        end: u64,
+    },
     /// `416`: malformed, or no byte of it exists.
     Unsatisfiable,
 }

@@ -11,15 +11,21 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 /// Why TLS could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
+    /// A PEM file that does not read.
     #[error("reading {what} {path}: {source}")]
     Pem {
+        /// `certificate` or `key`.
         what: &'static str,
+        /// The file's path.
         path: String,
+        /// What the PEM reader said.
         #[source]
         source: rustls::pki_types::pem::Error,
     },
+    /// A certificate file with no certificate in it (its path).
     #[error("{0} holds no certificate")]
     NoCertificate(String),
+    /// rustls refused the certificate and key (a mismatch, an unsupported key).
     #[error("the certificate and key do not make a TLS configuration: {0}")]
     Config(#[from] rustls::Error),
 }

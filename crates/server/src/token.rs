@@ -25,6 +25,7 @@ const KEYS_KEPT: usize = 2;
 /// What a token grants: one asset's original, under one licence, until a moment.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Grant {
+    /// The asset the link downloads.
     pub asset: AssetId,
     /// `None` for an anonymous download of free content (no licence record).
     pub licence: Option<String>,
@@ -35,8 +36,10 @@ pub struct Grant {
 /// Why a token is refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
+    /// The MAC does not match: altered, or signed with a key no longer kept.
     #[error("the download link is not valid")]
     Forged,
+    /// Past its expiry.
     #[error("the download link has expired; ask for the licence again (a re-download reuses it)")]
     Expired,
 }

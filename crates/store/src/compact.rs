@@ -26,9 +26,13 @@ const MARKER_TITLE: &str = "stockroom compaction v1";
 /// What a compaction did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CompactReport {
+    /// Segment files before.
     pub segments_before: usize,
+    /// Segment files after.
     pub segments_after: usize,
+    /// Bytes on disk before.
     pub bytes_before: u64,
+    /// Bytes on disk after.
     pub bytes_after: u64,
     /// Live records rewritten.
     pub records_kept: u64,

@@ -16,19 +16,32 @@ pub enum StoreError {
         "{dir} is already open by another stockroom process{}; stop it before opening the store again",
         holder.map(|pid| format!(" (pid {pid})")).unwrap_or_default()
     )]
-    Locked { dir: PathBuf, holder: Option<u32> },
+    Locked {
+        /// The store's directory.
+        dir: PathBuf,
+        /// The holder's pid, as its `LOCK` file says.
+        holder: Option<u32>,
+    },
 
     /// The disk (or the process's file-size limit) has no room for the write.
     #[error(
         "no space left to write {path}: {source}; nothing after the last acknowledged record was kept"
     )]
-    DiskFull { path: PathBuf, source: io::Error },
+    DiskFull {
+        /// The file being written.
+        path: PathBuf,
+        /// The system's answer (`ENOSPC`, `EFBIG`, `EDQUOT`).
+        source: io::Error,
+    },
 
     /// An I/O operation failed.
     #[error("could not {action} {path}")]
     Io {
+        /// What was being done (`open`, `flush`, …).
         action: &'static str,
+        /// The file or directory.
         path: PathBuf,
+        /// The system's answer.
         source: io::Error,
     },
 
@@ -36,7 +49,12 @@ pub enum StoreError {
     #[error(
         "a {len}-byte record does not fit in a segment (at most {max} bytes); raise the segment size"
     )]
-    RecordTooLarge { len: u64, max: u64 },
+    RecordTooLarge {
+        /// The record's length.
+        len: u64,
+        /// The most a segment takes.
+        max: u64,
+    },
 
     /// A flush to disk (or a compaction's swap of files) failed earlier; the store refuses
     /// writes until it is reopened, which recovers from whatever state the disk is in.
@@ -50,9 +68,13 @@ pub enum StoreError {
         "{asset}/{kind} in {segment} at byte {offset} is corrupt: its bytes do not match their blake3 hash"
     )]
     CorruptRecord {
+        /// The segment file.
         segment: PathBuf,
+        /// Where the record starts in it.
         offset: u64,
+        /// The record's asset.
         asset: AssetId,
+        /// The record's kind.
         kind: Kind,
     },
 
@@ -62,14 +84,20 @@ pub enum StoreError {
         "{segment} has {bytes} unreadable bytes at offset {offset}; compaction would discard them, so it was not run (see `stockroom verify`)"
     )]
     UnreadableRegion {
+        /// The segment file.
         segment: PathBuf,
+        /// Where the unreadable bytes start.
         offset: u64,
+        /// How many there are.
         bytes: u64,
     },
 
     /// An interrupted compaction left a marker this version cannot read.
     #[error("{path} is not a compaction marker this version understands; inspect it by hand")]
-    MalformedMarker { path: PathBuf },
+    MalformedMarker {
+        /// The marker file.
+        path: PathBuf,
+    },
 
     /// The options given to [`crate::Store::open`] are not usable.
     #[error("invalid store options: {0}")]

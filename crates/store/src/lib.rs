@@ -25,6 +25,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#![warn(missing_docs)]
+
 mod compact;
 mod error;
 mod format;
@@ -173,9 +175,13 @@ impl AsRef<[u8]> for Blob {
 /// A live key and what is known of its record without reading the body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EntryInfo {
+    /// The asset the record belongs to.
     pub asset: AssetId,
+    /// What the record holds.
     pub kind: Kind,
+    /// The blob's length in bytes.
     pub len: u64,
+    /// blake3 of the blob, as its header records it.
     pub blake3: [u8; 32],
 }
 

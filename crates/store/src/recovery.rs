@@ -18,8 +18,11 @@ pub(crate) const LOST_AND_FOUND: &str = "lost+found";
 /// A byte range of a segment in which no valid record could be read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UnreadableRange {
+    /// The segment file.
     pub segment: PathBuf,
+    /// Where the range starts.
     pub offset: u64,
+    /// Its length in bytes.
     pub len: u64,
 }
 

@@ -9,6 +9,7 @@ use crate::format::{Kind, record_len};
 /// Live records of one kind.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct KindStats {
+    /// Live records of the kind.
     pub records: u64,
     /// Bytes of the blobs themselves (no headers).
     pub bytes: u64,
@@ -17,6 +18,7 @@ pub struct KindStats {
 /// A summary of what the store holds.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
+    /// Segment files.
     pub segments: usize,
     /// Bytes of all segment files.
     pub disk_bytes: u64,

@@ -14,9 +14,13 @@ use crate::segment::{self, BodyCheck};
 pub enum Problem {
     /// A record whose bytes do not match the hash in its header.
     Corrupt {
+        /// The segment file.
         segment: PathBuf,
+        /// Where the record starts in it.
         offset: u64,
+        /// The record's asset.
         asset: AssetId,
+        /// The record's kind.
         kind: Kind,
         /// Whether it is the version reads are served from (otherwise it is an old version
         /// that compaction would drop).
@@ -24,8 +28,11 @@ pub enum Problem {
     },
     /// A range in which no valid record header could be read.
     Unreadable {
+        /// The segment file.
         segment: PathBuf,
+        /// Where the range starts.
         offset: u64,
+        /// Its length in bytes.
         len: u64,
     },
 }
@@ -61,11 +68,13 @@ impl fmt::Display for Problem {
 /// What `verify` checked and found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct VerifyReport {
+    /// Segment files read.
     pub segments: usize,
     /// Records checked (puts, tombstones, seals and padding).
     pub records: u64,
     /// Bytes checked.
     pub bytes: u64,
+    /// Every damaged record and unreadable range, in file order.
     pub problems: Vec<Problem>,
 }
 
