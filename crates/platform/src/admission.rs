@@ -126,21 +126,6 @@ impl From<Admitted> for FileOutcome {
     }
 }
 
-/// Error chains as one line (`cause: source: …`), as the CLI has always printed them.
-fn sentence(error: &PlatformError) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        let part = cause.to_string();
-        if !text.ends_with(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = cause.source();
-    }
-    text
-}
-
 impl Platform {
     /// An author's upload (`POST /v1/assets`): refused unless the member may upload, then
     /// admitted as [`Platform::admit`] does, crediting the member; an active one is
@@ -191,7 +176,7 @@ impl Platform {
                                 disk_full.store(true, Ordering::Relaxed);
                             }
                             FileOutcome::Failed {
-                                error: sentence(&error),
+                                error: crate::error::one_line(&error),
                             }
                         }
                     }
@@ -329,8 +314,7 @@ impl Platform {
             metadata: AssetMetadata {
                 author: author.name.clone(),
                 ..metadata.clone()
-            }
-            .into(),
+            },
         };
         // Acknowledged only once the bytes and the catalogue row are durable (DESIGN §4).
         let stored = self

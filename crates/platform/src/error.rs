@@ -174,5 +174,21 @@ fn catalog_class(class: CatalogClass) -> ErrorClass {
     }
 }
 
+/// An error and its causes as one line (`what: why: …`), each cause once: what the CLI
+/// prints for a file it could not take.
+pub fn one_line(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let part = cause.to_string();
+        if !text.ends_with(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// The platform's results.
 pub type Result<T, E = PlatformError> = std::result::Result<T, E>;

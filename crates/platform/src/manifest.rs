@@ -44,12 +44,16 @@ impl Manifest {
                 continue;
             }
             let at = |why: &dyn std::fmt::Display| format!("line {line_number}: {why}");
-            // `file` is split off by hand: serde ignores `deny_unknown_fields` under `flatten`.
             let mut object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(line)
                 .map_err(|error| at(&format!("not a JSON object: {error}")))?;
             let Some(serde_json::Value::String(file)) = object.remove("file") else {
                 return Err(at(&"no \"file\" string"));
             };
+            if let Some(unknown) = object.keys().find(|name| !AssetMetadata::is_field(name)) {
+                return Err(at(&format!(
+                    "not a manifest entry: unknown field {unknown:?}"
+                )));
+            }
             let metadata: AssetMetadata = serde_json::from_value(object.into())
                 .map_err(|error| at(&format!("not a manifest entry: {error}")))?;
             let metadata = metadata.validated().map_err(|error| at(&error))?;

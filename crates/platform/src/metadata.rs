@@ -16,9 +16,10 @@ const MAX_DESCRIPTION_CHARS: usize = 5_000;
 const MAX_KEYWORDS: usize = 50;
 const MAX_KEYWORD_CHARS: usize = 64;
 
-/// An asset's submitted metadata.
+/// An asset's submitted metadata. Unknown fields are ignored here (a record flattens it,
+/// beside its own fields); an input that must refuse them, a manifest, checks
+/// [`AssetMetadata::is_field`].
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct AssetMetadata {
     /// Shown on cards and weighed most in search.
     pub title: String,
@@ -58,6 +59,21 @@ pub struct AssetMetadata {
 }
 
 impl AssetMetadata {
+    /// Whether `name` is one of the fields (read off the struct's own serialisation, so it
+    /// cannot fall behind them).
+    pub fn is_field(name: &str) -> bool {
+        let every = AssetMetadata {
+            copyright: Some(String::new()),
+            license: Some(String::new()),
+            source: Some(String::new()),
+            ..AssetMetadata::default()
+        };
+        match serde_json::to_value(every) {
+            Ok(serde_json::Value::Object(fields)) => fields.contains_key(name),
+            _ => false,
+        }
+    }
+
     /// Metadata for a file that no manifest describes: its name as title.
     pub fn from_file_name(path: &std::path::Path) -> AssetMetadata {
         let title = path
@@ -161,86 +177,7 @@ pub struct MetadataRecord {
     pub duplicates: Vec<Candidate>,
     /// What was submitted, with `author` the credited name.
     #[serde(flatten)]
-    pub metadata: SubmittedFields,
-}
-
-/// The submitted metadata as a record holds it: [`AssetMetadata`] without its refusal of
-/// unknown fields (which `flatten` cannot carry).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SubmittedFields {
-    /// See [`AssetMetadata::title`].
-    pub title: String,
-    /// See [`AssetMetadata::description`].
-    #[serde(default)]
-    pub description: String,
-    /// See [`AssetMetadata::keywords`].
-    #[serde(default)]
-    pub keywords: Vec<String>,
-    /// See [`AssetMetadata::author`].
-    #[serde(default)]
-    pub author: String,
-    /// See [`AssetMetadata::collection`].
-    #[serde(default)]
-    pub collection: Collection,
-    /// See [`AssetMetadata::language`].
-    #[serde(default)]
-    pub language: Language,
-    /// See [`AssetMetadata::editorial_only`].
-    #[serde(default)]
-    pub editorial_only: bool,
-    /// See [`AssetMetadata::model_release`].
-    #[serde(default)]
-    pub model_release: bool,
-    /// See [`AssetMetadata::property_release`].
-    #[serde(default)]
-    pub property_release: bool,
-    /// See [`AssetMetadata::copyright`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub copyright: Option<String>,
-    /// See [`AssetMetadata::license`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub license: Option<String>,
-    /// See [`AssetMetadata::source`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source: Option<String>,
-}
-
-impl From<AssetMetadata> for SubmittedFields {
-    fn from(metadata: AssetMetadata) -> SubmittedFields {
-        SubmittedFields {
-            title: metadata.title,
-            description: metadata.description,
-            keywords: metadata.keywords,
-            author: metadata.author,
-            collection: metadata.collection,
-            language: metadata.language,
-            editorial_only: metadata.editorial_only,
-            model_release: metadata.model_release,
-            property_release: metadata.property_release,
-            copyright: metadata.copyright,
-            license: metadata.license,
-            source: metadata.source,
-        }
-    }
-}
-
-impl From<SubmittedFields> for AssetMetadata {
-    fn from(fields: SubmittedFields) -> AssetMetadata {
-        AssetMetadata {
-            title: fields.title,
-            description: fields.description,
-            keywords: fields.keywords,
-            author: fields.author,
-            collection: fields.collection,
-            language: fields.language,
-            editorial_only: fields.editorial_only,
-            model_release: fields.model_release,
-            property_release: fields.property_release,
-            copyright: fields.copyright,
-            license: fields.license,
-            source: fields.source,
-        }
-    }
+    pub metadata: AssetMetadata,
 }
 
 impl MetadataRecord {

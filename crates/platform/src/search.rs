@@ -88,7 +88,7 @@ pub fn asset_doc(id: AssetId, record: &MetadataRecord) -> AssetDoc {
         .iter()
         .filter_map(|keyword| keyword.parse::<Color>().ok())
         .collect();
-    let credited = credit(&AssetMetadata::from(metadata.clone()));
+    let credited = credit(metadata);
     let author = Author {
         id: record.author_id.clone().unwrap_or(credited.id),
         name: credited.name,
@@ -319,7 +319,7 @@ mod tests {
                 .into(),
             author_id: None,
             duplicates: Vec::new(),
-            metadata: metadata.into(),
+            metadata,
         };
         let doc = asset_doc(AssetId::from_u64(7), &record);
         assert_eq!(

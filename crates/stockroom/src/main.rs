@@ -295,7 +295,7 @@ fn print_per_image<Hashed: Send>(
             Ok(hashed) => line(path, &hashed),
             Err(error) => {
                 failed = true;
-                serde_json::json!({ "path": path, "error": error_line(&error) })
+                serde_json::json!({ "path": path, "error": stockroom_platform::error::one_line(&error) })
             }
         };
         serde_json::to_writer(&mut out, &value)?;
@@ -360,21 +360,6 @@ impl HashLine {
             blake3: printed.blake3.to_hex().to_string(),
         }
     }
-}
-
-/// An error and its causes as one line (`what: why: …`).
-fn error_line(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let part = cause.to_string();
-        if !text.ends_with(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// Prints one JSON line per file and a summary; fails if any file failed.
