@@ -26,9 +26,13 @@ pub enum Purpose {
     Read,
 }
 
-/// The platform over the data directory, for `purpose`.
+/// The platform over the data directory, for `purpose`, on the system clock.
 pub fn platform(config: &Config, purpose: Purpose) -> Result<Platform> {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    platform_on(config, purpose, Arc::new(SystemClock))
+}
+
+/// [`platform`] reading `clock` (the one clock the server's other parts read too).
+pub fn platform_on(config: &Config, purpose: Purpose, clock: Arc<dyn Clock>) -> Result<Platform> {
     let catalog = SqliteCatalog::open(&config.catalog_dir(), config.catalog_options())
         .with_context(|| format!("opening {}", config.catalog_dir().display()))?;
     let index_options = match purpose {

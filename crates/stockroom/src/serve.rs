@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use stockroom_server::access_log::AccessLog;
 use stockroom_server::{Parts, Server, ServerOptions, TokenKeys};
-use stockroom_vocab::SystemClock;
+use stockroom_vocab::{Clock, SystemClock};
 
 use crate::config::Config;
 use crate::open::{self, Purpose};
@@ -46,14 +46,12 @@ fn open(config: &Config) -> Result<Server> {
     let token_keys = TokenKeys::load_or_create(&token_file)
         .with_context(|| format!("reading the download-link keys {}", token_file.display()))?;
     let logs = config.data_dir.join("logs");
-    let access_log = AccessLog::open(
-        &logs,
-        config.server.log_retention_days,
-        Arc::new(SystemClock),
-    )
-    .with_context(|| format!("opening the access log in {}", logs.display()))?;
+    // One clock for the platform (and so the guard and the links) and the access log.
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let access_log = AccessLog::open(&logs, config.server.log_retention_days, clock.clone())
+        .with_context(|| format!("opening the access log in {}", logs.display()))?;
     let parts = Parts {
-        platform: Arc::new(open::platform(config, Purpose::Serve)?),
+        platform: Arc::new(open::platform_on(config, Purpose::Serve, clock)?),
         token_keys,
         access_log: Some(access_log),
     };
