@@ -32,6 +32,7 @@ mod backend;
 mod error;
 mod licences;
 mod members;
+mod network;
 mod privacy;
 mod schema;
 mod sql;
@@ -51,7 +52,8 @@ pub use backend::Catalog;
 pub use error::{CatalogError, ErrorClass, Result};
 pub use licences::{Caller, Grant, Holder, Licence, LicenceCheck, Licensing};
 pub use members::{Created, Member, NewMember, Principal, Seat};
-pub use privacy::{Erasure, Export, ExportedDownload, Network, anonymise};
+pub use network::{Network, anonymise};
+pub use privacy::{Erasure, Export, ExportedDownload};
 pub use stats::MonthStats;
 pub use terms::{Attribution, Quota, Quotas, Site, Usage};
 

@@ -11,7 +11,7 @@ use stockroom_vocab::AssetId;
 
 use crate::error::{CatalogError, Result};
 use crate::members::Principal;
-use crate::privacy::Network;
+use crate::network::Network;
 use crate::terms::{
     self, AssetTerms, Attribution, Downloader, LicenceType, MemberStatus, Quotas, Site, Tier, Usage,
 };

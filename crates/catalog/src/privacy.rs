@@ -2,8 +2,6 @@
 //! addresses, a member's data exported on request, and erasure (licence records kept for
 //! tax and warranty under a pseudonym, everything else deleted).
 
-use std::net::IpAddr;
-
 use rusqlite::params;
 use serde::Serialize;
 use stockroom_vocab::AssetId;
@@ -13,38 +11,6 @@ use crate::error::Result;
 use crate::licences::{Licence, licence_where};
 use crate::members::{self, Member};
 use crate::{SqliteCatalog, hex};
-
-/// An anonymised network: an IPv4 address cut to its /24, an IPv6 address to its /48.
-/// The only way to make one is [`anonymise`], so a full address cannot be stored by
-/// mistake.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
-pub struct Network(String);
-
-impl Network {
-    /// The network as text (`203.0.113.0/24`).
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// The network an address belongs to, as logs and the ledger may keep it.
-pub fn anonymise(address: IpAddr) -> Network {
-    let address = match address {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-        v4 => v4,
-    };
-    Network(match address {
-        IpAddr::V4(v4) => {
-            let [a, b, c, _] = v4.octets();
-            format!("{a}.{b}.{c}.0/24")
-        }
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            let network = std::net::Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0);
-            format!("{network}/48")
-        }
-    })
-}
 
 /// Everything the catalogue holds on a member (DESIGN §2, privacy).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
