@@ -634,3 +634,78 @@ fn ingested_photos_are_searchable_at_once_and_reindex_rebuilds_the_same_index() 
             .all(|hit| hit["id"] != id_of("yellowflower.jpg").as_str())
     );
 }
+
+/// Creates a member through the CLI; its first key.
+fn member_key(data: &Path, name: &str, role: &str) -> String {
+    let output = run(stockroom()
+        .args(["members", "add", "--data"])
+        .arg(data)
+        .args(["--name", name, "--role", role, "--tier", "registered"]));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let created: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    created["keys"][0].as_str().expect("a key").to_string()
+}
+
+#[test]
+fn a_takedown_from_the_cli_takes_the_same_steps_as_the_api() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let ingested = ingest_corpus(data.path());
+    let (_, (_, id)) = ingested
+        .iter()
+        .find(|(path, _)| path.ends_with("aqua.jpg"))
+        .expect("aqua.jpg ingested");
+    let id = id.clone().expect("an id");
+    let before = search(data.path(), &[])["total"].as_u64().expect("total");
+    let customer = member_key(data.path(), "Cy Customer", "customer");
+    let moderator = member_key(data.path(), "Mo Moderator", "moderator");
+    let takedown = |key: &str| {
+        run(stockroom()
+            .args(["assets", "takedown", &id, "--reason", "notice 7", "--data"])
+            .arg(data.path())
+            .args(["--key", key]))
+    };
+
+    let refused = takedown(&customer);
+    assert!(!refused.status.success(), "a customer may not take down");
+    assert!(
+        text(&refused.stderr).contains("moderators only"),
+        "{}",
+        text(&refused.stderr)
+    );
+    assert_eq!(
+        search(data.path(), &[])["total"].as_u64(),
+        Some(before),
+        "nothing changed"
+    );
+
+    let done = takedown(&moderator);
+    assert!(done.status.success(), "{}", text(&done.stderr));
+    let answer: Value = serde_json::from_slice(&done.stdout).expect("JSON");
+    assert_eq!(
+        (answer["id"].as_str(), answer["status"].as_str()),
+        (Some(id.as_str()), Some("removed"))
+    );
+    // Out of search, its bytes gone from the store, its hashes from the duplicate index.
+    assert_eq!(search(data.path(), &[])["total"].as_u64(), Some(before - 1));
+    assert!(!result_ids(&search(data.path(), &["--per-page", "100"])).contains(&id));
+    let stats = run(stockroom().arg("stats").arg("--data").arg(data.path()));
+    assert!(
+        text(&stats.stdout).contains("\"assets\": 11"),
+        "{}",
+        text(&stats.stdout)
+    );
+    let dedup = run(stockroom()
+        .arg("dedup")
+        .arg("--data")
+        .arg(data.path())
+        .arg(repo().join("corpus/photos/aqua.jpg")));
+    assert!(
+        !text(&dedup.stdout).contains(&id),
+        "{}",
+        text(&dedup.stdout)
+    );
+    assert!(
+        !takedown(&moderator).status.success(),
+        "a removed asset is not taken down twice"
+    );
+}

@@ -14,6 +14,7 @@ pub fn stockroom() -> Command {
         "STOCKROOM_CONFIG",
         "STOCKROOM_SEGMENT_SIZE",
         "STOCKROOM_MAX_UPLOAD_SIZE",
+        "STOCKROOM_KEY",
     ] {
         command.env_remove(variable);
     }

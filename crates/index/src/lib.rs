@@ -61,7 +61,7 @@ pub use error::{ErrorClass, IndexError, Result};
 pub fn listing_key(created_at: i64, id: &str) -> (i64, u64) {
     (created_at, schema::id_key(id))
 }
-pub use facets::{AUTHOR_FACET_SIZE, FacetField, Facets};
+pub use facets::{FacetField, Facets};
 pub use request::{
     DEFAULT_PER_PAGE, Filters, MAX_PER_PAGE, MAX_RESULT_WINDOW, SearchRequest, Sort,
 };

@@ -7,6 +7,8 @@ use serde::Deserialize;
 
 use stockroom_vocab::{Collection, Language};
 
+use crate::facets::AUTHOR_FACET_SIZE;
+
 use super::*;
 
 type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;

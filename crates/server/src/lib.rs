@@ -50,10 +50,8 @@ use std::time::Duration;
 use access_log::AccessLog;
 use stockroom_platform::{Change, Platform};
 
-pub use body::Body;
 pub use config::{ServerConfig, ServerOptions};
-pub use problem::ApiError;
-pub use token::{TokenError, TokenKeys};
+pub use token::TokenKeys;
 
 /// What the server serves: the platform (opened by the caller over a data directory) and
 /// what only HTTP needs.

@@ -1,5 +1,6 @@
 //! `stockroom`: argument parsing and wiring; the work happens in the library crates.
 
+mod assets;
 mod config;
 mod ingest;
 mod maintenance;
@@ -114,6 +115,11 @@ enum Command {
     Members {
         #[command(subcommand)]
         command: members::MembersCommand,
+    },
+    /// Withdraw, take down or approve an asset as a member (by their key).
+    Assets {
+        #[command(subcommand)]
+        command: assets::AssetsCommand,
     },
 }
 
@@ -270,6 +276,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Members { command } => {
             let config = Config::load(cli.config.as_deref(), overrides)?;
             members::run(&config, command)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Assets { command } => {
+            let config = Config::load(cli.config.as_deref(), overrides)?;
+            assets::run(&config, command)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Stats => {
