@@ -4,9 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use stockroom_render::{
-    Credit, Limits, PreviewSize, RenderOptions, decode_oriented, probe, render,
-};
+use stockroom_render::{Credit, Limits, RenderOptions, decode_oriented, probe, render};
+use stockroom_vocab::PreviewSize;
 
 fuzz_target!(|data: &[u8]| {
     // Small limits keep each run fast; the limit checks themselves are what is exercised.
@@ -19,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
         ..RenderOptions::default()
     };
     let _ = probe(data, &options.limits);
-    let _ = render(data, &PreviewSize::ALL, &options, Credit::default());
+    let _ = render(data, PreviewSize::ALL, &options, Credit::default());
     if let Ok(pixels) = decode_oriented(data, &options.limits, 200) {
         let print = stockroom_phash::Fingerprint::of_rgb(
             &pixels.rgb,

@@ -7,12 +7,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use stockroom_catalog::AssetRecord;
-use stockroom_render::{Credit, PreviewSize};
+use stockroom_render::Credit;
 use stockroom_store::{Blob, Kind};
 use stockroom_vocab::{AssetId, AssetStatus};
 
 use crate::Platform;
 use crate::error::{PlatformError, Result};
+use stockroom_vocab::PreviewSize;
 
 /// A render's outcome, shared by everyone who waited for it.
 pub(crate) type RenderOutcome = std::result::Result<(), RenderFailure>;
@@ -128,7 +129,7 @@ impl Platform {
         let rendered = pool
             .render(
                 &original.bytes,
-                &PreviewSize::ALL,
+                PreviewSize::ALL,
                 &self.options.render,
                 credit,
             )
@@ -156,7 +157,7 @@ impl Platform {
     /// Moves the thumbnail (if any) to the archive and deletes the previews.
     pub(crate) fn delete_previews(&self, asset: AssetId) -> Result<()> {
         self.blobs.archive_to(&self.archive, asset, Kind::Thumb)?;
-        for size in PreviewSize::ALL {
+        for &size in PreviewSize::ALL {
             self.blobs.delete(asset, kind(size))?;
         }
         Ok(())

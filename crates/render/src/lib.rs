@@ -12,10 +12,11 @@
 //! never on an async executor.
 //!
 //! ```no_run
-//! use stockroom_render::{render, Credit, PreviewSize, RenderOptions};
+//! use stockroom_render::{render, Credit, RenderOptions};
+//! use stockroom_vocab::PreviewSize;
 //!
 //! let original = std::fs::read("corpus/photos/aqua.jpg")?;
-//! let rendered = render(&original, &PreviewSize::ALL, &RenderOptions::default(), Credit::default())?;
+//! let rendered = render(&original, PreviewSize::ALL, &RenderOptions::default(), Credit::default())?;
 //! for preview in &rendered.previews {
 //!     println!("{:?}: {}×{}, {} bytes", preview.size, preview.width, preview.height, preview.jpeg.len());
 //! }
@@ -40,41 +41,8 @@ pub use error::{Format, RenderError, Result};
 pub use keywords::auto_keywords;
 pub use watermark::WatermarkOptions;
 
+use stockroom_vocab::PreviewSize;
 use turbojpeg::{Compressor, Image, PixelFormat, Subsamp};
-
-/// The preview sizes a stock site shows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum PreviewSize {
-    /// 240 px on the long side: search results.
-    Thumb,
-    /// 500 px: the asset page on small screens.
-    Small,
-    /// 1000 px: the asset page.
-    Large,
-}
-
-impl PreviewSize {
-    /// Every size, smallest first.
-    pub const ALL: [PreviewSize; 3] = [PreviewSize::Thumb, PreviewSize::Small, PreviewSize::Large];
-
-    /// Pixels on the long side.
-    pub const fn long_side(self) -> u32 {
-        match self {
-            PreviewSize::Thumb => 240,
-            PreviewSize::Small => 500,
-            PreviewSize::Large => 1000,
-        }
-    }
-
-    /// The name used in URLs (`thumb`, `small`, `large`).
-    pub const fn name(self) -> &'static str {
-        match self {
-            PreviewSize::Thumb => "thumb",
-            PreviewSize::Small => "small",
-            PreviewSize::Large => "large",
-        }
-    }
-}
 
 /// How previews are made.
 #[derive(Clone, Debug, PartialEq)]

@@ -85,7 +85,7 @@ fn a_corpus_photo_renders_all_three_sizes_with_credit() -> Result<()> {
     };
     let rendered = render(
         &original,
-        &PreviewSize::ALL,
+        PreviewSize::ALL,
         &RenderOptions::default(),
         credit,
     )?;
@@ -127,13 +127,13 @@ fn output_is_deterministic_so_etags_are_stable() -> Result<()> {
     let original = corpus("ladybird.jpg");
     let once = render(
         &original,
-        &PreviewSize::ALL,
+        PreviewSize::ALL,
         &RenderOptions::default(),
         Credit::default(),
     )?;
     let twice = render(
         &original,
-        &PreviewSize::ALL,
+        PreviewSize::ALL,
         &RenderOptions::default(),
         Credit::default(),
     )?;
@@ -164,11 +164,11 @@ fn the_watermark_is_in_every_preview() -> Result<()> {
     };
     let marked = render(
         &original,
-        &PreviewSize::ALL,
+        PreviewSize::ALL,
         &RenderOptions::default(),
         Credit::default(),
     )?;
-    let unmarked = render(&original, &PreviewSize::ALL, &plain, Credit::default())?;
+    let unmarked = render(&original, PreviewSize::ALL, &plain, Credit::default())?;
     for (a, b) in marked.previews.iter().zip(&unmarked.previews) {
         let a = turbojpeg::decompress(&a.jpeg, PixelFormat::RGB).map_err(RenderError::Jpeg)?;
         let b = turbojpeg::decompress(&b.jpeg, PixelFormat::RGB).map_err(RenderError::Jpeg)?;
@@ -357,7 +357,7 @@ fn hostile_files_get_typed_errors_fast() {
         let started = Instant::now();
         let result = render(
             &bytes,
-            &PreviewSize::ALL,
+            PreviewSize::ALL,
             &RenderOptions::default(),
             Credit::default(),
         );

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 use stockroom_index::AssetDoc;
-use stockroom_render::PreviewSize;
+use stockroom_vocab::PreviewSize;
 
 /// A search result: the index's card with the preview links.
 #[derive(Debug, Serialize)]
@@ -18,7 +18,7 @@ pub struct Card {
 impl Card {
     /// The card of `asset`, linking its large preview and its thumbnail.
     pub fn new(asset: AssetDoc) -> Card {
-        let url = |size: PreviewSize| format!("/v1/previews/{}/{}.jpg", asset.id, size.name());
+        let url = |size: PreviewSize| format!("/v1/previews/{}/{}.jpg", asset.id, size.as_str());
         Card {
             preview_url: url(PreviewSize::Large),
             thumb_url: url(PreviewSize::Thumb),

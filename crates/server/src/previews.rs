@@ -16,8 +16,8 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Response, header};
 use lru::LruCache;
 use stockroom_catalog::AssetRecord;
-use stockroom_render::PreviewSize;
 use stockroom_vocab::AssetId;
+use stockroom_vocab::PreviewSize;
 
 use crate::auth;
 use crate::body::Body;
@@ -72,7 +72,7 @@ impl Previews {
     /// Forgets an asset's previews (it left the public).
     pub fn evict(&self, asset: AssetId) {
         let mut ready = self.ready();
-        for size in PreviewSize::ALL {
+        for &size in PreviewSize::ALL {
             ready.entries.pop(&(asset, size));
         }
         ready.generation += 1;
@@ -81,10 +81,7 @@ impl Previews {
 
 /// `thumb.jpg`, `small.jpg`, `large.jpg`.
 fn size_of(file: &str) -> Option<PreviewSize> {
-    let name = file.strip_suffix(".jpg")?;
-    PreviewSize::ALL
-        .into_iter()
-        .find(|size| size.name() == name)
+    file.strip_suffix(".jpg")?.parse().ok()
 }
 
 pub async fn serve(call: Call) -> Result<Response<Body>, ApiError> {

@@ -1,6 +1,7 @@
 //! The words every Stockroom crate shares, defined once: the asset id ([`AssetId`]), the
 //! closed sets of names the platform's terms use ([`Collection`], [`Language`],
-//! [`AssetStatus`], [`MemberStatus`], [`Tier`], [`Role`], [`LicenceType`]), the one
+//! [`AssetStatus`], [`MemberStatus`], [`Tier`], [`Role`], [`LicenceType`],
+//! [`PreviewSize`]), the one
 //! [`Clock`] everything that reads time is handed, and the one durable file write
 //! ([`durable::write_file`]).
 //!
@@ -26,5 +27,6 @@ mod names;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use id::{AssetId, ParseAssetIdError};
 pub use names::{
-    AssetStatus, Collection, Language, LicenceType, MemberStatus, Role, Tier, UnknownName,
+    AssetStatus, Collection, Language, LicenceType, MemberStatus, PreviewSize, Role, Tier,
+    UnknownName,
 };

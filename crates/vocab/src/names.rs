@@ -148,6 +148,29 @@ names!(
     LicenceType ("licence type") { Standard = "standard", Editorial = "editorial" }
 );
 
+names!(
+    /// The preview sizes a stock site shows, smallest first.
+    PreviewSize ("preview size") {
+        /// 240 px on the long side: search results.
+        Thumb = "thumb",
+        /// 500 px: the asset page on small screens.
+        Small = "small",
+        /// 1000 px: the asset page.
+        Large = "large",
+    }
+);
+
+impl PreviewSize {
+    /// Pixels on the long side.
+    pub const fn long_side(self) -> u32 {
+        match self {
+            PreviewSize::Thumb => 240,
+            PreviewSize::Small => 500,
+            PreviewSize::Large => 1000,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

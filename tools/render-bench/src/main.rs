@@ -12,9 +12,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use stockroom_render::{
-    Credit, LinearLight, PreviewSize, RenderOptions, WatermarkOptions, probe, render,
-};
+use stockroom_render::{Credit, LinearLight, RenderOptions, WatermarkOptions, probe, render};
+use stockroom_vocab::PreviewSize;
 
 fn main() -> Result<()> {
     // As the server does at start-up: render threads reuse their decode buffers.
