@@ -1,16 +1,18 @@
 //! `GET /v1/previews/{id}/{size}.jpg`: watermarked previews, the CDN's origin.
 //!
 //! The platform renders a preview on its first request and persists it (see
-//! `Platform::preview`). What a response needs (the bytes as a view into the store's
+//! `Platform::preview`); concurrent misses for one asset wait for the first, without
+//! holding a thread, and then read what it stored. What a response needs (the bytes as a view into the store's
 //! mapping, the ETag, the surrogate keys) is kept here in an LRU cache, so a cached
 //! preview is answered without touching the catalogue or hashing anything. The cache
 //! hears the platform's change feed: withdrawal and takedown evict an asset's entries
 //! before they return. A held upload's previews are shown to moderators only, marked
 //! private and never cached.
 
+use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::atomic::Ordering;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Response, header};
@@ -18,6 +20,7 @@ use lru::LruCache;
 use stockroom_catalog::AssetRecord;
 use stockroom_vocab::AssetId;
 use stockroom_vocab::PreviewSize;
+use tokio::sync::OnceCell;
 
 use crate::auth;
 use crate::body::Body;
@@ -38,10 +41,14 @@ struct Ready {
     private: bool,
 }
 
-/// The cache of ready preview responses.
+/// The cache of ready preview responses, and the misses in flight.
 #[derive(Debug)]
 pub struct Previews {
     ready: Mutex<Cache>,
+    /// One miss per asset asks the platform (which may render); the others wait here, on
+    /// no thread, and then read what it stored. (A herd of requests for a new asset would
+    /// otherwise hold a blocking thread each while the render runs.)
+    loading: Mutex<HashMap<AssetId, Arc<OnceCell<()>>>>,
 }
 
 #[derive(Debug)]
@@ -60,6 +67,7 @@ impl Previews {
                 entries: LruCache::new(NonZeroUsize::new(entries).unwrap_or(NonZeroUsize::MIN)),
                 generation: 0,
             }),
+            loading: Mutex::new(HashMap::new()),
         }
     }
 
@@ -144,9 +152,34 @@ pub async fn serve(call: Call) -> Result<Response<Body>, ApiError> {
 async fn load(call: &Call, asset: AssetId, size: PreviewSize) -> Result<Ready, ApiError> {
     let moderator =
         call.header(header::AUTHORIZATION).is_some() && auth::moderator(call).await.is_ok();
-    let preview = call
-        .blocking(move |app| Ok(app.platform.preview(asset, size, moderator)?))
-        .await?;
+    let ask = || call.blocking(move |app| Ok(app.platform.preview(asset, size, moderator)?));
+    let previews = &call.app.previews;
+    let cell = previews
+        .loading
+        .lock()
+        .unwrap_or_else(|poison| poison.into_inner())
+        .entry(asset)
+        .or_default()
+        .clone();
+    let mut first = None;
+    cell.get_or_init(|| async { first = Some(ask().await) })
+        .await;
+    {
+        let mut loading = previews
+            .loading
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        if loading
+            .get(&asset)
+            .is_some_and(|current| Arc::ptr_eq(current, &cell))
+        {
+            loading.remove(&asset);
+        }
+    }
+    let preview = match first {
+        Some(answer) => answer?,
+        None => ask().await?,
+    };
     Ok(Ready {
         etag: served::etag(&preview.blob.blake3()),
         surrogate_key: surrogate_key(&preview.record),
