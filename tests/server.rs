@@ -1564,3 +1564,36 @@ fn fair_use_limits_rates_slows_and_refuses_past_the_quota_and_flags_stockpiling(
     let flags = server.request("GET", "/v1/moderation/flags", &as_moderator, b"");
     assert_eq!(flags.json()["flags"], serde_json::json!([]));
 }
+
+#[test]
+fn a_blocked_members_links_stop_at_once_and_downloads_forbid_sniffing() {
+    let server = serve(DEFAULT_CONFIG);
+    let asset = server.asset("aqua.jpg").to_string();
+    let (member, keys) = server.member("Cy", "customer", "registered", 1);
+    let (_, moderator) = server.member("Mo", "moderator", "registered", 1);
+    let as_member = format!("Bearer {}", keys[0]);
+    let as_moderator = format!("Bearer {}", moderator[0]);
+    let granted = server.request(
+        "POST",
+        &format!("/v1/assets/{asset}/licenses"),
+        &[("Authorization", &as_member)],
+        b"",
+    );
+    assert_eq!(granted.status, 201, "{}", granted.text());
+    let url = granted.json()["download_url"]
+        .as_str()
+        .expect("download_url")
+        .to_string();
+    let original = server.get(&url);
+    assert_eq!(original.status, 200, "{}", original.text());
+    assert_eq!(original.header("x-content-type-options"), Some("nosniff"));
+
+    let blocked = server.request(
+        "POST",
+        &format!("/v1/moderation/members/{member}/block"),
+        &[("Authorization", &as_moderator)],
+        b"",
+    );
+    assert_eq!(blocked.status, 200, "{}", blocked.text());
+    server.get(&url).assert_problem(403);
+}

@@ -312,11 +312,7 @@ impl SqliteCatalog {
 }
 
 fn require_moderator(who: &Principal) -> Result<()> {
-    if who.has_role(Role::Moderator) || who.has_role(Role::Admin) {
-        Ok(())
-    } else {
-        Err(CatalogError::Forbidden("moderators only"))
-    }
+    crate::terms::may_moderate(&who.roles, who.status)
 }
 
 fn not_found(id: &str) -> CatalogError {

@@ -98,6 +98,37 @@ pub fn may_upload(roles: &[Role], status: MemberStatus) -> Result<()> {
     }
 }
 
+/// Whether a member may moderate: moderators and admins whose account is not blocked (a
+/// blocked moderator keeps no right, not even to clear their own block).
+pub fn may_moderate(roles: &[Role], status: MemberStatus) -> Result<()> {
+    if status == MemberStatus::Blocked {
+        return Err(CatalogError::Forbidden(
+            "this account is blocked: no moderation rights",
+        ));
+    }
+    if roles.contains(&Role::Moderator) || roles.contains(&Role::Admin) {
+        Ok(())
+    } else {
+        Err(CatalogError::Forbidden("moderators only"))
+    }
+}
+
+/// Whether `by` may block or clear a member holding `target_roles`: a moderator, and only
+/// an admin may block or clear an admin.
+pub fn may_set_status(
+    by_roles: &[Role],
+    by_status: MemberStatus,
+    target_roles: &[Role],
+) -> Result<()> {
+    may_moderate(by_roles, by_status)?;
+    if target_roles.contains(&Role::Admin) && !by_roles.contains(&Role::Admin) {
+        return Err(CatalogError::Forbidden(
+            "only an admin may block or clear an admin",
+        ));
+    }
+    Ok(())
+}
+
 /// Who asks for a download, as far as the terms care.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Downloader {

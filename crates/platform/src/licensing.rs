@@ -85,7 +85,8 @@ impl Platform {
 
     /// The original a download link unlocks, and its pace. A takedown ends every link at
     /// once; a withdrawn asset's licensees keep theirs, but an anonymous link (no licence)
-    /// ends when the asset leaves the public. The holder's budget is spent (a member's,
+    /// ends when the asset leaves the public, and a blocked holder's links end with the
+    /// block. The holder's budget is spent (a member's,
     /// shared by their seats, at the throttled rate when flagged or past the soft quota),
     /// or the network's at the anonymous rate; a holder that cannot be read (an erased
     /// member's licence) is paced as its network, never refused for it.
@@ -96,6 +97,15 @@ impl Platform {
         network: &Network,
     ) -> Result<Download> {
         let holder = licence.and_then(|licence| self.catalog.holder(licence).ok());
+        if holder
+            .as_ref()
+            .is_some_and(|holder| holder.status == MemberStatus::Blocked)
+        {
+            // A block ends the member's links at once, not when they expire.
+            return Err(PlatformError::Forbidden(
+                "this account is blocked: its download links no longer work",
+            ));
+        }
         let record = self.catalog.asset(asset)?;
         let gone = record.status == AssetStatus::Removed
             || record.purged_at.is_some()

@@ -165,10 +165,18 @@ impl Platform {
             .collect())
     }
 
-    /// A moderator blocks a member (no downloads, uploads or links) or clears them (the
-    /// detectors start over: a cleared member is not flagged again for what a moderator
-    /// has just judged). Returns the member as they now are.
-    pub fn set_member_blocked(&self, member_id: &str, block: bool) -> Result<Member> {
+    /// A moderator (`by`) blocks a member (no downloads, uploads, links or moderation) or
+    /// clears them (the detectors start over: a cleared member is not flagged again for
+    /// what a moderator has just judged); only an admin may block or clear an admin.
+    /// Returns the member as they now are.
+    pub fn set_member_blocked(
+        &self,
+        member_id: &str,
+        block: bool,
+        by: &Principal,
+    ) -> Result<Member> {
+        let target = self.catalog.member(member_id)?;
+        stockroom_catalog::terms::may_set_status(&by.roles, by.status, &target.roles)?;
         if block {
             self.catalog.block(member_id)?;
         } else {

@@ -171,3 +171,126 @@ fn a_takedown_runs_every_step_and_tells_the_feed() {
         .expect_err("already removed");
     assert_ne!(error.class(), crate::ErrorClass::Internal, "{error}");
 }
+
+/// A new member with `roles`, as their owner seat.
+fn member(platform: &Platform, name: &str, roles: &[Role]) -> stockroom_catalog::Principal {
+    let created = platform
+        .catalog()
+        .add_member(&NewMember {
+            name: name.into(),
+            roles: roles.to_vec(),
+            tier: Tier::Registered,
+            seats: 1,
+        })
+        .expect("member");
+    platform
+        .catalog()
+        .authenticate(&created.keys[0])
+        .expect("key")
+}
+
+#[test]
+fn a_blocked_members_download_links_stop_working_at_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let platform = platform(dir.path(), Arc::new(ManualClock::at(1_793_491_200)));
+    let catalog = platform.catalog();
+    let buyer = member(&platform, "Cy", &[Role::Customer]);
+    let moderator = member(&platform, "Mo", &[Role::Moderator]);
+    let asset = AssetId::from_u64(4);
+    catalog
+        .add_asset(&NewAsset {
+            id: asset,
+            author_id: "ann".into(),
+            author_name: "Ann".into(),
+            title: "t".into(),
+            collection: Collection::Free,
+            editorial_only: false,
+            model_release: false,
+            property_release: false,
+            pending: false,
+        })
+        .expect("asset");
+    platform
+        .originals()
+        .put(asset, b"original")
+        .expect("original");
+    let licence = match platform
+        .license(Caller::Member(&buyer), asset)
+        .expect("licensed")
+        .grant
+    {
+        stockroom_catalog::Grant::New(licence) => licence.id,
+        other => panic!("expected a new licence, got {other:?}"),
+    };
+    let network = stockroom_catalog::anonymise("203.0.113.9".parse().expect("address"));
+    assert!(platform.download(asset, Some(&licence), &network).is_ok());
+    platform
+        .set_member_blocked(&buyer.member_id, true, &moderator)
+        .expect("blocked");
+    let refused = platform
+        .download(asset, Some(&licence), &network)
+        .expect_err("a blocked member's link");
+    assert_eq!(refused.class(), crate::ErrorClass::Forbidden, "{refused}");
+    platform
+        .set_member_blocked(&buyer.member_id, false, &moderator)
+        .expect("cleared");
+    assert!(platform.download(asset, Some(&licence), &network).is_ok());
+}
+
+#[test]
+fn a_blocked_moderator_has_no_moderation_rights_and_only_an_admin_blocks_an_admin() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let platform = platform(dir.path(), Arc::new(ManualClock::at(1_793_491_200)));
+    let admin = member(&platform, "Ada", &[Role::Admin]);
+    let moderator = member(&platform, "Mo", &[Role::Moderator]);
+    let other = member(&platform, "Max", &[Role::Moderator]);
+    let forbidden = |result: crate::Result<stockroom_catalog::Member>| {
+        result.expect_err("refused").class() == crate::ErrorClass::Forbidden
+    };
+    assert!(
+        forbidden(platform.set_member_blocked(&admin.member_id, true, &moderator)),
+        "a moderator may not block an admin"
+    );
+    platform
+        .set_member_blocked(&moderator.member_id, true, &admin)
+        .expect("an admin blocks a moderator");
+    // The principal as a new request would authenticate it now.
+    let blocked = platform
+        .catalog()
+        .member(&moderator.member_id)
+        .map(|member| stockroom_catalog::Principal {
+            status: member.status,
+            ..moderator.clone()
+        })
+        .expect("member");
+    assert!(
+        forbidden(platform.set_member_blocked(&moderator.member_id, false, &blocked)),
+        "a blocked moderator may not clear their own block"
+    );
+    assert!(
+        forbidden(platform.set_member_blocked(&other.member_id, true, &blocked)),
+        "nor block anyone else"
+    );
+    let asset = AssetId::from_u64(5);
+    platform
+        .catalog()
+        .add_asset(&NewAsset {
+            id: asset,
+            author_id: "ann".into(),
+            author_name: "Ann".into(),
+            title: "t".into(),
+            collection: Collection::Free,
+            editorial_only: false,
+            model_release: false,
+            property_release: false,
+            pending: false,
+        })
+        .expect("asset");
+    let takedown = platform
+        .takedown(asset, &blocked, "notice")
+        .expect_err("nor take anything down");
+    assert_eq!(takedown.class(), crate::ErrorClass::Forbidden, "{takedown}");
+    platform
+        .set_member_blocked(&admin.member_id, true, &admin)
+        .expect("an admin may block an admin");
+}

@@ -221,10 +221,10 @@ pub async fn flags(call: Call) -> Result<Response<Body>, ApiError> {
 
 /// `POST /v1/moderation/members/{id}/block|clear`.
 pub async fn block_member(call: Call, block: bool) -> Result<Response<Body>, ApiError> {
-    auth::moderator(&call).await?;
+    let moderator = auth::moderator(&call).await?;
     let id = call.segment(3).to_string();
     let member = call
-        .blocking(move |app| Ok(app.platform.set_member_blocked(&id, block)?))
+        .blocking(move |app| Ok(app.platform.set_member_blocked(&id, block, &moderator)?))
         .await?;
     Ok(json(StatusCode::OK, &member))
 }

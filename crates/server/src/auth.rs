@@ -7,7 +7,6 @@ use stockroom_catalog::{Principal, anonymise};
 
 use crate::call::{Call, Who};
 use crate::problem::ApiError;
-use stockroom_vocab::Role;
 
 /// Longer than any key the catalogue issues.
 const MAX_KEY_LEN: usize = 256;
@@ -44,14 +43,11 @@ pub async fn member(call: &Call) -> Result<Principal, ApiError> {
     }
 }
 
-/// The caller, who must be a moderator (or an admin).
+/// The caller, who must be a moderator (or an admin) whose account is not blocked.
 pub async fn moderator(call: &Call) -> Result<Principal, ApiError> {
     let principal = member(call).await?;
-    if principal.has_role(Role::Moderator) || principal.has_role(Role::Admin) {
-        Ok(principal)
-    } else {
-        Err(ApiError::forbidden("moderators only"))
-    }
+    stockroom_catalog::terms::may_moderate(&principal.roles, principal.status)?;
+    Ok(principal)
 }
 
 fn bearer(value: &[u8]) -> Option<&str> {

@@ -125,6 +125,11 @@ pub async fn download(call: Call) -> Result<Response<Body>, ApiError> {
         header::CACHE_CONTROL,
         HeaderValue::from_static("private, no-store"),
     );
+    // The bytes are the author's file, not ours: a browser must not guess another type.
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     headers.insert(
         header::CONTENT_DISPOSITION,
         header_value(&format!(
