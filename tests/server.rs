@@ -1597,3 +1597,32 @@ fn a_blocked_members_links_stop_at_once_and_downloads_forbid_sniffing() {
     assert_eq!(blocked.status, 200, "{}", blocked.text());
     server.get(&url).assert_problem(403);
 }
+
+#[test]
+fn a_block_made_with_the_cli_reaches_a_running_server_within_a_second() {
+    let server = serve(DEFAULT_CONFIG);
+    let (author, keys) = server.member("Ann", "author", "registered", 1);
+    let as_author = format!("Bearer {}", keys[0]);
+    let upload = || {
+        server.request(
+            "POST",
+            "/v1/assets?title=Sea",
+            &[("Authorization", &as_author)],
+            b"",
+        )
+    };
+    // Allowed to upload (the empty body is what is wrong), and now cached.
+    upload().assert_problem(400);
+    let blocked = stockroom()
+        .args(["members", "block", &author, "--data"])
+        .arg(server.data.path())
+        .output()
+        .expect("members block");
+    assert!(
+        blocked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&blocked.stderr)
+    );
+    std::thread::sleep(Duration::from_millis(1_200));
+    upload().assert_problem(403);
+}

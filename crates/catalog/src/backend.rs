@@ -72,6 +72,9 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
     fn add_seat(&self, member_id: &str) -> Result<(String, String)>;
     /// Removes a seat (its key stops working).
     fn remove_seat(&self, member_id: &str, seat_id: &str) -> Result<()>;
+    /// Forgets cached principals if any member changed since the last call, here or in
+    /// another process; whether one did.
+    fn sync_member_changes(&self) -> Result<bool>;
 
     // Privacy and statistics.
     /// Everything held on a member.
@@ -120,6 +123,7 @@ forward! {
     clear(id: &str) -> Result<()>;
     add_seat(member_id: &str) -> Result<(String, String)>;
     remove_seat(member_id: &str, seat_id: &str) -> Result<()>;
+    sync_member_changes() -> Result<bool>;
     export(member_id: &str) -> Result<Export>;
     erase(member_id: &str) -> Result<Erasure>;
     author_stats(author_id: &str) -> Result<Vec<MonthStats>>;

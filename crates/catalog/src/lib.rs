@@ -87,6 +87,8 @@ impl Default for Options {
 /// The catalogue database of one data dir.
 pub struct SqliteCatalog {
     writer: writer::Writer,
+    /// The member-change counter as [`SqliteCatalog::sync_member_changes`] last read it.
+    member_changes_seen: std::sync::atomic::AtomicI64,
     reader: Mutex<Connection>,
     keys: members::KeyCache,
     /// Keys API keys are hashed with, and erased members pseudonymised with.
@@ -127,7 +129,12 @@ impl SqliteCatalog {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         read.busy_timeout(BUSY_TIMEOUT)?;
+        let member_changes: i64 =
+            read.query_row("SELECT seq FROM member_changes WHERE id = 1", [], |row| {
+                row.get(0)
+            })?;
         Ok(SqliteCatalog {
+            member_changes_seen: std::sync::atomic::AtomicI64::new(member_changes),
             writer: writer::Writer::spawn(write),
             reader: Mutex::new(read),
             keys: members::KeyCache::new(options.key_cache_entries),

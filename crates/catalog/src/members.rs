@@ -6,6 +6,7 @@
 use std::num::NonZeroUsize;
 use std::path::Path;
 use std::sync::Mutex;
+use std::sync::atomic::Ordering;
 
 use lru::LruCache;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -392,10 +393,29 @@ impl SqliteCatalog {
             if exists.is_none() {
                 return Err(not_found(&id));
             }
-            change(db, &id)
+            let changed = change(db, &id)?;
+            db.execute("UPDATE member_changes SET seq = seq + 1 WHERE id = 1", [])?;
+            Ok(changed)
         });
         self.keys.clear();
         result
+    }
+
+    /// Forgets every cached principal if a member changed since the last call, in this
+    /// process or another (the CLI blocking someone while a server runs); whether one did.
+    /// A server calls this twice a second, so a block anywhere takes effect within one.
+    pub fn sync_member_changes(&self) -> Result<bool> {
+        let seq: i64 =
+            self.read()
+                .query_row("SELECT seq FROM member_changes WHERE id = 1", [], |row| {
+                    row.get(0)
+                })?;
+        let seen = self.member_changes_seen.swap(seq, Ordering::SeqCst);
+        if seq == seen {
+            return Ok(false);
+        }
+        self.keys.clear();
+        Ok(true)
     }
 }
 

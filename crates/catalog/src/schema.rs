@@ -92,6 +92,15 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX downloads_network_counted ON downloads(network, at) WHERE counted = 1;
     CREATE INDEX assets_author ON assets(author_id, status);
     ",
+    // 4: a counter every change to a member moves, so that another process (a server while
+    // the CLI blocks someone) knows to forget the principals it has cached.
+    r"
+    CREATE TABLE member_changes (
+        id  INTEGER PRIMARY KEY CHECK (id = 1),
+        seq INTEGER NOT NULL
+    ) STRICT;
+    INSERT INTO member_changes (id, seq) VALUES (1, 0);
+    ",
 ];
 
 /// The version this build writes.

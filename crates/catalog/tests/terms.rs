@@ -1017,3 +1017,30 @@ fn an_anonymous_network_has_a_daily_quota() {
         .license(Caller::Anonymous(&elsewhere), id(&asset))
         .expect("another network");
 }
+
+#[test]
+fn a_member_change_made_by_another_process_clears_the_cached_principals() {
+    let world = world();
+    // A second opener of the same database: the CLI beside a running server.
+    let other = SqliteCatalog::open(world._dir.path(), options(&world.clock)).expect("open");
+    let key = world
+        .catalog
+        .add_member(&new_member("Cy", Tier::Registered, 1))
+        .expect("member")
+        .keys
+        .remove(0);
+    let principal = world.catalog.authenticate(&key).expect("cached now");
+    assert!(!world.catalog.sync_member_changes().expect("sync"));
+    other.block(&principal.member_id).expect("blocked elsewhere");
+    assert!(
+        world.catalog.cached_principal(&key).is_some(),
+        "not seen until synced"
+    );
+    assert!(world.catalog.sync_member_changes().expect("sync"));
+    assert!(world.catalog.cached_principal(&key).is_none());
+    assert_eq!(
+        world.catalog.authenticate(&key).expect("from the row").status,
+        MemberStatus::Blocked
+    );
+    assert!(!world.catalog.sync_member_changes().expect("nothing new"));
+}

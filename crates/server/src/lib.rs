@@ -137,9 +137,11 @@ impl Server {
         let result = runtime.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(listener)?;
             let purging = tokio::spawn(purge_periodically(app.clone()));
+            let syncing = tokio::spawn(sync_members_periodically(app.clone()));
             let saving = tokio::spawn(save_guard_periodically(app.clone()));
             conn::serve(app.clone(), listener, shutdown_signal()).await;
             purging.abort();
+            syncing.abort();
             saving.abort();
             save_guard(app.clone()).await;
             if let Some(access) = &app.access {
@@ -170,6 +172,28 @@ async fn purge_periodically(app: Arc<App>) {
             Ok(Ok(count)) => tracing::info!(count, "purged withdrawn originals"),
             Ok(Err(error)) => tracing::error!(%error, "purge"),
             Err(error) => tracing::error!(%error, "purge"),
+        }
+    }
+}
+
+/// How often the server asks the catalogue whether a member changed elsewhere (the CLI
+/// blocking someone): a block takes effect within this.
+const MEMBER_SYNC_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Forgets cached principals whenever a member changed in another process, twice a
+/// second, off the async workers. A failed check is logged and tried at the next tick.
+async fn sync_members_periodically(app: Arc<App>) {
+    let mut tick = tokio::time::interval(MEMBER_SYNC_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let work = app.clone();
+        match tokio::task::spawn_blocking(move || work.platform.catalog().sync_member_changes())
+            .await
+        {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "checking for member changes"),
+            Err(error) => tracing::warn!(%error, "checking for member changes"),
         }
     }
 }
