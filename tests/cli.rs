@@ -709,3 +709,33 @@ fn a_takedown_from_the_cli_takes_the_same_steps_as_the_api() {
         "a removed asset is not taken down twice"
     );
 }
+
+#[test]
+fn the_data_directory_is_for_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let data = tempfile::tempdir().expect("temp dir");
+    ingest_corpus(data.path());
+    let mode = |path: &Path| {
+        std::fs::metadata(path)
+            .unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    for dir in ["blobs", "catalog", "index", "dupes"] {
+        assert_eq!(mode(&data.path().join(dir)), 0o700, "{dir}/");
+    }
+    for file in [
+        "catalog/catalog.sqlite3",
+        "catalog/key-secret",
+        "dupes/hashes",
+    ] {
+        assert_eq!(mode(&data.path().join(file)), 0o600, "{file}");
+    }
+    let segment = std::fs::read_dir(data.path().join("blobs"))
+        .expect("blobs")
+        .map(|entry| entry.expect("entry").path())
+        .find(|path| path.extension().is_some_and(|extension| extension == "seg"))
+        .expect("a segment");
+    assert_eq!(mode(&segment), 0o600, "{}", segment.display());
+}

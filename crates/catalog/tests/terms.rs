@@ -1031,7 +1031,9 @@ fn a_member_change_made_by_another_process_clears_the_cached_principals() {
         .remove(0);
     let principal = world.catalog.authenticate(&key).expect("cached now");
     assert!(!world.catalog.sync_member_changes().expect("sync"));
-    other.block(&principal.member_id).expect("blocked elsewhere");
+    other
+        .block(&principal.member_id)
+        .expect("blocked elsewhere");
     assert!(
         world.catalog.cached_principal(&key).is_some(),
         "not seen until synced"
@@ -1039,7 +1041,11 @@ fn a_member_change_made_by_another_process_clears_the_cached_principals() {
     assert!(world.catalog.sync_member_changes().expect("sync"));
     assert!(world.catalog.cached_principal(&key).is_none());
     assert_eq!(
-        world.catalog.authenticate(&key).expect("from the row").status,
+        world
+            .catalog
+            .authenticate(&key)
+            .expect("from the row")
+            .status,
         MemberStatus::Blocked
     );
     assert!(!world.catalog.sync_member_changes().expect("nothing new"));

@@ -193,6 +193,9 @@ impl SearchArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
+    // What the data directory holds (members, licences, logs, keys) is for this user only:
+    // files are created 0600 and directories 0700, whatever the shell's umask.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     // Decoders reuse their large buffers instead of faulting in fresh pages per image.
     stockroom_render::keep_decode_buffers();
     match run(cli) {
