@@ -739,3 +739,31 @@ fn the_data_directory_is_for_its_owner_only() {
         .expect("a segment");
     assert_eq!(mode(&segment), 0o600, "{}", segment.display());
 }
+
+#[test]
+fn a_crash_mid_upload_leaves_no_ghost_that_refuses_the_image_again() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let photo = repo().join("corpus/photos/aqua.jpg");
+    let ghost = stockroom_vocab::AssetId::from_u64(7);
+    {
+        // What a kill between storing the original and its records leaves behind.
+        let store = Store::open(data.path().join("blobs"), StoreOptions::default()).expect("store");
+        let bytes = std::fs::read(&photo).expect("photo");
+        store
+            .put(ghost, stockroom_store::Kind::Original, &bytes)
+            .expect("put");
+    }
+    let output = run(stockroom()
+        .arg("ingest")
+        .arg("--data")
+        .arg(data.path())
+        .arg(&photo));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let lines = json_lines(&output);
+    assert_eq!(lines[0]["status"], "stored", "{}", text(&output.stdout));
+    assert_ne!(lines[0]["id"].as_str(), Some(ghost.to_string().as_str()));
+    let stats = run(stockroom().arg("stats").arg("--data").arg(data.path()));
+    assert!(stats.status.success(), "{}", text(&stats.stderr));
+    let stats: Value = serde_json::from_slice(&stats.stdout).expect("JSON");
+    assert_eq!(stats["orphans"], serde_json::json!([ghost.to_string()]));
+}

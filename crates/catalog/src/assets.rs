@@ -224,6 +224,17 @@ impl SqliteCatalog {
             .collect()
     }
 
+    /// Every asset the catalogue holds, whatever its status (reconciling the store with it
+    /// at start).
+    pub fn asset_ids(&self) -> Result<Vec<AssetId>> {
+        let ids = self
+            .read()
+            .prepare_cached("SELECT id FROM assets")?
+            .query_map([], |row| row.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(ids)
+    }
+
     /// Withdrawn assets whose 28 days are up and whose originals are not yet purged.
     pub fn due_for_purge(&self) -> Result<Vec<AssetId>> {
         let cutoff = self.now() - PURGE_AFTER_SECONDS;

@@ -27,6 +27,8 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
     fn takedown(&self, id: AssetId, moderator: &Principal, reason: &str) -> Result<()>;
     /// Held assets, oldest first, after `after`, at most `limit`.
     fn held(&self, after: Option<AssetId>, limit: u32) -> Result<Vec<AssetRecord>>;
+    /// Every asset it holds, whatever its status.
+    fn asset_ids(&self) -> Result<Vec<AssetId>>;
     /// Withdrawn, never-licensed assets whose 28 days are up.
     fn due_for_purge(&self) -> Result<Vec<AssetId>>;
     /// Records that an asset's bytes were purged (a purge event).
@@ -103,6 +105,7 @@ forward! {
     withdraw(id: AssetId, by: &Principal) -> Result<Withdrawal>;
     takedown(id: AssetId, moderator: &Principal, reason: &str) -> Result<()>;
     held(after: Option<AssetId>, limit: u32) -> Result<Vec<AssetRecord>>;
+    asset_ids() -> Result<Vec<AssetId>>;
     due_for_purge() -> Result<Vec<AssetId>>;
     mark_purged(id: AssetId) -> Result<()>;
     purges_since(since: i64, limit: u32) -> Result<Vec<PurgeEvent>>;

@@ -32,20 +32,44 @@ pub(crate) struct Claims {
     ids: TakenIds,
     /// Claimed and on their way into the store.
     in_flight: HashSet<AssetId>,
+    /// Originals a crash left behind mid-admission (see [`Platform::orphans`]): nobody's
+    /// duplicate, exact or near.
+    pub(crate) orphans: HashSet<AssetId>,
 }
 
 impl Claims {
-    /// What is stored: every id, and each original's hash.
-    pub(crate) fn of(store: &Store, originals: &dyn Originals) -> Result<Claims> {
+    /// What is stored: every id, and each original's hash, less the orphans.
+    pub(crate) fn of(
+        store: &Store,
+        originals: &dyn Originals,
+        catalog: &dyn stockroom_catalog::Catalog,
+    ) -> Result<Claims> {
         let mut claims = Claims::default();
         for entry in store.entries() {
             claims.ids.insert(entry.asset);
         }
+        let catalogued: HashSet<AssetId> = catalog.asset_ids()?.into_iter().collect();
         for (asset, blake3) in originals.list()? {
             claims.ids.insert(asset);
-            claims.by_hash.insert(blake3, asset);
+            if !catalogued.contains(&asset) && is_orphan(store, asset) {
+                claims.orphans.insert(asset);
+            } else {
+                claims.by_hash.insert(blake3, asset);
+            }
         }
         Ok(claims)
+    }
+}
+
+/// Whether an original the catalogue lacks was left by a crash mid-admission: with no
+/// metadata record (the crash came before it), or with one this build wrote (this build
+/// always commits the catalogue row next). An original with a record from before
+/// versioned records and no row is an asset from before the catalogue: kept as one.
+fn is_orphan(store: &Store, asset: AssetId) -> bool {
+    match store.get(asset, Kind::Metadata) {
+        None => true,
+        Some(bytes) => MetadataRecord::decode(asset, &bytes)
+            .map_or(true, |record| record.version >= RECORD_VERSION),
     }
 }
 
@@ -233,7 +257,17 @@ impl Platform {
     }
 
     fn counts(&self, claims: &Claims, asset: AssetId) -> bool {
-        claims.in_flight.contains(&asset) || self.originals.contains(asset)
+        claims.in_flight.contains(&asset)
+            || (self.originals.contains(asset) && !claims.orphans.contains(&asset))
+    }
+
+    /// Originals a crash left behind mid-admission (stored, with no catalogue row): found
+    /// at start, kept in place for an operator to look at, and nobody's duplicate (their
+    /// hashes left the duplicate index), so their image can be uploaded again.
+    pub fn orphans(&self) -> Vec<AssetId> {
+        let mut orphans: Vec<AssetId> = self.claims().orphans.iter().copied().collect();
+        orphans.sort();
+        orphans
     }
 
     /// Admits one image with its (validated) metadata, crediting `author`: refused as an

@@ -146,16 +146,25 @@ pub struct Platform {
 }
 
 impl Platform {
-    /// The platform over `parts`; reads which ids and originals the store holds.
+    /// The platform over `parts`; reads which ids and originals the store holds, and sets
+    /// aside the originals a crash left without a catalogue row ([`Platform::orphans`]).
     pub fn new(parts: Parts, options: Options) -> Result<Platform> {
-        let claims = admission::Claims::of(&parts.blobs, parts.originals.as_ref())?;
+        let claims = admission::Claims::of(
+            &parts.blobs,
+            parts.originals.as_ref(),
+            parts.catalog.as_ref(),
+        )?;
+        let mut duplicates = parts.duplicates;
+        for orphan in &claims.orphans {
+            duplicates.remove(orphan.as_u64())?;
+        }
         Ok(Platform {
             originals: parts.originals,
             blobs: parts.blobs,
             archive: parts.archive,
             catalog: parts.catalog,
             index: parts.index,
-            duplicates: Mutex::new(parts.duplicates),
+            duplicates: Mutex::new(duplicates),
             claims: Mutex::new(claims),
             guard: parts.guard,
             feed: parts.feed,

@@ -91,10 +91,12 @@ pub fn stats(config: &Config) -> Result<ExitCode> {
         let store = config.open_store(&dir)?;
         stores.insert(name.to_string(), stats_json(&store.stats()?));
     }
+    // Opened after the stores above are closed (each holds its directory's lock).
+    let orphans = crate::open::platform(config, crate::open::Purpose::Read)?.orphans();
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(
         &mut out,
-        &json!({ "data": config.data_dir, "stores": stores }),
+        &json!({ "data": config.data_dir, "stores": stores, "orphans": orphans }),
     )?;
     writeln!(out)?;
     Ok(ExitCode::SUCCESS)

@@ -50,8 +50,17 @@ fn open(config: &Config) -> Result<Server> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let access_log = AccessLog::open(&logs, config.server.log_retention_days, clock.clone())
         .with_context(|| format!("opening the access log in {}", logs.display()))?;
+    let platform = open::platform_on(config, Purpose::Serve, clock)?;
+    let orphans = platform.orphans();
+    if !orphans.is_empty() {
+        tracing::warn!(
+            count = orphans.len(),
+            first = %orphans[0],
+            "originals with no catalogue row, left by a crash mid-upload, are set aside (stockroom stats lists them)"
+        );
+    }
     let parts = Parts {
-        platform: Arc::new(open::platform_on(config, Purpose::Serve, clock)?),
+        platform: Arc::new(platform),
         token_keys,
         access_log: Some(access_log),
     };
