@@ -1626,3 +1626,30 @@ fn a_block_made_with_the_cli_reaches_a_running_server_within_a_second() {
     std::thread::sleep(Duration::from_millis(1_200));
     upload().assert_problem(403);
 }
+
+#[test]
+fn a_method_a_path_does_not_take_is_405_with_allow_and_a_416_says_why() {
+    let server = serve(DEFAULT_CONFIG);
+    let refused = server.request("PUT", "/v1/search", &[], b"");
+    refused.assert_problem(405);
+    assert_eq!(refused.header("allow"), Some("GET, HEAD"));
+    let asset = server.asset("aqua.jpg").to_string();
+    let card = format!("/v1/assets/{asset}");
+    assert_eq!(
+        server.request("PATCH", &card, &[], b"").header("allow"),
+        Some("GET, HEAD, DELETE")
+    );
+    server
+        .request("PUT", "/v1/nothing", &[], b"")
+        .assert_problem(404);
+    let preview = format!("/v1/previews/{asset}/thumb.jpg");
+    let unsatisfiable = server.request("GET", &preview, &[("Range", "bytes=999999999-")], b"");
+    let problem = unsatisfiable.assert_problem(416);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|detail| detail.contains("range")),
+        "{problem}"
+    );
+    assert!(unsatisfiable.header("content-range").is_some());
+}

@@ -29,6 +29,8 @@ pub struct ApiError {
     pub retry_after: Option<u32>,
     /// The rate limit that refused the request, for its `RateLimit` headers.
     pub rate_limit: Option<stockroom_guard::Limit>,
+    /// `Allow` of a `405`: the methods the path has.
+    pub allow: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -51,6 +53,7 @@ impl ApiError {
             id: None,
             retry_after: None,
             rate_limit: None,
+            allow: None,
         }
     }
 
@@ -116,6 +119,9 @@ impl ApiError {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let Some(seconds) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if let Some(allow) = self.allow {
+            headers.insert(header::ALLOW, HeaderValue::from_static(allow));
         }
         if let Some(limit) = &self.rate_limit {
             crate::ratelimit::stamp(headers, limit, None);

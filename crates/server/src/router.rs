@@ -106,7 +106,25 @@ async fn dispatch(route: Route, call: Call) -> Result<Response<Body>, ApiError> 
         Route::EraseMe => api::erase_me(call).await,
         Route::AuthorStats => api::author_stats(call).await,
         Route::Purges => api::purges(call).await,
-        Route::Unknown => Err(ApiError::not_found("no such resource")),
+        Route::Unknown => Err(unrouted(&call)),
+    }
+}
+
+/// No route for this method and path: `405` with `Allow` when the path has routes for
+/// other methods, else `404`.
+fn unrouted(call: &Call) -> ApiError {
+    let Some(allowed) = crate::routes::allowed_methods(call.head.uri.path()) else {
+        return ApiError::not_found("no such resource");
+    };
+    ApiError {
+        allow: Some(allowed),
+        ..ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!(
+                "{} is not allowed here; allowed: {allowed}",
+                call.head.method
+            ),
+        )
     }
 }
 

@@ -90,6 +90,22 @@ pub fn route(method: &Method, path: &str) -> Route {
     }
 }
 
+/// The methods a path has routes for (`HEAD` wherever `GET` is), as a `405`'s `Allow`;
+/// `None` when no method routes it.
+pub fn allowed_methods(path: &str) -> Option<&'static str> {
+    let has = |method: Method| route(&method, path) != Route::Unknown;
+    match (has(Method::GET), has(Method::POST), has(Method::DELETE)) {
+        (false, false, false) => None,
+        (true, false, false) => Some("GET, HEAD"),
+        (false, true, false) => Some("POST"),
+        (false, false, true) => Some("DELETE"),
+        (true, true, false) => Some("GET, HEAD, POST"),
+        (true, false, true) => Some("GET, HEAD, DELETE"),
+        (false, true, true) => Some("POST, DELETE"),
+        (true, true, true) => Some("GET, HEAD, POST, DELETE"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,5 +148,17 @@ mod tests {
             assert_eq!(route(&Method::GET, path), Route::Unknown, "{path}");
         }
         assert_eq!(route(&Method::PUT, "/v1/search"), Route::Unknown);
+    }
+
+    #[test]
+    fn a_path_with_routes_for_other_methods_names_them() {
+        assert_eq!(allowed_methods("/v1/search"), Some("GET, HEAD"));
+        assert_eq!(
+            allowed_methods("/v1/assets/0123456789abcdef"),
+            Some("GET, HEAD, DELETE")
+        );
+        assert_eq!(allowed_methods("/v1/assets"), Some("POST"));
+        assert_eq!(allowed_methods("/v1/nothing"), None);
+        assert_eq!(allowed_methods("/v1/assets/not-an-id/x"), None);
     }
 }

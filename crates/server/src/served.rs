@@ -63,13 +63,16 @@ pub fn answer(request: &http::request::Parts, representation: Representation) ->
             )
         }
         RangeAnswer::Unsatisfiable => {
-            *response.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
-            response.headers_mut().insert(
+            let mut refused = crate::problem::ApiError::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                format!("no byte of the requested range exists (the representation is {len} bytes) or the range does not parse"),
+            )
+            .into_response();
+            refused.headers_mut().insert(
                 header::CONTENT_RANGE,
                 header_value(&range::unsatisfied_range(len)),
             );
-            response.headers_mut().remove(header::CONTENT_TYPE);
-            return response;
+            return refused;
         }
     };
     *response.status_mut() = status;
