@@ -1653,3 +1653,25 @@ fn a_method_a_path_does_not_take_is_405_with_allow_and_a_416_says_why() {
     );
     assert!(unsatisfiable.header("content-range").is_some());
 }
+
+#[test]
+fn metrics_can_be_kept_to_a_scraper_with_a_token() {
+    let server = serve("[server]\nmetrics_token = \"a-scraper-token-0123456789\"\n");
+    server.get("/metrics").assert_problem(401);
+    server
+        .request(
+            "GET",
+            "/metrics",
+            &[("Authorization", "Bearer wrong-token-0123456789")],
+            b"",
+        )
+        .assert_problem(401);
+    let scraped = server.request(
+        "GET",
+        "/metrics",
+        &[("Authorization", "Bearer a-scraper-token-0123456789")],
+        b"",
+    );
+    assert_eq!(scraped.status, 200, "{}", scraped.text());
+    assert!(scraped.text().contains("stockroom_http_requests_total"));
+}

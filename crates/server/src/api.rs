@@ -27,7 +27,21 @@ pub fn ready(call: &Call) -> Response<Body> {
     }
 }
 
-pub fn metrics(call: &Call) -> Response<Body> {
+/// `/metrics`: public, or only for the configured token (`server.metrics_token`).
+pub fn metrics(call: &Call) -> Result<Response<Body>, ApiError> {
+    if let Some(expected) = call.app.options.metrics_token {
+        let given = call
+            .header(header::AUTHORIZATION)
+            .and_then(|value| std::str::from_utf8(value).ok())
+            .and_then(|value| value.trim().strip_prefix("Bearer "))
+            .map(|token| blake3::hash(token.trim().as_bytes()));
+        // blake3::Hash compares in constant time.
+        if given != Some(expected) {
+            return Err(ApiError::unauthenticated(
+                "/metrics needs `Authorization: Bearer <server.metrics_token>`",
+            ));
+        }
+    }
     let mut response = Response::new(Body::from(
         call.app.metrics.render(call.app.platform.counters()),
     ));
@@ -35,7 +49,7 @@ pub fn metrics(call: &Call) -> Response<Body> {
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
-    response
+    Ok(response)
 }
 
 pub fn openapi() -> Response<Body> {

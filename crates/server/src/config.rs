@@ -31,6 +31,10 @@ pub struct ServerConfig {
     pub tls_certificates: Option<PathBuf>,
     /// The private key for `tls_certificates`.
     pub tls_key: Option<PathBuf>,
+    /// When set, `/metrics` answers only `Authorization: Bearer <this>` (it tells about
+    /// traffic and members flagged); unset, it is public, for a scraper on a private
+    /// network.
+    pub metrics_token: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -44,6 +48,7 @@ impl Default for ServerConfig {
             purge_interval_secs: 3600,
             tls_certificates: None,
             tls_key: None,
+            metrics_token: None,
         }
     }
 }
@@ -59,6 +64,13 @@ impl ServerConfig {
             || self.purge_interval_secs == 0
         {
             return Err("server.max_connections, header_read_timeout_secs, idle_timeout_secs, download_link_ttl_secs, log_retention_days and purge_interval_secs must be positive".into());
+        }
+        if self
+            .metrics_token
+            .as_deref()
+            .is_some_and(|token| token.trim().len() < 16)
+        {
+            return Err("server.metrics_token is shorter than 16 characters".into());
         }
         if self.tls_certificates.is_some() != self.tls_key.is_some() {
             return Err(
@@ -98,6 +110,8 @@ pub struct ServerOptions {
     /// Serve HTTPS with this (see [`crate::tls::config`]); `None` serves plain HTTP (behind
     /// a terminating proxy or CDN).
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// blake3 of the token `/metrics` asks for, if any (compared in constant time).
+    pub metrics_token: Option<blake3::Hash>,
 }
 
 impl ServerOptions {
@@ -116,6 +130,10 @@ impl ServerOptions {
             worker_threads: cpus,
             purge_interval: Duration::from_secs(config.purge_interval_secs),
             tls: None,
+            metrics_token: config
+                .metrics_token
+                .as_deref()
+                .map(|token| blake3::hash(token.trim().as_bytes())),
         }
     }
 }

@@ -81,7 +81,7 @@ async fn dispatch(route: Route, call: Call) -> Result<Response<Body>, ApiError> 
     match route {
         Route::Health => Ok(text(StatusCode::OK, "ok\n")),
         Route::Ready => Ok(api::ready(&call)),
-        Route::Metrics => Ok(api::metrics(&call)),
+        Route::Metrics => api::metrics(&call),
         Route::OpenApi => Ok(api::openapi()),
         Route::Search => api::search(call).await,
         Route::Asset => api::asset(call).await,
