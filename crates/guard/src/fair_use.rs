@@ -39,6 +39,8 @@ pub trait FairUse: Send + Sync + std::fmt::Debug {
     fn signals(&self, member: &str, now: u64) -> Option<Signals>;
     /// A moderator cleared the member: the detectors start over.
     fn clear(&self, member: &str);
+    /// The member was erased: nothing is kept under their id.
+    fn forget(&self, member: &str);
     /// What must be written to survive a restart, after dropping idle subjects; `None`
     /// where the state is kept elsewhere.
     fn snapshot(&self, now: u64) -> Option<Vec<u8>>;
@@ -94,6 +96,10 @@ impl FairUse for Guard {
 
     fn clear(&self, member: &str) {
         Guard::clear(self, member);
+    }
+
+    fn forget(&self, member: &str) {
+        Guard::forget(self, member);
     }
 
     fn snapshot(&self, now: u64) -> Option<Vec<u8>> {

@@ -543,6 +543,17 @@ impl Guard {
         }
     }
 
+    /// Drops everything kept on a member (their rate limits, detectors and seats' networks):
+    /// they were erased, and their id must not stay in the state or its snapshot.
+    pub fn forget(&self, member: &str) {
+        let subject = Subject::Member(member.to_string());
+        self.shard(&subject).pop(&subject);
+        self.schedules
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(&subject);
+    }
+
     /// Drops the state of subjects not seen for `idle_secs`; returns how many.
     pub fn evict_idle(&self, now: u64) -> usize {
         let cutoff = now.saturating_sub(self.config.idle_secs * SECOND);

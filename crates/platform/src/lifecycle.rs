@@ -8,7 +8,7 @@ use serde::Serialize;
 use stockroom_catalog::{AssetRecord, Erasure, Member, Principal, Withdrawal};
 use stockroom_guard::Signals;
 use stockroom_store::Kind;
-use stockroom_vocab::{AssetId, MemberStatus};
+use stockroom_vocab::{AssetId, MemberStatus, PreviewSize};
 
 use crate::Platform;
 use crate::error::{PlatformError, Result};
@@ -114,6 +114,7 @@ impl Platform {
         archive_failed: impl Fn(AssetId, &PlatformError),
     ) -> Result<Erasure> {
         let erasure = self.catalog.erase(member_id)?;
+        self.guard.forget(member_id);
         let ids: Vec<String> = erasure.withdrawn.iter().map(AssetId::to_string).collect();
         self.index
             .remove_many(&ids.iter().map(String::as_str).collect::<Vec<_>>())?;
@@ -123,7 +124,18 @@ impl Platform {
         self.feed
             .publish(&Change::MemberChanged(member_id.to_string()));
         for &asset in &erasure.withdrawn {
-            if let Err(error) = self.archive_thumbnail(asset, &erasure.credit) {
+            // Previews rendered before credit the real name in their EXIF: render the
+            // archived thumbnail anew, crediting the pseudonym.
+            let fresh = PreviewSize::ALL
+                .iter()
+                .try_for_each(|size| {
+                    self.blobs
+                        .delete(asset, crate::previews::kind(*size))
+                        .map(drop)
+                })
+                .map_err(PlatformError::from)
+                .and_then(|()| self.archive_thumbnail(asset, &erasure.credit));
+            if let Err(error) = fresh {
                 archive_failed(asset, &error);
             }
         }

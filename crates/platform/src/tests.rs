@@ -294,3 +294,52 @@ fn a_blocked_moderator_has_no_moderation_rights_and_only_an_admin_blocks_an_admi
         .set_member_blocked(&admin.member_id, true, &admin)
         .expect("an admin may block an admin");
 }
+
+#[test]
+fn an_erased_authors_name_leaves_the_archived_thumbnail_and_the_guard() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let platform = platform(dir.path(), Arc::new(ManualClock::at(1_793_491_200)));
+    let author = member(&platform, "Ann Quintessa", &[Role::Author]);
+    let photo =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../corpus/photos/aqua.jpg");
+    let bytes = std::fs::read(photo).expect("photo");
+    let admitted = platform
+        .upload(crate::Upload {
+            image: &bytes,
+            author: &author,
+            metadata: crate::metadata::AssetMetadata {
+                title: "Aqua".into(),
+                ..Default::default()
+            },
+        })
+        .expect("uploaded");
+    let crate::Admitted::Active { id: asset } = admitted else {
+        panic!("expected an active asset, got {admitted:?}");
+    };
+    // Rendered while the author had a name: the previews credit it.
+    let preview = platform
+        .preview(asset, stockroom_vocab::PreviewSize::Thumb, false)
+        .expect("preview");
+    let name = b"Ann Quintessa";
+    let credits = |bytes: &[u8]| bytes.windows(name.len()).any(|window| window == name);
+    assert!(credits(&preview.blob), "the preview credits its author");
+    platform
+        .guard()
+        .viewed(&author.member_id, &[asset.as_u64()], 1);
+    assert!(platform.guard().signals(&author.member_id, 1).is_some());
+
+    platform
+        .erase(&author.member_id, |asset, error| panic!("{asset}: {error}"))
+        .expect("erased");
+    let archived = platform
+        .archive
+        .get(asset, Kind::Thumb)
+        .expect("the thumbnail is archived");
+    assert!(
+        !credits(&archived),
+        "the archived thumbnail credits the pseudonym"
+    );
+    assert!(platform.guard().signals(&author.member_id, 1).is_none());
+    let snapshot = platform.guard().snapshot(1).expect("a snapshot");
+    assert!(!String::from_utf8_lossy(&snapshot).contains(&author.member_id));
+}
