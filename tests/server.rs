@@ -1675,3 +1675,50 @@ fn metrics_can_be_kept_to_a_scraper_with_a_token() {
     assert_eq!(scraped.status, 200, "{}", scraped.text());
     assert!(scraped.text().contains("stockroom_http_requests_total"));
 }
+
+#[test]
+fn trickling_upload_bodies_are_cut_off_and_no_longer_starve_other_uploads() {
+    let server = serve("[server]\nupload_grace_secs = 1\n");
+    let (_, keys) = server.member("Ann", "author", "registered", 1);
+    let as_author = format!("Bearer {}", keys[0]);
+    // More trickles than there are upload permits (two per CPU): each declares a body
+    // and sends nothing of it.
+    let permits = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
+    let trickles: Vec<TcpStream> = (0..permits + 1)
+        .map(|_| {
+            let mut stream = TcpStream::connect(server.address).expect("connect");
+            write!(
+                stream,
+                "POST /v1/assets?title=Slow HTTP/1.1\r\nHost: x\r\nAuthorization: {as_author}\r\nContent-Length: 1000000\r\n\r\nx"
+            )
+            .expect("head");
+            stream
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let started = std::time::Instant::now();
+    let image = near_duplicate("aqua.jpg");
+    let upload = server.request(
+        "POST",
+        "/v1/assets?title=Quick",
+        &[("Authorization", &as_author)],
+        &image,
+    );
+    let waited = started.elapsed();
+    assert!(
+        matches!(upload.status, 201 | 202),
+        "{} {}",
+        upload.status,
+        upload.text()
+    );
+    assert!(
+        waited < Duration::from_secs(8),
+        "an upload waited {waited:?} behind trickling bodies"
+    );
+    for mut trickle in trickles {
+        let mut answer = String::new();
+        let _ = trickle.set_read_timeout(Some(Duration::from_secs(10)));
+        let _ = trickle.read_to_string(&mut answer);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    }
+}

@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::{Response, StatusCode, header};
@@ -78,8 +79,25 @@ impl Call {
 
     /// The request body, read whole; over `limit` bytes it is `413` as soon as that is
     /// known (from `Content-Length` before reading anything, else while reading), so a
-    /// body never holds more than `limit` bytes of memory.
+    /// body never holds more than `limit` bytes of memory. A body must keep coming: after
+    /// the grace period it must have averaged the minimum rate, or it is `408` (a client
+    /// trickling a byte now and then would otherwise hold an upload permit for as long as
+    /// it likes, and every other upload would wait).
     pub async fn body(&mut self, limit: u64) -> Result<Bytes, ApiError> {
+        let started = tokio::time::Instant::now();
+        let (grace, min_rate) = (
+            self.app.options.body_grace,
+            self.app.options.body_min_bytes_per_sec.max(1),
+        );
+        let too_slow = || {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the body came slower than {min_rate} bytes a second (after {} s); send it again",
+                    grace.as_secs()
+                ),
+            )
+        };
         let too_large = || {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -95,8 +113,17 @@ impl Call {
         }
         // Trust a declared length only as far as the limit; grow as bytes arrive.
         let mut buffer = BytesMut::with_capacity(declared.unwrap_or(0).min(limit) as usize);
-        while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
-        {
+        loop {
+            // What has arrived so far earns its time: the grace, plus one second per
+            // `min_rate` bytes.
+            let earned = grace + Duration::from_secs_f64(buffer.len() as f64 / min_rate as f64);
+            let next = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx));
+            let Ok(frame) = tokio::time::timeout_at(started + earned, next).await else {
+                return Err(too_slow());
+            };
+            let Some(frame) = frame else {
+                break;
+            };
             let frame = frame.map_err(|error| {
                 ApiError::bad_request(format!("reading the request body: {error}"))
             })?;

@@ -31,6 +31,11 @@ pub struct ServerConfig {
     pub tls_certificates: Option<PathBuf>,
     /// The private key for `tls_certificates`.
     pub tls_key: Option<PathBuf>,
+    /// An upload body gets this long, plus a second per `upload_min_bytes_per_sec` bytes
+    /// it has sent, before it is cut off with `408` (a trickle holds an upload permit).
+    pub upload_grace_secs: u64,
+    /// The slowest an upload body may arrive, averaged, once the grace is used.
+    pub upload_min_bytes_per_sec: u64,
     /// When set, `/metrics` answers only `Authorization: Bearer <this>` (it tells about
     /// traffic and members flagged); unset, it is public, for a scraper on a private
     /// network.
@@ -48,6 +53,8 @@ impl Default for ServerConfig {
             purge_interval_secs: 3600,
             tls_certificates: None,
             tls_key: None,
+            upload_grace_secs: 10,
+            upload_min_bytes_per_sec: 32 << 10,
             metrics_token: None,
         }
     }
@@ -62,8 +69,10 @@ impl ServerConfig {
             || self.download_link_ttl_secs == 0
             || self.log_retention_days == 0
             || self.purge_interval_secs == 0
+            || self.upload_grace_secs == 0
+            || self.upload_min_bytes_per_sec == 0
         {
-            return Err("server.max_connections, header_read_timeout_secs, idle_timeout_secs, download_link_ttl_secs, log_retention_days and purge_interval_secs must be positive".into());
+            return Err("server.max_connections, header_read_timeout_secs, idle_timeout_secs, download_link_ttl_secs, log_retention_days, purge_interval_secs, upload_grace_secs and upload_min_bytes_per_sec must be positive".into());
         }
         if self
             .metrics_token
@@ -112,6 +121,10 @@ pub struct ServerOptions {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// blake3 of the token `/metrics` asks for, if any (compared in constant time).
     pub metrics_token: Option<blake3::Hash>,
+    /// See [`ServerConfig::upload_grace_secs`].
+    pub body_grace: Duration,
+    /// See [`ServerConfig::upload_min_bytes_per_sec`].
+    pub body_min_bytes_per_sec: u64,
 }
 
 impl ServerOptions {
@@ -130,6 +143,8 @@ impl ServerOptions {
             worker_threads: cpus,
             purge_interval: Duration::from_secs(config.purge_interval_secs),
             tls: None,
+            body_grace: Duration::from_secs(config.upload_grace_secs),
+            body_min_bytes_per_sec: config.upload_min_bytes_per_sec,
             metrics_token: config
                 .metrics_token
                 .as_deref()
