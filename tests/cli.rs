@@ -745,12 +745,23 @@ fn a_crash_mid_upload_leaves_no_ghost_that_refuses_the_image_again() {
     let data = tempfile::tempdir().expect("temp dir");
     let photo = repo().join("corpus/photos/aqua.jpg");
     let ghost = stockroom_vocab::AssetId::from_u64(7);
+    let recorded = stockroom_vocab::AssetId::from_u64(8);
     {
-        // What a kill between storing the original and its records leaves behind.
+        // What a kill leaves behind: an original with no record yet, and one whose
+        // record this build wrote just before the catalogue row that never came.
         let store = Store::open(data.path().join("blobs"), StoreOptions::default()).expect("store");
         let bytes = std::fs::read(&photo).expect("photo");
+        let other = std::fs::read(repo().join("corpus/photos/blinds.jpg")).expect("photo");
         store
             .put(ghost, stockroom_store::Kind::Original, &bytes)
+            .expect("put");
+        store
+            .put(recorded, stockroom_store::Kind::Original, &other)
+            .expect("put");
+        let record =
+            br#"{"version":2,"status":"active","width":10,"height":10,"title":"Ghost words"}"#;
+        store
+            .put(recorded, stockroom_store::Kind::Metadata, record)
             .expect("put");
     }
     let output = run(stockroom()
@@ -762,8 +773,18 @@ fn a_crash_mid_upload_leaves_no_ghost_that_refuses_the_image_again() {
     let lines = json_lines(&output);
     assert_eq!(lines[0]["status"], "stored", "{}", text(&output.stdout));
     assert_ne!(lines[0]["id"].as_str(), Some(ghost.to_string().as_str()));
+    let reindex = run(stockroom().arg("reindex").arg("--data").arg(data.path()));
+    assert!(reindex.status.success(), "{}", text(&reindex.stderr));
+    assert_eq!(
+        search(data.path(), &["ghost"])["total"],
+        0,
+        "an orphan is never searchable"
+    );
     let stats = run(stockroom().arg("stats").arg("--data").arg(data.path()));
     assert!(stats.status.success(), "{}", text(&stats.stderr));
     let stats: Value = serde_json::from_slice(&stats.stdout).expect("JSON");
-    assert_eq!(stats["orphans"], serde_json::json!([ghost.to_string()]));
+    assert_eq!(
+        stats["orphans"],
+        serde_json::json!([ghost.to_string(), recorded.to_string()])
+    );
 }

@@ -202,7 +202,8 @@ impl Platform {
     }
 
     /// The asset's index document, or `None` when it is not active (the catalogue's status
-    /// wins; an asset the catalogue lacks goes by its record).
+    /// wins; an asset the catalogue lacks goes by an unversioned record's status, and one
+    /// with a record this build wrote is an orphan).
     pub fn indexable(&self, asset: AssetId) -> Result<Option<AssetDoc>> {
         if !self.blobs.contains(asset, BlobKind::Metadata) {
             return Ok(None);
@@ -210,8 +211,11 @@ impl Platform {
         let mut record = self.record(asset)?;
         let active = match self.catalog.asset(asset) {
             Ok(row) => row.is_public(),
+            // A record from before the catalogue goes by its own status; one this build
+            // wrote without a row is a crash's orphan, never searchable.
             Err(error) if error.class() == CatalogClass::NotFound => {
                 record.status == AssetStatus::Active
+                    && record.version < crate::metadata::RECORD_VERSION
             }
             Err(error) => return Err(error.into()),
         };
