@@ -32,9 +32,8 @@ pub fn metrics(call: &Call) -> Result<Response<Body>, ApiError> {
     if let Some(expected) = call.app.options.metrics_token {
         let given = call
             .header(header::AUTHORIZATION)
-            .and_then(|value| std::str::from_utf8(value).ok())
-            .and_then(|value| value.trim().strip_prefix("Bearer "))
-            .map(|token| blake3::hash(token.trim().as_bytes()));
+            .and_then(auth::bearer)
+            .map(|token| blake3::hash(token.as_bytes()));
         // blake3::Hash compares in constant time.
         if given != Some(expected) {
             return Err(ApiError::unauthenticated(

@@ -50,7 +50,8 @@ pub async fn moderator(call: &Call) -> Result<Principal, ApiError> {
     Ok(principal)
 }
 
-fn bearer(value: &[u8]) -> Option<&str> {
+/// The key of an `Authorization: Bearer <key>` value: visible characters, bounded.
+pub(crate) fn bearer(value: &[u8]) -> Option<&str> {
     let value = std::str::from_utf8(value).ok()?.trim();
     let (scheme, key) = value.split_once(' ')?;
     let key = key.trim();
