@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use stockroom_catalog::{Caller, NewAsset, NewMember, Options as CatalogOptions, SqliteCatalog};
+use stockroom_catalog::{
+    Caller, Catalog, NewAsset, NewMember, Options as CatalogOptions, SqliteCatalog,
+};
 use stockroom_dupes::DupIndex;
 use stockroom_guard::{Guard, GuardConfig};
 use stockroom_index::SearchIndex;
@@ -50,33 +52,11 @@ fn a_withdrawn_original_is_purged_after_28_days_unless_it_was_licensed() {
     let clock = Arc::new(ManualClock::at(1_793_491_200));
     let platform = platform(dir.path(), clock.clone());
     let (catalog, blobs) = (platform.catalog(), platform.blobs());
-    let member = |name: &str, role| {
-        let created = catalog
-            .add_member(&NewMember {
-                name: name.into(),
-                roles: vec![role],
-                tier: Tier::Registered,
-                seats: 1,
-            })
-            .expect("member");
-        catalog.authenticate(&created.keys[0]).expect("key")
-    };
-    let (author, buyer) = (member("Ann", Role::Author), member("Cy", Role::Customer));
+    let author = member(&platform, "Ann", &[Role::Author]);
+    let buyer = member(&platform, "Cy", &[Role::Customer]);
     let (kept, purged) = (AssetId::from_u64(1), AssetId::from_u64(2));
     for asset in [kept, purged] {
-        catalog
-            .add_asset(&NewAsset {
-                id: asset,
-                author_id: author.member_id.clone(),
-                author_name: "Ann".into(),
-                title: "t".into(),
-                collection: Collection::Free,
-                editorial_only: false,
-                model_release: false,
-                property_release: false,
-                pending: false,
-            })
-            .expect("asset");
+        add_asset(catalog, asset, author.member_id.clone());
         blobs.put(asset, Kind::Original, b"original").expect("put");
         blobs.put(asset, Kind::Metadata, b"{}").expect("put");
     }
@@ -123,29 +103,9 @@ fn a_takedown_runs_every_step_and_tells_the_feed() {
         listener.lock().expect("lock").push(change.clone());
     }));
     let catalog = platform.catalog();
-    let created = catalog
-        .add_member(&NewMember {
-            name: "Mo".into(),
-            roles: vec![Role::Moderator],
-            tier: Tier::Registered,
-            seats: 1,
-        })
-        .expect("moderator");
-    let moderator = catalog.authenticate(&created.keys[0]).expect("key");
+    let moderator = member(&platform, "Mo", &[Role::Moderator]);
     let asset = AssetId::from_u64(3);
-    catalog
-        .add_asset(&NewAsset {
-            id: asset,
-            author_id: "ann".into(),
-            author_name: "Ann".into(),
-            title: "t".into(),
-            collection: Collection::Free,
-            editorial_only: false,
-            model_release: false,
-            property_release: false,
-            pending: false,
-        })
-        .expect("asset");
+    add_asset(platform.catalog(), asset, "ann");
     platform
         .blobs()
         .put(asset, Kind::Original, b"original")
@@ -172,6 +132,23 @@ fn a_takedown_runs_every_step_and_tells_the_feed() {
     assert_ne!(error.class(), crate::ErrorClass::Internal, "{error}");
 }
 
+/// Enters a free, active asset credited to `author_id` ("Ann").
+fn add_asset(catalog: &dyn Catalog, id: AssetId, author_id: impl Into<String>) {
+    catalog
+        .add_asset(&NewAsset {
+            id,
+            author_id: author_id.into(),
+            author_name: "Ann".into(),
+            title: "t".into(),
+            collection: Collection::Free,
+            editorial_only: false,
+            model_release: false,
+            property_release: false,
+            pending: false,
+        })
+        .expect("asset");
+}
+
 /// A new member with `roles`, as their owner seat.
 fn member(platform: &Platform, name: &str, roles: &[Role]) -> stockroom_catalog::Principal {
     let created = platform
@@ -193,23 +170,10 @@ fn member(platform: &Platform, name: &str, roles: &[Role]) -> stockroom_catalog:
 fn a_blocked_members_download_links_stop_working_at_once() {
     let dir = tempfile::tempdir().expect("temp dir");
     let platform = platform(dir.path(), Arc::new(ManualClock::at(1_793_491_200)));
-    let catalog = platform.catalog();
     let buyer = member(&platform, "Cy", &[Role::Customer]);
     let moderator = member(&platform, "Mo", &[Role::Moderator]);
     let asset = AssetId::from_u64(4);
-    catalog
-        .add_asset(&NewAsset {
-            id: asset,
-            author_id: "ann".into(),
-            author_name: "Ann".into(),
-            title: "t".into(),
-            collection: Collection::Free,
-            editorial_only: false,
-            model_release: false,
-            property_release: false,
-            pending: false,
-        })
-        .expect("asset");
+    add_asset(platform.catalog(), asset, "ann");
     platform
         .originals()
         .put(asset, b"original")
@@ -272,20 +236,7 @@ fn a_blocked_moderator_has_no_moderation_rights_and_only_an_admin_blocks_an_admi
         "nor block anyone else"
     );
     let asset = AssetId::from_u64(5);
-    platform
-        .catalog()
-        .add_asset(&NewAsset {
-            id: asset,
-            author_id: "ann".into(),
-            author_name: "Ann".into(),
-            title: "t".into(),
-            collection: Collection::Free,
-            editorial_only: false,
-            model_release: false,
-            property_release: false,
-            pending: false,
-        })
-        .expect("asset");
+    add_asset(platform.catalog(), asset, "ann");
     let takedown = platform
         .takedown(asset, &blocked, "notice")
         .expect_err("nor take anything down");
