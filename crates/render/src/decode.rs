@@ -2,10 +2,11 @@
 //!
 //! JPEG goes through libjpeg-turbo (TurboJPEG 3), which can decode at 1/2, 1/4 or 1/8 scale
 //! inside the inverse DCT ("shrink-on-load"): a 24 MP photo bound for a 1000 px preview is
-//! decoded at 1/4 scale, a sixteenth of the pixels. PNG and WebP go through the `image`
-//! crate with its allocation limits set; still WebPs through libwebp, which also scales
-//! while decoding (`webp.rs`); for hashing, PNGs are box-averaged row by row as they decode
-//! (`png_shrink.rs`). No pixel buffer is allocated before the header's dimensions have
+//! decoded at 1/4 scale, a sixteenth of the pixels. Still WebPs go through libwebp, which
+//! also scales while decoding (`webp.rs`); PNGs are box-averaged row by row as they decode
+//! (`png_shrink.rs`). What is left (an animated WebP, a small interlaced PNG) goes through
+//! the `image` crate whole, with its allocation limits set and within the shared memory
+//! budget (`budget.rs`). No pixel buffer is allocated before the header's dimensions have
 //! passed [`Limits`].
 
 use std::io::Cursor;
@@ -14,7 +15,8 @@ use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 use turbojpeg::{Colorspace, Decompressor, PixelFormat, ScalingFactor};
 
 use crate::error::{Format, RenderError, Result};
-use crate::{jpeg_markers, png_shrink, webp};
+use crate::png_shrink::Averaging;
+use crate::{budget, jpeg_markers, png_shrink, webp};
 
 /// What an upload may be, checked before any pixel is decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -149,32 +151,29 @@ pub fn probe(bytes: &[u8], limits: &Limits) -> Result<SourceInfo> {
     }
 }
 
-/// Decodes at the smallest scale whose long side is still at least `target_long_side`.
+/// Decodes at the smallest scale whose long side is still at least `target_long_side`. A
+/// PNG is box-averaged on its sRGB values while it decodes (`png_shrink.rs`), by the
+/// largest whole factor that keeps the target, as the DCT's scaling averages a JPEG.
 pub fn decode(bytes: &[u8], limits: &Limits, target_long_side: u32) -> Result<Decoded> {
+    decode_averaging(bytes, limits, target_long_side, Averaging::Srgb)
+}
+
+/// As [`decode`], with a PNG's blocks averaged as `png` says: in light for a preview.
+pub(crate) fn decode_averaging(
+    bytes: &[u8],
+    limits: &Limits,
+    target_long_side: u32,
+    png: Averaging,
+) -> Result<Decoded> {
     check_file_size(bytes, limits)?;
     match sniff(bytes).ok_or(RenderError::UnsupportedFormat)? {
         Format::Jpeg => decode_jpeg(bytes, limits, target_long_side),
         Format::WebP => decode_webp(bytes, limits, target_long_side),
-        format => decode_with_image(bytes, format, limits),
+        format => match png_shrink::decode_shrunk(bytes, limits, target_long_side, png)? {
+            Some(decoded) => Ok(decoded),
+            None => decode_with_image(bytes, format, limits),
+        },
     }
-}
-
-/// As [`decode`], but a PNG is also shrunk while it decodes, box-averaged by the largest
-/// whole factor that keeps `target_long_side`, and never held whole: for a caller that would
-/// box-average it on sRGB values anyway (hashing). Previews do not use it: they reduce a
-/// PNG in linear light.
-pub(crate) fn decode_box_averaged(
-    bytes: &[u8],
-    limits: &Limits,
-    target_long_side: u32,
-) -> Result<Decoded> {
-    if sniff(bytes) == Some(Format::Png) {
-        check_file_size(bytes, limits)?;
-        if let Some(decoded) = png_shrink::decode_shrunk(bytes, limits, target_long_side)? {
-            return Ok(decoded);
-        }
-    }
-    decode(bytes, limits, target_long_side)
 }
 
 fn check_file_size(bytes: &[u8], limits: &Limits) -> Result<()> {
@@ -344,6 +343,9 @@ fn decode_with_image(bytes: &[u8], format: Format, limits: &Limits) -> Result<De
     limits.check(u64::from(width), u64::from(height))?;
     let orientation = orientation_of(decoder.as_mut());
     let icc_profile = decoder.icc_profile().ok().flatten();
+    // The decoded frame and, while it is flattened, its RGB copy.
+    let bytes_per_pixel = u64::from(decoder.color_type().bytes_per_pixel()) + 3;
+    let _reservation = budget::reserve(u64::from(width) * u64::from(height) * bytes_per_pixel);
     let image = DynamicImage::from_decoder(decoder)
         .map_err(|source| RenderError::Decode { format, source })?;
     Ok(Decoded {

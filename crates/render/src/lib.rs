@@ -26,6 +26,7 @@
 #![warn(missing_docs)]
 
 mod allocator;
+mod budget;
 mod decode;
 mod error;
 mod jpeg_markers;
@@ -36,6 +37,7 @@ mod watermark;
 mod webp;
 
 pub use allocator::keep_decode_buffers;
+pub use budget::{DEFAULT_DECODE_BUDGET, decode_bytes_reserved, set_decode_budget};
 pub use decode::{Decoded, Limits, SourceInfo, decode, probe, sniff};
 pub use error::{Format, RenderError, Result};
 pub use keywords::auto_keywords;
@@ -134,7 +136,11 @@ pub fn render(
     let target = order
         .first()
         .map_or(PreviewSize::Thumb.long_side(), |size| size.long_side());
-    let decoded = decode(original, &options.limits, target)?;
+    let averaging = match options.linear_light {
+        LinearLight::Never => png_shrink::Averaging::Srgb,
+        LinearLight::Always | LinearLight::UnlessPrescaled => png_shrink::Averaging::Linear,
+    };
+    let decoded = decode::decode_averaging(original, &options.limits, target, averaging)?;
     let source = decoded.info;
     let icc_segments = decoded
         .icc_profile
@@ -212,12 +218,12 @@ pub struct Pixels {
 
 /// Decodes `original` with at least `long_side` pixels on the long side: JPEG shrinks at
 /// 1/2–1/8 in the DCT, WebP in libwebp, and a PNG is box-averaged row by row as it decodes
-/// (`png_shrink.rs`); what still has twice that or more (an interlaced or 16-bit PNG, which
-/// decodes in full, or a JPEG over 3,200 px after its 1/8) is box-averaged by the largest
+/// (`png_shrink.rs`); what still has twice that or more (a JPEG over 3,200 px after its
+/// 1/8, or an animated WebP, which decodes in full) is box-averaged by the largest
 /// whole factor that keeps `long_side`, as the DCT's 1/8 averages 8×8 blocks. Then applies
 /// EXIF orientation. The same limits and errors as [`render`].
 pub fn decode_oriented(original: &[u8], limits: &Limits, long_side: u32) -> Result<Pixels> {
-    let decoded = decode::decode_box_averaged(original, limits, long_side)?;
+    let decoded = decode(original, limits, long_side)?;
     let (rgb, width, height) =
         resize::box_shrink(decoded.rgb, decoded.width, decoded.height, long_side)?;
     let (rgb, width, height) = resize::orient(rgb, width, height, decoded.info.orientation);

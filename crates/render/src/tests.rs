@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::png_shrink::Averaging;
 
 fn corpus(name: &str) -> Vec<u8> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -541,6 +542,64 @@ fn encode_png(
     bytes
 }
 
+/// A PNG of 8- or 16-bit samples (big-endian), Adam7-interlaced when asked, its image data
+/// in stored (uncompressed) deflate blocks: the `png` crate's encoder cannot interlace.
+fn raw_png(
+    samples: &[u8],
+    (width, height): (u32, u32),
+    (color_type, channels, depth): (u8, usize, u8),
+    interlaced: bool,
+) -> Vec<u8> {
+    let (width, height) = (width as usize, height as usize);
+    let pixel = channels * usize::from(depth) / 8;
+    let mut scanlines = Vec::new();
+    let passes: &[(usize, usize, usize, usize)] = if interlaced {
+        &[
+            (0, 8, 0, 8),
+            (4, 8, 0, 8),
+            (0, 4, 4, 8),
+            (2, 4, 0, 4),
+            (0, 2, 2, 4),
+            (1, 2, 0, 2),
+            (0, 1, 1, 2),
+        ]
+    } else {
+        &[(0, 1, 0, 1)]
+    };
+    for &(x0, dx, y0, dy) in passes {
+        if x0 >= width || y0 >= height {
+            continue;
+        }
+        for y in (y0..height).step_by(dy) {
+            scanlines.push(0); // filter: none
+            for x in (x0..width).step_by(dx) {
+                let at = (y * width + x) * pixel;
+                scanlines.extend_from_slice(&samples[at..at + pixel]);
+            }
+        }
+    }
+    let mut zlib = vec![0x78, 0x01];
+    let blocks: Vec<&[u8]> = scanlines.chunks(65_535).collect();
+    for (i, block) in blocks.iter().enumerate() {
+        zlib.push(u8::from(i + 1 == blocks.len()));
+        let len = block.len() as u16;
+        zlib.extend_from_slice(&len.to_le_bytes());
+        zlib.extend_from_slice(&(!len).to_le_bytes());
+        zlib.extend_from_slice(block);
+    }
+    let (mut a, mut b) = (1u32, 0u32);
+    for &byte in &scanlines {
+        a = (a + u32::from(byte)) % 65_521;
+        b = (b + a) % 65_521;
+    }
+    zlib.extend_from_slice(&((b << 16) | a).to_be_bytes());
+    let mut header = Vec::new();
+    header.extend_from_slice(&(width as u32).to_be_bytes());
+    header.extend_from_slice(&(height as u32).to_be_bytes());
+    header.extend_from_slice(&[depth, color_type, 0, 0, u8::from(interlaced)]);
+    png(&[(b"IHDR", header), (b"IDAT", zlib), (b"IEND", Vec::new())])
+}
+
 /// What streaming must equal: the whole image as the `image` crate decodes it, each pixel
 /// composited over white without rounding, then the mean of each `factor × factor` block
 /// (narrower at the edges), rounded once.
@@ -595,7 +654,7 @@ fn png_rows_are_box_averaged_while_decoding_as_decoding_whole_would() {
     let one_bit: Vec<u8> = (0..height as usize * width.div_ceil(8) as usize)
         .map(|_| noise())
         .collect();
-    let cases = [
+    let mut cases = vec![
         (
             "grey",
             encode_png(
@@ -651,16 +710,54 @@ fn png_rows_are_box_averaged_while_decoding_as_decoding_whole_would() {
             ),
         ),
     ];
+    // 16-bit samples, and interlaced images of both depths.
+    let deep = |channels: usize, noise: &mut dyn FnMut() -> u8| -> Vec<u8> {
+        let eight = samples(channels, channels % 2 == 0, noise);
+        // Each 16-bit sample near its 8-bit value, so that narrowing's rounding shows.
+        eight
+            .iter()
+            .flat_map(|&v| {
+                (u16::from(v) * 257)
+                    .saturating_add(u16::from(noise()) % 129)
+                    .saturating_sub(64)
+                    .to_be_bytes()
+            })
+            .collect()
+    };
+    for (name, color_type, channels, depth, interlaced) in [
+        ("grey 16-bit", 0u8, 1usize, 16u8, false),
+        ("rgba 16-bit", 6, 4, 16, false),
+        ("rgb interlaced", 2, 3, 8, true),
+        ("grey+alpha interlaced", 4, 2, 8, true),
+        ("rgba 16-bit interlaced", 6, 4, 16, true),
+    ] {
+        let samples = if depth == 16 {
+            deep(channels, &mut noise)
+        } else {
+            samples(channels, channels % 2 == 0, &mut noise)
+        };
+        cases.push((
+            name,
+            raw_png(
+                &samples,
+                (width, height),
+                (color_type, channels, depth),
+                interlaced,
+            ),
+        ));
+    }
     for (name, png) in &cases {
         for target in [1, 20, 67, 100, 202, 203, 1000] {
             let factor = (width.max(height) / target).max(1) as usize;
-            let streamed =
-                decode::decode_box_averaged(png, &Limits::default(), target).expect(name);
-            assert!(
-                png_shrink::decode_shrunk(png, &Limits::default(), target)
+            let streamed = decode(png, &Limits::default(), target).expect(name);
+            // Only an interlaced image that needs no shrinking is decoded whole.
+            let whole = name.contains("interlaced") && factor == 1;
+            assert_eq!(
+                png_shrink::decode_shrunk(png, &Limits::default(), target, Averaging::Srgb)
                     .expect(name)
-                    .is_some(),
-                "{name}: streamed"
+                    .is_none(),
+                whole,
+                "{name} at {target}: streamed"
             );
             assert_eq!(streamed.prescaled, factor > 1, "{name} at {target}");
             let (expected, out_width, out_height) = box_means_of_whole(png, factor);
@@ -678,8 +775,7 @@ fn png_rows_are_box_averaged_while_decoding_as_decoding_whole_would() {
 }
 
 #[test]
-fn sixteen_bit_pngs_decode_whole_and_exif_orientation_is_read_while_streaming() -> Result<()> {
-    // 16-bit: not streamed; decoded whole, then box-averaged as before.
+fn sixteen_bit_pngs_stream_and_exif_orientation_is_read_while_streaming() -> Result<()> {
     let wide: Vec<u8> = gradient(120, 80).iter().flat_map(|&v| [v, v]).collect();
     let deep = encode_png(
         &wide,
@@ -687,7 +783,7 @@ fn sixteen_bit_pngs_decode_whole_and_exif_orientation_is_read_while_streaming() 
         (::png::ColorType::Rgb, ::png::BitDepth::Sixteen),
         None,
     );
-    assert!(png_shrink::decode_shrunk(&deep, &Limits::default(), 40)?.is_none());
+    assert!(png_shrink::decode_shrunk(&deep, &Limits::default(), 40, Averaging::Srgb)?.is_some());
     let pixels = decode_oriented(&deep, &Limits::default(), 40)?;
     assert_eq!((pixels.width, pixels.height), (40, 27));
 
@@ -759,4 +855,159 @@ fn png_data_past_the_last_row_is_still_checked() {
         decode_oriented(&damaged, &Limits::default(), 16).is_err(),
         "streamed"
     );
+}
+
+/// A preview's PNG is averaged in light while it decodes, as the whole image resized in
+/// light was: each block's mean light, within a level of the exact figure.
+#[test]
+fn png_blocks_for_previews_are_averaged_in_light() {
+    let (width, height) = (301u32, 205u32);
+    let mut next = xorshift(0x51_7cc1);
+    let rgba: Vec<u8> = (0..width * height * 4).map(|_| next() as u8).collect();
+    let light = |v: f64| {
+        let v = v / 255.0;
+        if v <= 0.04045 {
+            v / 12.92
+        } else {
+            ((v + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    let srgb = |l: f64| {
+        let v = if l <= 0.003_130_8 {
+            l * 12.92
+        } else {
+            1.055 * l.powf(1.0 / 2.4) - 0.055
+        };
+        v * 255.0
+    };
+    for interlaced in [false, true] {
+        let png = raw_png(&rgba, (width, height), (6, 4, 8), interlaced);
+        let factor = 3usize;
+        let decoded = png_shrink::decode_shrunk(
+            &png,
+            &Limits::default(),
+            width / factor as u32,
+            Averaging::Linear,
+        )
+        .expect("decode")
+        .expect("streamed");
+        assert!(!decoded.prescaled, "the rest is owed in light");
+        let flat = decode::composite_over_white(&rgba);
+        let (out_width, out_height) = (decoded.width as usize, decoded.height as usize);
+        assert_eq!(
+            (out_width, out_height),
+            (width.div_ceil(3) as usize, height.div_ceil(3) as usize)
+        );
+        let mut worst = 0f64;
+        for by in 0..out_height {
+            for bx in 0..out_width {
+                for channel in 0..3 {
+                    let (mut sum, mut count) = (0f64, 0f64);
+                    for y in by * factor..((by + 1) * factor).min(height as usize) {
+                        for x in bx * factor..((bx + 1) * factor).min(width as usize) {
+                            sum += light(f64::from(flat[(y * width as usize + x) * 3 + channel]));
+                            count += 1.0;
+                        }
+                    }
+                    let exact = srgb(sum / count);
+                    let got = f64::from(decoded.rgb[(by * out_width + bx) * 3 + channel]);
+                    worst = worst.max((exact - got).abs());
+                }
+            }
+        }
+        assert!(worst <= 1.0, "interlaced {interlaced}: off by {worst}");
+    }
+}
+
+/// Counts the bytes each thread holds, and its peak, for the memory tests below: the
+/// decoders run on the calling thread, and tests run on threads of their own.
+mod counting {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    thread_local! {
+        static HELD: Cell<usize> = const { Cell::new(0) };
+        static PEAK: Cell<usize> = const { Cell::new(0) };
+    }
+
+    pub struct Counting;
+
+    // SAFETY: every call is forwarded to the system allocator unchanged; the counters are
+    // const-initialised thread-locals without destructors, so they never allocate.
+    #[allow(unsafe_code)]
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            let held = HELD.with(|held| {
+                held.set(held.get() + layout.size());
+                held.get()
+            });
+            PEAK.with(|peak| peak.set(peak.get().max(held)));
+            // SAFETY: the caller's layout, passed on.
+            unsafe { System.alloc(layout) }
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // Freed on another thread than it was taken on: this one's count may dip.
+            HELD.with(|held| held.set(held.get().saturating_sub(layout.size())));
+            // SAFETY: the caller's pointer and layout, passed on.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+    }
+
+    /// The most this thread held at once while `f` ran, above what it held before.
+    pub fn peak_during<T>(f: impl FnOnce() -> T) -> (T, usize) {
+        let before = HELD.with(Cell::get);
+        PEAK.with(|peak| peak.set(before));
+        let out = f();
+        (out, PEAK.with(Cell::get) - before)
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: counting::Counting = counting::Counting;
+
+/// Issue 24, item 1: a 16-bit RGBA PNG took 8 bytes a pixel to admit and twice that to
+/// preview, decoded whole. Streamed, hashing holds a row and the hash-sized image, and a
+/// preview the preview-sized image and its resizes, interlaced or not.
+#[test]
+fn large_sixteen_bit_and_interlaced_pngs_are_never_decoded_whole() {
+    let (width, height) = (2100u32, 1200u32);
+    let whole_16_bit = (width * height * 8) as usize;
+    let samples: Vec<u8> = (0..height)
+        .flat_map(|y| {
+            (0..width).flat_map(move |x| {
+                let v = ((x ^ y) as u16).wrapping_mul(97);
+                [v, v / 2, 65_535 - v, 65_535]
+                    .into_iter()
+                    .flat_map(u16::to_be_bytes)
+            })
+        })
+        .collect();
+    for interlaced in [false, true] {
+        let png = raw_png(&samples, (width, height), (6, 4, 16), interlaced);
+        let (pixels, hashing) =
+            counting::peak_during(|| decode_oriented(&png, &Limits::default(), 200));
+        let pixels = pixels.expect("decode");
+        assert_eq!((pixels.width, pixels.height), (210, 120));
+        assert!(
+            hashing < 2 << 20,
+            "interlaced {interlaced}: hashing held {hashing} bytes"
+        );
+        let (rendered, preview) = counting::peak_during(|| {
+            render(
+                &png,
+                PreviewSize::ALL,
+                &RenderOptions::default(),
+                Credit::default(),
+            )
+        });
+        let rendered = rendered.expect("render");
+        assert_eq!(rendered.previews.len(), 3);
+        // Whole, the 16-bit image alone was this size (and its 8-bit copy half as much
+        // again); what a preview holds now is its resizes'.
+        assert!(
+            preview < whole_16_bit * 3 / 4,
+            "interlaced {interlaced}: previews held {preview} bytes of {whole_16_bit}"
+        );
+    }
 }
