@@ -348,12 +348,9 @@ fn previews_are_watermarked_cacheable_conditional_and_ranged() {
         unsatisfiable.header("content-range"),
         Some(format!("bytes */{len}").as_str())
     );
-    assert_eq!(
-        server
-            .request("GET", &path, &[("Range", "bytes=oops")], b"")
-            .status,
-        416
-    );
+    // Issue 24, item 9: a Range that does not parse is ignored (RFC 9110 §14.2).
+    let ignored = server.request("GET", &path, &[("Range", "bytes=oops")], b"");
+    assert_eq!((ignored.status, ignored.body.len()), (200, len));
     let stale = server.request(
         "GET",
         &path,
@@ -459,8 +456,34 @@ fn search_and_asset_cards_have_the_design_shape_and_bad_parameters_are_400() {
         "/v1/search?orientation=diagonal",
         "/v1/search?facets=mood",
         "/v1/search?min_width=wide",
+        // Issue 24, item 9: where the OpenAPI document and the server disagreed. Typed
+        // parameters given empty, pages past 500, limits past their maximum and facets the
+        // schema does not list are refused; nothing is clamped.
+        "/v1/search?min_width=",
+        "/v1/search?collection=",
+        "/v1/search?facets=",
+        "/v1/search?facets=orientation,mood",
+        "/v1/search?page=501",
+        "/v1/purges?limit=1001",
+        "/v1/purges?limit=0",
+        "/v1/purges?since=99999999999999999999",
     ] {
-        server.get(bad).assert_problem(400);
+        let problem = server.get(bad).assert_problem(400);
+        assert!(problem["detail"].is_string(), "{bad}");
+    }
+    let deepest = server.get("/v1/search?page=500&per_page=100");
+    assert_eq!(deepest.status, 200, "{}", deepest.text());
+    let (_, moderator) = server.member("Queue Keeper", "moderator", "registered", 1);
+    let as_moderator = format!("Bearer {}", moderator[0]);
+    for limit in ["101", "0", ""] {
+        server
+            .request(
+                "GET",
+                &format!("/v1/moderation/queue?limit={limit}"),
+                &[("Authorization", &as_moderator)],
+                b"",
+            )
+            .assert_problem(400);
     }
     let odd = server.get("/v1/search?q=%22unclosed%20-%20((%20title:x");
     assert_eq!(
@@ -1652,6 +1675,41 @@ fn a_method_a_path_does_not_take_is_405_with_allow_and_a_416_says_why() {
         "{problem}"
     );
     assert!(unsatisfiable.header("content-range").is_some());
+}
+
+/// Issue 24, item 9: what hyper answers by itself (a head that does not parse, a head too
+/// large, a target past its limit) is a problem like every other error, and a long target
+/// is `414`, not `431`.
+#[test]
+fn hyper_s_own_errors_are_problems_and_a_long_target_is_414() {
+    let server = serve(DEFAULT_CONFIG);
+    let malformed = exchange(
+        server.address,
+        b"GET /v1/search HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+    );
+    malformed.assert_problem(400);
+    let junk = exchange(server.address, b"\x01\x02 nonsense\r\n\r\n");
+    junk.assert_problem(400);
+    let huge_header = format!(
+        "GET /v1/search HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(100 * 1024)
+    );
+    exchange(server.address, huge_header.as_bytes()).assert_problem(431);
+    for (length, by) in [(64 * 1024, "hyper"), (9 * 1024, "the router")] {
+        let target = format!("/v1/search?q={}", "a".repeat(length));
+        let request = format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let reply = exchange(server.address, request.as_bytes());
+        let problem = reply.assert_problem(414);
+        assert!(
+            problem["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("target")),
+            "{by}: {problem}"
+        );
+    }
+    // Ordinary answers are untouched, and the server still serves.
+    let fine = server.get("/v1/search?q=x");
+    assert_eq!(fine.status, 200, "{}", fine.text());
 }
 
 #[test]

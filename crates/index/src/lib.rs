@@ -62,9 +62,7 @@ pub fn listing_key(created_at: i64, id: &str) -> (i64, u64) {
     (created_at, schema::id_key(id))
 }
 pub use facets::{FacetField, Facets};
-pub use request::{
-    DEFAULT_PER_PAGE, Filters, MAX_PER_PAGE, MAX_RESULT_WINDOW, SearchRequest, Sort,
-};
+pub use request::{DEFAULT_PER_PAGE, Filters, MAX_PAGE, MAX_PER_PAGE, SearchRequest, Sort};
 
 use crate::query::{Clause, TextQueries, UserQuery};
 use crate::schema::{Analyzers, Fields};

@@ -16,9 +16,11 @@ use crate::{IndexError, Result};
 pub const MAX_PER_PAGE: u32 = 100;
 /// Results per page unless asked otherwise.
 pub const DEFAULT_PER_PAGE: u32 = 20;
-/// How deep pages may go (`page × per_page`): deeper pages cost a sort of every match and
-/// no person reads them; crawlers get the catalogue another way.
-pub const MAX_RESULT_WINDOW: u32 = 10_000;
+/// How deep pages may go: page 500 (10,000 results at the default size, 50,000 at the
+/// largest). Deeper pages cost a sort of every match and no person reads them; crawlers
+/// get the catalogue another way. A bound on the page alone, not on `page × per_page`, so
+/// that the OpenAPI document can state it.
+pub const MAX_PAGE: u32 = 500;
 
 vocabulary!(
     /// The order of results. `relevance` is BM25 with title and keyword weights (with no
@@ -127,9 +129,9 @@ impl SearchRequest {
                 "per_page must be 1 to {MAX_PER_PAGE}"
             )));
         }
-        if u64::from(self.page) * u64::from(self.per_page) > u64::from(MAX_RESULT_WINDOW) {
+        if self.page > MAX_PAGE {
             return Err(IndexError::BadRequest(format!(
-                "pages end at result {MAX_RESULT_WINDOW}; narrow the search instead"
+                "pages end at page {MAX_PAGE}; narrow the search instead"
             )));
         }
         Ok(())

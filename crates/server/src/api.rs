@@ -100,15 +100,13 @@ pub async fn search(call: Call) -> Result<Response<Body>, ApiError> {
 
 /// The query string as a search request (DESIGN §3); a value that does not parse is `400`.
 fn search_request(query: &Query) -> Result<SearchRequest, ApiError> {
-    let facets = match query.get("facets") {
-        None => Vec::new(),
-        Some(list) => list
-            .split(',')
-            .map(str::trim)
-            .filter(|name| !name.is_empty())
-            .map(|name| name.parse::<FacetField>())
-            .collect::<Result<_, _>>()?,
-    };
+    let facets = query
+        .parsed("facets", |list| {
+            list.split(',')
+                .map(|name| name.trim().parse::<FacetField>())
+                .collect::<Result<Vec<_>, _>>()
+        })?
+        .unwrap_or_default();
     Ok(SearchRequest {
         query: query.get("q").unwrap_or_default().to_string(),
         filters: Filters {
@@ -125,9 +123,11 @@ fn search_request(query: &Query) -> Result<SearchRequest, ApiError> {
             created_to: query.parsed("created_to", str::parse::<i64>)?,
         },
         sort: query.parsed("sort", str::parse)?.unwrap_or_default(),
-        page: query.parsed("page", str::parse::<u32>)?.unwrap_or(1),
+        page: query
+            .in_range("page", 1..=stockroom_index::MAX_PAGE)?
+            .unwrap_or(1),
         per_page: query
-            .parsed("per_page", str::parse::<u32>)?
+            .in_range("per_page", 1..=stockroom_index::MAX_PER_PAGE)?
             .unwrap_or(stockroom_index::DEFAULT_PER_PAGE),
         facets,
     })
@@ -202,10 +202,7 @@ pub async fn takedown(call: Call) -> Result<Response<Body>, ApiError> {
 pub async fn purges(call: Call) -> Result<Response<Body>, ApiError> {
     let query = call.query();
     let since = query.parsed("since", str::parse::<i64>)?.unwrap_or(0);
-    let limit = query
-        .parsed("limit", str::parse::<u32>)?
-        .unwrap_or(1000)
-        .clamp(1, 1000);
+    let limit = query.in_range("limit", 1..=1000)?.unwrap_or(1000);
     let purges = call
         .blocking(move |app| Ok(app.platform.catalog().purges_since(since, limit)?))
         .await?;

@@ -162,19 +162,51 @@ impl Query {
             .filter(|value| !value.is_empty())
     }
 
-    /// `name` read with `parse`; a value that does not parse is a `400` naming it.
+    /// `name` read with `parse`; a value that does not parse is a `400` naming it, and so is
+    /// an empty one (`min_width=`): a typed parameter is given a value or left out, as the
+    /// OpenAPI document's schemas say.
     pub fn parsed<T, E: std::fmt::Display>(
         &self,
         name: &str,
         parse: impl FnOnce(&str) -> Result<T, E>,
     ) -> Result<Option<T>, ApiError> {
-        self.get(name)
-            .map(|value| {
-                parse(value).map_err(|error| {
-                    ApiError::bad_request(format!("parameter {name}={value:?}: {error}"))
-                })
-            })
-            .transpose()
+        let given = self
+            .0
+            .iter()
+            .rev()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str());
+        match given {
+            None => Ok(None),
+            Some("") => Err(ApiError::bad_request(format!(
+                "parameter {name} is empty: give it a value or leave it out"
+            ))),
+            Some(value) => parse(value).map(Some).map_err(|error| {
+                ApiError::bad_request(format!("parameter {name}={value:?}: {error}"))
+            }),
+        }
+    }
+
+    /// A number `name` within `range`; outside it is a `400` naming the range (never
+    /// clamped, so that a client learns its page size was not what it asked for).
+    pub fn in_range<T>(
+        &self,
+        name: &str,
+        range: std::ops::RangeInclusive<T>,
+    ) -> Result<Option<T>, ApiError>
+    where
+        T: std::str::FromStr + PartialOrd + std::fmt::Display,
+        T::Err: std::fmt::Display,
+    {
+        let value = self.parsed(name, str::parse::<T>)?;
+        match value {
+            Some(value) if !range.contains(&value) => Err(ApiError::bad_request(format!(
+                "parameter {name}={value}: must be from {} to {}",
+                range.start(),
+                range.end()
+            ))),
+            value => Ok(value),
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use hyper::server::conn::http1;
@@ -27,9 +27,11 @@ use tokio_rustls::TlsAcceptor;
 use crate::{App, router};
 
 /// A request head still incomplete at this size is refused with `431` (one that arrived
-/// whole in a larger read may be up to twice this): 64 KiB, eight times what nginx allows
-/// a header line by default.
-const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// whole in a larger read may be up to twice this): 80 KiB, ten times what nginx allows a
+/// header line by default, and room for a request target of hyper's longest (65,534
+/// bytes), so that a longer target is told `414`, not `431`. The router refuses targets
+/// over 8 KiB with `414` itself.
+const MAX_HEAD_BYTES: usize = 80 * 1024;
 
 /// Serves connections from `listener` until `shutdown` completes, then drains.
 pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
@@ -60,10 +62,7 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
         };
         let _ = stream.set_nodelay(true);
         let activity = Arc::new(Activity::default());
-        let watched = Watched {
-            inner: stream,
-            activity: activity.clone(),
-        };
+        let watched = Watched::new(stream, activity.clone());
         let watcher = graceful.watcher();
         let tls = app.options.tls.clone().map(TlsAcceptor::from);
         let app = app.clone();
@@ -184,10 +183,25 @@ impl Activity {
     }
 }
 
-/// A stream that notes each read or write that moved bytes.
+/// A stream that notes each read or write that moved bytes, and turns hyper's own bodiless
+/// error answers into problems (`problem::rewrite_automatic`).
 struct Watched<S> {
     inner: S,
     activity: Arc<Activity>,
+    /// A rewritten answer still to be written, from `owed_at`.
+    owed: Vec<u8>,
+    owed_at: usize,
+}
+
+impl<S> Watched<S> {
+    fn new(inner: S, activity: Arc<Activity>) -> Watched<S> {
+        Watched {
+            inner,
+            activity,
+            owed: Vec::new(),
+            owed_at: 0,
+        }
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
@@ -205,12 +219,50 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
     }
 }
 
+impl<S: AsyncWrite + Unpin> Watched<S> {
+    /// Writes what a rewritten answer still owes; ready once nothing is owed.
+    fn poll_owed(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.owed_at < self.owed.len() {
+            let written =
+                ready!(Pin::new(&mut self.inner).poll_write(cx, &self.owed[self.owed_at..]))?;
+            if written == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.owed_at += written;
+            self.activity.touch();
+        }
+        self.owed = Vec::new();
+        self.owed_at = 0;
+        Poll::Ready(Ok(()))
+    }
+
+    /// Takes `bytes` in place of the inner stream when they are one of hyper's own error
+    /// answers, owing its problem instead. hyper then flushes and closes, which pay it.
+    fn took_automatic(&mut self, cx: &mut Context<'_>, bytes: &[u8]) -> io::Result<bool> {
+        if !bytes.starts_with(b"HTTP/1.1 4") {
+            return Ok(false);
+        }
+        let Some(problem) = crate::problem::rewrite_automatic(bytes) else {
+            return Ok(false);
+        };
+        self.owed = problem;
+        if let Poll::Ready(Err(error)) = self.poll_owed(cx) {
+            return Err(error);
+        }
+        Ok(true)
+    }
+}
+
 impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        ready!(self.poll_owed(cx))?;
+        if self.took_automatic(cx, buf)? {
+            return Poll::Ready(Ok(buf.len()));
+        }
         let result = Pin::new(&mut self.inner).poll_write(cx, buf);
         if matches!(result, Poll::Ready(Ok(written)) if written > 0) {
             self.activity.touch();
@@ -223,6 +275,15 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        ready!(self.poll_owed(cx))?;
+        let total: usize = bufs.iter().map(|buf| buf.len()).sum();
+        // hyper's own answers are a head alone, in one slice.
+        if let Some(first) = bufs.iter().find(|buf| !buf.is_empty())
+            && first.len() == total
+            && self.took_automatic(cx, first)?
+        {
+            return Poll::Ready(Ok(total));
+        }
         let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         if matches!(result, Poll::Ready(Ok(written)) if written > 0) {
             self.activity.touch();
@@ -235,10 +296,12 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_owed(cx))?;
         Pin::new(&mut self.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_owed(cx))?;
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }

@@ -203,3 +203,105 @@ impl From<tokio::task::JoinError> for ApiError {
         ApiError::internal(&error)
     }
 }
+
+/// hyper answers a request head it cannot parse by itself, before any handler runs: `400`
+/// (a malformed request line or header), `414` (a target over 65,534 bytes) or `431` (a
+/// head over the server's limit), each with `content-length: 0` and no body. Given the
+/// bytes of such a head as hyper writes them, this returns the same answer as a problem
+/// (`application/problem+json`), as every other error is; `None` for anything else, which
+/// includes every answer a handler made (a handler's problems always have a body).
+pub fn rewrite_automatic(written: &[u8]) -> Option<Vec<u8>> {
+    let head_len = written.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    if head_len != written.len() {
+        return None;
+    }
+    let text = std::str::from_utf8(written).ok()?;
+    let mut lines = text[..head_len - 4].split("\r\n");
+    let status_line = lines.next()?;
+    let code = status_line.strip_prefix("HTTP/1.1 ")?.get(..3)?;
+    let (status, detail) = match code {
+        "400" => (
+            StatusCode::BAD_REQUEST,
+            "the request does not parse as HTTP/1.1: its request line or a header is malformed",
+        ),
+        "414" => (
+            StatusCode::URI_TOO_LONG,
+            "the request target is longer than 65,534 bytes",
+        ),
+        "431" => (
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "the request head (request line and headers) is larger than the server reads",
+        ),
+        _ => return None,
+    };
+    let mut kept = Vec::new();
+    let mut empty = false;
+    for line in lines {
+        if line.eq_ignore_ascii_case("content-length: 0") {
+            empty = true;
+        } else {
+            kept.push(line);
+        }
+    }
+    if !empty {
+        return None;
+    }
+    let body = serde_json::to_vec(&Problem {
+        kind: "about:blank",
+        title: status.canonical_reason().unwrap_or("Error"),
+        status: status.as_u16(),
+        detail,
+        id: None,
+    })
+    .ok()?;
+    let mut out = Vec::with_capacity(head_len + 160 + body.len());
+    out.extend_from_slice(status_line.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for line in kept {
+        out.extend_from_slice(line.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(
+        format!(
+            "content-type: application/problem+json\r\ncache-control: no-store\r\n\
+             x-content-type-options: nosniff\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(&body);
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hyper_answers_without_a_body_become_problems() {
+        let hyper = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\ndate: Sat, 05 Dec 2026 16:00:00 GMT\r\n\r\n";
+        let rewritten = rewrite_automatic(hyper).expect("rewritten");
+        let text = String::from_utf8(rewritten).expect("text");
+        let (head, body) = text.split_once("\r\n\r\n").expect("head");
+        assert!(head.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"));
+        assert!(head.contains("\r\ndate: Sat, 05 Dec 2026 16:00:00 GMT"));
+        assert!(head.contains("\r\ncontent-type: application/problem+json"));
+        assert!(head.contains(&format!("\r\ncontent-length: {}", body.len())));
+        let problem: serde_json::Value = serde_json::from_str(body).expect("json");
+        assert_eq!(problem["status"], 431);
+        for code in ["400 Bad Request", "414 URI Too Long"] {
+            let head = format!("HTTP/1.1 {code}\r\ncontent-length: 0\r\n\r\n");
+            assert!(rewrite_automatic(head.as_bytes()).is_some(), "{code}");
+        }
+        // A handler's answers are left alone: with a body, another status, or more bytes
+        // after the head.
+        for other in [
+            &b"HTTP/1.1 400 Bad Request\r\ncontent-length: 12\r\n\r\n"[..],
+            b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n",
+            b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\nmore",
+            b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n",
+        ] {
+            assert_eq!(rewrite_automatic(other), None);
+        }
+    }
+}

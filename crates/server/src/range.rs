@@ -3,14 +3,16 @@
 //! A preview or an original is one representation of known length, so a single range is
 //! answered with `206` and its bytes. Several ranges (`bytes=0-1,5-9`) are answered with
 //! the whole representation (`200`), which the RFC allows and every client handles; a
-//! unit other than `bytes` is ignored the same way. A `bytes` range that does not parse is
-//! refused with `416` rather than guessed at, and so is one that starts past the end.
+//! unit other than `bytes` is ignored the same way, and so is a `Range` that does not
+//! parse (RFC 9110 §14.2: an invalid range is ignored). Only a well-formed range of which
+//! no byte exists (it starts past the end, or asks for the last 0 bytes) gets `416`.
 //! Pure: no I/O, no allocation.
 
 /// What to send for a request's `Range` header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RangeAnswer {
-    /// The whole representation (`200`): no range, several, or another unit.
+    /// The whole representation (`200`): no range, several, another unit, or one that
+    /// does not parse.
     Whole,
     /// Bytes `start..=end` (`206`); always `start <= end < len`.
     Part {
@@ -19,55 +21,59 @@ pub enum RangeAnswer {
         /// The last byte sent (inclusive).
         end: u64,
     },
-    /// `416`: malformed, or no byte of it exists.
+    /// `416`: well-formed, but no byte of it exists.
     Unsatisfiable,
 }
 
 /// Reads a `Range` header value against a representation of `len` bytes.
 pub fn answer(header: &[u8], len: u64) -> RangeAnswer {
     let Ok(text) = std::str::from_utf8(header) else {
-        return RangeAnswer::Unsatisfiable;
-    };
-    let text = text.trim();
-    let Some((unit, set)) = text.split_once('=') else {
-        return RangeAnswer::Unsatisfiable;
-    };
-    if !unit.trim().eq_ignore_ascii_case("bytes") {
         return RangeAnswer::Whole;
-    }
-    if set.contains(',') {
+    };
+    let Some((unit, set)) = text.trim().split_once('=') else {
+        return RangeAnswer::Whole;
+    };
+    if !unit.trim().eq_ignore_ascii_case("bytes") || set.contains(',') {
         return RangeAnswer::Whole;
     }
     let Some((first, last)) = set.trim().split_once('-') else {
-        return RangeAnswer::Unsatisfiable;
+        return RangeAnswer::Whole;
     };
     match (number(first), number(last)) {
-        // `-N`: the last N bytes.
-        (Number::Absent, Number::Value(suffix)) if suffix > 0 && len > 0 => RangeAnswer::Part {
+        // `-N`: the last N bytes; none of an empty representation, nor the last 0.
+        (Number::Absent, Number::Value(0)) => RangeAnswer::Unsatisfiable,
+        (Number::Absent, Number::Value(_) | Number::TooLarge) if len == 0 => {
+            RangeAnswer::Unsatisfiable
+        }
+        (Number::Absent, Number::Value(suffix)) => RangeAnswer::Part {
             start: len.saturating_sub(suffix),
             end: len - 1,
         },
-        (Number::Absent, Number::TooLarge) if len > 0 => RangeAnswer::Part {
+        (Number::Absent, Number::TooLarge) => RangeAnswer::Part {
             start: 0,
             end: len - 1,
         },
-        // `N-`: from N to the end.
-        (Number::Value(start), Number::Absent) if start < len => RangeAnswer::Part {
-            start,
-            end: len - 1,
-        },
-        // `N-M`: clipped to the end.
-        (Number::Value(start), Number::Value(end)) if start <= end && start < len => {
-            RangeAnswer::Part {
-                start,
-                end: end.min(len - 1),
-            }
+        // A last position before the first makes the range invalid, not unsatisfiable.
+        (Number::Value(start), Number::Value(end)) if end < start => RangeAnswer::Whole,
+        (Number::TooLarge, Number::Value(_)) => RangeAnswer::Whole,
+        // `N-` and `N-M` starting at or past the end.
+        (Number::Value(start), Number::Absent | Number::Value(_) | Number::TooLarge)
+            if start >= len =>
+        {
+            RangeAnswer::Unsatisfiable
         }
-        (Number::Value(start), Number::TooLarge) if start < len => RangeAnswer::Part {
+        (Number::TooLarge, Number::Absent | Number::TooLarge) => RangeAnswer::Unsatisfiable,
+        // `N-`: from N to the end; `N-M`: clipped to the end.
+        (Number::Value(start), Number::Absent | Number::TooLarge) => RangeAnswer::Part {
             start,
             end: len - 1,
         },
-        _ => RangeAnswer::Unsatisfiable,
+        (Number::Value(start), Number::Value(end)) => RangeAnswer::Part {
+            start,
+            end: end.min(len - 1),
+        },
+        // Anything else does not parse: ignored (RFC 9110 §14.2).
+        _ => RangeAnswer::Whole,
     }
 }
 
@@ -131,20 +137,32 @@ mod tests {
     }
 
     #[test]
-    fn malformed_and_out_of_bounds_ranges_are_unsatisfiable() {
+    fn malformed_ranges_are_ignored_and_ones_past_the_end_unsatisfiable() {
         for header in [
-            &b"bytes=1000-"[..],
-            b"bytes=1000-2000",
-            b"bytes=5-4",
-            b"bytes=-0",
+            &b"bytes=5-4"[..],
             b"bytes=x-5",
             b"bytes=+1-5",
             b"bytes=1-2-3",
             b"bytes=",
             b"bytes=-",
             b"bytes 0-5",
-            b"bytes=99999999999999999999999-",
+            b"bytes=abc",
+            b"bytes=99999999999999999999999-5",
             b"bytes=\xff-1",
+            b"\xff",
+        ] {
+            assert_eq!(
+                answer(header, 1000),
+                RangeAnswer::Whole,
+                "{}",
+                String::from_utf8_lossy(header)
+            );
+        }
+        for header in [
+            &b"bytes=1000-"[..],
+            b"bytes=1000-2000",
+            b"bytes=-0",
+            b"bytes=99999999999999999999999-",
         ] {
             assert_eq!(
                 answer(header, 1000),
@@ -224,7 +242,10 @@ mod tests {
         }
         if digits(first) && digits(last) {
             let (start, end): (u64, u64) = (first.parse().ok()?, last.parse().ok()?);
-            return if start <= end && start < len {
+            if end < start {
+                return Some(RangeAnswer::Whole);
+            }
+            return if start < len {
                 Some(part(start, end.min(len - 1)))
             } else {
                 unsatisfiable

@@ -18,6 +18,10 @@ use crate::ratelimit;
 use crate::routes::{Route, route};
 use crate::{App, access, access_log, api, downloads, fair, previews, uploads};
 
+/// The longest request target (path and query) read: 8 KiB, as nginx's default. Every
+/// Stockroom URL is far shorter; a longer one is `414`.
+const MAX_TARGET_BYTES: usize = 8 * 1024;
+
 /// Answers one request; never fails (errors are responses).
 pub async fn handle(app: Arc<App>, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
     let started = Instant::now();
@@ -25,6 +29,10 @@ pub async fn handle(app: Arc<App>, request: Request<Incoming>, peer: SocketAddr)
     let method = head.method.clone();
     let path = head.uri.path().to_string();
     let route = route(&method, &path);
+    let target_len = head
+        .uri
+        .path_and_query()
+        .map_or(0, |target| target.as_str().len());
     let mut call = Call {
         app: app.clone(),
         head,
@@ -32,17 +40,27 @@ pub async fn handle(app: Arc<App>, request: Request<Incoming>, peer: SocketAddr)
         peer,
         who: None,
     };
-    let response = match fair::gate(&mut call, route).await {
-        Ok(limit) => {
-            let mut response = dispatch(route, call)
-                .await
-                .unwrap_or_else(ApiError::into_response);
-            if let Some(limit) = &limit {
-                ratelimit::stamp(response.headers_mut(), limit, Some(&app.policy_fields));
+    let response = if target_len > MAX_TARGET_BYTES {
+        ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            format!(
+                "the request target is {target_len} bytes; at most {MAX_TARGET_BYTES} are read"
+            ),
+        )
+        .into_response()
+    } else {
+        match fair::gate(&mut call, route).await {
+            Ok(limit) => {
+                let mut response = dispatch(route, call)
+                    .await
+                    .unwrap_or_else(ApiError::into_response);
+                if let Some(limit) = &limit {
+                    ratelimit::stamp(response.headers_mut(), limit, Some(&app.policy_fields));
+                }
+                response
             }
-            response
+            Err(refused) => refused.into_response(),
         }
-        Err(refused) => refused.into_response(),
     };
     let elapsed = started.elapsed();
     let bytes = if method == Method::HEAD {

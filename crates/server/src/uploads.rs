@@ -202,9 +202,8 @@ pub async fn queue(call: Call) -> Result<Response<Body>, ApiError> {
         id.parse::<AssetId>().map_err(|_| "not an asset id")
     })?;
     let limit = query
-        .parsed("limit", str::parse::<u32>)?
-        .unwrap_or(DEFAULT_QUEUE_PAGE)
-        .clamp(1, MAX_QUEUE_PAGE);
+        .in_range("limit", 1..=MAX_QUEUE_PAGE)?
+        .unwrap_or(DEFAULT_QUEUE_PAGE);
     let held = call
         .blocking(move |app| Ok(app.platform.queue(after, limit)?))
         .await?;
@@ -246,9 +245,8 @@ pub async fn similar(call: Call) -> Result<Response<Body>, ApiError> {
     let asset = call.asset_id(2)?;
     let limit = call
         .query()
-        .parsed("limit", str::parse::<usize>)?
-        .unwrap_or(DEFAULT_SIMILAR)
-        .clamp(1, MAX_SIMILAR);
+        .in_range("limit", 1..=MAX_SIMILAR)?
+        .unwrap_or(DEFAULT_SIMILAR);
     let found = call
         .blocking(move |app| Ok(app.platform.similar(asset, limit)?))
         .await?;
