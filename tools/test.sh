@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The test command: installs what the build needs (cmake and nasm, for the bundled
 # libjpeg-turbo) and what the tests run beside the server (Debian's varnish, the caching
-# proxy of tests/server.rs) if missing, then runs every test in the workspace.
+# proxy of tests/server.rs) if missing, then runs every test in the workspace, and then the
+# API fuzzer (tools/api-fuzz.sh: schemathesis against the server, 30 s for each of five
+# roles, a fixed seed; set API_FUZZ_SECONDS=0 to skip it while iterating).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/build-deps.sh
@@ -12,4 +14,8 @@ if ! command -v varnishd >/dev/null && ! [ -x /usr/sbin/varnishd ]; then
     echo "varnish is not installed: the caching-proxy test will be skipped (sudo apt-get install varnish)" >&2
   fi
 fi
-exec cargo test --workspace "$@"
+cargo test --workspace "$@"
+seconds=${API_FUZZ_SECONDS:-30}
+if [ "$seconds" -gt 0 ]; then
+  STOCKROOM_BIN=$PWD/target/debug/stockroom tools/api-fuzz.sh "$seconds"
+fi
