@@ -96,6 +96,8 @@ pub struct SqliteCatalog {
     clock: Arc<dyn Clock>,
     site: Site,
     quotas: Quotas,
+    /// The database file, for the checkpoint after an erasure.
+    path: std::path::PathBuf,
 }
 
 impl fmt::Debug for SqliteCatalog {
@@ -142,6 +144,7 @@ impl SqliteCatalog {
             clock: options.clock,
             site: options.site,
             quotas: options.quotas,
+            path,
         })
     }
 
@@ -159,10 +162,13 @@ impl SqliteCatalog {
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// WAL with a full fsync at each commit: a commit that returned survives power loss.
+/// `secure_delete`: what a write removes or replaces (an erased member's name) is
+/// overwritten with zeros in the database file, not left in free space.
 fn configure_writer(connection: &Connection) -> Result<()> {
     connection.busy_timeout(BUSY_TIMEOUT)?;
     connection.pragma_update(None, "journal_mode", "WAL")?;
     connection.pragma_update(None, "synchronous", "FULL")?;
+    connection.pragma_update(None, "secure_delete", "ON")?;
     connection.pragma_update(None, "foreign_keys", "ON")?;
     Ok(())
 }

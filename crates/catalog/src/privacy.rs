@@ -10,7 +10,7 @@ use crate::assets;
 use crate::error::Result;
 use crate::licences::{Licence, licence_where};
 use crate::members::{self, Member};
-use crate::{SqliteCatalog, hex};
+use crate::{BUSY_TIMEOUT, SqliteCatalog, hex};
 
 /// Everything the catalogue holds on a member (DESIGN §2, privacy).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -43,6 +43,12 @@ pub struct Erasure {
     pub withdrawn: Vec<AssetId>,
     /// The pseudonym their assets credit from now on.
     pub credit: String,
+    /// Every asset that credited them, in any status (their stored records and previews
+    /// name them too).
+    pub credited: Vec<AssetId>,
+    /// Whether the write-ahead log was emptied afterwards, so that it no longer holds the
+    /// pages that named them (`false` if readers kept it busy; the next erasure retries).
+    pub log_truncated: bool,
 }
 
 impl SqliteCatalog {
@@ -90,7 +96,7 @@ impl SqliteCatalog {
             )
         );
         let now = self.now();
-        self.change_member(member_id.to_string(), move |db, id| {
+        let mut erasure = self.change_member(member_id.to_string(), move |db, id| {
             let public: Vec<AssetId> = db
                 .prepare(
                     "SELECT id FROM assets WHERE author_id = ?1 AND status IN ('pending', 'active')
@@ -101,6 +107,10 @@ impl SqliteCatalog {
             for asset in &public {
                 assets::withdraw_row(db, &asset.to_string(), now)?;
             }
+            let credited: Vec<AssetId> = db
+                .prepare("SELECT id FROM assets WHERE author_id = ?1 ORDER BY id")?
+                .query_map([id], |row| row.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
             db.execute(
                 "UPDATE assets SET author_id = ?2, author_name = ?2 WHERE author_id = ?1",
                 params![id, &pseudonym],
@@ -120,7 +130,22 @@ impl SqliteCatalog {
             Ok(Erasure {
                 withdrawn: public,
                 credit: pseudonym,
+                credited,
+                log_truncated: false,
             })
-        })
+        })?;
+        erasure.log_truncated = self.truncate_log()?;
+        Ok(erasure)
+    }
+
+    /// Copies the write-ahead log into the database and empties it (`wal_checkpoint
+    /// (TRUNCATE)`), on a connection of its own (the writer's is inside its transactions);
+    /// whether it could, or readers kept it busy past the busy timeout.
+    fn truncate_log(&self) -> Result<bool> {
+        let connection = rusqlite::Connection::open(&self.path)?;
+        connection.busy_timeout(BUSY_TIMEOUT)?;
+        let busy: i64 =
+            connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))?;
+        Ok(busy == 0)
     }
 }

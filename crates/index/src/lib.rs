@@ -400,6 +400,45 @@ impl SearchIndex {
         Ok(())
     }
 
+    /// Rewrites every segment that holds deleted documents without them, and deletes the
+    /// files it replaces: a removed asset's stored fields (an erased author's name) stay in
+    /// its segment until a merge drops them, and this is that merge, now rather than when
+    /// the merge policy gets to it. Costs a rewrite of those segments; writes wait
+    /// meanwhile. Returns how many segments were rewritten.
+    pub fn expunge_deleted(&self) -> Result<usize> {
+        let shared = self.shared()?;
+        shared.commit()?;
+        let mut writer = lock(&shared.writer);
+        // As in `merge_segments`: no background merge may race this one.
+        writer.set_merge_policy(Box::new(NoMergePolicy));
+        let mut attempts = 0;
+        let merged = loop {
+            let with_deletes: Vec<_> = self
+                .index
+                .searchable_segment_metas()?
+                .iter()
+                .filter(|meta| meta.has_deletes())
+                .map(|meta| meta.id())
+                .collect();
+            if with_deletes.is_empty() {
+                break Ok(0);
+            }
+            match writer.merge(&with_deletes).wait() {
+                Ok(_) => break Ok(with_deletes.len()),
+                Err(tantivy::TantivyError::InvalidArgument(_)) if attempts < MERGE_ATTEMPTS => {
+                    attempts += 1;
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(error) => break Err(error),
+            }
+        };
+        writer.set_merge_policy(Box::new(LogMergePolicy::default()));
+        let merged = merged?;
+        self.reader.reload()?;
+        writer.garbage_collect_files().wait()?;
+        Ok(merged)
+    }
+
     /// How many assets the last commit holds.
     pub fn len(&self) -> u64 {
         self.reader.searcher().num_docs()

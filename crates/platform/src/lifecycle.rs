@@ -105,41 +105,76 @@ impl Platform {
         Ok(())
     }
 
-    /// A member's erasure (licences kept pseudonymised, the rest deleted). An author's
-    /// content leaves the public with them, as a withdrawal would take it; a thumbnail
-    /// that fails to archive is named to `archive_failed`, not fatal (the member is gone).
+    /// Erases a member (terms: a member may leave and take their name with them). The
+    /// catalogue pseudonymises them in one transaction and empties its write-ahead log;
+    /// then nothing else may keep the name or id either:
+    /// - the guard forgets them;
+    /// - their public assets leave search, and the index segments that held them are
+    ///   rewritten without them (`SearchIndex::expunge_deleted`);
+    /// - every asset that credited them gets its metadata record rewritten to credit the
+    ///   pseudonym, its previews deleted, and its archived thumbnail rendered anew crediting
+    ///   the pseudonym (where the original is still kept);
+    /// - the replaced records and deleted previews are scrubbed from the stores' segments
+    ///   (`Store::scrub`), not left for a compaction.
+    ///
+    /// What fails for one asset after the catalogue committed is reported through
+    /// `asset_failed` and the rest goes on; an erasure is not undone.
     pub fn erase(
         &self,
         member_id: &str,
-        archive_failed: impl Fn(AssetId, &PlatformError),
+        asset_failed: impl Fn(AssetId, &PlatformError),
     ) -> Result<Erasure> {
         let erasure = self.catalog.erase(member_id)?;
         self.guard.forget(member_id);
         let ids: Vec<String> = erasure.withdrawn.iter().map(AssetId::to_string).collect();
         self.index
             .remove_many(&ids.iter().map(String::as_str).collect::<Vec<_>>())?;
+        self.index.expunge_deleted()?;
         for asset in &erasure.withdrawn {
             self.feed.publish(&Change::AssetRemoved(*asset));
         }
         self.feed
             .publish(&Change::MemberChanged(member_id.to_string()));
-        for &asset in &erasure.withdrawn {
-            // Previews rendered before credit the real name in their EXIF: render the
-            // archived thumbnail anew, crediting the pseudonym.
-            let fresh = PreviewSize::ALL
-                .iter()
-                .try_for_each(|size| {
-                    self.blobs
-                        .delete(asset, crate::previews::kind(*size))
-                        .map(drop)
-                })
-                .map_err(PlatformError::from)
-                .and_then(|()| self.archive_thumbnail(asset, &erasure.credit));
-            if let Err(error) = fresh {
-                archive_failed(asset, &error);
+        for &asset in &erasure.credited {
+            if let Err(error) = self.credit_pseudonym(asset, &erasure.credit) {
+                asset_failed(asset, &error);
             }
         }
+        let keys: Vec<(AssetId, Kind)> = erasure
+            .credited
+            .iter()
+            .flat_map(|&asset| {
+                [Kind::Metadata, Kind::Thumb, Kind::Small, Kind::Large].map(|kind| (asset, kind))
+            })
+            .collect();
+        self.blobs.scrub(&keys)?;
+        let thumbs: Vec<(AssetId, Kind)> = erasure
+            .credited
+            .iter()
+            .map(|&asset| (asset, Kind::Thumb))
+            .collect();
+        self.archive.scrub(&thumbs)?;
         Ok(erasure)
+    }
+
+    /// One erased author's asset: its record credits `credit`, and no preview names them
+    /// (previews rendered before credit the real name in their EXIF).
+    fn credit_pseudonym(&self, asset: AssetId, credit: &str) -> Result<()> {
+        if let Some(bytes) = self.blobs.get(asset, Kind::Metadata) {
+            let mut record = crate::metadata::MetadataRecord::decode(asset, &bytes)?;
+            record.metadata.author = credit.to_string();
+            record.author_id = Some(credit.to_string());
+            self.blobs.put(asset, Kind::Metadata, &record.encode())?;
+        }
+        for size in PreviewSize::ALL {
+            self.blobs.delete(asset, crate::previews::kind(*size))?;
+        }
+        if self.originals.contains(asset) {
+            self.archive_thumbnail(asset, credit)?;
+        } else {
+            self.archive.delete(asset, Kind::Thumb)?;
+        }
+        Ok(())
     }
 
     /// Purges every withdrawn asset whose 28 days are up: its original (and any preview or

@@ -247,7 +247,7 @@ fn a_blocked_moderator_has_no_moderation_rights_and_only_an_admin_blocks_an_admi
 }
 
 #[test]
-fn an_erased_authors_name_leaves_the_archived_thumbnail_and_the_guard() {
+fn an_erased_authors_name_and_id_leave_every_file_of_the_data_directory() {
     let dir = tempfile::tempdir().expect("temp dir");
     let platform = platform(dir.path(), Arc::new(ManualClock::at(1_793_491_200)));
     let author = member(&platform, "Ann Quintessa", &[Role::Author]);
@@ -293,4 +293,33 @@ fn an_erased_authors_name_leaves_the_archived_thumbnail_and_the_guard() {
     assert!(platform.guard().signals(&author.member_id, 1).is_none());
     let snapshot = platform.guard().snapshot(1).expect("a snapshot");
     assert!(!String::from_utf8_lossy(&snapshot).contains(&author.member_id));
+
+    // Issue 24, item 6: the live record credits the pseudonym, and no file of the data
+    // directory holds the name or the id any more: not the record's earlier version or the
+    // deleted previews in the stores' segments, not the index's segments, not the
+    // catalogue's database or its write-ahead log.
+    let record = platform.blobs.get(asset, Kind::Metadata).expect("record");
+    assert!(!credits(&record), "the live record");
+    let id = author.member_id.as_bytes();
+    let mut files = vec![dir.path().to_path_buf()];
+    let mut checked = 0;
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            files.extend(
+                std::fs::read_dir(&path)
+                    .expect("list")
+                    .map(|entry| entry.expect("entry").path()),
+            );
+            continue;
+        }
+        let bytes = std::fs::read(&path).expect("read");
+        checked += 1;
+        assert!(!credits(&bytes), "{} holds the name", path.display());
+        assert!(
+            !bytes.windows(id.len()).any(|window| window == id),
+            "{} holds the member id",
+            path.display()
+        );
+    }
+    assert!(checked > 10, "{checked} files");
 }

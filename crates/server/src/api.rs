@@ -290,9 +290,16 @@ pub async fn erase_me(call: Call) -> Result<Response<Body>, ApiError> {
     let principal = owner(&call).await?;
     call.blocking(move |app| {
         let failed = |asset, error: &stockroom_platform::PlatformError| {
-            tracing::warn!(%asset, %error, "erasure: archiving a thumbnail failed");
+            tracing::warn!(%asset, %error, "erasure: crediting the pseudonym on an asset failed");
         };
-        Ok(app.platform.erase(&principal.member_id, failed)?)
+        let erasure = app.platform.erase(&principal.member_id, failed)?;
+        if !erasure.log_truncated {
+            tracing::warn!(
+                "erasure: readers kept the catalogue's write-ahead log busy; it may hold the \
+                 erased name until the next erasure or restart empties it"
+            );
+        }
+        Ok(())
     })
     .await?;
     let mut response = Response::new(Body::empty());

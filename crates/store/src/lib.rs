@@ -32,6 +32,7 @@ mod error;
 mod format;
 mod lock;
 mod recovery;
+mod scrub;
 mod segment;
 mod stats;
 mod verify;

@@ -252,6 +252,14 @@ impl Store {
         }
     }
 
+    /// Every record up to this sequence number is durable and published.
+    pub(crate) fn durable_seq(&self) -> u64 {
+        self.commit_state
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .durable_seq
+    }
+
     /// The leader's work: flush everything appended so far, then publish it in order.
     fn flush_pending(&self) -> Result<u64> {
         let (segment, upto, batch) = {
