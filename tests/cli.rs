@@ -787,4 +787,14 @@ fn a_crash_mid_upload_leaves_no_ghost_that_refuses_the_image_again() {
         stats["orphans"],
         serde_json::json!([ghost.to_string(), recorded.to_string()])
     );
+    let verify = run(stockroom().arg("verify").arg("--data").arg(data.path()));
+    assert!(verify.status.success(), "{}", text(&verify.stderr));
+    let orphans = json_lines(&verify)
+        .into_iter()
+        .find(|line| !line["orphans"].is_null())
+        .expect("verify names the orphans");
+    assert_eq!(
+        orphans["orphans"],
+        serde_json::json!([ghost.to_string(), recorded.to_string()])
+    );
 }
