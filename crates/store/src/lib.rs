@@ -28,6 +28,7 @@
 #![warn(missing_docs)]
 
 mod compact;
+mod durable;
 mod error;
 mod format;
 mod lock;

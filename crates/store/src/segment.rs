@@ -128,9 +128,7 @@ impl Segment {
 
     /// Flushes the file's data (and the size needed to read it) to disk.
     pub(crate) fn sync(&self) -> Result<()> {
-        self.file
-            .sync_data()
-            .map_err(|source| StoreError::io("flush segment", &self.path, source))
+        crate::durable::sync_file(&self.file, &self.path)
     }
 
     /// Appends a seal record at `offset` and flushes the file.
@@ -261,15 +259,13 @@ fn next_valid_record(bytes: &[u8], from: u64, check: BodyCheck) -> Option<u64> {
 pub(crate) fn write_file_durably(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut file = File::create(path).map_err(|source| StoreError::io("create", path, source))?;
     file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(|source| StoreError::io("write", path, source))
+        .map_err(|source| StoreError::io("write", path, source))?;
+    crate::durable::sync_file(&file, path)
 }
 
 /// Flushes a directory so that files created, renamed or removed in it survive a crash.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|handle| handle.sync_all())
-        .map_err(|source| StoreError::io("flush directory", dir, source))
+    crate::durable::sync_dir(dir)
 }
 
 #[cfg(test)]
