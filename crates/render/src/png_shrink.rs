@@ -479,8 +479,9 @@ impl Shrink {
                     let pixels = (rows * columns) as u64;
                     let cell = (out_y * self.out_width + out_x) * self.colours;
                     let mut mean = [0u8; 3];
-                    for lane in 0..self.colours {
-                        mean[lane] = self.mean(u64::from(self.sums[cell + lane]), pixels);
+                    let sums = &self.sums[cell..cell + self.colours];
+                    for (mean, &sum) in mean.iter_mut().zip(sums) {
+                        *mean = self.mean(u64::from(sum), pixels);
                     }
                     if self.colours == 1 {
                         mean = [mean[0]; 3];

@@ -712,7 +712,7 @@ fn png_rows_are_box_averaged_while_decoding_as_decoding_whole_would() {
     ];
     // 16-bit samples, and interlaced images of both depths.
     let deep = |channels: usize, noise: &mut dyn FnMut() -> u8| -> Vec<u8> {
-        let eight = samples(channels, channels % 2 == 0, noise);
+        let eight = samples(channels, channels.is_multiple_of(2), noise);
         // Each 16-bit sample near its 8-bit value, so that narrowing's rounding shows.
         eight
             .iter()
@@ -734,7 +734,7 @@ fn png_rows_are_box_averaged_while_decoding_as_decoding_whole_would() {
         let samples = if depth == 16 {
             deep(channels, &mut noise)
         } else {
-            samples(channels, channels % 2 == 0, &mut noise)
+            samples(channels, channels.is_multiple_of(2), &mut noise)
         };
         cases.push((
             name,
