@@ -1101,7 +1101,7 @@ fn a_near_duplicate_upload_waits_in_the_queue_until_a_moderator_approves_it() {
         .get("/v1/assets/00000000000000aa/similar")
         .assert_problem(404);
 
-    // Taken down, the original is nobody's duplicate, and its bytes may come again.
+    // Taken down, the original is nobody's duplicate; its bytes stay on the blocklist.
     let takedown = format!("/v1/moderation/assets/{original}/takedown?reason=notice");
     assert_eq!(
         server
@@ -1126,15 +1126,182 @@ fn a_near_duplicate_upload_waits_in_the_queue_until_a_moderator_approves_it() {
         "{after}"
     );
     let bytes = std::fs::read(repo().join("corpus/photos/greenmeadow.jpg")).expect("photo");
-    let back = server.request(
-        "POST",
-        "/v1/assets?title=Meadow",
-        &[("Authorization", &as_author)],
-        &bytes,
+    let upload = |bytes: &[u8]| {
+        server.request(
+            "POST",
+            "/v1/assets?title=Meadow",
+            &[("Authorization", &as_author)],
+            bytes,
+        )
+    };
+    let refused = upload(&bytes).assert_problem(409);
+    assert!(
+        refused["detail"]
+            .as_str()
+            .is_some_and(|detail| detail.contains("blocklist entry")),
+        "{refused}"
     );
-    // Its near duplicate (the approved copy) now holds it.
+    // Lifted, it may come again, and its near duplicate (the approved copy) holds it.
+    let entries = server
+        .request(
+            "GET",
+            "/v1/moderation/blocklist",
+            &[("Authorization", &as_moderator)],
+            b"",
+        )
+        .json();
+    let entry = entries["results"][0]["id"].as_i64().expect("an entry");
+    assert_eq!(entries["results"][0]["asset_id"], original.as_str());
+    let lift = format!("/v1/moderation/blocklist/{entry}/lift?reason=licence%20shown");
+    let lifted = server.request("POST", &lift, &[("Authorization", &as_moderator)], b"");
+    assert_eq!(lifted.status, 200, "{}", lifted.text());
+    let back = upload(&bytes);
     assert_eq!(back.status, 202, "{}", back.text());
     assert_eq!(back.json()["duplicates"][0]["asset_id"], id.as_str());
+}
+
+/// The same photo turned or mirrored, as a re-upload that dodges an exact match would be.
+fn transformed(file: &str, turn: fn(&image::DynamicImage) -> image::DynamicImage) -> Vec<u8> {
+    let photo = image::open(repo().join("corpus/photos").join(file)).expect("decode");
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 85)
+        .encode_image(&turn(&photo).to_rgb8())
+        .expect("encode");
+    jpeg
+}
+
+/// Issue 23: a taken-down image, re-uploaded exact, resized, mirrored or turned, is
+/// refused with the entry named until a moderator lifts it; an imported PDQ list refuses
+/// what it lists; and every moderator action is in the audit history, newest first.
+#[test]
+fn takedowns_stick_imported_lists_match_and_moderators_read_the_audit_history() {
+    let server = serve(DEFAULT_CONFIG);
+    let (_, author) = server.member("Blocked Author", "author", "registered", 1);
+    let (moderator_id, moderator) = server.member("Block Keeper", "moderator", "registered", 1);
+    let (_, customer) = server.member("Plain Customer", "customer", "registered", 1);
+    let (as_author, as_moderator) = (
+        format!("Bearer {}", author[0]),
+        format!("Bearer {}", moderator[0]),
+    );
+    let as_customer = format!("Bearer {}", customer[0]);
+    let upload = |bytes: &[u8]| {
+        server.request(
+            "POST",
+            "/v1/assets?title=Again",
+            &[("Authorization", &as_author)],
+            bytes,
+        )
+    };
+    let moderate = |method: &str, path: &str, body: &[u8]| {
+        server.request(method, path, &[("Authorization", &as_moderator)], body)
+    };
+    let asset = server.asset("blinds.jpg").to_string();
+    let takedown = format!("/v1/moderation/assets/{asset}/takedown?reason=notice%207");
+    assert_eq!(moderate("POST", &takedown, b"").status, 200);
+
+    let exact = std::fs::read(repo().join("corpus/photos/blinds.jpg")).expect("photo");
+    let variants = [
+        ("exact", exact),
+        ("resized", near_duplicate("blinds.jpg")),
+        ("mirrored", transformed("blinds.jpg", |photo| photo.fliph())),
+        (
+            "turned",
+            transformed("blinds.jpg", |photo| photo.rotate90()),
+        ),
+    ];
+    for (name, bytes) in &variants {
+        let problem = upload(bytes).assert_problem(409);
+        assert!(
+            problem["detail"].as_str().is_some_and(
+                |detail| detail.contains("blocklist entry") && detail.contains("notice 7")
+            ),
+            "{name}: {problem}"
+        );
+    }
+    // Only moderators see or change the list.
+    server
+        .request(
+            "GET",
+            "/v1/moderation/blocklist",
+            &[("Authorization", &as_customer)],
+            b"",
+        )
+        .assert_problem(403);
+
+    // An imported list: the PDQ of another corpus photo, as `stockroom hash` prints it.
+    let other = repo().join("corpus/photos/aqua.jpg");
+    let hashed = stockroom().arg("hash").arg(&other).output().expect("hash");
+    assert!(
+        hashed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&hashed.stderr)
+    );
+    let hashed: Value = serde_json::from_slice(&hashed.stdout).expect("JSON");
+    let pdq = hashed["pdq"].as_str().expect("pdq").to_string();
+    let list = format!("# shared list\n{pdq},90\n");
+    moderate("POST", "/v1/moderation/blocklist", list.as_bytes()).assert_problem(400);
+    let imported = moderate(
+        "POST",
+        "/v1/moderation/blocklist?source=partner%20list",
+        list.as_bytes(),
+    );
+    assert_eq!(imported.status, 201, "{}", imported.text());
+    assert_eq!(imported.json()["imported"], 1);
+    moderate(
+        "POST",
+        "/v1/moderation/blocklist?source=broken",
+        b"not-a-hash\n",
+    )
+    .assert_problem(400);
+    let aqua = near_duplicate("aqua.jpg");
+    let problem = upload(&aqua).assert_problem(409);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("partner list")),
+        "{problem}"
+    );
+
+    // Lifting the takedown's entry lets the photo back in.
+    let entries = moderate("GET", "/v1/moderation/blocklist?limit=1", b"").json();
+    assert!(entries["next"].is_string(), "a second page: {entries}");
+    let older = moderate(
+        "GET",
+        &format!(
+            "/v1/moderation/blocklist?cursor={}",
+            entries["next"].as_str().expect("next")
+        ),
+        b"",
+    )
+    .json();
+    let entry = older["results"][0]["id"].as_i64().expect("entry");
+    assert_eq!(older["results"][0]["source"], "takedown");
+    let lift = format!("/v1/moderation/blocklist/{entry}/lift?reason=counter%20notice");
+    assert_eq!(moderate("POST", &lift, b"").status, 200);
+    moderate("POST", &lift, b"").assert_problem(400);
+    let back = upload(&variants[0].1);
+    assert!(matches!(back.status, 201 | 202), "{}", back.text());
+
+    // The history: lift, import, takedown, newest first, with who and why.
+    let history = moderate("GET", "/v1/moderation/audit", b"").json();
+    let actions: Vec<(&str, &str)> = history["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|entry| {
+            assert_eq!(entry["moderator"], moderator_id.as_str(), "{entry}");
+            (
+                entry["action"].as_str().unwrap_or_default(),
+                entry["reason"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(actions[0], ("lift", "counter notice"), "{history}");
+    assert_eq!(actions[1].0, "import", "{history}");
+    assert_eq!(actions[2], ("takedown", "notice 7"), "{history}");
+    let takedowns = moderate("GET", "/v1/moderation/audit?action=takedown", b"").json();
+    assert_eq!(takedowns["results"][0]["target"], asset.as_str());
+    moderate("GET", "/v1/moderation/audit?action=delete", b"").assert_problem(400);
 }
 
 /// Varnish in front of the server, as a CDN would be: it caches by the origin's headers,

@@ -146,8 +146,10 @@ impl SqliteCatalog {
     pub fn approve(&self, id: AssetId, moderator: &Principal) -> Result<()> {
         let id = &id.to_string();
         require_moderator(moderator)?;
+        let (now, by) = (self.now(), moderator.member_id.clone());
         self.transition(id, &[AssetStatus::Pending], move |db, id, _| {
             db.execute("UPDATE assets SET status = 'active' WHERE id = ?1", [id])?;
+            crate::moderation::record(db, now, &by, "approve", id, "")?;
             Ok(())
         })
     }
@@ -171,8 +173,15 @@ impl SqliteCatalog {
 
     /// A moderator removes an asset on an infringement notice: it leaves search, previews
     /// and downloads at once, its metadata is erased, and only an audit record (who, why,
-    /// when) stays. The caller deletes its bytes from the store.
-    pub fn takedown(&self, id: AssetId, moderator: &Principal, reason: &str) -> Result<()> {
+    /// when) stays. The image's hashes (`blocks`) go on the blocklist in the same write, so
+    /// that it cannot come back. The caller deletes its bytes from the store.
+    pub fn takedown(
+        &self,
+        id: AssetId,
+        moderator: &Principal,
+        reason: &str,
+        blocks: &[crate::BlockHashes],
+    ) -> Result<()> {
         let id = &id.to_string();
         require_moderator(moderator)?;
         if reason.trim().is_empty() {
@@ -188,12 +197,19 @@ impl SqliteCatalog {
             AssetStatus::Withdrawn,
             AssetStatus::Inactive,
         ];
+        let (by, why, blocks) = (
+            moderator.member_id.clone(),
+            reason.trim().to_string(),
+            blocks.to_vec(),
+        );
         self.transition(id, &from, move |db, id, _| {
             db.execute(
                 "UPDATE assets SET status = 'removed', title = '', author_name = '',
                      purged_at = ?2 WHERE id = ?1",
                 params![id, now],
             )?;
+            crate::moderation::add_blocks(db, now, &blocks, "takedown", Some(id), &why, &by)?;
+            crate::moderation::record(db, now, &by, "takedown", id, &why)?;
             event(db, now, "takedown", id, &detail)?;
             event(db, now, "purge", id, "removed")?;
             Ok(())

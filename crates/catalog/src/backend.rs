@@ -8,8 +8,9 @@ use stockroom_vocab::AssetId;
 
 use crate::error::Result;
 use crate::{
-    AssetRecord, Caller, Created, Erasure, Export, Grant, Holder, Licence, LicenceCheck, Licensing,
-    Member, MonthStats, NewAsset, NewMember, Principal, PurgeEvent, SqliteCatalog, Withdrawal,
+    AssetRecord, AuditEntry, AuditFilter, BlockEntry, BlockHashes, Caller, Created, Erasure,
+    Export, Grant, Holder, Licence, LicenceCheck, Licensing, Member, MonthStats, NewAsset,
+    NewMember, Principal, PurgeEvent, SqliteCatalog, Withdrawal,
 };
 
 /// Members, assets' terms and lifecycle, licences and the download ledger.
@@ -23,8 +24,15 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
     fn approve(&self, id: AssetId, moderator: &Principal) -> Result<()>;
     /// Its author (or an admin) withdraws an asset (`inactive` where licensed).
     fn withdraw(&self, id: AssetId, by: &Principal) -> Result<Withdrawal>;
-    /// A moderator removes an asset on a notice; only the audit record stays.
-    fn takedown(&self, id: AssetId, moderator: &Principal, reason: &str) -> Result<()>;
+    /// A moderator removes an asset on a notice; only the audit record stays, and its
+    /// hashes go on the blocklist.
+    fn takedown(
+        &self,
+        id: AssetId,
+        moderator: &Principal,
+        reason: &str,
+        blocks: &[BlockHashes],
+    ) -> Result<()>;
     /// Held assets, oldest first, after `after`, at most `limit`.
     fn held(&self, after: Option<AssetId>, limit: u32) -> Result<Vec<AssetRecord>>;
     /// Every asset it holds, whatever its status.
@@ -37,6 +45,31 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
     fn purges_since(&self, since: i64, limit: u32) -> Result<Vec<PurgeEvent>>;
     /// An asset's moderation history: when, what, and the detail recorded.
     fn audit(&self, id: AssetId) -> Result<Vec<(i64, String, String)>>;
+
+    // Moderation.
+    /// Blocklist entries not lifted.
+    fn active_blocks(&self) -> Result<Vec<BlockEntry>>;
+    /// Blocklist entries, newest first, before entry `before`, at most `limit`.
+    fn blocklist(&self, before: Option<i64>, limit: u32) -> Result<Vec<BlockEntry>>;
+    /// A moderator imports PDQ hashes under a source label; the new entries' ids.
+    fn import_blocks(
+        &self,
+        moderator: &Principal,
+        source: &str,
+        hashes: Vec<String>,
+    ) -> Result<Vec<i64>>;
+    /// A moderator lifts a blocklist entry.
+    fn lift_block(&self, id: i64, moderator: &Principal, reason: &str) -> Result<BlockEntry>;
+    /// Records a moderator action taken by another call (a block, a clear).
+    fn record_action(
+        &self,
+        moderator: &Principal,
+        action: &str,
+        target: &str,
+        reason: &str,
+    ) -> Result<()>;
+    /// The audit history, newest first.
+    fn actions(&self, filter: &AuditFilter, limit: u32) -> Result<Vec<AuditEntry>>;
 
     // Licences.
     /// Decides and records a licence request ([`Catalog::license_counted`]'s grant).
@@ -103,13 +136,19 @@ forward! {
     asset(id: AssetId) -> Result<AssetRecord>;
     approve(id: AssetId, moderator: &Principal) -> Result<()>;
     withdraw(id: AssetId, by: &Principal) -> Result<Withdrawal>;
-    takedown(id: AssetId, moderator: &Principal, reason: &str) -> Result<()>;
+    takedown(id: AssetId, moderator: &Principal, reason: &str, blocks: &[BlockHashes]) -> Result<()>;
     held(after: Option<AssetId>, limit: u32) -> Result<Vec<AssetRecord>>;
     asset_ids() -> Result<Vec<AssetId>>;
     due_for_purge() -> Result<Vec<AssetId>>;
     mark_purged(id: AssetId) -> Result<()>;
     purges_since(since: i64, limit: u32) -> Result<Vec<PurgeEvent>>;
     audit(id: AssetId) -> Result<Vec<(i64, String, String)>>;
+    active_blocks() -> Result<Vec<BlockEntry>>;
+    blocklist(before: Option<i64>, limit: u32) -> Result<Vec<BlockEntry>>;
+    import_blocks(moderator: &Principal, source: &str, hashes: Vec<String>) -> Result<Vec<i64>>;
+    lift_block(id: i64, moderator: &Principal, reason: &str) -> Result<BlockEntry>;
+    record_action(moderator: &Principal, action: &str, target: &str, reason: &str) -> Result<()>;
+    actions(filter: &AuditFilter, limit: u32) -> Result<Vec<AuditEntry>>;
     license(caller: Caller<'_>, asset: AssetId) -> Result<Grant>;
     license_counted(caller: Caller<'_>, asset: AssetId) -> Result<Licensing>;
     holder(licence_id: &str) -> Result<Holder>;

@@ -101,6 +101,34 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     INSERT INTO member_changes (id, seq) VALUES (1, 0);
     ",
+    // 5: takedowns stick (the removed image's hashes on a blocklist, and hash lists
+    // imported from elsewhere), and every moderator action is kept for moderators to read.
+    r"
+    CREATE TABLE blocklist (
+        id          INTEGER PRIMARY KEY,
+        blake3      TEXT,
+        pdq         TEXT,
+        source      TEXT NOT NULL,
+        asset_id    TEXT,
+        reason      TEXT NOT NULL,
+        added_by    TEXT NOT NULL,
+        added_at    INTEGER NOT NULL,
+        lifted_at   INTEGER,
+        lifted_by   TEXT,
+        lift_reason TEXT
+    ) STRICT;
+    CREATE INDEX blocklist_blake3 ON blocklist(blake3) WHERE lifted_at IS NULL;
+    CREATE TABLE audit (
+        seq       INTEGER PRIMARY KEY,
+        at        INTEGER NOT NULL,
+        moderator TEXT NOT NULL,
+        action    TEXT NOT NULL,
+        target    TEXT NOT NULL,
+        reason    TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX audit_moderator ON audit(moderator, seq);
+    CREATE INDEX audit_target ON audit(target, seq);
+    ",
 ];
 
 /// The version this build writes.

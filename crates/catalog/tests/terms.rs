@@ -713,12 +713,12 @@ fn a_takedown_removes_everything_but_an_audit_record_at_once_and_emits_a_purge()
     let licensee = customer(&world, Tier::Registered);
     new_licence(world.license(&licensee, &asset).expect("licence"));
     assert_eq!(
-        class(world.catalog.takedown(id(&asset), &licensee, "notice")),
+        class(world.catalog.takedown(id(&asset), &licensee, "notice", &[])),
         ErrorClass::Forbidden
     );
     world
         .catalog
-        .takedown(id(&asset), &world.moderator, "DMCA notice 42")
+        .takedown(id(&asset), &world.moderator, "DMCA notice 42", &[])
         .expect("takedown");
     let record = world.catalog.asset(id(&asset)).expect("row");
     assert_eq!(record.status, AssetStatus::Removed);
@@ -739,7 +739,7 @@ fn a_takedown_removes_everything_but_an_audit_record_at_once_and_emits_a_purge()
         class(
             world
                 .catalog
-                .takedown(id(&asset), &world.moderator, "again")
+                .takedown(id(&asset), &world.moderator, "again", &[])
         ),
         ErrorClass::Gone
     );

@@ -283,6 +283,8 @@ impl Platform {
     ) -> Result<Admitted> {
         // Decoding checks the image (format, limits, integrity) before anything is stored.
         let hashed = fingerprint::hash_bytes(bytes, &self.options.limits)?;
+        // A taken-down image (or one on an imported list) does not come back.
+        self.check_blocklist(&hashed)?;
         let hash = *hashed.blake3.as_bytes();
         let id = {
             let mut claims = self.claims();

@@ -94,6 +94,19 @@ pub enum PlatformError {
     /// A blocking part (a render) panicked or was cancelled.
     #[error("{0}")]
     Aborted(String),
+    /// The image is on the blocklist (a takedown's, or an imported list's) until a
+    /// moderator lifts the entry.
+    #[error(
+        "this image matches blocklist entry {entry} ({source_label}: {reason}); a moderator may lift it"
+    )]
+    Blocked {
+        /// The entry's number.
+        entry: i64,
+        /// `takedown` or an imported list's label.
+        source_label: String,
+        /// Why it was blocked.
+        reason: String,
+    },
 }
 
 /// The kind of answer an error is, for the server to map to a status.
@@ -138,6 +151,7 @@ impl PlatformError {
             }
             PlatformError::Store(error) if error.is_disk_full() => ErrorClass::Full,
             PlatformError::NoAsset(_) => ErrorClass::NotFound,
+            PlatformError::Blocked { .. } => ErrorClass::Conflict,
             PlatformError::Gone(_) => ErrorClass::Gone,
             PlatformError::Forbidden(_) => ErrorClass::Forbidden,
             _ => ErrorClass::Internal,

@@ -21,6 +21,7 @@
 #![warn(missing_docs)]
 
 mod admission;
+mod blocklist;
 pub mod error;
 pub mod feed;
 pub mod fingerprint;
@@ -73,6 +74,8 @@ pub struct Parts {
     pub index: Arc<SearchIndex>,
     /// Perceptual hashes of stored assets.
     pub duplicates: DupIndex,
+    /// An empty index (a fresh file) for the blocklist's hashes, filled from the catalogue.
+    pub blocklist: DupIndex,
     /// Fair use: rate limits, pacing, detectors.
     pub guard: Arc<dyn FairUse>,
     /// Where changes are published (a server subscribes its caches).
@@ -135,6 +138,7 @@ pub struct Platform {
     catalog: Arc<dyn Catalog>,
     index: Arc<SearchIndex>,
     duplicates: Mutex<DupIndex>,
+    blocklist: Mutex<blocklist::Blocklist>,
     claims: Mutex<admission::Claims>,
     guard: Arc<dyn FairUse>,
     feed: Arc<dyn ChangeFeed>,
@@ -158,6 +162,8 @@ impl Platform {
         for orphan in &claims.orphans {
             duplicates.remove(orphan.as_u64())?;
         }
+        let blocklist =
+            blocklist::Blocklist::build(parts.blocklist, parts.catalog.active_blocks()?)?;
         Ok(Platform {
             originals: parts.originals,
             blobs: parts.blobs,
@@ -165,6 +171,7 @@ impl Platform {
             catalog: parts.catalog,
             index: parts.index,
             duplicates: Mutex::new(duplicates),
+            blocklist: Mutex::new(blocklist),
             claims: Mutex::new(claims),
             guard: parts.guard,
             feed: parts.feed,
@@ -224,6 +231,12 @@ impl Platform {
     /// The duplicate index, locked.
     pub fn duplicate_index(&self) -> MutexGuard<'_, DupIndex> {
         self.duplicates
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    fn blocklist(&self) -> MutexGuard<'_, blocklist::Blocklist> {
+        self.blocklist
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
     }

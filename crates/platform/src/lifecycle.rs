@@ -93,7 +93,11 @@ impl Platform {
     /// downloads at once; its bytes are deleted; a purge event goes to the CDN feed; its
     /// hashes leave the duplicate index; only the audit record stays.
     pub fn takedown(&self, asset: AssetId, moderator: &Principal, reason: &str) -> Result<()> {
-        self.catalog.takedown(asset, moderator, reason)?;
+        // Its hashes go on the blocklist with the takedown, in the same write: the same
+        // or a near-identical image uploaded again is refused until a moderator lifts it.
+        let blocks = self.takedown_hashes(asset)?;
+        self.catalog.takedown(asset, moderator, reason, &blocks)?;
+        self.sync_blocklist()?;
         self.index.remove(&asset.to_string())?;
         self.feed.publish(&Change::AssetRemoved(asset));
         self.originals.delete(asset)?;
@@ -101,6 +105,10 @@ impl Platform {
             self.blobs.delete(asset, kind)?;
         }
         self.archive.delete(asset, Kind::Thumb)?;
+        // Infringing bytes leave the disk now, not at the next compaction.
+        let keys: Vec<(AssetId, Kind)> = Kind::ALL.iter().map(|&kind| (asset, kind)).collect();
+        self.blobs.scrub(&keys)?;
+        self.archive.scrub(&[(asset, Kind::Thumb)])?;
         self.duplicate_index().remove(asset.as_u64())?;
         Ok(())
     }
@@ -221,6 +229,7 @@ impl Platform {
         member_id: &str,
         block: bool,
         by: &Principal,
+        reason: &str,
     ) -> Result<Member> {
         let target = self.catalog.member(member_id)?;
         stockroom_catalog::terms::may_set_status(&by.roles, by.status, &target.roles)?;
@@ -230,6 +239,9 @@ impl Platform {
             self.catalog.clear(member_id)?;
             self.guard.clear(member_id);
         }
+        let action = if block { "block" } else { "clear" };
+        self.catalog
+            .record_action(by, action, member_id, reason.trim())?;
         self.feed
             .publish(&Change::MemberChanged(member_id.to_string()));
         Ok(self.catalog.member(member_id)?)

@@ -39,6 +39,11 @@ fn platform(dir: &std::path::Path, clock: Arc<ManualClock>) -> Platform {
                 .expect("index"),
         ),
         duplicates: DupIndex::open(dir.join("dupes").join("hashes")).expect("dupes"),
+        blocklist: {
+            let path = dir.join("dupes").join("blocklist");
+            let _ = std::fs::remove_file(&path);
+            DupIndex::open(path).expect("blocklist")
+        },
         guard: Arc::new(Guard::new(GuardConfig::default()).expect("guard")),
         feed: Arc::new(LocalFeed::default()),
         clock,
@@ -189,14 +194,14 @@ fn a_blocked_members_download_links_stop_working_at_once() {
     let network = stockroom_catalog::anonymise("203.0.113.9".parse().expect("address"));
     assert!(platform.download(asset, Some(&licence), &network).is_ok());
     platform
-        .set_member_blocked(&buyer.member_id, true, &moderator)
+        .set_member_blocked(&buyer.member_id, true, &moderator, "test")
         .expect("blocked");
     let refused = platform
         .download(asset, Some(&licence), &network)
         .expect_err("a blocked member's link");
     assert_eq!(refused.class(), crate::ErrorClass::Forbidden, "{refused}");
     platform
-        .set_member_blocked(&buyer.member_id, false, &moderator)
+        .set_member_blocked(&buyer.member_id, false, &moderator, "test")
         .expect("cleared");
     assert!(platform.download(asset, Some(&licence), &network).is_ok());
 }
@@ -212,11 +217,11 @@ fn a_blocked_moderator_has_no_moderation_rights_and_only_an_admin_blocks_an_admi
         result.expect_err("refused").class() == crate::ErrorClass::Forbidden
     };
     assert!(
-        forbidden(platform.set_member_blocked(&admin.member_id, true, &moderator)),
+        forbidden(platform.set_member_blocked(&admin.member_id, true, &moderator, "test")),
         "a moderator may not block an admin"
     );
     platform
-        .set_member_blocked(&moderator.member_id, true, &admin)
+        .set_member_blocked(&moderator.member_id, true, &admin, "test")
         .expect("an admin blocks a moderator");
     // The principal as a new request would authenticate it now.
     let blocked = platform
@@ -228,11 +233,11 @@ fn a_blocked_moderator_has_no_moderation_rights_and_only_an_admin_blocks_an_admi
         })
         .expect("member");
     assert!(
-        forbidden(platform.set_member_blocked(&moderator.member_id, false, &blocked)),
+        forbidden(platform.set_member_blocked(&moderator.member_id, false, &blocked, "test")),
         "a blocked moderator may not clear their own block"
     );
     assert!(
-        forbidden(platform.set_member_blocked(&other.member_id, true, &blocked)),
+        forbidden(platform.set_member_blocked(&other.member_id, true, &blocked, "test")),
         "nor block anyone else"
     );
     let asset = AssetId::from_u64(5);
@@ -242,7 +247,7 @@ fn a_blocked_moderator_has_no_moderation_rights_and_only_an_admin_blocks_an_admi
         .expect_err("nor take anything down");
     assert_eq!(takedown.class(), crate::ErrorClass::Forbidden, "{takedown}");
     platform
-        .set_member_blocked(&admin.member_id, true, &admin)
+        .set_member_blocked(&admin.member_id, true, &admin, "test")
         .expect("an admin may block an admin");
 }
 

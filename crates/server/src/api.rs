@@ -229,12 +229,17 @@ pub async fn flags(call: Call) -> Result<Response<Body>, ApiError> {
     ))
 }
 
-/// `POST /v1/moderation/members/{id}/block|clear`.
+/// `POST /v1/moderation/members/{id}/block|clear?reason=`.
 pub async fn block_member(call: Call, block: bool) -> Result<Response<Body>, ApiError> {
     let moderator = auth::moderator(&call).await?;
     let id = call.segment(3).to_string();
+    let reason = call.query().get("reason").unwrap_or_default().to_string();
     let member = call
-        .blocking(move |app| Ok(app.platform.set_member_blocked(&id, block, &moderator)?))
+        .blocking(move |app| {
+            Ok(app
+                .platform
+                .set_member_blocked(&id, block, &moderator, &reason)?)
+        })
         .await?;
     Ok(json(StatusCode::OK, &member))
 }

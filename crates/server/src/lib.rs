@@ -31,6 +31,7 @@ mod conn;
 mod downloads;
 mod fair;
 mod metrics;
+mod moderation;
 mod previews;
 mod problem;
 pub mod range;

@@ -16,7 +16,7 @@ use crate::call::{Call, text};
 use crate::problem::ApiError;
 use crate::ratelimit;
 use crate::routes::{Route, route};
-use crate::{App, access, access_log, api, downloads, fair, previews, uploads};
+use crate::{App, access, access_log, api, downloads, fair, moderation, previews, uploads};
 
 /// The longest request target (path and query) read: 8 KiB, as nginx's default. Every
 /// Stockroom URL is far shorter; a longer one is `414`.
@@ -118,6 +118,10 @@ async fn dispatch(route: Route, call: Call) -> Result<Response<Body>, ApiError> 
         Route::Flags => api::flags(call).await,
         Route::BlockMember => api::block_member(call, true).await,
         Route::ClearMember => api::block_member(call, false).await,
+        Route::Blocklist => moderation::blocklist(call).await,
+        Route::ImportBlocklist => moderation::import(call).await,
+        Route::LiftBlock => moderation::lift(call).await,
+        Route::Audit => moderation::audit(call).await,
         Route::Me => api::me(call).await,
         Route::MyDownloads => api::my_downloads(call).await,
         Route::MyExport => api::my_export(call).await,

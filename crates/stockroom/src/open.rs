@@ -55,6 +55,7 @@ pub fn platform_on(config: &Config, purpose: Purpose, clock: Arc<dyn Clock>) -> 
         catalog: Arc::new(catalog),
         index: Arc::new(index),
         duplicates: open_duplicates(config)?,
+        blocklist: open_blocklist(config)?,
         guard: Arc::new(guard),
         feed: Arc::new(LocalFeed::default()),
         clock,
@@ -74,6 +75,24 @@ fn open_duplicates(config: &Config) -> Result<DupIndex> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
+    DupIndex::open(&path).with_context(|| format!("opening {}", path.display()))
+}
+
+/// A fresh index for the blocklist's hashes, which the platform fills from the catalogue
+/// at every start: made in a private temporary directory under `dupes/` that is removed at
+/// once (the index keeps its open file), so each process has its own and none is left.
+fn open_blocklist(config: &Config) -> Result<DupIndex> {
+    let dupes = config
+        .dupes_file()
+        .parent()
+        .context("the duplicate index has a directory")?
+        .to_path_buf();
+    std::fs::create_dir_all(&dupes).with_context(|| format!("creating {}", dupes.display()))?;
+    let scratch = tempfile::Builder::new()
+        .prefix("blocklist.")
+        .tempdir_in(&dupes)
+        .with_context(|| format!("creating a directory in {}", dupes.display()))?;
+    let path = scratch.path().join("hashes");
     DupIndex::open(&path).with_context(|| format!("opening {}", path.display()))
 }
 
