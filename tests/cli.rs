@@ -708,6 +708,49 @@ fn a_takedown_from_the_cli_takes_the_same_steps_as_the_api() {
         !takedown(&moderator).status.success(),
         "a removed asset is not taken down twice"
     );
+
+    // Issue 23: the takedown sticks for ingest as for uploads, and a hash list imported
+    // from the command line refuses what it lists.
+    let again = run(stockroom()
+        .arg("ingest")
+        .arg("--data")
+        .arg(data.path())
+        .arg(repo().join("corpus/photos/aqua.jpg")));
+    assert!(
+        text(&again.stdout).contains("blocklist entry")
+            || text(&again.stderr).contains("blocklist entry"),
+        "{}{}",
+        text(&again.stdout),
+        text(&again.stderr)
+    );
+    let hashed = run(stockroom()
+        .arg("hash")
+        .arg(repo().join("corpus/photos/blinds.jpg")));
+    let pdq = json_lines(&hashed)[0]["pdq"]
+        .as_str()
+        .expect("pdq")
+        .to_string();
+    let list = data.path().join("list.txt");
+    std::fs::write(&list, format!("# from a partner\n{pdq} 100\n")).expect("list");
+    let import = |key: &str| {
+        run(stockroom()
+            .args(["blocklist", "import"])
+            .arg(&list)
+            .args(["--source", "partner", "--key", key, "--data"])
+            .arg(data.path()))
+    };
+    assert!(!import(&customer).status.success(), "moderators only");
+    let imported = import(&moderator);
+    assert!(imported.status.success(), "{}", text(&imported.stderr));
+    assert_eq!(json_lines(&imported)[0]["imported"], 1);
+    let listed = run(stockroom()
+        .args(["blocklist", "list", "--data"])
+        .arg(data.path()));
+    let entries = json_lines(&listed);
+    assert_eq!(entries.len(), 2, "{}", text(&listed.stdout));
+    assert_eq!(entries[0]["source"], "partner");
+    assert_eq!(entries[1]["source"], "takedown");
+    assert_eq!(entries[1]["asset_id"], id.as_str());
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! `stockroom`: argument parsing and wiring; the work happens in the library crates.
 
 mod assets;
+mod blocklist;
 mod config;
 mod ingest;
 mod maintenance;
@@ -120,6 +121,11 @@ enum Command {
     Assets {
         #[command(subcommand)]
         command: assets::AssetsCommand,
+    },
+    /// The blocklist: import a shared PDQ hash list (as a moderator), or list the entries.
+    Blocklist {
+        #[command(subcommand)]
+        command: blocklist::BlocklistCommand,
     },
 }
 
@@ -284,6 +290,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Assets { command } => {
             let config = Config::load(cli.config.as_deref(), overrides)?;
             assets::run(&config, command)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Blocklist { command } => {
+            let config = Config::load(cli.config.as_deref(), overrides)?;
+            blocklist::run(&config, command)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Stats => {
