@@ -1734,6 +1734,22 @@ fn fair_use_limits_rates_slows_and_refuses_past_the_quota_and_flags_stockpiling(
         reason.contains("not viewed first 1 (threshold 0.6)"),
         "{reason}"
     );
+    // Issue 23: the member is told in words, never the detector's figures.
+    let own = server.request(
+        "GET",
+        "/v1/members/me",
+        &[("Authorization", &format!("Bearer {}", bot[0]))],
+        b"",
+    );
+    let own = own.json();
+    assert_eq!(own["status"], "flagged");
+    assert!(own.get("flag_reasons").is_none(), "{own}");
+    let told = own["downloads"].as_str().expect("told why");
+    assert!(told.starts_with("Downloads are slowed"), "{told}");
+    assert!(
+        !told.contains("threshold") && !told.chars().any(|c| c.is_ascii_digit()),
+        "{told}"
+    );
     let stockpiling = &flagged[0]["signals"]["stockpiling"];
     assert_eq!(stockpiling["flagged"], true);
     assert!(stockpiling["score"].as_f64() >= Some(1.5), "{stockpiling}");

@@ -6,8 +6,8 @@ use std::sync::atomic::Ordering;
 
 use http::{HeaderValue, Response, StatusCode, header};
 use serde::Serialize;
-
 use stockroom_index::{FacetField, Filters, SearchRequest, SearchResults};
+use stockroom_vocab::MemberStatus;
 
 use crate::auth;
 use crate::body::Body;
@@ -257,15 +257,52 @@ pub async fn me(call: Call) -> Result<Response<Body>, ApiError> {
         member: stockroom_catalog::Member,
         seat_id: String,
         owner: bool,
+        /// In plain words, why downloads are slowed or stopped; absent when they are not.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        downloads: Option<&'static str>,
     }
-    Ok(json(
-        StatusCode::OK,
-        &Me {
-            member,
-            seat_id,
-            owner,
-        },
-    ))
+    // The detectors' reasons name their thresholds and scores, which would tell a hoarder
+    // how to stay under them: moderators see them, the member sees what it means.
+    let downloads = own_view(&member);
+    let mut member = member;
+    member.flag_reasons.clear();
+    let mut answer = serde_json::to_value(Me {
+        member,
+        seat_id,
+        owner,
+        downloads,
+    })
+    .unwrap_or_default();
+    if let Some(fields) = answer.as_object_mut() {
+        fields.remove("flag_reasons");
+    }
+    Ok(json(StatusCode::OK, &answer))
+}
+
+/// What a member is told of their own flags or block: what happens and why in words,
+/// never a detector's figures.
+fn own_view(member: &stockroom_catalog::Member) -> Option<&'static str> {
+    match member.status {
+        MemberStatus::Active => None,
+        MemberStatus::Blocked => {
+            Some("This membership is blocked: no downloads or uploads. Contact support to ask why.")
+        }
+        MemberStatus::Flagged => Some(
+            if member
+                .flag_reasons
+                .iter()
+                .any(|reason| reason.starts_with("login"))
+            {
+                "Downloads are slowed: this membership's key seems to be used by several \
+                 people or places at once. Each person needs a seat of their own. A \
+                 moderator will look at it."
+            } else {
+                "Downloads are slowed: this membership has been downloading in bulk, more \
+                 than use on projects explains. A moderator will look at it; write to \
+                 support if you think this is a mistake."
+            },
+        ),
+    }
 }
 
 /// `GET /v1/members/me/downloads`: licences, all seats' for the owner, a seat's own
