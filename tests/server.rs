@@ -1160,6 +1160,101 @@ fn a_near_duplicate_upload_waits_in_the_queue_until_a_moderator_approves_it() {
     assert_eq!(back.json()["duplicates"][0]["asset_id"], id.as_str());
 }
 
+/// Issue 23: a held upload is rejected (not taken down): it leaves the queue, its author
+/// reads the reason on the asset, nobody else sees it, and no purge event is emitted.
+#[test]
+fn a_rejected_upload_leaves_the_queue_and_its_author_reads_why() {
+    let server = serve(DEFAULT_CONFIG);
+    let (_, author) = server.member("Held Author", "author", "registered", 1);
+    let (_, moderator) = server.member("Queue Judge", "moderator", "registered", 1);
+    let (_, stranger) = server.member("Someone Else", "customer", "registered", 1);
+    let key = |keys: &[String]| format!("Bearer {}", keys[0]);
+    let (as_author, as_moderator, as_stranger) = (key(&author), key(&moderator), key(&stranger));
+    let held = server.request(
+        "POST",
+        "/v1/assets?title=Meadow%20copy",
+        &[("Authorization", &as_author)],
+        &near_duplicate("greenmeadow.jpg"),
+    );
+    assert_eq!(held.status, 202, "{}", held.text());
+    let id = held.json()["id"].as_str().expect("id").to_string();
+    let purges_before = server.get("/v1/purges").json()["purges"]
+        .as_array()
+        .map(Vec::len);
+
+    let reject = format!("/v1/moderation/assets/{id}/reject");
+    server
+        .request("POST", &reject, &[("Authorization", &as_moderator)], b"")
+        .assert_problem(400);
+    server
+        .request(
+            "POST",
+            &format!("{reject}?reason=x"),
+            &[("Authorization", &as_author)],
+            b"",
+        )
+        .assert_problem(403);
+    let rejected = server.request(
+        "POST",
+        &format!("{reject}?reason=too%20close%20to%20an%20existing%20photo"),
+        &[("Authorization", &as_moderator)],
+        b"",
+    );
+    assert_eq!(rejected.status, 200, "{}", rejected.text());
+    assert_eq!(rejected.json()["status"], "rejected");
+    let queue = server
+        .request(
+            "GET",
+            "/v1/moderation/queue",
+            &[("Authorization", &as_moderator)],
+            b"",
+        )
+        .json();
+    assert!(
+        queue["held"]
+            .as_array()
+            .expect("held")
+            .iter()
+            .all(|item| item["id"] != id.as_str()),
+        "{queue}"
+    );
+    let card = format!("/v1/assets/{id}");
+    server.get(&card).assert_problem(404);
+    server
+        .request("GET", &card, &[("Authorization", &as_stranger)], b"")
+        .assert_problem(404);
+    let own = server.request("GET", &card, &[("Authorization", &as_author)], b"");
+    assert_eq!(own.status, 200, "{}", own.text());
+    let own = own.json();
+    assert_eq!(own["status"], "rejected");
+    assert_eq!(own["rejection"], "too close to an existing photo");
+    assert_eq!(own["title"], "Meadow copy");
+    assert_eq!(
+        server.get("/v1/purges").json()["purges"]
+            .as_array()
+            .map(Vec::len),
+        purges_before,
+        "never public: no purge event"
+    );
+    let history = server
+        .request(
+            "GET",
+            "/v1/moderation/audit?action=reject",
+            &[("Authorization", &as_moderator)],
+            b"",
+        )
+        .json();
+    assert_eq!(history["results"][0]["target"], id.as_str(), "{history}");
+    server
+        .request(
+            "POST",
+            &format!("{reject}?reason=again"),
+            &[("Authorization", &as_moderator)],
+            b"",
+        )
+        .assert_problem(400);
+}
+
 /// The same photo turned or mirrored, as a re-upload that dodges an exact match would be.
 fn transformed(file: &str, turn: fn(&image::DynamicImage) -> image::DynamicImage) -> Vec<u8> {
     let photo = image::open(repo().join("corpus/photos").join(file)).expect("decode");

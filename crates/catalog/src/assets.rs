@@ -67,6 +67,9 @@ pub struct AssetRecord {
     pub purged_at: Option<i64>,
     /// Counted downloads (first downloads by each seat, and anonymous ones).
     pub downloads: u64,
+    /// Why a moderator rejected it, for its author (a rejected upload only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejection: Option<String>,
 }
 
 impl AssetRecord {
@@ -150,6 +153,30 @@ impl SqliteCatalog {
         self.transition(id, &[AssetStatus::Pending], move |db, id, _| {
             db.execute("UPDATE assets SET status = 'active' WHERE id = ?1", [id])?;
             crate::moderation::record(db, now, &by, "approve", id, "")?;
+            Ok(())
+        })
+    }
+
+    /// A moderator turns a held upload down (no infringement, so no takedown and no purge
+    /// event): it leaves the queue, its author can read `reason`, and its original is
+    /// purged after 28 days as a withdrawn one is.
+    pub fn reject(&self, id: AssetId, moderator: &Principal, reason: &str) -> Result<()> {
+        let id = &id.to_string();
+        require_moderator(moderator)?;
+        let reason = reason.trim().to_string();
+        if reason.is_empty() {
+            return Err(CatalogError::BadInput(
+                "a rejection needs a reason (its author reads it)".into(),
+            ));
+        }
+        let (now, by) = (self.now(), moderator.member_id.clone());
+        self.transition(id, &[AssetStatus::Pending], move |db, id, _| {
+            db.execute(
+                "UPDATE assets SET status = 'rejected', rejection = ?2, withdrawn_at = ?3
+                 WHERE id = ?1",
+                params![id, reason, now],
+            )?;
+            crate::moderation::record(db, now, &by, "reject", id, &reason)?;
             Ok(())
         })
     }
@@ -257,8 +284,8 @@ impl SqliteCatalog {
         let ids = self
             .read()
             .prepare_cached(
-                "SELECT id FROM assets WHERE status = 'withdrawn' AND purged_at IS NULL
-                     AND withdrawn_at <= ?1 ORDER BY withdrawn_at, id",
+                "SELECT id FROM assets WHERE status IN ('withdrawn', 'rejected')
+                     AND purged_at IS NULL AND withdrawn_at <= ?1 ORDER BY withdrawn_at, id",
             )?
             .query_map([cutoff], |row| row.get(0))?
             .collect::<rusqlite::Result<_>>()?;
@@ -270,12 +297,16 @@ impl SqliteCatalog {
     pub fn mark_purged(&self, id: AssetId) -> Result<()> {
         let id = &id.to_string();
         let now = self.now();
-        self.transition(id, &[AssetStatus::Withdrawn], move |db, id, _| {
+        let from = [AssetStatus::Withdrawn, AssetStatus::Rejected];
+        self.transition(id, &from, move |db, id, status| {
             db.execute(
                 "UPDATE assets SET purged_at = ?2 WHERE id = ?1",
                 params![id, now],
             )?;
-            event(db, now, "purge", id, "purged")?;
+            // A rejected upload was never public: no cache holds it, no CDN purge is owed.
+            if status == AssetStatus::Withdrawn {
+                event(db, now, "purge", id, "purged")?;
+            }
             Ok(())
         })
     }
@@ -389,7 +420,8 @@ fn asset(db: &Connection, id: &str) -> Result<Option<AssetRecord>> {
         .prepare_cached(
             "SELECT author_id, author_name, title, collection, editorial_only, model_release,
                  property_release, status, created_at, withdrawn_at, purged_at,
-                 (SELECT COUNT(*) FROM downloads WHERE asset_id = ?1 AND counted = 1)
+                 (SELECT COUNT(*) FROM downloads WHERE asset_id = ?1 AND counted = 1),
+                 rejection
              FROM assets WHERE id = ?1",
         )?
         .query_row([id], |row| {
@@ -413,6 +445,7 @@ fn asset(db: &Connection, id: &str) -> Result<Option<AssetRecord>> {
                 withdrawn_at: row.get(9)?,
                 purged_at: row.get(10)?,
                 downloads: row.get(11)?,
+                rejection: row.get(12)?,
             })
         })
         .optional()?;

@@ -22,6 +22,8 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
     fn asset(&self, id: AssetId) -> Result<AssetRecord>;
     /// A moderator releases a held asset to the public.
     fn approve(&self, id: AssetId, moderator: &Principal) -> Result<()>;
+    /// A moderator rejects a held asset, with the reason its author reads.
+    fn reject(&self, id: AssetId, moderator: &Principal, reason: &str) -> Result<()>;
     /// Its author (or an admin) withdraws an asset (`inactive` where licensed).
     fn withdraw(&self, id: AssetId, by: &Principal) -> Result<Withdrawal>;
     /// A moderator removes an asset on a notice; only the audit record stays, and its
@@ -135,6 +137,7 @@ forward! {
     add_asset(asset: &NewAsset) -> Result<()>;
     asset(id: AssetId) -> Result<AssetRecord>;
     approve(id: AssetId, moderator: &Principal) -> Result<()>;
+    reject(id: AssetId, moderator: &Principal, reason: &str) -> Result<()>;
     withdraw(id: AssetId, by: &Principal) -> Result<Withdrawal>;
     takedown(id: AssetId, moderator: &Principal, reason: &str, blocks: &[BlockHashes]) -> Result<()>;
     held(after: Option<AssetId>, limit: u32) -> Result<Vec<AssetRecord>>;

@@ -129,6 +129,37 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX audit_moderator ON audit(moderator, seq);
     CREATE INDEX audit_target ON audit(target, seq);
     ",
+    // 6: a held upload can be rejected (not a takedown), with the reason its author reads.
+    // SQLite cannot change a CHECK constraint in place: the table is rebuilt, as its
+    // documentation's twelve steps do (no other table references it).
+    r"
+    CREATE TABLE assets_new (
+        id               TEXT PRIMARY KEY,
+        author_id        TEXT NOT NULL,
+        author_name      TEXT NOT NULL,
+        title            TEXT NOT NULL,
+        collection       TEXT NOT NULL CHECK (collection IN ('free', 'unlimited')),
+        editorial_only   INTEGER NOT NULL,
+        model_release    INTEGER NOT NULL,
+        property_release INTEGER NOT NULL,
+        status           TEXT NOT NULL
+            CHECK (status IN ('pending', 'active', 'withdrawn', 'inactive', 'removed',
+                              'rejected')),
+        created_at       INTEGER NOT NULL,
+        withdrawn_at     INTEGER,
+        purged_at        INTEGER,
+        rejection        TEXT
+    ) STRICT;
+    INSERT INTO assets_new (id, author_id, author_name, title, collection, editorial_only,
+            model_release, property_release, status, created_at, withdrawn_at, purged_at)
+        SELECT id, author_id, author_name, title, collection, editorial_only, model_release,
+            property_release, status, created_at, withdrawn_at, purged_at FROM assets;
+    DROP TABLE assets;
+    ALTER TABLE assets_new RENAME TO assets;
+    CREATE INDEX assets_withdrawn ON assets(status, withdrawn_at);
+    CREATE INDEX assets_pending ON assets(created_at, id) WHERE status = 'pending';
+    CREATE INDEX assets_author ON assets(author_id, status);
+    ",
 ];
 
 /// The version this build writes.

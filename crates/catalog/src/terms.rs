@@ -165,7 +165,7 @@ pub fn may_download(id: &str, who: Downloader, asset: AssetTerms) -> Result<()> 
         })
     };
     match asset.status {
-        AssetStatus::Pending => {
+        AssetStatus::Pending | AssetStatus::Rejected => {
             return Err(CatalogError::NotFound {
                 what: "asset",
                 id: id.to_string(),

@@ -73,6 +73,19 @@ impl Platform {
         Ok(())
     }
 
+    /// A moderator rejects a held upload with a reason its author reads: it leaves the
+    /// queue, nobody's duplicate from now on, its private previews go, and its original is
+    /// purged after 28 days. Not a takedown: no blocklist entry, no purge event.
+    pub fn reject(&self, asset: AssetId, moderator: &Principal, reason: &str) -> Result<()> {
+        self.catalog.reject(asset, moderator, reason)?;
+        self.feed.publish(&Change::AssetRemoved(asset));
+        for size in PreviewSize::ALL {
+            self.blobs.delete(asset, crate::previews::kind(*size))?;
+        }
+        self.duplicate_index().remove(asset.as_u64())?;
+        Ok(())
+    }
+
     /// Its author (or an admin) withdraws an asset: it leaves search and the previews at
     /// once; its thumbnail is kept in the archive; the original stays for the purge job
     /// (or for its licensees, when it was licensed).

@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 
 use serde::Serialize;
-use stockroom_catalog::{AssetRecord, ErrorClass as CatalogClass};
+use stockroom_catalog::{AssetRecord, ErrorClass as CatalogClass, Principal};
 use stockroom_index::{AssetDoc, Author, Color, Kind, SearchRequest, SearchResults};
 use stockroom_store::Kind as BlobKind;
 use stockroom_vocab::{AssetId, AssetStatus};
@@ -140,6 +140,18 @@ impl Platform {
             .get(&asset.to_string())?
             .ok_or(PlatformError::NoAsset(asset))?;
         Ok((record, doc))
+    }
+
+    /// An asset as its author sees it, public or not (held, rejected with its reason,
+    /// withdrawn): the catalogue's row and a card built from its stored record. Anyone
+    /// else is told it is not found.
+    pub fn own_asset(&self, asset: AssetId, viewer: &Principal) -> Result<(AssetRecord, AssetDoc)> {
+        let row = self.catalog.asset(asset)?;
+        if row.author_id != viewer.member_id || row.status == AssetStatus::Removed {
+            return Err(PlatformError::NoAsset(asset));
+        }
+        let record = self.record(asset)?;
+        Ok((row, asset_doc(asset, &record)))
     }
 
     /// Public assets like `asset`: those that look alike first (PDQ within
@@ -277,11 +289,12 @@ impl Platform {
     }
 }
 
-/// Only active assets are public: a held one is not found, one that left is gone.
+/// Only active assets are public: a held or rejected one (never public) is not found, one
+/// that left is gone.
 pub(crate) fn public(record: &AssetRecord, asset: AssetId) -> Result<()> {
     match record.status {
         AssetStatus::Active => Ok(()),
-        AssetStatus::Pending => Err(PlatformError::NoAsset(asset)),
+        AssetStatus::Pending | AssetStatus::Rejected => Err(PlatformError::NoAsset(asset)),
         _ => Err(PlatformError::Gone(asset)),
     }
 }

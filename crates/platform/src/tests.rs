@@ -138,6 +138,46 @@ fn a_takedown_runs_every_step_and_tells_the_feed() {
 }
 
 /// Enters a free, active asset credited to `author_id` ("Ann").
+#[test]
+fn a_rejected_upload_is_purged_after_28_days_with_no_purge_event() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let clock = Arc::new(ManualClock::at(1_793_491_200));
+    let platform = platform(dir.path(), clock.clone());
+    let (catalog, blobs) = (platform.catalog(), platform.blobs());
+    let moderator = member(&platform, "Mo", &[Role::Moderator]);
+    let asset = AssetId::from_u64(9);
+    catalog
+        .add_asset(&NewAsset {
+            id: asset,
+            author_id: "ann".into(),
+            author_name: "Ann".into(),
+            title: "t".into(),
+            collection: Collection::Free,
+            editorial_only: false,
+            model_release: false,
+            property_release: false,
+            pending: true,
+        })
+        .expect("held");
+    blobs.put(asset, Kind::Original, b"original").expect("put");
+    platform
+        .reject(asset, &moderator, "  ")
+        .expect_err("a reason is needed");
+    platform
+        .reject(asset, &moderator, "blurred")
+        .expect("rejected");
+    let row = catalog.asset(asset).expect("row");
+    assert_eq!(row.status, AssetStatus::Rejected);
+    assert_eq!(row.rejection.as_deref(), Some("blurred"));
+    clock.advance(28 * DAY);
+    assert_eq!(platform.purge_due().expect("run"), [asset]);
+    assert!(!blobs.contains(asset, Kind::Original));
+    assert!(
+        catalog.purges_since(0, 100).expect("feed").is_empty(),
+        "never public: nothing for a CDN to purge"
+    );
+}
+
 fn add_asset(catalog: &dyn Catalog, id: AssetId, author_id: impl Into<String>) {
     catalog
         .add_asset(&NewAsset {

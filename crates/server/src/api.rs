@@ -136,14 +136,32 @@ fn search_request(query: &Query) -> Result<SearchRequest, ApiError> {
 /// `GET /v1/assets/{id}`: the search card plus the asset's terms and lifecycle.
 pub async fn asset(call: Call) -> Result<Response<Body>, ApiError> {
     let id = call.asset_id(2)?;
-    let (record, doc) = call
+    let public = call
         .blocking(move |app| Ok(app.platform.public_asset(id)?))
-        .await?;
+        .await;
+    // Not public: its author (by key) still sees it, held, rejected (with the reason) or
+    // withdrawn; anyone else gets the public answer.
+    let (record, doc) = match public {
+        Ok(found) => found,
+        Err(refused)
+            if matches!(refused.status, StatusCode::NOT_FOUND | StatusCode::GONE)
+                && call.header(header::AUTHORIZATION).is_some() =>
+        {
+            let viewer = auth::member(&call).await?;
+            call.blocking(move |app| Ok(app.platform.own_asset(id, &viewer)?))
+                .await
+                .map_err(|_| refused)?
+        }
+        Err(refused) => return Err(refused),
+    };
     #[derive(Serialize)]
     struct Detail {
         #[serde(flatten)]
         card: Card,
         status: stockroom_vocab::AssetStatus,
+        /// Why a moderator rejected it (its author's view of a rejected upload).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        rejection: Option<String>,
     }
     // The catalogue's figures, not the index's copies (which may lag).
     let mut card = Card::new(doc);
@@ -154,6 +172,7 @@ pub async fn asset(call: Call) -> Result<Response<Body>, ApiError> {
         &Detail {
             card,
             status: record.status,
+            rejection: record.rejection,
         },
     ))
 }

@@ -115,6 +115,7 @@ async fn dispatch(route: Route, call: Call) -> Result<Response<Body>, ApiError> 
         Route::Duplicates => uploads::duplicates(call).await,
         Route::Queue => uploads::queue(call).await,
         Route::Approve => uploads::approve(call).await,
+        Route::Reject => uploads::reject(call).await,
         Route::Flags => api::flags(call).await,
         Route::BlockMember => api::block_member(call, true).await,
         Route::ClearMember => api::block_member(call, false).await,

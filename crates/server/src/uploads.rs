@@ -239,6 +239,24 @@ pub async fn approve(call: Call) -> Result<Response<Body>, ApiError> {
     ))
 }
 
+/// `POST /v1/moderation/assets/{id}/reject?reason=`: a held upload is turned down (not a
+/// takedown); its author reads the reason on their asset.
+pub async fn reject(call: Call) -> Result<Response<Body>, ApiError> {
+    let moderator = auth::moderator(&call).await?;
+    let asset = call.asset_id(3)?;
+    let reason = call
+        .query()
+        .get("reason")
+        .ok_or_else(|| ApiError::bad_request("parameter reason is required (its author reads it)"))?
+        .to_string();
+    call.blocking(move |app| Ok(app.platform.reject(asset, &moderator, &reason)?))
+        .await?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "id": asset, "status": "rejected" }),
+    ))
+}
+
 /// `GET /v1/assets/{id}/similar?limit=N`: public assets that look alike (PDQ), then those
 /// described alike (keywords).
 pub async fn similar(call: Call) -> Result<Response<Body>, ApiError> {

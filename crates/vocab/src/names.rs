@@ -129,6 +129,8 @@ names!(
         Inactive = "inactive",
         /// Taken down by a moderator on a notice.
         Removed = "removed",
+        /// A held upload a moderator turned down (not an infringement): never public.
+        Rejected = "rejected",
     }
 );
 names!(
