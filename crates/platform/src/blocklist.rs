@@ -150,7 +150,7 @@ impl Platform {
     /// A moderator imports a hash list: PDQ hashes, 64 hex digits, one a line; anything
     /// after the hash and a space, tab, comma or semicolon (a quality, a comment), blank
     /// lines and lines starting with `#` are ignored. A line that is not a hash refuses the
-    /// whole list, naming it; a list with no hash adds nothing.
+    /// whole list, naming it, and so does a list with no hash.
     pub fn import_blocklist(
         &self,
         moderator: &Principal,
@@ -174,7 +174,9 @@ impl Platform {
             hashes.push(hash);
         }
         if hashes.is_empty() {
-            return Ok(Vec::new());
+            return Err(PlatformError::BadMetadata(
+                "the list holds no PDQ hash".into(),
+            ));
         }
         let ids = self.catalog.import_blocks(moderator, source, hashes)?;
         self.sync_blocklist()?;
