@@ -84,6 +84,10 @@ fn demo_ingests_the_corpus_verifies_it_and_serves_it() {
     assert!(stdout.contains("\"problems\":0"), "{stdout}");
     assert!(stdout.contains("\"assets\": 12"), "{stdout}");
     assert!(stdout.contains("Authorization: Bearer sr_"), "{stdout}");
+    assert!(
+        stdout.contains("/console/"),
+        "the demo names the console: {stdout}"
+    );
     let address = base.strip_prefix("http://").expect("http");
     let mut connection = std::net::TcpStream::connect(address).expect("connect");
     connection

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what the build needs (cmake and nasm, for the bundled
 # libjpeg-turbo) and what the tests run beside the server (Debian's varnish, the caching
-# proxy of tests/server.rs) if missing, then runs every test in the workspace, and then the
+# proxy of tests/server.rs; Chromium and chromedriver for tests/console.rs) if missing, then runs every test in the workspace, and then the
 # API fuzzer (tools/api-fuzz.sh: schemathesis against the server, 30 s for each of five
 # roles, a fixed seed; set API_FUZZ_SECONDS=0 to skip it while iterating).
 set -euo pipefail
@@ -12,6 +12,14 @@ if ! command -v varnishd >/dev/null && ! [ -x /usr/sbin/varnishd ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq varnish >/dev/null
   else
     echo "varnish is not installed: the caching-proxy test will be skipped (sudo apt-get install varnish)" >&2
+  fi
+fi
+# The moderation console's browser test drives Debian's Chromium through chromedriver.
+if ! [ -x /usr/bin/chromium ] || ! [ -x /usr/bin/chromedriver ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  else
+    echo "chromium is not installed: the console's browser test will be skipped (sudo apt-get install chromium chromium-driver)" >&2
   fi
 fi
 cargo test --workspace "$@"

@@ -40,6 +40,8 @@ pub struct ServerConfig {
     /// traffic and members flagged); unset, it is public, for a scraper on a private
     /// network.
     pub metrics_token: Option<String>,
+    /// How long a moderation console session lasts after signing in.
+    pub console_session_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -56,6 +58,7 @@ impl Default for ServerConfig {
             upload_grace_secs: 10,
             upload_min_bytes_per_sec: 32 << 10,
             metrics_token: None,
+            console_session_secs: 8 * 3600,
         }
     }
 }
@@ -71,8 +74,9 @@ impl ServerConfig {
             || self.purge_interval_secs == 0
             || self.upload_grace_secs == 0
             || self.upload_min_bytes_per_sec == 0
+            || self.console_session_secs == 0
         {
-            return Err("server.max_connections, header_read_timeout_secs, idle_timeout_secs, download_link_ttl_secs, log_retention_days, purge_interval_secs, upload_grace_secs and upload_min_bytes_per_sec must be positive".into());
+            return Err("server.max_connections, header_read_timeout_secs, idle_timeout_secs, download_link_ttl_secs, log_retention_days, purge_interval_secs, upload_grace_secs, upload_min_bytes_per_sec and console_session_secs must be positive".into());
         }
         if self
             .metrics_token
@@ -125,6 +129,8 @@ pub struct ServerOptions {
     pub body_grace: Duration,
     /// See [`ServerConfig::upload_min_bytes_per_sec`].
     pub body_min_bytes_per_sec: u64,
+    /// See [`ServerConfig::console_session_secs`].
+    pub console_session: Duration,
 }
 
 impl ServerOptions {
@@ -145,6 +151,7 @@ impl ServerOptions {
             tls: None,
             body_grace: Duration::from_secs(config.upload_grace_secs),
             body_min_bytes_per_sec: config.upload_min_bytes_per_sec,
+            console_session: Duration::from_secs(config.console_session_secs),
             metrics_token: config
                 .metrics_token
                 .as_deref()

@@ -28,6 +28,7 @@ mod call;
 mod cards;
 mod config;
 mod conn;
+mod console;
 mod downloads;
 mod fair;
 mod metrics;
@@ -78,6 +79,8 @@ pub(crate) struct App {
     pub(crate) previews: Arc<previews::Previews>,
     pub(crate) metrics: metrics::Metrics,
     pub(crate) access: Option<access::Logger>,
+    /// The moderation console's signed-in sessions.
+    pub(crate) console: console::Sessions,
     /// Cleared when shutdown begins: `/readyz` answers 503 so balancers drain us.
     pub(crate) ready: AtomicBool,
 }
@@ -113,6 +116,7 @@ impl Server {
         let app = App {
             previews,
             access: parts.access_log.map(access::Logger::spawn),
+            console: console::Sessions::new(options.console_session),
             uploads: tokio::sync::Semaphore::new(options.concurrent_uploads.max(1)),
             tokens: parts.token_keys,
             policy_fields: ratelimit::PolicyFields::new(parts.platform.guard().config()),

@@ -150,8 +150,13 @@ pub async fn serve(call: Call) -> Result<Response<Body>, ApiError> {
 /// A preview that is not cached: the platform checks the asset is public (or held for
 /// review and asked for by a moderator) and renders it if the store does not have it yet.
 async fn load(call: &Call, asset: AssetId, size: PreviewSize) -> Result<Ready, ApiError> {
-    let moderator =
-        call.header(header::AUTHORIZATION).is_some() && auth::moderator(call).await.is_ok();
+    // A moderator by key, or by the console's session (a browser loads images with its
+    // cookie alone).
+    let moderator = if call.header(header::AUTHORIZATION).is_some() {
+        auth::moderator(call).await.is_ok()
+    } else {
+        crate::console::session_moderator(call).await.is_some()
+    };
     let ask = || call.blocking(move |app| Ok(app.platform.preview(asset, size, moderator)?));
     let previews = &call.app.previews;
     let cell = previews

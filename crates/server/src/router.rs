@@ -16,7 +16,9 @@ use crate::call::{Call, text};
 use crate::problem::ApiError;
 use crate::ratelimit;
 use crate::routes::{Route, route};
-use crate::{App, access, access_log, api, downloads, fair, moderation, previews, uploads};
+use crate::{
+    App, access, access_log, api, console, downloads, fair, moderation, previews, uploads,
+};
 
 /// The longest request target (path and query) read: 8 KiB, as nginx's default. Every
 /// Stockroom URL is far shorter; a longer one is `414`.
@@ -129,6 +131,11 @@ async fn dispatch(route: Route, call: Call) -> Result<Response<Body>, ApiError> 
         Route::EraseMe => api::erase_me(call).await,
         Route::AuthorStats => api::author_stats(call).await,
         Route::Purges => api::purges(call).await,
+        Route::Console => console::queue(call).await,
+        Route::ConsoleSignInPage => console::sign_in_page(call).await,
+        Route::ConsoleSignIn => console::sign_in(call).await,
+        Route::ConsoleSignOut => console::sign_out(call).await,
+        Route::ConsoleDecide => console::decide(call).await,
         Route::Unknown => Err(unrouted(&call)),
     }
 }
