@@ -15,7 +15,7 @@ use common::{repo, stockroom};
 use serde_json::{Value, json};
 
 /// A console session lasts this long here, so that the test can watch one expire.
-const SESSION_SECS: u64 = 12;
+const SESSION_SECS: u64 = 20;
 
 /// One HTTP/1.1 exchange, read to the connection's end: status, headers, body.
 fn http(
@@ -529,6 +529,47 @@ fn a_moderator_works_the_queue_in_a_real_browser() {
     let card: Value = serde_json::from_slice(&card).expect("JSON");
     assert_eq!(card["status"], "rejected");
     assert_eq!(card["rejection"], "Too close to the original");
+
+    // The duplicate check: an image chosen in the browser, beside what it looks like.
+    let photo = data.path().join("meadow-copy.jpg");
+    std::fs::write(&photo, near_duplicate("greenmeadow.jpg")).expect("photo");
+    browser.go(&format!("{base}/console/check"));
+    browser.type_into("#image", &photo.display().to_string());
+    browser.click("form[action='/console/check'] button");
+    browser.wait_until(
+        "return document.readyState === 'complete' && \
+         document.body.innerText.includes('look like it')",
+    );
+    let sizes = browser
+        .script("return Array.from(document.images).map(i => i.complete ? i.naturalWidth : -1)");
+    let sizes = sizes.as_array().expect("sizes");
+    assert!(
+        sizes.len() >= 2 && sizes.iter().all(|width| width.as_i64() > Some(0)),
+        "the checked image and its match: {sizes:?}"
+    );
+    browser.screenshot("console-check.png");
+
+    // The audit history names both decisions, newest first; the other pages answer.
+    browser.go(&format!("{base}/console/audit?action=reject"));
+    let audit = browser.text();
+    assert!(
+        audit.contains("Too close to the original") && !audit.contains("approve\t"),
+        "{audit}"
+    );
+    browser.go(&format!("{base}/console/audit"));
+    assert!(browser.text().contains("approve"), "{}", browser.text());
+    browser.go(&format!("{base}/console/members"));
+    assert!(
+        browser.text().contains("No member is flagged"),
+        "{}",
+        browser.text()
+    );
+    browser.go(&format!("{base}/console/blocklist"));
+    assert!(
+        browser.text().contains("The blocklist is empty"),
+        "{}",
+        browser.text()
+    );
 
     // Once the session has expired, the console sends the browser back to sign-in.
     let expiry = Duration::from_secs(SESSION_SECS + 1);

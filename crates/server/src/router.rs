@@ -136,6 +136,10 @@ async fn dispatch(route: Route, call: Call) -> Result<Response<Body>, ApiError> 
         Route::ConsoleSignIn => console::sign_in(call).await,
         Route::ConsoleSignOut => console::sign_out(call).await,
         Route::ConsoleDecide => console::decide(call).await,
+        Route::ConsoleSection => console::section(call).await,
+        Route::ConsoleCheck => console::check(call).await,
+        Route::ConsoleMember => console::member_action(call).await,
+        Route::ConsoleLift => console::lift(call).await,
         Route::Unknown => Err(unrouted(&call)),
     }
 }

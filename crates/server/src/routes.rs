@@ -59,6 +59,10 @@ routes! {
     ConsoleSignIn => "console_sign_in",
     ConsoleSignOut => "console_sign_out",
     ConsoleDecide => "console_decide",
+    ConsoleSection => "console_section",
+    ConsoleCheck => "console_check",
+    ConsoleMember => "console_member",
+    ConsoleLift => "console_lift",
     Unknown => "unknown",
 }
 
@@ -106,6 +110,10 @@ pub fn route(method: &Method, path: &str) -> Route {
         ["console", "sign-in"] if post => Route::ConsoleSignIn,
         ["console", "sign-out"] if post => Route::ConsoleSignOut,
         ["console", "queue", _, "approve" | "reject"] if post => Route::ConsoleDecide,
+        ["console", "check" | "members" | "blocklist" | "audit"] if get => Route::ConsoleSection,
+        ["console", "check"] if post => Route::ConsoleCheck,
+        ["console", "members", _, "block" | "clear"] if post => Route::ConsoleMember,
+        ["console", "blocklist", _, "lift"] if post => Route::ConsoleLift,
         _ => Route::Unknown,
     }
 }

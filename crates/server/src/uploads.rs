@@ -152,7 +152,7 @@ async fn read_image(call: &mut Call) -> Result<Bytes, ApiError> {
 
 /// Waits for one of the upload permits, held from reading the body until the answer, so
 /// bodies in memory never number more than `concurrent_uploads`.
-async fn upload_permit(app: &App) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+pub(crate) async fn upload_permit(app: &App) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
     app.uploads
         .acquire()
         .await
