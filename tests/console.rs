@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{repo, stockroom};
+use common::{near_duplicate, repo, stockroom};
 use serde_json::{Value, json};
 
 /// A console session lasts this long here, so that the test can watch one expire.
@@ -277,21 +277,6 @@ fn base64(text: &str) -> Vec<u8> {
         out.extend_from_slice(&word.to_be_bytes()[1..chunk.len()]);
     }
     out
-}
-
-/// A smaller re-encoding of a corpus photo: a near duplicate an upload is held for.
-fn near_duplicate(file: &str) -> Vec<u8> {
-    let photo = image::open(repo().join("corpus/photos").join(file)).expect("decode");
-    let half = photo.resize(
-        photo.width() / 2,
-        photo.height() / 2,
-        image::imageops::FilterType::Triangle,
-    );
-    let mut jpeg = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 80)
-        .encode_image(&half.to_rgb8())
-        .expect("encode");
-    jpeg
 }
 
 /// The server, killed when the test ends, passed or not.

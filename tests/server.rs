@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 mod common;
-use common::{repo, stockroom};
+use common::{near_duplicate, repo, stockroom};
 
 /// A data directory with the corpus ingested, and a server on it.
 struct Served {
@@ -783,21 +783,6 @@ fn a_withdrawal_leaves_the_public_at_once_but_its_licensees_keep_their_links() {
         archive.contains(id, stockroom_store::Kind::Thumb),
         "the thumbnail is kept in the archive"
     );
-}
-
-/// A near duplicate of a corpus photo: scaled to half and recompressed.
-fn near_duplicate(file: &str) -> Vec<u8> {
-    let photo = image::open(repo().join("corpus/photos").join(file)).expect("decode");
-    let half = photo.resize(
-        photo.width() / 2,
-        photo.height() / 2,
-        image::imageops::FilterType::Triangle,
-    );
-    let mut jpeg = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 80)
-        .encode_image(&half.to_rgb8())
-        .expect("encode");
-    jpeg
 }
 
 /// The body of a chunked request (one chunk per piece, then the last chunk).

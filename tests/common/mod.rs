@@ -35,3 +35,18 @@ pub fn corpus_manifest() -> PathBuf {
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
+
+/// A corpus photo at half size, re-encoded: a near duplicate an upload is held for.
+pub fn near_duplicate(file: &str) -> Vec<u8> {
+    let photo = image::open(repo().join("corpus/photos").join(file)).expect("decode");
+    let half = photo.resize(
+        photo.width() / 2,
+        photo.height() / 2,
+        image::imageops::FilterType::Triangle,
+    );
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 80)
+        .encode_image(&half.to_rgb8())
+        .expect("encode");
+    jpeg
+}

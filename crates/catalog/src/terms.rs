@@ -69,7 +69,9 @@ impl Attribution {
     }
 }
 
-fn escape_html(text: &str) -> String {
+/// Text made safe for HTML element content and attribute values (attributions, the
+/// console's pages).
+pub fn escape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

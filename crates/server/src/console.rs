@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use http::{HeaderValue, Response, StatusCode, header};
 use stockroom_catalog::Principal;
+use stockroom_catalog::terms::escape_html as esc;
 use stockroom_platform::Held;
 use stockroom_vocab::AssetId;
 
@@ -127,22 +128,6 @@ async fn moderator_of(call: &Call, key: String) -> Result<Principal, ApiError> {
         .await?;
     stockroom_catalog::terms::may_moderate(&principal.roles, principal.status)?;
     Ok(principal)
-}
-
-/// Escapes text for HTML element content and attribute values.
-fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// A whole page: the layout, the title and `main`.

@@ -281,6 +281,24 @@ impl Store {
             .collect()
     }
 
+    /// Every segment file now, by number.
+    pub(crate) fn segments_now(&self) -> Vec<Arc<Segment>> {
+        self.segments
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// The active segment's number and the offset up to which records are written.
+    pub(crate) fn written_end(&self) -> Option<(u64, u64)> {
+        self.writer
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .written_end()
+    }
+
     /// Stores `bytes` as `(asset, kind)`, replacing any earlier bytes; returns once the record
     /// is on disk and visible.
     pub fn put(&self, asset: AssetId, kind: Kind, bytes: &[u8]) -> Result<()> {

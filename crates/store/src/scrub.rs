@@ -42,18 +42,8 @@ impl Store {
             return Ok(0);
         }
         let durable = self.durable_seq();
-        let written_end = self
-            .writer
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
-            .written_end();
-        let segments: Vec<_> = self
-            .segments
-            .read()
-            .unwrap_or_else(|poison| poison.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        let written_end = self.written_end();
+        let segments = self.segments_now();
         // Every durable record of a wanted key: (seq, segment index, offset, length, put?).
         let mut found: HashMap<Key, Vec<(u64, usize, Dead, bool)>> = HashMap::new();
         for (at, segment) in segments.iter().enumerate() {

@@ -33,13 +33,7 @@ pub struct Stats {
 impl Store {
     /// Counts live records by kind and measures the segment files.
     pub fn stats(&self) -> Result<Stats> {
-        let segments: Vec<_> = self
-            .segments
-            .read()
-            .unwrap_or_else(|poison| poison.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        let segments = self.segments_now();
         let mut disk_bytes = 0;
         for segment in &segments {
             disk_bytes += segment.file_len()?;

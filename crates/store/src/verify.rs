@@ -89,18 +89,8 @@ impl Store {
     /// Re-reads every segment and re-hashes every record, reporting (not repairing) damage.
     /// `progress` is called with the number of bytes checked since its last call.
     pub fn verify(&self, mut progress: impl FnMut(u64)) -> Result<VerifyReport> {
-        let written_end = self
-            .writer
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
-            .written_end();
-        let segments: Vec<_> = self
-            .segments
-            .read()
-            .unwrap_or_else(|poison| poison.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        let written_end = self.written_end();
+        let segments = self.segments_now();
         let mut report = VerifyReport {
             segments: segments.len(),
             ..VerifyReport::default()
