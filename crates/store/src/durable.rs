@@ -1,33 +1,27 @@
-//! The store's two durability points, in one place: a file's data flushed, and a
-//! directory's entries flushed. Every byte the store acknowledges was made durable by one
-//! of these, so that a test can watch them and then cut the power: put every file back to
-//! what its last flush made durable, and every directory back to the entries its last
-//! flush made durable, and see that every acknowledged write is still there
-//! (`power_cut`, tests only). A kill cannot show a missing flush (the page cache survives
-//! it); this can.
+//! The store's two durability points: a file's data flushed, and a directory's entries
+//! flushed, both through `stockroom_vocab::durable` (as every rewritten file of the
+//! project is), which tells an observer of each. Every byte the store acknowledges was
+//! made durable by one of these, so that a test can watch them and then cut the power:
+//! put every file back to what its last flush made durable, and every directory back to
+//! the entries its last flush made durable, and see that every acknowledged write is still
+//! there (`power_cut`, tests only). A kill cannot show a missing flush (the page cache
+//! survives it); this can.
 
 use std::fs::File;
 use std::path::Path;
+
+use stockroom_vocab::durable;
 
 use crate::error::{Result, StoreError};
 
 /// Flushes `file`'s data and the size needed to read it.
 pub(crate) fn sync_file(file: &File, path: &Path) -> Result<()> {
-    file.sync_data()
-        .map_err(|source| StoreError::io("flush", path, source))?;
-    #[cfg(test)]
-    power_cut::file_synced(path);
-    Ok(())
+    durable::sync_file(file, path).map_err(|source| StoreError::io("flush", path, source))
 }
 
 /// Flushes a directory so that files created, renamed or removed in it survive a crash.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|handle| handle.sync_all())
-        .map_err(|source| StoreError::io("flush directory", dir, source))?;
-    #[cfg(test)]
-    power_cut::dir_synced(dir);
-    Ok(())
+    durable::sync_dir(dir).map_err(|source| StoreError::io("flush directory", dir, source))
 }
 
 /// A simulated power cut over one store directory (tests only). While watched, each flush
@@ -77,6 +71,8 @@ pub(crate) mod power_cut {
     /// Starts watching `dir`, whose present state counts as durable (a test starts from a
     /// closed store).
     pub(crate) fn watch(dir: &Path) -> Arc<Watch> {
+        // The same observer every time: only the first call sets it.
+        let _ = stockroom_vocab::durable::observe(on_sync);
         let watch = Arc::new(Watch {
             dir: dir.to_path_buf(),
             durable: Mutex::new(Durable::default()),
@@ -105,7 +101,14 @@ pub(crate) mod power_cut {
             .collect()
     }
 
-    pub(super) fn file_synced(path: &Path) {
+    fn on_sync(synced: stockroom_vocab::durable::Synced<'_>) {
+        match synced {
+            stockroom_vocab::durable::Synced::File(path) => file_synced(path),
+            stockroom_vocab::durable::Synced::Dir(dir) => dir_synced(dir),
+        }
+    }
+
+    fn file_synced(path: &Path) {
         for watch in watches_of(path) {
             // Only the directory's own files; `lost+found/` below it is not modelled.
             if path.parent() != Some(watch.dir.as_path()) {
@@ -121,7 +124,7 @@ pub(crate) mod power_cut {
         }
     }
 
-    pub(super) fn dir_synced(dir: &Path) {
+    fn dir_synced(dir: &Path) {
         for watch in watches_of(dir) {
             if dir != watch.dir {
                 continue;

@@ -5,6 +5,45 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// A durability point: a file's data flushed, or a directory's entries flushed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Synced<'a> {
+    /// This file's data (and the size needed to read it) is on disk.
+    File(&'a Path),
+    /// This directory's entries (files created, renamed, removed in it) are on disk.
+    Dir(&'a Path),
+}
+
+static OBSERVER: OnceLock<fn(Synced<'_>)> = OnceLock::new();
+
+/// Sets the one observer of every durability point in the process (a test's simulated
+/// power cut records what each flush made durable); whether it was the first. Every byte
+/// the project acknowledges as durable passes [`sync_file`] or [`sync_dir`].
+pub fn observe(observer: fn(Synced<'_>)) -> bool {
+    OBSERVER.set(observer).is_ok()
+}
+
+fn notify(synced: Synced<'_>) {
+    if let Some(observer) = OBSERVER.get() {
+        observer(synced);
+    }
+}
+
+/// Flushes `file`'s data and the size needed to read it (`path` names it to the observer).
+pub fn sync_file(file: &File, path: &Path) -> std::io::Result<()> {
+    file.sync_data()?;
+    notify(Synced::File(path));
+    Ok(())
+}
+
+/// Flushes a directory's entries.
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()?;
+    notify(Synced::Dir(dir));
+    Ok(())
+}
 
 /// Replaces `path` with `bytes` durably (see the module). With `mode` (Unix permission
 /// bits, say `0o600` for secrets) the file is created with those permissions before a byte
@@ -40,7 +79,7 @@ pub fn sync_parent(path: &Path) -> std::io::Result<()> {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    File::open(parent)?.sync_all()
+    sync_dir(parent)
 }
 
 fn temporary_sibling(path: &Path) -> PathBuf {
@@ -61,7 +100,7 @@ fn write_synced(path: &Path, bytes: &[u8], mode: Option<u32>) -> std::io::Result
     let _ = mode;
     let mut file = options.open(path)?;
     file.write_all(bytes)?;
-    file.sync_all()
+    sync_file(&file, path)
 }
 
 #[cfg(test)]
