@@ -72,6 +72,8 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
     ) -> Result<()>;
     /// The audit history, newest first.
     fn actions(&self, filter: &AuditFilter, limit: u32) -> Result<Vec<AuditEntry>>;
+    /// The newest audit entry's number (moves with every blocklist change).
+    fn last_action_seq(&self) -> Result<i64>;
 
     // Licences.
     /// Decides and records a licence request ([`Catalog::license_counted`]'s grant).
@@ -152,6 +154,7 @@ forward! {
     lift_block(id: i64, moderator: &Principal, reason: &str) -> Result<BlockEntry>;
     record_action(moderator: &Principal, action: &str, target: &str, reason: &str) -> Result<()>;
     actions(filter: &AuditFilter, limit: u32) -> Result<Vec<AuditEntry>>;
+    last_action_seq() -> Result<i64>;
     license(caller: Caller<'_>, asset: AssetId) -> Result<Grant>;
     license_counted(caller: Caller<'_>, asset: AssetId) -> Result<Licensing>;
     holder(licence_id: &str) -> Result<Holder>;

@@ -281,6 +281,15 @@ impl SqliteCatalog {
             .write(move |db| record(db, now, &by, &action, &target, &reason))
     }
 
+    /// The newest audit entry's number (0 for none): it moves with every takedown, lift
+    /// and import, so another process can tell that the blocklist changed.
+    pub fn last_action_seq(&self) -> Result<i64> {
+        let seq: Option<i64> = self
+            .read()
+            .query_row("SELECT MAX(seq) FROM audit", [], |row| row.get(0))?;
+        Ok(seq.unwrap_or(0))
+    }
+
     /// The audit history, newest first, filtered, at most `limit`.
     pub fn actions(&self, filter: &AuditFilter, limit: u32) -> Result<Vec<AuditEntry>> {
         let db = self.read();

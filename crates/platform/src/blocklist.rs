@@ -21,15 +21,18 @@ pub(crate) struct Blocklist {
     exact: HashMap<String, i64>,
     index: DupIndex,
     entries: HashMap<i64, BlockEntry>,
+    /// The audit history's newest entry when the entries were last read.
+    seen: i64,
 }
 
 impl Blocklist {
     /// `index` must be empty (a fresh file); `entries` are the catalogue's active ones.
-    pub(crate) fn build(index: DupIndex, entries: Vec<BlockEntry>) -> Result<Blocklist> {
+    pub(crate) fn build(index: DupIndex, entries: Vec<BlockEntry>, seen: i64) -> Result<Blocklist> {
         let mut blocklist = Blocklist {
             exact: HashMap::new(),
             index,
             entries: HashMap::new(),
+            seen,
         };
         for entry in entries {
             blocklist.add(entry)?;
@@ -126,8 +129,24 @@ impl Platform {
     /// Re-reads the active entries (after a takedown, a lift, an import, here or in another
     /// process).
     pub fn sync_blocklist(&self) -> Result<()> {
+        let seen = self.catalog.last_action_seq()?;
         let active = self.catalog.active_blocks()?;
-        self.blocklist().sync(active)
+        let mut blocklist = self.blocklist();
+        blocklist.sync(active)?;
+        blocklist.seen = blocklist.seen.max(seen);
+        Ok(())
+    }
+
+    /// [`Platform::sync_blocklist`] only when the audit history moved since (a cheap
+    /// check a server makes twice a second, so that a list imported or an entry lifted with
+    /// the CLI reaches it); whether it re-read.
+    pub fn sync_blocklist_if_changed(&self) -> Result<bool> {
+        let newest = self.catalog.last_action_seq()?;
+        if newest <= self.blocklist().seen {
+            return Ok(false);
+        }
+        self.sync_blocklist()?;
+        Ok(true)
     }
 
     /// The blocklist, newest first, lifted entries included.

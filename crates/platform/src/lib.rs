@@ -162,8 +162,9 @@ impl Platform {
         for orphan in &claims.orphans {
             duplicates.remove(orphan.as_u64())?;
         }
+        let seen = parts.catalog.last_action_seq()?;
         let blocklist =
-            blocklist::Blocklist::build(parts.blocklist, parts.catalog.active_blocks()?)?;
+            blocklist::Blocklist::build(parts.blocklist, parts.catalog.active_blocks()?, seen)?;
         Ok(Platform {
             originals: parts.originals,
             blobs: parts.blobs,

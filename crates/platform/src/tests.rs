@@ -178,6 +178,41 @@ fn a_rejected_upload_is_purged_after_28_days_with_no_purge_event() {
     );
 }
 
+/// A blocklist entry written to the catalogue by another process (another node of the
+/// cluster shape) reaches this platform at its next check, and only a change re-reads it.
+#[test]
+fn a_blocklist_change_made_elsewhere_is_picked_up_by_the_next_check() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let platform = platform(dir.path(), Arc::new(ManualClock::at(1_793_491_200)));
+    let moderator = member(&platform, "Mo", &[Role::Moderator]);
+    let author = member(&platform, "Ann", &[Role::Author]);
+    assert!(!platform.sync_blocklist_if_changed().expect("check"), "nothing changed");
+    let photo =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../corpus/photos/aqua.jpg");
+    let bytes = std::fs::read(photo).expect("photo");
+    let hashed = crate::fingerprint::hash_bytes(&bytes, &stockroom_render::Limits::default())
+        .expect("hash");
+    let pdq = crate::blocklist::hashes_of(&hashed).pdq.expect("pdq");
+    // Straight into the catalogue, as another process's import would be.
+    platform
+        .catalog()
+        .import_blocks(&moderator, "elsewhere", vec![pdq])
+        .expect("imported");
+    assert!(platform.sync_blocklist_if_changed().expect("check"));
+    assert!(!platform.sync_blocklist_if_changed().expect("check"), "read once");
+    let refused = platform
+        .upload(crate::Upload {
+            image: &bytes,
+            author: &author,
+            metadata: crate::metadata::AssetMetadata {
+                title: "Aqua".into(),
+                ..Default::default()
+            },
+        })
+        .expect_err("blocked");
+    assert!(refused.to_string().contains("elsewhere"), "{refused}");
+}
+
 fn add_asset(catalog: &dyn Catalog, id: AssetId, author_id: impl Into<String>) {
     catalog
         .add_asset(&NewAsset {

@@ -200,6 +200,13 @@ async fn sync_members_periodically(app: Arc<App>) {
             Ok(Err(error)) => tracing::warn!(%error, "checking for member changes"),
             Err(error) => tracing::warn!(%error, "checking for member changes"),
         }
+        // The blocklist, changed by another process (`stockroom blocklist import`).
+        let work = app.clone();
+        match tokio::task::spawn_blocking(move || work.platform.sync_blocklist_if_changed()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "checking for blocklist changes"),
+            Err(error) => tracing::warn!(%error, "checking for blocklist changes"),
+        }
     }
 }
 
