@@ -34,25 +34,26 @@ impl Blocklist {
             entries: HashMap::new(),
             seen,
         };
-        for entry in entries {
-            blocklist.add(entry)?;
-        }
+        blocklist.add(entries)?;
         Ok(blocklist)
     }
 
-    fn add(&mut self, entry: BlockEntry) -> Result<()> {
-        if let Some(blake3) = &entry.blake3 {
-            self.exact.insert(blake3.clone(), entry.id);
+    /// Adds entries, their PDQ hashes in one append (a list of 100,000 is one write and one
+    /// flush, not 100,000).
+    fn add(&mut self, entries: Vec<BlockEntry>) -> Result<()> {
+        let mut hashes = Vec::with_capacity(entries.len());
+        for entry in entries {
+            if let Some(blake3) = &entry.blake3 {
+                self.exact.insert(blake3.clone(), entry.id);
+            }
+            if let Some(Ok(hash)) = entry.pdq.as_deref().map(str::parse::<Hash256>) {
+                // An imported hash carries no quality; a list is trusted as given.
+                let pdq = Pdq { hash, quality: 100 };
+                hashes.push((entry.id as u64, Region::Whole, pdq, true));
+            }
+            self.entries.insert(entry.id, entry);
         }
-        if let Some(Ok(hash)) = entry.pdq.as_deref().map(str::parse::<Hash256>) {
-            // An imported hash carries no quality; a list is trusted as given.
-            let pdq = Pdq { hash, quality: 100 };
-            self.index
-                .add(entry.id as u64, &[(Region::Whole, pdq)], true)
-                .map_err(PlatformError::Dupes)?;
-        }
-        self.entries.insert(entry.id, entry);
-        Ok(())
+        self.index.add_all(hashes).map_err(PlatformError::Dupes)
     }
 
     /// Brings the entries in line with the catalogue's active ones.
@@ -72,12 +73,11 @@ impl Blocklist {
                 self.index.remove(id as u64).map_err(PlatformError::Dupes)?;
             }
         }
-        for entry in active {
-            if !self.entries.contains_key(&entry.id) {
-                self.add(entry)?;
-            }
-        }
-        Ok(())
+        let new: Vec<BlockEntry> = active
+            .into_iter()
+            .filter(|entry| !self.entries.contains_key(&entry.id))
+            .collect();
+        self.add(new)
     }
 
     /// The entry an image matches, if any: its exact hash first, then its PDQ.

@@ -186,12 +186,15 @@ fn a_blocklist_change_made_elsewhere_is_picked_up_by_the_next_check() {
     let platform = platform(dir.path(), Arc::new(ManualClock::at(1_793_491_200)));
     let moderator = member(&platform, "Mo", &[Role::Moderator]);
     let author = member(&platform, "Ann", &[Role::Author]);
-    assert!(!platform.sync_blocklist_if_changed().expect("check"), "nothing changed");
+    assert!(
+        !platform.sync_blocklist_if_changed().expect("check"),
+        "nothing changed"
+    );
     let photo =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../corpus/photos/aqua.jpg");
     let bytes = std::fs::read(photo).expect("photo");
-    let hashed = crate::fingerprint::hash_bytes(&bytes, &stockroom_render::Limits::default())
-        .expect("hash");
+    let hashed =
+        crate::fingerprint::hash_bytes(&bytes, &stockroom_render::Limits::default()).expect("hash");
     let pdq = crate::blocklist::hashes_of(&hashed).pdq.expect("pdq");
     // Straight into the catalogue, as another process's import would be.
     platform
@@ -199,7 +202,10 @@ fn a_blocklist_change_made_elsewhere_is_picked_up_by_the_next_check() {
         .import_blocks(&moderator, "elsewhere", vec![pdq])
         .expect("imported");
     assert!(platform.sync_blocklist_if_changed().expect("check"));
-    assert!(!platform.sync_blocklist_if_changed().expect("check"), "read once");
+    assert!(
+        !platform.sync_blocklist_if_changed().expect("check"),
+        "read once"
+    );
     let refused = platform
         .upload(crate::Upload {
             image: &bytes,
