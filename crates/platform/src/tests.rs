@@ -147,17 +147,7 @@ fn a_rejected_upload_is_purged_after_28_days_with_no_purge_event() {
     let moderator = member(&platform, "Mo", &[Role::Moderator]);
     let asset = AssetId::from_u64(9);
     catalog
-        .add_asset(&NewAsset {
-            id: asset,
-            author_id: "ann".into(),
-            author_name: "Ann".into(),
-            title: "t".into(),
-            collection: Collection::Free,
-            editorial_only: false,
-            model_release: false,
-            property_release: false,
-            pending: true,
-        })
+        .add_asset(&new_asset(asset, "ann".into(), true))
         .expect("held");
     blobs.put(asset, Kind::Original, b"original").expect("put");
     platform
@@ -190,9 +180,7 @@ fn a_blocklist_change_made_elsewhere_is_picked_up_by_the_next_check() {
         !platform.sync_blocklist_if_changed().expect("check"),
         "nothing changed"
     );
-    let photo =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../corpus/photos/aqua.jpg");
-    let bytes = std::fs::read(photo).expect("photo");
+    let bytes = aqua();
     let hashed =
         crate::fingerprint::hash_bytes(&bytes, &stockroom_render::Limits::default()).expect("hash");
     let pdq = crate::blocklist::hashes_of(&hashed).pdq.expect("pdq");
@@ -206,33 +194,52 @@ fn a_blocklist_change_made_elsewhere_is_picked_up_by_the_next_check() {
         !platform.sync_blocklist_if_changed().expect("check"),
         "read once"
     );
-    let refused = platform
-        .upload(crate::Upload {
-            image: &bytes,
-            author: &author,
-            metadata: crate::metadata::AssetMetadata {
-                title: "Aqua".into(),
-                ..Default::default()
-            },
-        })
-        .expect_err("blocked");
+    let refused = upload(&platform, &author, &bytes).expect_err("blocked");
     assert!(refused.to_string().contains("elsewhere"), "{refused}");
 }
 
 fn add_asset(catalog: &dyn Catalog, id: AssetId, author_id: impl Into<String>) {
     catalog
-        .add_asset(&NewAsset {
-            id,
-            author_id: author_id.into(),
-            author_name: "Ann".into(),
-            title: "t".into(),
-            collection: Collection::Free,
-            editorial_only: false,
-            model_release: false,
-            property_release: false,
-            pending: false,
-        })
+        .add_asset(&new_asset(id, author_id.into(), false))
         .expect("asset");
+}
+
+/// A free asset's row crediting "Ann", active or held.
+fn new_asset(id: AssetId, author_id: String, pending: bool) -> NewAsset {
+    NewAsset {
+        id,
+        author_id,
+        author_name: "Ann".into(),
+        title: "t".into(),
+        collection: Collection::Free,
+        editorial_only: false,
+        model_release: false,
+        property_release: false,
+        pending,
+    }
+}
+
+/// The corpus photo the upload tests use.
+fn aqua() -> Vec<u8> {
+    let photo =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../corpus/photos/aqua.jpg");
+    std::fs::read(photo).expect("photo")
+}
+
+/// `bytes` uploaded by `author`, titled "Aqua".
+fn upload(
+    platform: &Platform,
+    author: &stockroom_catalog::Principal,
+    bytes: &[u8],
+) -> crate::Result<crate::Admitted> {
+    platform.upload(crate::Upload {
+        image: bytes,
+        author,
+        metadata: crate::metadata::AssetMetadata {
+            title: "Aqua".into(),
+            ..Default::default()
+        },
+    })
 }
 
 /// A new member with `roles`, as their owner seat.
@@ -337,19 +344,8 @@ fn an_erased_authors_name_and_id_leave_every_file_of_the_data_directory() {
     let dir = tempfile::tempdir().expect("temp dir");
     let platform = platform(dir.path(), Arc::new(ManualClock::at(1_793_491_200)));
     let author = member(&platform, "Ann Quintessa", &[Role::Author]);
-    let photo =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../corpus/photos/aqua.jpg");
-    let bytes = std::fs::read(photo).expect("photo");
-    let admitted = platform
-        .upload(crate::Upload {
-            image: &bytes,
-            author: &author,
-            metadata: crate::metadata::AssetMetadata {
-                title: "Aqua".into(),
-                ..Default::default()
-            },
-        })
-        .expect("uploaded");
+    let bytes = aqua();
+    let admitted = upload(&platform, &author, &bytes).expect("uploaded");
     let crate::Admitted::Active { id: asset } = admitted else {
         panic!("expected an active asset, got {admitted:?}");
     };

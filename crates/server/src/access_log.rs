@@ -233,7 +233,7 @@ fn file_day(name: &str) -> Option<i64> {
 }
 
 /// `YYYY-MM-DD` of a day number (Hinnant's civil-from-days).
-fn civil_date(days: i64) -> String {
+pub(crate) fn civil_date(days: i64) -> String {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;

@@ -345,27 +345,13 @@ pub async fn sign_out(mut call: Call) -> Result<Response<Body>, ApiError> {
 }
 
 fn when(seconds: i64) -> String {
-    let days = seconds.div_euclid(86_400);
     let rest = seconds.rem_euclid(86_400);
-    let (year, month, day) = civil(days);
     format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        "{} {:02}:{:02} UTC",
+        crate::access_log::civil_date(seconds.div_euclid(86_400)),
         rest / 3600,
         rest % 3600 / 60
     )
-}
-
-/// Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(month <= 2), month, day)
 }
 
 fn held_html(held: &Held, csrf: &str) -> String {
@@ -437,14 +423,10 @@ pub async fn queue(call: Call) -> Result<Response<Body>, ApiError> {
 
 /// `POST /console/queue/{id}/approve|reject`.
 pub async fn decide(mut call: Call) -> Result<Response<Body>, ApiError> {
-    let (_, session, moderator) = match signed_in(&call).await {
-        Ok(signed_in) => signed_in,
-        Err(back) => return Ok(back),
+    let (session, moderator, fields) = match posted(&mut call).await {
+        Ok(posted) => posted,
+        Err(answer) => return Ok(answer),
     };
-    let fields = form(&mut call).await?;
-    if !csrf_holds(&fields, &session) {
-        return Ok(forbidden(&session));
-    }
     let asset: AssetId = call
         .segment(2)
         .parse()
@@ -461,18 +443,7 @@ pub async fn decide(mut call: Call) -> Result<Response<Body>, ApiError> {
             Ok(())
         })
         .await;
-    match done {
-        Ok(()) => Ok(redirect("/console/")),
-        Err(refused) => Ok(page(
-            refused.status,
-            "Not done",
-            Some(&session),
-            &format!(
-                r#"<p class="error" role="alert">{}</p><p><a href="/console/">Back to the queue</a></p>"#,
-                esc(&refused.detail)
-            ),
-        )),
-    }
+    Ok(outcome(done, &session, "/console/"))
 }
 
 /// A signed-in moderator's POSTed form: the session, the moderator and the fields, once
@@ -888,9 +859,7 @@ pub async fn lift(mut call: Call) -> Result<Response<Body>, ApiError> {
 
 async fn audit_page(call: &Call, session: &Session) -> Result<Response<Body>, ApiError> {
     const PAGE: u32 = 50;
-    const ACTIONS: &[&str] = &[
-        "approve", "reject", "takedown", "block", "clear", "lift", "import",
-    ];
+    use crate::moderation::ACTIONS;
     let query = call.query();
     let text = |name: &str| {
         query

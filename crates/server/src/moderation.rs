@@ -17,7 +17,7 @@ const MAX_PAGE: u32 = 500;
 const MAX_LIST_BYTES: u64 = 8 << 20;
 
 /// The actions the audit history records.
-const ACTIONS: &[&str] = &[
+pub(crate) const ACTIONS: &[&str] = &[
     "approve", "reject", "takedown", "block", "clear", "lift", "import",
 ];
 
