@@ -47,6 +47,7 @@ pub fn textured_window<'a>(
             width: 0,
             height: 0,
             pixels: Vec::new(),
+            covers: (0, 0),
         };
         (empty.clone(), pdq_dct(empty))
     })
@@ -78,5 +79,6 @@ fn shrink(luma: &Luma, width: usize, height: usize) -> Luma {
         width,
         height,
         pixels,
+        covers: (width, height),
     }
 }

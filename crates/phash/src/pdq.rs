@@ -41,10 +41,16 @@ pub struct Luma {
     pub height: usize,
     /// Luminance per pixel, row by row (`width × height` values).
     pub pixels: Vec<f32>,
+    /// Width and height of the picture these pixels stand for: their own for a full
+    /// decode; for a reduced one (JPEG's 1/8, a box-averaged PNG), the file's, each pixel
+    /// being the mean of a block of it. PDQ is computed as the reference would compute it
+    /// on the file (see [`pdq_dct`]).
+    pub covers: (usize, usize),
 }
 
 impl Luma {
-    /// The luminance of packed RGB pixels, weighted as the reference does (BT.601).
+    /// The luminance of packed RGB pixels, weighted as the reference does (BT.601), as a
+    /// picture of their own size.
     pub fn from_rgb(rgb: &[u8], width: usize, height: usize) -> Luma {
         let pixels = luma_from_rgb(rgb);
         debug_assert_eq!(pixels.len(), width * height);
@@ -52,7 +58,15 @@ impl Luma {
             width,
             height,
             pixels,
+            covers: (width, height),
         }
+    }
+
+    /// The same pixels, standing for a picture of `width × height` (never less than the
+    /// pixels themselves).
+    pub fn covering(self, width: usize, height: usize) -> Luma {
+        let covers = (width.max(self.width), height.max(self.height));
+        Luma { covers, ..self }
     }
 
     /// The image as `mirror` (one of [`Transform::MIRRORS`]) leaves it.
@@ -77,6 +91,7 @@ impl Luma {
             width: self.width,
             height: self.height,
             pixels,
+            covers: self.covers,
         }
     }
 
@@ -95,7 +110,17 @@ impl Luma {
         {
             pixels.extend_from_slice(&row[x..x + width]);
         }
+        // The part of the picture the cropped pixels stand for, in proportion.
+        let part = |kept: usize, of: usize, covers: usize| {
+            (kept * covers + of / 2)
+                .checked_div(of)
+                .map_or(kept, |part| part.max(kept))
+        };
         Luma {
+            covers: (
+                part(width, self.width, self.covers.0),
+                part(height, self.height, self.covers.1),
+            ),
             width,
             height,
             pixels,
@@ -150,13 +175,32 @@ pub fn pdq_from_rgb(rgb: &[u8], width: usize, height: usize) -> Pdq {
     pdq(Luma::from_rgb(rgb, width, height))
 }
 
+/// PDQ of packed RGB pixels decoded at reduced scale from a picture of `covers` (width,
+/// height): the reference's PDQ of the file, not of these pixels (see [`pdq_dct`]).
+pub fn pdq_from_rgb_covering(
+    rgb: &[u8],
+    width: usize,
+    height: usize,
+    covers: (usize, usize),
+) -> Pdq {
+    pdq(Luma::from_rgb(rgb, width, height).covering(covers.0, covers.1))
+}
+
 /// The reference's `pdqFloat256FromFloatLuma`, with its tiny-image rule from
 /// `pdqHash256FromFloatLuma`.
+///
+/// When the pixels stand for a larger picture ([`Luma::covers`]), the 64×64 image is the
+/// one the reference's filters and decimation would make of that picture, each of its
+/// pixels taken as the mean of the block it fell in ([`covering_downsample`]): its windows
+/// and sample points are the file's, not the reduced pixels'. On the reduced pixels
+/// themselves the hash lands 10–46 bits from the file's reference on photos decoded at
+/// 1/8; this way, within a few.
 pub fn pdq_dct(luma: Luma) -> PdqDct {
     let Luma {
         width,
         height,
         pixels,
+        covers,
     } = luma;
     if width < MIN_HASHABLE_DIM || height < MIN_HASHABLE_DIM || pixels.len() != width * height {
         return PdqDct {
@@ -166,7 +210,9 @@ pub fn pdq_dct(luma: Luma) -> PdqDct {
         };
     }
     let mut small = [[0f32; DOWNSAMPLE]; DOWNSAMPLE];
-    if width == DOWNSAMPLE && height == DOWNSAMPLE {
+    if covers.0 > width || covers.1 > height {
+        small = covering_downsample(&pixels, width, height, covers);
+    } else if width == DOWNSAMPLE && height == DOWNSAMPLE {
         for (row, source) in small.iter_mut().zip(pixels.chunks_exact(DOWNSAMPLE)) {
             row.copy_from_slice(source);
         }
@@ -242,6 +288,78 @@ fn jarosz_downsample(
         row.copy_from_slice(&narrow_filtered[source * DOWNSAMPLE..(source + 1) * DOWNSAMPLE]);
     }
     small
+}
+
+/// The 64×64 image the reference's two rounds of box filters and decimation make of a
+/// picture of `covers` pixels, given only `width × height` means of its blocks: each of
+/// the picture's pixels is taken to be the mean of the block it falls in, so the whole
+/// pipeline is, along each axis, one weighting of the reduced pixels per sample
+/// ([`sample_weights`]), applied along rows and then along columns.
+fn covering_downsample(
+    pixels: &[f32],
+    width: usize,
+    height: usize,
+    covers: (usize, usize),
+) -> [[f32; DOWNSAMPLE]; DOWNSAMPLE] {
+    let along_rows = sample_weights(covers.0.max(width), width);
+    let along_cols = sample_weights(covers.1.max(height), height);
+    let mut narrow = vec![[0f32; DOWNSAMPLE]; height];
+    for (out, row) in narrow.iter_mut().zip(pixels.chunks_exact(width)) {
+        for (value, (first, weights)) in out.iter_mut().zip(&along_rows) {
+            *value = weights.iter().zip(&row[*first..]).map(|(w, v)| w * v).sum();
+        }
+    }
+    let mut small = [[0f32; DOWNSAMPLE]; DOWNSAMPLE];
+    for (out, (first, weights)) in small.iter_mut().zip(&along_cols) {
+        for (weight, row) in weights.iter().zip(&narrow[*first..]) {
+            for (value, source) in out.iter_mut().zip(row) {
+                *value += weight * source;
+            }
+        }
+    }
+    small
+}
+
+/// Along one side of `full` picture pixels averaged down to `reduced`, for each of the 64
+/// samples decimation keeps: the first reduced pixel that counts and the weight of each
+/// from there. The reference's box filter writes, at `o`, the mean of the inputs
+/// `o - (window - half) ..= o + half - 1` that exist (`phases`); two rounds of it put on
+/// picture pixel `k` the weight a sample gives it, and picture pixel `k` is reduced
+/// pixel `k × reduced / full`.
+fn sample_weights(full: usize, reduced: usize) -> Vec<(usize, Vec<f32>)> {
+    let window = jarosz_window(full, DOWNSAMPLE);
+    let half = (window + 2) / 2;
+    let span = |o: usize| {
+        (
+            o.saturating_sub(window - half),
+            (o + half - 1).min(full - 1),
+        )
+    };
+    let reduced_of = |k: usize| k * reduced / full;
+    (0..DOWNSAMPLE)
+        .map(|index| {
+            let (first, last) = span(decimation_centre(index, full));
+            let (low, high) = (span(first).0, span(last).1);
+            // Each input of the second round spreads its weight evenly over its own span:
+            // added as differences, then summed along.
+            let mut steps = vec![0f64; high - low + 2];
+            let share = 1.0 / (last - first + 1) as f64;
+            for o in first..=last {
+                let (from, to) = span(o);
+                let each = share / (to - from + 1) as f64;
+                steps[from - low] += each;
+                steps[to - low + 1] -= each;
+            }
+            let start = reduced_of(low);
+            let mut weights = vec![0f64; reduced_of(high) - start + 1];
+            let mut level = 0f64;
+            for (k, step) in (low..=high).zip(&steps) {
+                level += step;
+                weights[reduced_of(k) - start] += level;
+            }
+            (start, weights.into_iter().map(|w| w as f32).collect())
+        })
+        .collect()
 }
 
 /// `computeJaroszFilterWindowSize`.

@@ -362,3 +362,77 @@ fn published_hashes_are_the_fingerprints_whole_ones() {
         assert_eq!(Fingerprint::for_index(&rgb, w, h).pdq, print.pdq);
     }
 }
+
+/// Each pixel of `small` (`width × height`) repeated over the block of a `full_width ×
+/// full_height` picture it stands for: pixel `k` of a side of the picture is the reduced
+/// one at `k × reduced / full`, as [`Luma::covers`] assumes.
+fn blocks(small: &Luma, full_width: usize, full_height: usize) -> Luma {
+    let mut pixels = Vec::with_capacity(full_width * full_height);
+    for y in 0..full_height {
+        let row = y * small.height / full_height * small.width;
+        pixels.extend((0..full_width).map(|x| small.pixels[row + x * small.width / full_width]));
+    }
+    Luma {
+        width: full_width,
+        height: full_height,
+        pixels,
+        covers: (full_width, full_height),
+    }
+}
+
+#[test]
+fn reduced_pixels_hash_as_the_reference_hashes_the_picture_they_stand_for() {
+    // Sizes as a JPEG's 1/8 decode leaves them, one as a 1/25 box average does, and one
+    // whose sides are not a multiple of the reduction.
+    for (full_width, full_height, width, height) in [
+        (2560, 1600, 320, 200),
+        (1622, 2880, 203, 360),
+        (5120, 2880, 205, 116),
+        (1000, 997, 125, 125),
+    ] {
+        let small = Luma::from_rgb(&picture(width, height), width, height);
+        let picture_itself = pdq_dct(blocks(&small, full_width, full_height));
+        let covering = pdq_dct(small.clone().covering(full_width, full_height));
+        let pixels_alone = pdq_dct(small);
+        let largest = picture_itself
+            .coefficients
+            .iter()
+            .flatten()
+            .fold(0f32, |most, c| most.max(c.abs()));
+        for (ours, theirs) in covering
+            .coefficients
+            .iter()
+            .flatten()
+            .zip(picture_itself.coefficients.iter().flatten())
+        {
+            assert!(
+                (ours - theirs).abs() <= largest * 1e-4,
+                "{full_width}×{full_height} from {width}×{height}: {ours} against {theirs}"
+            );
+        }
+        let apart = covering.hash().distance(&picture_itself.hash());
+        let before = pixels_alone.hash().distance(&picture_itself.hash());
+        assert!(
+            apart <= 2,
+            "{full_width}×{full_height}: {apart} bits from the picture's own PDQ"
+        );
+        assert!(
+            before > apart,
+            "{full_width}×{full_height}: the pixels alone are {before} bits away, covering {apart}"
+        );
+        assert_eq!(covering.quality, picture_itself.quality);
+    }
+}
+
+#[test]
+fn a_crop_of_reduced_pixels_stands_for_its_share_of_the_picture() {
+    let small = Luma::from_rgb(&picture(320, 200), 320, 200).covering(2560, 1600);
+    let crop = small.crop(32, 20, 160, 100);
+    assert_eq!(crop.covers, (1280, 800));
+    assert_eq!(small.mirrored(Transform::Flip).covers, (2560, 1600));
+    // A full decode covers itself, whatever is cropped.
+    let full = Luma::from_rgb(&picture(64, 48), 64, 48);
+    assert_eq!(full.crop(3, 5, 40, 30).covers, (40, 30));
+    // Pixels never stand for less than themselves.
+    assert_eq!(full.covering(10, 10).covers, (64, 48));
+}

@@ -5,7 +5,7 @@
 //! row by row) with EXIF orientation applied, then hashed: PDQ of the whole (the standard
 //! hash, comparable with other platforms' lists), a DCT pHash and blake3 of the file's
 //! bytes; for a lookup also PDQ of the picture inside uniform borders, of its centre crop
-//! and of the windows and mirror images a lookup compares (`Fingerprint::of_rgb`).
+//! and of the windows and mirror images a lookup compares (`Fingerprint::of_rgb_covering`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use stockroom_dupes::{DupIndex, Match, Query};
-use stockroom_phash::{DECODE_LONG_SIDE, Fingerprint, Pdq, pdq_from_rgb, phash64};
+use stockroom_phash::{DECODE_LONG_SIDE, Fingerprint, Pdq, pdq_from_rgb_covering, phash64};
 use stockroom_render::{Limits, Pixels, RenderError, auto_keywords, decode_oriented};
 use stockroom_vocab::AssetId;
 
@@ -101,13 +101,18 @@ fn decode(bytes: &[u8], limits: &Limits) -> Result<(Pixels, (u32, u32)), RenderE
     Ok((pixels, size))
 }
 
+/// The picture a reduced decode stands for, as [`Fingerprint::of_rgb_covering`] takes it.
+fn covers((width, height): (u32, u32)) -> (usize, usize) {
+    (width as usize, height as usize)
+}
+
 /// Decodes (within `limits`) and hashes an image file's bytes, to look it up in the
 /// duplicate index (and then perhaps index it).
 pub fn hash_bytes(bytes: &[u8], limits: &Limits) -> Result<Hashed, RenderError> {
     let (pixels, size) = decode(bytes, limits)?;
     let (width, height) = (pixels.width as usize, pixels.height as usize);
     Ok(Hashed {
-        fingerprint: Fingerprint::of_rgb(&pixels.rgb, width, height),
+        fingerprint: Fingerprint::of_rgb_covering(&pixels.rgb, width, height, covers(size)),
         blake3: blake3::hash(bytes),
         media_type: pixels.source.format.media_type(),
         size,
@@ -118,16 +123,26 @@ pub fn hash_bytes(bytes: &[u8], limits: &Limits) -> Result<Hashed, RenderError> 
 /// Decodes (within the default limits) and fingerprints an image to index it (without the
 /// lookup-only insets), as ingest's hashes are computed; with the pixels hashed.
 pub fn fingerprint_for_index(bytes: &[u8]) -> Result<(Fingerprint, Pixels), RenderError> {
-    let (pixels, _) = decode(bytes, &Limits::default())?;
-    let print = Fingerprint::for_index(&pixels.rgb, pixels.width as usize, pixels.height as usize);
+    let (pixels, size) = decode(bytes, &Limits::default())?;
+    let print = Fingerprint::for_index_covering(
+        &pixels.rgb,
+        pixels.width as usize,
+        pixels.height as usize,
+        covers(size),
+    );
     Ok((print, pixels))
 }
 
 /// Decodes (within the default limits) and fingerprints an image to look it up, as an
 /// upload is; with the pixels hashed.
 pub fn fingerprint_for_lookup(bytes: &[u8]) -> Result<(Fingerprint, Pixels), RenderError> {
-    let (pixels, _) = decode(bytes, &Limits::default())?;
-    let print = Fingerprint::of_rgb(&pixels.rgb, pixels.width as usize, pixels.height as usize);
+    let (pixels, size) = decode(bytes, &Limits::default())?;
+    let print = Fingerprint::of_rgb_covering(
+        &pixels.rgb,
+        pixels.width as usize,
+        pixels.height as usize,
+        covers(size),
+    );
     Ok((print, pixels))
 }
 
@@ -145,10 +160,10 @@ pub struct Printed {
 /// Decodes (within `limits`) an image file's bytes and computes only its published hashes:
 /// none of the trimmed, centre, mirrored or inset regions a lookup needs.
 pub fn print_bytes(bytes: &[u8], limits: &Limits) -> Result<Printed, RenderError> {
-    let (pixels, _) = decode(bytes, limits)?;
+    let (pixels, size) = decode(bytes, limits)?;
     let (width, height) = (pixels.width as usize, pixels.height as usize);
     Ok(Printed {
-        pdq: pdq_from_rgb(&pixels.rgb, width, height),
+        pdq: pdq_from_rgb_covering(&pixels.rgb, width, height, covers(size)),
         phash: phash64(&pixels.rgb, width, height),
         blake3: blake3::hash(bytes),
     })
@@ -235,5 +250,64 @@ pub fn report(
         quality: fingerprint.pdq.quality,
         reliable: fingerprint.reliable_query(),
         matches: candidates(index, fingerprint, threshold, exists),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use stockroom_phash::pdq_from_rgb;
+
+    use super::*;
+
+    /// `stockroom hash` decodes at 1/4 or 1/8 scale; its PDQ must still be the one computed
+    /// on the full decode, which other platforms' hash lists hold.
+    #[test]
+    fn the_published_pdq_of_a_photo_is_the_one_its_full_decode_gives() {
+        let photos = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../corpus/photos");
+        let mut distances = Vec::new();
+        let mut before = Vec::new();
+        for entry in std::fs::read_dir(photos).expect("corpus/photos") {
+            let path = entry.expect("entry").path();
+            let bytes = std::fs::read(&path).expect("photo");
+            let limits = Limits::default();
+            let full = decode_oriented(&bytes, &limits, u32::MAX).expect("full decode");
+            let reference = pdq_from_rgb(&full.rgb, full.width as usize, full.height as usize);
+            assert!(full.width >= 1280, "{}: decoded whole", path.display());
+            let printed = print_bytes(&bytes, &limits).expect("printed").pdq;
+            let reduced = decode(&bytes, &limits).expect("reduced decode").0;
+            let alone = pdq_from_rgb(
+                &reduced.rgb,
+                reduced.width as usize,
+                reduced.height as usize,
+            );
+            assert!(
+                reduced.width <= full.width / 4,
+                "{}: decoded reduced",
+                path.display()
+            );
+            if reference.quality >= 80 {
+                distances.push((printed.hash.distance(&reference.hash), path.clone()));
+                before.push(alone.hash.distance(&reference.hash));
+            }
+        }
+        assert_eq!(
+            distances.len(),
+            12,
+            "the bundled photos all rate 80 or more"
+        );
+        for (distance, path) in &distances {
+            assert!(
+                *distance <= 8,
+                "{}: {distance} bits from the full decode's PDQ",
+                path.display()
+            );
+        }
+        // What the pixels alone give (up to 18 bits away here): the test has teeth.
+        let after: u32 = distances.iter().map(|(distance, _)| distance).sum();
+        let before: u32 = before.iter().sum();
+        assert!(
+            before > 3 * after,
+            "{before} bits in all before, {after} after"
+        );
     }
 }
