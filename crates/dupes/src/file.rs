@@ -28,7 +28,13 @@ use stockroom_phash::{Hash256, Region};
 use crate::error::{DupesError, Result};
 
 pub const MAGIC: &[u8; 8] = b"STKRDUPS";
-pub const VERSION: u32 = 1;
+/// The file's version: 2 since PDQ is computed for the file a reduced decode stands for;
+/// a version-1 file holds the same records, hashed on the reduced pixels as they were
+/// (10–46 bits from the file's PDQ on photos), and opens with
+/// [`OpenReport::stale_hashes`] set until it is rehashed.
+pub const VERSION: u32 = 2;
+/// The version whose hashes are stale but whose records read the same.
+const STALE_VERSION: u32 = 1;
 pub const HEADER_LEN: usize = 16;
 pub const RECORD_LEN: usize = 48;
 
@@ -121,10 +127,10 @@ pub fn hash_at(bytes: &[u8], offset: usize) -> Hash256 {
     ])
 }
 
-fn header() -> [u8; HEADER_LEN] {
+fn header(version: u32) -> [u8; HEADER_LEN] {
     let mut bytes = [0u8; HEADER_LEN];
     bytes[0..8].copy_from_slice(MAGIC);
-    bytes[8..12].copy_from_slice(&VERSION.to_le_bytes());
+    bytes[8..12].copy_from_slice(&version.to_le_bytes());
     bytes[12..16].copy_from_slice(&(RECORD_LEN as u32).to_le_bytes());
     bytes
 }
@@ -138,6 +144,10 @@ pub struct OpenReport {
     pub torn_bytes: u64,
     /// Records that failed their check and were dropped.
     pub corrupt_records: usize,
+    /// The hashes were computed as before PDQ was the file's (a version-1 file): near
+    /// duplicates of them may be missed until they are rehashed
+    /// ([`crate::DupIndex::replace_all`]).
+    pub stale_hashes: bool,
 }
 
 /// Opens (creating if missing) and repairs the hash file; returns it with the report.
@@ -159,7 +169,7 @@ pub fn open(path: &Path) -> Result<(File, OpenReport)> {
     let len = file.metadata().map_err(io("stat hash file"))?.len();
     if len == 0 {
         (&file)
-            .write_all(&header())
+            .write_all(&header(VERSION))
             .map_err(io("write hash file header"))?;
         file.sync_all().map_err(io("sync hash file"))?;
         if let Some(dir) = path.parent() {
@@ -170,7 +180,10 @@ pub fn open(path: &Path) -> Result<(File, OpenReport)> {
         return Ok((file, OpenReport::default()));
     }
     let mut head = [0u8; HEADER_LEN];
-    if len < HEADER_LEN as u64 || file.read_exact_at(&mut head, 0).is_err() || head != header() {
+    if len < HEADER_LEN as u64
+        || file.read_exact_at(&mut head, 0).is_err()
+        || (head != header(VERSION) && head != header(STALE_VERSION))
+    {
         return Err(DupesError::NotAnIndex {
             path: path.to_path_buf(),
         });
@@ -183,6 +196,7 @@ pub fn open(path: &Path) -> Result<(File, OpenReport)> {
         records: whole,
         torn_bytes: (body % RECORD_LEN) as u64,
         corrupt_records: 0,
+        stale_hashes: head == header(STALE_VERSION),
     };
     let mut bytes = vec![0u8; whole * RECORD_LEN];
     file.read_exact_at(&mut bytes, HEADER_LEN as u64)
@@ -202,7 +216,7 @@ pub fn open(path: &Path) -> Result<(File, OpenReport)> {
         return Ok((file, report));
     }
     // Rewrite without the bad records, durably (a sibling, synced, renamed over).
-    let mut good = header().to_vec();
+    let mut good = head.to_vec();
     good.reserve(bytes.len());
     for (index, record) in bytes.chunks_exact(RECORD_LEN).enumerate() {
         if bad.binary_search(&index).is_err() {
@@ -220,6 +234,21 @@ pub fn open(path: &Path) -> Result<(File, OpenReport)> {
         .open(path)
         .map_err(io("reopen hash file"))?;
     Ok((file, report))
+}
+
+/// Replaces the whole file with `records` under the current version, durably (a synced
+/// sibling renamed over it): a crash leaves the old file or the new one.
+pub fn replace(path: &Path, records: &[Record]) -> Result<()> {
+    let mut bytes = Vec::with_capacity(HEADER_LEN + records.len() * RECORD_LEN);
+    bytes.extend_from_slice(&header(VERSION));
+    for record in records {
+        bytes.extend_from_slice(&record.encode());
+    }
+    stockroom_vocab::durable::write_file(path, &bytes, None).map_err(|source| DupesError::Io {
+        what: "replace hash file",
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Appends records and makes them durable before returning.

@@ -185,6 +185,40 @@ impl DupIndex {
         &mut self,
         hashes: impl IntoIterator<Item = (u64, Region, Pdq, bool)>,
     ) -> Result<()> {
+        let records = Self::to_records(hashes)?;
+        self.append(records)
+    }
+
+    /// Replaces everything indexed with `hashes` (as [`DupIndex::add_all`] takes them),
+    /// in a new file renamed over the old one: what rehashing writes. The file is then
+    /// current ([`OpenReport::stale_hashes`] is false).
+    pub fn replace_all(
+        &mut self,
+        hashes: impl IntoIterator<Item = (u64, Region, Pdq, bool)>,
+    ) -> Result<()> {
+        let records = Self::to_records(hashes)?;
+        file::replace(&self.path, &records)?;
+        *self = DupIndex::open(&self.path)?;
+        Ok(())
+    }
+
+    /// The assets indexed and not removed, in id order.
+    pub fn assets(&self) -> Vec<u64> {
+        let on_file = self
+            .base_bytes()
+            .chunks_exact(RECORD_LEN)
+            .map(|record| file::word(record, 0));
+        let recent = self.recent.iter().map(|record| record.asset);
+        let assets: std::collections::BTreeSet<u64> = on_file
+            .chain(recent)
+            .filter(|asset| !self.removed.contains(asset))
+            .collect();
+        assets.into_iter().collect()
+    }
+
+    fn to_records(
+        hashes: impl IntoIterator<Item = (u64, Region, Pdq, bool)>,
+    ) -> Result<Vec<Record>> {
         let records: Vec<Record> = hashes
             .into_iter()
             .map(|(asset, region, pdq, reliable)| Record {
@@ -198,7 +232,7 @@ impl DupIndex {
         if let Some(record) = records.iter().find(|record| !record.region.is_indexed()) {
             return Err(DupesError::LookupOnly(record.region.name()));
         }
-        self.append(records)
+        Ok(records)
     }
 
     /// Removes an asset from future results (withdrawn or taken down), durably.

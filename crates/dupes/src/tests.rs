@@ -320,3 +320,58 @@ fn slot_keys_permute_the_bits() {
         }
     }
 }
+
+#[test]
+fn an_index_hashed_the_old_way_opens_stale_and_rehashing_replaces_it_whole() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("hashes");
+    let mut rng = Rng(11);
+    let (old, new): (Vec<Hash256>, Vec<Hash256>) = (0..3).map(|_| (rng.hash(), rng.hash())).unzip();
+    let mut index = DupIndex::open(&path).expect("open");
+    assert!(!index.open_report().stale_hashes, "a new file is current");
+    for (asset, hash) in old.iter().enumerate() {
+        index
+            .add(asset as u64, &[(Region::Whole, pdq(*hash))], true)
+            .expect("add");
+    }
+    index.remove(1).expect("remove");
+    assert_eq!(index.assets(), vec![0, 2]);
+    drop(index);
+    // The same records under version 1: hashed on the reduced decode's pixels.
+    let mut bytes = std::fs::read(&path).expect("read");
+    bytes[8..12].copy_from_slice(&1u32.to_le_bytes());
+    std::fs::write(&path, &bytes).expect("write");
+
+    let mut index = DupIndex::open(&path).expect("open stale");
+    assert!(index.open_report().stale_hashes);
+    assert_eq!(index.assets(), vec![0, 2], "the records read as they were");
+    assert_eq!(index.search(&query(old[2]), 0)[0].asset, 2);
+    index
+        .replace_all(
+            index
+                .assets()
+                .into_iter()
+                .map(|asset| (asset, Region::Whole, pdq(new[asset as usize]), true)),
+        )
+        .expect("rehash");
+    for hashes in [&old, &new] {
+        for (asset, hash) in hashes.iter().enumerate() {
+            let found: Vec<u64> = index
+                .search(&query(*hash), 0)
+                .iter()
+                .map(|m| m.asset)
+                .collect();
+            let wanted = if std::ptr::eq(hashes, &new) && asset != 1 {
+                vec![asset as u64]
+            } else {
+                vec![]
+            };
+            assert_eq!(found, wanted, "asset {asset}");
+        }
+    }
+    drop(index);
+    let index = DupIndex::open(&path).expect("reopen");
+    assert!(!index.open_report().stale_hashes, "rehashed is current");
+    assert_eq!(index.assets(), vec![0, 2]);
+    assert_eq!(index.records(), 2);
+}

@@ -31,6 +31,7 @@ pub mod manifest;
 pub mod metadata;
 pub mod originals;
 mod previews;
+mod rehash;
 pub mod search;
 
 use std::collections::{HashMap, HashSet};
@@ -53,6 +54,7 @@ pub use licensing::Download;
 pub use lifecycle::{Flagged, Held};
 pub use originals::{Original, Originals, StoreOriginals};
 pub use previews::Preview;
+pub use rehash::Rehashed;
 
 /// Largest file admitted unless configured: above any camera JPEG and most TIFF scans a
 /// stock site takes.

@@ -405,3 +405,61 @@ fn an_erased_authors_name_and_id_leave_every_file_of_the_data_directory() {
     }
     assert!(checked > 10, "{checked} files");
 }
+
+/// A duplicate index written before PDQ was the file's holds hashes of the reduced
+/// decode's pixels; it opens stale and rehashing computes every asset's again from its
+/// original, so the same photo matches at distance 0 again.
+#[test]
+fn an_index_hashed_the_old_way_is_rehashed_from_the_originals() {
+    use stockroom_phash::{DECODE_LONG_SIDE, Fingerprint};
+    use stockroom_render::{Limits, decode_oriented};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let clock = Arc::new(ManualClock::at(1_793_491_200));
+    let photo = aqua();
+    let asset = {
+        let platform = platform(dir.path(), clock.clone());
+        let author = member(&platform, "Ann", &[Role::Author]);
+        let crate::Admitted::Active { id } = upload(&platform, &author, &photo).expect("upload")
+        else {
+            panic!("admitted")
+        };
+        let pixels = decode_oriented(&photo, &Limits::default(), DECODE_LONG_SIDE).expect("decode");
+        let old =
+            Fingerprint::for_index(&pixels.rgb, pixels.width as usize, pixels.height as usize);
+        platform
+            .duplicate_index()
+            .replace_all(
+                old.index_hashes()
+                    .into_iter()
+                    .map(|(region, pdq)| (id.as_u64(), region, pdq, old.reliable())),
+            )
+            .expect("old hashes");
+        id
+    };
+    let hashes = dir.path().join("dupes").join("hashes");
+    let mut bytes = std::fs::read(&hashes).expect("read");
+    bytes[8..12].copy_from_slice(&1u32.to_le_bytes());
+    std::fs::write(&hashes, &bytes).expect("version 1");
+
+    let platform = platform(dir.path(), clock);
+    assert!(platform.duplicates_stale());
+    let distance = |platform: &Platform| {
+        let found = platform.duplicates(&photo).expect("lookup").matches;
+        assert_eq!(found[0].asset_id, asset);
+        found[0].distance
+    };
+    assert!(distance(&platform) > 4, "the old hash is not the file's");
+    let report = platform
+        .rehash_duplicates(|| {}, |asset, error| panic!("{asset}: {error}"))
+        .expect("rehash");
+    assert_eq!(
+        report,
+        crate::Rehashed {
+            rehashed: 1,
+            ..Default::default()
+        }
+    );
+    assert!(!platform.duplicates_stale());
+    assert_eq!(distance(&platform), 0);
+}

@@ -66,7 +66,37 @@ pub fn platform_on(config: &Config, purpose: Purpose, clock: Arc<dyn Clock>) -> 
         guard_state: (purpose == Purpose::Serve).then(|| config.guard_state()),
         ..Options::default()
     };
-    Ok(Platform::new(parts, options)?)
+    let platform = Platform::new(parts, options)?;
+    if purpose != Purpose::Read && platform.duplicates_stale() {
+        rehash(&platform)?;
+    }
+    Ok(platform)
+}
+
+/// Rehashes a duplicate index written before PDQ was the file's, before anything is
+/// looked up in it (DESIGN §6): near duplicates of what it holds would otherwise be missed.
+fn rehash(platform: &Platform) -> Result<()> {
+    let assets = platform.duplicate_index().assets().len();
+    tracing::warn!(
+        assets,
+        "the duplicate index holds hashes of the reduced decode's pixels, not the file's PDQ: rehashing every asset from its original"
+    );
+    let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let bar = crate::progress::bar("rehash", assets as u64, interactive);
+    let report = platform
+        .rehash_duplicates(
+            || bar.inc(1),
+            |asset, error| tracing::warn!(%asset, error, "original does not decode; left out of the duplicate index"),
+        )
+        .context("rehashing the duplicate index")?;
+    bar.finish_and_clear();
+    tracing::info!(
+        rehashed = report.rehashed,
+        missing = report.missing,
+        unreadable = report.unreadable,
+        "duplicate index rehashed"
+    );
+    Ok(())
 }
 
 /// The data dir's duplicate index (created if missing).
