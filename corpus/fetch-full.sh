@@ -2,12 +2,18 @@
 # Fetches the full benchmark corpus: every image in Debian's mate-backgrounds,
 # gnome-backgrounds and ukui-wallpapers packages, unpacked to corpus/full/ with each
 # package's copyright file, plus a manifest that `stockroom ingest --manifest` reads.
+#
+#   corpus/fetch-full.sh [DIR PACKAGE...]
+#
+# fetches other packages' images to corpus/DIR instead: `holdout plasma-workspace-wallpapers`
+# is the set of photos nothing was tuned on that tools/phash-bench.sh checks PDQ against.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-out="$here/full"
+out="$here/${1:-full}"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 packages=(mate-backgrounds gnome-backgrounds ukui-wallpapers)
+if [ $# -gt 1 ]; then packages=("${@:2}"); fi
 
 if ! apt-cache show "${packages[0]}" >/dev/null 2>&1; then
   apt-get update -qq
@@ -20,10 +26,18 @@ for deb in "$work"/*.deb; do
   dpkg-deb -x "$deb" "$work/$package"
   mkdir -p "$out/$package"
   cp "$work/$package/usr/share/doc/$package/copyright" "$out/$package/COPYRIGHT"
-  find "$work/$package/usr/share/backgrounds" -type f \
-    \( -iname '*.jpg' -o -iname '*.jpeg' -o -iname '*.png' -o -iname '*.webp' \) -size +1k |
+  # Plasma's wallpapers sit under usr/share/wallpapers/NAME/contents/images*/, beside a
+  # screenshot of each that is left out.
+  roots=()
+  for root in backgrounds wallpapers; do
+    [ -d "$work/$package/usr/share/$root" ] && roots+=("$work/$package/usr/share/$root")
+  done
+  find "${roots[@]}" -type f \
+    \( -iname '*.jpg' -o -iname '*.jpeg' -o -iname '*.png' -o -iname '*.webp' \) \
+    ! -iname 'screenshot.*' -size +1k |
     while read -r image; do
-      relative=${image#"$work/$package/usr/share/backgrounds/"}
+      relative=${image#"$work/$package/usr/share/"}
+      relative=${relative#backgrounds/}
       flat=$(echo "$relative" | tr '/' '_')
       cp "$image" "$out/$package/$flat"
       printf '%s\t%s\t%s\n' "$package/$flat" "$package" "$version $relative"

@@ -6,6 +6,11 @@
         hashes of quality >= 80 are within 10 bits, and whether the eight dihedral hashes
         derived in the DCT agree with the reference's.
 
+    python tools/phash-bench.py file DUMP.jsonl
+        The PDQ other platforms compute: the reference on PIL's full decode of each file
+        (EXIF orientation applied), against ours as `stockroom hash` prints it and as it
+        was before (on the pixels of a decode to 200 px, as they are), by image set.
+
     python tools/phash-bench.py speed RUNS FILE...
         Times `pdqhash` and `imagehash.phash` on one thread, each from the file (PIL decode
         included, as ours includes decoding), and PIL's decode alone, per file, RUNS runs;
@@ -52,7 +57,7 @@ def compat(dump):
         pixels = np.fromfile(row["raw"], dtype=np.uint8).reshape(row["height"], row["width"], 3)
         vector, quality = pdqhash.compute(pixels)
         reference = to_hex(vector)
-        d = distance(reference, row["pdq"])
+        d = distance(reference, row["pixels_pdq"])
         quality_same += quality == row["quality"]
         vectors, _ = pdqhash.compute_dihedral(pixels)
         dihedral_ok += all(
@@ -69,6 +74,42 @@ def compat(dump):
         f"worst {worst} bits; quality equal on {quality_same}/{len(rows)}; "
         f"all 8 dihedral hashes within 10 bits on {dihedral_ok}/{len(rows)}"
     )
+
+
+def file_check(dump):
+    """Our published PDQ, now and before, against the reference on the full decode."""
+    from PIL import ImageOps
+
+    rows = [json.loads(line) for line in open(dump)]
+    sets = {}
+    for row in rows:
+        image = Image.open(row["file"])
+        # The reference has no rule for transparency (PIL drops alpha, we composite over
+        # white), so transparent images are counted apart.
+        transparent = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+        vector, quality = pdqhash.compute(np.asarray(ImageOps.exif_transpose(image).convert("RGB")))
+        if quality < 80:
+            continue
+        reference = to_hex(vector)
+        name = row["file"].split("/")
+        group = "bundled" if "photos" in name else name[-2]
+        if transparent:
+            group += " (transparent)"
+        sets.setdefault(group, []).append(
+            (distance(reference, row["pdq"]), distance(reference, row["before_pdq"]), name[-1])
+        )
+    print("PDQ against the reference on the full decode, images of quality >= 80: within 10 bits (median, worst)")
+    print(f"{'set':40} {'images':>6} | {'now':>16} | {'before':>16}")
+    for group, found in sorted(sets.items()):
+        def summary(index):
+            values = sorted(f[index] for f in found)
+            within = sum(v <= 10 for v in values)
+            return f"{within:3}/{len(values):<3} ({values[len(values) // 2]:2}, {values[-1]:3})"
+
+        print(f"{group:40} {len(found):6} | {summary(0):>16} | {summary(1):>16}")
+        far = [f"{name} {now}" for now, _, name in found if now > 10]
+        if far:
+            print(f"{'':40} more than 10 bits now: {', '.join(far)}")
 
 
 def time_each(files, runs, ways):
@@ -195,7 +236,10 @@ def report(directory):
     for name, chosen in subsets.items():
         if not chosen:
             continue
-        mine = {way: rate(ours["seconds"][way], chosen) for way in ("hash", "lookup", "decode")}
+        mine = {
+            way: rate(ours["seconds"][way], chosen)
+            for way in ("hash", "lookup", "decode", "hash_before", "lookup_before")
+        }
         theirs = {way: rate(peers["seconds"][way], chosen) for way in ("pdqhash", "imagehash", "decode")}
         print(
             f"{name:5} {len(chosen):4} | {mine['hash']:6.1f} {mine['lookup']:7.1f} {mine['decode']:6.1f}"
@@ -203,11 +247,26 @@ def report(directory):
             f" | {theirs['imagehash']:9.2f} {mine['hash'] / theirs['imagehash']:5.1f}x {mine['decode'] / theirs['imagehash']:6.1f}x"
             f" | {theirs['decode']:10.2f}"
         )
+    print(
+        "\nours now against before PDQ was the file's (a decode to 200 px, PDQ of its pixels as they are)\n"
+        f"{'files':10} | {'hash':>6} {'before':>6} {'ratio':>6} | {'+lookup':>7} {'before':>6} {'ratio':>6}"
+    )
+    for name, chosen in subsets.items():
+        if not chosen:
+            continue
+        now = {way: rate(ours["seconds"][way], chosen) for way in ("hash", "lookup")}
+        then = {way: rate(ours["seconds"][way + "_before"], chosen) for way in ("hash", "lookup")}
+        print(
+            f"{name:5} {len(chosen):4} | {now['hash']:6.1f} {then['hash']:6.1f} {now['hash'] / then['hash']:5.2f}x"
+            f" | {now['lookup']:7.1f} {then['lookup']:6.1f} {now['lookup'] / then['lookup']:5.2f}x"
+        )
 
 
 if __name__ == "__main__":
     if sys.argv[1] == "compat":
         compat(sys.argv[2])
+    elif sys.argv[1] == "file":
+        file_check(sys.argv[2])
     elif sys.argv[1] == "speed":
         speed(int(sys.argv[2]), sys.argv[3:])
     elif sys.argv[1] == "report":

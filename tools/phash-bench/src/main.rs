@@ -1,14 +1,17 @@
 //! `stockroom-phash-bench speed [--runs N] PATH...` handles every JPEG, PNG and WebP under
-//! the paths on one thread, N runs of three ways: as `stockroom hash` does (reduced-scale
-//! decode; PDQ of the whole; pHash; blake3), as ingest does for a lookup (PDQ of the whole,
+//! the paths on one thread, N runs of five ways: as `stockroom hash` does (reduced-scale
+//! decode; the file's PDQ; pHash; blake3), as ingest does for a lookup (PDQ of the whole,
 //! trimmed and centre regions and their mirror images, the nine inset PDQs, pHash,
-//! blake3), and the decode alone. It prints one JSON
-//! line: `{"files": [...], "seconds": {"hash": [[per file] per run], "lookup": ..,
-//! "decode": ..}}`, for `tools/phash-bench.py report` to sum by format.
+//! blake3), the decode alone, and the first two as they were before PDQ was the file's
+//! (`hash_before`, `lookup_before`: a decode to 200 px, PDQ of its pixels as they are). It
+//! prints one JSON line: `{"files": [...], "seconds": {"hash": [[per file] per run],
+//! "lookup": .., ...}}`, for `tools/phash-bench.py report` to sum by format.
 //!
 //! `stockroom-phash-bench dump --out DIR PATH...` writes the exact pixels it hashes for each
-//! image to `DIR/N.rgb` and prints one JSON line per image with our PDQ hash, quality and
-//! the eight dihedral hashes, for `tools/phash-bench.py` to compare with the reference.
+//! image to `DIR/N.rgb` and prints one JSON line per image: the PDQ `stockroom hash` prints
+//! (`pdq`) and the one it printed before (`before_pdq`), for `tools/phash-bench.py file`
+//! to compare with the reference on the full decode; and the PDQ of the very pixels with
+//! its quality and eight dihedral hashes (`pixels_pdq`, ...), for `compat`.
 
 #[path = "../../common/images.rs"]
 mod images;
@@ -17,8 +20,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use stockroom_phash::{DECODE_LONG_SIDE, Transform, pdq_from_rgb, phash64};
-use stockroom_platform::fingerprint::fingerprint_for_lookup as fingerprint;
+use stockroom_phash::{
+    DECODE_LONG_SIDE, Fingerprint, Luma, Transform, pdq_dct, pdq_from_rgb, phash64,
+};
+use stockroom_platform::fingerprint::{fingerprint_for_lookup as fingerprint, print_bytes};
 use stockroom_render::{Limits, decode_oriented};
 
 fn main() -> Result<()> {
@@ -54,10 +59,12 @@ fn speed(files: &[PathBuf], runs: usize) -> Result<()> {
         .iter()
         .map(|file| std::fs::read(file).with_context(|| file.display().to_string()))
         .collect::<Result<_>>()?;
-    let ways: [(&str, Way); 3] = [
+    let ways: [(&str, Way); 5] = [
         ("hash", published),
         ("lookup", lookup),
         ("decode", decode_only),
+        ("hash_before", published_before),
+        ("lookup_before", lookup_before),
     ];
     let mut seconds: Vec<Vec<Vec<f64>>> = vec![Vec::with_capacity(runs); ways.len()];
     // Untimed, one file of each format every way: what a process does once (decoder and
@@ -76,7 +83,7 @@ fn speed(files: &[PathBuf], runs: usize) -> Result<()> {
         for runs in &mut seconds {
             runs.push(Vec::with_capacity(files.len()));
         }
-        // Each file all three ways in turn, so that a slow spell falls on all three.
+        // Each file every way in turn, so that a slow spell falls on all of them.
         for (bytes, file) in originals.iter().zip(files) {
             for ((_, way), runs) in ways.iter().zip(&mut seconds) {
                 let started = Instant::now();
@@ -103,7 +110,17 @@ type Way = fn(&[u8]) -> Result<()>;
 /// Hashing as `stockroom hash` does: the published hashes (PDQ of the whole and pHash) and
 /// the file's blake3.
 fn published(bytes: &[u8]) -> Result<()> {
-    let pixels = decode_oriented(bytes, &Limits::default(), DECODE_LONG_SIDE)?;
+    std::hint::black_box(print_bytes(bytes, &Limits::default())?);
+    Ok(())
+}
+
+/// The long side hashing decoded to before it computed PDQ for the file.
+const BEFORE_LONG_SIDE: u32 = 200;
+
+/// [`published`] as it was before PDQ was computed for the file the pixels stand for: on
+/// pixels decoded to [`BEFORE_LONG_SIDE`], as they are.
+fn published_before(bytes: &[u8]) -> Result<()> {
+    let pixels = decode_oriented(bytes, &Limits::default(), BEFORE_LONG_SIDE)?;
     let (width, height) = (pixels.width as usize, pixels.height as usize);
     let hashes = (
         pdq_from_rgb(&pixels.rgb, width, height),
@@ -116,6 +133,14 @@ fn published(bytes: &[u8]) -> Result<()> {
 /// Hashing as a lookup does: the fingerprint with every region, and the file's blake3.
 fn lookup(bytes: &[u8]) -> Result<()> {
     let (print, _) = fingerprint(bytes)?;
+    std::hint::black_box((print, blake3::hash(bytes)));
+    Ok(())
+}
+
+/// [`lookup`] as it was before: every region hashed on the reduced pixels as they are.
+fn lookup_before(bytes: &[u8]) -> Result<()> {
+    let pixels = decode_oriented(bytes, &Limits::default(), BEFORE_LONG_SIDE)?;
+    let print = Fingerprint::of_rgb(&pixels.rgb, pixels.width as usize, pixels.height as usize);
     std::hint::black_box((print, blake3::hash(bytes)));
     Ok(())
 }
@@ -135,7 +160,13 @@ fn dump(files: &[PathBuf], out: &Path) -> Result<()> {
         let (width, height) = (pixels.width, pixels.height);
         let raw = out.join(format!("{number}.rgb"));
         std::fs::write(&raw, &pixels.rgb)?;
-        let whole = &print.regions[0].1;
+        let before = {
+            let pixels = decode_oriented(&bytes, &Limits::default(), BEFORE_LONG_SIDE)?;
+            pdq_from_rgb(&pixels.rgb, pixels.width as usize, pixels.height as usize)
+        };
+        // The same-pixels check compares PDQ of these very pixels (as hashing did before
+        // it computed the file's PDQ) with the reference's of them.
+        let whole = pdq_dct(Luma::from_rgb(&pixels.rgb, width as usize, height as usize));
         let dihedral: Vec<String> = Transform::ALL
             .iter()
             .map(|transform| {
@@ -147,11 +178,14 @@ fn dump(files: &[PathBuf], out: &Path) -> Result<()> {
             })
             .collect();
         println!(
-            "{{\"file\":{:?},\"raw\":{:?},\"width\":{width},\"height\":{height},\"pdq\":\"{}\",\"quality\":{},\"variance_kept\":{:.4},\"dihedral\":{{{}}}}}",
+            "{{\"file\":{:?},\"raw\":{:?},\"width\":{width},\"height\":{height},\"pdq\":\"{}\",\"pdq_quality\":{},\"before_pdq\":\"{}\",\"pixels_pdq\":\"{}\",\"quality\":{},\"variance_kept\":{:.4},\"dihedral\":{{{}}}}}",
             file.display().to_string(),
             raw.display().to_string(),
             print.pdq.hash,
             print.pdq.quality,
+            before.hash,
+            whole.hash(),
+            whole.quality,
             whole.variance_kept,
             dihedral.join(",")
         );
