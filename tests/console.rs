@@ -15,7 +15,7 @@ use common::{near_duplicate, repo, stockroom};
 use serde_json::{Value, json};
 
 /// A console session lasts this long here, so that the test can watch one expire.
-const SESSION_SECS: u64 = 20;
+const SESSION_SECS: u64 = 40;
 
 /// One HTTP/1.1 exchange, read to the connection's end: status, headers, body.
 fn http(
@@ -289,7 +289,8 @@ impl Drop for Server {
     }
 }
 
-fn member(data: &Path, name: &str, role: &str) -> String {
+/// A new member's id and owner key.
+fn member(data: &Path, name: &str, role: &str) -> (String, String) {
     let output = stockroom()
         .args([
             "members",
@@ -311,7 +312,10 @@ fn member(data: &Path, name: &str, role: &str) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     let created: Value = serde_json::from_slice(&output.stdout).expect("JSON");
-    created["keys"][0].as_str().expect("key").to_string()
+    (
+        created["id"].as_str().expect("id").to_string(),
+        created["keys"][0].as_str().expect("key").to_string(),
+    )
 }
 
 /// Issue 23: a moderator signs in with their key, sees each held upload beside its near
@@ -348,9 +352,18 @@ fn a_moderator_works_the_queue_in_a_real_browser() {
         "{}",
         String::from_utf8_lossy(&ingest.stderr)
     );
-    let author = member(data.path(), "Held Author", "author");
-    let moderator = member(data.path(), "Console Moderator", "moderator");
-    let customer = member(data.path(), "Just Customer", "customer");
+    let (_, author) = member(data.path(), "Held Author", "author");
+    let (_, moderator) = member(data.path(), "Console Moderator", "moderator");
+    let (_, customer) = member(data.path(), "Just Customer", "customer");
+    // A member the stockpiling detector flagged (written as the guard's sync writes it).
+    let (hoarder_id, hoarder) = member(data.path(), "Hoarding Customer", "customer");
+    stockroom_catalog::SqliteCatalog::open(
+        &data.path().join("catalog"),
+        stockroom_catalog::Options::default(),
+    )
+    .expect("catalogue")
+    .flag(&hoarder_id, "stockpiling: 900 originals in a day")
+    .expect("flag");
     let mut server = stockroom()
         .args(["serve", "--listen", "127.0.0.1:0", "--config"])
         .arg(&config)
@@ -543,17 +556,93 @@ fn a_moderator_works_the_queue_in_a_real_browser() {
     );
     browser.go(&format!("{base}/console/audit"));
     assert!(browser.text().contains("approve"), "{}", browser.text());
+    // The flagged member, blocked with a reason: it takes effect over the API.
     browser.go(&format!("{base}/console/members"));
+    let page = browser.text();
     assert!(
-        browser.text().contains("No member is flagged"),
+        page.contains("Hoarding Customer") && page.contains("900 originals in a day"),
+        "{page}"
+    );
+    browser.type_into(
+        &format!("#block-{hoarder_id}"),
+        "Bulk downloading for resale",
+    );
+    browser.click(&format!(
+        "form[action='/console/members/{hoarder_id}/block'] button"
+    ));
+    let as_hoarder = format!("Bearer {hoarder}");
+    let blocked = || {
+        let (status, _, me) = http(
+            address,
+            "GET",
+            "/v1/members/me",
+            &[("Authorization", &as_hoarder)],
+            b"",
+        );
+        assert_eq!(status, 200);
+        serde_json::from_slice::<Value>(&me).expect("JSON")["status"] == "blocked"
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !blocked() {
+        assert!(Instant::now() < deadline, "the block took effect");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // A shared list imported over the API; one entry lifted in the console with a reason.
+    let as_moderator = format!("Bearer {moderator}");
+    let list = format!("{}\n", "5a".repeat(32));
+    let (status, _, imported) = http(
+        address,
+        "POST",
+        "/v1/moderation/blocklist?source=shared-list",
+        &[("Authorization", &as_moderator)],
+        list.as_bytes(),
+    );
+    assert_eq!(status, 201);
+    let entry = serde_json::from_slice::<Value>(&imported).expect("JSON")["first"].clone();
+    browser.go(&format!("{base}/console/blocklist"));
+    assert!(browser.text().contains("shared-list"), "{}", browser.text());
+    browser.type_into(&format!("#lift-{entry}"), "The list's owner withdrew it");
+    browser.click(&format!(
+        "form[action='/console/blocklist/{entry}/lift'] button"
+    ));
+    browser.wait_until(
+        "return document.readyState === 'complete' && \
+         document.body.innerText.includes('The list\\'s owner withdrew it')",
+    );
+    let (status, _, entries) = http(
+        address,
+        "GET",
+        "/v1/moderation/blocklist",
+        &[("Authorization", &as_moderator)],
+        b"",
+    );
+    assert_eq!(status, 200);
+    let entries: Value = serde_json::from_slice(&entries).expect("JSON");
+    let lifted = entries["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .find(|item| item["id"] == entry)
+        .expect("the entry")
+        .clone();
+    assert_eq!(
+        lifted["lift_reason"], "The list's owner withdrew it",
+        "{lifted}"
+    );
+
+    // The audit history, filtered by action, names the block and the lift with their reasons.
+    browser.go(&format!("{base}/console/audit?action=block"));
+    assert!(
+        browser.text().contains("Bulk downloading for resale"),
         "{}",
         browser.text()
     );
-    browser.go(&format!("{base}/console/blocklist"));
+    browser.go(&format!("{base}/console/audit?action=lift"));
+    let audit = browser.text();
     assert!(
-        browser.text().contains("The blocklist is empty"),
-        "{}",
-        browser.text()
+        audit.contains("The list's owner withdrew it") && !audit.contains("Bulk downloading"),
+        "{audit}"
     );
 
     // Once the session has expired, the console sends the browser back to sign-in.
