@@ -328,6 +328,26 @@ fn license_anonymous(
         holds_licence: false,
     };
     terms::may_download(download.asset_id, downloader, asset.terms)?;
+    let grant = Grant::Anonymous {
+        print_run_limit: terms::print_run_limit(Tier::Anonymous),
+        attribution: Attribution::new(site, &asset.author_name, download.asset_id, true),
+    };
+    // The same network's repeats of an asset within a day are one download (DESIGN §2):
+    // they neither count toward the author's share nor spend the network's quota.
+    let repeat = db
+        .prepare_cached(
+            "SELECT 1 FROM downloads
+             WHERE network = ?1 AND counted = 1 AND at > ?2 AND asset_id = ?3 LIMIT 1",
+        )?
+        .exists(params![
+            network.as_str(),
+            download.at - DAY,
+            download.asset_id
+        ])?;
+    if repeat {
+        download.record(db, By::Anonymous(network), false)?;
+        return Ok((grant, None, 1));
+    }
     let usage = check_quota(
         db,
         Counter::Network(network.as_str()),
@@ -335,10 +355,6 @@ fn license_anonymous(
         download.at,
     )?;
     download.record(db, By::Anonymous(network), true)?;
-    let grant = Grant::Anonymous {
-        print_run_limit: terms::print_run_limit(Tier::Anonymous),
-        attribution: Attribution::new(site, &asset.author_name, download.asset_id, true),
-    };
     Ok((grant, Some(usage), 1))
 }
 

@@ -1050,3 +1050,39 @@ fn a_member_change_made_by_another_process_clears_the_cached_principals() {
     );
     assert!(!world.catalog.sync_member_changes().expect("nothing new"));
 }
+
+/// Issue 25, honest counts: one anonymous network licensing the same asset again and
+/// again within a day is one download for the author's share and the network's quota;
+/// the next day it counts again.
+#[test]
+fn an_anonymous_networks_repeats_of_an_asset_within_a_day_count_once() {
+    let world = world();
+    let (asset, other) = (world.free(1), world.free(2));
+    // Two addresses of one /24: one network.
+    for address_text in ["192.0.2.7", "192.0.2.99"].iter().cycle().take(10) {
+        let network = anonymise(address(address_text));
+        world
+            .catalog
+            .license(Caller::Anonymous(&network), id(&asset))
+            .expect("free");
+    }
+    assert_eq!(world.downloads(&asset), 1);
+    let network = anonymise(address("192.0.2.7"));
+    world
+        .catalog
+        .license(Caller::Anonymous(&network), id(&other))
+        .expect("another asset");
+    assert_eq!(world.downloads(&other), 1, "another asset counts");
+    let elsewhere = anonymise(address("198.51.100.7"));
+    world
+        .catalog
+        .license(Caller::Anonymous(&elsewhere), id(&asset))
+        .expect("another network");
+    assert_eq!(world.downloads(&asset), 2, "another network counts");
+    world.clock.advance(24 * 3600 + 1);
+    world
+        .catalog
+        .license(Caller::Anonymous(&network), id(&asset))
+        .expect("the next day");
+    assert_eq!(world.downloads(&asset), 3, "a day later it counts again");
+}

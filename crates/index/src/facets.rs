@@ -102,6 +102,7 @@ impl FacetBits {
         require(KIND, filters.kind.map(Kind::code));
         require(EDITORIAL, filters.editorial.map(u64::from));
         require(MODEL_RELEASE, filters.model_release.map(u64::from));
+        require(PROPERTY_RELEASE, filters.property_release.map(u64::from));
         if let Some(color) = filters.color {
             mask |= color_bit(color);
             value |= color_bit(color);

@@ -48,6 +48,8 @@ pub struct Filters {
     pub editorial: Option<bool>,
     /// `model_release` is this.
     pub model_release: Option<bool>,
+    /// `property_release` is this.
+    pub property_release: Option<bool>,
     /// An author's member id.
     pub author: Option<String>,
     /// At least this wide, in pixels.

@@ -386,6 +386,9 @@ fn matches(asset: &AssetDoc, word: Option<&str>, filters: &Filters) -> bool {
             .model_release
             .is_none_or(|m| asset.model_release == m)
         && filters
+            .property_release
+            .is_none_or(|p| asset.property_release == p)
+        && filters
             .author
             .as_ref()
             .is_none_or(|a| &asset.author.id == a)
@@ -450,6 +453,10 @@ fn filters_and_facets_agree_with_brute_force() -> TestResult {
         Filters {
             model_release: Some(false),
             kind: Some(Kind::Vector),
+            ..Filters::default()
+        },
+        Filters {
+            property_release: Some(true),
             ..Filters::default()
         },
         Filters {

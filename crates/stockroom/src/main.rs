@@ -159,6 +159,9 @@ struct SearchArgs {
     editorial: Option<bool>,
     #[arg(long)]
     model_release: Option<bool>,
+    /// Has a property release.
+    #[arg(long)]
+    property_release: Option<bool>,
     #[arg(long)]
     min_width: Option<u32>,
     #[arg(long)]
@@ -181,6 +184,7 @@ impl SearchArgs {
                 collection: self.collection,
                 editorial: self.editorial,
                 model_release: self.model_release,
+                property_release: self.property_release,
                 author: self.author,
                 min_width: self.min_width,
                 min_height: self.min_height,
