@@ -821,6 +821,7 @@ fn an_author_uploads_an_image_which_is_stored_searchable_and_refused_twice() {
     let exact = server.request("POST", upload, &[("Authorization", &as_author)], &photo);
     let problem = exact.assert_problem(409);
     assert_eq!(problem["id"], server.asset("ladybird.jpg"));
+    assert_eq!(problem["type"], "/problems/duplicate");
 
     // A photo the corpus does not hold: a flipped, recoloured crop of one is a new image.
     let original = image::open(repo().join("corpus/photos/freshflower.jpg")).expect("decode");
@@ -1291,6 +1292,7 @@ fn takedowns_stick_imported_lists_match_and_moderators_read_the_audit_history() 
     ];
     for (name, bytes) in &variants {
         let problem = upload(bytes).assert_problem(409);
+        assert_eq!(problem["type"], "/problems/blocked-image", "{name}");
         assert!(
             problem["detail"].as_str().is_some_and(
                 |detail| detail.contains("blocklist entry") && detail.contains("notice 7")
@@ -1733,6 +1735,7 @@ fn fair_use_limits_rates_slows_and_refuses_past_the_quota_and_flags_stockpiling(
     assert_eq!(license(&server, "dune.jpg", &rita[0]).status, 201);
     let refused = license(&server, "wood.jpg", &rita[0]);
     let problem = refused.assert_problem(429);
+    assert_eq!(problem["type"], "/problems/quota-exceeded");
     assert!(
         problem["detail"]
             .as_str()
@@ -2042,4 +2045,137 @@ fn trickling_upload_bodies_are_cut_off_and_no_longer_starve_other_uploads() {
         let _ = trickle.read_to_string(&mut answer);
         assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     }
+}
+
+/// Issue 25, the API conventions browser clients and CDNs expect: CORS for configured
+/// origins (preflight answered), anonymous misses cacheable for a while, keyed answers
+/// never `public`, problem types that name the error (each a page), one rule for unknown
+/// parameters, RFC 3339 dates beside Unix seconds, and the `property_release` filter.
+#[test]
+fn browsers_and_cdns_get_cors_cacheable_misses_named_problems_and_one_parameter_rule() {
+    let shop = "https://shop.example";
+    let server = serve(&format!(
+        "[server]\ncors_origins = [\"{shop}\"]\nmissing_max_age_secs = 30\n"
+    ));
+    let preflight = server.request(
+        "OPTIONS",
+        "/v1/search",
+        &[
+            ("Origin", shop),
+            ("Access-Control-Request-Method", "GET"),
+            ("Access-Control-Request-Headers", "authorization"),
+        ],
+        b"",
+    );
+    assert_eq!(preflight.status, 204, "{}", preflight.text());
+    assert_eq!(preflight.header("access-control-allow-origin"), Some(shop));
+    assert_eq!(
+        preflight.header("access-control-allow-methods"),
+        Some("GET, HEAD")
+    );
+    assert!(
+        preflight
+            .header("access-control-allow-headers")
+            .is_some_and(|allowed| allowed.contains("Authorization"))
+    );
+    let stranger = server.request(
+        "OPTIONS",
+        "/v1/search",
+        &[("Origin", "https://elsewhere.example")],
+        b"",
+    );
+    assert_eq!(stranger.status, 204);
+    assert_eq!(stranger.header("access-control-allow-origin"), None);
+    assert_eq!(stranger.header("allow"), Some("GET, HEAD"));
+    server
+        .request("OPTIONS", "/v1/nothing", &[("Origin", shop)], b"")
+        .assert_problem(404);
+    let found = server.request("GET", "/v1/search?q=sea", &[("Origin", shop)], b"");
+    assert_eq!(found.status, 200, "{}", found.text());
+    assert_eq!(found.header("access-control-allow-origin"), Some(shop));
+    assert!(
+        found
+            .header("vary")
+            .is_some_and(|vary| vary.contains("Origin"))
+    );
+    assert!(
+        found
+            .header("access-control-expose-headers")
+            .is_some_and(|exposed| exposed.contains("RateLimit"))
+    );
+
+    // An anonymous miss may be kept by a CDN for a while; a keyed one never.
+    let missing = "/v1/assets/ffffffffffffffff";
+    let miss = server.get(missing);
+    let problem = miss.assert_problem(404);
+    assert_eq!(miss.header("cache-control"), Some("public, max-age=30"));
+    assert_eq!(problem["type"], "/problems/not-found");
+    let (_, keys) = server.member("Cy Customer", "customer", "registered", 1);
+    let bearer = format!("Bearer {}", keys[0]);
+    let keyed = server.request("GET", missing, &[("Authorization", &bearer)], b"");
+    keyed.assert_problem(404);
+    assert_eq!(keyed.header("cache-control"), Some("no-store"));
+    // A keyed preview carries that member's RateLimit fields: private, not public.
+    let preview = format!("/v1/previews/{}/thumb.jpg", server.asset("aqua.jpg"));
+    let anonymous = server.get(&preview);
+    assert!(
+        anonymous
+            .header("cache-control")
+            .is_some_and(|c| c.starts_with("public"))
+    );
+    let mine = server.request("GET", &preview, &[("Authorization", &bearer)], b"");
+    assert_eq!(mine.status, 200);
+    assert_eq!(
+        mine.header("cache-control"),
+        Some("private, max-age=31536000, immutable")
+    );
+
+    // Each problem type is a page; an unknown one is not.
+    let page = server.get("/problems/not-found");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.header("content-type")
+            .is_some_and(|t| t.starts_with("text/html"))
+    );
+    assert!(
+        page.text().contains("Problem: not-found"),
+        "{}",
+        page.text()
+    );
+    server.get("/problems/no-such-thing").assert_problem(404);
+
+    // One rule for parameters: anything the operation does not document is 400, by name.
+    let misspelt = server.get("/v1/search?q=sea&colour=blue");
+    let problem = misspelt.assert_problem(400);
+    assert_eq!(problem["type"], "/problems/invalid-request");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("\"colour\"")),
+        "{problem}"
+    );
+    server.get("/healthz?verbose=1").assert_problem(400);
+
+    // Dates as RFC 3339 or Unix seconds, the same moment either way.
+    let total = |query: &str| {
+        let reply = server.get(&format!("/v1/search?{query}"));
+        assert_eq!(reply.status, 200, "{query}: {}", reply.text());
+        reply.json()["total"].as_u64().expect("total")
+    };
+    let all = total("q=");
+    assert!(all > 0);
+    assert_eq!(
+        total("created_from=2000-01-01"),
+        total("created_from=946684800")
+    );
+    assert_eq!(total("created_from=2000-01-01T00:00:00Z"), all);
+    assert_eq!(total("created_to=1970-01-01T00:00:00%2B00:00"), 0);
+    server
+        .get("/v1/search?created_from=yesterday")
+        .assert_problem(400);
+    // property_release filters (it was ignored): the two halves add up to the whole.
+    assert_eq!(
+        total("property_release=true") + total("property_release=false"),
+        all
+    );
 }

@@ -11,13 +11,13 @@ use stockroom_vocab::MemberStatus;
 
 use crate::auth;
 use crate::body::Body;
-use crate::call::{Call, Query, json, text};
+use crate::call::{Call, Query, instant, json, text};
 use crate::cards::Card;
 use crate::problem::ApiError;
 use stockroom_vocab::{AssetId, Role};
 
 /// The OpenAPI document, kept in the repository beside this crate.
-const OPENAPI: &str = include_str!("../openapi.json");
+pub(crate) const OPENAPI: &str = include_str!("../openapi.json");
 
 pub fn ready(call: &Call) -> Response<Body> {
     if call.app.ready.load(Ordering::SeqCst) {
@@ -58,6 +58,38 @@ pub fn openapi() -> Response<Body> {
         HeaderValue::from_static("application/json"),
     );
     response
+}
+
+/// `GET /problems/{slug}`: what a problem type means, as a page (the `type` of every
+/// error answer points here).
+pub fn problem_type(call: &Call) -> Result<Response<Body>, ApiError> {
+    let slug = call.segment(1);
+    let (slug, meaning) = crate::problem::TYPES
+        .iter()
+        .find(|(known, _)| *known == slug)
+        .ok_or_else(|| ApiError::not_found(format!("no problem type {slug:?}")))?;
+    let escape = |text: &str| {
+        text.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    let page = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Problem: {slug}</title></head>\
+         <body><h1>Problem: {slug}</h1><p>{}</p><p>Errors are answered as <code>application/problem+json</code> \
+         (RFC 9457) whose <code>type</code> is this page's path; <a href=\"/openapi.json\">the API document</a> lists every type.</p></body></html>\n",
+        escape(meaning)
+    );
+    let mut response = Response::new(Body::from(page));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=86400"),
+    );
+    Ok(response)
 }
 
 pub async fn search(call: Call) -> Result<Response<Body>, ApiError> {
@@ -115,12 +147,13 @@ fn search_request(query: &Query) -> Result<SearchRequest, ApiError> {
             collection: query.parsed("collection", str::parse)?,
             editorial: query.parsed("editorial", str::parse::<bool>)?,
             model_release: query.parsed("model_release", str::parse::<bool>)?,
+            property_release: query.parsed("property_release", str::parse::<bool>)?,
             author: query.get("author").map(str::to_string),
             min_width: query.parsed("min_width", str::parse::<u32>)?,
             min_height: query.parsed("min_height", str::parse::<u32>)?,
             kind: query.parsed("kind", str::parse)?,
-            created_from: query.parsed("created_from", str::parse::<i64>)?,
-            created_to: query.parsed("created_to", str::parse::<i64>)?,
+            created_from: query.parsed("created_from", instant)?,
+            created_to: query.parsed("created_to", instant)?,
         },
         sort: query.parsed("sort", str::parse)?.unwrap_or_default(),
         page: query

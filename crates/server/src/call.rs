@@ -147,6 +147,12 @@ impl Call {
 pub struct Query(Vec<(String, String)>);
 
 impl Query {
+    /// The query of these (decoded) name–value pairs.
+    #[cfg(test)]
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Query {
+        Query(pairs)
+    }
+
     /// The names given, in order (repeats included).
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(|(name, _)| name.as_str())
@@ -238,4 +244,116 @@ pub fn text(status: StatusCode, text: &'static str) -> Response<Body> {
         http::HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     response
+}
+
+/// A moment given as Unix seconds (`1577836800`) or as an RFC 3339 date (`2020-01-01`,
+/// midnight UTC) or date-time (`2020-01-01T12:30:00Z`, `2020-01-01T14:30:00.5+02:00`;
+/// fractions of a second are dropped): Unix seconds.
+pub fn instant(text: &str) -> Result<i64, String> {
+    if let Ok(seconds) = text.parse::<i64>() {
+        return Ok(seconds);
+    }
+    let wrong = || {
+        format!(
+            "{text:?} is neither Unix seconds nor an RFC 3339 date or date-time (2020-01-01, 2020-01-01T12:30:00Z)"
+        )
+    };
+    let number = |part: Option<&str>, digits: usize, range: std::ops::RangeInclusive<i64>| {
+        part.filter(|p| p.len() == digits && p.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|p| p.parse::<i64>().ok())
+            .filter(|n| range.contains(n))
+    };
+    let (date, time) = match text.find(['T', 't', ' ']) {
+        Some(at) => (&text[..at], Some(&text[at + 1..])),
+        None => (text, None),
+    };
+    let mut parts = date.split('-');
+    let year = number(parts.next(), 4, 0..=9999).ok_or_else(wrong)?;
+    let month = number(parts.next(), 2, 1..=12).ok_or_else(wrong)?;
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    let day = number(parts.next(), 2, 1..=month_days).ok_or_else(wrong)?;
+    if parts.next().is_some() {
+        return Err(wrong());
+    }
+    let midnight = crate::access_log::days_from_civil(year, month, day) * 86_400;
+    let Some(time) = time else {
+        return Ok(midnight);
+    };
+    let (clock, offset) = match time.find(['Z', 'z', '+', '-']) {
+        Some(at) => (&time[..at], &time[at..]),
+        None => return Err(wrong()),
+    };
+    let clock = clock.split('.').next().unwrap_or_default();
+    let mut fields = clock.split(':');
+    let hour = number(fields.next(), 2, 0..=23).ok_or_else(wrong)?;
+    let minute = number(fields.next(), 2, 0..=59).ok_or_else(wrong)?;
+    // 60: a leap second, counted as the second before it.
+    let second = number(fields.next(), 2, 0..=60).ok_or_else(wrong)?.min(59);
+    if fields.next().is_some()
+        || !time[clock.len()..time.len() - offset.len()]
+            .strip_prefix('.')
+            .is_none_or(|fraction| {
+                !fraction.is_empty() && fraction.bytes().all(|b| b.is_ascii_digit())
+            })
+    {
+        return Err(wrong());
+    }
+    let offset = match offset {
+        "Z" | "z" => 0,
+        signed => {
+            let sign = if signed.starts_with('-') { -1 } else { 1 };
+            let mut fields = signed[1..].split(':');
+            let hours = number(fields.next(), 2, 0..=23).ok_or_else(wrong)?;
+            let minutes = number(fields.next(), 2, 0..=59).ok_or_else(wrong)?;
+            if fields.next().is_some() {
+                return Err(wrong());
+            }
+            sign * (hours * 3600 + minutes * 60)
+        }
+    };
+    Ok(midnight + hour * 3600 + minute * 60 + second - offset)
+}
+
+#[cfg(test)]
+mod instant_tests {
+    use super::instant;
+
+    #[test]
+    fn moments_are_unix_seconds_or_rfc_3339() {
+        for (text, seconds) in [
+            ("1577836800", 1_577_836_800),
+            ("-86400", -86_400),
+            ("2020-01-01", 1_577_836_800),
+            ("2020-01-01T00:00:00Z", 1_577_836_800),
+            ("2020-01-01t12:30:00z", 1_577_881_800),
+            ("2020-01-01T14:30:00.25+02:00", 1_577_881_800),
+            ("2019-12-31T23:30:00-01:00", 1_577_838_600),
+            ("2016-12-31T23:59:60Z", 1_483_228_799),
+            ("2024-02-29", 1_709_164_800),
+            ("1970-01-01", 0),
+        ] {
+            assert_eq!(instant(text), Ok(seconds), "{text}");
+        }
+        for text in [
+            "",
+            "2020-01",
+            "2020-1-01",
+            "2020-13-01",
+            "2023-02-29",
+            "2020-01-01T25:00:00Z",
+            "2020-01-01T12:00:00",
+            "2020-01-01T12:00Z",
+            "2020-01-01T12:00:00.Z",
+            "2020-01-01T12:00:00+2:00",
+            "yesterday",
+        ] {
+            assert!(instant(text).is_err(), "{text}");
+        }
+    }
 }

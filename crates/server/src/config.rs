@@ -42,6 +42,13 @@ pub struct ServerConfig {
     pub metrics_token: Option<String>,
     /// How long a moderation console session lasts after signing in.
     pub console_session_secs: u64,
+    /// How long a CDN or browser may keep an anonymous `404` or `410` (a removed asset's
+    /// card or preview), so that a run of requests for it stops at the edge; 0 keeps them
+    /// uncached. Answers to a keyed request are never cached.
+    pub missing_max_age_secs: u64,
+    /// Web origins (`https://shop.example`) whose pages may call the API from a browser
+    /// (CORS); `"*"` allows any. Empty: none.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -59,6 +66,8 @@ impl Default for ServerConfig {
             upload_min_bytes_per_sec: 32 << 10,
             metrics_token: None,
             console_session_secs: 8 * 3600,
+            missing_max_age_secs: 60,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -84,6 +93,18 @@ impl ServerConfig {
             .is_some_and(|token| token.trim().len() < 16)
         {
             return Err("server.metrics_token is shorter than 16 characters".into());
+        }
+        let is_origin = |origin: &str| {
+            origin == "*"
+                || origin
+                    .strip_prefix("https://")
+                    .or_else(|| origin.strip_prefix("http://"))
+                    .is_some_and(|host| !host.is_empty() && !host.contains(['/', '?', '#']))
+        };
+        if let Some(origin) = self.cors_origins.iter().find(|origin| !is_origin(origin)) {
+            return Err(format!(
+                "server.cors_origins: {origin:?} is not an origin (scheme://host[:port], no path) or \"*\""
+            ));
         }
         if self.tls_certificates.is_some() != self.tls_key.is_some() {
             return Err(
@@ -131,6 +152,10 @@ pub struct ServerOptions {
     pub body_min_bytes_per_sec: u64,
     /// See [`ServerConfig::console_session_secs`].
     pub console_session: Duration,
+    /// See [`ServerConfig::missing_max_age_secs`].
+    pub missing_max_age_secs: u64,
+    /// See [`ServerConfig::cors_origins`].
+    pub cors_origins: Vec<String>,
 }
 
 impl ServerOptions {
@@ -152,6 +177,8 @@ impl ServerOptions {
             body_grace: Duration::from_secs(config.upload_grace_secs),
             body_min_bytes_per_sec: config.upload_min_bytes_per_sec,
             console_session: Duration::from_secs(config.console_session_secs),
+            missing_max_age_secs: config.missing_max_age_secs,
+            cors_origins: config.cors_origins.clone(),
             metrics_token: config
                 .metrics_token
                 .as_deref()

@@ -33,6 +33,7 @@ mod downloads;
 mod fair;
 mod metrics;
 mod moderation;
+mod params;
 mod previews;
 mod problem;
 pub mod range;

@@ -1,5 +1,7 @@
 //! Errors as the client sees them: `application/problem+json` (RFC 9457) with `type`,
-//! `title`, `status` and `detail`. The library crates' errors know their class; only this
+//! `title`, `status` and `detail`. `type` names the error: `/problems/{slug}`, one of
+//! [`TYPES`], each a page the server serves (`GET /problems/{slug}`) and an entry of the
+//! OpenAPI document's `Problem.type` enum. The library crates' errors know their class; only this
 //! module maps classes to statuses. A 5xx hides its cause from the client (it may name
 //! paths or SQL) and logs it with a reference the client is given instead.
 
@@ -31,12 +33,136 @@ pub struct ApiError {
     pub rate_limit: Option<stockroom_guard::Limit>,
     /// `Allow` of a `405`: the methods the path has.
     pub allow: Option<&'static str>,
+    /// The problem type where the status alone does not name it (`duplicate`,
+    /// `blocked-image`, ...): its place in [`TYPES`] (kept small: every handler returns
+    /// this type).
+    pub kind: Option<u8>,
+}
+
+/// Every problem type: its slug (the `type` is `/problems/{slug}`) and what it means.
+pub const TYPES: &[(&str, &str)] = &[
+    (
+        "invalid-request",
+        "The request does not parse or validate: a parameter is unknown, missing, empty or out of range, or the body is malformed. The detail names what. Fix the request; sending it again as it is will fail again.",
+    ),
+    (
+        "unauthenticated",
+        "No API key was given, or the key is not known. Send `Authorization: Bearer <key>`.",
+    ),
+    (
+        "forbidden",
+        "The key is known but may not do this: another member's resource, a role the key lacks, or a tier whose terms do not allow it.",
+    ),
+    (
+        "membership-blocked",
+        "The membership is blocked by a moderator: no downloads or uploads until it is cleared. Contact support to ask why.",
+    ),
+    (
+        "not-found",
+        "No such resource, or none this caller may see.",
+    ),
+    (
+        "method-not-allowed",
+        "The path exists, but not for this method; `Allow` lists the methods it has.",
+    ),
+    (
+        "conflict",
+        "The request conflicts with the resource's state (an asset already decided, an entry already lifted).",
+    ),
+    (
+        "duplicate",
+        "This image is already an asset (the same bytes); `id` names it.",
+    ),
+    (
+        "blocked-image",
+        "This image, or one it nearly duplicates, was taken down or is on an imported hash list; the detail names the blocklist entry. A moderator can lift it.",
+    ),
+    (
+        "gone",
+        "The asset was withdrawn or taken down; licences issued for it stay valid.",
+    ),
+    ("too-large", "The body is larger than the server accepts."),
+    (
+        "target-too-long",
+        "The request target (path and query) is longer than the server reads.",
+    ),
+    (
+        "unsupported-type",
+        "The body is not a JPEG, PNG or WebP image.",
+    ),
+    (
+        "range-not-satisfiable",
+        "The `Range` asked for no byte of the file.",
+    ),
+    (
+        "bad-image",
+        "The image does not decode, or is larger than the limits (pixels, sides) allow.",
+    ),
+    (
+        "rate-limited",
+        "Too many requests for this key or network; `Retry-After` says when to try again and the `RateLimit` fields say how many remain.",
+    ),
+    (
+        "quota-exceeded",
+        "The membership's download quota for the period is spent; `Retry-After` says when it renews.",
+    ),
+    (
+        "head-too-large",
+        "The request head (request line and headers) is larger than the server reads.",
+    ),
+    (
+        "internal",
+        "A failure of the server's; the detail gives a reference to its log. Trying again may work.",
+    ),
+    (
+        "unavailable",
+        "The server cannot answer now (starting, stopping, or a backend is down); `Retry-After` says when to try again.",
+    ),
+    (
+        "disk-full",
+        "The server's disk is full; nothing was stored.",
+    ),
+];
+
+/// The slug a status names when nothing more specific does.
+fn slug_of(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "invalid-request",
+        401 => "unauthenticated",
+        403 => "forbidden",
+        404 => "not-found",
+        405 => "method-not-allowed",
+        409 => "conflict",
+        410 => "gone",
+        413 => "too-large",
+        414 => "target-too-long",
+        415 => "unsupported-type",
+        416 => "range-not-satisfiable",
+        422 => "bad-image",
+        429 => "rate-limited",
+        431 => "head-too-large",
+        503 => "unavailable",
+        507 => "disk-full",
+        _ => "internal",
+    }
+}
+
+/// Where `slug` is in [`TYPES`].
+fn type_index(slug: &str) -> Option<u8> {
+    let index = TYPES.iter().position(|(known, _)| *known == slug);
+    debug_assert!(index.is_some(), "{slug} is not a problem type");
+    index.and_then(|index| u8::try_from(index).ok())
+}
+
+/// `/problems/{slug}`.
+fn type_uri(slug: &str) -> String {
+    format!("/problems/{slug}")
 }
 
 #[derive(Serialize)]
 struct Problem<'a> {
     #[serde(rename = "type")]
-    kind: &'static str,
+    kind: String,
     title: &'a str,
     status: u16,
     detail: &'a str,
@@ -54,7 +180,23 @@ impl ApiError {
             retry_after: None,
             rate_limit: None,
             allow: None,
+            kind: None,
         }
+    }
+
+    /// The same answer, of the problem type `slug` (one of [`TYPES`]).
+    pub fn of_type(self, slug: &'static str) -> ApiError {
+        ApiError {
+            kind: type_index(slug),
+            ..self
+        }
+    }
+
+    /// The problem type's slug.
+    pub fn slug(&self) -> &'static str {
+        self.kind
+            .and_then(|index| TYPES.get(usize::from(index)))
+            .map_or_else(|| slug_of(self.status), |(slug, _)| *slug)
     }
 
     /// The same answer, naming asset `id`.
@@ -102,7 +244,7 @@ impl ApiError {
     pub fn into_response(self) -> http::Response<Body> {
         let title = self.status.canonical_reason().unwrap_or("Error");
         let json = serde_json::to_vec(&Problem {
-            kind: "about:blank",
+            kind: type_uri(self.slug()),
             title,
             status: self.status.as_u16(),
             detail: &self.detail,
@@ -142,8 +284,14 @@ impl From<CatalogError> for ApiError {
             CatalogClass::Limited => StatusCode::TOO_MANY_REQUESTS,
             _ => return ApiError::internal(&error),
         };
+        let kind = match &error {
+            CatalogError::Blocked(_) => type_index("membership-blocked"),
+            CatalogError::QuotaExceeded { .. } => type_index("quota-exceeded"),
+            _ => None,
+        };
         ApiError {
             retry_after: error.retry_after_secs(),
+            kind,
             ..ApiError::new(status, error.to_string())
         }
     }
@@ -175,8 +323,17 @@ impl From<PlatformError> for ApiError {
             }
             _ => error.to_string(),
         };
+        let kind = match &error {
+            PlatformError::Blocked { .. } => type_index("blocked-image"),
+            PlatformError::Catalog(CatalogError::Blocked(_)) => type_index("membership-blocked"),
+            PlatformError::Catalog(CatalogError::QuotaExceeded { .. }) => {
+                type_index("quota-exceeded")
+            }
+            _ => None,
+        };
         ApiError {
             retry_after: error.retry_after_secs(),
+            kind,
             ..ApiError::new(status, detail)
         }
     }
@@ -247,7 +404,7 @@ pub fn rewrite_automatic(written: &[u8]) -> Option<Vec<u8>> {
         return None;
     }
     let body = serde_json::to_vec(&Problem {
-        kind: "about:blank",
+        kind: type_uri(slug_of(status)),
         title: status.canonical_reason().unwrap_or("Error"),
         status: status.as_u16(),
         detail,
@@ -276,6 +433,32 @@ pub fn rewrite_automatic(written: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every type an answer can carry is in [`TYPES`], and the OpenAPI document's
+    /// `Problem.type` enum lists exactly those.
+    #[test]
+    fn every_problem_type_is_named_served_and_documented() {
+        let known = |slug: &str| TYPES.iter().any(|(known, _)| *known == slug);
+        for code in 400..600 {
+            if let Ok(status) = StatusCode::from_u16(code) {
+                assert!(known(slug_of(status)), "{code}");
+            }
+        }
+        let document: serde_json::Value =
+            serde_json::from_str(crate::api::OPENAPI).expect("the document");
+        let listed: Vec<&str> = document["components"]["schemas"]["Problem"]["properties"]["type"]
+            ["enum"]
+            .as_array()
+            .expect("an enum")
+            .iter()
+            .filter_map(serde_json::Value::as_str)
+            .collect();
+        let served: Vec<String> = TYPES.iter().map(|(slug, _)| type_uri(slug)).collect();
+        assert_eq!(listed, served);
+        assert_eq!(ApiError::not_found("gone missing").slug(), "not-found");
+        let duplicate = ApiError::new(StatusCode::CONFLICT, "twice").of_type("duplicate");
+        assert_eq!(type_uri(duplicate.slug()), "/problems/duplicate");
+    }
 
     #[test]
     fn hyper_answers_without_a_body_become_problems() {

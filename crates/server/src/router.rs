@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use http::{Method, Request, Response, StatusCode};
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body::Body as _;
 use hyper::body::Incoming;
 use stockroom_catalog::anonymise;
@@ -31,6 +31,8 @@ pub async fn handle(app: Arc<App>, request: Request<Incoming>, peer: SocketAddr)
     let method = head.method.clone();
     let path = head.uri.path().to_string();
     let route = route(&method, &path);
+    let keyed = head.headers.contains_key(header::AUTHORIZATION);
+    let origin = head.headers.get(header::ORIGIN).cloned();
     let target_len = head
         .uri
         .path_and_query()
@@ -42,7 +44,7 @@ pub async fn handle(app: Arc<App>, request: Request<Incoming>, peer: SocketAddr)
         peer,
         who: None,
     };
-    let response = if target_len > MAX_TARGET_BYTES {
+    let mut response = if target_len > MAX_TARGET_BYTES {
         ApiError::new(
             StatusCode::URI_TOO_LONG,
             format!(
@@ -50,6 +52,8 @@ pub async fn handle(app: Arc<App>, request: Request<Incoming>, peer: SocketAddr)
             ),
         )
         .into_response()
+    } else if method == Method::OPTIONS {
+        preflight(&app, &call)
     } else {
         match fair::gate(&mut call, route).await {
             Ok(limit) => {
@@ -64,6 +68,9 @@ pub async fn handle(app: Arc<App>, request: Request<Incoming>, peer: SocketAddr)
             Err(refused) => refused.into_response(),
         }
     };
+    if !route.name().starts_with("console") {
+        conventions(&app, &method, keyed, origin.as_ref(), &mut response);
+    }
     let elapsed = started.elapsed();
     let bytes = if method == Method::HEAD {
         0
@@ -98,11 +105,13 @@ pub async fn handle(app: Arc<App>, request: Request<Incoming>, peer: SocketAddr)
 }
 
 async fn dispatch(route: Route, call: Call) -> Result<Response<Body>, ApiError> {
+    crate::params::check(route, &call.query())?;
     match route {
         Route::Health => Ok(text(StatusCode::OK, "ok\n")),
         Route::Ready => Ok(api::ready(&call)),
         Route::Metrics => api::metrics(&call),
         Route::OpenApi => Ok(api::openapi()),
+        Route::ProblemType => api::problem_type(&call),
         Route::Search => api::search(call).await,
         Route::Asset => api::asset(call).await,
         Route::Similar => uploads::similar(call).await,
@@ -141,6 +150,99 @@ async fn dispatch(route: Route, call: Call) -> Result<Response<Body>, ApiError> 
         Route::ConsoleMember => console::member_action(call).await,
         Route::ConsoleLift => console::lift(call).await,
         Route::Unknown => Err(unrouted(&call)),
+    }
+}
+
+/// Headers to expose to a page's script beside the CORS-safelisted ones.
+const EXPOSED: &str = "ETag, Last-Modified, Location, Retry-After, RateLimit, RateLimit-Policy, \
+                       Content-Disposition, Content-Range, Accept-Ranges, Surrogate-Key";
+
+/// Whether a page of `origin` may call the API (`server.cors_origins`).
+fn cors_allowed(app: &App, origin: &HeaderValue) -> bool {
+    app.options
+        .cors_origins
+        .iter()
+        .any(|allowed| allowed == "*" || allowed.as_bytes() == origin.as_bytes())
+}
+
+/// `OPTIONS`: the methods the path has (`Allow`), and for a page of an allowed origin the
+/// CORS preflight's answer; `404` for a path with no route.
+fn preflight(app: &App, call: &Call) -> Response<Body> {
+    let path = call.head.uri.path();
+    let Some(allowed) =
+        crate::routes::allowed_methods(path).filter(|_| !path.starts_with("/console"))
+    else {
+        return ApiError::not_found("no such resource").into_response();
+    };
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    let headers = response.headers_mut();
+    headers.insert(header::ALLOW, HeaderValue::from_static(allowed));
+    if let Some(origin) = call.head.headers.get(header::ORIGIN)
+        && cors_allowed(app, origin)
+    {
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static(allowed),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static(
+                "Authorization, Content-Type, Range, If-None-Match, If-Modified-Since, If-Range",
+            ),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
+    }
+    response
+}
+
+/// What every API answer gets on the way out:
+/// - for a page of an allowed origin, CORS (`Access-Control-Allow-Origin`, the headers its
+///   script may read), and `Vary: Origin` whenever CORS is configured;
+/// - an anonymous `404`/`410` of a `GET` may be kept `server.missing_max_age_secs` by a CDN
+///   (a removed asset's answers stop at the edge);
+/// - an answer to a keyed request is never `public`: it carries that member's `RateLimit`
+///   fields, which a shared cache must not hand to others.
+fn conventions(
+    app: &App,
+    method: &Method,
+    keyed: bool,
+    origin: Option<&HeaderValue>,
+    response: &mut Response<Body>,
+) {
+    let status = response.status();
+    let headers = response.headers_mut();
+    if !app.options.cors_origins.is_empty() {
+        headers.append(header::VARY, HeaderValue::from_static("Origin"));
+        if let Some(origin) = origin.filter(|origin| cors_allowed(app, origin)) {
+            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+            headers.insert(
+                header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                HeaderValue::from_static(EXPOSED),
+            );
+        }
+    }
+    let read = *method == Method::GET || *method == Method::HEAD;
+    let missing = status == StatusCode::NOT_FOUND || status == StatusCode::GONE;
+    if read && missing && !keyed && app.options.missing_max_age_secs > 0 {
+        if let Ok(value) = HeaderValue::from_str(&format!(
+            "public, max-age={}",
+            app.options.missing_max_age_secs
+        )) {
+            headers.insert(header::CACHE_CONTROL, value);
+        }
+    } else if keyed
+        && let Some(public) = headers
+            .get(header::CACHE_CONTROL)
+            .and_then(|value| value.to_str().ok())
+            .filter(|value| value.contains("public"))
+            .map(|value| value.replace("public", "private"))
+        && let Ok(private) = HeaderValue::from_str(&public)
+    {
+        headers.insert(header::CACHE_CONTROL, private);
     }
 }
 

@@ -8,7 +8,7 @@ use http::Method;
 macro_rules! routes {
     ($($variant:ident => $name:literal),+ $(,)?) => {
         /// Every route, for metrics labels.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         pub enum Route { $($variant),+ }
 
         impl Route {
@@ -26,6 +26,7 @@ routes! {
     Ready => "readyz",
     Metrics => "metrics",
     OpenApi => "openapi",
+    ProblemType => "problem_type",
     Search => "search",
     Asset => "asset",
     Similar => "similar",
@@ -77,6 +78,7 @@ pub fn route(method: &Method, path: &str) -> Route {
         ["readyz"] if get => Route::Ready,
         ["metrics"] if get => Route::Metrics,
         ["openapi.json"] if get => Route::OpenApi,
+        ["problems", _] if get => Route::ProblemType,
         ["v1", "search"] if get => Route::Search,
         ["v1", "assets"] if post => Route::Upload,
         ["v1", "assets", _] if get => Route::Asset,
@@ -134,6 +136,16 @@ pub fn allowed_methods(path: &str) -> Option<&'static str> {
     }
 }
 
+/// A path that `template` (an OpenAPI path, `{id}` and the like in it) stands for, with
+/// each placeholder filled by a value of the shape its segment takes.
+pub fn sample_path(template: &str) -> String {
+    template
+        .replace("{id}", "0123456789abcdef")
+        .replace("{size}", "large")
+        .replace("{token}", "v1.token")
+        .replace("{slug}", "not-found")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,10 +159,7 @@ mod tests {
         let paths = document["paths"].as_object().expect("paths");
         let mut documented = Vec::new();
         for (template, operations) in paths {
-            let path = template
-                .replace("{id}", "0123456789abcdef")
-                .replace("{size}", "large")
-                .replace("{token}", "v1.token");
+            let path = sample_path(template);
             for method in operations.as_object().expect("operations").keys() {
                 let method: Method = method.to_uppercase().parse().expect("a method");
                 let found = route(&method, &path);

@@ -92,6 +92,7 @@ pub async fn upload(mut call: Call) -> Result<Response<Body>, ApiError> {
                 StatusCode::CONFLICT,
                 format!("this image is already asset {existing}"),
             )
+            .of_type("duplicate")
             .with_id(existing.to_string()));
         }
     };
