@@ -29,10 +29,10 @@ pub use trim::{Content, Rect, content};
 /// The long side callers should decode to for hashing, saying what size of picture the
 /// pixels stand for ([`Fingerprint::of_rgb_covering`], [`pdq_from_rgb_covering`]) so that
 /// PDQ is the file's, as other platforms compute it. The smaller the decode, the coarser
-/// the blocks the file's filters are computed from: on photos of quality ≥ 80, at 200 px
-/// two in 71 landed more than 10 bits from the reference on the full decode (16 at
-/// worst), at 300 none (JPEGs of 1,600–2,399 px decode at 1/4 instead of 1/8, hashing
-/// 10% slower), at 400 none either but hashing 22% slower (`tools/phash-bench.sh`).
+/// the blocks the file's filters are computed from: at 200 px (a 1,920 px JPEG at 1/8)
+/// two photos of the corpus stayed 12 and 16 bits from the reference on the full decode;
+/// at 300 (JPEGs of 1,600–2,399 px at 1/4) every photo of quality ≥ 80 in the corpus and
+/// the holdout is within 6, for JPEG hashing about 10% slower (`tools/phash-bench.sh`).
 pub const DECODE_LONG_SIDE: u32 = 300;
 
 /// Share of each side the centre-crop hash keeps: a copy with up to ~10% cut off its edges

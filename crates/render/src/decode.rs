@@ -154,20 +154,43 @@ pub fn probe(bytes: &[u8], limits: &Limits) -> Result<SourceInfo> {
 /// Decodes at the smallest scale whose long side is still at least `target_long_side`. A
 /// PNG is box-averaged on its sRGB values while it decodes (`png_shrink.rs`), by the
 /// largest whole factor that keeps the target, as the DCT's scaling averages a JPEG.
+/// Pixels to look at (hashing), not to show: a JPEG's chroma is upsampled the fast way
+/// (each sample repeated), which hashing, box-filtering far coarser, cannot tell apart.
 pub fn decode(bytes: &[u8], limits: &Limits, target_long_side: u32) -> Result<Decoded> {
-    decode_averaging(bytes, limits, target_long_side, Averaging::Srgb)
+    decode_upsampling(bytes, limits, target_long_side, Upsampling::Fast)
 }
 
-/// As [`decode`], with a PNG's blocks averaged as `png` says: in light for a preview.
+/// As [`decode`], with a JPEG's chroma upsampled as `chroma` says.
+pub fn decode_upsampling(
+    bytes: &[u8],
+    limits: &Limits,
+    target_long_side: u32,
+    chroma: Upsampling,
+) -> Result<Decoded> {
+    decode_averaging(bytes, limits, target_long_side, Averaging::Srgb, chroma)
+}
+
+/// How a JPEG's subsampled chroma is brought to full resolution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Upsampling {
+    /// Interpolated (libjpeg's "fancy" upsampling): for what is shown.
+    Fancy,
+    /// Each chroma sample repeated, colour conversion merged in: faster, for hashing.
+    Fast,
+}
+
+/// As [`decode`], with a PNG's blocks averaged as `png` says (in light for a preview) and
+/// a JPEG's chroma upsampled as `chroma` says.
 pub(crate) fn decode_averaging(
     bytes: &[u8],
     limits: &Limits,
     target_long_side: u32,
     png: Averaging,
+    chroma: Upsampling,
 ) -> Result<Decoded> {
     check_file_size(bytes, limits)?;
     match sniff(bytes).ok_or(RenderError::UnsupportedFormat)? {
-        Format::Jpeg => decode_jpeg(bytes, limits, target_long_side),
+        Format::Jpeg => decode_jpeg(bytes, limits, target_long_side, chroma),
         Format::WebP => decode_webp(bytes, limits, target_long_side),
         format => match png_shrink::decode_shrunk(bytes, limits, target_long_side, png)? {
             Some(decoded) => Ok(decoded),
@@ -200,7 +223,12 @@ fn jpeg_info(width: usize, height: usize, orientation: u8, limits: &Limits) -> R
 /// Progressive JPEGs with thousands of scans are a known CPU bomb; real ones have < 20.
 const MAX_JPEG_SCANS: u32 = 100;
 
-fn decode_jpeg(bytes: &[u8], limits: &Limits, target_long_side: u32) -> Result<Decoded> {
+fn decode_jpeg(
+    bytes: &[u8],
+    limits: &Limits,
+    target_long_side: u32,
+    chroma: Upsampling,
+) -> Result<Decoded> {
     let mut decompressor = Decompressor::new().map_err(RenderError::Jpeg)?;
     let header = decompressor.read_header(bytes).map_err(RenderError::Jpeg)?;
     let metadata = jpeg_markers::read_metadata(bytes);
@@ -219,6 +247,9 @@ fn decode_jpeg(bytes: &[u8], limits: &Limits, target_long_side: u32) -> Result<D
         .unwrap_or(ScalingFactor::ONE);
     decompressor
         .set_scaling_factor(scale)
+        .map_err(RenderError::Jpeg)?;
+    decompressor
+        .set_fast_upsample(chroma == Upsampling::Fast)
         .map_err(RenderError::Jpeg)?;
     let scaled = header.scaled(scale);
     let cmyk = matches!(header.colorspace, Colorspace::CMYK | Colorspace::YCCK);

@@ -38,7 +38,9 @@ mod webp;
 
 pub use allocator::keep_decode_buffers;
 pub use budget::{DEFAULT_DECODE_BUDGET, decode_bytes_reserved, set_decode_budget};
-pub use decode::{Decoded, Limits, SourceInfo, decode, probe, sniff};
+pub use decode::{
+    Decoded, Limits, SourceInfo, Upsampling, decode, decode_upsampling, probe, sniff,
+};
 pub use error::{Format, RenderError, Result};
 pub use keywords::auto_keywords;
 pub use watermark::WatermarkOptions;
@@ -140,7 +142,13 @@ pub fn render(
         LinearLight::Never => png_shrink::Averaging::Srgb,
         LinearLight::Always | LinearLight::UnlessPrescaled => png_shrink::Averaging::Linear,
     };
-    let decoded = decode::decode_averaging(original, &options.limits, target, averaging)?;
+    let decoded = decode::decode_averaging(
+        original,
+        &options.limits,
+        target,
+        averaging,
+        decode::Upsampling::Fancy,
+    )?;
     let source = decoded.info;
     let icc_segments = decoded
         .icc_profile
@@ -223,7 +231,17 @@ pub struct Pixels {
 /// whole factor that keeps `long_side`, as the DCT's 1/8 averages 8×8 blocks. Then applies
 /// EXIF orientation. The same limits and errors as [`render`].
 pub fn decode_oriented(original: &[u8], limits: &Limits, long_side: u32) -> Result<Pixels> {
-    let decoded = decode(original, limits, long_side)?;
+    decode_oriented_upsampling(original, limits, long_side, Upsampling::Fast)
+}
+
+/// As [`decode_oriented`], with a JPEG's chroma upsampled as `chroma` says.
+pub fn decode_oriented_upsampling(
+    original: &[u8],
+    limits: &Limits,
+    long_side: u32,
+    chroma: Upsampling,
+) -> Result<Pixels> {
+    let decoded = decode_upsampling(original, limits, long_side, chroma)?;
     let (rgb, width, height) =
         resize::box_shrink(decoded.rgb, decoded.width, decoded.height, long_side)?;
     let (rgb, width, height) = resize::orient(rgb, width, height, decoded.info.orientation);

@@ -3,7 +3,8 @@
 //! decode; the file's PDQ; pHash; blake3), as ingest does for a lookup (PDQ of the whole,
 //! trimmed and centre regions and their mirror images, the nine inset PDQs, pHash,
 //! blake3), the decode alone, and the first two as they were before PDQ was the file's
-//! (`hash_before`, `lookup_before`: a decode to 200 px, PDQ of its pixels as they are). It
+//! (`hash_before`, `lookup_before`: a decode to 200 px with interpolated chroma, PDQ of its
+//! pixels as they are). It
 //! prints one JSON line: `{"files": [...], "seconds": {"hash": [[per file] per run],
 //! "lookup": .., ...}}`, for `tools/phash-bench.py report` to sum by format.
 //!
@@ -24,7 +25,7 @@ use stockroom_phash::{
     DECODE_LONG_SIDE, Fingerprint, Luma, Transform, pdq_dct, pdq_from_rgb, phash64,
 };
 use stockroom_platform::fingerprint::{fingerprint_for_lookup as fingerprint, print_bytes};
-use stockroom_render::{Limits, decode_oriented};
+use stockroom_render::{Limits, Upsampling, decode_oriented, decode_oriented_upsampling};
 
 fn main() -> Result<()> {
     // As the stockroom binary does at start-up.
@@ -117,10 +118,21 @@ fn published(bytes: &[u8]) -> Result<()> {
 /// The long side hashing decoded to before it computed PDQ for the file.
 const BEFORE_LONG_SIDE: u32 = 200;
 
+/// The decode hashing made before: to [`BEFORE_LONG_SIDE`], a JPEG's chroma upsampled
+/// the interpolating way.
+fn decode_before(bytes: &[u8]) -> Result<stockroom_render::Pixels> {
+    Ok(decode_oriented_upsampling(
+        bytes,
+        &Limits::default(),
+        BEFORE_LONG_SIDE,
+        Upsampling::Fancy,
+    )?)
+}
+
 /// [`published`] as it was before PDQ was computed for the file the pixels stand for: on
 /// pixels decoded to [`BEFORE_LONG_SIDE`], as they are.
 fn published_before(bytes: &[u8]) -> Result<()> {
-    let pixels = decode_oriented(bytes, &Limits::default(), BEFORE_LONG_SIDE)?;
+    let pixels = decode_before(bytes)?;
     let (width, height) = (pixels.width as usize, pixels.height as usize);
     let hashes = (
         pdq_from_rgb(&pixels.rgb, width, height),
@@ -139,7 +151,7 @@ fn lookup(bytes: &[u8]) -> Result<()> {
 
 /// [`lookup`] as it was before: every region hashed on the reduced pixels as they are.
 fn lookup_before(bytes: &[u8]) -> Result<()> {
-    let pixels = decode_oriented(bytes, &Limits::default(), BEFORE_LONG_SIDE)?;
+    let pixels = decode_before(bytes)?;
     let print = Fingerprint::of_rgb(&pixels.rgb, pixels.width as usize, pixels.height as usize);
     std::hint::black_box((print, blake3::hash(bytes)));
     Ok(())
@@ -161,7 +173,7 @@ fn dump(files: &[PathBuf], out: &Path) -> Result<()> {
         let raw = out.join(format!("{number}.rgb"));
         std::fs::write(&raw, &pixels.rgb)?;
         let before = {
-            let pixels = decode_oriented(&bytes, &Limits::default(), BEFORE_LONG_SIDE)?;
+            let pixels = decode_before(&bytes)?;
             pdq_from_rgb(&pixels.rgb, pixels.width as usize, pixels.height as usize)
         };
         // The same-pixels check compares PDQ of these very pixels (as hashing did before
