@@ -538,6 +538,77 @@ fn licences_follow_the_terms_and_download_links_are_signed_and_resumable() {
     let again = license(&unlimited_only, Some(&team[1]));
     assert_eq!(again.status, 200, "a re-download reuses the licence");
     assert_eq!(again.json()["license"]["id"], licence["id"]);
+    // Terms 5.3 b: a licence per end client, each a new one; anonymous callers have none.
+    let for_client = |key: &str, client: &str| {
+        server.request(
+            "POST",
+            &format!("/v1/assets/{unlimited_only}/licenses?client={client}"),
+            &[("Authorization", &bearer(key))],
+            b"",
+        )
+    };
+    let acme = for_client(&team[1], "Acme%20Shoes");
+    assert_eq!(acme.status, 201, "{}", acme.text());
+    let acme = acme.json();
+    assert_eq!(acme["license"]["client"], "Acme Shoes");
+    assert_ne!(acme["license"]["id"], licence["id"]);
+    let acme_again = for_client(&team[1], "Acme%20Shoes");
+    assert_eq!(acme_again.status, 200);
+    assert_eq!(acme_again.json()["license"]["id"], acme["license"]["id"]);
+    server
+        .request(
+            "POST",
+            &format!("/v1/assets/{free}/licenses?client=Acme"),
+            &[],
+            b"",
+        )
+        .assert_problem(401);
+
+    // The certificate: for the holder by key, for anyone by code, for nobody else.
+    let certificate = format!(
+        "/v1/licenses/{}/certificate",
+        acme["license"]["id"].as_str().expect("id")
+    );
+    let code = acme["license"]["verification_code"].as_str().expect("code");
+    let page = server.request(
+        "GET",
+        &certificate,
+        &[("Authorization", &bearer(&team[1]))],
+        b"",
+    );
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert!(
+        page.header("content-type")
+            .is_some_and(|t| t.starts_with("text/html"))
+    );
+    let text = page.text();
+    for expected in [
+        "Licence certificate",
+        "Uma",
+        "Acme Shoes",
+        "Standard licence",
+        "50000 copies",
+        "may not be resold",
+        "model release:",
+        code,
+    ] {
+        assert!(text.contains(expected), "{expected:?} in {text}");
+    }
+    let shown = server.get(&format!("{certificate}?code={code}"));
+    assert_eq!(shown.status, 200, "{}", shown.text());
+    assert!(shown.text().contains("Acme Shoes"));
+    server
+        .get(&format!("{certificate}?code=0000"))
+        .assert_problem(404);
+    server.get(&certificate).assert_problem(401);
+    server
+        .request(
+            "GET",
+            &certificate,
+            &[("Authorization", &bearer(&registered[0]))],
+            b"",
+        )
+        .assert_problem(404);
 
     let url = granted["download_url"].as_str().expect("download_url");
     let original = server.get(url);
@@ -589,9 +660,10 @@ fn licences_follow_the_terms_and_download_links_are_signed_and_resumable() {
         &[("Authorization", &bearer(&team[0]))],
         b"",
     );
+    // The seat's own licence and the one for its client Acme.
     assert_eq!(
         downloads.json()["licenses"].as_array().map(Vec::len),
-        Some(1)
+        Some(2)
     );
 }
 

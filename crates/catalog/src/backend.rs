@@ -81,6 +81,14 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
     /// Decides and records a licence request with the quota applied in the same
     /// transaction, and what fair use needs to know of it.
     fn license_counted(&self, caller: Caller<'_>, asset: AssetId) -> Result<Licensing>;
+    /// [`Catalog::license_counted`] for an end client (terms 5.3 b): a separate licence,
+    /// counted, per client.
+    fn license_for(
+        &self,
+        caller: Caller<'_>,
+        asset: AssetId,
+        client: Option<&str>,
+    ) -> Result<Licensing>;
     /// Whose licence a download link carries.
     fn holder(&self, licence_id: &str) -> Result<Holder>;
     /// A licence, for its holder.
@@ -89,6 +97,8 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
     fn licences(&self, viewer: &Principal) -> Result<Vec<Licence>>;
     /// A licence's public check by id and verification code.
     fn verify_licence(&self, id: &str, code: &str) -> Result<LicenceCheck>;
+    /// The whole licence, to anyone with its id and verification code (its certificate).
+    fn licence_by_code(&self, id: &str, code: &str) -> Result<Licence>;
 
     // Members.
     /// Creates a member with one key per seat.
@@ -157,10 +167,12 @@ forward! {
     last_action_seq() -> Result<i64>;
     license(caller: Caller<'_>, asset: AssetId) -> Result<Grant>;
     license_counted(caller: Caller<'_>, asset: AssetId) -> Result<Licensing>;
+    license_for(caller: Caller<'_>, asset: AssetId, client: Option<&str>) -> Result<Licensing>;
     holder(licence_id: &str) -> Result<Holder>;
     licence(viewer: &Principal, id: &str) -> Result<Licence>;
     licences(viewer: &Principal) -> Result<Vec<Licence>>;
     verify_licence(id: &str, code: &str) -> Result<LicenceCheck>;
+    licence_by_code(id: &str, code: &str) -> Result<Licence>;
     add_member(new: &NewMember) -> Result<Created>;
     authenticate(key: &str) -> Result<Principal>;
     cached_principal(key: &str) -> Option<Principal>;

@@ -51,13 +51,13 @@ use stockroom_vocab::{Clock, SystemClock};
 pub use assets::{AssetRecord, NewAsset, PurgeEvent, Withdrawal};
 pub use backend::Catalog;
 pub use error::{CatalogError, ErrorClass, Result};
-pub use licences::{Caller, Grant, Holder, Licence, LicenceCheck, Licensing};
+pub use licences::{Caller, Grant, Holder, Licence, LicenceCheck, Licensing, MAX_CLIENT_CHARS};
 pub use members::{Created, Member, NewMember, Principal, Seat};
 pub use moderation::{AuditEntry, AuditFilter, BlockEntry, BlockHashes, MAX_IMPORT, valid_pdq};
 pub use network::{Network, anonymise};
 pub use privacy::{Erasure, Export, ExportedDownload};
 pub use stats::MonthStats;
-pub use terms::{Attribution, Quota, Quotas, Site, Usage};
+pub use terms::{Attribution, Quota, Quotas, Site, Usage, licence_text};
 
 /// How a catalogue is opened.
 #[derive(Clone, Debug)]

@@ -50,6 +50,27 @@ pub struct Licence {
     pub verification_code: String,
     /// When it was granted, Unix seconds.
     pub created_at: i64,
+    /// The end client it was granted for (an agency's customer or project, terms 5.3 b);
+    /// none for the seat's own use.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+}
+
+/// The longest client name a licence takes.
+pub const MAX_CLIENT_CHARS: usize = 200;
+
+/// A client name as a licence keeps it: trimmed, 1–200 characters, no control characters.
+pub fn valid_client(client: &str) -> Result<String> {
+    let client = client.trim();
+    if client.is_empty()
+        || client.chars().count() > MAX_CLIENT_CHARS
+        || client.chars().any(char::is_control)
+    {
+        return Err(CatalogError::BadInput(format!(
+            "a client is 1-{MAX_CLIENT_CHARS} characters without control characters"
+        )));
+    }
+    Ok(client.to_string())
 }
 
 /// The outcome of a download request that the terms allow.
@@ -136,6 +157,25 @@ impl SqliteCatalog {
     /// hard limit a new licence is refused; a re-download always works), and what the
     /// guard's detectors need of the grant.
     pub fn license_counted(&self, caller: Caller<'_>, id: AssetId) -> Result<Licensing> {
+        self.license_for(caller, id, None)
+    }
+
+    /// [`Catalog::license_counted`] for an end client: a seat's licence for the asset and
+    /// `client` (a new one, counted, for a client not licensed yet; terms 5.3 b). Without
+    /// a client, the seat's own licence. Anonymous callers hold no licence to name a client
+    /// on.
+    pub fn license_for(
+        &self,
+        caller: Caller<'_>,
+        id: AssetId,
+        client: Option<&str>,
+    ) -> Result<Licensing> {
+        let client = client.map(valid_client).transpose()?;
+        if client.is_some() && matches!(caller, Caller::Anonymous(_)) {
+            return Err(CatalogError::BadInput(
+                "a licence for a client is a member's: sign in with a key".into(),
+            ));
+        }
         let (site, now, quotas) = (self.site.clone(), self.now(), self.quotas);
         let asset_id = id.to_string();
         let who = match caller {
@@ -152,7 +192,9 @@ impl SqliteCatalog {
             };
             let (grant, usage, seats) = match who {
                 Err(network) => license_anonymous(db, &download, &asset, &network, &site, &quotas)?,
-                Ok(seat_id) => license_seat(db, &download, &asset, seat_id, &site, &quotas)?,
+                Ok(seat_id) => {
+                    license_seat(db, &download, &asset, seat_id, client, &site, &quotas)?
+                }
             };
             let author_assets = if usage.is_some() {
                 db.prepare_cached(
@@ -231,6 +273,19 @@ impl SqliteCatalog {
     /// Confirms a licence to anyone with its id and verification code. A wrong code
     /// answers as an unknown id does, so that ids cannot be confirmed by guessing.
     pub fn verify_licence(&self, id: &str, code: &str) -> Result<LicenceCheck> {
+        let licence = self.licence_by_code(id, code)?;
+        Ok(LicenceCheck {
+            id: licence.id,
+            asset_id: licence.asset_id,
+            licence_type: licence.licence_type,
+            print_run_limit: licence.print_run_limit,
+            created_at: licence.created_at,
+        })
+    }
+
+    /// The whole licence, to anyone with its id and verification code (its certificate is
+    /// what a licensee shows a client or printer). A wrong code answers as an unknown id.
+    pub fn licence_by_code(&self, id: &str, code: &str) -> Result<Licence> {
         let licence = licence_where(&self.read(), "id = ?1", params![id])?
             .into_iter()
             .next();
@@ -238,13 +293,7 @@ impl SqliteCatalog {
             Some(licence)
                 if constant_time_eq(licence.verification_code.as_bytes(), code.as_bytes()) =>
             {
-                Ok(LicenceCheck {
-                    id: licence.id,
-                    asset_id: licence.asset_id,
-                    licence_type: licence.licence_type,
-                    print_run_limit: licence.print_run_limit,
-                    created_at: licence.created_at,
-                })
+                Ok(licence)
             }
             _ => Err(CatalogError::NotFound {
                 what: "licence with that verification code",
@@ -358,12 +407,14 @@ fn license_anonymous(
     Ok((grant, Some(usage), 1))
 }
 
-/// A seat's licence: its existing one for the asset (not counted again), or a new one.
+/// A seat's licence for the asset and client: its existing one (not counted again), or a
+/// new one.
 fn license_seat(
     db: &Connection,
     download: &Download<'_>,
     asset: &AssetForLicence,
     seat_id: String,
+    client: Option<String>,
     site: &Site,
     quotas: &Quotas,
 ) -> Result<(Grant, Option<Usage>, u32)> {
@@ -371,8 +422,8 @@ fn license_seat(
     let (member_id, tier, status, seats) = seat_holder(db, &seat_id)?;
     let existing = licence_where(
         db,
-        "seat_id = ?1 AND asset_id = ?2",
-        params![seat_id, asset_id],
+        "seat_id = ?1 AND asset_id = ?2 AND client = ?3",
+        params![seat_id, asset_id, client.as_deref().unwrap_or_default()],
     )?
     .into_iter()
     .next();
@@ -409,6 +460,7 @@ fn license_seat(
         attribution: Attribution::new(site, &asset.author_name, asset_id, required),
         verification_code: verification_code()?,
         created_at: download.at,
+        client,
     };
     insert_licence(db, &licence)?;
     download.record(db, by(&licence.id), true)?;
@@ -472,8 +524,8 @@ fn insert_licence(db: &Connection, licence: &Licence) -> Result<()> {
     db.prepare_cached(
         "INSERT INTO licences (id, asset_id, member_id, seat_id, tier, type, print_run_limit,
              attribution_required, attribution_text, attribution_html, verification_code,
-             created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+             created_at, client)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )?
     .execute(params![
         licence.id,
@@ -488,6 +540,7 @@ fn insert_licence(db: &Connection, licence: &Licence) -> Result<()> {
         licence.attribution.html,
         licence.verification_code,
         licence.created_at,
+        licence.client.as_deref().unwrap_or_default(),
     ])?;
     Ok(())
 }
@@ -541,7 +594,7 @@ pub(crate) fn licence_where(
     let sql = format!(
         "SELECT id, asset_id, member_id, seat_id, tier, type, print_run_limit,
              attribution_required, attribution_text, attribution_html, verification_code,
-             created_at
+             created_at, client
          FROM licences WHERE {condition} ORDER BY created_at DESC, id"
     );
     let licences = db
@@ -562,6 +615,7 @@ pub(crate) fn licence_where(
                 },
                 verification_code: row.get(10)?,
                 created_at: row.get(11)?,
+                client: Some(row.get::<_, String>(12)?).filter(|client| !client.is_empty()),
             })
         })?
         .collect::<rusqlite::Result<_>>()?;

@@ -160,6 +160,37 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX assets_pending ON assets(created_at, id) WHERE status = 'pending';
     CREATE INDEX assets_author ON assets(author_id, status);
     ",
+    // 7: an agency licenses an asset once per end client (terms 5.3 b): a licence names
+    // its client ('' for none), and a seat holds one per asset and client. The UNIQUE
+    // constraint changes, so the table is rebuilt; downloads refer to licences by id only.
+    r"
+    CREATE TABLE licences_new (
+        id                   TEXT PRIMARY KEY,
+        asset_id             TEXT NOT NULL,
+        member_id            TEXT NOT NULL,
+        seat_id              TEXT NOT NULL,
+        tier                 TEXT NOT NULL,
+        type                 TEXT NOT NULL CHECK (type IN ('standard', 'editorial')),
+        print_run_limit      INTEGER NOT NULL,
+        attribution_required INTEGER NOT NULL,
+        attribution_text     TEXT NOT NULL,
+        attribution_html     TEXT NOT NULL,
+        verification_code    TEXT NOT NULL,
+        created_at           INTEGER NOT NULL,
+        client               TEXT NOT NULL DEFAULT '',
+        UNIQUE (seat_id, asset_id, client)
+    ) STRICT;
+    INSERT INTO licences_new (id, asset_id, member_id, seat_id, tier, type, print_run_limit,
+            attribution_required, attribution_text, attribution_html, verification_code,
+            created_at)
+        SELECT id, asset_id, member_id, seat_id, tier, type, print_run_limit,
+            attribution_required, attribution_text, attribution_html, verification_code,
+            created_at FROM licences;
+    DROP TABLE licences;
+    ALTER TABLE licences_new RENAME TO licences;
+    CREATE INDEX licences_member ON licences(member_id);
+    CREATE INDEX licences_asset ON licences(asset_id);
+    ",
 ];
 
 /// The version this build writes.

@@ -26,6 +26,31 @@ pub const fn licence_type(editorial_only: bool) -> LicenceType {
     }
 }
 
+/// What a licence allows, in the words its certificate prints: one paragraph each.
+pub fn licence_text(licence_type: LicenceType, print_run_limit: u32) -> Vec<String> {
+    let mut text = vec![match licence_type {
+        LicenceType::Standard => "Standard licence: the licensee may use the image, unaltered or \
+             edited, in any medium, for commercial and non-commercial purposes, for themselves or \
+             for the one end client this licence names."
+            .to_string(),
+        LicenceType::Editorial => "Editorial licence: the licensee may use the image only in an \
+             editorial context (news, reporting, commentary, education), unaltered beyond \
+             cropping and resizing, and never to advertise or promote a product, service or \
+             cause."
+            .to_string(),
+    }];
+    text.push(format!(
+        "Printed copies are limited to {print_run_limit} in all (print run)."
+    ));
+    text.push(
+        "The image may not be resold, sublicensed or redistributed as such (terms 5.4 a): not \
+         as a stock image, a template, a print-on-demand product or in a collection where it \
+         can be taken out on its own (terms 5.7 h)."
+            .to_string(),
+    );
+    text
+}
+
 /// Unlimited members owe no attribution, except for editorial use; everyone else does.
 pub fn attribution_required(tier: Tier, licence_type: LicenceType) -> bool {
     !(tier == Tier::Unlimited && licence_type == LicenceType::Standard)

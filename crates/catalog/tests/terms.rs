@@ -1086,3 +1086,69 @@ fn an_anonymous_networks_repeats_of_an_asset_within_a_day_count_once() {
         .expect("the next day");
     assert_eq!(world.downloads(&asset), 3, "a day later it counts again");
 }
+
+/// Issue 25, terms 5.3 b: an agency needs an additional licence, a new download, for each
+/// end customer. Naming a client gives the seat a separate licence per client, counted;
+/// the same client again reuses it; without a client the seat's own licence is reused as
+/// before. An anonymous caller has no licence to name a client on.
+#[test]
+fn an_agency_licenses_an_asset_once_per_end_client_and_each_counts() {
+    let world = world();
+    let asset = world.free(1);
+    let agency = customer(&world, Tier::Registered);
+    let license = |client: Option<&str>| {
+        world
+            .catalog
+            .license_for(Caller::Member(&agency), id(&asset), client)
+            .expect("licensed")
+            .grant
+    };
+    let own = new_licence(license(None));
+    assert_eq!(own.client, None);
+    let acme = match license(Some("  Acme Shoes, spring campaign ")) {
+        Grant::New(licence) => licence,
+        other => panic!("a new licence for a new client: {other:?}"),
+    };
+    assert_eq!(acme.client.as_deref(), Some("Acme Shoes, spring campaign"));
+    assert_ne!(acme.id, own.id);
+    let globex = new_licence(license(Some("Globex")));
+    assert_ne!(globex.id, acme.id);
+    assert_eq!(world.downloads(&asset), 3, "one count per new licence");
+    match license(Some("Acme Shoes, spring campaign")) {
+        Grant::Reused(licence) => assert_eq!(licence, acme),
+        other => panic!("the same client again reuses its licence: {other:?}"),
+    }
+    match license(None) {
+        Grant::Reused(licence) => assert_eq!(licence, own),
+        other => panic!("no client: the seat's own licence: {other:?}"),
+    }
+    assert_eq!(world.downloads(&asset), 3, "re-downloads do not count");
+    // The licence lists show the client.
+    let mine = world.catalog.licences(&agency).expect("licences");
+    assert_eq!(mine.len(), 3);
+    assert!(
+        mine.iter()
+            .any(|licence| licence.client.as_deref() == Some("Globex"))
+    );
+    for bad in ["", "   ", "tab\there", &"x".repeat(201)] {
+        assert_eq!(
+            class(
+                world
+                    .catalog
+                    .license_for(Caller::Member(&agency), id(&asset), Some(bad))
+            ),
+            ErrorClass::BadInput,
+            "{bad:?}"
+        );
+    }
+    let network = anonymise(address("192.0.2.7"));
+    assert_eq!(
+        class(
+            world
+                .catalog
+                .license_for(Caller::Anonymous(&network), id(&asset), Some("Acme"))
+        ),
+        ErrorClass::BadInput
+    );
+    assert_eq!(world.downloads(&asset), 3, "refusals write nothing");
+}

@@ -35,9 +35,20 @@ impl Platform {
     /// licence feeds the stockpiling detector and may cross the monthly review level;
     /// either flags the member.
     pub fn license(&self, caller: Caller<'_>, asset: AssetId) -> Result<Licensing> {
+        self.license_for(caller, asset, None)
+    }
+
+    /// [`Platform::license`] for an end client (terms 5.3 b): an agency's seat licenses the
+    /// asset once per client, each a new licence that counts.
+    pub fn license_for(
+        &self,
+        caller: Caller<'_>,
+        asset: AssetId,
+        client: Option<&str>,
+    ) -> Result<Licensing> {
         let licensing = self
             .catalog
-            .license_counted(caller, asset)
+            .license_for(caller, asset, client)
             .inspect_err(|error| {
                 if error.retry_after_secs().is_some() {
                     self.counters.quota_refusals.fetch_add(1, Ordering::Relaxed);

@@ -48,13 +48,19 @@ pub async fn license(call: Call) -> Result<Response<Body>, ApiError> {
         .parse()
         .map_err(|_| ApiError::not_found("no such asset"))?;
     let who = auth::who(&call).await?;
+    let client = call.query().get("client").map(str::to_string);
+    if client.is_some() && matches!(who, Who::Anonymous(_)) {
+        return Err(ApiError::unauthenticated(
+            "a licence for a client is a member's: send your key (Authorization: Bearer <key>)",
+        ));
+    }
     let licensing = call
         .blocking(move |app| {
             let caller = match &who {
                 Who::Anonymous(network) => Caller::Anonymous(network),
                 Who::Member(principal) => Caller::Member(principal),
             };
-            Ok(app.platform.license(caller, asset)?)
+            Ok(app.platform.license_for(caller, asset, client.as_deref())?)
         })
         .await?;
     let app = &call.app;
@@ -185,4 +191,110 @@ pub async fn verify(call: Call) -> Result<Response<Body>, ApiError> {
             licence: check,
         },
     ))
+}
+
+/// `GET /v1/licenses/{id}/certificate[?code=]`: the licence as a printable page, for its
+/// holder (by key) or for anyone with its verification code (a client, a printer): the
+/// licensee, the asset's title and author, its releases, the licence's type and text,
+/// print run, client, attribution and how to verify it.
+pub async fn certificate(call: Call) -> Result<Response<Body>, ApiError> {
+    let id = call.segment(2).to_string();
+    let code = call.query().get("code").map(str::to_string);
+    let holder = match code {
+        Some(_) => None,
+        None => Some(auth::member(&call).await?),
+    };
+    let (licence, asset, licensee) = call
+        .blocking(move |app| {
+            let catalog = app.platform.catalog();
+            let licence = match (&holder, &code) {
+                (Some(principal), _) => catalog.licence(principal, &id)?,
+                (None, Some(code)) => catalog.licence_by_code(&id, code)?,
+                (None, None) => return Err(ApiError::unauthenticated("a key or a code is needed")),
+            };
+            let asset = catalog.asset(licence.asset_id)?;
+            let licensee = catalog.member(&licence.member_id)?.name;
+            Ok((licence, asset, licensee))
+        })
+        .await?;
+    let esc = |text: &str| {
+        text.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    let yes_no = |released: bool| if released { "yes" } else { "no" };
+    let terms: String =
+        stockroom_catalog::licence_text(licence.licence_type, licence.print_run_limit)
+            .iter()
+            .map(|paragraph| format!("<p>{}</p>", esc(paragraph)))
+            .collect();
+    let client = licence
+        .client
+        .as_deref()
+        .map(|client| {
+            format!(
+                "<tr><th scope=\"row\">End client</th><td>{}</td></tr>",
+                esc(client)
+            )
+        })
+        .unwrap_or_default();
+    let attribution = if licence.attribution.required {
+        format!("Required: <code>{}</code>", esc(&licence.attribution.text))
+    } else {
+        format!(
+            "Not required (may be given: <code>{}</code>)",
+            esc(&licence.attribution.text)
+        )
+    };
+    let granted = crate::access_log::civil_date(licence.created_at.div_euclid(86_400));
+    let verify = format!(
+        "/v1/licenses/{}/verify?code={}",
+        esc(&licence.id),
+        esc(&licence.verification_code)
+    );
+    let page = format!(
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Licence certificate {id}</title>
+<style>body{{font:16px/1.5 system-ui,sans-serif;max-width:44rem;margin:2rem auto;padding:0 1rem;color:#111}}
+table{{border-collapse:collapse;width:100%}}th,td{{text-align:left;vertical-align:top;padding:.35rem .5rem;border-bottom:1px solid #ccc}}
+th{{width:12rem}}code{{font-size:.9em}}@media print{{body{{margin:0}}a{{color:inherit}}}}</style></head>
+<body><main><h1>Licence certificate</h1>
+<table>
+<tr><th scope="row">Licence</th><td><code>{id}</code>, {kind}</td></tr>
+<tr><th scope="row">Licensee</th><td>{licensee}</td></tr>{client}
+<tr><th scope="row">Image</th><td>{title} (<code>{asset}</code>) by {author}</td></tr>
+<tr><th scope="row">Releases</th><td>model release: {model}; property release: {property}</td></tr>
+<tr><th scope="row">Granted</th><td>{granted}, {tier} membership</td></tr>
+<tr><th scope="row">Print run</th><td>{print_run} copies</td></tr>
+<tr><th scope="row">Attribution</th><td>{attribution}</td></tr>
+<tr><th scope="row">Verification code</th><td><code>{code}</code></td></tr>
+</table>
+<h2>What this licence allows</h2>{terms}
+<p>Anyone may confirm this licence at <a href="{verify}">{verify}</a>.</p></main></body></html>
+"#,
+        id = esc(&licence.id),
+        kind = licence.licence_type,
+        licensee = esc(&licensee),
+        title = esc(&asset.title),
+        asset = asset.id,
+        author = esc(&asset.author_name),
+        model = yes_no(asset.model_release),
+        property = yes_no(asset.property_release),
+        tier = licence.tier,
+        print_run = licence.print_run_limit,
+        code = esc(&licence.verification_code),
+    );
+    let mut response = Response::new(Body::from(page));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    Ok(response)
 }

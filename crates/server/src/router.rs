@@ -121,6 +121,7 @@ async fn dispatch(route: Route, call: Call) -> Result<Response<Body>, ApiError> 
         Route::Download => downloads::download(call).await,
         Route::Licence => downloads::licence(call).await,
         Route::VerifyLicence => downloads::verify(call).await,
+        Route::Certificate => downloads::certificate(call).await,
         Route::Withdraw => api::withdraw(call).await,
         Route::Takedown => api::takedown(call).await,
         Route::Duplicates => uploads::duplicates(call).await,
