@@ -98,6 +98,9 @@ def file_check(dump):
         sets.setdefault(group, []).append(
             (distance(reference, row["pdq"]), distance(reference, row["before_pdq"]), name[-1])
         )
+    apart = sorted(distance(row["pdq"], row["lookup_pdq"]) for row in rows)
+    print(f"printed PDQ (a JPEG's luma alone) vs the one ingest indexes (colour decode): "
+          f"median {apart[len(apart) // 2]} bits, worst {apart[-1]}, {len(apart)} images")
     print("PDQ against the reference on the full decode, images of quality >= 80: within 10 bits (median, worst)")
     print(f"{'set':40} {'images':>6} | {'now':>16} | {'before':>16}")
     for group, found in sorted(sets.items()):

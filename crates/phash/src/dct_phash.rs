@@ -24,6 +24,19 @@ pub fn phash64(rgb: &[u8], width: usize, height: usize) -> u64 {
                 >> 16
         })
         .collect();
+    phash_of_grey(&grey, width, height)
+}
+
+/// [`phash64`] of one byte of grey a pixel (BT.601 luma, as a JPEG's Y channel holds it).
+pub fn phash64_grey(grey: &[u8], width: usize, height: usize) -> u64 {
+    if width == 0 || height == 0 || grey.len() < width * height {
+        return 0;
+    }
+    let grey: Vec<u32> = grey.iter().map(|&value| u32::from(value)).collect();
+    phash_of_grey(&grey, width, height)
+}
+
+fn phash_of_grey(grey: &[u32], width: usize, height: usize) -> u64 {
     let bounds = |index: usize, size: usize| -> (usize, usize) {
         let start = index * size / SIZE;
         let end = ((index + 1) * size / SIZE).max(start + 1).min(size);

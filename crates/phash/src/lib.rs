@@ -18,7 +18,7 @@ mod hash;
 mod pdq;
 mod trim;
 
-pub use dct_phash::phash64;
+pub use dct_phash::{phash64, phash64_grey};
 pub use hash::{Hash256, ParseHashError, phash_hex};
 pub use pdq::{
     Luma, MIN_HASHABLE_DIM, MIN_RELIABLE_QUALITY, Pdq, PdqDct, Transform, luma_from_rgb, pdq,

@@ -62,6 +62,18 @@ impl Luma {
         }
     }
 
+    /// One byte of grey a pixel (BT.601 luma, as a JPEG's Y channel holds it), as a
+    /// picture of its own size.
+    pub fn from_grey(grey: &[u8], width: usize, height: usize) -> Luma {
+        debug_assert_eq!(grey.len(), width * height);
+        Luma {
+            width,
+            height,
+            pixels: grey.iter().map(|&value| f32::from(value)).collect(),
+            covers: (width, height),
+        }
+    }
+
     /// The same pixels, standing for a picture of `width × height` (never less than the
     /// pixels themselves).
     pub fn covering(self, width: usize, height: usize) -> Luma {

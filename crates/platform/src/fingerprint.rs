@@ -14,8 +14,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use stockroom_dupes::{DupIndex, Match, Query};
-use stockroom_phash::{DECODE_LONG_SIDE, Fingerprint, Pdq, pdq_from_rgb_covering, phash64};
-use stockroom_render::{Limits, Pixels, RenderError, auto_keywords, decode_oriented};
+use stockroom_phash::{
+    DECODE_LONG_SIDE, Fingerprint, Luma, Pdq, pdq, pdq_from_rgb_covering, phash64, phash64_grey,
+};
+use stockroom_render::{
+    Limits, Pixels, RenderError, auto_keywords, decode_grey_oriented, decode_oriented,
+};
 use stockroom_vocab::AssetId;
 
 use crate::error::{PlatformError, Result};
@@ -160,6 +164,17 @@ pub struct Printed {
 /// Decodes (within `limits`) an image file's bytes and computes only its published hashes:
 /// none of the trimmed, centre, mirrored or inset regions a lookup needs.
 pub fn print_bytes(bytes: &[u8], limits: &Limits) -> Result<Printed, RenderError> {
+    // A JPEG's own luma is all these hashes look at: the decoder then skips colour.
+    if let Some(grey) = decode_grey_oriented(bytes, limits, DECODE_LONG_SIDE)? {
+        let (width, height) = (grey.width as usize, grey.height as usize);
+        let luma = Luma::from_grey(&grey.luma, width, height);
+        let (full_width, full_height) = covers(grey.source.displayed_size());
+        return Ok(Printed {
+            pdq: pdq(luma.covering(full_width, full_height)),
+            phash: phash64_grey(&grey.luma, width, height),
+            blake3: blake3::hash(bytes),
+        });
+    }
     let (pixels, size) = decode(bytes, limits)?;
     let (width, height) = (pixels.width as usize, pixels.height as usize);
     Ok(Printed {

@@ -93,7 +93,8 @@ impl SourceInfo {
 pub struct Decoded {
     /// What the header said.
     pub info: SourceInfo,
-    /// Packed RGB, `width * height * 3` bytes, not yet oriented.
+    /// Packed RGB, `width * height * 3` bytes, not yet oriented (one byte a pixel, grey,
+    /// from [`decode_jpeg_grey`]).
     pub rgb: Vec<u8>,
     /// Width of `rgb`, in pixels.
     pub width: u32,
@@ -229,6 +230,35 @@ fn decode_jpeg(
     target_long_side: u32,
     chroma: Upsampling,
 ) -> Result<Decoded> {
+    // Only a grey decode of a CMYK file has no answer.
+    decode_jpeg_as(bytes, limits, target_long_side, chroma, false)?
+        .ok_or(RenderError::UnsupportedFormat)
+}
+
+/// A JPEG's own luma (its Y channel: the BT.601 grey that PDQ and pHash compute from RGB),
+/// decoded at the smallest scale whose long side is still at least `target_long_side`,
+/// one byte a pixel: for hashing, which needs no colour, so the decoder skips the colour
+/// components' inverse DCT, upsampling and conversion. `None` for anything but a JPEG in
+/// YCbCr or grey (CMYK decodes through [`decode`]).
+pub fn decode_jpeg_grey(
+    bytes: &[u8],
+    limits: &Limits,
+    target_long_side: u32,
+) -> Result<Option<Decoded>> {
+    check_file_size(bytes, limits)?;
+    if sniff(bytes) != Some(Format::Jpeg) {
+        return Ok(None);
+    }
+    decode_jpeg_as(bytes, limits, target_long_side, Upsampling::Fast, true)
+}
+
+fn decode_jpeg_as(
+    bytes: &[u8],
+    limits: &Limits,
+    target_long_side: u32,
+    chroma: Upsampling,
+    grey: bool,
+) -> Result<Option<Decoded>> {
     let mut decompressor = Decompressor::new().map_err(RenderError::Jpeg)?;
     let header = decompressor.read_header(bytes).map_err(RenderError::Jpeg)?;
     let metadata = jpeg_markers::read_metadata(bytes);
@@ -253,10 +283,11 @@ fn decode_jpeg(
         .map_err(RenderError::Jpeg)?;
     let scaled = header.scaled(scale);
     let cmyk = matches!(header.colorspace, Colorspace::CMYK | Colorspace::YCCK);
-    let format = if cmyk {
-        PixelFormat::CMYK
-    } else {
-        PixelFormat::RGB
+    let format = match (cmyk, grey) {
+        (true, true) => return Ok(None),
+        (true, false) => PixelFormat::CMYK,
+        (false, true) => PixelFormat::GRAY,
+        (false, false) => PixelFormat::RGB,
     };
     let mut pixels = vec![0u8; scaled.width * scaled.height * format.size()];
     let image = turbojpeg::Image {
@@ -275,14 +306,14 @@ fn decode_jpeg(
         .decompress(dc_only.as_deref().unwrap_or(bytes), image)
         .map_err(RenderError::Jpeg)?;
     let rgb = if cmyk { cmyk_to_rgb(&pixels) } else { pixels };
-    Ok(Decoded {
+    Ok(Some(Decoded {
         info,
         rgb,
         width: scaled.width as u32,
         height: scaled.height as u32,
         icc_profile: metadata.icc_profile,
         prescaled: scale != ScalingFactor::ONE,
-    })
+    }))
 }
 
 /// Still WebPs decode scaled by the largest whole factor that keeps the target size;

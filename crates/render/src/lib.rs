@@ -39,7 +39,8 @@ mod webp;
 pub use allocator::keep_decode_buffers;
 pub use budget::{DEFAULT_DECODE_BUDGET, decode_bytes_reserved, set_decode_budget};
 pub use decode::{
-    Decoded, Limits, SourceInfo, Upsampling, decode, decode_upsampling, probe, sniff,
+    Decoded, Limits, SourceInfo, Upsampling, decode, decode_jpeg_grey, decode_upsampling, probe,
+    sniff,
 };
 pub use error::{Format, RenderError, Result};
 pub use keywords::auto_keywords;
@@ -251,6 +252,42 @@ pub fn decode_oriented_upsampling(
         width,
         height,
     })
+}
+
+/// One byte a pixel of grey (BT.601 luma) as displayed, decoded at reduced scale: what
+/// PDQ and pHash look at, without colour.
+#[derive(Clone, Debug)]
+pub struct Grey {
+    /// What the original's header said.
+    pub source: SourceInfo,
+    /// `width * height` bytes.
+    pub luma: Vec<u8>,
+    /// Width of `luma`, in pixels.
+    pub width: u32,
+    /// Height of `luma`, in pixels.
+    pub height: u32,
+}
+
+/// A JPEG's own luma, as [`decode_oriented`] would size and orient its pixels (see
+/// [`decode_jpeg_grey`]); `None` for other formats and CMYK JPEGs.
+pub fn decode_grey_oriented(
+    original: &[u8],
+    limits: &Limits,
+    long_side: u32,
+) -> Result<Option<Grey>> {
+    let Some(decoded) = decode::decode_jpeg_grey(original, limits, long_side)? else {
+        return Ok(None);
+    };
+    let (luma, width, height) =
+        resize::box_shrink_grey(decoded.rgb, decoded.width, decoded.height, long_side)?;
+    let (luma, width, height) =
+        resize::orient_bytes(luma, width, height, decoded.info.orientation, 1);
+    Ok(Some(Grey {
+        source: decoded.info,
+        luma,
+        width,
+        height,
+    }))
 }
 
 /// A rayon pool for rendering, so decode and resize never run on an async executor.

@@ -73,20 +73,51 @@ pub fn box_shrink(
     height: u32,
     long_side: u32,
 ) -> Result<(Vec<u8>, u32, u32)> {
+    box_shrink_as(rgb, width, height, long_side, PixelType::U8x3)
+}
+
+/// [`box_shrink`] of one byte a pixel (grey).
+pub fn box_shrink_grey(
+    grey: Vec<u8>,
+    width: u32,
+    height: u32,
+    long_side: u32,
+) -> Result<(Vec<u8>, u32, u32)> {
+    box_shrink_as(grey, width, height, long_side, PixelType::U8)
+}
+
+fn box_shrink_as(
+    rgb: Vec<u8>,
+    width: u32,
+    height: u32,
+    long_side: u32,
+    pixel: PixelType,
+) -> Result<(Vec<u8>, u32, u32)> {
     let factor = width.max(height) / long_side.max(1);
     if factor < 2 {
         return Ok((rgb, width, height));
     }
     let (to_width, to_height) = (width.div_ceil(factor), height.div_ceil(factor));
     let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Box));
-    let source = Image::from_vec_u8(width, height, rgb, PixelType::U8x3)?;
-    let mut target = Image::new(to_width, to_height, PixelType::U8x3);
+    let source = Image::from_vec_u8(width, height, rgb, pixel)?;
+    let mut target = Image::new(to_width, to_height, pixel);
     Resizer::new().resize(&source, &mut target, &options)?;
     Ok((target.into_vec(), to_width, to_height))
 }
 
 /// Applies EXIF orientation (1–8) to packed RGB; returns the new pixels and size.
 pub fn orient(rgb: Vec<u8>, width: u32, height: u32, orientation: u8) -> (Vec<u8>, u32, u32) {
+    orient_bytes(rgb, width, height, orientation, 3)
+}
+
+/// [`orient`] for pixels of `size` bytes each (1: grey).
+pub fn orient_bytes(
+    rgb: Vec<u8>,
+    width: u32,
+    height: u32,
+    orientation: u8,
+    size: usize,
+) -> (Vec<u8>, u32, u32) {
     if !(2..=8).contains(&orientation) {
         return (rgb, width, height);
     }
@@ -106,9 +137,9 @@ pub fn orient(rgb: Vec<u8>, width: u32, height: u32, orientation: u8) -> (Vec<u8
                 7 => (h - 1 - y, w - 1 - x),
                 _ => (y, w - 1 - x),
             };
-            let from = (y * w + x) * 3;
-            let to = (dy * out_w + dx) * 3;
-            out[to..to + 3].copy_from_slice(&rgb[from..from + 3]);
+            let from = (y * w + x) * size;
+            let to = (dy * out_w + dx) * size;
+            out[to..to + size].copy_from_slice(&rgb[from..from + size]);
         }
     }
     (out, out_w as u32, out_h as u32)

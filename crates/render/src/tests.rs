@@ -1011,3 +1011,49 @@ fn large_sixteen_bit_and_interlaced_pngs_are_never_decoded_whole() {
         );
     }
 }
+
+/// Hashing reads a JPEG's own Y channel: the same grey, size and orientation as the BT.601
+/// luma of its RGB decode, with nothing for other formats.
+#[test]
+fn a_jpegs_grey_is_the_luma_of_its_colour_decode_sized_and_turned_alike() -> Result<()> {
+    let jpeg = encode_test_jpeg(&gradient(400, 200), 400, 200, PixelFormat::RGB);
+    let tiff: &[u8] = b"MM\0\x2a\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01\0\x06\0\0\0\0\0\0";
+    let mut app1 = vec![0xff, 0xe1];
+    app1.extend_from_slice(&((tiff.len() + 8) as u16).to_be_bytes());
+    app1.extend_from_slice(b"Exif\0\0");
+    app1.extend_from_slice(tiff);
+    let turned = jpeg_markers::insert_after_soi(jpeg, &app1);
+    for (bytes, long_side) in [
+        (corpus("aqua.jpg"), 300),
+        (corpus("storm.jpg"), 300),
+        (turned, 100),
+    ] {
+        let limits = Limits::default();
+        let grey = decode_grey_oriented(&bytes, &limits, long_side)?.expect("a JPEG");
+        let colour = decode_oriented(&bytes, &limits, long_side)?;
+        assert_eq!((grey.width, grey.height), (colour.width, colour.height));
+        let luma = colour
+            .rgb
+            .chunks_exact(3)
+            .map(|p| 0.299 * f64::from(p[0]) + 0.587 * f64::from(p[1]) + 0.114 * f64::from(p[2]));
+        let off: f64 = grey
+            .luma
+            .iter()
+            .zip(luma)
+            .map(|(&y, l)| (f64::from(y) - l).abs())
+            .sum::<f64>()
+            / grey.luma.len() as f64;
+        assert!(
+            off < 1.5,
+            "{}×{}: off by {off} on average",
+            grey.width,
+            grey.height
+        );
+    }
+    let png = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/render/deep16.png"),
+    )
+    .expect("a PNG");
+    assert!(decode_grey_oriented(&png, &Limits::default(), 100)?.is_none());
+    Ok(())
+}

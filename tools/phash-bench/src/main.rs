@@ -170,6 +170,8 @@ fn dump(files: &[PathBuf], out: &Path) -> Result<()> {
         let bytes = std::fs::read(file).with_context(|| file.display().to_string())?;
         let (print, pixels) = fingerprint(&bytes).with_context(|| file.display().to_string())?;
         let (width, height) = (pixels.width, pixels.height);
+        // What `stockroom hash` prints (a JPEG's luma alone) is the PDQ checked on the file.
+        let printed = print_bytes(&bytes, &Limits::default())?.pdq;
         let raw = out.join(format!("{number}.rgb"));
         std::fs::write(&raw, &pixels.rgb)?;
         let before = {
@@ -190,11 +192,12 @@ fn dump(files: &[PathBuf], out: &Path) -> Result<()> {
             })
             .collect();
         println!(
-            "{{\"file\":{:?},\"raw\":{:?},\"width\":{width},\"height\":{height},\"pdq\":\"{}\",\"pdq_quality\":{},\"before_pdq\":\"{}\",\"pixels_pdq\":\"{}\",\"quality\":{},\"variance_kept\":{:.4},\"dihedral\":{{{}}}}}",
+            "{{\"file\":{:?},\"raw\":{:?},\"width\":{width},\"height\":{height},\"pdq\":\"{}\",\"pdq_quality\":{},\"lookup_pdq\":\"{}\",\"before_pdq\":\"{}\",\"pixels_pdq\":\"{}\",\"quality\":{},\"variance_kept\":{:.4},\"dihedral\":{{{}}}}}",
             file.display().to_string(),
             raw.display().to_string(),
+            printed.hash,
+            printed.quality,
             print.pdq.hash,
-            print.pdq.quality,
             before.hash,
             whole.hash(),
             whole.quality,
