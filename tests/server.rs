@@ -616,10 +616,10 @@ fn licences_follow_the_terms_and_download_links_are_signed_and_resumable() {
     let stored = std::fs::read(repo().join("corpus/photos/yellowflower.jpg")).expect("photo");
     assert_eq!(original.body, stored, "the original, byte for byte");
     assert_eq!(original.header("cache-control"), Some("private, no-store"));
-    assert!(
-        original
-            .header("content-disposition")
-            .is_some_and(|value| value.starts_with("attachment;"))
+    // Named after the site (`site.name`, here the default).
+    assert_eq!(
+        original.header("content-disposition"),
+        Some(format!("attachment; filename=\"stockroom.example-{unlimited_only}.jpg\"").as_str())
     );
     let resumed = server.request("GET", url, &[("Range", "bytes=1000-")], b"");
     assert_eq!(resumed.status, 206);
@@ -2250,4 +2250,122 @@ fn browsers_and_cdns_get_cors_cacheable_misses_named_problems_and_one_parameter_
         total("property_release=true") + total("property_release=false"),
         all
     );
+}
+
+#[test]
+fn admins_change_memberships_seats_rotate_keys_and_unpaid_licences_are_suspended() {
+    let server = serve(DEFAULT_CONFIG);
+    let unlimited_only = server.asset("yellowflower.jpg").to_string();
+    let (_, admin) = server.member("Ada", "admin", "registered", 1);
+    let (_, moderator) = server.member("Mo", "moderator", "registered", 1);
+    let (member, keys) = server.member("Uma", "customer", "registered", 1);
+    let bearer = |key: &str| format!("Bearer {key}");
+    let post = |path: &str, key: &str| {
+        server.request("POST", path, &[("Authorization", &bearer(key))], b"")
+    };
+    let membership = |query: &str, key: &str| {
+        post(
+            &format!("/v1/admin/members/{member}/membership?{query}"),
+            key,
+        )
+    };
+    let license = |key: &str| post(&format!("/v1/assets/{unlimited_only}/licenses"), key);
+    license(&keys[0]).assert_problem(403);
+    // Only an admin changes a membership; nonsense is 400 and changes nothing.
+    membership("tier=unlimited&seats=2", &moderator[0]).assert_problem(403);
+    membership("tier=unlimited&seats=2", &keys[0]).assert_problem(403);
+    membership("tier=gold", &admin[0]).assert_problem(400);
+    membership("tier=registered&seats=3", &admin[0]).assert_problem(400);
+    membership("ends_at=someday", &admin[0]).assert_problem(400);
+    let up = membership(
+        "tier=unlimited&seats=2&ends_at=2099-01-01&reason=bought",
+        &admin[0],
+    );
+    assert_eq!(up.status, 200, "{}", up.text());
+    let up = up.json();
+    assert_eq!(up["member"]["tier"], "unlimited");
+    assert_eq!(up["member"]["ends_at"], 4_070_908_800i64);
+    assert_eq!(up["member"]["paid"], true);
+    let seat_key = up["new_keys"][0]["key"].as_str().expect("a new seat's key");
+    let seat_id = up["new_keys"][0]["seat_id"].as_str().expect("its id");
+    let granted = license(seat_key);
+    assert_eq!(granted.status, 201, "{}", granted.text());
+    let granted = granted.json();
+    let (id, code) = (
+        granted["license"]["id"].as_str().expect("id"),
+        granted["license"]["verification_code"]
+            .as_str()
+            .expect("code"),
+    );
+    let download = granted["download_url"]
+        .as_str()
+        .expect("a link")
+        .to_string();
+    // A seat rotates its own key: the old one stops at once, the new one works.
+    let rotated = post(&format!("/v1/members/me/seats/{seat_id}/key"), seat_key);
+    assert_eq!(rotated.status, 200, "{}", rotated.text());
+    let new_key = rotated.json()["key"].as_str().expect("key").to_string();
+    server
+        .request(
+            "GET",
+            "/v1/members/me",
+            &[("Authorization", &bearer(seat_key))],
+            b"",
+        )
+        .assert_problem(401);
+    let me = server.request(
+        "GET",
+        "/v1/members/me",
+        &[("Authorization", &bearer(&new_key))],
+        b"",
+    );
+    assert_eq!(me.status, 200);
+    assert_eq!(me.json()["seat_id"], seat_id);
+    // A seat may not rotate another's (the owner's) key.
+    let owner_seat = me.json()["seats"][0]["id"]
+        .as_str()
+        .expect("owner seat")
+        .to_string();
+    post(&format!("/v1/members/me/seats/{owner_seat}/key"), &new_key).assert_problem(403);
+    // Unpaid: the licence is suspended (verification says so, its link stops, the seat is
+    // out) until it is paid.
+    assert_eq!(
+        membership("paid=false&reason=card%20declined", &admin[0]).status,
+        200
+    );
+    let verify = server.get(&format!("/v1/licenses/{id}/verify?code={code}"));
+    assert_eq!(verify.status, 200);
+    assert_eq!(
+        (
+            verify.json()["valid"].clone(),
+            verify.json()["suspended"].clone()
+        ),
+        (Value::Bool(false), Value::Bool(true))
+    );
+    let certificate = server.get(&format!("/v1/licenses/{id}/certificate?code={code}"));
+    assert!(
+        certificate.text().contains("Suspended"),
+        "{}",
+        certificate.text()
+    );
+    server.get(&download).assert_problem(403);
+    license(&new_key).assert_problem(403);
+    assert_eq!(membership("paid=true", &admin[0]).status, 200);
+    let verify = server.get(&format!("/v1/licenses/{id}/verify?code={code}"));
+    assert_eq!(verify.json()["valid"], true);
+    assert_eq!(server.get(&download).status, 200);
+    assert_eq!(
+        license(&new_key).status,
+        200,
+        "the seat's licence is reused"
+    );
+    // The changes are in the audit history, by the admin.
+    let audit = server.request(
+        "GET",
+        "/v1/moderation/audit?action=membership",
+        &[("Authorization", &bearer(&admin[0]))],
+        b"",
+    );
+    assert_eq!(audit.status, 200, "{}", audit.text());
+    assert_eq!(audit.json()["results"].as_array().map(Vec::len), Some(3));
 }

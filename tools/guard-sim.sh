@@ -39,10 +39,28 @@ for style in bulk scripted sweeper walker; do
   for _ in $(seq 10); do add "$style" unlimited 1; done
 done
 for _ in $(seq 20); do add shared registered 1; done
+for style in leaver finisher; do
+  for _ in $(seq 10); do add "$style" unlimited 1; done
+done
 moderator=$("$bin" members add --data "$work/data" --name Mo --role moderator --tier registered |
   sed -E 's/.*"keys":\["([^"]+)".*/\1/')
+admin=$("$bin" members add --data "$work/data" --name Ada --role admin --tier registered |
+  sed -E 's/.*"keys":\["([^"]+)".*/\1/')
+# Leavers and finishers: memberships that end two days from now.
+ends=$(($(date +%s) + 2 * 86400))
+grep -E '"label":"(leaver|finisher)"' "$work/members.jsonl" |
+  sed -E 's/.*"id":"([^"]+)".*/\1/' | while read -r id; do
+  "$bin" members set "$id" --data "$work/data" --key "$admin" --ends "$ends" --reason sim >/dev/null
+done
+# The simulation compresses days into minutes: the ending signal's share of the daily
+# limit is scaled to a run of a few minutes (a leaver's ~30 licences), the rest is default.
+cat >"$work/config.toml" <<'TOML'
+[guard.stockpiling]
+ending_share = 0.05
+TOML
+echo "serving with guard.stockpiling.ending_share = 0.05 (default 0.25): days are minutes here" >&2
 
-"$bin" serve --data "$work/data" --listen 127.0.0.1:0 >"$work/serve.out" 2>"$work/serve.err" &
+"$bin" --config "$work/config.toml" serve --data "$work/data" --listen 127.0.0.1:0 >"$work/serve.out" 2>"$work/serve.err" &
 server_pid=$!
 for _ in $(seq 100); do [ -s "$work/serve.out" ] && break; sleep 0.1; done
 url=http://$(sed -E 's/.*"listening":"([^"]+)".*/\1/' "$work/serve.out" | head -1)

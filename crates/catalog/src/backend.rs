@@ -9,8 +9,9 @@ use stockroom_vocab::AssetId;
 use crate::error::Result;
 use crate::{
     AssetRecord, AuditEntry, AuditFilter, BlockEntry, BlockHashes, Caller, Created, Erasure,
-    Export, Grant, Holder, Licence, LicenceCheck, Licensing, Member, MonthStats, NewAsset,
-    NewMember, Principal, PurgeEvent, SqliteCatalog, Withdrawal,
+    Export, Grant, Holder, Licence, LicenceCheck, Licensing, Member, MembershipChange,
+    MembershipChanged, MonthStats, NewAsset, NewMember, Principal, PurgeEvent, SeatKey,
+    SqliteCatalog, Withdrawal,
 };
 
 /// Members, assets' terms and lifecycle, licences and the download ledger.
@@ -121,6 +122,16 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
     fn add_seat(&self, member_id: &str) -> Result<(String, String)>;
     /// Removes a seat (its key stops working).
     fn remove_seat(&self, member_id: &str, seat_id: &str) -> Result<()>;
+    /// Changes a membership's tier, seats, end date or payment (an admin's act, audited).
+    fn change_membership(
+        &self,
+        member_id: &str,
+        change: &MembershipChange,
+        admin: &Principal,
+        reason: &str,
+    ) -> Result<MembershipChanged>;
+    /// Gives a live seat a new key; the old one stops at once.
+    fn rotate_key(&self, member_id: &str, seat_id: &str) -> Result<SeatKey>;
     /// Forgets cached principals if any member changed since the last call, here or in
     /// another process; whether one did.
     fn sync_member_changes(&self) -> Result<bool>;
@@ -183,6 +194,8 @@ forward! {
     clear(id: &str) -> Result<()>;
     add_seat(member_id: &str) -> Result<(String, String)>;
     remove_seat(member_id: &str, seat_id: &str) -> Result<()>;
+    change_membership(member_id: &str, change: &MembershipChange, admin: &Principal, reason: &str) -> Result<MembershipChanged>;
+    rotate_key(member_id: &str, seat_id: &str) -> Result<SeatKey>;
     sync_member_changes() -> Result<bool>;
     export(member_id: &str) -> Result<Export>;
     erase(member_id: &str) -> Result<Erasure>;

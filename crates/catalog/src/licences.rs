@@ -54,7 +54,14 @@ pub struct Licence {
     /// none for the seat's own use.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client: Option<String>,
+    /// Granted under an unlimited membership that is now marked unpaid: suspended until it
+    /// is paid (terms 6.3); it neither downloads nor verifies as valid meanwhile.
+    pub suspended: bool,
 }
+
+/// Why a suspended licence is refused.
+const SUSPENDED: &str =
+    "this licence is suspended until the membership it was granted under is paid (terms 6.3)";
 
 /// The longest client name a licence takes.
 pub const MAX_CLIENT_CHARS: usize = 200;
@@ -104,6 +111,9 @@ pub struct Licensing {
     pub author_assets: u32,
     /// When the asset was uploaded (the listing order).
     pub created_at: i64,
+    /// When the downloader's paid membership ends, Unix seconds (stockpiling before an
+    /// end is a signal).
+    pub ends_at: Option<i64>,
 }
 
 /// Whose licence a download link carries, as pacing needs it.
@@ -135,6 +145,8 @@ pub struct LicenceCheck {
     pub print_run_limit: u32,
     /// When it was granted, Unix seconds.
     pub created_at: i64,
+    /// Suspended while the membership it was granted under is unpaid (terms 6.3).
+    pub suspended: bool,
 }
 
 /// What licensing needs of an asset, read inside the transaction.
@@ -190,8 +202,12 @@ impl SqliteCatalog {
                 author_id: &asset.author_id,
                 at: now,
             };
-            let (grant, usage, seats) = match who {
-                Err(network) => license_anonymous(db, &download, &asset, &network, &site, &quotas)?,
+            let (grant, usage, seats, ends_at) = match who {
+                Err(network) => {
+                    let (grant, usage, seats) =
+                        license_anonymous(db, &download, &asset, &network, &site, &quotas)?;
+                    (grant, usage, seats, None)
+                }
                 Ok(seat_id) => {
                     license_seat(db, &download, &asset, seat_id, client, &site, &quotas)?
                 }
@@ -211,6 +227,7 @@ impl SqliteCatalog {
                 author_id: asset.author_id,
                 author_assets,
                 created_at: asset.created_at,
+                ends_at,
             })
         })
     }
@@ -219,32 +236,26 @@ impl SqliteCatalog {
     /// whether their downloads are slowed (past the soft daily limit).
     pub fn holder(&self, licence_id: &str) -> Result<Holder> {
         let db = self.read();
-        let (member_id, seat_id): (String, String) = db
-            .prepare_cached("SELECT member_id, seat_id FROM licences WHERE id = ?1")?
-            .query_row([licence_id], |row| Ok((row.get(0)?, row.get(1)?)))
-            .optional()?
+        let licence = licence_where(&db, "id = ?1", params![licence_id])?
+            .into_iter()
+            .next()
             .ok_or_else(|| CatalogError::NotFound {
                 what: "licence",
                 id: licence_id.to_string(),
             })?;
-        let (tier, status, seats): (Tier, MemberStatus, u32) = db
-            .prepare_cached(
-                "SELECT tier, status,
-                     (SELECT COUNT(*) FROM seats WHERE member_id = m.id AND removed_at IS NULL)
-                 FROM members m WHERE id = ?1",
-            )?
-            .query_row([&member_id], |row| {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-            })
-            .optional()?
-            .ok_or_else(|| crate::members::not_found(&member_id))?;
-        let day = counted_since(&db, Counter::Member(&member_id), self.now() - DAY)?;
+        if licence.suspended {
+            return Err(CatalogError::Forbidden(SUSPENDED));
+        }
+        let now = self.now();
+        // An ended membership's licences stay valid, its other seats' links too.
+        let seat = seat_holder(&db, &licence.seat_id, now, false)?;
+        let day = counted_since(&db, Counter::Member(&seat.member_id), now - DAY)?;
         Ok(Holder {
-            member_id,
-            seat_id,
-            seats,
-            status,
-            slowed: terms::is_slowed(self.quotas.of(tier, seats), day),
+            member_id: seat.member_id,
+            seat_id: licence.seat_id,
+            seats: seat.seats,
+            status: seat.status,
+            slowed: terms::is_slowed(self.quotas.of(seat.tier, seat.seats), day),
         })
     }
 
@@ -280,6 +291,7 @@ impl SqliteCatalog {
             licence_type: licence.licence_type,
             print_run_limit: licence.print_run_limit,
             created_at: licence.created_at,
+            suspended: licence.suspended,
         })
     }
 
@@ -417,9 +429,15 @@ fn license_seat(
     client: Option<String>,
     site: &Site,
     quotas: &Quotas,
-) -> Result<(Grant, Option<Usage>, u32)> {
+) -> Result<(Grant, Option<Usage>, u32, Option<i64>)> {
     let asset_id = download.asset_id;
-    let (member_id, tier, status, seats) = seat_holder(db, &seat_id)?;
+    let SeatHolder {
+        member_id,
+        tier,
+        status,
+        seats,
+        ends_at,
+    } = seat_holder(db, &seat_id, download.at, true)?;
     let existing = licence_where(
         db,
         "seat_id = ?1 AND asset_id = ?2 AND client = ?3",
@@ -438,8 +456,11 @@ fn license_seat(
         member: &member_id,
     };
     if let Some(licence) = existing {
+        if licence.suspended {
+            return Err(CatalogError::Forbidden(SUSPENDED));
+        }
         download.record(db, by(&licence.id), false)?;
-        return Ok((Grant::Reused(licence), None, seats));
+        return Ok((Grant::Reused(licence), None, seats, ends_at));
     }
     let usage = check_quota(
         db,
@@ -461,10 +482,11 @@ fn license_seat(
         verification_code: verification_code()?,
         created_at: download.at,
         client,
+        suspended: false,
     };
     insert_licence(db, &licence)?;
     download.record(db, by(&licence.id), true)?;
-    Ok((Grant::New(licence), Some(usage), seats))
+    Ok((Grant::New(licence), Some(usage), seats, ends_at))
 }
 
 fn may_see(viewer: &Principal, licence: &Licence) -> bool {
@@ -505,19 +527,64 @@ fn asset_for_licence(db: &Connection, id: &str) -> Result<AssetForLicence> {
     })
 }
 
-/// The member behind a live seat, as the database has it now, with its live seats.
-fn seat_holder(db: &Connection, seat_id: &str) -> Result<(String, Tier, MemberStatus, u32)> {
-    db.prepare_cached(
-        "SELECT m.id, m.tier, m.status,
-             (SELECT COUNT(*) FROM seats o WHERE o.member_id = m.id AND o.removed_at IS NULL)
-         FROM seats s JOIN members m ON m.id = s.member_id
-         WHERE s.id = ?1 AND s.removed_at IS NULL",
-    )?
-    .query_row([seat_id], |row| {
-        Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+/// The member behind a live seat, as the database has it now.
+struct SeatHolder {
+    member_id: String,
+    /// What the membership is licensed as now (registered once ended or while unpaid).
+    tier: Tier,
+    status: MemberStatus,
+    /// Live seats (1 once the membership has lapsed: its owner's).
+    seats: u32,
+    ends_at: Option<i64>,
+}
+
+/// The member behind a live seat at `now`. With `signing_in`, a non-owner seat of a
+/// lapsed membership is refused (a cached principal may not know yet that it lapsed).
+fn seat_holder(db: &Connection, seat_id: &str, now: i64, signing_in: bool) -> Result<SeatHolder> {
+    let (member_id, paid_tier, status, seats, ends_at, unpaid, owner): (
+        String,
+        Tier,
+        MemberStatus,
+        u32,
+        Option<i64>,
+        bool,
+        bool,
+    ) = db
+        .prepare_cached(
+            "SELECT m.id, m.tier, m.status,
+                 (SELECT COUNT(*) FROM seats o WHERE o.member_id = m.id AND o.removed_at IS NULL),
+                 m.ends_at, m.unpaid, s.is_owner
+             FROM seats s JOIN members m ON m.id = s.member_id
+             WHERE s.id = ?1 AND s.removed_at IS NULL",
+        )?
+        .query_row([seat_id], |row| {
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+                row.get(5)?,
+                row.get(6)?,
+            ))
+        })
+        .optional()?
+        .ok_or(CatalogError::UnknownKey)?;
+    let tier = crate::membership::effective_tier(paid_tier, ends_at, unpaid, now);
+    let lapsed = tier != paid_tier;
+    if lapsed && !owner && signing_in {
+        return Err(CatalogError::Forbidden(
+            "this seat's membership has ended or is unpaid; only its owner's key signs in \
+             until it is renewed",
+        ));
+    }
+    Ok(SeatHolder {
+        member_id,
+        tier,
+        status,
+        seats: if lapsed { 1 } else { seats },
+        ends_at,
     })
-    .optional()?
-    .ok_or(CatalogError::UnknownKey)
 }
 
 fn insert_licence(db: &Connection, licence: &Licence) -> Result<()> {
@@ -594,7 +661,9 @@ pub(crate) fn licence_where(
     let sql = format!(
         "SELECT id, asset_id, member_id, seat_id, tier, type, print_run_limit,
              attribution_required, attribution_text, attribution_html, verification_code,
-             created_at, client
+             created_at, client,
+             tier = 'unlimited'
+                 AND COALESCE((SELECT unpaid FROM members m WHERE m.id = licences.member_id), 0)
          FROM licences WHERE {condition} ORDER BY created_at DESC, id"
     );
     let licences = db
@@ -616,6 +685,7 @@ pub(crate) fn licence_where(
                 verification_code: row.get(10)?,
                 created_at: row.get(11)?,
                 client: Some(row.get::<_, String>(12)?).filter(|client| !client.is_empty()),
+                suspended: row.get(13)?,
             })
         })?
         .collect::<rusqlite::Result<_>>()?;

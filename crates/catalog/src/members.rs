@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::error::{CatalogError, Result};
 use crate::sql::Roles;
 use crate::terms::{MemberStatus, Role, Tier};
-use crate::{SqliteCatalog, hex, random_id};
+use crate::{SqliteCatalog, hex, membership, random_id};
 
 /// Most seats one unlimited membership may have.
 pub const MAX_SEATS: u32 = 1_000;
@@ -62,6 +62,8 @@ pub struct Principal {
     pub roles: Vec<Role>,
     /// Live seats of the membership (rate limits and quotas scale with them).
     pub seats: u32,
+    /// When the paid membership ends (Unix seconds); `tier` is already what holds now.
+    pub ends_at: Option<i64>,
 }
 
 impl Principal {
@@ -80,8 +82,18 @@ pub struct Member {
     pub name: String,
     /// What the member may do.
     pub roles: Vec<Role>,
-    /// What the member pays for.
+    /// What the member's downloads are licensed as now: `registered` once a paid
+    /// membership has ended or while it is unpaid.
     pub tier: Tier,
+    /// What the membership was bought as (differs from `tier` when it has ended or is
+    /// unpaid).
+    pub paid_tier: Tier,
+    /// When the paid membership ends, Unix seconds (none: no end date).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ends_at: Option<i64>,
+    /// False while the membership is marked unpaid: the licences issued under it are
+    /// suspended (terms 6.3).
+    pub paid: bool,
     /// Active, flagged or blocked.
     pub status: MemberStatus,
     /// Why they were flagged (the detectors' reasons with their values).
@@ -135,6 +147,10 @@ impl KeyCache {
         }
     }
 
+    fn generation(&self) -> u64 {
+        self.lock().0
+    }
+
     pub(crate) fn clear(&self) {
         let mut cache = self.lock();
         cache.0 += 1;
@@ -172,7 +188,7 @@ pub(crate) fn load_or_create_secret(path: &Path) -> Result<[u8; 32]> {
     }
 }
 
-fn new_key() -> Result<String> {
+pub(crate) fn new_key() -> Result<String> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(CatalogError::Random)?;
     Ok(format!("{KEY_PREFIX}{}", hex(&bytes)))
@@ -208,7 +224,7 @@ fn validate(new: &NewMember) -> Result<()> {
 }
 
 impl SqliteCatalog {
-    fn key_hash(&self, key: &str) -> [u8; 32] {
+    pub(crate) fn key_hash(&self, key: &str) -> [u8; 32] {
         *blake3::keyed_hash(&self.secret, key.as_bytes()).as_bytes()
     }
 
@@ -251,11 +267,14 @@ impl SqliteCatalog {
     /// then refused by what they ask for, with a reason).
     pub fn authenticate(&self, key: &str) -> Result<Principal> {
         let hash = self.key_hash(key);
+        let now = self.now();
         let generation = match self.keys.get(&hash) {
-            Ok(principal) => return Ok(principal),
+            Ok(principal) if !ended_since_cached(&principal, now) => return Ok(principal),
+            Ok(_) => self.keys.generation(),
             Err(generation) => generation,
         };
-        let principal = principal_by_hash(&self.read(), &hash)?.ok_or(CatalogError::UnknownKey)?;
+        let principal =
+            principal_by_hash(&self.read(), &hash, now)?.ok_or(CatalogError::UnknownKey)?;
         self.keys.put(generation, hash, principal.clone());
         Ok(principal)
     }
@@ -263,12 +282,13 @@ impl SqliteCatalog {
     /// The principal for `key` if the cache holds it: no database, so the async request
     /// path may ask before falling back to [`Catalog::authenticate`] off its workers.
     pub fn cached_principal(&self, key: &str) -> Option<Principal> {
-        self.keys.get(&self.key_hash(key)).ok()
+        let principal = self.keys.get(&self.key_hash(key)).ok()?;
+        (!ended_since_cached(&principal, self.now())).then_some(principal)
     }
 
     /// A member.
     pub fn member(&self, id: &str) -> Result<Member> {
-        member(&self.read(), id)?.ok_or_else(|| not_found(id))
+        member(&self.read(), id, self.now())?.ok_or_else(|| not_found(id))
     }
 
     /// Every member, oldest first.
@@ -278,8 +298,9 @@ impl SqliteCatalog {
             .prepare_cached("SELECT id FROM members ORDER BY created_at, id")?
             .query_map([], |row| row.get(0))?
             .collect::<rusqlite::Result<_>>()?;
+        let now = self.now();
         ids.iter()
-            .filter_map(|id| member(&db, id).transpose())
+            .filter_map(|id| member(&db, id, now).transpose())
             .collect()
     }
 
@@ -426,16 +447,21 @@ pub(crate) fn not_found(id: &str) -> CatalogError {
     }
 }
 
-pub(crate) fn principal_by_hash(db: &Connection, hash: &[u8; 32]) -> Result<Option<Principal>> {
-    let principal = db
+pub(crate) fn principal_by_hash(
+    db: &Connection,
+    hash: &[u8; 32],
+    now: i64,
+) -> Result<Option<Principal>> {
+    let found = db
         .prepare_cached(
             "SELECT s.id, s.is_owner, m.id, m.tier, m.status, m.roles,
-                 (SELECT COUNT(*) FROM seats o WHERE o.member_id = m.id AND o.removed_at IS NULL)
+                 (SELECT COUNT(*) FROM seats o WHERE o.member_id = m.id AND o.removed_at IS NULL),
+                 m.ends_at, m.unpaid
              FROM seats s JOIN members m ON m.id = s.member_id
              WHERE s.key_hash = ?1 AND s.removed_at IS NULL",
         )?
         .query_row([&hash[..]], |row| {
-            Ok(Principal {
+            let principal = Principal {
                 seat_id: row.get(0)?,
                 owner: row.get(1)?,
                 member_id: row.get(2)?,
@@ -443,23 +469,51 @@ pub(crate) fn principal_by_hash(db: &Connection, hash: &[u8; 32]) -> Result<Opti
                 status: row.get(4)?,
                 roles: row.get::<_, Roles>(5)?.0,
                 seats: row.get(6)?,
-            })
+                ends_at: row.get(7)?,
+            };
+            Ok((principal, row.get::<_, bool>(8)?))
         })
         .optional()?;
-    Ok(principal)
+    let Some((mut principal, unpaid)) = found else {
+        return Ok(None);
+    };
+    let tier = membership::effective_tier(principal.tier, principal.ends_at, unpaid, now);
+    if tier != principal.tier {
+        // A lapsed membership is one registered account: its owner's.
+        if !principal.owner {
+            return Err(CatalogError::Forbidden(
+                "this seat's membership has ended or is unpaid; only its owner's key signs in \
+                 until it is renewed",
+            ));
+        }
+        principal.tier = tier;
+        principal.seats = 1;
+    }
+    Ok(Some(principal))
 }
 
-pub(crate) fn member(db: &Connection, id: &str) -> Result<Option<Member>> {
+/// Whether a cached principal's membership has ended since it was cached (the cache is
+/// cleared on every change, but an end date passes without one).
+fn ended_since_cached(principal: &Principal, now: i64) -> bool {
+    principal.tier == Tier::Unlimited && principal.ends_at.is_some_and(|end| end <= now)
+}
+
+pub(crate) fn member(db: &Connection, id: &str, now: i64) -> Result<Option<Member>> {
     let member = db
         .prepare_cached(
-            "SELECT name, roles, tier, status, flag_reasons, created_at FROM members WHERE id = ?1",
+            "SELECT name, roles, tier, status, flag_reasons, created_at, ends_at, unpaid
+             FROM members WHERE id = ?1",
         )?
         .query_row([id], |row| {
+            let (paid_tier, ends_at, unpaid) = (row.get(2)?, row.get(6)?, row.get(7)?);
             Ok(Member {
                 id: id.to_string(),
                 name: row.get(0)?,
                 roles: row.get::<_, Roles>(1)?.0,
-                tier: row.get(2)?,
+                tier: membership::effective_tier(paid_tier, ends_at, unpaid, now),
+                paid_tier,
+                ends_at,
+                paid: !unpaid,
                 status: row.get(3)?,
                 flag_reasons: serde_json::from_str(&row.get::<_, String>(4)?).unwrap_or_default(),
                 seats: Vec::new(),

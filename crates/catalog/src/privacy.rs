@@ -55,8 +55,8 @@ impl SqliteCatalog {
     /// A member's data, for them to take away.
     pub fn export(&self, member_id: &str) -> Result<Export> {
         let db = self.read();
-        let profile =
-            members::member(&db, member_id)?.ok_or_else(|| members::not_found(member_id))?;
+        let profile = members::member(&db, member_id, self.now())?
+            .ok_or_else(|| members::not_found(member_id))?;
         let licences = licence_where(&db, "member_id = ?1", params![member_id])?;
         let downloads = db
             .prepare_cached(

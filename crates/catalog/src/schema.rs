@@ -191,6 +191,13 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX licences_member ON licences(member_id);
     CREATE INDEX licences_asset ON licences(asset_id);
     ",
+    // 8: the membership lifecycle (DESIGN §2): a paid membership's end date, after which
+    // it falls back to registered (NULL: no end), and whether it is unpaid, which
+    // suspends the licences issued under it (terms 6.3) until it is paid.
+    r"
+    ALTER TABLE members ADD COLUMN ends_at INTEGER;
+    ALTER TABLE members ADD COLUMN unpaid INTEGER NOT NULL DEFAULT 0 CHECK (unpaid IN (0, 1));
+    ",
 ];
 
 /// The version this build writes.

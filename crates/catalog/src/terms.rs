@@ -140,6 +140,41 @@ pub fn may_moderate(roles: &[Role], status: MemberStatus) -> Result<()> {
     }
 }
 
+/// Whether a member may administer memberships (tiers, seats, end dates, payment): admins
+/// whose account is not blocked.
+pub fn may_administer(roles: &[Role], status: MemberStatus) -> Result<()> {
+    if status == MemberStatus::Blocked {
+        return Err(CatalogError::Forbidden(
+            "this account is blocked: no administration rights",
+        ));
+    }
+    if roles.contains(&Role::Admin) {
+        Ok(())
+    } else {
+        Err(CatalogError::Forbidden("admins only"))
+    }
+}
+
+/// Whether `by` may give seat `seat_id` of its own membership a new key: the owner for
+/// any seat, a seat for itself; not while blocked.
+pub fn may_rotate_key(
+    by_owner: bool,
+    by_seat: &str,
+    by_status: MemberStatus,
+    seat_id: &str,
+) -> Result<()> {
+    if by_status == MemberStatus::Blocked {
+        return Err(CatalogError::Forbidden("this account is blocked"));
+    }
+    if by_owner || by_seat == seat_id {
+        Ok(())
+    } else {
+        Err(CatalogError::Forbidden(
+            "a seat may rotate its own key; the membership's owner may rotate any seat's",
+        ))
+    }
+}
+
 /// Whether `by` may block or clear a member holding `target_roles`: a moderator, and only
 /// an admin may block or clear an admin.
 pub fn may_set_status(

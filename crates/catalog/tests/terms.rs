@@ -5,8 +5,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use stockroom_catalog::{
-    Caller, CatalogError, ErrorClass, Grant, NewAsset, NewMember, Options, Principal, Quotas, Site,
-    SqliteCatalog, anonymise,
+    AuditFilter, Caller, CatalogError, ErrorClass, Grant, MembershipChange, NewAsset, NewMember,
+    Options, Principal, Quotas, Site, SqliteCatalog, anonymise, terms,
 };
 use stockroom_vocab::{
     AssetId, AssetStatus, Collection, LicenceType, ManualClock, MemberStatus, Role, Tier,
@@ -1151,4 +1151,343 @@ fn an_agency_licenses_an_asset_once_per_end_client_and_each_counts() {
         ErrorClass::BadInput
     );
     assert_eq!(world.downloads(&asset), 3, "refusals write nothing");
+}
+
+/// Each key's principal (cached from here on).
+fn keys(world: &World, keys: &[String]) -> Vec<Principal> {
+    keys.iter()
+        .map(|key| world.catalog.authenticate(key).expect("authenticate"))
+        .collect()
+}
+
+/// An admin principal, for changes of membership.
+fn admin(world: &World) -> Principal {
+    member(
+        &world.catalog,
+        "Ada Admin",
+        &[Role::Admin],
+        Tier::Registered,
+        1,
+    )
+    .remove(0)
+}
+
+fn change(tier: Option<Tier>, seats: Option<u32>) -> MembershipChange {
+    MembershipChange {
+        tier,
+        seats,
+        ..MembershipChange::default()
+    }
+}
+
+#[test]
+fn an_admin_changes_tier_and_seat_count_and_removed_seats_stop_at_once() {
+    let world = world();
+    let admin = admin(&world);
+    let created = world
+        .catalog
+        .add_member(&new_member("Ria", Tier::Registered, 1))
+        .expect("add");
+    let owner_key = &created.keys[0];
+    assert_eq!(
+        world.catalog.authenticate(owner_key).expect("key").tier,
+        Tier::Registered
+    );
+    // Up to unlimited with three seats: two new keys, shown once, that sign in.
+    let up = world
+        .catalog
+        .change_membership(
+            &created.id,
+            &change(Some(Tier::Unlimited), Some(3)),
+            &admin,
+            "bought",
+        )
+        .expect("upgrade");
+    assert_eq!(up.member.tier, Tier::Unlimited);
+    assert_eq!(up.member.seats.len(), 3);
+    assert_eq!(up.new_keys.len(), 2);
+    let seat = world
+        .catalog
+        .authenticate(&up.new_keys[1].key)
+        .expect("a new seat");
+    assert_eq!(
+        (seat.tier, seat.seats, seat.owner),
+        (Tier::Unlimited, 3, false)
+    );
+    let owner = world
+        .catalog
+        .authenticate(owner_key)
+        .expect("the owner's key still works");
+    assert_eq!((owner.tier, owner.seats), (Tier::Unlimited, 3));
+    // Down to two seats: the newest goes, its key (cached a moment ago) stops at once.
+    let down = world
+        .catalog
+        .change_membership(&created.id, &change(None, Some(2)), &admin, "fewer people")
+        .expect("fewer seats");
+    assert_eq!(down.member.seats.len(), 2);
+    assert!(down.new_keys.is_empty());
+    assert_eq!(
+        class(world.catalog.authenticate(&up.new_keys[1].key)),
+        ErrorClass::Unauthenticated
+    );
+    assert!(world.catalog.authenticate(&up.new_keys[0].key).is_ok());
+    // Back to registered: the owner's seat alone. The change is in the audit history.
+    let back = world
+        .catalog
+        .change_membership(
+            &created.id,
+            &change(Some(Tier::Registered), None),
+            &admin,
+            "lapsed",
+        )
+        .expect("downgrade");
+    assert_eq!(
+        (back.member.tier, back.member.seats.len()),
+        (Tier::Registered, 1)
+    );
+    assert_eq!(
+        class(world.catalog.authenticate(&up.new_keys[0].key)),
+        ErrorClass::Unauthenticated
+    );
+    let history = world
+        .catalog
+        .actions(&AuditFilter::default(), 10)
+        .expect("audit");
+    let changes: Vec<_> = history
+        .iter()
+        .filter(|entry| entry.action == "membership")
+        .collect();
+    assert_eq!(changes.len(), 3);
+    assert!(
+        changes
+            .iter()
+            .all(|entry| entry.moderator == admin.member_id)
+    );
+    // Nonsense is refused and changes nothing.
+    for bad in [
+        change(Some(Tier::Registered), Some(2)),
+        change(Some(Tier::Unlimited), Some(0)),
+        change(Some(Tier::Anonymous), None),
+    ] {
+        assert_eq!(
+            class(
+                world
+                    .catalog
+                    .change_membership(&created.id, &bad, &admin, "")
+            ),
+            ErrorClass::BadInput
+        );
+    }
+    assert_eq!(
+        world.catalog.member(&created.id).expect("member").tier,
+        Tier::Registered
+    );
+}
+
+#[test]
+fn a_rotated_key_replaces_the_old_one_at_once() {
+    let world = world();
+    let created = world
+        .catalog
+        .add_member(&new_member("Uli", Tier::Unlimited, 2))
+        .expect("add");
+    let seat = world
+        .catalog
+        .authenticate(&created.keys[1])
+        .expect("cached now");
+    let rotated = world
+        .catalog
+        .rotate_key(&created.id, &seat.seat_id)
+        .expect("rotate");
+    assert_eq!(rotated.seat_id, seat.seat_id);
+    assert_eq!(
+        class(world.catalog.authenticate(&created.keys[1])),
+        ErrorClass::Unauthenticated
+    );
+    let again = world
+        .catalog
+        .authenticate(&rotated.key)
+        .expect("the new key");
+    assert_eq!(again.seat_id, seat.seat_id);
+    // The other seat's key is untouched; a seat of another membership is not found.
+    assert!(world.catalog.authenticate(&created.keys[0]).is_ok());
+    let other = customer(&world, Tier::Registered);
+    assert_eq!(
+        class(world.catalog.rotate_key(&created.id, &other.seat_id)),
+        ErrorClass::NotFound
+    );
+}
+
+#[test]
+fn a_seat_may_rotate_its_own_key_and_the_owner_any_seats() {
+    let world = world();
+    let created = world
+        .catalog
+        .add_member(&new_member("Uli", Tier::Unlimited, 3))
+        .expect("add");
+    let seats = keys(&world, &created.keys);
+    let (owner, first, second) = (&seats[0], &seats[1], &seats[2]);
+    let may = |by: &Principal, seat: &Principal| {
+        terms::may_rotate_key(by.owner, &by.seat_id, by.status, &seat.seat_id).is_ok()
+    };
+    assert!(may(owner, second));
+    assert!(may(first, first));
+    assert!(!may(first, second));
+    world.catalog.block(&owner.member_id).expect("block");
+    let blocked = world
+        .catalog
+        .authenticate(&created.keys[1])
+        .expect("signs in");
+    assert!(!may(&blocked, &blocked));
+}
+
+#[test]
+fn after_its_end_date_a_membership_licenses_as_registered_and_its_licences_stay_valid() {
+    let world = world();
+    let admin = admin(&world);
+    let created = world
+        .catalog
+        .add_member(&new_member("Uli", Tier::Unlimited, 2))
+        .expect("add");
+    let seats = keys(&world, &created.keys);
+    let (owner, seat) = (&seats[0], &seats[1]);
+    let member_id = &owner.member_id;
+    let ends = START + 30 * DAY;
+    let ending = MembershipChange {
+        ends_at: Some(Some(ends)),
+        ..MembershipChange::default()
+    };
+    world
+        .catalog
+        .change_membership(member_id, &ending, &admin, "a month")
+        .expect("end date");
+    let premium = world.asset(1, Collection::Unlimited, false);
+    let before = new_licence(world.license(owner, &premium).expect("licensed while paid"));
+    assert_eq!(before.print_run_limit, 50_000);
+    world.clock.advance(30 * DAY);
+    // Past the end: the owner is registered (though the key was cached while unlimited),
+    // another seat no longer signs in, unlimited content is refused, free content is
+    // licensed on registered terms, and the licence from before still holds.
+    let now = world
+        .catalog
+        .authenticate(&created.keys[0])
+        .expect("the owner signs in");
+    assert_eq!((now.tier, now.seats), (Tier::Registered, 1));
+    assert_eq!(
+        class(world.catalog.authenticate(&created.keys[1])),
+        ErrorClass::Forbidden
+    );
+    assert_eq!(
+        world.catalog.member(member_id).expect("member").paid_tier,
+        Tier::Unlimited
+    );
+    assert_eq!(class(world.license(seat, &premium)), ErrorClass::Forbidden);
+    let second = world.asset(2, Collection::Unlimited, false);
+    assert_eq!(class(world.license(&now, &second)), ErrorClass::Forbidden);
+    let free = world.free(3);
+    let after = new_licence(world.license(&now, &free).expect("free content"));
+    assert_eq!(
+        (after.tier, after.print_run_limit),
+        (Tier::Registered, 2_000)
+    );
+    assert!(matches!(
+        world.license(&now, &premium),
+        Ok(Grant::Reused(_))
+    ));
+    let check = world
+        .catalog
+        .verify_licence(&before.id, &before.verification_code)
+        .expect("verifies");
+    assert!(!check.suspended);
+    // Renewed: unlimited again, every seat back.
+    let renew = MembershipChange {
+        ends_at: Some(Some(START + 400 * DAY)),
+        ..MembershipChange::default()
+    };
+    world
+        .catalog
+        .change_membership(member_id, &renew, &admin, "renewed")
+        .expect("renew");
+    let seat = world
+        .catalog
+        .authenticate(&created.keys[1])
+        .expect("signs in again");
+    assert_eq!((seat.tier, seat.seats), (Tier::Unlimited, 2));
+    assert!(matches!(world.license(&seat, &second), Ok(Grant::New(_))));
+}
+
+#[test]
+fn an_unpaid_membership_suspends_its_licences_until_it_is_paid() {
+    let world = world();
+    let admin = admin(&world);
+    let created = world
+        .catalog
+        .add_member(&new_member("Uli", Tier::Unlimited, 1))
+        .expect("add");
+    let owner = keys(&world, &created.keys).remove(0);
+    let premium = world.asset(1, Collection::Unlimited, false);
+    let free = world.free(2);
+    let premium_licence = new_licence(world.license(&owner, &premium).expect("licensed"));
+    let free_licence = new_licence(world.license(&owner, &free).expect("licensed"));
+    let paid = |paid| MembershipChange {
+        paid: Some(paid),
+        ..MembershipChange::default()
+    };
+    let unpaid = world
+        .catalog
+        .change_membership(&owner.member_id, &paid(false), &admin, "card declined")
+        .expect("unpaid");
+    assert!(!unpaid.member.paid);
+    assert_eq!(unpaid.member.tier, Tier::Registered);
+    // Verification says suspended; the licence does not download or reissue a link.
+    for licence in [&premium_licence, &free_licence] {
+        let check = world
+            .catalog
+            .verify_licence(&licence.id, &licence.verification_code)
+            .expect("still verifiable");
+        assert!(check.suspended, "{licence:?}");
+        assert_eq!(
+            class(world.catalog.holder(&licence.id)),
+            ErrorClass::Forbidden
+        );
+    }
+    let owner_now = world
+        .catalog
+        .authenticate(&created.keys[0])
+        .expect("signs in");
+    assert_eq!(
+        class(world.license(&owner_now, &premium)),
+        ErrorClass::Forbidden
+    );
+    assert_eq!(
+        class(world.license(&owner_now, &free)),
+        ErrorClass::Forbidden
+    );
+    assert!(
+        world
+            .catalog
+            .licences(&owner_now)
+            .expect("own licences")
+            .iter()
+            .all(|licence| licence.suspended)
+    );
+    // Paid: every licence is valid again.
+    world
+        .catalog
+        .change_membership(&owner.member_id, &paid(true), &admin, "paid")
+        .expect("paid");
+    let owner_now = world
+        .catalog
+        .authenticate(&created.keys[0])
+        .expect("signs in");
+    assert!(matches!(
+        world.license(&owner_now, &premium),
+        Ok(Grant::Reused(_))
+    ));
+    let check = world
+        .catalog
+        .verify_licence(&premium_licence.id, &premium_licence.verification_code)
+        .expect("verifies");
+    assert!(!check.suspended);
+    assert!(world.catalog.holder(&premium_licence.id).is_ok());
 }

@@ -113,6 +113,14 @@ pub struct StockpilingConfig {
     pub author_share: f64,
     /// Half-life of the ratio signals' counts, in seconds.
     pub half_life_secs: u64,
+    /// How many days before a paid membership's end the ending signal watches.
+    pub ending_days: u32,
+    /// New licences per seat in a day, as a share of `per_day`, that count as a burst
+    /// before the end.
+    pub ending_share: f64,
+    /// How many times the member's own average day the last day must be (once the
+    /// member has more history than `ending_days`).
+    pub ending_burst: f64,
     /// What each crossed signal adds to the score.
     pub weights: Weights,
 }
@@ -133,6 +141,9 @@ pub struct Weights {
     pub listing: f64,
     /// For `author`.
     pub author: f64,
+    /// A burst before the membership ends: evidence, not a verdict on its own (below
+    /// `flag_score`), so a member finishing a project before the end is not flagged.
+    pub ending: f64,
 }
 
 impl Default for Weights {
@@ -144,6 +155,7 @@ impl Default for Weights {
             regular: 0.75,
             listing: 2.0,
             author: 2.0,
+            ending: 1.25,
         }
     }
 }
@@ -163,6 +175,9 @@ impl Default for StockpilingConfig {
             author_run: 12,
             author_share: 0.5,
             half_life_secs: 6 * 3_600,
+            ending_days: 7,
+            ending_share: 0.25,
+            ending_burst: 3.0,
             weights: Weights::default(),
         }
     }
@@ -234,6 +249,7 @@ impl GuardConfig {
             ("unviewed_share", stockpiling.unviewed_share),
             ("originals_share", stockpiling.originals_share),
             ("author_share", stockpiling.author_share),
+            ("ending_share", stockpiling.ending_share),
         ] {
             if !(0.0..=1.0).contains(&share) {
                 return Err(format!(
@@ -246,6 +262,14 @@ impl GuardConfig {
             || stockpiling.half_life_secs == 0
         {
             return Err("guard.stockpiling.flag_score and half_life_secs must be positive".into());
+        }
+        if stockpiling.ending_days == 0
+            || stockpiling.ending_burst.is_nan()
+            || stockpiling.ending_burst < 1.0
+        {
+            return Err(
+                "guard.stockpiling.ending_days must be positive and ending_burst at least 1".into(),
+            );
         }
         Ok(())
     }

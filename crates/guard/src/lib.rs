@@ -104,6 +104,9 @@ pub enum Signal {
     Listing,
     /// Downloads in a row from one author.
     Author,
+    /// In the last days of a paid membership, new licences per seat over a day as a share
+    /// of the daily limit, when that is a burst beside the member's own past.
+    Ending,
     /// Networks one key was used from within a few minutes.
     ConcurrentNetworks,
     /// Networks one key was used from in a day.
@@ -123,6 +126,7 @@ impl Signal {
             Signal::Regular => "variation of the gaps between downloads",
             Signal::Listing => "downloads in a row in listing order",
             Signal::Author => "downloads in a row from one author",
+            Signal::Ending => "downloads in the last day before the membership ends / daily limit",
             Signal::ConcurrentNetworks => "networks one key used at once",
             Signal::NetworksPerDay => "networks one key used today",
             Signal::Switches => "network changes of one key in an hour",

@@ -25,6 +25,8 @@ pub struct Download<'a> {
     pub listed: (i64, u64),
     /// Seats of the membership: rates are per seat.
     pub seats: u32,
+    /// When the paid membership ends (microseconds, as `now`), if it has an end date.
+    pub ends_at: Option<u64>,
 }
 
 /// One member's stockpiling state (about 600 bytes).
@@ -50,6 +52,12 @@ pub(crate) struct Stockpiling {
     author: u64,
     author_run: u32,
     author_assets: u32,
+    /// When the first counted download was (the member's own average day starts there).
+    #[serde(default)]
+    first_download: u64,
+    /// The end of the paid membership as of the last download; 0 for none.
+    #[serde(default)]
+    ends_at: u64,
 }
 
 /// How much weight the newest gap gets in the running mean and variance.
@@ -73,6 +81,10 @@ impl Stockpiling {
         }
         self.seats = download.seats.max(1);
         self.total = self.total.saturating_add(1);
+        if self.first_download == 0 {
+            self.first_download = now;
+        }
+        self.ends_at = download.ends_at.unwrap_or(0);
         self.downloads.add(now, half_life, 1.0);
         if !self.seen.contains(download.asset) {
             self.unviewed.add(now, half_life, 1.0);
@@ -184,6 +196,34 @@ impl Stockpiling {
             sweep,
             weights.author,
         ));
+        let (ending, burst) = self.ending(now, config);
+        signals.push(Reason::new(
+            Signal::Ending,
+            ending,
+            config.ending_share,
+            enough && burst && ending >= config.ending_share,
+            weights.ending,
+        ));
         signals
+    }
+
+    /// New licences per seat over the last day as a share of the daily limit, while the
+    /// paid membership ends within `ending_days` (0 otherwise); and whether that day is a
+    /// burst beside the member's own average day (always, for a member whose whole
+    /// history lies in those days: a membership bought to be emptied).
+    fn ending(&self, now: u64, config: &StockpilingConfig) -> (f64, bool) {
+        let window = u64::from(config.ending_days) * DAY;
+        if self.ends_at == 0 || now > self.ends_at || now + window < self.ends_at {
+            return (0.0, false);
+        }
+        let seats = f64::from(self.seats.max(1));
+        let day = self.windows[2].estimate(now, DAY) / seats;
+        let share = day / (f64::from(config.per_day.max(1)));
+        let history = now.saturating_sub(self.first_download);
+        if history <= window {
+            return (share, true);
+        }
+        let average_day = f64::from(self.total) / seats / (history as f64 / DAY as f64);
+        (share, day >= config.ending_burst * average_day)
     }
 }

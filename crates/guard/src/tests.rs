@@ -30,6 +30,7 @@ fn download(asset: u64, author: &str, created_at: i64) -> Download<'_> {
         author_assets: 40,
         listed: (created_at, asset),
         seats: 1,
+        ends_at: None,
     }
 }
 
@@ -179,6 +180,79 @@ fn more_streams_than_the_seats_allow_is_flagged() {
     );
     drop(streams);
     assert_eq!(guard.open_streams(&member), 0);
+}
+
+const DAY: u64 = 86_400 * SECOND;
+
+/// A member of a paid membership ending 3 days after a month of ordinary use (a few
+/// downloads a day, each looked at first), who then licenses 150 assets in a day, looking
+/// at them first or not. The flag, if any, and the signals at the end of the burst.
+fn burst_before_the_end(ends: bool, looks: bool) -> (Option<Flag>, Signals) {
+    let guard = valid_guard(GuardConfig::default());
+    let mut rng = Rng(11);
+    let burst_starts = START + 30 * DAY;
+    let ends_at = ends.then_some(burst_starts + 3 * DAY);
+    let mut now = START;
+    let mut flag = None;
+    let take = |now: u64, rng: &mut Rng, look: bool| {
+        let asset = rng.next();
+        if look {
+            let results: Vec<u64> = (0..20).map(|_| rng.next()).collect();
+            guard.viewed("m", &results, now);
+            guard.viewed("m", &[asset], now + 30 * SECOND);
+        }
+        let author = format!("author{}", rng.next() % 50);
+        let listed = (rng.next() % 1_000_000) as i64;
+        let download = Download {
+            ends_at,
+            ..download(asset, &author, listed)
+        };
+        guard.downloaded("m", &download, now + 60 * SECOND)
+    };
+    while now < burst_starts {
+        now += rng.gap(86_400.0 / 4.0);
+        flag = flag.or(take(now, &mut rng, true));
+    }
+    assert!(flag.is_none(), "a month of ordinary use is not flagged");
+    for _ in 0..150 {
+        now += rng.gap(500.0);
+        flag = flag.or(take(now, &mut rng, looks));
+    }
+    let signals = guard.signals("m", now + 60 * SECOND).expect("known");
+    (flag, signals)
+}
+
+fn crossed(signals: &Signals, signal: Signal) -> bool {
+    signals
+        .stockpiling
+        .signals
+        .iter()
+        .any(|reason| reason.signal == signal && reason.crossed)
+}
+
+#[test]
+fn a_burst_of_unviewed_downloads_before_the_membership_ends_is_flagged() {
+    let (flag, signals) = burst_before_the_end(true, false);
+    let flag = flag.expect("flagged");
+    assert!(
+        flag.reasons
+            .iter()
+            .any(|reason| reason.signal == Signal::Ending),
+        "{flag}"
+    );
+    assert!(crossed(&signals, Signal::Unviewed));
+    // The same burst with no end in sight is below the flag: the end is what tells.
+    let (flag, signals) = burst_before_the_end(false, false);
+    assert!(flag.is_none(), "{flag:?}");
+    assert!(!crossed(&signals, Signal::Ending));
+    assert!(crossed(&signals, Signal::Unviewed));
+}
+
+#[test]
+fn a_member_finishing_a_project_before_the_end_is_not_flagged_by_the_end_alone() {
+    let (flag, signals) = burst_before_the_end(true, true);
+    assert!(crossed(&signals, Signal::Ending), "{signals:?}");
+    assert!(flag.is_none(), "{flag:?}");
 }
 
 #[test]

@@ -79,6 +79,9 @@ impl Platform {
             author_assets: licensing.author_assets,
             listed: stockroom_index::listing_key(licensing.created_at, &asset.to_string()),
             seats: licensing.seats,
+            ends_at: licensing
+                .ends_at
+                .map(|end| u64::try_from(end).unwrap_or(0).saturating_mul(1_000_000)),
         };
         if let Some(flag) = self
             .guard
@@ -107,7 +110,14 @@ impl Platform {
         licence: Option<&str>,
         network: &Network,
     ) -> Result<Download> {
-        let holder = licence.and_then(|licence| self.catalog.holder(licence).ok());
+        let holder = match licence.map(|licence| self.catalog.holder(licence)) {
+            // A suspended licence (its membership unpaid) is refused, not paced.
+            Some(Err(error)) if error.class() == stockroom_catalog::ErrorClass::Forbidden => {
+                return Err(error.into());
+            }
+            Some(found) => found.ok(),
+            None => None,
+        };
         if holder
             .as_ref()
             .is_some_and(|holder| holder.status == MemberStatus::Blocked)

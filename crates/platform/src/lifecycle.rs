@@ -5,7 +5,10 @@
 //! change, so the server and the CLI take the same steps.
 
 use serde::Serialize;
-use stockroom_catalog::{AssetRecord, Erasure, Member, Principal, Withdrawal};
+use stockroom_catalog::{
+    AssetRecord, Erasure, Member, MembershipChange, MembershipChanged, Principal, SeatKey,
+    Withdrawal,
+};
 use stockroom_guard::Signals;
 use stockroom_store::Kind;
 use stockroom_vocab::{AssetId, MemberStatus, PreviewSize};
@@ -258,6 +261,34 @@ impl Platform {
         self.feed
             .publish(&Change::MemberChanged(member_id.to_string()));
         Ok(self.catalog.member(member_id)?)
+    }
+
+    /// Changes a membership's tier, seats, end date or payment (admins only; audited).
+    /// Seats removed stop at once here, and within a second on every other node.
+    pub fn change_membership(
+        &self,
+        member_id: &str,
+        change: &MembershipChange,
+        by: &Principal,
+        reason: &str,
+    ) -> Result<MembershipChanged> {
+        stockroom_catalog::terms::may_administer(&by.roles, by.status)?;
+        let changed = self
+            .catalog
+            .change_membership(member_id, change, by, reason.trim())?;
+        self.feed
+            .publish(&Change::MemberChanged(member_id.to_string()));
+        Ok(changed)
+    }
+
+    /// Gives a seat of `by`'s membership a new key (the owner for any seat, a seat for
+    /// itself); the old key stops at once.
+    pub fn rotate_key(&self, seat_id: &str, by: &Principal) -> Result<SeatKey> {
+        stockroom_catalog::terms::may_rotate_key(by.owner, &by.seat_id, by.status, seat_id)?;
+        let key = self.catalog.rotate_key(&by.member_id, seat_id)?;
+        self.feed
+            .publish(&Change::MemberChanged(by.member_id.clone()));
+        Ok(key)
     }
 
     /// Records a detector's flag on a member: the catalogue keeps the reason with its

@@ -379,6 +379,82 @@ pub async fn my_export(call: Call) -> Result<Response<Body>, ApiError> {
     Ok(json(StatusCode::OK, &export))
 }
 
+/// `POST /v1/members/me/seats/{id}/key`: a new key for a seat of the caller's membership
+/// (the owner for any seat, a seat for itself), shown this once; the old key stops at once.
+pub async fn rotate_key(call: Call) -> Result<Response<Body>, ApiError> {
+    let principal = auth::member(&call).await?;
+    let seat = call.segment(4).to_string();
+    let key = call
+        .blocking(move |app| Ok(app.platform.rotate_key(&seat, &principal)?))
+        .await?;
+    Ok(json(StatusCode::OK, &key))
+}
+
+/// `POST /v1/admin/members/{id}/membership?tier=&seats=&ends_at=&paid=&reason=`: an
+/// admin changes a membership; the member as it now is, with the keys of added seats.
+pub async fn change_membership(call: Call) -> Result<Response<Body>, ApiError> {
+    let admin = auth::member(&call).await?;
+    stockroom_catalog::terms::may_administer(&admin.roles, admin.status)?;
+    let id = call.segment(3).to_string();
+    let query = call.query();
+    let parse = |name: &str| query.get(name).map(str::trim).filter(|v| !v.is_empty());
+    let tier = parse("tier")
+        .map(|tier| match tier {
+            "registered" => Ok(stockroom_vocab::Tier::Registered),
+            "unlimited" => Ok(stockroom_vocab::Tier::Unlimited),
+            other => Err(ApiError::bad_request(format!(
+                "tier {other:?}: registered or unlimited"
+            ))),
+        })
+        .transpose()?;
+    let seats = parse("seats")
+        .map(|seats| {
+            seats
+                .parse::<u32>()
+                .map_err(|_| ApiError::bad_request(format!("seats {seats:?}: a whole number")))
+        })
+        .transpose()?;
+    let ends_at = parse("ends_at")
+        .map(|end| match end {
+            "none" => Ok(None),
+            end => instant(end)
+                .map(Some)
+                .map_err(|why| ApiError::bad_request(format!("ends_at: {why}, or none"))),
+        })
+        .transpose()?;
+    let paid = parse("paid")
+        .map(|paid| match paid {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            other => Err(ApiError::bad_request(format!(
+                "paid {other:?}: true or false"
+            ))),
+        })
+        .transpose()?;
+    let change = stockroom_catalog::MembershipChange {
+        tier,
+        seats,
+        ends_at,
+        paid,
+    };
+    let reason = query.get("reason").unwrap_or_default().to_string();
+    let changed = call
+        .blocking(move |app| {
+            if change == stockroom_catalog::MembershipChange::default() {
+                let member = app.platform.catalog().member(&id)?;
+                return Ok(stockroom_catalog::MembershipChanged {
+                    member,
+                    new_keys: Vec::new(),
+                });
+            }
+            Ok(app
+                .platform
+                .change_membership(&id, &change, &admin, &reason)?)
+        })
+        .await?;
+    Ok(json(StatusCode::OK, &changed))
+}
+
 /// `DELETE /v1/members/me`: erasure (see `Platform::erase`).
 pub async fn erase_me(call: Call) -> Result<Response<Body>, ApiError> {
     let principal = owner(&call).await?;

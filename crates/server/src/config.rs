@@ -156,9 +156,35 @@ pub struct ServerOptions {
     pub missing_max_age_secs: u64,
     /// See [`ServerConfig::cors_origins`].
     pub cors_origins: Vec<String>,
+    /// What a downloaded original's file name starts with (`<name>-<asset>.jpg`): the
+    /// site's name, made safe for a file name (see [`ServerOptions::download_name_of`]).
+    pub download_name: String,
 }
 
 impl ServerOptions {
+    /// A site name as downloads are named after it: lower case ASCII letters, digits,
+    /// dots and hyphens, anything else a hyphen, runs of hyphens one, none at the ends;
+    /// `download` if nothing is left.
+    pub fn download_name_of(site_name: &str) -> String {
+        let mut name = String::with_capacity(site_name.len());
+        for c in site_name.trim().chars().flat_map(char::to_lowercase) {
+            let c = if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '-'
+            };
+            if !(c == '-' && name.ends_with('-')) {
+                name.push(c);
+            }
+        }
+        let name = name.trim_matches(['-', '.']);
+        if name.is_empty() {
+            "download".to_string()
+        } else {
+            name.chars().take(60).collect()
+        }
+    }
+
     /// The options `config` gives, with the process's own defaults for the rest.
     pub fn from_config(config: &ServerConfig) -> ServerOptions {
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -179,6 +205,7 @@ impl ServerOptions {
             console_session: Duration::from_secs(config.console_session_secs),
             missing_max_age_secs: config.missing_max_age_secs,
             cors_origins: config.cors_origins.clone(),
+            download_name: "stockroom".to_string(),
             metrics_token: config
                 .metrics_token
                 .as_deref()
@@ -196,6 +223,19 @@ impl Default for ServerOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn downloads_are_named_after_the_site_in_safe_characters() {
+        for (site, name) in [
+            ("Stock Example", "stock-example"),
+            ("stock.example", "stock.example"),
+            ("  Bilder & Fotos GmbH ", "bilder-fotos-gmbh"),
+            ("Fotografía/../\"x\"", "fotograf-a-..-x"),
+            ("///", "download"),
+        ] {
+            assert_eq!(ServerOptions::download_name_of(site), name, "{site}");
+        }
+    }
 
     #[test]
     fn the_options_default_to_the_configs_defaults() {

@@ -139,7 +139,8 @@ pub async fn download(call: Call) -> Result<Response<Body>, ApiError> {
     headers.insert(
         header::CONTENT_DISPOSITION,
         header_value(&format!(
-            "attachment; filename=\"stockroom-{asset}.{extension}\""
+            "attachment; filename=\"{}-{asset}.{extension}\"",
+            call.app.options.download_name
         )),
     );
     if let Some(rate) = download.rate {
@@ -187,7 +188,8 @@ pub async fn verify(call: Call) -> Result<Response<Body>, ApiError> {
     Ok(json(
         StatusCode::OK,
         &Verified {
-            valid: true,
+            // Suspended while its membership is unpaid (terms 6.3): known, but not valid.
+            valid: !check.suspended,
             licence: check,
         },
     ))
@@ -262,7 +264,7 @@ table{{border-collapse:collapse;width:100%}}th,td{{text-align:left;vertical-alig
 th{{width:12rem}}code{{font-size:.9em}}@media print{{body{{margin:0}}a{{color:inherit}}}}</style></head>
 <body><main><h1>Licence certificate</h1>
 <table>
-<tr><th scope="row">Licence</th><td><code>{id}</code>, {kind}</td></tr>
+{suspended}<tr><th scope="row">Licence</th><td><code>{id}</code>, {kind}</td></tr>
 <tr><th scope="row">Licensee</th><td>{licensee}</td></tr>{client}
 <tr><th scope="row">Image</th><td>{title} (<code>{asset}</code>) by {author}</td></tr>
 <tr><th scope="row">Releases</th><td>model release: {model}; property release: {property}</td></tr>
@@ -275,6 +277,12 @@ th{{width:12rem}}code{{font-size:.9em}}@media print{{body{{margin:0}}a{{color:in
 <p>Anyone may confirm this licence at <a href="{verify}">{verify}</a>.</p></main></body></html>
 "#,
         id = esc(&licence.id),
+        suspended = if licence.suspended {
+            "<tr><th scope=\"row\">Status</th><td><strong>Suspended</strong>: the membership \
+             it was granted under is unpaid (terms 6.3). It is valid again once paid.</td></tr>"
+        } else {
+            ""
+        },
         kind = licence.licence_type,
         licensee = esc(&licensee),
         title = esc(&asset.title),

@@ -53,6 +53,7 @@ use std::time::Duration;
 use access_log::AccessLog;
 use stockroom_platform::{Change, Platform};
 
+pub use call::instant;
 pub use config::{ServerConfig, ServerOptions};
 pub use token::TokenKeys;
 

@@ -18,7 +18,14 @@ const MAX_LIST_BYTES: u64 = 8 << 20;
 
 /// The actions the audit history records.
 pub(crate) const ACTIONS: &[&str] = &[
-    "approve", "reject", "takedown", "block", "clear", "lift", "import",
+    "approve",
+    "reject",
+    "takedown",
+    "block",
+    "clear",
+    "lift",
+    "import",
+    "membership",
 ];
 
 #[derive(Serialize)]

@@ -139,6 +139,8 @@ async fn dispatch(route: Route, call: Call) -> Result<Response<Body>, ApiError> 
         Route::MyDownloads => api::my_downloads(call).await,
         Route::MyExport => api::my_export(call).await,
         Route::EraseMe => api::erase_me(call).await,
+        Route::RotateKey => api::rotate_key(call).await,
+        Route::ChangeMembership => api::change_membership(call).await,
         Route::AuthorStats => api::author_stats(call).await,
         Route::Purges => api::purges(call).await,
         Route::Console => console::queue(call).await,

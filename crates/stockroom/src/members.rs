@@ -5,7 +5,7 @@ use std::io::Write;
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use stockroom_catalog::{NewMember, SqliteCatalog};
+use stockroom_catalog::{MembershipChange, NewMember, SqliteCatalog};
 
 use crate::config::Config;
 use stockroom_vocab::{Role, Tier};
@@ -31,6 +31,37 @@ pub enum MembersCommand {
     Block { id: String },
     /// Clear a member's flags or block.
     Clear { id: String },
+    /// Change a membership (an admin's act, recorded in the audit history with `--key`'s
+    /// member): tier, seat count (added seats' keys are printed once; the newest seats go
+    /// first), end date, payment. Prints `{"member", "new_keys"}`.
+    Set {
+        id: String,
+        /// An admin's API key: who made the change.
+        #[arg(long)]
+        key: String,
+        /// registered or unlimited.
+        #[arg(long)]
+        tier: Option<String>,
+        /// Live seats wanted (unlimited only).
+        #[arg(long)]
+        seats: Option<u32>,
+        /// The end date of the paid membership: Unix seconds, YYYY-MM-DD or an RFC 3339
+        /// date-time, or `none`.
+        #[arg(long)]
+        ends: Option<String>,
+        /// Mark the membership paid again.
+        #[arg(long, conflicts_with = "unpaid")]
+        paid: bool,
+        /// Mark the membership unpaid: its licences are suspended until it is paid.
+        #[arg(long)]
+        unpaid: bool,
+        /// Why, for the audit history.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Give a seat a new key (printed once as `{"seat_id", "key"}`); the old key stops at
+    /// once, in a running server within a second.
+    RotateKey { id: String, seat: String },
     /// One JSON line per member (never keys).
     List,
 }
@@ -70,6 +101,32 @@ pub fn run(config: &Config, command: MembersCommand) -> Result<()> {
             serde_json::to_writer(&mut out, &catalog.member(&id)?)?;
             writeln!(out)?;
         }
+        MembersCommand::Set {
+            id,
+            key,
+            tier,
+            seats,
+            ends,
+            paid,
+            unpaid,
+            reason,
+        } => {
+            let admin = catalog.authenticate(&key).context("--key")?;
+            stockroom_catalog::terms::may_administer(&admin.roles, admin.status)?;
+            let change = MembershipChange {
+                tier: tier.map(|tier| tier.parse::<Tier>()).transpose()?,
+                seats,
+                ends_at: ends.map(|end| end_date(&end)).transpose()?,
+                paid: (paid || unpaid).then_some(paid),
+            };
+            let changed = catalog.change_membership(&id, &change, &admin, &reason)?;
+            serde_json::to_writer(&mut out, &changed)?;
+            writeln!(out)?;
+        }
+        MembersCommand::RotateKey { id, seat } => {
+            serde_json::to_writer(&mut out, &catalog.rotate_key(&id, &seat)?)?;
+            writeln!(out)?;
+        }
         MembersCommand::List => {
             for member in catalog.members()? {
                 serde_json::to_writer(&mut out, &member)?;
@@ -78,6 +135,17 @@ pub fn run(config: &Config, command: MembersCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// An end date as `members set --ends` takes it: `none`, or what the API takes (Unix
+/// seconds, an RFC 3339 date or date-time).
+fn end_date(text: &str) -> Result<Option<i64>> {
+    if text == "none" {
+        return Ok(None);
+    }
+    stockroom_server::instant(text)
+        .map(Some)
+        .map_err(|why| anyhow::anyhow!("--ends: {why}, or none"))
 }
 
 /// The demo's members' keys (`stockroom demo`).

@@ -72,6 +72,7 @@ fn open(config: &Config) -> Result<Server> {
             }
             _ => None,
         },
+        download_name: ServerOptions::download_name_of(&config.site_name),
         ..ServerOptions::from_config(&config.server)
     };
     Server::new(parts, options).context("starting the server")
