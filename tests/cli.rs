@@ -847,3 +847,51 @@ fn a_crash_mid_upload_leaves_no_ghost_that_refuses_the_image_again() {
         serde_json::json!([ghost.to_string(), recorded.to_string()])
     );
 }
+
+/// Creates a member through the CLI; their id.
+fn member_id(data: &Path, name: &str, role: &str) -> String {
+    let output = run(stockroom()
+        .args(["members", "add", "--data"])
+        .arg(data)
+        .args(["--name", name, "--role", role, "--tier", "registered"]));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let created: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    created["id"].as_str().expect("an id").to_string()
+}
+
+#[test]
+fn ingest_credits_an_author_member_who_may_upload_and_no_one_else() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let author = member_id(&data, "Ann Author", "author");
+    let customer = member_id(&data, "Cy Customer", "customer");
+    let photo = repo().join("corpus/photos/twowings.jpg");
+    let ingest = |member: &str| {
+        run(stockroom()
+            .args(["ingest", "--author-member", member, "--manifest"])
+            .arg(corpus_manifest())
+            .arg("--data")
+            .arg(&data)
+            .arg(&photo))
+    };
+    // Not an author, or no member at all: refused per file with the reason, nothing stored.
+    for (member, why) in [
+        (customer.as_str(), "only authors may upload"),
+        ("m_nobody", "not found"),
+    ] {
+        let refused = ingest(member);
+        assert_eq!(refused.status.code(), Some(1), "{}", text(&refused.stderr));
+        assert!(
+            text(&refused.stdout).contains(why),
+            "{}",
+            text(&refused.stdout)
+        );
+    }
+    assert_eq!(search(&data, &["dandelion"])["total"], 0);
+    // An author: credited by id and name (the manifest's "Charles Barbin" gives way).
+    let admitted = ingest(&author);
+    assert!(admitted.status.success(), "{}", text(&admitted.stdout));
+    let found = search(&data, &["dandelion"]);
+    assert_eq!(found["results"][0]["author"]["id"], author.as_str());
+    assert_eq!(found["results"][0]["author"]["name"], "Ann Author");
+}

@@ -415,7 +415,7 @@ fn asset_status(db: &Connection, id: &str) -> Result<Option<AssetStatus>> {
     Ok(status)
 }
 
-fn asset(db: &Connection, id: &str) -> Result<Option<AssetRecord>> {
+pub(crate) fn asset(db: &Connection, id: &str) -> Result<Option<AssetRecord>> {
     let record = db
         .prepare_cached(
             "SELECT author_id, author_name, title, collection, editorial_only, model_release,

@@ -6,7 +6,7 @@ use rusqlite::params;
 use serde::Serialize;
 use stockroom_vocab::AssetId;
 
-use crate::assets;
+use crate::assets::{self, AssetRecord};
 use crate::error::Result;
 use crate::licences::{Licence, licence_where};
 use crate::members::{self, Member};
@@ -21,6 +21,9 @@ pub struct Export {
     pub licences: Vec<Licence>,
     /// Every download they made.
     pub downloads: Vec<ExportedDownload>,
+    /// Every asset credited to them (uploads and ingested work), in any status, oldest
+    /// first.
+    pub uploads: Vec<AssetRecord>,
 }
 
 /// One download in an export.
@@ -72,10 +75,19 @@ impl SqliteCatalog {
                 })
             })?
             .collect::<rusqlite::Result<_>>()?;
+        let ids: Vec<String> = db
+            .prepare_cached("SELECT id FROM assets WHERE author_id = ?1 ORDER BY created_at, id")?
+            .query_map([member_id], |row| row.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let uploads = ids
+            .iter()
+            .filter_map(|id| assets::asset(&db, id).transpose())
+            .collect::<Result<_>>()?;
         Ok(Export {
             profile,
             licences,
             downloads,
+            uploads,
         })
     }
 

@@ -1491,3 +1491,39 @@ fn an_unpaid_membership_suspends_its_licences_until_it_is_paid() {
     assert!(!check.suspended);
     assert!(world.catalog.holder(&premium_licence.id).is_ok());
 }
+
+#[test]
+fn an_authors_export_includes_their_uploads_in_every_status() {
+    let world = world();
+    let first = world.free(1);
+    let second = world.free(2);
+    world
+        .catalog
+        .withdraw(id(&second), &world.author)
+        .expect("withdraw");
+    let export = world
+        .catalog
+        .export(&world.author.member_id)
+        .expect("export");
+    let uploads: Vec<(String, AssetStatus)> = export
+        .uploads
+        .iter()
+        .map(|asset| (asset.id.to_string(), asset.status))
+        .collect();
+    assert_eq!(
+        uploads,
+        [
+            (first, AssetStatus::Active),
+            (second, AssetStatus::Withdrawn)
+        ]
+    );
+    let customer = customer(&world, Tier::Registered);
+    assert!(
+        world
+            .catalog
+            .export(&customer.member_id)
+            .expect("export")
+            .uploads
+            .is_empty()
+    );
+}

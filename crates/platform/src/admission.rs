@@ -225,7 +225,22 @@ impl Platform {
             .file_name()
             .map(|name| name.to_string_lossy().into_owned())
             .unwrap_or_default();
-        self.admit(&bytes, &metadata, &search::credit(&metadata), &source)
+        let author = match &metadata.author_member {
+            Some(member) => self.author_member(member)?,
+            None => search::credit(&metadata),
+        };
+        self.admit(&bytes, &metadata, &author, &source)
+    }
+
+    /// An author member as ingest credits them: a member who may upload (an author or an
+    /// admin, not blocked), by id, credited with their name.
+    fn author_member(&self, id: &str) -> Result<Author> {
+        let member = self.catalog.member(id)?;
+        stockroom_catalog::terms::may_upload(&member.roles, member.status)?;
+        Ok(Author {
+            id: member.id,
+            name: member.name,
+        })
     }
 
     /// The catalogue's near duplicates of an image, nothing stored (a moderator's check).

@@ -47,6 +47,11 @@ pub struct AssetMetadata {
     /// The property shown has a release.
     #[serde(default)]
     pub property_release: bool,
+    /// Ingest only: the member id to credit (an author member), instead of a slug of
+    /// `author`; the member's name is then the credit. Never stored in the record (its
+    /// `author_id` is that id).
+    #[serde(default, skip_serializing)]
+    pub author_member: Option<String>,
     /// A copyright line, as a manifest may give it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub copyright: Option<String>,
@@ -68,8 +73,11 @@ impl AssetMetadata {
             source: Some(String::new()),
             ..AssetMetadata::default()
         };
+        // `author_member` is read but never written (see the field).
         match serde_json::to_value(every) {
-            Ok(serde_json::Value::Object(fields)) => fields.contains_key(name),
+            Ok(serde_json::Value::Object(fields)) => {
+                fields.contains_key(name) || name == "author_member"
+            }
             _ => false,
         }
     }

@@ -22,10 +22,12 @@ pub struct FileReport {
 }
 
 /// Ingests `paths` (files, or directories searched for images); with no paths, every file
-/// the manifest lists. Returns one report per file, in input order.
+/// the manifest lists; every file credited to `author_member` if given. Returns one report
+/// per file, in input order.
 pub fn run(
     platform: &Platform,
     manifest: Option<&Manifest>,
+    author_member: Option<&str>,
     paths: &[PathBuf],
     show_progress: bool,
 ) -> Result<Vec<FileReport>> {
@@ -41,12 +43,14 @@ pub fn run(
             path: file.display().to_string(),
             source,
         })?;
-        Ok(
-            match manifest.and_then(|manifest| manifest.get(&canonical)) {
-                Some(listed) => listed.clone(),
-                None => AssetMetadata::from_file_name(file),
-            },
-        )
+        let mut metadata = match manifest.and_then(|manifest| manifest.get(&canonical)) {
+            Some(listed) => listed.clone(),
+            None => AssetMetadata::from_file_name(file),
+        };
+        if let Some(member) = author_member {
+            metadata.author_member = Some(member.to_string());
+        }
+        Ok(metadata)
     };
     let outcomes = platform.ingest_files(&files, metadata_of, || bar.inc(1))?;
     bar.finish_and_clear();

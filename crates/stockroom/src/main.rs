@@ -73,6 +73,11 @@ enum Command {
         /// JSON-lines manifest with each file's title, keywords, author, collection.
         #[arg(long)]
         manifest: Option<PathBuf>,
+        /// Credit every file to this author member (their id; their name is the credit),
+        /// so that they see its statistics and export it; a manifest entry may name one
+        /// with `author_member` instead.
+        #[arg(long)]
+        author_member: Option<String>,
         /// Files or directories; with none, every file the manifest lists.
         paths: Vec<PathBuf>,
     },
@@ -248,11 +253,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
             serve::run_on(&config, serve::bind(listen)?)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Ingest { manifest, paths } => {
+        Command::Ingest {
+            manifest,
+            author_member,
+            paths,
+        } => {
             let config = Config::load(cli.config.as_deref(), overrides)?;
             let manifest = manifest.as_deref().map(Manifest::load).transpose()?;
             let platform = open::platform(&config, Purpose::Ingest)?;
-            let reports = ingest::run(&platform, manifest.as_ref(), &paths, interactive)?;
+            let reports = ingest::run(
+                &platform,
+                manifest.as_ref(),
+                author_member.as_deref(),
+                &paths,
+                interactive,
+            )?;
             print_ingest(&reports)
         }
         Command::Hash { images } => hash(&images),
@@ -452,7 +467,7 @@ fn demo(
     println!("\n$ stockroom ingest --manifest corpus/manifest.jsonl");
     let reports = {
         let platform = open::platform(&config, Purpose::Ingest)?;
-        ingest::run(&platform, Some(&manifest), &[], interactive)?
+        ingest::run(&platform, Some(&manifest), None, &[], interactive)?
     };
     let code = print_ingest(&reports)?;
     println!("\n$ stockroom verify");
