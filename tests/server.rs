@@ -327,6 +327,23 @@ fn previews_are_watermarked_cacheable_conditional_and_ranged() {
             .status,
         200
     );
+    // Last-Modified is the upload (just now); If-Modified-Since at or after it is 304,
+    // before it 200, and an If-None-Match present decides alone (RFC 9110 §13.2.2).
+    let modified = first
+        .header("last-modified")
+        .expect("last-modified")
+        .to_string();
+    assert!(modified.ends_with(" GMT"), "{modified}");
+    let since = |date: &str, extra: &[(&str, &str)]| {
+        let mut headers = vec![("If-Modified-Since", date)];
+        headers.extend_from_slice(extra);
+        server.request("GET", &path, &headers, b"").status
+    };
+    assert_eq!(since(&modified, &[]), 304);
+    assert_eq!(since("Sun, 06 Nov 2050 08:49:37 GMT", &[]), 304);
+    assert_eq!(since("Sun, 06 Nov 1994 08:49:37 GMT", &[]), 200);
+    assert_eq!(since("not a date", &[]), 200);
+    assert_eq!(since(&modified, &[("If-None-Match", "\"other\"")]), 200);
 
     let len = first.body.len();
     let part = server.request("GET", &path, &[("Range", "bytes=100-199")], b"");
@@ -620,6 +637,11 @@ fn licences_follow_the_terms_and_download_links_are_signed_and_resumable() {
     assert_eq!(
         original.header("content-disposition"),
         Some(format!("attachment; filename=\"stockroom.example-{unlimited_only}.jpg\"").as_str())
+    );
+    assert!(
+        original
+            .header("last-modified")
+            .is_some_and(|date| date.ends_with(" GMT"))
     );
     let resumed = server.request("GET", url, &[("Range", "bytes=1000-")], b"");
     assert_eq!(resumed.status, 206);

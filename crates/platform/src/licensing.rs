@@ -27,6 +27,8 @@ pub struct Download {
     pub stream: Arc<dyn Pacer>,
     /// The pace in bytes per second, when it is throttled.
     pub rate: Option<u64>,
+    /// When the original was uploaded, Unix seconds (it never changes after).
+    pub created_at: i64,
 }
 
 impl Platform {
@@ -148,6 +150,7 @@ impl Platform {
             original,
             stream,
             rate,
+            created_at: record.created_at,
         })
     }
 

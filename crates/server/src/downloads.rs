@@ -13,7 +13,7 @@ use crate::body::Body;
 use crate::call::Who;
 use crate::call::{Call, json};
 use crate::problem::ApiError;
-use crate::served::{self, Representation, header_value};
+use crate::served::{self, LastModified, Representation, header_value};
 use crate::token;
 use stockroom_vocab::{AssetId, LicenceType};
 
@@ -154,6 +154,7 @@ pub async fn download(call: Call) -> Result<Response<Body>, ApiError> {
             bytes: download.original.bytes,
             headers,
             pacer: Some(download.stream),
+            last_modified: Some(LastModified::at(download.created_at)),
         },
     ))
 }

@@ -26,7 +26,7 @@ use crate::auth;
 use crate::body::Body;
 use crate::call::Call;
 use crate::problem::ApiError;
-use crate::served::{self, Representation, header_value};
+use crate::served::{self, LastModified, Representation, header_value};
 
 /// Previews are immutable per URL: a new render of the same asset is the same bytes.
 const CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
@@ -39,6 +39,8 @@ struct Ready {
     surrogate_key: HeaderValue,
     /// A held upload's preview, shown to a moderator: never cached, here or on the way.
     private: bool,
+    /// The asset's upload: previews of it change only with the renderer.
+    last_modified: LastModified,
 }
 
 /// The cache of ready preview responses, and the misses in flight.
@@ -143,6 +145,7 @@ pub async fn serve(call: Call) -> Result<Response<Body>, ApiError> {
             etag: ready.etag,
             headers,
             pacer: None,
+            last_modified: Some(ready.last_modified),
         },
     ))
 }
@@ -189,6 +192,7 @@ async fn load(call: &Call, asset: AssetId, size: PreviewSize) -> Result<Ready, A
         etag: served::etag(&preview.blob.blake3()),
         surrogate_key: surrogate_key(&preview.record),
         private: preview.private,
+        last_modified: LastModified::at(preview.record.created_at),
         bytes: Bytes::from_owner(preview.blob),
     })
 }

@@ -23,6 +23,38 @@ pub struct Representation {
     pub headers: HeaderMap,
     /// Paces the body of a throttled download.
     pub pacer: Option<Arc<dyn Pacer>>,
+    /// When it last changed (an asset's bytes and previews: its upload).
+    pub last_modified: Option<LastModified>,
+}
+
+/// A representation's `Last-Modified`, as Unix seconds and as the header says it.
+#[derive(Clone, Debug)]
+pub struct LastModified {
+    secs: i64,
+    header: HeaderValue,
+}
+
+impl LastModified {
+    /// At `secs` Unix seconds (before 1970 reads as 1970).
+    pub fn at(secs: i64) -> LastModified {
+        let secs = secs.max(0);
+        let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs as u64);
+        LastModified {
+            secs,
+            header: header_value(&httpdate::fmt_http_date(time)),
+        }
+    }
+
+    /// Whether an `If-Modified-Since` date says the client's copy is current: the
+    /// representation changed no later than it (an unreadable date is ignored).
+    fn not_since(&self, condition: &HeaderValue) -> bool {
+        condition
+            .to_str()
+            .ok()
+            .and_then(|date| httpdate::parse_http_date(date.trim()).ok())
+            .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
+            .is_some_and(|since| self.secs <= since.as_secs() as i64)
+    }
 }
 
 pub fn answer(request: &http::request::Parts, representation: Representation) -> Response<Body> {
@@ -31,6 +63,7 @@ pub fn answer(request: &http::request::Parts, representation: Representation) ->
         etag,
         headers,
         pacer,
+        last_modified,
     } = representation;
     let mut response = Response::new(Body::empty());
     *response.headers_mut() = headers;
@@ -38,9 +71,21 @@ pub fn answer(request: &http::request::Parts, representation: Representation) ->
     response
         .headers_mut()
         .insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    if let Some(condition) = request.headers.get(header::IF_NONE_MATCH)
-        && matches_any(condition.as_bytes(), etag.as_bytes())
-    {
+    if let Some(modified) = &last_modified {
+        response
+            .headers_mut()
+            .insert(header::LAST_MODIFIED, modified.header.clone());
+    }
+    // RFC 9110 §13.2.2: If-None-Match decides when present; else If-Modified-Since.
+    let not_modified = match request.headers.get(header::IF_NONE_MATCH) {
+        Some(condition) => matches_any(condition.as_bytes(), etag.as_bytes()),
+        None => request
+            .headers
+            .get(header::IF_MODIFIED_SINCE)
+            .zip(last_modified.as_ref())
+            .is_some_and(|(since, modified)| modified.not_since(since)),
+    };
+    if not_modified {
         *response.status_mut() = StatusCode::NOT_MODIFIED;
         response.headers_mut().remove(header::CONTENT_TYPE);
         return response;
