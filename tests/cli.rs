@@ -641,15 +641,22 @@ fn ingested_photos_are_searchable_at_once_and_reindex_rebuilds_the_same_index() 
     );
 }
 
-/// Creates a member through the CLI; its first key.
-fn member_key(data: &Path, name: &str, role: &str) -> String {
+/// Creates a registered member through the CLI; what it printed (`{"id", "keys"}`).
+fn add_member(data: &Path, name: &str, role: &str) -> Value {
     let output = run(stockroom()
         .args(["members", "add", "--data"])
         .arg(data)
         .args(["--name", name, "--role", role, "--tier", "registered"]));
     assert!(output.status.success(), "{}", text(&output.stderr));
-    let created: Value = serde_json::from_slice(&output.stdout).expect("JSON");
-    created["keys"][0].as_str().expect("a key").to_string()
+    serde_json::from_slice(&output.stdout).expect("JSON")
+}
+
+/// Creates a member through the CLI; its first key.
+fn member_key(data: &Path, name: &str, role: &str) -> String {
+    add_member(data, name, role)["keys"][0]
+        .as_str()
+        .expect("a key")
+        .to_string()
 }
 
 #[test]
@@ -850,13 +857,10 @@ fn a_crash_mid_upload_leaves_no_ghost_that_refuses_the_image_again() {
 
 /// Creates a member through the CLI; their id.
 fn member_id(data: &Path, name: &str, role: &str) -> String {
-    let output = run(stockroom()
-        .args(["members", "add", "--data"])
-        .arg(data)
-        .args(["--name", name, "--role", role, "--tier", "registered"]));
-    assert!(output.status.success(), "{}", text(&output.stderr));
-    let created: Value = serde_json::from_slice(&output.stdout).expect("JSON");
-    created["id"].as_str().expect("an id").to_string()
+    add_member(data, name, role)["id"]
+        .as_str()
+        .expect("an id")
+        .to_string()
 }
 
 #[test]

@@ -187,16 +187,21 @@ fn the_watermark_is_in_every_preview() -> Result<()> {
     Ok(())
 }
 
-#[test]
-fn exif_orientation_is_applied() -> Result<()> {
+/// A 400×200 gradient JPEG whose EXIF says to turn it 90° clockwise to display (APP1 with
+/// IFD0 holding Orientation = 6).
+fn turned_gradient_jpeg() -> Vec<u8> {
     let jpeg = encode_test_jpeg(&gradient(400, 200), 400, 200, PixelFormat::RGB);
-    // APP1 with IFD0 holding Orientation = 6 (rotate 90° clockwise to display).
     let tiff: &[u8] = b"MM\0\x2a\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01\0\x06\0\0\0\0\0\0";
     let mut app1 = vec![0xff, 0xe1];
     app1.extend_from_slice(&((tiff.len() + 8) as u16).to_be_bytes());
     app1.extend_from_slice(b"Exif\0\0");
     app1.extend_from_slice(tiff);
-    let rotated = jpeg_markers::insert_after_soi(jpeg, &app1);
+    jpeg_markers::insert_after_soi(jpeg, &app1)
+}
+
+#[test]
+fn exif_orientation_is_applied() -> Result<()> {
+    let rotated = turned_gradient_jpeg();
     let rendered = render(
         &rotated,
         &[PreviewSize::Thumb],
@@ -1016,13 +1021,7 @@ fn large_sixteen_bit_and_interlaced_pngs_are_never_decoded_whole() {
 /// luma of its RGB decode, with nothing for other formats.
 #[test]
 fn a_jpegs_grey_is_the_luma_of_its_colour_decode_sized_and_turned_alike() -> Result<()> {
-    let jpeg = encode_test_jpeg(&gradient(400, 200), 400, 200, PixelFormat::RGB);
-    let tiff: &[u8] = b"MM\0\x2a\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01\0\x06\0\0\0\0\0\0";
-    let mut app1 = vec![0xff, 0xe1];
-    app1.extend_from_slice(&((tiff.len() + 8) as u16).to_be_bytes());
-    app1.extend_from_slice(b"Exif\0\0");
-    app1.extend_from_slice(tiff);
-    let turned = jpeg_markers::insert_after_soi(jpeg, &app1);
+    let turned = turned_gradient_jpeg();
     for (bytes, long_side) in [
         (corpus("aqua.jpg"), 300),
         (corpus("storm.jpg"), 300),
