@@ -564,6 +564,21 @@ fn licences_follow_the_terms_and_download_links_are_signed_and_resumable() {
             b"",
         )
     };
+    // Given empty, a client is a 400 (not a licence without one), for anyone.
+    for key in [None, Some(team[1].as_str())] {
+        let headers: Vec<(&str, String)> = key
+            .map(|key| vec![("Authorization", bearer(key))])
+            .unwrap_or_default();
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        server
+            .request(
+                "POST",
+                &format!("/v1/assets/{free}/licenses?client="),
+                &headers,
+                b"",
+            )
+            .assert_problem(400);
+    }
     let acme = for_client(&team[1], "Acme%20Shoes");
     assert_eq!(acme.status, 201, "{}", acme.text());
     let acme = acme.json();

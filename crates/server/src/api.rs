@@ -397,40 +397,21 @@ pub async fn change_membership(call: Call) -> Result<Response<Body>, ApiError> {
     stockroom_catalog::terms::may_administer(&admin.roles, admin.status)?;
     let id = call.segment(3).to_string();
     let query = call.query();
-    let parse = |name: &str| query.get(name).map(str::trim).filter(|v| !v.is_empty());
-    let tier = parse("tier")
-        .map(|tier| match tier {
-            "registered" => Ok(stockroom_vocab::Tier::Registered),
-            "unlimited" => Ok(stockroom_vocab::Tier::Unlimited),
-            other => Err(ApiError::bad_request(format!(
-                "tier {other:?}: registered or unlimited"
-            ))),
-        })
-        .transpose()?;
-    let seats = parse("seats")
-        .map(|seats| {
-            seats
-                .parse::<u32>()
-                .map_err(|_| ApiError::bad_request(format!("seats {seats:?}: a whole number")))
-        })
-        .transpose()?;
-    let ends_at = parse("ends_at")
-        .map(|end| match end {
-            "none" => Ok(None),
-            end => instant(end)
-                .map(Some)
-                .map_err(|why| ApiError::bad_request(format!("ends_at: {why}, or none"))),
-        })
-        .transpose()?;
-    let paid = parse("paid")
-        .map(|paid| match paid {
-            "true" => Ok(true),
-            "false" => Ok(false),
-            other => Err(ApiError::bad_request(format!(
-                "paid {other:?}: true or false"
-            ))),
-        })
-        .transpose()?;
+    let tier = query.parsed("tier", |tier| match tier {
+        "registered" => Ok(stockroom_vocab::Tier::Registered),
+        "unlimited" => Ok(stockroom_vocab::Tier::Unlimited),
+        _ => Err("registered or unlimited"),
+    })?;
+    let seats = query.parsed("seats", |seats| seats.parse::<u32>())?;
+    let ends_at = query.parsed("ends_at", |end| match end {
+        "none" => Ok(None),
+        end => instant(end).map(Some),
+    })?;
+    let paid = query.parsed("paid", |paid| match paid {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err("true or false"),
+    })?;
     let change = stockroom_catalog::MembershipChange {
         tier,
         seats,

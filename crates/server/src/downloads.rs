@@ -48,7 +48,11 @@ pub async fn license(call: Call) -> Result<Response<Body>, ApiError> {
         .parse()
         .map_err(|_| ApiError::not_found("no such asset"))?;
     let who = auth::who(&call).await?;
-    let client = call.query().get("client").map(str::to_string);
+    // Given empty (`client=`) is a 400, as for every typed parameter, not a licence
+    // without a client.
+    let client = call
+        .query()
+        .parsed("client", |client| Ok::<_, &str>(client.to_string()))?;
     if client.is_some() && matches!(who, Who::Anonymous(_)) {
         return Err(ApiError::unauthenticated(
             "a licence for a client is a member's: send your key (Authorization: Bearer <key>)",
