@@ -609,6 +609,15 @@ fn licences_follow_the_terms_and_download_links_are_signed_and_resumable() {
         b"",
     );
     assert_eq!(page.status, 200, "{}", page.text());
+    // An empty code is no code: 400, even for the holder.
+    server
+        .request(
+            "GET",
+            &format!("{certificate}?code="),
+            &[("Authorization", &bearer(&team[1]))],
+            b"",
+        )
+        .assert_problem(400);
     assert!(
         page.header("content-type")
             .is_some_and(|t| t.starts_with("text/html"))

@@ -206,7 +206,9 @@ pub async fn verify(call: Call) -> Result<Response<Body>, ApiError> {
 /// print run, client, attribution and how to verify it.
 pub async fn certificate(call: Call) -> Result<Response<Body>, ApiError> {
     let id = call.segment(2).to_string();
-    let code = call.query().get("code").map(str::to_string);
+    let code = call
+        .query()
+        .parsed("code", |code| Ok::<_, &str>(code.to_string()))?;
     let holder = match code {
         Some(_) => None,
         None => Some(auth::member(&call).await?),
