@@ -129,12 +129,18 @@ pub(crate) mod power_cut {
             if dir != watch.dir {
                 continue;
             }
-            let entries = files(dir)
+            let entries: HashMap<OsString, u64> = files(dir)
                 .into_iter()
                 .filter_map(|(name, path)| Some((name, fs::metadata(path).ok()?.ino())))
                 .collect();
             let mut durable = watch.durable.lock().unwrap_or_else(PoisonError::into_inner);
             if !durable.frozen {
+                // A file gone from the directory is gone with its contents: its inode may
+                // be reused by a file created later, which holds nothing until flushed
+                // (not the old file's last flush).
+                durable
+                    .contents
+                    .retain(|inode, _| entries.values().any(|live| live == inode));
                 durable.entries = entries;
             }
         }

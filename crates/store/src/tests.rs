@@ -485,6 +485,57 @@ fn scrubbing_leaves_no_byte_of_a_replaced_or_deleted_record() -> Result<()> {
     Ok(())
 }
 
+/// Scrub zeroes bodies, flushes, then writes padding headers and flushes again: a power
+/// cut between the two leaves superseded records whose bodies are zeros under their old
+/// headers. Verify counts those apart (nothing is lost, reads never reach them) and the
+/// next scrub finishes them; a live record with a zeroed body is still damage.
+#[test]
+fn a_scrub_cut_off_between_its_flushes_is_not_damage_and_finishes_on_the_next() -> Result<()> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (old, new) = (vec![0xab_u8; 3000], vec![0xcd_u8; 3000]);
+    {
+        let store = Store::open(dir.path(), small())?;
+        store.put(id(1), Kind::Original, &old)?;
+        store.put(id(1), Kind::Original, &new)?;
+        store.put(id(2), Kind::Original, &body(2, 3000))?;
+    }
+    // What the first flush of the scrub leaves: the old body zeroed, its header intact.
+    let zero_body = |pattern: &[u8]| {
+        for path in segment_paths(dir.path()) {
+            let mut bytes = std::fs::read(&path).expect("read");
+            if let Some(at) = bytes.windows(pattern.len()).position(|w| w == pattern) {
+                bytes[at..at + pattern.len()].fill(0);
+                std::fs::write(&path, bytes).expect("write");
+            }
+        }
+    };
+    zero_body(&old);
+    let store = Store::open(dir.path(), small())?;
+    let verified = store.verify(|_| {})?;
+    assert!(verified.is_clean(), "{verified:?}");
+    assert_eq!(verified.unfinished_scrubs, 1);
+    assert_eq!(store.get(id(1), Kind::Original).as_deref(), Some(&new[..]));
+    assert_eq!(
+        store.scrub(&[(id(1), Kind::Original)])?,
+        1,
+        "the cut-off record"
+    );
+    assert_eq!(store.verify(|_| {})?.unfinished_scrubs, 0);
+    drop(store);
+    // The live version zeroed is damage, whatever its bytes.
+    zero_body(&body(2, 3000));
+    let store = Store::open(dir.path(), small())?;
+    let verified = store.verify(|_| {})?;
+    assert!(
+        matches!(
+            verified.problems.as_slice(),
+            [Problem::Corrupt { live: true, .. }]
+        ),
+        "{verified:?}"
+    );
+    Ok(())
+}
+
 /// A key's value as the test knows it: what was last acknowledged before the power went,
 /// and what was asked after it but not acknowledged in time (any of which may have landed).
 #[derive(Debug, Default)]
