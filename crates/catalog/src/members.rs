@@ -188,6 +188,11 @@ pub(crate) fn load_or_create_secret(path: &Path) -> Result<[u8; 32]> {
     }
 }
 
+/// A key as the catalogue keeps it: its blake3 hash keyed with the secret.
+pub(crate) fn key_hash(secret: &[u8; 32], key: &str) -> [u8; 32] {
+    *blake3::keyed_hash(secret, key.as_bytes()).as_bytes()
+}
+
 pub(crate) fn new_key() -> Result<String> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(CatalogError::Random)?;
@@ -225,7 +230,7 @@ fn validate(new: &NewMember) -> Result<()> {
 
 impl SqliteCatalog {
     pub(crate) fn key_hash(&self, key: &str) -> [u8; 32] {
-        *blake3::keyed_hash(&self.secret, key.as_bytes()).as_bytes()
+        key_hash(&self.secret, key)
     }
 
     /// Creates a member with one key per seat.

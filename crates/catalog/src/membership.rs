@@ -8,7 +8,7 @@ use rusqlite::{Connection, params};
 use serde::Serialize;
 
 use crate::error::{CatalogError, Result};
-use crate::members::{MAX_SEATS, Member, Principal, new_key, not_found};
+use crate::members::{MAX_SEATS, Member, Principal, key_hash, new_key, not_found};
 use crate::terms::Tier;
 use crate::{SqliteCatalog, random_id};
 
@@ -116,11 +116,11 @@ impl SqliteCatalog {
             let mut new_keys = Vec::new();
             for _ in live.len()..seats as usize {
                 let (seat_id, key) = (random_id("s")?, new_key()?);
-                let hash = blake3::keyed_hash(&secret, key.as_bytes());
+                let hash = key_hash(&secret, &key);
                 db.execute(
                     "INSERT INTO seats (id, member_id, is_owner, key_hash, created_at)
                      VALUES (?1, ?2, 0, ?3, ?4)",
-                    params![seat_id, id, &hash.as_bytes()[..], now],
+                    params![seat_id, id, &hash[..], now],
                 )?;
                 new_keys.push(SeatKey { seat_id, key });
             }

@@ -11,7 +11,7 @@ use stockroom_vocab::MemberStatus;
 
 use crate::auth;
 use crate::body::Body;
-use crate::call::{Call, Query, instant, json, text};
+use crate::call::{Call, Query, html, instant, json, text};
 use crate::cards::Card;
 use crate::problem::ApiError;
 use stockroom_vocab::{AssetId, Role};
@@ -68,28 +68,13 @@ pub fn problem_type(call: &Call) -> Result<Response<Body>, ApiError> {
         .iter()
         .find(|(known, _)| *known == slug)
         .ok_or_else(|| ApiError::not_found(format!("no problem type {slug:?}")))?;
-    let escape = |text: &str| {
-        text.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-    };
     let page = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Problem: {slug}</title></head>\
          <body><h1>Problem: {slug}</h1><p>{}</p><p>Errors are answered as <code>application/problem+json</code> \
          (RFC 9457) whose <code>type</code> is this page's path; <a href=\"/openapi.json\">the API document</a> lists every type.</p></body></html>\n",
-        escape(meaning)
+        stockroom_catalog::terms::escape_html(meaning)
     );
-    let mut response = Response::new(Body::from(page));
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=86400"),
-    );
-    Ok(response)
+    Ok(html(page, "public, max-age=86400"))
 }
 
 pub async fn search(call: Call) -> Result<Response<Body>, ApiError> {

@@ -189,14 +189,9 @@ button.reject {{ background: #8a1c1c; border-color: #8a1c1c; }}
 "#,
         title = esc(title),
     );
-    let mut response = Response::new(Body::from(html));
+    let mut response = crate::call::html(html, "no-store");
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

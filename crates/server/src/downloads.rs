@@ -226,12 +226,7 @@ pub async fn certificate(call: Call) -> Result<Response<Body>, ApiError> {
             Ok((licence, asset, licensee))
         })
         .await?;
-    let esc = |text: &str| {
-        text.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
-    };
+    let esc = stockroom_catalog::terms::escape_html;
     let yes_no = |released: bool| if released { "yes" } else { "no" };
     let terms: String =
         stockroom_catalog::licence_text(licence.licence_type, licence.print_run_limit)
@@ -301,15 +296,5 @@ th{{width:12rem}}code{{font-size:.9em}}@media print{{body{{margin:0}}a{{color:in
         print_run = licence.print_run_limit,
         code = esc(&licence.verification_code),
     );
-    let mut response = Response::new(Body::from(page));
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, no-store"),
-    );
-    Ok(response)
+    Ok(crate::call::html(page, "private, no-store"))
 }
