@@ -57,6 +57,26 @@ pub struct Licence {
     /// Granted under an unlimited membership that is now marked unpaid: suspended until it
     /// is paid (terms 6.3); it neither downloads nor verifies as valid meanwhile.
     pub suspended: bool,
+    /// The licensee's name as the membership is named now (the pseudonym once erased).
+    pub licensee: String,
+    /// The licensed image: title, author and release status.
+    pub asset: LicensedAsset,
+    /// What the licence allows, in the certificate's words: its type, the print run, the
+    /// resale restriction (terms 5.4 a, 5.7 h). One paragraph each.
+    pub terms: Vec<String>,
+}
+
+/// The image a licence is for, as the licence names it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LicensedAsset {
+    /// Its title.
+    pub title: String,
+    /// Who it credits (the author's name, or their pseudonym once erased).
+    pub author: String,
+    /// Whether the people shown signed a model release.
+    pub model_release: bool,
+    /// Whether the owner of the property shown signed a property release.
+    pub property_release: bool,
 }
 
 /// Why a suspended licence is refused.
@@ -483,8 +503,24 @@ fn license_seat(
         created_at: download.at,
         client,
         suspended: false,
+        licensee: String::new(),
+        asset: LicensedAsset {
+            title: String::new(),
+            author: String::new(),
+            model_release: false,
+            property_release: false,
+        },
+        terms: Vec::new(),
     };
     insert_licence(db, &licence)?;
+    // As every reader sees it: with the licensee, the image and the terms filled in.
+    let licence = licence_where(db, "id = ?1", [&licence.id])?
+        .into_iter()
+        .next()
+        .ok_or_else(|| CatalogError::NotFound {
+            what: "licence",
+            id: licence.id.clone(),
+        })?;
     download.record(db, by(&licence.id), true)?;
     Ok((Grant::New(licence), Some(usage), seats, ends_at))
 }
@@ -658,13 +694,18 @@ pub(crate) fn licence_where(
     condition: &str,
     values: impl rusqlite::Params,
 ) -> Result<Vec<Licence>> {
+    // The condition names the licence's own columns, so it filters before the join.
     let sql = format!(
-        "SELECT id, asset_id, member_id, seat_id, tier, type, print_run_limit,
-             attribution_required, attribution_text, attribution_html, verification_code,
-             created_at, client,
-             tier = 'unlimited'
-                 AND COALESCE((SELECT unpaid FROM members m WHERE m.id = licences.member_id), 0)
-         FROM licences WHERE {condition} ORDER BY created_at DESC, id"
+        "SELECT l.id, l.asset_id, l.member_id, l.seat_id, l.tier, l.type, l.print_run_limit,
+             l.attribution_required, l.attribution_text, l.attribution_html,
+             l.verification_code, l.created_at, l.client,
+             l.tier = 'unlimited' AND COALESCE(m.unpaid, 0),
+             COALESCE(m.name, l.member_id),
+             a.title, a.author_name, a.model_release, a.property_release
+         FROM (SELECT * FROM licences WHERE {condition}) l
+         LEFT JOIN members m ON m.id = l.member_id
+         LEFT JOIN assets a ON a.id = l.asset_id
+         ORDER BY l.created_at DESC, l.id"
     );
     let licences = db
         .prepare_cached(&sql)?
@@ -686,8 +727,22 @@ pub(crate) fn licence_where(
                 created_at: row.get(11)?,
                 client: Some(row.get::<_, String>(12)?).filter(|client| !client.is_empty()),
                 suspended: row.get(13)?,
+                licensee: row.get(14)?,
+                asset: LicensedAsset {
+                    title: row.get::<_, Option<String>>(15)?.unwrap_or_default(),
+                    author: row.get::<_, Option<String>>(16)?.unwrap_or_default(),
+                    model_release: row.get::<_, Option<bool>>(17)?.unwrap_or(false),
+                    property_release: row.get::<_, Option<bool>>(18)?.unwrap_or(false),
+                },
+                terms: Vec::new(),
             })
         })?
-        .collect::<rusqlite::Result<_>>()?;
-    Ok(licences)
+        .collect::<rusqlite::Result<Vec<Licence>>>()?;
+    Ok(licences
+        .into_iter()
+        .map(|mut licence| {
+            licence.terms = terms::licence_text(licence.licence_type, licence.print_run_limit);
+            licence
+        })
+        .collect())
 }

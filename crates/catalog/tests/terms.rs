@@ -302,6 +302,55 @@ fn a_flagged_member_keeps_downloading_with_the_reasons_on_file_until_cleared() {
 // Entitlement and licences
 
 #[test]
+fn a_licence_names_its_licensee_the_image_its_releases_and_what_it_allows() {
+    let world = world();
+    let raw = 7;
+    world
+        .catalog
+        .add_asset(&NewAsset {
+            title: "Harbour at dawn".into(),
+            editorial_only: true,
+            model_release: true,
+            ..new_asset(raw, &world.author, "Ann Author")
+        })
+        .expect("add asset");
+    let asset = AssetId::from_u64(raw).to_string();
+    let buyer = member(
+        &world.catalog,
+        "Bea Buyer",
+        &[Role::Customer],
+        Tier::Registered,
+        1,
+    )
+    .remove(0);
+    let granted = new_licence(world.license(&buyer, &asset).expect("licence"));
+    assert_eq!(granted.licensee, "Bea Buyer");
+    assert_eq!(granted.asset.title, "Harbour at dawn");
+    assert_eq!(granted.asset.author, "Ann Author");
+    assert!(granted.asset.model_release);
+    assert!(!granted.asset.property_release);
+    assert_eq!(granted.licence_type, LicenceType::Editorial);
+    assert_eq!(
+        granted.terms,
+        terms::licence_text(
+            LicenceType::Editorial,
+            terms::print_run_limit(Tier::Registered)
+        )
+    );
+    let text = granted.terms.join(" ");
+    assert!(text.contains("editorial context"), "{text}");
+    assert!(text.contains("2000 in all"), "{text}");
+    assert!(text.contains("may not be resold"), "{text}");
+    // Read back, re-downloaded and listed, it says the same.
+    let read = world.catalog.licence(&buyer, &granted.id).expect("read");
+    assert_eq!(read, granted);
+    match world.license(&buyer, &asset).expect("again") {
+        Grant::Reused(licence) => assert_eq!(licence, granted),
+        other => panic!("expected the same licence: {other:?}"),
+    }
+}
+
+#[test]
 fn unlimited_collection_content_is_for_unlimited_members_only() {
     let world = world();
     let asset = world.asset(1, Collection::Unlimited, false);

@@ -213,26 +213,23 @@ pub async fn certificate(call: Call) -> Result<Response<Body>, ApiError> {
         Some(_) => None,
         None => Some(auth::member(&call).await?),
     };
-    let (licence, asset, licensee) = call
+    let licence = call
         .blocking(move |app| {
             let catalog = app.platform.catalog();
-            let licence = match (&holder, &code) {
+            Ok(match (&holder, &code) {
                 (Some(principal), _) => catalog.licence(principal, &id)?,
                 (None, Some(code)) => catalog.licence_by_code(&id, code)?,
                 (None, None) => return Err(ApiError::unauthenticated("a key or a code is needed")),
-            };
-            let asset = catalog.asset(licence.asset_id)?;
-            let licensee = catalog.member(&licence.member_id)?.name;
-            Ok((licence, asset, licensee))
+            })
         })
         .await?;
     let esc = stockroom_catalog::terms::escape_html;
     let yes_no = |released: bool| if released { "yes" } else { "no" };
-    let terms: String =
-        stockroom_catalog::licence_text(licence.licence_type, licence.print_run_limit)
-            .iter()
-            .map(|paragraph| format!("<p>{}</p>", esc(paragraph)))
-            .collect();
+    let terms: String = licence
+        .terms
+        .iter()
+        .map(|paragraph| format!("<p>{}</p>", esc(paragraph)))
+        .collect();
     let client = licence
         .client
         .as_deref()
@@ -286,12 +283,12 @@ th{{width:12rem}}code{{font-size:.9em}}@media print{{body{{margin:0}}a{{color:in
             ""
         },
         kind = licence.licence_type,
-        licensee = esc(&licensee),
-        title = esc(&asset.title),
-        asset = asset.id,
-        author = esc(&asset.author_name),
-        model = yes_no(asset.model_release),
-        property = yes_no(asset.property_release),
+        licensee = esc(&licence.licensee),
+        title = esc(&licence.asset.title),
+        asset = licence.asset_id,
+        author = esc(&licence.asset.author),
+        model = yes_no(licence.asset.model_release),
+        property = yes_no(licence.asset.property_release),
         tier = licence.tier,
         print_run = licence.print_run_limit,
         code = esc(&licence.verification_code),
