@@ -96,7 +96,7 @@ pub struct PurgeEvent {
     pub asset_id: AssetId,
     /// When, Unix seconds.
     pub at: i64,
-    /// `withdrawn`, `removed` or `purged`.
+    /// `withdrawn`, `removed`, `purged`, or `restyled` (the watermark changed).
     pub reason: String,
 }
 
@@ -306,6 +306,20 @@ impl SqliteCatalog {
             // A rejected upload was never public: no cache holds it, no CDN purge is owed.
             if status == AssetStatus::Withdrawn {
                 event(db, now, "purge", id, "purged")?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Records a `restyled` purge event for each asset: its previews were drawn again with
+    /// another watermark, and a CDN holding the old ones (cached as immutable) must drop
+    /// them. One transaction.
+    pub fn mark_restyled(&self, ids: &[AssetId]) -> Result<()> {
+        let ids: Vec<String> = ids.iter().map(AssetId::to_string).collect();
+        let now = self.now();
+        self.writer.write(move |db| {
+            for id in &ids {
+                event(db, now, "purge", id, "restyled")?;
             }
             Ok(())
         })

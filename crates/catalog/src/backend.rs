@@ -44,6 +44,8 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
     fn due_for_purge(&self) -> Result<Vec<AssetId>>;
     /// Records that an asset's bytes were purged (a purge event).
     fn mark_purged(&self, id: AssetId) -> Result<()>;
+    /// Records that these assets' previews were redrawn (a purge event each, `restyled`).
+    fn mark_restyled(&self, ids: &[AssetId]) -> Result<()>;
     /// The CDN purge feed after `since`, oldest first.
     fn purges_since(&self, since: i64, limit: u32) -> Result<Vec<PurgeEvent>>;
     /// An asset's moderation history: when, what, and the detail recorded.
@@ -167,6 +169,7 @@ forward! {
     asset_ids() -> Result<Vec<AssetId>>;
     due_for_purge() -> Result<Vec<AssetId>>;
     mark_purged(id: AssetId) -> Result<()>;
+    mark_restyled(ids: &[AssetId]) -> Result<()>;
     purges_since(since: i64, limit: u32) -> Result<Vec<PurgeEvent>>;
     audit(id: AssetId) -> Result<Vec<(i64, String, String)>>;
     active_blocks() -> Result<Vec<BlockEntry>>;

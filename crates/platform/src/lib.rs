@@ -53,7 +53,7 @@ pub use feed::{Change, ChangeFeed, LocalFeed};
 pub use licensing::Download;
 pub use lifecycle::{Flagged, Held};
 pub use originals::{Original, Originals, StoreOriginals};
-pub use previews::Preview;
+pub use previews::{Preview, Restyled, render_fingerprint};
 pub use rehash::Rehashed;
 
 /// Largest file admitted unless configured: above any camera JPEG and most TIFF scans a

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use stockroom_catalog::AssetRecord;
-use stockroom_render::Credit;
+use stockroom_render::{Credit, RenderOptions};
 use stockroom_store::{Blob, Kind};
 use stockroom_vocab::{AssetId, AssetStatus};
 
@@ -25,6 +25,32 @@ pub(crate) enum RenderFailure {
     Gone(AssetId),
     /// The render or the store failed (the text is for the log).
     Failed(String),
+}
+
+/// Beside the blob store's segments: the fingerprint of the render options its previews
+/// were drawn with.
+const DRAWN_WITH: &str = "previews.drawn-with";
+
+/// A fingerprint of everything that decides a preview's pixels: the watermark (text, font,
+/// logo, opacity, layout), quality, encoding and resampling.
+pub fn render_fingerprint(options: &RenderOptions) -> String {
+    let mut hasher = blake3::Hasher::new();
+    options.watermark.fingerprint(&mut |bytes| {
+        hasher.update(bytes);
+    });
+    hasher.update(&[
+        options.quality,
+        u8::from(options.progressive),
+        options.linear_light as u8,
+    ]);
+    hasher.finalize().to_hex().to_string()
+}
+
+/// What [`Platform::drop_stale_previews`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Restyled {
+    /// Assets whose stored previews were deleted (they render again on first request).
+    pub assets: usize,
 }
 
 /// A preview ready to serve.
@@ -145,6 +171,67 @@ impl Platform {
                 .map_err(|error| failed(&error))?;
         }
         Ok(())
+    }
+
+    /// Deletes the stored previews if they were drawn with other render options than
+    /// today's (another site name, logo, font, opacity, quality; or a store from before the
+    /// options were recorded), records a `restyled` purge event for each public asset
+    /// among them (a CDN keeps previews as immutable), and records today's options. Every
+    /// preview renders again on its first request.
+    pub fn drop_stale_previews(&self) -> Result<Restyled> {
+        let marker = self.blobs.dir().join(DRAWN_WITH);
+        let current = render_fingerprint(&self.options.render);
+        match std::fs::read_to_string(&marker) {
+            Ok(recorded) if recorded.trim() == current => return Ok(Restyled::default()),
+            Ok(_) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => {
+                return Err(PlatformError::Aborted(format!(
+                    "reading {}: {error}",
+                    marker.display()
+                )));
+            }
+        }
+        let mut assets: Vec<AssetId> = self
+            .blobs
+            .entries()
+            .into_iter()
+            .filter(|entry| matches!(entry.kind, Kind::Thumb | Kind::Small | Kind::Large))
+            .map(|entry| entry.asset)
+            .collect();
+        assets.sort_unstable();
+        assets.dedup();
+        let keys: Vec<_> = assets
+            .iter()
+            .flat_map(|&asset| {
+                PreviewSize::ALL
+                    .iter()
+                    .map(move |&size| (asset, kind(size)))
+            })
+            .collect();
+        self.blobs.delete_all(&keys)?;
+        let public: Vec<AssetId> = assets
+            .iter()
+            .copied()
+            .filter(|&asset| {
+                self.catalog
+                    .asset(asset)
+                    .is_ok_and(|record| record.status == AssetStatus::Active)
+            })
+            .collect();
+        for chunk in public.chunks(10_000) {
+            self.catalog.mark_restyled(chunk)?;
+        }
+        // Written only once every stale preview is gone: a crash before re-runs all of it.
+        let staged = marker.with_extension("tmp");
+        std::fs::write(&staged, format!("{current}\n"))
+            .and_then(|()| std::fs::rename(&staged, &marker))
+            .map_err(|error| {
+                PlatformError::Aborted(format!("writing {}: {error}", marker.display()))
+            })?;
+        Ok(Restyled {
+            assets: assets.len(),
+        })
     }
 
     /// Keeps the thumbnail of an asset that just left the public in the archive (rendering

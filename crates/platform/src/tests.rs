@@ -18,6 +18,11 @@ const DAY: i64 = 24 * 60 * 60;
 
 /// A platform over fresh parts in `dir`, reading `clock`.
 fn platform(dir: &std::path::Path, clock: Arc<ManualClock>) -> Platform {
+    platform_with(dir, clock, Options::default())
+}
+
+/// A platform over the parts in `dir` (created if new), with `options`.
+fn platform_with(dir: &std::path::Path, clock: Arc<ManualClock>, options: Options) -> Platform {
     let catalog = SqliteCatalog::open(
         &dir.join("catalog"),
         CatalogOptions {
@@ -48,7 +53,7 @@ fn platform(dir: &std::path::Path, clock: Arc<ManualClock>) -> Platform {
         feed: Arc::new(LocalFeed::default()),
         clock,
     };
-    Platform::new(parts, Options::default()).expect("platform")
+    Platform::new(parts, options).expect("platform")
 }
 
 #[test]
@@ -462,4 +467,60 @@ fn an_index_hashed_the_old_way_is_rehashed_from_the_originals() {
     );
     assert!(!platform.duplicates_stale());
     assert_eq!(distance(&platform), 0);
+}
+
+/// Options whose watermark says `text`.
+fn marked(text: &str) -> Options {
+    let mut options = Options::default();
+    options.render.watermark.text = text.into();
+    options
+}
+
+#[test]
+fn previews_drawn_with_another_watermark_are_dropped_redrawn_and_purged_at_the_cdn() {
+    use stockroom_vocab::PreviewSize;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let clock = Arc::new(ManualClock::at(1_793_491_200));
+    let large = |platform: &Platform, id| {
+        platform
+            .preview(id, PreviewSize::Large, false)
+            .expect("preview")
+            .blob
+            .to_vec()
+    };
+
+    let first = platform_with(dir.path(), clock.clone(), marked("First Stock"));
+    assert_eq!(first.drop_stale_previews().expect("check").assets, 0);
+    let author = member(&first, "Ann", &[Role::Author]);
+    let crate::Admitted::Active { id } = upload(&first, &author, &aqua()).expect("upload") else {
+        panic!("held")
+    };
+    let drawn_first = large(&first, id);
+    drop(first);
+
+    // Opened again with the same watermark: the previews stay.
+    let same = platform_with(dir.path(), clock.clone(), marked("First Stock"));
+    assert_eq!(same.drop_stale_previews().expect("check").assets, 0);
+    assert!(same.blobs().contains(id, Kind::Large));
+    assert_eq!(large(&same, id), drawn_first);
+    drop(same);
+
+    // The site renamed: every stored size goes, the CDN is told, and the next request
+    // draws the new name.
+    let renamed = platform_with(dir.path(), clock.clone(), marked("Second Stock"));
+    assert_eq!(renamed.drop_stale_previews().expect("check").assets, 1);
+    for kind in [Kind::Thumb, Kind::Small, Kind::Large] {
+        assert!(!renamed.blobs().contains(id, kind), "{kind:?} kept");
+    }
+    let purges = renamed.catalog().purges_since(0, 100).expect("purges");
+    assert!(
+        purges
+            .iter()
+            .any(|event| event.asset_id == id && event.reason == "restyled"),
+        "{purges:?}"
+    );
+    let drawn_second = large(&renamed, id);
+    assert_ne!(drawn_second, drawn_first);
+    assert_eq!(renamed.drop_stale_previews().expect("check").assets, 0);
+    assert_eq!(large(&renamed, id), drawn_second);
 }

@@ -44,7 +44,7 @@ pub use decode::{
 };
 pub use error::{Format, RenderError, Result};
 pub use keywords::auto_keywords;
-pub use watermark::WatermarkOptions;
+pub use watermark::{Logo, MAX_TEXT_CHARS, MarkError, MarkFont, WatermarkOptions};
 
 use stockroom_vocab::PreviewSize;
 use turbojpeg::{Compressor, Image, PixelFormat, Subsamp};

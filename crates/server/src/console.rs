@@ -613,7 +613,7 @@ pub async fn check(mut call: Call) -> Result<Response<Body>, ApiError> {
             let shown = stockroom_render::render(
                 &image,
                 &[stockroom_vocab::PreviewSize::Small],
-                &stockroom_render::RenderOptions::default(),
+                &app.platform.options().render,
                 stockroom_render::Credit::default(),
             )
             .ok()

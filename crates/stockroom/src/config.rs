@@ -24,6 +24,9 @@ pub struct Config {
     pub site_name: String,
     /// Base URL of the platform's image pages (`<url>/assets/<id>`), linked by attributions.
     pub site_url: String,
+    /// The previews' watermark: the site's name (or `watermark.text`) in the bundled font
+    /// (or `watermark.font`), with `watermark.logo` if set.
+    pub watermark: stockroom_render::WatermarkOptions,
     /// `stockroom serve`'s limits (`[server]`).
     pub server: stockroom_server::ServerConfig,
     /// Fair use: rate limits, pacing rates, detector thresholds (`[guard]`).
@@ -54,6 +57,8 @@ struct FileConfig {
     #[serde(default)]
     site: SiteSection,
     #[serde(default)]
+    watermark: WatermarkSection,
+    #[serde(default)]
     server: stockroom_server::ServerConfig,
     #[serde(default)]
     guard: stockroom_guard::GuardConfig,
@@ -66,6 +71,20 @@ struct FileConfig {
 struct SiteSection {
     name: Option<String>,
     url: Option<String>,
+}
+
+/// `[watermark]`: what previews carry. Paths are relative to the config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WatermarkSection {
+    /// The mark's text; the site's name when unset.
+    text: Option<String>,
+    /// A PNG with an alpha channel, drawn before the text.
+    logo: Option<PathBuf>,
+    /// A TrueType or OpenType font instead of the bundled Open Sans Bold.
+    font: Option<PathBuf>,
+    /// 0–255; 0 turns the watermark off (a private deployment).
+    opacity: Option<u8>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -127,9 +146,15 @@ impl Config {
         };
         if let Some(base) = file.and_then(Path::parent) {
             let server = &mut from_file.server;
-            for path in [&mut server.tls_certificates, &mut server.tls_key]
-                .into_iter()
-                .flatten()
+            let watermark = &mut from_file.watermark;
+            for path in [
+                &mut server.tls_certificates,
+                &mut server.tls_key,
+                &mut watermark.logo,
+                &mut watermark.font,
+            ]
+            .into_iter()
+            .flatten()
             {
                 *path = base.join(&*path);
             }
@@ -158,6 +183,11 @@ impl Config {
                 ),
             },
         };
+        let site_name = from_file
+            .site
+            .name
+            .unwrap_or_else(|| DEFAULT_SITE_NAME.into());
+        let watermark = watermark(&from_file.watermark, &site_name)?;
         let config = Config {
             data_dir,
             segment_size,
@@ -166,10 +196,8 @@ impl Config {
                 .dedup
                 .threshold
                 .unwrap_or(stockroom_dupes::DEFAULT_THRESHOLD),
-            site_name: from_file
-                .site
-                .name
-                .unwrap_or_else(|| DEFAULT_SITE_NAME.into()),
+            site_name,
+            watermark,
             site_url: from_file
                 .site
                 .url
@@ -283,6 +311,51 @@ impl Config {
     }
 }
 
+/// The watermark `[watermark]` describes, its font and logo read and checked now (a bad
+/// file is a start-up error, not a failed render later).
+fn watermark(
+    section: &WatermarkSection,
+    site_name: &str,
+) -> Result<stockroom_render::WatermarkOptions> {
+    let defaults = stockroom_render::WatermarkOptions::default();
+    let text = section
+        .text
+        .as_deref()
+        .unwrap_or(site_name)
+        .trim()
+        .to_string();
+    if text.chars().count() > stockroom_render::MAX_TEXT_CHARS {
+        bail!(
+            "watermark.text (or site.name) is longer than {} characters: set a shorter watermark.text",
+            stockroom_render::MAX_TEXT_CHARS
+        );
+    }
+    let read = |path: &Path, key: &str| {
+        std::fs::read(path).with_context(|| format!("{key}: reading {}", path.display()))
+    };
+    let font = match &section.font {
+        Some(path) => Some(
+            stockroom_render::MarkFont::from_bytes(read(path, "watermark.font")?)
+                .with_context(|| format!("watermark.font {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let logo = match &section.logo {
+        Some(path) => Some(
+            stockroom_render::Logo::from_png(&read(path, "watermark.logo")?)
+                .with_context(|| format!("watermark.logo {}", path.display()))?,
+        ),
+        None => None,
+    };
+    Ok(stockroom_render::WatermarkOptions {
+        text,
+        font,
+        logo,
+        opacity: section.opacity.unwrap_or(defaults.opacity),
+        ..defaults
+    })
+}
+
 /// Parses `4096`, `64KiB`, `256MiB`, `1GiB` (also `KB`/`MB`/`GB` as powers of 1000).
 pub fn parse_size(text: &str) -> Result<u64> {
     let text = text.trim();
@@ -376,6 +449,49 @@ mod tests {
             error.to_string().contains("raise the segment size"),
             "{error}"
         );
+        Ok(())
+    }
+
+    #[test]
+    fn the_watermark_says_the_site_name_unless_told_otherwise_and_reads_its_files_relative_to_the_config()
+    -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("stockroom.toml");
+        std::fs::write(&file, "data = \"/d\"\n[site]\nname = \"Example Stock\"\n")?;
+        let config = Config::load(Some(&file), Overrides::default())?;
+        assert_eq!(config.watermark.text, "Example Stock");
+        assert_eq!(config.watermark.logo, None);
+
+        let logo = std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/example-logo.png"),
+        )?;
+        std::fs::create_dir(dir.path().join("brand"))?;
+        std::fs::write(dir.path().join("brand/logo.png"), logo)?;
+        std::fs::write(
+            &file,
+            "data = \"/d\"\n[watermark]\ntext = \"EXAMPLE\"\nlogo = \"brand/logo.png\"\nopacity = 64\n",
+        )?;
+        let config = Config::load(Some(&file), Overrides::default())?;
+        assert_eq!(config.watermark.text, "EXAMPLE");
+        assert!(config.watermark.logo.is_some());
+        assert_eq!(config.watermark.opacity, 64);
+
+        for (toml, says) in [
+            ("[watermark]\nlogo = \"missing.png\"\n", "missing.png"),
+            (
+                "[watermark]\nlogo = \"stockroom.toml\"\n",
+                "not a readable PNG",
+            ),
+            ("[watermark]\nfont = \"stockroom.toml\"\n", "not a TrueType"),
+            (
+                "[site]\nname = \"An Extraordinarily Long Stock Photography Platform Name\"\n",
+                "watermark.text",
+            ),
+        ] {
+            std::fs::write(&file, format!("data = \"/d\"\n{toml}"))?;
+            let error = Config::load(Some(&file), Overrides::default()).expect_err(toml);
+            assert!(format!("{error:#}").contains(says), "{toml}: {error:#}");
+        }
         Ok(())
     }
 }

@@ -9,6 +9,7 @@ use stockroom_dupes::DupIndex;
 use stockroom_guard::Guard;
 use stockroom_index::SearchIndex;
 use stockroom_platform::{LocalFeed, Options, Parts, Platform, StoreOriginals};
+use stockroom_render::RenderOptions;
 use stockroom_vocab::{Clock, SystemClock};
 
 use crate::config::Config;
@@ -64,11 +65,26 @@ pub fn platform_on(config: &Config, purpose: Purpose, clock: Arc<dyn Clock>) -> 
         dedup_threshold: config.dedup_threshold,
         max_upload_bytes: config.max_upload_bytes,
         guard_state: (purpose == Purpose::Serve).then(|| config.guard_state()),
+        render: RenderOptions {
+            watermark: config.watermark.clone(),
+            ..RenderOptions::default()
+        },
         ..Options::default()
     };
     let platform = Platform::new(parts, options)?;
     if purpose != Purpose::Read && platform.duplicates_stale() {
         rehash(&platform)?;
+    }
+    if purpose != Purpose::Read {
+        let restyled = platform
+            .drop_stale_previews()
+            .context("dropping previews drawn with another watermark")?;
+        if restyled.assets > 0 {
+            tracing::info!(
+                assets = restyled.assets,
+                "previews were drawn with another watermark or quality: deleted, they render again on first request; a restyled purge event per public asset tells the CDN"
+            );
+        }
     }
     Ok(platform)
 }

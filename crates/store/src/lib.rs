@@ -316,6 +316,23 @@ impl Store {
         Ok(true)
     }
 
+    /// Deletes every key of `keys` that exists, with one flush for all of them; returns how
+    /// many existed. Durable on return (a crash before leaves any subset deleted).
+    pub fn delete_all(&self, keys: &[(AssetId, Kind)]) -> Result<usize> {
+        let mut last = None;
+        let mut deleted = 0;
+        for &(asset, kind) in keys {
+            if self.contains(asset, kind) {
+                last = Some(self.append(asset, kind, None)?);
+                deleted += 1;
+            }
+        }
+        if let Some(seq) = last {
+            self.commit(seq)?;
+        }
+        Ok(deleted)
+    }
+
     /// Moves `(asset, kind)` into `archive` (another store), then deletes it here; returns
     /// whether there was anything to move. The archive holds it durably before it leaves.
     pub fn archive_to(&self, archive: &Store, asset: AssetId, kind: Kind) -> Result<bool> {

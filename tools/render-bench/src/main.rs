@@ -1,4 +1,4 @@
-//! `stockroom-render-bench [--out DIR] [--quality Q] [--no-watermark] PATH...`
+//! `stockroom-render-bench [--out DIR] [--quality Q] [--no-watermark] [--text T] [--logo PNG] PATH...`
 //!
 //! Renders the `large` (1000 px) preview of every JPEG, PNG and WebP under the paths on the
 //! calling thread, writes each to `--out` if given, and prints one JSON line: images,
@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use stockroom_render::{Credit, LinearLight, RenderOptions, WatermarkOptions, probe, render};
+use stockroom_render::{Credit, LinearLight, Logo, RenderOptions, WatermarkOptions, probe, render};
 use stockroom_vocab::PreviewSize;
 
 fn main() -> Result<()> {
@@ -33,6 +33,14 @@ fn main() -> Result<()> {
                     opacity: 0,
                     ..WatermarkOptions::default()
                 };
+            }
+            "--text" => {
+                options.watermark.text = args.next().context("--text needs the mark's text")?
+            }
+            "--logo" => {
+                let path = args.next().context("--logo needs a PNG")?;
+                let bytes = std::fs::read(&path).with_context(|| path.clone())?;
+                options.watermark.logo = Some(Logo::from_png(&bytes).context(path)?);
             }
             "--linear" => options.linear_light = LinearLight::Always,
             "--gamma-space" => options.linear_light = LinearLight::Never,
