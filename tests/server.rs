@@ -713,6 +713,124 @@ fn licences_follow_the_terms_and_download_links_are_signed_and_resumable() {
     );
 }
 
+/// The path of a `Link: <…>; rel="next"` header.
+fn next_link(reply: &Reply) -> Option<String> {
+    let link = reply.header("link")?;
+    assert!(link.ends_with("; rel=\"next\""), "{link}");
+    Some(link.trim_start_matches('<').split('>').next()?.to_string())
+}
+
+#[test]
+fn lists_page_by_cursor_with_a_next_link_and_a_licence_says_what_it_allows() {
+    let server = serve(DEFAULT_CONFIG);
+    // Search: five at a time by the Link header, every bundled photo once, in the order
+    // one page of them all has.
+    let all = server.get("/v1/search?sort=newest&per_page=100").json();
+    let order: Vec<String> = all["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|card| card["id"].as_str().expect("id").to_string())
+        .collect();
+    assert_eq!(order.len(), 12);
+    assert!(all["next"].is_null(), "a page that is not full has no next");
+    let mut walked = Vec::new();
+    let mut path = Some("/v1/search?sort=newest&per_page=5".to_string());
+    while let Some(current) = path.take() {
+        let page = server.get(&current);
+        assert_eq!(page.status, 200, "{current}: {}", page.text());
+        let body = page.json();
+        walked.extend(
+            body["results"]
+                .as_array()
+                .expect("results")
+                .iter()
+                .map(|card| card["id"].as_str().expect("id").to_string()),
+        );
+        path = next_link(&page);
+        assert_eq!(path.is_some(), body["next"].is_string(), "{current}");
+        if let Some(next) = &path {
+            assert!(
+                next.contains("sort=newest") && next.contains("per_page=5"),
+                "{next}"
+            );
+        }
+    }
+    assert_eq!(walked, order);
+    server
+        .get("/v1/search?cursor=not-a-cursor")
+        .assert_problem(400);
+
+    // A member's licences, two at a time, newest first; each says what it allows.
+    let (_, buyer) = server.member("Bo Buyer", "customer", "registered", 1);
+    let auth = format!("Bearer {}", buyer[0]);
+    let headers = [("Authorization", auth.as_str())];
+    for file in ["aqua.jpg", "garden.jpg", "dune.jpg"] {
+        let asset = server.asset(file).to_string();
+        let granted = server.request(
+            "POST",
+            &format!("/v1/assets/{asset}/licenses"),
+            &headers,
+            b"",
+        );
+        assert_eq!(granted.status, 201, "{}", granted.text());
+        let licence = &granted.json()["license"];
+        assert_eq!(licence["licensee"], "Bo Buyer");
+        assert!(licence["asset"]["title"].is_string(), "{licence}");
+        assert!(licence["asset"]["model_release"].is_boolean(), "{licence}");
+        let terms = licence["terms"].as_array().expect("terms");
+        assert!(
+            terms
+                .iter()
+                .any(|t| t.as_str().is_some_and(|t| t.contains("resold"))),
+            "{licence}"
+        );
+    }
+    let first = server.request("GET", "/v1/members/me/downloads?limit=2", &headers, b"");
+    assert_eq!(first.status, 200, "{}", first.text());
+    let next = next_link(&first).expect("a next page");
+    assert!(
+        next.starts_with("/v1/members/me/downloads?limit=2&cursor="),
+        "{next}"
+    );
+    let second = server.request("GET", &next, &headers, b"");
+    assert_eq!(second.status, 200, "{}", second.text());
+    assert!(next_link(&second).is_none());
+    let ids: Vec<String> = [&first, &second]
+        .iter()
+        .flat_map(|page| {
+            page.json()["licenses"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .map(|licence| licence["id"].as_str().expect("id").to_string())
+        .collect();
+    assert_eq!(ids.len(), 3);
+    let unique: std::collections::HashSet<_> = ids.iter().collect();
+    assert_eq!(unique.len(), 3, "{ids:?}");
+    for bad in ["limit=0", "limit=501", "cursor=", "cursor=nothing"] {
+        server
+            .request(
+                "GET",
+                &format!("/v1/members/me/downloads?{bad}"),
+                &headers,
+                b"",
+            )
+            .assert_problem(400);
+    }
+    let (_, moderator) = server.member("Mo", "moderator", "registered", 1);
+    let as_moderator = format!("Bearer {}", moderator[0]);
+    let flags = server.request(
+        "GET",
+        "/v1/moderation/flags?limit=1",
+        &[("Authorization", &as_moderator)],
+        b"",
+    );
+    assert_eq!(flags.status, 200, "{}", flags.text());
+    assert_eq!(flags.json()["flags"], serde_json::json!([]));
+}
+
 #[test]
 fn a_takedown_ends_previews_search_and_links_at_once_and_feeds_the_purge_list() {
     let server = serve(DEFAULT_CONFIG);

@@ -4,11 +4,11 @@
 //! blocking context. A write returns only once it is durable; a licence is decided inside
 //! the transaction that records it.
 
-use stockroom_vocab::AssetId;
+use stockroom_vocab::{AssetId, MemberStatus};
 
 use crate::error::Result;
 use crate::{
-    AssetRecord, AuditEntry, AuditFilter, BlockEntry, BlockHashes, Caller, Created, Erasure,
+    After, AssetRecord, AuditEntry, AuditFilter, BlockEntry, BlockHashes, Caller, Created, Erasure,
     Export, Grant, Holder, Licence, LicenceCheck, Licensing, Member, MembershipChange,
     MembershipChanged, MonthStats, NewAsset, NewMember, Principal, PurgeEvent, SeatKey,
     SqliteCatalog, Withdrawal,
@@ -98,6 +98,13 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
     fn licence(&self, viewer: &Principal, id: &str) -> Result<Licence>;
     /// The licences a seat (or, for the owner, the membership) holds.
     fn licences(&self, viewer: &Principal) -> Result<Vec<Licence>>;
+    /// A page of them: at most `limit`, after `after`.
+    fn licences_page(
+        &self,
+        viewer: &Principal,
+        after: Option<&After>,
+        limit: u32,
+    ) -> Result<Vec<Licence>>;
     /// A licence's public check by id and verification code.
     fn verify_licence(&self, id: &str, code: &str) -> Result<LicenceCheck>;
     /// The whole licence, to anyone with its id and verification code (its certificate).
@@ -114,6 +121,13 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
     fn member(&self, id: &str) -> Result<Member>;
     /// Every member.
     fn members(&self) -> Result<Vec<Member>>;
+    /// Members in `status`, oldest first: at most `limit`, after `after`.
+    fn members_in(
+        &self,
+        status: MemberStatus,
+        after: Option<&After>,
+        limit: u32,
+    ) -> Result<Vec<Member>>;
     /// Flags a member with a reason (throttled from their next download).
     fn flag(&self, id: &str, reason: &str) -> Result<()>;
     /// Blocks a member.
@@ -185,6 +199,7 @@ forward! {
     holder(licence_id: &str) -> Result<Holder>;
     licence(viewer: &Principal, id: &str) -> Result<Licence>;
     licences(viewer: &Principal) -> Result<Vec<Licence>>;
+    licences_page(viewer: &Principal, after: Option<&After>, limit: u32) -> Result<Vec<Licence>>;
     verify_licence(id: &str, code: &str) -> Result<LicenceCheck>;
     licence_by_code(id: &str, code: &str) -> Result<Licence>;
     add_member(new: &NewMember) -> Result<Created>;
@@ -192,6 +207,7 @@ forward! {
     cached_principal(key: &str) -> Option<Principal>;
     member(id: &str) -> Result<Member>;
     members() -> Result<Vec<Member>>;
+    members_in(status: MemberStatus, after: Option<&After>, limit: u32) -> Result<Vec<Member>>;
     flag(id: &str, reason: &str) -> Result<()>;
     block(id: &str) -> Result<()>;
     clear(id: &str) -> Result<()>;

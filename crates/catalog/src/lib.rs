@@ -178,6 +178,40 @@ fn configure_writer(connection: &Connection) -> Result<()> {
 }
 
 /// `prefix` and 16 random hex digits: member, seat and licence ids.
+/// Where the next page of a list starts: after the item at time `at` (Unix seconds) with
+/// `id`. Lists page by time, then id; as text (`<at>.<id>`) it is the HTTP API's opaque
+/// `cursor`. A position, not a snapshot: items added later at earlier positions are not
+/// shown, none is shown twice.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct After {
+    /// The last item's time.
+    pub at: i64,
+    /// The last item's id.
+    pub id: String,
+}
+
+impl After {
+    /// As a cursor.
+    pub fn cursor(&self) -> String {
+        format!("{}.{}", self.at, self.id)
+    }
+
+    /// A cursor read back; `None` if it is not one.
+    pub fn parse(cursor: &str) -> Option<After> {
+        let (at, id) = cursor.split_once('.')?;
+        let valid_id = !id.is_empty()
+            && id.len() <= 64
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        valid_id.then_some(())?;
+        Some(After {
+            at: at.parse().ok()?,
+            id: id.to_string(),
+        })
+    }
+}
+
 fn random_id(prefix: &str) -> Result<String> {
     let mut bytes = [0u8; 8];
     getrandom::fill(&mut bytes).map_err(CatalogError::Random)?;

@@ -9,6 +9,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use stockroom_vocab::AssetId;
 
+use crate::After;
 use crate::error::{CatalogError, Result};
 use crate::members::Principal;
 use crate::network::Network;
@@ -293,12 +294,30 @@ impl SqliteCatalog {
     /// The licences `viewer` may see: all of the membership's for its owner, the seat's
     /// own otherwise. Newest first.
     pub fn licences(&self, viewer: &Principal) -> Result<Vec<Licence>> {
-        let db = self.read();
-        if viewer.owner {
-            licence_where(&db, "member_id = ?1", params![viewer.member_id])
+        self.licences_page(viewer, None, u32::MAX)
+    }
+
+    /// A page of [`licences`](Self::licences): at most `limit`, after `after` (newest first).
+    pub fn licences_page(
+        &self,
+        viewer: &Principal,
+        after: Option<&After>,
+        limit: u32,
+    ) -> Result<Vec<Licence>> {
+        let (at, id) = after.map_or((i64::MAX, ""), |after| (after.at, after.id.as_str()));
+        let (column, holder) = if viewer.owner {
+            ("member_id", &viewer.member_id)
         } else {
-            licence_where(&db, "seat_id = ?1", params![viewer.seat_id])
-        }
+            ("seat_id", &viewer.seat_id)
+        };
+        licence_where(
+            &self.read(),
+            &format!(
+                "{column} = ?1 AND (created_at < ?2 OR (created_at = ?2 AND id > ?3))
+                 ORDER BY created_at DESC, id LIMIT ?4"
+            ),
+            params![holder, at, id, limit],
+        )
     }
 
     /// Confirms a licence to anyone with its id and verification code. A wrong code

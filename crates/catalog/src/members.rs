@@ -12,6 +12,7 @@ use lru::LruCache;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
+use crate::After;
 use crate::error::{CatalogError, Result};
 use crate::sql::Roles;
 use crate::terms::{MemberStatus, Role, Tier};
@@ -302,6 +303,29 @@ impl SqliteCatalog {
         let ids: Vec<String> = db
             .prepare_cached("SELECT id FROM members ORDER BY created_at, id")?
             .query_map([], |row| row.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let now = self.now();
+        ids.iter()
+            .filter_map(|id| member(&db, id, now).transpose())
+            .collect()
+    }
+
+    /// Members in `status`, oldest first, at most `limit`, after `after`.
+    pub fn members_in(
+        &self,
+        status: MemberStatus,
+        after: Option<&After>,
+        limit: u32,
+    ) -> Result<Vec<Member>> {
+        let db = self.read();
+        let (at, id) = after.map_or((i64::MIN, ""), |after| (after.at, after.id.as_str()));
+        let ids: Vec<String> = db
+            .prepare_cached(
+                "SELECT id FROM members
+                 WHERE status = ?1 AND (created_at > ?2 OR (created_at = ?2 AND id > ?3))
+                 ORDER BY created_at, id LIMIT ?4",
+            )?
+            .query_map(params![status, at, id, limit], |row| row.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         let now = self.now();
         ids.iter()

@@ -830,6 +830,83 @@ fn authors_are_paid_on_counted_downloads_per_month_as_a_share_of_all() {
     assert!((stats[0].share - 2.0 / 3.0).abs() < 1e-9);
 }
 
+// Lists
+
+#[test]
+fn lists_page_after_a_position_and_show_each_item_once() {
+    use stockroom_catalog::After;
+    let world = world();
+    let members: Vec<Principal> = (0..5)
+        .map(|n| {
+            world.clock.advance(n % 2); // some share a second: the id decides
+            customer(&world, Tier::Registered)
+        })
+        .collect();
+    for member in &members[..4] {
+        world.catalog.flag(&member.member_id, "test").expect("flag");
+    }
+    let mut seen = Vec::new();
+    let mut after: Option<After> = None;
+    loop {
+        let page = world
+            .catalog
+            .members_in(MemberStatus::Flagged, after.as_ref(), 3)
+            .expect("page");
+        seen.extend(page.iter().map(|member| member.id.clone()));
+        match page.last() {
+            Some(last) if page.len() == 3 => {
+                after = Some(After {
+                    at: last.created_at,
+                    id: last.id.clone(),
+                });
+            }
+            _ => break,
+        }
+    }
+    let flagged: Vec<String> = members[..4].iter().map(|m| m.member_id.clone()).collect();
+    let mut sorted = seen.clone();
+    sorted.sort();
+    let mut expected = flagged.clone();
+    expected.sort();
+    assert_eq!(
+        sorted, expected,
+        "each flagged member once, the unflagged one not"
+    );
+
+    // A member's licences, newest first, two at a time.
+    let buyer = &members[4];
+    for raw in 1..=5 {
+        let asset = world.free(raw);
+        world.clock.advance((raw % 2) as i64);
+        new_licence(world.license(buyer, &asset).expect("licence"));
+    }
+    let all = world.catalog.licences(buyer).expect("all");
+    let mut paged = Vec::new();
+    let mut after: Option<After> = None;
+    loop {
+        let page = world
+            .catalog
+            .licences_page(buyer, after.as_ref(), 2)
+            .expect("page");
+        paged.extend(page.iter().cloned());
+        match page.last() {
+            Some(last) if page.len() == 2 => {
+                let position = After {
+                    at: last.created_at,
+                    id: last.id.clone(),
+                };
+                assert_eq!(After::parse(&position.cursor()), Some(position.clone()));
+                after = Some(position);
+            }
+            _ => break,
+        }
+    }
+    assert_eq!(paged, all);
+    assert_eq!(After::parse("12"), None);
+    assert_eq!(After::parse("x.l1"), None);
+    assert_eq!(After::parse("5.a b"), None);
+}
+
 // Privacy
 
 #[test]

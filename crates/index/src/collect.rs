@@ -40,6 +40,8 @@ pub(crate) struct Plan<'a> {
     pub prunable: bool,
     /// Hits to keep: the pages up to and including the requested one.
     pub hits: usize,
+    /// Only hits after this one in the order (a cursor's position).
+    pub after: Option<Key>,
     pub facets: &'a [FacetField],
 }
 
@@ -47,6 +49,8 @@ pub(crate) struct Plan<'a> {
 pub(crate) struct Found {
     /// The best `hits` matches, best first.
     pub hits: Vec<DocAddress>,
+    /// The last hit's place in the order.
+    pub last: Option<Key>,
     pub total: u64,
     /// When facets were asked for.
     pub facets: Option<Facets>,
@@ -54,7 +58,24 @@ pub(crate) struct Found {
 
 /// A hit's place in the order, compared as a whole (larger is better): relevance is
 /// (score, id key), newest (created, id key), popular (downloads, created, id key).
-type Key = (u64, u64, u64);
+pub(crate) type Key = (u64, u64, u64);
+
+/// A position in a search's order, as the `cursor` a page hands out: the last hit's key in
+/// hex. Opaque to callers; a position, not a snapshot (a search whose matches change
+/// between pages continues from the same place in its order). Given with another order
+/// than the one it came from, it is read as a position in that order.
+pub(crate) fn encode_cursor(key: Key) -> String {
+    format!("{:016x}{:016x}{:016x}", key.0, key.1, key.2)
+}
+
+/// The key a cursor names, if it is one.
+pub(crate) fn decode_cursor(text: &str) -> Option<Key> {
+    if text.len() != 48 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let part = |at: usize| u64::from_str_radix(&text[at..at + 16], 16).ok();
+    Some((part(0)?, part(16)?, part(32)?))
+}
 
 pub(crate) fn run(searcher: &Searcher, plan: &Plan) -> tantivy::Result<Found> {
     let scored = plan.sort == Sort::Relevance;
@@ -90,6 +111,7 @@ pub(crate) fn run(searcher: &Searcher, plan: &Plan) -> tantivy::Result<Found> {
     hits.sort_unstable_by_key(|&(key, _)| std::cmp::Reverse(key));
     hits.truncate(plan.hits);
     Ok(Found {
+        last: hits.last().map(|&(key, _)| key),
         hits: hits.into_iter().map(|(_, address)| address).collect(),
         total,
         facets: (!plan.facets.is_empty()).then(|| facets::merge(counts, plan.facets)),
@@ -262,7 +284,7 @@ impl<'a> Scan<'a> {
             facets,
             total: 0,
             keys: Keys::for_segment(plan.sort, reader)?,
-            top: TopK::new(plan.hits),
+            top: TopK::new(plan.hits, plan.after),
             block: Block::new(),
         })
     }
@@ -442,15 +464,18 @@ struct TopK {
     items: Vec<(Key, DocId)>,
     /// The worst kept key, once `want` are kept.
     threshold: Option<Key>,
+    /// Only keys below this enter (a cursor's position: what came before it was shown).
+    after: Option<Key>,
 }
 
 impl TopK {
-    fn new(want: usize) -> TopK {
+    fn new(want: usize, after: Option<Key>) -> TopK {
         let want = want.max(1);
         TopK {
             want,
             items: Vec::with_capacity(want.min(1024) * 2),
             threshold: None,
+            after,
         }
     }
 
@@ -471,11 +496,14 @@ impl TopK {
     #[inline]
     fn may_enter(&self, first: u64) -> bool {
         self.threshold.is_none_or(|threshold| first >= threshold.0)
+            && self.after.is_none_or(|after| first <= after.0)
     }
 
     #[inline]
     fn push(&mut self, key: Key, doc: DocId) {
-        if self.threshold.is_some_and(|threshold| key <= threshold) {
+        if self.threshold.is_some_and(|threshold| key <= threshold)
+            || self.after.is_some_and(|after| key >= after)
+        {
             return;
         }
         self.items.push((key, doc));

@@ -155,6 +155,10 @@ pub struct SearchResults {
     /// closest indexed one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suggestion: Option<String>,
+    /// The cursor to the page after this one (`SearchRequest::cursor`); none when this page
+    /// was not full.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 /// The keyword index of one data directory.
@@ -493,6 +497,7 @@ impl SearchIndex {
             _ => Box::new(BooleanQuery::new(clauses)),
         };
 
+        let after = request.cursor.as_deref().and_then(collect::decode_cursor);
         let searcher = self.reader.searcher();
         let found = collect::run(
             &searcher,
@@ -502,9 +507,14 @@ impl SearchIndex {
                 sort,
                 prunable,
                 hits: request.offset() + request.per_page as usize,
+                after,
                 facets: &request.facets,
             },
         )?;
+        let shown = found.hits.len().saturating_sub(request.offset());
+        let next = (shown == request.per_page as usize)
+            .then(|| found.last.map(collect::encode_cursor))
+            .flatten();
         let results = found
             .hits
             .into_iter()
@@ -523,6 +533,7 @@ impl SearchIndex {
             results,
             facets: found.facets.unwrap_or_default(),
             suggestion,
+            next,
         })
     }
 
@@ -565,6 +576,7 @@ impl SearchIndex {
                 sort: Sort::Relevance,
                 prunable: false,
                 hits: limit.clamp(1, MAX_PER_PAGE as usize),
+                after: None,
                 facets: &[],
             },
         )?;

@@ -97,6 +97,11 @@ pub struct SearchRequest {
     pub per_page: u32,
     /// Fields to count values of, over every match.
     pub facets: Vec<FacetField>,
+    /// Where to continue: a previous answer's `next`; `page` then counts from there (page 1
+    /// is the page right after it). Past page 500, and for stable paging through a long
+    /// list, this is the way on.
+    #[serde(default)]
+    pub cursor: Option<String>,
 }
 
 impl Default for SearchRequest {
@@ -108,6 +113,7 @@ impl Default for SearchRequest {
             page: 1,
             per_page: DEFAULT_PER_PAGE,
             facets: Vec::new(),
+            cursor: None,
         }
     }
 }
@@ -133,8 +139,15 @@ impl SearchRequest {
         }
         if self.page > MAX_PAGE {
             return Err(IndexError::BadRequest(format!(
-                "pages end at page {MAX_PAGE}; narrow the search instead"
+                "pages end at page {MAX_PAGE}; go on with the cursor a page's next gives"
             )));
+        }
+        if let Some(cursor) = &self.cursor
+            && crate::collect::decode_cursor(cursor).is_none()
+        {
+            return Err(IndexError::BadRequest(
+                "cursor is not one a search gave".into(),
+            ));
         }
         Ok(())
     }

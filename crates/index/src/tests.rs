@@ -773,6 +773,7 @@ fn pruned_and_filtered_pages_equal_a_brute_force_ranking() -> TestResult {
                         page,
                         per_page,
                         facets: Vec::new(),
+                        cursor: None,
                     };
                     let found = index.search(&request)?;
                     let ids: Vec<String> = found.results.into_iter().map(|hit| hit.id).collect();
@@ -782,6 +783,37 @@ fn pruned_and_filtered_pages_equal_a_brute_force_ranking() -> TestResult {
                         (total, &expected),
                         "{query:?} {filters:?} {sort:?} page {page} of {per_page}"
                     );
+                    if page != 1 {
+                        continue;
+                    }
+                    // The cursor walks on to the same pages as page numbers would.
+                    let mut next = found.next;
+                    for following in 2..=5 {
+                        let by_number = SearchRequest {
+                            page: following,
+                            ..request.clone()
+                        };
+                        let (_, expected) = brute_page(&index, &by_number)?;
+                        let Some(cursor) = next.take() else {
+                            assert!(
+                                expected.is_empty(),
+                                "{query:?} {sort:?}: no next before page {following}"
+                            );
+                            break;
+                        };
+                        let walked = index.search(&SearchRequest {
+                            cursor: Some(cursor),
+                            ..request.clone()
+                        })?;
+                        let ids: Vec<String> =
+                            walked.results.iter().map(|hit| hit.id.clone()).collect();
+                        assert_eq!(
+                            ids, expected,
+                            "{query:?} {filters:?} {sort:?} page {following} of {per_page} by cursor"
+                        );
+                        assert_eq!(walked.total, total);
+                        next = walked.next;
+                    }
                 }
             }
         }
@@ -808,5 +840,70 @@ fn an_outdated_index_is_refused_for_search_and_discarded_by_a_rebuild() -> TestR
     drop(rebuild);
     let index = open(dir.path());
     assert_eq!(index.len(), corpus().len() as u64);
+    Ok(())
+}
+
+#[test]
+fn a_cursor_walks_every_match_once_and_pages_count_on_from_it() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let index = SearchIndex::open(dir.path(), Options::default())?;
+    index.upsert_many(&synthetic(300))?;
+    index.commit()?;
+    let request = SearchRequest {
+        sort: Sort::Newest,
+        per_page: 100,
+        ..SearchRequest::default()
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut next = None;
+    loop {
+        let page = index.search(&SearchRequest {
+            cursor: next.take(),
+            ..request.clone()
+        })?;
+        for hit in &page.results {
+            assert!(seen.insert(hit.id.clone()), "{} twice", hit.id);
+        }
+        match page.next {
+            Some(cursor) => next = Some(cursor),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 300);
+
+    // Pages count on from a cursor: page 2 after it is the page after the next.
+    let first = index.search(&request)?;
+    let second = index.search(&SearchRequest {
+        cursor: first.next.clone(),
+        ..request.clone()
+    })?;
+    let third = index.search(&SearchRequest {
+        cursor: first.next.clone(),
+        page: 2,
+        ..request.clone()
+    })?;
+    let by_cursor = index.search(&SearchRequest {
+        cursor: second.next.clone(),
+        ..request.clone()
+    })?;
+    assert_eq!(third.results, by_cursor.results);
+    assert_eq!(third.results.len(), 100);
+
+    for cursor in [
+        "x".repeat(48),
+        "0".repeat(47),
+        format!("{}g", "0".repeat(47)),
+    ] {
+        let refused = index
+            .search(&SearchRequest {
+                cursor: Some(cursor),
+                ..request.clone()
+            })
+            .expect_err("refused");
+        assert!(
+            refused.to_string().contains("not one a search gave"),
+            "{refused}"
+        );
+    }
     Ok(())
 }

@@ -223,12 +223,21 @@ impl Platform {
 
     /// Flagged members with their reasons and the detectors' signals now.
     pub fn flagged_members(&self) -> Result<Vec<Flagged>> {
+        self.flagged_members_page(None, u32::MAX)
+    }
+
+    /// A page of [`flagged_members`](Self::flagged_members): oldest membership first, at
+    /// most `limit`, after `after`.
+    pub fn flagged_members_page(
+        &self,
+        after: Option<&stockroom_catalog::After>,
+        limit: u32,
+    ) -> Result<Vec<Flagged>> {
         let now = self.clock.now_micros();
         Ok(self
             .catalog
-            .members()?
+            .members_in(MemberStatus::Flagged, after, limit)?
             .into_iter()
-            .filter(|member| member.status == MemberStatus::Flagged)
             .map(|member| Flagged {
                 signals: self.guard.signals(&member.id, now),
                 member,

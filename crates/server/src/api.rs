@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 
 use http::{HeaderValue, Response, StatusCode, header};
 use serde::Serialize;
+use stockroom_catalog::After;
 use stockroom_index::{FacetField, Filters, SearchRequest, SearchResults};
 use stockroom_vocab::MemberStatus;
 
@@ -86,6 +87,7 @@ pub async fn search(call: Call) -> Result<Response<Body>, ApiError> {
         results,
         facets,
         suggestion,
+        next,
     } = {
         let viewer = match &call.who {
             Some(crate::call::Who::Member(principal)) => Some(principal.member_id.clone()),
@@ -103,6 +105,9 @@ pub async fn search(call: Call) -> Result<Response<Body>, ApiError> {
         facets: stockroom_index::Facets,
         #[serde(skip_serializing_if = "Option::is_none")]
         suggestion: Option<String>,
+        /// Pass as `cursor` for the next page; absent on the last.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        next: Option<String>,
     }
     let answer = Answer {
         total,
@@ -111,8 +116,9 @@ pub async fn search(call: Call) -> Result<Response<Body>, ApiError> {
         results: results.into_iter().map(Card::new).collect(),
         facets,
         suggestion,
+        next,
     };
-    Ok(json(StatusCode::OK, &answer))
+    Ok(call.paged(&answer, answer.next.as_deref()))
 }
 
 /// The query string as a search request (DESIGN §3); a value that does not parse is `400`.
@@ -148,6 +154,7 @@ fn search_request(query: &Query) -> Result<SearchRequest, ApiError> {
             .in_range("per_page", 1..=stockroom_index::MAX_PER_PAGE)?
             .unwrap_or(stockroom_index::DEFAULT_PER_PAGE),
         facets,
+        cursor: query.parsed("cursor", |cursor| Ok::<_, &str>(cursor.to_string()))?,
     })
 }
 
@@ -257,13 +264,49 @@ pub async fn purges(call: Call) -> Result<Response<Body>, ApiError> {
 /// signal values at the time) and the detectors' signals now.
 pub async fn flags(call: Call) -> Result<Response<Body>, ApiError> {
     auth::moderator(&call).await?;
+    let (after, limit) = list_page(&call)?;
     let flagged = call
-        .blocking(|app| Ok(app.platform.flagged_members()?))
+        .blocking(move |app| Ok(app.platform.flagged_members_page(after.as_ref(), limit)?))
         .await?;
-    Ok(json(
-        StatusCode::OK,
-        &serde_json::json!({ "flags": flagged }),
-    ))
+    let next = next_cursor(&flagged, limit, |flagged| After {
+        at: flagged.member.created_at,
+        id: flagged.member.id.clone(),
+    });
+    Ok(call.paged(&listed("flags", &flagged, &next), next.as_deref()))
+}
+
+/// Items per page of a list endpoint, unless `limit` says otherwise; and at most.
+const LIST_PAGE: u32 = 100;
+const LIST_MAX: u32 = 500;
+
+/// A list endpoint's `cursor` (a previous page's `next`) and `limit`.
+fn list_page(call: &Call) -> Result<(Option<After>, u32), ApiError> {
+    let query = call.query();
+    let after = query.parsed("cursor", |cursor| {
+        After::parse(cursor).ok_or("not a cursor a page gave")
+    })?;
+    let limit = query.in_range("limit", 1..=LIST_MAX)?.unwrap_or(LIST_PAGE);
+    Ok((after, limit))
+}
+
+/// `{"<name>": items, "next": cursor}`, `next` left out on the last page.
+fn listed(name: &str, items: &impl Serialize, next: &Option<String>) -> serde_json::Value {
+    let mut answer = serde_json::Map::new();
+    answer.insert(
+        name.to_string(),
+        serde_json::to_value(items).unwrap_or_default(),
+    );
+    if let Some(next) = next {
+        answer.insert("next".into(), next.clone().into());
+    }
+    answer.into()
+}
+
+/// The cursor to the page after a full one: the last item's position.
+fn next_cursor<T>(items: &[T], limit: u32, position: impl Fn(&T) -> After) -> Option<String> {
+    (items.len() == limit as usize)
+        .then(|| items.last().map(|last| position(last).cursor()))
+        .flatten()
 }
 
 /// `POST /v1/moderation/members/{id}/block|clear?reason=`.
@@ -346,13 +389,20 @@ fn own_view(member: &stockroom_catalog::Member) -> Option<&'static str> {
 /// otherwise.
 pub async fn my_downloads(call: Call) -> Result<Response<Body>, ApiError> {
     let principal = auth::member(&call).await?;
+    let (after, limit) = list_page(&call)?;
     let licences = call
-        .blocking(move |app| Ok(app.platform.catalog().licences(&principal)?))
+        .blocking(move |app| {
+            Ok(app
+                .platform
+                .catalog()
+                .licences_page(&principal, after.as_ref(), limit)?)
+        })
         .await?;
-    Ok(json(
-        StatusCode::OK,
-        &serde_json::json!({ "licenses": licences }),
-    ))
+    let next = next_cursor(&licences, limit, |licence| After {
+        at: licence.created_at,
+        id: licence.id.clone(),
+    });
+    Ok(call.paged(&listed("licenses", &licences, &next), next.as_deref()))
 }
 
 /// `GET /v1/members/me/export`: everything held on the membership (its owner only).

@@ -140,6 +140,31 @@ impl Call {
     pub fn header(&self, name: header::HeaderName) -> Option<&[u8]> {
         self.head.headers.get(name).map(|value| value.as_bytes())
     }
+
+    /// A list's page answered: JSON, and when `next` is given a `Link: <…>; rel="next"`
+    /// header (RFC 8288) to this path with the same parameters, `cursor` set to `next` and
+    /// any `page` dropped.
+    pub fn paged(&self, value: &impl serde::Serialize, next: Option<&str>) -> Response<Body> {
+        let mut response = json(StatusCode::OK, value);
+        if let Some(next) = next {
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            for (name, value) in &self.query().0 {
+                if name != "cursor" && name != "page" {
+                    query.append_pair(name, value);
+                }
+            }
+            query.append_pair("cursor", next);
+            let link = format!(
+                "<{}?{}>; rel=\"next\"",
+                self.head.uri.path(),
+                query.finish()
+            );
+            if let Ok(link) = http::HeaderValue::from_str(&link) {
+                response.headers_mut().insert(header::LINK, link);
+            }
+        }
+        response
+    }
 }
 
 /// Decoded query parameters.

@@ -59,10 +59,8 @@ pub async fn blocklist(call: Call) -> Result<Response<Body>, ApiError> {
     let entries = call
         .blocking(move |app| Ok(app.platform.blocklist_entries(before, limit)?))
         .await?;
-    Ok(json(
-        StatusCode::OK,
-        &page(entries, limit, |entry: &BlockEntry| entry.id),
-    ))
+    let page = page(entries, limit, |entry: &BlockEntry| entry.id);
+    Ok(call.paged(&page, page.next.as_deref()))
 }
 
 /// `POST /v1/moderation/blocklist?source=LABEL`: imports a PDQ hash list (the body, one
@@ -132,8 +130,6 @@ pub async fn audit(call: Call) -> Result<Response<Body>, ApiError> {
     let actions = call
         .blocking(move |app| Ok(app.platform.audit_history(&filter, limit)?))
         .await?;
-    Ok(json(
-        StatusCode::OK,
-        &page(actions, limit, |entry: &AuditEntry| entry.seq),
-    ))
+    let page = page(actions, limit, |entry: &AuditEntry| entry.seq);
+    Ok(call.paged(&page, page.next.as_deref()))
 }

@@ -158,7 +158,7 @@ async fn dispatch(route: Route, call: Call) -> Result<Response<Body>, ApiError> 
 
 /// Headers to expose to a page's script beside the CORS-safelisted ones.
 const EXPOSED: &str = "ETag, Last-Modified, Location, Retry-After, RateLimit, RateLimit-Policy, \
-                       Content-Disposition, Content-Range, Accept-Ranges, Surrogate-Key";
+                       Content-Disposition, Content-Range, Accept-Ranges, Surrogate-Key, Link";
 
 /// Whether a page of `origin` may call the API (`server.cors_origins`).
 fn cors_allowed(app: &App, origin: &HeaderValue) -> bool {

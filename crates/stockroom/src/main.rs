@@ -145,6 +145,9 @@ struct SearchArgs {
     page: u32,
     #[arg(long, default_value_t = stockroom_index::DEFAULT_PER_PAGE)]
     per_page: u32,
+    /// Continue after a previous answer's `next` (`--page` then counts on from there).
+    #[arg(long)]
+    cursor: Option<String>,
     /// Facet fields to count, comma-separated (orientation, color, collection, kind,
     /// editorial, model_release, author).
     #[arg(long, value_delimiter = ',')]
@@ -201,6 +204,7 @@ impl SearchArgs {
             page: self.page,
             per_page: self.per_page,
             facets: self.facets,
+            cursor: self.cursor,
         }
     }
 }

@@ -121,6 +121,7 @@ impl BenchQuery {
             } else {
                 Vec::new()
             },
+            cursor: None,
         }
     }
 }
