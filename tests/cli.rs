@@ -899,3 +899,74 @@ fn ingest_credits_an_author_member_who_may_upload_and_no_one_else() {
     assert_eq!(found["results"][0]["author"]["id"], author.as_str());
     assert_eq!(found["results"][0]["author"]["name"], "Ann Author");
 }
+
+#[test]
+fn stats_verify_and_dedup_ask_a_running_server_and_print_what_they_print_alone() {
+    use std::io::{BufRead, BufReader};
+    let data = tempfile::tempdir().expect("temp dir");
+    ingest_corpus(data.path());
+    let aqua = repo().join("corpus/photos/aqua.jpg");
+    let missing = data.path().join("no-such.jpg");
+    let commands: [Vec<&std::ffi::OsStr>; 4] = [
+        vec!["stats".as_ref()],
+        vec!["verify".as_ref()],
+        vec!["dedup".as_ref(), aqua.as_os_str()],
+        vec!["dedup".as_ref(), aqua.as_os_str(), missing.as_os_str()],
+    ];
+    let each = || {
+        commands
+            .iter()
+            .map(|args| {
+                let output = run(stockroom().args(args).arg("--data").arg(data.path()));
+                (output.status.code(), text(&output.stdout))
+            })
+            .collect::<Vec<_>>()
+    };
+    let alone = each();
+    assert_eq!(alone[3].0, Some(1), "a missing image fails dedup");
+    assert!(alone[2].1.contains("\"distance\":0"), "{}", alone[2].1);
+
+    struct Running(std::process::Child);
+    impl Drop for Running {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut server = stockroom()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map(Running)
+        .expect("serve");
+    let mut line = String::new();
+    BufReader::new(server.0.stdout.as_mut().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the listening line");
+    assert!(line.contains("listening"), "{line}");
+
+    // The server holds the stores; the commands ask it and print the same.
+    assert_eq!(each(), alone);
+    let socket = data.path().join("server/control.sock");
+    assert!(socket.exists());
+
+    // A data directory held by something other than a server is still refused.
+    let killed = Command::new("kill")
+        .arg("-TERM")
+        .arg(server.0.id().to_string())
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    assert!(server.0.wait().expect("wait").success());
+    assert!(!socket.exists(), "the socket goes with the server");
+    let _held = Store::open(data.path().join("blobs"), StoreOptions::default()).expect("open");
+    let output = run(stockroom().arg("stats").arg("--data").arg(data.path()));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains("already open by another stockroom process"),
+        "{}",
+        text(&output.stderr)
+    );
+}

@@ -206,6 +206,11 @@ impl Platform {
         &self.blobs
     }
 
+    /// The archive store (thumbnails of assets that left the public).
+    pub fn archive(&self) -> &Store {
+        &self.archive
+    }
+
     /// Where originals are kept.
     pub fn originals(&self) -> &dyn Originals {
         self.originals.as_ref()

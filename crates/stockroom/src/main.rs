@@ -3,6 +3,7 @@
 mod assets;
 mod blocklist;
 mod config;
+mod control;
 mod ingest;
 mod maintenance;
 mod members;
@@ -335,8 +336,8 @@ fn print_per_image<Hashed: Send>(
     max_bytes: u64,
     hash: impl Fn(&[u8]) -> stockroom_platform::Result<Hashed> + Sync,
     line: impl Fn(&std::path::Path, &Hashed) -> serde_json::Value,
+    out: &mut dyn Write,
 ) -> Result<ExitCode> {
-    let mut out = std::io::stdout().lock();
     let mut failed = false;
     fingerprint::hash_files_in_order(images, max_bytes, hash, |path, hashed| {
         let value = match hashed {
@@ -346,7 +347,7 @@ fn print_per_image<Hashed: Send>(
                 serde_json::json!({ "path": path, "error": stockroom_platform::error::one_line(&error) })
             }
         };
-        serde_json::to_writer(&mut out, &value)?;
+        serde_json::to_writer(&mut *out, &value)?;
         writeln!(out)?;
         out.flush()
     })?;
@@ -365,13 +366,41 @@ fn hash(images: &[PathBuf]) -> Result<ExitCode> {
         limits.max_file_bytes,
         |bytes| Ok(fingerprint::print_bytes(bytes, &limits)?),
         |path, printed| serde_json::json!(HashLine::new(path.to_path_buf(), printed)),
+        &mut std::io::stdout().lock(),
     )
 }
 
-/// `stockroom dedup`: `{"query", "quality", "reliable", "matches": [...]}` per image.
+/// `stockroom dedup`: `{"query", "quality", "reliable", "matches": [...]}` per image. While
+/// a server runs, asks it.
 fn dedup(config: &Config, threshold: Option<u32>, images: &[PathBuf]) -> Result<ExitCode> {
     // The store's lock keeps an ingest from appending to the index while we read it.
-    let platform = open::platform(config, Purpose::Read)?;
+    let platform = match open::platform(config, Purpose::Read) {
+        Ok(platform) => platform,
+        Err(error) => {
+            let request = control::Request::Dedup {
+                threshold,
+                images: control::absolute(images)?,
+            };
+            return control::or_ask(config, error, request);
+        }
+    };
+    dedup_with(
+        &platform,
+        config,
+        threshold,
+        images,
+        &mut std::io::stdout().lock(),
+    )
+}
+
+/// [`dedup`] over an open platform (the CLI's, or a running server's).
+fn dedup_with(
+    platform: &stockroom_platform::Platform,
+    config: &Config,
+    threshold: Option<u32>,
+    images: &[PathBuf],
+    out: &mut dyn Write,
+) -> Result<ExitCode> {
     let threshold = threshold.unwrap_or(config.dedup_threshold);
     print_per_image(
         images,
@@ -385,6 +414,7 @@ fn dedup(config: &Config, threshold: Option<u32>, images: &[PathBuf]) -> Result<
                 "matches": report.matches,
             })
         },
+        out,
     )
 }
 

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
-use stockroom_store::Stats;
+use stockroom_platform::Platform;
+use stockroom_store::{Stats, Store};
 
 use crate::config::Config;
 
@@ -20,11 +21,31 @@ fn store_dirs(config: &Config) -> [(&'static str, PathBuf); 2] {
 }
 
 /// Re-hashes every record of every store, and names orphaned originals; exit 1 if anything
-/// is damaged.
+/// is damaged. While a server runs, asks it (`control.rs`).
 pub fn verify(config: &Config, interactive: bool) -> Result<ExitCode> {
+    let platform = match crate::open::platform(config, crate::open::Purpose::Read) {
+        Ok(platform) => platform,
+        Err(error) => {
+            return crate::control::or_ask(config, error, crate::control::Request::Verify);
+        }
+    };
+    verify_of(
+        &platform,
+        interactive,
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr().lock(),
+    )
+}
+
+/// [`verify`] over an open platform's stores (the CLI's, or a running server's).
+pub fn verify_of(
+    platform: &Platform,
+    interactive: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<ExitCode> {
     let mut damaged = 0;
-    for (name, dir) in store_dirs(config) {
-        let store = config.open_store(&dir)?;
+    for (name, store) in stores(platform) {
         let total = store.stats()?.disk_bytes;
         let bar = if interactive {
             let bar = ProgressBar::new(total);
@@ -42,10 +63,11 @@ pub fn verify(config: &Config, interactive: bool) -> Result<ExitCode> {
         let report = store.verify(|bytes| bar.inc(bytes))?;
         bar.finish_and_clear();
         for problem in &report.problems {
-            eprintln!("damaged: {problem}");
+            writeln!(err, "damaged: {problem}")?;
         }
         damaged += report.problems.len();
-        println!(
+        writeln!(
+            out,
             "{}",
             json!({
                 "store": name,
@@ -54,24 +76,30 @@ pub fn verify(config: &Config, interactive: bool) -> Result<ExitCode> {
                 "bytes": report.bytes,
                 "problems": report.problems.len(),
             })
-        );
+        )?;
     }
     // Originals a crash left without a catalogue row: set aside at every start, never
     // served or searched; named here (not damage, so not a failure) for an operator to see.
-    let orphans = crate::open::platform(config, crate::open::Purpose::Read)?.orphans();
+    let orphans = platform.orphans();
     if !orphans.is_empty() {
-        eprintln!(
+        writeln!(
+            err,
             "verify: {} original(s) without a catalogue row, set aside (a crash mid-upload)",
             orphans.len()
-        );
+        )?;
     }
-    println!("{}", json!({ "orphans": orphans }));
+    writeln!(out, "{}", json!({ "orphans": orphans }))?;
     Ok(if damaged == 0 {
         ExitCode::SUCCESS
     } else {
-        eprintln!("verify: {damaged} problem(s) found");
+        writeln!(err, "verify: {damaged} problem(s) found")?;
         ExitCode::FAILURE
     })
+}
+
+/// A platform's stores, by the names the data directory gives them.
+fn stores(platform: &Platform) -> [(&'static str, &Store); 2] {
+    [("blobs", platform.blobs()), ("archive", platform.archive())]
 }
 
 /// Compacts every store.
@@ -95,19 +123,24 @@ pub fn compact(config: &Config) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Prints each store's counts and sizes as one JSON object.
+/// Prints each store's counts and sizes as one JSON object. While a server runs, asks it.
 pub fn stats(config: &Config) -> Result<ExitCode> {
-    let mut stores = serde_json::Map::new();
-    for (name, dir) in store_dirs(config) {
-        let store = config.open_store(&dir)?;
-        stores.insert(name.to_string(), stats_json(&store.stats()?));
+    let platform = match crate::open::platform(config, crate::open::Purpose::Read) {
+        Ok(platform) => platform,
+        Err(error) => return crate::control::or_ask(config, error, crate::control::Request::Stats),
+    };
+    stats_of(&platform, config, &mut std::io::stdout().lock())
+}
+
+/// [`stats`] over an open platform (the CLI's, or a running server's).
+pub fn stats_of(platform: &Platform, config: &Config, out: &mut dyn Write) -> Result<ExitCode> {
+    let mut by_name = serde_json::Map::new();
+    for (name, store) in stores(platform) {
+        by_name.insert(name.to_string(), stats_json(&store.stats()?));
     }
-    // Opened after the stores above are closed (each holds its directory's lock).
-    let orphans = crate::open::platform(config, crate::open::Purpose::Read)?.orphans();
-    let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(
-        &mut out,
-        &json!({ "data": config.data_dir, "stores": stores, "orphans": orphans }),
+        &mut *out,
+        &json!({ "data": config.data_dir, "stores": by_name, "orphans": platform.orphans() }),
     )?;
     writeln!(out)?;
     Ok(ExitCode::SUCCESS)

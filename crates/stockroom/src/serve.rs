@@ -25,7 +25,20 @@ pub fn bind(listen: SocketAddr) -> Result<TcpListener> {
 /// Opens everything and serves on `listener` until SIGINT or SIGTERM. Prints one JSON line
 /// with the address it listens on (useful with port 0) before serving.
 pub fn run_on(config: &Config, listener: TcpListener) -> Result<()> {
-    let server = open(config)?;
+    let (server, platform) = open(config)?;
+    // `stats`, `verify` and `dedup` ask through it while the server holds the data
+    // directory. Serving goes on without it (a data directory path too long for a socket).
+    let _control = match crate::control::listen(config, &platform) {
+        Ok(socket) => Some(socket),
+        Err(error) => {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "no control socket: stats, verify and dedup cannot ask this server"
+            );
+            None
+        }
+    };
+    drop(platform);
     let address = listener.local_addr()?;
     let scheme = if config.server.tls_certificates.is_some() {
         "https"
@@ -40,8 +53,8 @@ pub fn run_on(config: &Config, listener: TcpListener) -> Result<()> {
     server.run(listener).context("serving")
 }
 
-/// The server over the data directory's platform.
-fn open(config: &Config) -> Result<Server> {
+/// The server over the data directory's platform, and the platform.
+fn open(config: &Config) -> Result<(Server, Arc<stockroom_platform::Platform>)> {
     let token_file = config.data_dir.join("server").join("token-keys");
     let token_keys = TokenKeys::load_or_create(&token_file)
         .with_context(|| format!("reading the download-link keys {}", token_file.display()))?;
@@ -59,8 +72,9 @@ fn open(config: &Config) -> Result<Server> {
             "originals with no catalogue row, left by a crash mid-upload, are set aside (stockroom stats lists them)"
         );
     }
+    let platform = Arc::new(platform);
     let parts = Parts {
-        platform: Arc::new(platform),
+        platform: platform.clone(),
         token_keys,
         access_log: Some(access_log),
     };
@@ -75,5 +89,6 @@ fn open(config: &Config) -> Result<Server> {
         download_name: ServerOptions::download_name_of(&config.site_name),
         ..ServerOptions::from_config(&config.server)
     };
-    Server::new(parts, options).context("starting the server")
+    let server = Server::new(parts, options).context("starting the server")?;
+    Ok((server, platform))
 }
