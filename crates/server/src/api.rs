@@ -257,7 +257,9 @@ pub async fn purges(call: Call) -> Result<Response<Body>, ApiError> {
         /// Pass as `since` for the next page.
         next: i64,
     }
-    Ok(json(StatusCode::OK, &Feed { purges, next }))
+    // A full page may have more behind it; a CDN polling the feed follows the link.
+    let more = (purges.len() == limit as usize).then(|| next.to_string());
+    Ok(call.paged_by("since", &Feed { purges, next }, more.as_deref()))
 }
 
 /// `GET /v1/moderation/flags`: flagged members with their reasons (as recorded, with the

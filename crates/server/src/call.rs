@@ -145,15 +145,26 @@ impl Call {
     /// header (RFC 8288) to this path with the same parameters, `cursor` set to `next` and
     /// any `page` dropped.
     pub fn paged(&self, value: &impl serde::Serialize, next: Option<&str>) -> Response<Body> {
+        self.paged_by("cursor", value, next)
+    }
+
+    /// [`paged`](Self::paged) for a list whose position parameter is `position` (the purge
+    /// feed's `since`).
+    pub fn paged_by(
+        &self,
+        position: &str,
+        value: &impl serde::Serialize,
+        next: Option<&str>,
+    ) -> Response<Body> {
         let mut response = json(StatusCode::OK, value);
         if let Some(next) = next {
             let mut query = form_urlencoded::Serializer::new(String::new());
             for (name, value) in &self.query().0 {
-                if name != "cursor" && name != "page" {
+                if name != position && name != "page" {
                     query.append_pair(name, value);
                 }
             }
-            query.append_pair("cursor", next);
+            query.append_pair(position, next);
             let link = format!(
                 "<{}?{}>; rel=\"next\"",
                 self.head.uri.path(),

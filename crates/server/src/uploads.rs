@@ -194,12 +194,12 @@ struct Held {
     thumb_url: String,
 }
 
-/// `GET /v1/moderation/queue?after=ID&limit=N`: uploads held for review, oldest first,
+/// `GET /v1/moderation/queue?cursor=ID&limit=N`: uploads held for review, oldest first,
 /// each with the near duplicates that hold it.
 pub async fn queue(call: Call) -> Result<Response<Body>, ApiError> {
     auth::moderator(&call).await?;
     let query = call.query();
-    let after = query.parsed("after", |id| {
+    let after = query.parsed("cursor", |id| {
         id.parse::<AssetId>().map_err(|_| "not an asset id")
     })?;
     let limit = query
@@ -217,7 +217,7 @@ pub async fn queue(call: Call) -> Result<Response<Body>, ApiError> {
         .collect();
     #[derive(Serialize)]
     struct Page {
-        /// Pass as `after` for the next page (absent on the last).
+        /// Pass as `cursor` for the next page (absent on the last).
         #[serde(skip_serializing_if = "Option::is_none")]
         next: Option<AssetId>,
         held: Vec<Held>,
@@ -225,7 +225,8 @@ pub async fn queue(call: Call) -> Result<Response<Body>, ApiError> {
     let next = (held.len() as u32 == limit)
         .then(|| held.last().map(|item| item.held.record.id))
         .flatten();
-    Ok(json(StatusCode::OK, &Page { next, held }))
+    let link = next.map(|id| id.to_string());
+    Ok(call.paged(&Page { next, held }, link.as_deref()))
 }
 
 /// `POST /v1/moderation/assets/{id}/approve`: a held upload goes public (and searchable).
