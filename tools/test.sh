@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The test command: installs what the build needs (cmake and nasm, for the bundled
 # libjpeg-turbo) and what the tests run beside the server (Debian's varnish, the caching
-# proxy of tests/server.rs; Chromium and chromedriver for tests/console.rs) if missing, then runs every test in the workspace, and then the
+# proxy of tests/server.rs; Chromium and chromedriver for tests/console.rs; Garage for
+# tests/cluster.rs) if missing, then runs every test in the workspace, the cluster suite,
+# and then the
 # API fuzzer (tools/api-fuzz.sh: schemathesis against the server, 30 s for each of five
 # roles, a fixed seed; set API_FUZZ_SECONDS=0 to skip it while iterating).
 set -euo pipefail
@@ -22,7 +24,15 @@ if ! [ -x /usr/bin/chromium ] || ! [ -x /usr/bin/chromedriver ]; then
     echo "chromium is not installed: the console's browser test will be skipped (sudo apt-get install chromium chromium-driver)" >&2
   fi
 fi
+# Garage, the S3 server of the cluster suite (tests/cluster.rs): built from crates.io once
+# per machine (about 11 minutes on 2 cores) and reused.
+if ! command -v garage >/dev/null && ! [ -x "$HOME/.cargo/bin/garage" ]; then
+  echo "installing garage (once per machine, ~11 minutes)" >&2
+  cargo install garage --locked --quiet
+fi
 cargo test --workspace "$@"
+# The cluster suite: real Garage on loopback, started by the tests themselves.
+cargo test -p stockroom --test cluster "$@" -- --ignored
 seconds=${API_FUZZ_SECONDS:-30}
 if [ "$seconds" -gt 0 ]; then
   STOCKROOM_BIN=$PWD/target/debug/stockroom tools/api-fuzz.sh "$seconds"

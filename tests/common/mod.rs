@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test file uses its own part of this
 
+pub mod garage;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -15,6 +17,7 @@ pub fn stockroom() -> Command {
         "STOCKROOM_SEGMENT_SIZE",
         "STOCKROOM_MAX_UPLOAD_SIZE",
         "STOCKROOM_KEY",
+        "STOCKROOM_ORIGINALS_URL",
     ] {
         command.env_remove(variable);
     }

@@ -94,6 +94,15 @@ pub enum PlatformError {
     /// A blocking part (a render) panicked or was cancelled.
     #[error("{0}")]
     Aborted(String),
+    /// A backend (the object storage holding originals) cannot be reached now; nothing was
+    /// changed, and the same request may succeed later.
+    #[error("{what} is unavailable: {why}")]
+    Unavailable {
+        /// Which backend.
+        what: &'static str,
+        /// Its answer, for the log.
+        why: String,
+    },
     /// The image is on the blocklist (a takedown's, or an imported list's) until a
     /// moderator lifts the entry.
     #[error(
@@ -108,6 +117,9 @@ pub enum PlatformError {
         reason: String,
     },
 }
+
+/// What an unavailable backend's callers are told to wait before trying again.
+pub const UNAVAILABLE_RETRY_SECS: u32 = 5;
 
 /// The kind of answer an error is, for the server to map to a status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -133,6 +145,8 @@ pub enum ErrorClass {
     Limited,
     /// The disk is full: nothing was stored.
     Full,
+    /// A backend is down for now; [`PlatformError::retry_after_secs`] says when to retry.
+    Unavailable,
     /// Ours: the cause is for the log.
     Internal,
 }
@@ -154,6 +168,7 @@ impl PlatformError {
             PlatformError::Blocked { .. } => ErrorClass::Conflict,
             PlatformError::Gone(_) => ErrorClass::Gone,
             PlatformError::Forbidden(_) => ErrorClass::Forbidden,
+            PlatformError::Unavailable { .. } => ErrorClass::Unavailable,
             _ => ErrorClass::Internal,
         }
     }
@@ -162,6 +177,7 @@ impl PlatformError {
     pub fn retry_after_secs(&self) -> Option<u32> {
         match self {
             PlatformError::Catalog(error) => error.retry_after_secs(),
+            PlatformError::Unavailable { .. } => Some(UNAVAILABLE_RETRY_SECS),
             _ => None,
         }
     }

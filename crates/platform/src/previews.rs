@@ -25,6 +25,8 @@ pub(crate) enum RenderFailure {
     Gone(AssetId),
     /// The render or the store failed (the text is for the log).
     Failed(String),
+    /// Where originals are kept cannot be reached now (a 503, not a failure of ours).
+    Unavailable(String),
 }
 
 /// Beside the blob store's segments: the fingerprint of the render options its previews
@@ -127,6 +129,10 @@ impl Platform {
         outcome.map_err(|failure| match failure {
             RenderFailure::Gone(asset) => PlatformError::Gone(asset),
             RenderFailure::Failed(why) => PlatformError::Aborted(why),
+            RenderFailure::Unavailable(why) => PlatformError::Unavailable {
+                what: "object storage",
+                why,
+            },
         })
     }
 
@@ -140,7 +146,10 @@ impl Platform {
         let original = self
             .originals
             .get(asset)
-            .map_err(|error| RenderFailure::Failed(format!("asset {asset}: {error}")))?
+            .map_err(|error| match error {
+                PlatformError::Unavailable { why, .. } => RenderFailure::Unavailable(why),
+                error => RenderFailure::Failed(format!("asset {asset}: {error}")),
+            })?
             .ok_or(RenderFailure::Gone(asset))?;
         self.counters.renders.fetch_add(1, Ordering::Relaxed);
         let copyright = format!("© {author}");

@@ -309,6 +309,7 @@ impl From<PlatformError> for ApiError {
             PlatformClass::Gone => StatusCode::GONE,
             PlatformClass::Conflict => StatusCode::CONFLICT,
             PlatformClass::Limited => StatusCode::TOO_MANY_REQUESTS,
+            PlatformClass::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             PlatformClass::Full => {
                 return ApiError::new(
                     StatusCode::INSUFFICIENT_STORAGE,

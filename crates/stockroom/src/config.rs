@@ -33,6 +33,9 @@ pub struct Config {
     pub guard: stockroom_guard::GuardConfig,
     /// Download quotas by tier (`[quotas.registered]` and so on).
     pub quotas: stockroom_catalog::Quotas,
+    /// Where originals are kept when not in the data directory (`[originals] url`,
+    /// `s3://bucket/prefix`).
+    pub originals: Option<stockroom_s3::Location>,
 }
 
 /// What the command line (flags or their environment variables) supplied.
@@ -41,6 +44,7 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     pub segment_size: Option<String>,
     pub max_upload_bytes: Option<String>,
+    pub originals_url: Option<String>,
 }
 
 /// The file's shape (`--config FILE`, TOML). Unknown keys are an error, so typos surface.
@@ -64,6 +68,16 @@ struct FileConfig {
     guard: stockroom_guard::GuardConfig,
     #[serde(default)]
     quotas: stockroom_catalog::Quotas,
+    #[serde(default)]
+    originals: OriginalsSection,
+}
+
+/// `[originals]`: where originals are kept.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OriginalsSection {
+    /// `s3://bucket/prefix`; unset, the data directory's blob store.
+    url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -188,6 +202,14 @@ impl Config {
             .name
             .unwrap_or_else(|| DEFAULT_SITE_NAME.into());
         let watermark = watermark(&from_file.watermark, &site_name)?;
+        let originals = match overrides.originals_url.or(from_file.originals.url) {
+            Some(url) => Some(
+                stockroom_s3::Location::parse(&url)
+                    .map_err(anyhow::Error::msg)
+                    .context("originals.url")?,
+            ),
+            None => None,
+        };
         let config = Config {
             data_dir,
             segment_size,
@@ -205,6 +227,7 @@ impl Config {
             server: from_file.server,
             guard: from_file.guard,
             quotas: from_file.quotas,
+            originals,
         };
         config.validate()?;
         Ok(config)
@@ -418,6 +441,7 @@ mod tests {
                 data_dir: Some("/from/flag".into()),
                 segment_size: Some("1GiB".into()),
                 max_upload_bytes: None,
+                originals_url: None,
             },
         )?;
         assert_eq!(overridden.data_dir, PathBuf::from("/from/flag"));
@@ -442,6 +466,7 @@ mod tests {
                 data_dir: Some("/d".into()),
                 segment_size: Some("1MiB".into()),
                 max_upload_bytes: Some("2MiB".into()),
+                originals_url: None,
             },
         )
         .expect_err("upload larger than a segment");

@@ -47,6 +47,11 @@ struct Cli {
     #[arg(long, global = true, env = "STOCKROOM_MAX_UPLOAD_SIZE")]
     max_upload_size: Option<String>,
 
+    /// Where originals are kept: `s3://bucket/prefix` (endpoint, region and credentials
+    /// from the AWS_* variables); unset, in the data directory's blob store.
+    #[arg(long, global = true, env = "STOCKROOM_ORIGINALS_URL")]
+    originals_url: Option<String>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -244,6 +249,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         data_dir: cli.data,
         segment_size: cli.segment_size,
         max_upload_bytes: cli.max_upload_size,
+        originals_url: cli.originals_url,
     };
     let interactive = std::io::stderr().is_terminal();
     match cli.command {

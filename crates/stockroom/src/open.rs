@@ -49,8 +49,15 @@ pub fn platform_on(config: &Config, purpose: Purpose, clock: Arc<dyn Clock>) -> 
         _ => Guard::new(config.guard.clone()).context("the [guard] configuration")?,
     };
     let blobs = Arc::new(config.open_blobs()?);
+    let originals: Arc<dyn stockroom_platform::Originals> = match &config.originals {
+        Some(location) => Arc::new(
+            stockroom_s3::S3Originals::open(location.clone())
+                .with_context(|| format!("opening the originals in s3://{}", location.bucket))?,
+        ),
+        None => Arc::new(StoreOriginals(blobs.clone())),
+    };
     let parts = Parts {
-        originals: Arc::new(StoreOriginals(blobs.clone())),
+        originals,
         blobs,
         archive: config.open_store(&config.archive_dir())?,
         catalog: Arc::new(catalog),

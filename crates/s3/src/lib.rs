@@ -1,0 +1,372 @@
+//! Originals on S3-compatible object storage (the cluster shape, DESIGN §7), behind the
+//! platform's [`Originals`] port: chosen by `[originals] url = "s3://bucket/prefix"`, with
+//! the endpoint, region and credentials from the standard `AWS_*` variables.
+//!
+//! Built on `object_store` (Apache Arrow's): one small client for S3 and its look-alikes
+//! (Garage, MinIO, R2), with multipart uploads, ranged reads and retries, where the AWS SDK
+//! would bring a code generator's worth of crates for the five calls used here.
+//!
+//! **Keys.** An original is the object `<prefix>/<asset id>/<blake3 hex>`: the listing alone
+//! tells which assets are stored and with what bytes (exact duplicates are found by blake3
+//! at start, without a `HEAD` per object), and an object left behind by a crash between the
+//! upload and the catalogue row names an asset id no row has, so it never blocks the same
+//! bytes uploaded again (they get a new id).
+//!
+//! **Blocking.** The port is blocking (it is called from the platform's blocking work), so
+//! this owns a small tokio runtime and blocks on it; that works from a server's
+//! `spawn_blocking` threads and from the CLI alike.
+//!
+//! **What it does not do yet** (issue 21): stream a download in ranges into the paced body
+//! ([`Originals::get`] returns the whole object, as the blob store's view does), and the
+//! fault handling beyond mapping an unreachable store to
+//! [`PlatformError::Unavailable`] (a 503 with `Retry-After`).
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::TryStreamExt;
+use object_store::aws::{AmazonS3, AmazonS3ConfigKey};
+use object_store::path::Path;
+use object_store::{
+    BackoffConfig, ClientConfigKey, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig,
+    WriteMultipart,
+};
+use stockroom_platform::{Original, Originals, PlatformError, Result};
+use stockroom_vocab::AssetId;
+
+/// The client's builder, for callers that configure it themselves ([`S3Originals::open_with`]).
+pub use object_store::aws::AmazonS3Builder;
+
+/// Files above this go up in parts (S3's single `PUT` works to 5 GiB, but a part that fails
+/// is retried alone, and parts go up concurrently).
+pub const MULTIPART_ABOVE: usize = 16 << 20;
+
+/// The size of each part (S3's minimum is 5 MiB, except for the last).
+const PART_SIZE: usize = 8 << 20;
+
+/// Where originals are kept, parsed from `s3://bucket[/prefix]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Location {
+    /// The bucket.
+    pub bucket: String,
+    /// The key prefix (no leading or trailing `/`; may be empty).
+    pub prefix: String,
+}
+
+impl Location {
+    /// `s3://bucket` or `s3://bucket/some/prefix`.
+    pub fn parse(url: &str) -> std::result::Result<Location, String> {
+        let rest = url
+            .strip_prefix("s3://")
+            .ok_or_else(|| format!("{url:?} is not an s3://bucket/prefix URL"))?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let valid_bucket = (3..=63).contains(&bucket.len())
+            && bucket
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+        if !valid_bucket {
+            return Err(format!(
+                "{bucket:?} is not a bucket name (3-63 lower-case letters, digits, '-' and '.')"
+            ));
+        }
+        Ok(Location {
+            bucket: bucket.to_string(),
+            prefix: prefix.trim_matches('/').to_string(),
+        })
+    }
+}
+
+/// Originals in a bucket.
+pub struct S3Originals {
+    store: AmazonS3,
+    location: Location,
+    /// Taken on drop, to shut down without blocking (the last holder may be async code).
+    runtime: Option<tokio::runtime::Runtime>,
+    /// What is stored, as listed at open and kept up to date by this process's writes:
+    /// asset → blake3. (Another node's writes are found by `get` through a listing.)
+    known: RwLock<HashMap<AssetId, [u8; 32]>>,
+}
+
+impl std::fmt::Debug for S3Originals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Originals")
+            .field("bucket", &self.location.bucket)
+            .field("prefix", &self.location.prefix)
+            .finish()
+    }
+}
+
+/// Object storage as the platform's error: unreachable or refusing is `Unavailable` (a 503
+/// that says when to retry); the caller's request changed nothing.
+fn unavailable(error: object_store::Error) -> PlatformError {
+    PlatformError::Unavailable {
+        what: "object storage",
+        why: error.to_string(),
+    }
+}
+
+impl S3Originals {
+    /// Connects to `location` with the endpoint, region and credentials of the `AWS_*`
+    /// environment (`AWS_ENDPOINT_URL`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`, `AWS_ALLOW_HTTP=true` for a plain-HTTP endpoint), and lists
+    /// what is stored.
+    pub fn open(location: Location) -> Result<S3Originals> {
+        Self::open_with(location, AmazonS3Builder::from_env())
+    }
+
+    /// [`open`](Self::open) with a builder configured by the caller (tests).
+    pub fn open_with(location: Location, builder: AmazonS3Builder) -> Result<S3Originals> {
+        // A store that is down answers within seconds (a 503 with Retry-After), rather than
+        // after object_store's default three minutes of retries; a large original still
+        // has ten minutes to arrive.
+        let store = builder
+            .with_bucket_name(&location.bucket)
+            .with_config(
+                AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout),
+                "2s",
+            )
+            .with_config(AmazonS3ConfigKey::Client(ClientConfigKey::Timeout), "600s")
+            .with_retry(RetryConfig {
+                backoff: BackoffConfig::default(),
+                max_retries: 2,
+                retry_timeout: Duration::from_secs(6),
+            })
+            .build()
+            .map_err(|error| PlatformError::Aborted(format!("object storage: {error}")))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("s3")
+            .enable_all()
+            .build()
+            .map_err(|error| PlatformError::Aborted(format!("starting the S3 runtime: {error}")))?;
+        let originals = S3Originals {
+            store,
+            location,
+            runtime: Some(runtime),
+            known: RwLock::new(HashMap::new()),
+        };
+        let listed = originals.list_all()?;
+        *originals
+            .known
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner()) = listed.into_iter().collect();
+        Ok(originals)
+    }
+
+    fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        match &self.runtime {
+            Some(runtime) => runtime.handle().block_on(future),
+            None => unreachable!("the runtime is taken only on drop"),
+        }
+    }
+
+    /// `<prefix>/<asset>/`, the directory an asset's object is in.
+    fn asset_dir(&self, asset: AssetId) -> Path {
+        if self.location.prefix.is_empty() {
+            Path::from(asset.to_string())
+        } else {
+            Path::from(format!("{}/{asset}", self.location.prefix))
+        }
+    }
+
+    fn key(&self, asset: AssetId, blake3: &[u8; 32]) -> Path {
+        self.asset_dir(asset)
+            .join(blake3::Hash::from_bytes(*blake3).to_hex().as_str())
+    }
+
+    /// The asset and blake3 an object's key names, if it is one of ours.
+    fn parse_key(&self, key: &Path) -> Option<(AssetId, [u8; 32])> {
+        let parts: Vec<_> = key.parts().collect();
+        let [.., asset, hash] = parts.as_slice() else {
+            return None;
+        };
+        let hash = blake3::Hash::from_hex(hash.as_ref()).ok()?;
+        Some((asset.as_ref().parse().ok()?, *hash.as_bytes()))
+    }
+
+    fn list_all(&self) -> Result<Vec<(AssetId, [u8; 32])>> {
+        let prefix =
+            (!self.location.prefix.is_empty()).then(|| Path::from(self.location.prefix.as_str()));
+        let objects: Vec<_> = self
+            .block_on(self.store.list(prefix.as_ref()).try_collect::<Vec<_>>())
+            .map_err(unavailable)?;
+        Ok(objects
+            .iter()
+            .filter_map(|object| self.parse_key(&object.location))
+            .collect())
+    }
+
+    /// The asset's objects in the bucket (normally one; two if the same asset was written
+    /// twice with other bytes, the newest write's winning in `known`).
+    fn listed(&self, asset: AssetId) -> Result<Vec<[u8; 32]>> {
+        let dir = self.asset_dir(asset);
+        let objects: Vec<_> = self
+            .block_on(self.store.list(Some(&dir)).try_collect::<Vec<_>>())
+            .map_err(unavailable)?;
+        Ok(objects
+            .iter()
+            .filter_map(|object| self.parse_key(&object.location))
+            .filter(|(found, _)| *found == asset)
+            .map(|(_, hash)| hash)
+            .collect())
+    }
+
+    fn remember(&self, asset: AssetId, blake3: Option<[u8; 32]>) {
+        let mut known = self
+            .known
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner());
+        match blake3 {
+            Some(hash) => known.insert(asset, hash),
+            None => known.remove(&asset),
+        };
+    }
+
+    /// A byte range of `asset`'s original (for ranged downloads).
+    pub fn get_range(&self, asset: AssetId, range: std::ops::Range<u64>) -> Result<Option<Bytes>> {
+        let Some(hash) = self.hash_of(asset)? else {
+            return Ok(None);
+        };
+        let key = self.key(asset, &hash);
+        match self.block_on(self.store.get_range(&key, range)) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+
+    fn hash_of(&self, asset: AssetId) -> Result<Option<[u8; 32]>> {
+        let known = self
+            .known
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .get(&asset)
+            .copied();
+        match known {
+            Some(hash) => Ok(Some(hash)),
+            // Written by another node since this one listed.
+            None => Ok(self.listed(asset)?.into_iter().next()),
+        }
+    }
+}
+
+impl Drop for S3Originals {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl Originals for S3Originals {
+    fn put(&self, asset: AssetId, bytes: &[u8]) -> Result<()> {
+        let hash = *blake3::hash(bytes).as_bytes();
+        let key = self.key(asset, &hash);
+        let stored = if bytes.len() > MULTIPART_ABOVE {
+            self.block_on(async {
+                let upload = self.store.put_multipart(&key).await?;
+                let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+                for chunk in bytes.chunks(PART_SIZE) {
+                    writer.wait_for_capacity(4).await?;
+                    writer.write(chunk);
+                }
+                writer.finish().await
+            })
+        } else {
+            let payload = PutPayload::from(Bytes::copy_from_slice(bytes));
+            self.block_on(self.store.put(&key, payload))
+        };
+        stored.map_err(unavailable)?;
+        // An older version under another hash (the same asset id written again) goes.
+        for old in self.listed(asset)? {
+            if old != hash {
+                let _ = self.block_on(self.store.delete(&self.key(asset, &old)));
+            }
+        }
+        self.remember(asset, Some(hash));
+        Ok(())
+    }
+
+    fn get(&self, asset: AssetId) -> Result<Option<Original>> {
+        let Some(hash) = self.hash_of(asset)? else {
+            return Ok(None);
+        };
+        let key = self.key(asset, &hash);
+        let fetched = self.block_on(async {
+            let found = self.store.get(&key).await?;
+            found.bytes().await
+        });
+        match fetched {
+            Ok(bytes) => Ok(Some(Original {
+                bytes,
+                blake3: hash,
+            })),
+            Err(object_store::Error::NotFound { .. }) => {
+                self.remember(asset, None);
+                Ok(None)
+            }
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+
+    fn contains(&self, asset: AssetId) -> bool {
+        self.known
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .contains_key(&asset)
+    }
+
+    fn delete(&self, asset: AssetId) -> Result<()> {
+        for hash in self.listed(asset)? {
+            match self.block_on(self.store.delete(&self.key(asset, &hash))) {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(error) => return Err(unavailable(error)),
+            }
+        }
+        self.remember(asset, None);
+        Ok(())
+    }
+
+    fn list(&self) -> Result<Vec<(AssetId, [u8; 32])>> {
+        let listed = self.list_all()?;
+        *self
+            .known
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner()) = listed.iter().copied().collect();
+        Ok(listed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_name_a_bucket_and_a_prefix() {
+        assert_eq!(
+            Location::parse("s3://originals"),
+            Ok(Location {
+                bucket: "originals".into(),
+                prefix: String::new()
+            })
+        );
+        assert_eq!(
+            Location::parse("s3://stock-site/prod/originals/"),
+            Ok(Location {
+                bucket: "stock-site".into(),
+                prefix: "prod/originals".into()
+            })
+        );
+        for bad in [
+            "https://x/y",
+            "s3://",
+            "s3://UPPER",
+            "s3://a",
+            "file:///tmp",
+        ] {
+            assert!(Location::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

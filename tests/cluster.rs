@@ -1,0 +1,276 @@
+//! The cluster shape's storage against real servers on loopback (issue 21): originals in
+//! Garage. Slow to set up and needing Garage, so `#[ignore]`d in the default `cargo test`;
+//! `tools/test.sh` installs Garage and runs them (`cargo test --test cluster -- --ignored`).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Stdio};
+
+use stockroom_platform::Originals;
+use stockroom_s3::{Location, S3Originals};
+use stockroom_vocab::AssetId;
+
+mod common;
+use common::garage::Garage;
+use common::{corpus_manifest, repo, stockroom, text};
+
+/// `S3Originals` on `garage`, configured as a deployment would be, from `AWS_*`.
+fn originals(garage: &Garage, prefix: &str) -> S3Originals {
+    let mut builder = object_store_builder();
+    for (key, value) in garage.env() {
+        builder = builder.with_config(key.to_ascii_lowercase().parse().expect("a key"), value);
+    }
+    S3Originals::open_with(
+        Location::parse(&format!("s3://{}/{prefix}", garage.bucket)).expect("url"),
+        builder,
+    )
+    .expect("open")
+}
+
+fn object_store_builder() -> stockroom_s3::AmazonS3Builder {
+    stockroom_s3::AmazonS3Builder::new()
+}
+
+#[test]
+#[ignore = "cluster suite: needs Garage (tools/test.sh)"]
+fn originals_in_garage_come_back_byte_identical_large_ones_in_parts() {
+    let garage = Garage::start("originals");
+    let store = originals(&garage, "site-a");
+    let small = std::fs::read(repo().join("corpus/photos/aqua.jpg")).expect("photo");
+    // Above the multipart threshold: 20 MiB that no two parts share.
+    let large: Vec<u8> = (0..20u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let (a, b) = (AssetId::from_u64(1), AssetId::from_u64(2));
+    store.put(a, &small).expect("put small");
+    store.put(b, &large).expect("put large, in parts");
+    for (asset, bytes) in [(a, &small), (b, &large)] {
+        let got = store.get(asset).expect("get").expect("stored");
+        assert!(got.bytes == bytes[..], "{asset} came back different");
+        assert_eq!(&got.blake3, blake3::hash(bytes).as_bytes());
+        assert!(store.contains(asset));
+    }
+    assert_eq!(
+        store.get_range(b, 1000..1010).expect("range").as_deref(),
+        Some(&large[1000..1010])
+    );
+    // Another process (a node started later) lists the same, and sees writes it did not make.
+    let other = originals(&garage, "site-a");
+    let mut listed = other.list().expect("list");
+    listed.sort();
+    assert_eq!(
+        listed,
+        vec![
+            (a, *blake3::hash(&small).as_bytes()),
+            (b, *blake3::hash(&large).as_bytes())
+        ]
+    );
+    let c = AssetId::from_u64(3);
+    store
+        .put(c, b"written after the other opened")
+        .expect("put");
+    assert!(other.get(c).expect("get").is_some());
+    // Another prefix is another site: nothing shared.
+    assert!(
+        originals(&garage, "site-b")
+            .list()
+            .expect("list")
+            .is_empty()
+    );
+
+    store.delete(a).expect("delete");
+    assert!(store.get(a).expect("get").is_none());
+    assert!(!store.contains(a));
+    store.delete(a).expect("deleting twice is no error");
+}
+
+/// One HTTP/1.1 exchange; the status, the headers (lower-case names) and the body.
+fn http(
+    address: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String, Vec<u8>) {
+    let mut stream = TcpStream::connect(address).expect("connect");
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("Content-Length: 0\r\n\r\n");
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read");
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head")
+        + 4;
+    let head = String::from_utf8_lossy(&raw[..end]).to_lowercase();
+    let status = head[9..12].parse().expect("status");
+    let mut body = raw[end..].to_vec();
+    if head.contains("transfer-encoding: chunked") {
+        body = unchunk(&body);
+    }
+    (status, head, body)
+}
+
+fn unchunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = raw
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("chunk size");
+        let size = usize::from_str_radix(
+            std::str::from_utf8(&raw[..line_end]).expect("hex").trim(),
+            16,
+        )
+        .expect("size");
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&raw[line_end + 2..line_end + 2 + size]);
+        raw = &raw[line_end + 2 + size + 2..];
+    }
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+#[ignore = "cluster suite: needs Garage (tools/test.sh)"]
+fn a_node_keeps_originals_in_garage_and_answers_503_while_it_is_down_then_recovers() {
+    let mut garage = Garage::start("stock");
+    let data = tempfile::tempdir().expect("temp dir");
+    let url = format!("s3://{}/originals", garage.bucket);
+    let with_env = |command: &mut std::process::Command| {
+        command
+            .envs(garage.env())
+            .env("STOCKROOM_ORIGINALS_URL", &url)
+            .arg("--data")
+            .arg(data.path());
+    };
+    let mut ingest = stockroom();
+    ingest
+        .arg("ingest")
+        .arg("--manifest")
+        .arg(corpus_manifest());
+    with_env(&mut ingest);
+    let ingested = ingest.output().expect("ingest");
+    assert!(ingested.status.success(), "{}", text(&ingested.stderr));
+    // The originals are in the bucket, not in the data directory's blob store.
+    let mut stats = stockroom();
+    stats.arg("stats");
+    with_env(&mut stats);
+    let stats: serde_json::Value =
+        serde_json::from_slice(&stats.output().expect("stats").stdout).expect("stats JSON");
+    assert!(
+        stats["stores"]["blobs"]["kinds"]["original"].is_null(),
+        "{stats}"
+    );
+    assert_eq!(
+        originals(&garage, "originals").list().expect("list").len(),
+        12
+    );
+
+    let mut members = stockroom();
+    members.args([
+        "members",
+        "add",
+        "--name",
+        "Cy",
+        "--role",
+        "customer",
+        "--tier",
+        "registered",
+    ]);
+    with_env(&mut members);
+    let member: serde_json::Value =
+        serde_json::from_slice(&members.output().expect("members").stdout).expect("member JSON");
+    let key = member["keys"][0].as_str().expect("key").to_string();
+    let auth = format!("Bearer {key}");
+
+    let mut serve = stockroom();
+    serve
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    with_env(&mut serve);
+    let mut server = Server(serve.spawn().expect("serve"));
+    let mut line = String::new();
+    BufReader::new(server.0.stdout.as_mut().expect("stdout"))
+        .read_line(&mut line)
+        .expect("listening line");
+    let listening: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+    let address = listening["listening"]
+        .as_str()
+        .expect("address")
+        .to_string();
+
+    let asset = text(&ingested.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|line| {
+            line["path"]
+                .as_str()
+                .is_some_and(|path| path.ends_with("aqua.jpg"))
+        })
+        .and_then(|line| line["id"].as_str().map(str::to_string))
+        .expect("aqua.jpg ingested");
+    let original = std::fs::read(repo().join("corpus/photos/aqua.jpg")).expect("photo");
+    // A preview rendered (from the original in Garage) while it is up.
+    let (status, _, preview) = http(
+        &address,
+        "GET",
+        &format!("/v1/previews/{asset}/small.jpg"),
+        &[],
+    );
+    assert_eq!(status, 200);
+    let (status, _, licence) = http(
+        &address,
+        "POST",
+        &format!("/v1/assets/{asset}/licenses"),
+        &[("Authorization", &auth)],
+    );
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&licence));
+    let licence: serde_json::Value = serde_json::from_slice(&licence).expect("licence");
+    let link = licence["download_url"]
+        .as_str()
+        .expect("a download link")
+        .to_string();
+    let path = link
+        .find("/v1/")
+        .map(|at| link[at..].to_string())
+        .expect("a path");
+    let (status, _, body) = http(&address, "GET", &path, &[]);
+    assert_eq!(status, 200);
+    assert!(
+        body == original,
+        "the download is the original, byte for byte"
+    );
+
+    // Garage down: downloads are 503 with Retry-After; previews in the node's cache are served.
+    garage.stop();
+    let (status, head, _) = http(&address, "GET", &path, &[]);
+    assert_eq!(status, 503, "{head}");
+    assert!(head.contains("retry-after:"), "{head}");
+    let (status, _, again) = http(
+        &address,
+        "GET",
+        &format!("/v1/previews/{asset}/small.jpg"),
+        &[],
+    );
+    assert_eq!((status, again == preview), (200, true));
+
+    // Back up: the same node serves the original again, without a restart.
+    garage.restart();
+    let (status, _, body) = http(&address, "GET", &path, &[]);
+    assert_eq!(status, 200);
+    assert!(body == original);
+}
