@@ -274,3 +274,40 @@ fn a_node_keeps_originals_in_garage_and_answers_503_while_it_is_down_then_recove
     assert_eq!(status, 200);
     assert!(body == original);
 }
+
+#[test]
+#[ignore = "cluster suite: needs Garage (tools/test.sh)"]
+fn an_object_a_crash_left_without_a_catalogue_row_is_set_aside_and_never_blocks_a_reupload() {
+    let garage = Garage::start("stock");
+    let data = tempfile::tempdir().expect("temp dir");
+    let url = format!("s3://{}/originals", garage.bucket);
+    let photo = repo().join("corpus/photos/aqua.jpg");
+    // What a kill between the upload to the bucket and the catalogue row leaves behind.
+    let ghost = AssetId::from_u64(7);
+    originals(&garage, "originals")
+        .put(ghost, &std::fs::read(&photo).expect("photo"))
+        .expect("put");
+    let run = |args: &[&str]| {
+        stockroom()
+            .envs(garage.env())
+            .env("STOCKROOM_ORIGINALS_URL", &url)
+            .args(args)
+            .arg("--data")
+            .arg(data.path())
+            .output()
+            .expect("stockroom")
+    };
+    let ingested = run(&["ingest", photo.to_str().expect("path")]);
+    assert!(ingested.status.success(), "{}", text(&ingested.stderr));
+    let line: serde_json::Value =
+        serde_json::from_str(text(&ingested.stdout).lines().next().expect("a line")).expect("JSON");
+    assert_eq!(line["status"], "stored", "{line}");
+    assert_ne!(
+        line["id"],
+        ghost.to_string(),
+        "the same bytes get an id of their own"
+    );
+    let stats: serde_json::Value =
+        serde_json::from_slice(&run(&["stats"]).stdout).expect("stats JSON");
+    assert_eq!(stats["orphans"], serde_json::json!([ghost.to_string()]));
+}
