@@ -14,13 +14,14 @@ use stockroom_vocab::{AssetId, AssetStatus, MemberStatus};
 
 use crate::Platform;
 use crate::error::{PlatformError, Result};
-use crate::originals::Original;
+use crate::originals::Sendable;
 
 /// An original ready to stream, and how fast.
 #[derive(Debug)]
 pub struct Download {
-    /// The original (in the embedded shape a view into the store's mapping).
-    pub original: Original,
+    /// The original: in the embedded shape a view into the store's mapping, in object
+    /// storage a reader of its ranges.
+    pub original: Sendable,
     /// Its format, when it is an image we read.
     pub format: Option<Format>,
     /// The pace its chunks are sent at (shared by the holder's streams).
@@ -135,7 +136,7 @@ impl Platform {
             || (licence.is_none() && record.status != AssetStatus::Active);
         let original = self
             .originals
-            .get(asset)?
+            .open(asset)?
             .filter(|_| !gone)
             .ok_or(PlatformError::Gone(asset))?;
         let stream = self.pace(holder.as_ref(), network);
@@ -146,7 +147,7 @@ impl Platform {
                 .fetch_add(1, Ordering::Relaxed);
         }
         Ok(Download {
-            format: stockroom_render::sniff(&original.bytes),
+            format: stockroom_render::sniff(original.head()),
             original,
             stream,
             rate,

@@ -21,12 +21,60 @@ pub struct Original {
     pub blake3: [u8; 32],
 }
 
+/// Reads byte ranges of one original, so that it can be sent without being held whole
+/// (object storage). Blocking: call it from a blocking context.
+pub trait RangeReader: Send + Sync + std::fmt::Debug {
+    /// Bytes `range` of the original (`range` within its length).
+    fn read(&self, range: std::ops::Range<u64>) -> Result<Bytes>;
+}
+
+/// An original opened to be sent to a client.
+#[derive(Clone, Debug)]
+pub enum Sendable {
+    /// Held whole already (the blob store's view into its mapping: nothing is copied).
+    Whole(Original),
+    /// Read in ranges as it is sent.
+    Ranged {
+        /// Its length in bytes.
+        len: u64,
+        /// Its blake3 (the ETag).
+        blake3: [u8; 32],
+        /// Its first bytes (up to 64 KiB), for telling its format.
+        head: Bytes,
+        /// Reads the rest.
+        reader: std::sync::Arc<dyn RangeReader>,
+    },
+}
+
+impl Sendable {
+    /// Its blake3.
+    pub fn blake3(&self) -> &[u8; 32] {
+        match self {
+            Sendable::Whole(original) => &original.blake3,
+            Sendable::Ranged { blake3, .. } => blake3,
+        }
+    }
+
+    /// Its first bytes (all of them when whole).
+    pub fn head(&self) -> &[u8] {
+        match self {
+            Sendable::Whole(original) => &original.bytes,
+            Sendable::Ranged { head, .. } => head,
+        }
+    }
+}
+
 /// Storage of originals, keyed by asset id. Writes are durable when they return.
 pub trait Originals: Send + Sync + std::fmt::Debug {
     /// Stores `bytes` as `asset`'s original, durably.
     fn put(&self, asset: AssetId, bytes: &[u8]) -> Result<()>;
     /// `asset`'s original, if stored.
     fn get(&self, asset: AssetId) -> Result<Option<Original>>;
+    /// `asset`'s original opened for sending to a client, if stored: whole by default; a
+    /// remote store reads it in ranges as it goes out.
+    fn open(&self, asset: AssetId) -> Result<Option<Sendable>> {
+        Ok(self.get(asset)?.map(Sendable::Whole))
+    }
     /// Whether `asset`'s original is stored (asked per duplicate candidate: keep it cheap).
     fn contains(&self, asset: AssetId) -> bool;
     /// Deletes `asset`'s original, durably; deleting what is not there is no error.

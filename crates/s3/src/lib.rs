@@ -16,13 +16,15 @@
 //! this owns a small tokio runtime and blocks on it; that works from a server's
 //! `spawn_blocking` threads and from the CLI alike.
 //!
-//! **What it does not do yet** (issue 21): stream a download in ranges into the paced body
-//! ([`Originals::get`] returns the whole object, as the blob store's view does), and the
-//! fault handling beyond mapping an unreachable store to
-//! [`PlatformError::Unavailable`] (a 503 with `Retry-After`).
+//! **Downloads** are opened with one ranged `GET` of the first 64 KiB (which also tells the
+//! length) and then read a megabyte at a time as the body goes out ([`Originals::open`]),
+//! never held whole; a resumed download reads only its range. Renders and hashing still
+//! read the whole object ([`Originals::get`]): they decode all of it anyway.
+//!
+//! An unreachable store is [`PlatformError::Unavailable`] (a 503 with `Retry-After`).
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -30,10 +32,10 @@ use futures_util::TryStreamExt;
 use object_store::aws::{AmazonS3, AmazonS3ConfigKey};
 use object_store::path::Path;
 use object_store::{
-    BackoffConfig, ClientConfigKey, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig,
-    WriteMultipart,
+    BackoffConfig, ClientConfigKey, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload,
+    RetryConfig, WriteMultipart,
 };
-use stockroom_platform::{Original, Originals, PlatformError, Result};
+use stockroom_platform::{Original, Originals, PlatformError, RangeReader, Result, Sendable};
 use stockroom_vocab::AssetId;
 
 /// The client's builder, for callers that configure it themselves ([`S3Originals::open_with`]).
@@ -82,8 +84,8 @@ impl Location {
 pub struct S3Originals {
     store: AmazonS3,
     location: Location,
-    /// Taken on drop, to shut down without blocking (the last holder may be async code).
-    runtime: Option<tokio::runtime::Runtime>,
+    /// Shared with the readers of downloads in flight, which outlive a request.
+    runtime: Arc<Runtime>,
     /// What is stored, as listed at open and kept up to date by this process's writes:
     /// asset → blake3. (Another node's writes are found by `get` through a listing.)
     known: RwLock<HashMap<AssetId, [u8; 32]>>,
@@ -144,7 +146,7 @@ impl S3Originals {
         let originals = S3Originals {
             store,
             location,
-            runtime: Some(runtime),
+            runtime: Arc::new(Runtime(Some(runtime))),
             known: RwLock::new(HashMap::new()),
         };
         let listed = originals.list_all()?;
@@ -156,10 +158,7 @@ impl S3Originals {
     }
 
     fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
-        match &self.runtime {
-            Some(runtime) => runtime.handle().block_on(future),
-            None => unreachable!("the runtime is taken only on drop"),
-        }
+        self.runtime.block_on(future)
     }
 
     /// `<prefix>/<asset>/`, the directory an asset's object is in.
@@ -252,13 +251,46 @@ impl S3Originals {
     }
 }
 
-impl Drop for S3Originals {
+/// The client's runtime, shut down without blocking when its last holder goes (which may
+/// be async code: a download's body).
+#[derive(Debug)]
+struct Runtime(Option<tokio::runtime::Runtime>);
+
+impl Runtime {
+    fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        match &self.0 {
+            Some(runtime) => runtime.handle().block_on(future),
+            None => unreachable!("the runtime is taken only on drop"),
+        }
+    }
+}
+
+impl Drop for Runtime {
     fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
+        if let Some(runtime) = self.0.take() {
             runtime.shutdown_background();
         }
     }
 }
+
+/// Reads ranges of one object, for a download in flight.
+#[derive(Debug)]
+struct ObjectRanges {
+    store: AmazonS3,
+    key: Path,
+    runtime: Arc<Runtime>,
+}
+
+impl RangeReader for ObjectRanges {
+    fn read(&self, range: std::ops::Range<u64>) -> Result<Bytes> {
+        self.runtime
+            .block_on(self.store.get_range(&self.key, range))
+            .map_err(unavailable)
+    }
+}
+
+/// What a download reads at once to tell the format (and sends first).
+const HEAD_BYTES: u64 = 64 << 10;
 
 impl Originals for S3Originals {
     fn put(&self, asset: AssetId, bytes: &[u8]) -> Result<()> {
@@ -302,6 +334,41 @@ impl Originals for S3Originals {
             Ok(bytes) => Ok(Some(Original {
                 bytes,
                 blake3: hash,
+            })),
+            Err(object_store::Error::NotFound { .. }) => {
+                self.remember(asset, None);
+                Ok(None)
+            }
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+
+    /// One ranged `GET` for the first 64 KiB, which also says the object's length; the rest
+    /// is read in ranges as the download goes out, never held whole.
+    fn open(&self, asset: AssetId) -> Result<Option<Sendable>> {
+        let Some(hash) = self.hash_of(asset)? else {
+            return Ok(None);
+        };
+        let key = self.key(asset, &hash);
+        let options = GetOptions {
+            range: Some(GetRange::Bounded(0..HEAD_BYTES)),
+            ..GetOptions::default()
+        };
+        let fetched = self.block_on(async {
+            let found = self.store.get_opts(&key, options).await?;
+            let len = found.meta.size;
+            Ok::<_, object_store::Error>((len, found.bytes().await?))
+        });
+        match fetched {
+            Ok((len, head)) => Ok(Some(Sendable::Ranged {
+                len,
+                blake3: hash,
+                head,
+                reader: Arc::new(ObjectRanges {
+                    store: self.store.clone(),
+                    key,
+                    runtime: self.runtime.clone(),
+                }),
             })),
             Err(object_store::Error::NotFound { .. }) => {
                 self.remember(asset, None);

@@ -13,8 +13,9 @@ use crate::body::Body;
 use crate::call::Who;
 use crate::call::{Call, json};
 use crate::problem::ApiError;
-use crate::served::{self, LastModified, Representation, header_value};
+use crate::served::{self, Content, LastModified, Representation, header_value};
 use crate::token;
+use stockroom_platform::Sendable;
 use stockroom_vocab::{AssetId, LicenceType};
 
 /// The licence as the answer shows it: a member's record, or an anonymous download's terms
@@ -154,8 +155,11 @@ pub async fn download(call: Call) -> Result<Response<Body>, ApiError> {
     Ok(served::answer(
         &call.head,
         Representation {
-            etag: served::etag(&download.original.blake3),
-            bytes: download.original.bytes,
+            etag: served::etag(download.original.blake3()),
+            content: match download.original {
+                Sendable::Whole(original) => original.bytes.into(),
+                Sendable::Ranged { len, reader, .. } => Content::Ranged { len, reader },
+            },
             headers,
             pacer: Some(download.stream),
             last_modified: Some(LastModified::at(download.created_at)),

@@ -141,7 +141,7 @@ pub async fn serve(call: Call) -> Result<Response<Body>, ApiError> {
     Ok(served::answer(
         &call.head,
         Representation {
-            bytes: ready.bytes,
+            content: ready.bytes.into(),
             etag: ready.etag,
             headers,
             pacer: None,

@@ -9,14 +9,41 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 
 use stockroom_guard::Pacer;
+use stockroom_platform::RangeReader;
 
 use crate::body::Body;
 use crate::range::{self, RangeAnswer};
 
+/// The bytes of a representation: in memory (a preview, or an original in the blob store's
+/// mapping), or read in ranges as they are sent (an original in object storage).
+#[derive(Debug)]
+pub enum Content {
+    Bytes(Bytes),
+    Ranged {
+        len: u64,
+        reader: Arc<dyn RangeReader>,
+    },
+}
+
+impl Content {
+    fn len(&self) -> u64 {
+        match self {
+            Content::Bytes(bytes) => bytes.len() as u64,
+            Content::Ranged { len, .. } => *len,
+        }
+    }
+}
+
+impl From<Bytes> for Content {
+    fn from(bytes: Bytes) -> Content {
+        Content::Bytes(bytes)
+    }
+}
+
 /// What is served and how.
 #[derive(Debug)]
 pub struct Representation {
-    pub bytes: Bytes,
+    pub content: Content,
     /// Quoted, strong: `"…"`.
     pub etag: HeaderValue,
     /// Content-Type, Cache-Control and the rest, copied onto every answer.
@@ -59,7 +86,7 @@ impl LastModified {
 
 pub fn answer(request: &http::request::Parts, representation: Representation) -> Response<Body> {
     let Representation {
-        bytes,
+        content,
         etag,
         headers,
         pacer,
@@ -90,22 +117,19 @@ pub fn answer(request: &http::request::Parts, representation: Representation) ->
         response.headers_mut().remove(header::CONTENT_TYPE);
         return response;
     }
-    let len = bytes.len() as u64;
+    let len = content.len();
     let range = match request.headers.get(header::RANGE) {
         Some(range) if if_range_holds(request, &etag) => range::answer(range.as_bytes(), len),
         _ => RangeAnswer::Whole,
     };
-    let (status, bytes) = match range {
-        RangeAnswer::Whole => (StatusCode::OK, bytes),
+    let (status, sent) = match range {
+        RangeAnswer::Whole => (StatusCode::OK, 0..len),
         RangeAnswer::Part { start, end } => {
             response.headers_mut().insert(
                 header::CONTENT_RANGE,
                 header_value(&range::content_range(start, end, len)),
             );
-            (
-                StatusCode::PARTIAL_CONTENT,
-                bytes.slice(start as usize..=end as usize),
-            )
+            (StatusCode::PARTIAL_CONTENT, start..end + 1)
         }
         RangeAnswer::Unsatisfiable => {
             let mut refused = crate::problem::ApiError::new(
@@ -122,14 +146,21 @@ pub fn answer(request: &http::request::Parts, representation: Representation) ->
     };
     *response.status_mut() = status;
     if request.method == Method::HEAD {
-        response
-            .headers_mut()
-            .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+        response.headers_mut().insert(
+            header::CONTENT_LENGTH,
+            HeaderValue::from(sent.end - sent.start),
+        );
         return response;
     }
-    *response.body_mut() = match pacer {
-        Some(pacer) => Body::paced(bytes, pacer),
-        None => Body::from(bytes),
+    *response.body_mut() = match content {
+        Content::Bytes(bytes) => {
+            let bytes = bytes.slice(sent.start as usize..sent.end as usize);
+            match pacer {
+                Some(pacer) => Body::paced(bytes, pacer),
+                None => Body::from(bytes),
+            }
+        }
+        Content::Ranged { reader, .. } => Body::ranged(reader, sent, pacer),
     };
     response
 }
