@@ -276,6 +276,23 @@ impl Platform {
             || (self.originals.contains(asset) && !claims.orphans.contains(&asset))
     }
 
+    /// Assets the catalogue says still have an original (not taken down, not purged) that
+    /// the originals' storage does not hold: lost bytes, for `verify` to report.
+    pub fn missing_originals(&self) -> Result<Vec<AssetId>> {
+        let mut missing = Vec::new();
+        for asset in self.catalog.asset_ids()? {
+            if self.originals.contains(asset) {
+                continue;
+            }
+            let record = self.catalog.asset(asset)?;
+            if record.status != AssetStatus::Removed && record.purged_at.is_none() {
+                missing.push(asset);
+            }
+        }
+        missing.sort();
+        Ok(missing)
+    }
+
     /// Originals a crash left behind mid-admission (stored, with no catalogue row): found
     /// at start, kept in place for an operator to look at, and nobody's duplicate (their
     /// hashes left the duplicate index), so their image can be uploaded again.

@@ -81,6 +81,24 @@ pub trait Originals: Send + Sync + std::fmt::Debug {
     fn delete(&self, asset: AssetId) -> Result<()>;
     /// Every stored original's id and blake3 (read once, at start, for exact duplicates).
     fn list(&self) -> Result<Vec<(AssetId, [u8; 32])>>;
+    /// Re-reads every stored original and checks it against its blake3, calling `progress`
+    /// with the bytes read; `None` where another check already covers them (the blob
+    /// store's `verify` re-hashes every record).
+    fn verify(&self, progress: &mut dyn FnMut(u64)) -> Result<Option<OriginalsCheck>> {
+        let _ = progress;
+        Ok(None)
+    }
+}
+
+/// What [`Originals::verify`] found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OriginalsCheck {
+    /// Objects read.
+    pub objects: usize,
+    /// Bytes read.
+    pub bytes: u64,
+    /// Originals whose bytes do not match their blake3.
+    pub damaged: Vec<AssetId>,
 }
 
 /// The embedded shape's originals: records of kind `original` in the blob store.

@@ -35,9 +35,13 @@ use object_store::{
     BackoffConfig, ClientConfigKey, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload,
     RetryConfig, WriteMultipart,
 };
-use stockroom_platform::{Original, Originals, PlatformError, RangeReader, Result, Sendable};
+use stockroom_platform::{
+    Original, Originals, OriginalsCheck, PlatformError, RangeReader, Result, Sendable,
+};
 use stockroom_vocab::AssetId;
 
+/// The client crate, for tools and tests that reach the bucket directly.
+pub use object_store;
 /// The client's builder, for callers that configure it themselves ([`S3Originals::open_with`]).
 pub use object_store::aws::AmazonS3Builder;
 
@@ -394,6 +398,28 @@ impl Originals for S3Originals {
         }
         self.remember(asset, None);
         Ok(())
+    }
+
+    /// Reads every object whole, one at a time, and compares its blake3 with its key's.
+    fn verify(&self, progress: &mut dyn FnMut(u64)) -> Result<Option<OriginalsCheck>> {
+        let mut check = OriginalsCheck::default();
+        for (asset, hash) in self.list_all()? {
+            let key = self.key(asset, &hash);
+            let read = self.block_on(async { self.store.get(&key).await?.bytes().await });
+            let bytes = match read {
+                Ok(bytes) => bytes,
+                // Deleted since the listing (a purge while verify runs).
+                Err(object_store::Error::NotFound { .. }) => continue,
+                Err(error) => return Err(unavailable(error)),
+            };
+            check.objects += 1;
+            check.bytes += bytes.len() as u64;
+            progress(bytes.len() as u64);
+            if blake3::hash(&bytes).as_bytes() != &hash {
+                check.damaged.push(asset);
+            }
+        }
+        Ok(Some(check))
     }
 
     fn list(&self) -> Result<Vec<(AssetId, [u8; 32])>> {

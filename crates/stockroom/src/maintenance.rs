@@ -78,6 +78,36 @@ pub fn verify_of(
             })
         )?;
     }
+    // Originals kept outside the data directory (object storage): every object re-read.
+    if let Some(check) = platform.originals().verify(&mut |_| {})? {
+        for asset in &check.damaged {
+            writeln!(
+                err,
+                "damaged: the original of {asset} in object storage: bytes do not match their blake3"
+            )?;
+        }
+        damaged += check.damaged.len();
+        writeln!(
+            out,
+            "{}",
+            json!({
+                "store": "originals",
+                "objects": check.objects,
+                "bytes": check.bytes,
+                "problems": check.damaged.len(),
+            })
+        )?;
+    }
+    // Assets the catalogue says have an original that is not there: lost bytes.
+    let missing = platform.missing_originals()?;
+    for asset in &missing {
+        writeln!(
+            err,
+            "missing: the original of {asset} (its catalogue row says it is kept)"
+        )?;
+    }
+    damaged += missing.len();
+    writeln!(out, "{}", json!({ "missing": missing }))?;
     // Originals a crash left without a catalogue row: set aside at every start, never
     // served or searched; named here (not damage, so not a failure) for an operator to see.
     let orphans = platform.orphans();
