@@ -84,20 +84,32 @@ fn originals_in_garage_come_back_byte_identical_large_ones_in_parts() {
     store.delete(a).expect("deleting twice is no error");
 }
 
-/// One HTTP/1.1 exchange; the status, the headers (lower-case names) and the body.
+/// One HTTP/1.1 exchange with no body; the status, the head (lower case) and the body.
 fn http(
     address: &str,
     method: &str,
     path: &str,
     headers: &[(&str, &str)],
 ) -> (u16, String, Vec<u8>) {
+    http_with(address, method, path, headers, b"")
+}
+
+/// [`http`] with a request body.
+fn http_with(
+    address: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    sent: &[u8],
+) -> (u16, String, Vec<u8>) {
     let mut stream = TcpStream::connect(address).expect("connect");
     let mut request = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
-    request.push_str("Content-Length: 0\r\n\r\n");
+    request.push_str(&format!("Content-Length: {}\r\n\r\n", sent.len()));
     stream.write_all(request.as_bytes()).expect("send");
+    stream.write_all(sent).expect("send the body");
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).expect("read");
     let end = raw
@@ -195,6 +207,21 @@ fn a_node_keeps_originals_in_garage_and_answers_503_while_it_is_down_then_recove
         serde_json::from_slice(&members.output().expect("members").stdout).expect("member JSON");
     let key = member["keys"][0].as_str().expect("key").to_string();
     let auth = format!("Bearer {key}");
+    let mut authors = stockroom();
+    authors.args([
+        "members",
+        "add",
+        "--name",
+        "Ann",
+        "--role",
+        "author",
+        "--tier",
+        "registered",
+    ]);
+    with_env(&mut authors);
+    let author: serde_json::Value =
+        serde_json::from_slice(&authors.output().expect("members").stdout).expect("member JSON");
+    let author_key = author["keys"][0].as_str().expect("key").to_string();
 
     let mut serve = stockroom();
     serve
@@ -268,11 +295,44 @@ fn a_node_keeps_originals_in_garage_and_answers_503_while_it_is_down_then_recove
     );
     assert_eq!((status, again == preview), (200, true));
 
-    // Back up: the same node serves the original again, without a restart.
+    // An upload while it is down is refused as unavailable, and leaves nothing behind that
+    // would refuse the same bytes later.
+    let fresh = {
+        let image = image::RgbImage::from_fn(640, 480, |x, y| {
+            image::Rgb([(x / 3) as u8, (y / 2) as u8, ((x + y) % 256) as u8])
+        });
+        let mut jpeg = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+            .encode_image(&image)
+            .expect("encode");
+        jpeg
+    };
+    let upload = "/v1/assets?title=Gradient&collection=free";
+    let as_author = format!("Bearer {author_key}");
+    let (status, head, _) = http_with(
+        &address,
+        "POST",
+        upload,
+        &[("Authorization", &as_author)],
+        &fresh,
+    );
+    assert_eq!(status, 503, "{head}");
+    assert!(head.contains("retry-after:"), "{head}");
+
+    // Back up: the same node serves the original again, without a restart, and takes the
+    // upload it refused.
     garage.restart();
     let (status, _, body) = http(&address, "GET", &path, &[]);
     assert_eq!(status, 200);
     assert!(body == original);
+    let (status, _, stored) = http_with(
+        &address,
+        "POST",
+        upload,
+        &[("Authorization", &as_author)],
+        &fresh,
+    );
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&stored));
 }
 
 #[test]
