@@ -4,6 +4,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::path::Path;
 use std::process::{Child, Stdio};
 
 use stockroom_platform::Originals;
@@ -452,5 +453,120 @@ fn verify_rereads_every_object_and_names_a_damaged_and_a_missing_one() {
     assert!(
         stderr.contains(&format!("missing: the original of {lost}")),
         "{stderr}"
+    );
+}
+
+#[test]
+#[ignore = "cluster suite: needs Garage (tools/test.sh)"]
+fn migrate_moves_originals_to_object_storage_and_back_resumably_and_verify_stays_clean() {
+    let garage = Garage::start("stock");
+    let data = tempfile::tempdir().expect("temp dir");
+    let configs = tempfile::tempdir().expect("temp dir");
+    let embedded = configs.path().join("embedded.toml");
+    let cluster = configs.path().join("cluster.toml");
+    let data_line = format!("data = {:?}\n", data.path().display().to_string());
+    std::fs::write(&embedded, &data_line).expect("config");
+    std::fs::write(
+        &cluster,
+        format!(
+            "{data_line}[originals]\nurl = \"s3://{}/originals\"\n",
+            garage.bucket
+        ),
+    )
+    .expect("config");
+    let run = |config: &Path, args: &[&std::ffi::OsStr]| {
+        let output = stockroom()
+            .envs(garage.env())
+            .arg("--config")
+            .arg(config)
+            .args(args)
+            .output()
+            .expect("stockroom");
+        (
+            output.status.code(),
+            text(&output.stdout),
+            text(&output.stderr),
+        )
+    };
+    let migrate = |from: &Path, to: &Path, delete: bool| {
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "migrate".as_ref(),
+            "--from".as_ref(),
+            from.as_os_str(),
+            "--to".as_ref(),
+            to.as_os_str(),
+        ];
+        if delete {
+            args.push("--delete-source".as_ref());
+        }
+        let (code, out, err) = run(&embedded, &args);
+        assert_eq!(code, Some(0), "{err}");
+        serde_json::from_str::<serde_json::Value>(out.trim()).expect("a JSON summary")
+    };
+    let manifest = corpus_manifest();
+    let (code, _, err) = run(
+        &embedded,
+        &[
+            "ingest".as_ref(),
+            "--manifest".as_ref(),
+            manifest.as_os_str(),
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let originals_in_blobs = |config: &Path| {
+        let (_, out, _) = run(config, &["stats".as_ref()]);
+        let stats: serde_json::Value = serde_json::from_str(&out).expect("stats");
+        stats["stores"]["blobs"]["kinds"]["original"]["records"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    assert_eq!(originals_in_blobs(&embedded), 12);
+
+    // Out to the bucket, source kept; run again (as after a cut-off run) deleting the source.
+    let first = migrate(&embedded, &cluster, false);
+    assert_eq!(
+        (first["copied"].as_u64(), first["skipped"].as_u64()),
+        (Some(12), Some(0)),
+        "{first}"
+    );
+    let again = migrate(&embedded, &cluster, true);
+    assert_eq!(
+        (
+            again["copied"].as_u64(),
+            again["skipped"].as_u64(),
+            again["deleted_from_source"].as_u64()
+        ),
+        (Some(0), Some(12), Some(12)),
+        "{again}"
+    );
+    assert_eq!(originals_in_blobs(&cluster), 0);
+    let (code, out, err) = run(&cluster, &["verify".as_ref()]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains(r#""objects":12,"problems":0"#), "{out}");
+    assert!(out.contains(r#"{"missing":[]}"#), "{out}");
+    // The same bytes, under the same ids.
+    let bucket = originals(&garage, "originals");
+    let aqua = std::fs::read(repo().join("corpus/photos/aqua.jpg")).expect("photo");
+    let hash = *blake3::hash(&aqua).as_bytes();
+    assert!(
+        bucket
+            .list()
+            .expect("list")
+            .iter()
+            .any(|(_, stored)| *stored == hash)
+    );
+
+    // And back into the data directory.
+    let back = migrate(&cluster, &embedded, true);
+    assert_eq!(back["copied"].as_u64(), Some(12), "{back}");
+    assert_eq!(originals_in_blobs(&embedded), 12);
+    let (code, out, err) = run(&embedded, &["verify".as_ref()]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains(r#"{"missing":[]}"#), "{out}");
+    assert!(
+        originals(&garage, "originals")
+            .list()
+            .expect("list")
+            .is_empty()
     );
 }

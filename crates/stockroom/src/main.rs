@@ -7,6 +7,7 @@ mod control;
 mod ingest;
 mod maintenance;
 mod members;
+mod migrate;
 mod open;
 mod progress;
 mod search;
@@ -121,6 +122,20 @@ enum Command {
     Verify,
     /// Rewrite live records into fresh segments and reclaim the rest.
     Compact,
+    /// Copy every original from where one configuration keeps them to where another does
+    /// (the data directory's blob store, or `originals.url` in object storage); resumable,
+    /// each copy checked against its blake3. Not while a server runs.
+    Migrate {
+        /// The configuration the originals are kept under now.
+        #[arg(long)]
+        from: PathBuf,
+        /// The configuration to keep them under.
+        #[arg(long)]
+        to: PathBuf,
+        /// Delete each original from the old place once the new one holds it.
+        #[arg(long)]
+        delete_source: bool,
+    },
     /// Count assets and records and measure the data directory.
     Stats,
     /// Administer members: add (prints the id and keys), block, clear, list.
@@ -311,6 +326,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Compact => {
             let config = Config::load(cli.config.as_deref(), overrides)?;
             maintenance::compact(&config)
+        }
+        Command::Migrate {
+            from,
+            to,
+            delete_source,
+        } => {
+            let from = Config::load(Some(&from), Overrides::default())?;
+            let to = Config::load(Some(&to), Overrides::default())?;
+            migrate::originals(&from, &to, delete_source, interactive)
         }
         Command::Members { command } => {
             let config = Config::load(cli.config.as_deref(), overrides)?;

@@ -49,13 +49,7 @@ pub fn platform_on(config: &Config, purpose: Purpose, clock: Arc<dyn Clock>) -> 
         _ => Guard::new(config.guard.clone()).context("the [guard] configuration")?,
     };
     let blobs = Arc::new(config.open_blobs()?);
-    let originals: Arc<dyn stockroom_platform::Originals> = match &config.originals {
-        Some(location) => Arc::new(
-            stockroom_s3::S3Originals::open(location.clone())
-                .with_context(|| format!("opening the originals in s3://{}", location.bucket))?,
-        ),
-        None => Arc::new(StoreOriginals(blobs.clone())),
-    };
+    let originals = originals(config, &blobs)?;
     let parts = Parts {
         originals,
         blobs,
@@ -94,6 +88,21 @@ pub fn platform_on(config: &Config, purpose: Purpose, clock: Arc<dyn Clock>) -> 
         }
     }
     Ok(platform)
+}
+
+/// Where `config` keeps originals: object storage, or the data directory's blob store
+/// (`blobs`, already open).
+pub fn originals(
+    config: &Config,
+    blobs: &Arc<stockroom_store::Store>,
+) -> Result<Arc<dyn stockroom_platform::Originals>> {
+    Ok(match &config.originals {
+        Some(location) => Arc::new(
+            stockroom_s3::S3Originals::open(location.clone())
+                .with_context(|| format!("opening the originals in s3://{}", location.bucket))?,
+        ),
+        None => Arc::new(StoreOriginals(blobs.clone())),
+    })
 }
 
 /// Rehashes a duplicate index written before PDQ was the file's, before anything is
