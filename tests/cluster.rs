@@ -85,6 +85,32 @@ fn originals_in_garage_come_back_byte_identical_large_ones_in_parts() {
     store.delete(a).expect("deleting twice is no error");
 }
 
+/// `stockroom ARGS --data DATA` with originals at `url` in `garage`.
+fn on_garage(garage: &Garage, url: &str, data: &Path, args: &[&str]) -> std::process::Output {
+    stockroom()
+        .envs(garage.env())
+        .env("STOCKROOM_ORIGINALS_URL", url)
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .output()
+        .expect("stockroom")
+}
+
+/// The id ingest printed for the file whose path ends with `file`.
+fn ingested_id(ingest_stdout: &[u8], file: &str) -> String {
+    text(ingest_stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|line| {
+            line["path"]
+                .as_str()
+                .is_some_and(|path| path.ends_with(file))
+        })
+        .and_then(|line| line["id"].as_str().map(str::to_string))
+        .unwrap_or_else(|| panic!("{file} ingested"))
+}
+
 /// One HTTP/1.1 exchange with no body; the status, the head (lower case) and the body.
 fn http(
     address: &str,
@@ -192,37 +218,26 @@ fn a_node_keeps_originals_in_garage_and_answers_503_while_it_is_down_then_recove
         12
     );
 
-    let mut members = stockroom();
-    members.args([
-        "members",
-        "add",
-        "--name",
-        "Cy",
-        "--role",
-        "customer",
-        "--tier",
-        "registered",
-    ]);
-    with_env(&mut members);
-    let member: serde_json::Value =
-        serde_json::from_slice(&members.output().expect("members").stdout).expect("member JSON");
-    let key = member["keys"][0].as_str().expect("key").to_string();
-    let auth = format!("Bearer {key}");
-    let mut authors = stockroom();
-    authors.args([
-        "members",
-        "add",
-        "--name",
-        "Ann",
-        "--role",
-        "author",
-        "--tier",
-        "registered",
-    ]);
-    with_env(&mut authors);
-    let author: serde_json::Value =
-        serde_json::from_slice(&authors.output().expect("members").stdout).expect("member JSON");
-    let author_key = author["keys"][0].as_str().expect("key").to_string();
+    // A member's first key, from `stockroom members add`.
+    let key_of = |name: &str, role: &str| {
+        let mut add = stockroom();
+        add.args([
+            "members",
+            "add",
+            "--name",
+            name,
+            "--role",
+            role,
+            "--tier",
+            "registered",
+        ]);
+        with_env(&mut add);
+        let member: serde_json::Value =
+            serde_json::from_slice(&add.output().expect("members").stdout).expect("member JSON");
+        member["keys"][0].as_str().expect("key").to_string()
+    };
+    let auth = format!("Bearer {}", key_of("Cy", "customer"));
+    let author_key = key_of("Ann", "author");
 
     let mut serve = stockroom();
     serve
@@ -241,16 +256,7 @@ fn a_node_keeps_originals_in_garage_and_answers_503_while_it_is_down_then_recove
         .expect("address")
         .to_string();
 
-    let asset = text(&ingested.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .find(|line| {
-            line["path"]
-                .as_str()
-                .is_some_and(|path| path.ends_with("aqua.jpg"))
-        })
-        .and_then(|line| line["id"].as_str().map(str::to_string))
-        .expect("aqua.jpg ingested");
+    let asset = ingested_id(&ingested.stdout, "aqua.jpg");
     let original = std::fs::read(repo().join("corpus/photos/aqua.jpg")).expect("photo");
     // A preview rendered (from the original in Garage) while it is up.
     let (status, _, preview) = http(
@@ -310,13 +316,16 @@ fn a_node_keeps_originals_in_garage_and_answers_503_while_it_is_down_then_recove
     };
     let upload = "/v1/assets?title=Gradient&collection=free";
     let as_author = format!("Bearer {author_key}");
-    let (status, head, _) = http_with(
-        &address,
-        "POST",
-        upload,
-        &[("Authorization", &as_author)],
-        &fresh,
-    );
+    let post = || {
+        http_with(
+            &address,
+            "POST",
+            upload,
+            &[("Authorization", &as_author)],
+            &fresh,
+        )
+    };
+    let (status, head, _) = post();
     assert_eq!(status, 503, "{head}");
     assert!(head.contains("retry-after:"), "{head}");
 
@@ -326,13 +335,7 @@ fn a_node_keeps_originals_in_garage_and_answers_503_while_it_is_down_then_recove
     let (status, _, body) = http(&address, "GET", &path, &[]);
     assert_eq!(status, 200);
     assert!(body == original);
-    let (status, _, stored) = http_with(
-        &address,
-        "POST",
-        upload,
-        &[("Authorization", &as_author)],
-        &fresh,
-    );
+    let (status, _, stored) = post();
     assert_eq!(status, 201, "{}", String::from_utf8_lossy(&stored));
 }
 
@@ -348,16 +351,7 @@ fn an_object_a_crash_left_without_a_catalogue_row_is_set_aside_and_never_blocks_
     originals(&garage, "originals")
         .put(ghost, &std::fs::read(&photo).expect("photo"))
         .expect("put");
-    let run = |args: &[&str]| {
-        stockroom()
-            .envs(garage.env())
-            .env("STOCKROOM_ORIGINALS_URL", &url)
-            .args(args)
-            .arg("--data")
-            .arg(data.path())
-            .output()
-            .expect("stockroom")
-    };
+    let run = |args: &[&str]| on_garage(&garage, &url, data.path(), args);
     let ingested = run(&["ingest", photo.to_str().expect("path")]);
     assert!(ingested.status.success(), "{}", text(&ingested.stderr));
     let line: serde_json::Value =
@@ -380,34 +374,14 @@ fn verify_rereads_every_object_and_names_a_damaged_and_a_missing_one() {
     let garage = Garage::start("stock");
     let data = tempfile::tempdir().expect("temp dir");
     let url = format!("s3://{}/originals", garage.bucket);
-    let run = |args: &[&str]| {
-        stockroom()
-            .envs(garage.env())
-            .env("STOCKROOM_ORIGINALS_URL", &url)
-            .args(args)
-            .arg("--data")
-            .arg(data.path())
-            .output()
-            .expect("stockroom")
-    };
+    let run = |args: &[&str]| on_garage(&garage, &url, data.path(), args);
     let ingested = run(&[
         "ingest",
         "--manifest",
         corpus_manifest().to_str().expect("path"),
     ]);
     assert!(ingested.status.success(), "{}", text(&ingested.stderr));
-    let id_of = |file: &str| {
-        text(&ingested.stdout)
-            .lines()
-            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-            .find(|line| {
-                line["path"]
-                    .as_str()
-                    .is_some_and(|path| path.ends_with(file))
-            })
-            .and_then(|line| line["id"].as_str().map(str::to_string))
-            .expect("ingested")
-    };
+    let id_of = |file: &str| ingested_id(&ingested.stdout, file);
     let clean = run(&["verify"]);
     assert!(clean.status.success(), "{}", text(&clean.stderr));
     assert!(

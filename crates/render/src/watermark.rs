@@ -431,9 +431,15 @@ mod tests {
     }
 
     fn png(width: u32, height: u32, pixel: impl Fn(u32, u32) -> [u8; 4]) -> Vec<u8> {
-        let image = image::RgbaImage::from_fn(width, height, |x, y| image::Rgba(pixel(x, y)));
+        encode_png(image::RgbaImage::from_fn(width, height, |x, y| {
+            image::Rgba(pixel(x, y))
+        }))
+    }
+
+    fn encode_png(image: impl Into<image::DynamicImage>) -> Vec<u8> {
         let mut bytes = Vec::new();
         image
+            .into()
             .write_to(
                 &mut std::io::Cursor::new(&mut bytes),
                 image::ImageFormat::Png,
@@ -520,17 +526,7 @@ mod tests {
         ));
         let clear = png(10, 10, |_, _| [0, 0, 0, 0]);
         assert!(matches!(Logo::from_png(&clear), Err(MarkError::LogoEmpty)));
-        let rgb = {
-            let image = image::RgbImage::new(10, 10);
-            let mut bytes = Vec::new();
-            image
-                .write_to(
-                    &mut std::io::Cursor::new(&mut bytes),
-                    image::ImageFormat::Png,
-                )
-                .expect("png");
-            bytes
-        };
+        let rgb = encode_png(image::RgbImage::new(10, 10));
         assert!(matches!(Logo::from_png(&rgb), Err(MarkError::LogoOpaque)));
         assert!(matches!(
             Logo::from_png(b"not a png"),
