@@ -2533,3 +2533,44 @@ fn admins_change_memberships_seats_rotate_keys_and_unpaid_licences_are_suspended
     assert_eq!(audit.status, 200, "{}", audit.text());
     assert_eq!(audit.json()["results"].as_array().map(Vec::len), Some(3));
 }
+
+#[test]
+fn behind_a_trusted_proxy_limits_see_the_forwarded_client_and_nobody_else_can_claim_one() {
+    const LIMIT: &str = "\n[guard.search_anonymous]\nrequests = 3\nwindow_secs = 600\n";
+    let search = |server: &Served, forwarded_for: &str| {
+        server
+            .request(
+                "GET",
+                "/v1/search?q=sea",
+                &[("X-Forwarded-For", forwarded_for)],
+                b"",
+            )
+            .status
+    };
+    let proxied = serve(&format!(
+        "[server]\ntrusted_proxies = [\"127.0.0.1\"]\n{LIMIT}"
+    ));
+    for _ in 0..3 {
+        assert_eq!(search(&proxied, "198.51.100.7"), 200);
+    }
+    assert_eq!(
+        search(&proxied, "198.51.100.7"),
+        429,
+        "the forwarded client's limit"
+    );
+    // Another client behind the same proxy has a limit of its own...
+    assert_eq!(search(&proxied, "203.0.113.9"), 200);
+    // ...which a client cannot borrow by writing its own entry on the left.
+    assert_eq!(search(&proxied, "203.0.113.9, 198.51.100.7"), 429);
+
+    // Without trusted proxies the header is the client's word, and changes nothing.
+    let direct = serve(LIMIT);
+    for n in 0..3 {
+        assert_eq!(search(&direct, &format!("198.51.100.{n}")), 200);
+    }
+    assert_eq!(
+        search(&direct, "203.0.113.9"),
+        429,
+        "all of it is the peer's"
+    );
+}

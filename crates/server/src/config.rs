@@ -49,6 +49,10 @@ pub struct ServerConfig {
     /// Web origins (`https://shop.example`) whose pages may call the API from a browser
     /// (CORS); `"*"` allows any. Empty: none.
     pub cors_origins: Vec<String>,
+    /// The load balancers and proxies in front of the server (addresses or CIDR ranges):
+    /// only from these is `Forwarded` or `X-Forwarded-For` believed. Empty: the peer is the
+    /// client.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -68,6 +72,7 @@ impl Default for ServerConfig {
             console_session_secs: 8 * 3600,
             missing_max_age_secs: 60,
             cors_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -105,6 +110,11 @@ impl ServerConfig {
             return Err(format!(
                 "server.cors_origins: {origin:?} is not an origin (scheme://host[:port], no path) or \"*\""
             ));
+        }
+        for proxy in &self.trusted_proxies {
+            proxy
+                .parse::<crate::forwarded::Cidr>()
+                .map_err(|why| format!("server.trusted_proxies: {why}"))?;
         }
         if self.tls_certificates.is_some() != self.tls_key.is_some() {
             return Err(
@@ -156,6 +166,9 @@ pub struct ServerOptions {
     pub missing_max_age_secs: u64,
     /// See [`ServerConfig::cors_origins`].
     pub cors_origins: Vec<String>,
+    /// See [`ServerConfig::trusted_proxies`] (ranges that do not parse are left out;
+    /// [`ServerConfig::validate`] refuses them first).
+    pub trusted_proxies: Vec<crate::forwarded::Cidr>,
     /// What a downloaded original's file name starts with (`<name>-<asset>.jpg`): the
     /// site's name, made safe for a file name (see [`ServerOptions::download_name_of`]).
     pub download_name: String,
@@ -205,6 +218,11 @@ impl ServerOptions {
             console_session: Duration::from_secs(config.console_session_secs),
             missing_max_age_secs: config.missing_max_age_secs,
             cors_origins: config.cors_origins.clone(),
+            trusted_proxies: config
+                .trusted_proxies
+                .iter()
+                .filter_map(|proxy| proxy.parse().ok())
+                .collect(),
             download_name: "stockroom".to_string(),
             metrics_token: config
                 .metrics_token

@@ -31,6 +31,7 @@ mod conn;
 mod console;
 mod downloads;
 mod fair;
+pub mod forwarded;
 mod metrics;
 mod moderation;
 mod params;

@@ -28,6 +28,11 @@ const MAX_TARGET_BYTES: usize = 8 * 1024;
 pub async fn handle(app: Arc<App>, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
     let started = Instant::now();
     let (head, body) = request.into_parts();
+    // Behind a trusted load balancer, the client it forwarded for.
+    let peer = SocketAddr::new(
+        crate::forwarded::client(&head.headers, peer.ip(), &app.options.trusted_proxies),
+        peer.port(),
+    );
     let method = head.method.clone();
     let path = head.uri.path().to_string();
     let route = route(&method, &path);
