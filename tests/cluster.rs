@@ -213,6 +213,12 @@ fn a_node_keeps_originals_in_garage_and_answers_503_while_it_is_down_then_recove
         stats["stores"]["blobs"]["kinds"]["original"].is_null(),
         "{stats}"
     );
+    assert_eq!(stats["originals"]["objects"], 12, "{stats}");
+    let corpus_bytes: u64 = std::fs::read_dir(repo().join("corpus/photos"))
+        .expect("corpus")
+        .map(|entry| entry.expect("entry").metadata().expect("size").len())
+        .sum();
+    assert_eq!(stats["originals"]["bytes"], corpus_bytes, "{stats}");
     assert_eq!(
         originals(&garage, "originals").list().expect("list").len(),
         12

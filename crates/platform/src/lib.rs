@@ -52,7 +52,9 @@ pub use error::{ErrorClass, PlatformError, Result};
 pub use feed::{Change, ChangeFeed, LocalFeed};
 pub use licensing::Download;
 pub use lifecycle::{Flagged, Held};
-pub use originals::{Original, Originals, OriginalsCheck, RangeReader, Sendable, StoreOriginals};
+pub use originals::{
+    Original, Originals, OriginalsCheck, OriginalsUsage, RangeReader, Sendable, StoreOriginals,
+};
 pub use previews::{Preview, Restyled, render_fingerprint};
 pub use rehash::Rehashed;
 

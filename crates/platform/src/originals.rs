@@ -81,6 +81,11 @@ pub trait Originals: Send + Sync + std::fmt::Debug {
     fn delete(&self, asset: AssetId) -> Result<()>;
     /// Every stored original's id and blake3 (read once, at start, for exact duplicates).
     fn list(&self) -> Result<Vec<(AssetId, [u8; 32])>>;
+    /// How many originals are stored and their bytes, where the blob store's own figures do
+    /// not already count them (object storage); `None` otherwise.
+    fn usage(&self) -> Result<Option<OriginalsUsage>> {
+        Ok(None)
+    }
     /// Re-reads every stored original and checks it against its blake3, calling `progress`
     /// with the bytes read; `None` where another check already covers them (the blob
     /// store's `verify` re-hashes every record).
@@ -88,6 +93,17 @@ pub trait Originals: Send + Sync + std::fmt::Debug {
         let _ = progress;
         Ok(None)
     }
+}
+
+/// What [`Originals::usage`] counts.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct OriginalsUsage {
+    /// Where they are (`s3://bucket/prefix`).
+    pub location: String,
+    /// Objects stored.
+    pub objects: u64,
+    /// Their bytes.
+    pub bytes: u64,
 }
 
 /// What [`Originals::verify`] found.

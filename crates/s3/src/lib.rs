@@ -36,7 +36,8 @@ use object_store::{
     RetryConfig, WriteMultipart,
 };
 use stockroom_platform::{
-    Original, Originals, OriginalsCheck, PlatformError, RangeReader, Result, Sendable,
+    Original, Originals, OriginalsCheck, OriginalsUsage, PlatformError, RangeReader, Result,
+    Sendable,
 };
 use stockroom_vocab::AssetId;
 
@@ -398,6 +399,26 @@ impl Originals for S3Originals {
         }
         self.remember(asset, None);
         Ok(())
+    }
+
+    /// One listing: the objects under the prefix that are originals, and their bytes.
+    fn usage(&self) -> Result<Option<OriginalsUsage>> {
+        let prefix =
+            (!self.location.prefix.is_empty()).then(|| Path::from(self.location.prefix.as_str()));
+        let objects: Vec<_> = self
+            .block_on(self.store.list(prefix.as_ref()).try_collect::<Vec<_>>())
+            .map_err(unavailable)?;
+        let ours = objects
+            .iter()
+            .filter(|object| self.parse_key(&object.location).is_some());
+        let (count, bytes) = ours.fold((0, 0), |(count, bytes), object| {
+            (count + 1, bytes + object.size)
+        });
+        Ok(Some(OriginalsUsage {
+            location: format!("s3://{}/{}", self.location.bucket, self.location.prefix),
+            objects: count,
+            bytes,
+        }))
     }
 
     /// Reads every object whole, one at a time, and compares its blake3 with its key's.

@@ -168,10 +168,13 @@ pub fn stats_of(platform: &Platform, config: &Config, out: &mut dyn Write) -> Re
     for (name, store) in stores(platform) {
         by_name.insert(name.to_string(), stats_json(&store.stats()?));
     }
-    serde_json::to_writer_pretty(
-        &mut *out,
-        &json!({ "data": config.data_dir, "stores": by_name, "orphans": platform.orphans() }),
-    )?;
+    let mut stats =
+        json!({ "data": config.data_dir, "stores": by_name, "orphans": platform.orphans() });
+    // Originals in object storage, counted there.
+    if let Some(usage) = platform.originals().usage()? {
+        stats["originals"] = json!(usage);
+    }
+    serde_json::to_writer_pretty(&mut *out, &stats)?;
     writeln!(out)?;
     Ok(ExitCode::SUCCESS)
 }
