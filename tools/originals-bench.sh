@@ -10,7 +10,7 @@ rounds=${1:-3}
 source tools/build-deps.sh
 [ -f corpus/full/manifest.jsonl ] || corpus/fetch-full.sh
 if ! command -v garage >/dev/null && ! [ -x "$HOME/.cargo/bin/garage" ]; then
-  cargo install garage --locked --quiet
+  cargo install garage --locked --quiet --no-default-features --features bundled-libs,sqlite
 fi
 cargo build --release -q -p stockroom-originals-bench
 target/release/stockroom-originals-bench --rounds "$rounds" corpus/full

@@ -1,7 +1,7 @@
 //! A real Garage (S3-compatible object storage) on loopback for the cluster tests: one node
 //! in a temporary directory, its layout applied, a key and a bucket made, stopped (and
 //! restartable) at will. The binary is `GARAGE_BIN` or `garage` on the PATH
-//! (`tools/test.sh` installs it with `cargo install garage --locked`).
+//! (`tools/test.sh` installs it with `cargo install garage --locked`, SQLite engine only).
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
