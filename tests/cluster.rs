@@ -17,19 +17,11 @@ use common::{corpus_manifest, repo, stockroom, text};
 
 /// `S3Originals` on `garage`, configured as a deployment would be, from `AWS_*`.
 fn originals(garage: &Garage, prefix: &str) -> S3Originals {
-    let mut builder = object_store_builder();
-    for (key, value) in garage.env() {
-        builder = builder.with_config(key.to_ascii_lowercase().parse().expect("a key"), value);
-    }
     S3Originals::open_with(
         Location::parse(&format!("s3://{}/{prefix}", garage.bucket)).expect("url"),
-        builder,
+        garage.s3(),
     )
     .expect("open")
-}
-
-fn object_store_builder() -> stockroom_s3::AmazonS3Builder {
-    stockroom_s3::AmazonS3Builder::new()
 }
 
 #[test]
@@ -397,11 +389,11 @@ fn verify_rereads_every_object_and_names_a_damaged_and_a_missing_one() {
     );
 
     // Reach into the bucket: one object's bytes replaced, another deleted.
-    let mut builder = stockroom_s3::AmazonS3Builder::new().with_bucket_name(&garage.bucket);
-    for (key, value) in garage.env() {
-        builder = builder.with_config(key.to_ascii_lowercase().parse().expect("a key"), value);
-    }
-    let bucket = builder.build().expect("client");
+    let bucket = garage
+        .s3()
+        .with_bucket_name(&garage.bucket)
+        .build()
+        .expect("client");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let key_of = |asset: &str| {
         runtime.block_on(async {

@@ -212,6 +212,18 @@ api_bind_addr = "127.0.0.1:{admin}"
         ]
     }
 
+    /// An S3 client's builder for this node, configured from [`Garage::env`] as a
+    /// deployment's would be from its environment.
+    pub fn s3(&self) -> stockroom_s3::AmazonS3Builder {
+        self.env().into_iter().fold(
+            stockroom_s3::AmazonS3Builder::new(),
+            |builder, (key, value)| {
+                let key = key.to_ascii_lowercase().parse().expect("an AWS_* variable");
+                builder.with_config(key, value)
+            },
+        )
+    }
+
     /// Where its files are.
     pub fn dir(&self) -> &Path {
         self.dir.path()

@@ -190,30 +190,42 @@ impl S3Originals {
         Some((asset.as_ref().parse().ok()?, *hash.as_bytes()))
     }
 
-    fn list_all(&self) -> Result<Vec<(AssetId, [u8; 32])>> {
-        let prefix =
-            (!self.location.prefix.is_empty()).then(|| Path::from(self.location.prefix.as_str()));
+    /// The originals under `dir` (the whole prefix when `None`): asset, blake3 and size of
+    /// each object whose key is one of ours, from one paginated listing.
+    fn originals_under(&self, dir: Option<&Path>) -> Result<Vec<(AssetId, [u8; 32], u64)>> {
         let objects: Vec<_> = self
-            .block_on(self.store.list(prefix.as_ref()).try_collect::<Vec<_>>())
+            .block_on(self.store.list(dir).try_collect::<Vec<_>>())
             .map_err(unavailable)?;
         Ok(objects
             .iter()
-            .filter_map(|object| self.parse_key(&object.location))
+            .filter_map(|object| {
+                let (asset, hash) = self.parse_key(&object.location)?;
+                Some((asset, hash, object.size))
+            })
+            .collect())
+    }
+
+    /// The key prefix as a path; `None` for the whole bucket.
+    fn prefix(&self) -> Option<Path> {
+        (!self.location.prefix.is_empty()).then(|| Path::from(self.location.prefix.as_str()))
+    }
+
+    fn list_all(&self) -> Result<Vec<(AssetId, [u8; 32])>> {
+        Ok(self
+            .originals_under(self.prefix().as_ref())?
+            .into_iter()
+            .map(|(asset, hash, _)| (asset, hash))
             .collect())
     }
 
     /// The asset's objects in the bucket (normally one; two if the same asset was written
     /// twice with other bytes, the newest write's winning in `known`).
     fn listed(&self, asset: AssetId) -> Result<Vec<[u8; 32]>> {
-        let dir = self.asset_dir(asset);
-        let objects: Vec<_> = self
-            .block_on(self.store.list(Some(&dir)).try_collect::<Vec<_>>())
-            .map_err(unavailable)?;
-        Ok(objects
-            .iter()
-            .filter_map(|object| self.parse_key(&object.location))
-            .filter(|(found, _)| *found == asset)
-            .map(|(_, hash)| hash)
+        Ok(self
+            .originals_under(Some(&self.asset_dir(asset)))?
+            .into_iter()
+            .filter(|(found, _, _)| *found == asset)
+            .map(|(_, hash, _)| hash)
             .collect())
     }
 
@@ -403,21 +415,11 @@ impl Originals for S3Originals {
 
     /// One listing: the objects under the prefix that are originals, and their bytes.
     fn usage(&self) -> Result<Option<OriginalsUsage>> {
-        let prefix =
-            (!self.location.prefix.is_empty()).then(|| Path::from(self.location.prefix.as_str()));
-        let objects: Vec<_> = self
-            .block_on(self.store.list(prefix.as_ref()).try_collect::<Vec<_>>())
-            .map_err(unavailable)?;
-        let ours = objects
-            .iter()
-            .filter(|object| self.parse_key(&object.location).is_some());
-        let (count, bytes) = ours.fold((0, 0), |(count, bytes), object| {
-            (count + 1, bytes + object.size)
-        });
+        let originals = self.originals_under(self.prefix().as_ref())?;
         Ok(Some(OriginalsUsage {
             location: format!("s3://{}/{}", self.location.bucket, self.location.prefix),
-            objects: count,
-            bytes,
+            objects: originals.len() as u64,
+            bytes: originals.iter().map(|(_, _, size)| size).sum(),
         }))
     }
 

@@ -12,7 +12,7 @@ use stockroom_vocab::MemberStatus;
 
 use crate::auth;
 use crate::body::Body;
-use crate::call::{Call, Query, html, instant, json, text};
+use crate::call::{Call, Query, html, instant, json, next_position, text};
 use crate::cards::Card;
 use crate::problem::ApiError;
 use stockroom_vocab::{AssetId, Role};
@@ -270,9 +270,12 @@ pub async fn flags(call: Call) -> Result<Response<Body>, ApiError> {
     let flagged = call
         .blocking(move |app| Ok(app.platform.flagged_members_page(after.as_ref(), limit)?))
         .await?;
-    let next = next_cursor(&flagged, limit, |flagged| After {
-        at: flagged.member.created_at,
-        id: flagged.member.id.clone(),
+    let next = next_position(&flagged, limit, |flagged| {
+        After {
+            at: flagged.member.created_at,
+            id: flagged.member.id.clone(),
+        }
+        .cursor()
     });
     Ok(call.paged(&listed("flags", &flagged, &next), next.as_deref()))
 }
@@ -302,13 +305,6 @@ fn listed(name: &str, items: &impl Serialize, next: &Option<String>) -> serde_js
         answer.insert("next".into(), next.clone().into());
     }
     answer.into()
-}
-
-/// The cursor to the page after a full one: the last item's position.
-fn next_cursor<T>(items: &[T], limit: u32, position: impl Fn(&T) -> After) -> Option<String> {
-    (items.len() == limit as usize)
-        .then(|| items.last().map(|last| position(last).cursor()))
-        .flatten()
 }
 
 /// `POST /v1/moderation/members/{id}/block|clear?reason=`.
@@ -400,9 +396,12 @@ pub async fn my_downloads(call: Call) -> Result<Response<Body>, ApiError> {
                 .licences_page(&principal, after.as_ref(), limit)?)
         })
         .await?;
-    let next = next_cursor(&licences, limit, |licence| After {
-        at: licence.created_at,
-        id: licence.id.clone(),
+    let next = next_position(&licences, limit, |licence| {
+        After {
+            at: licence.created_at,
+            id: licence.id.clone(),
+        }
+        .cursor()
     });
     Ok(call.paged(&listed("licenses", &licences, &next), next.as_deref()))
 }

@@ -252,6 +252,18 @@ impl Query {
     }
 }
 
+/// The `next` of a list's page: the last item's position when the page is full (a short
+/// page is the last), as the `cursor` of the page after it.
+pub fn next_position<T, P: std::fmt::Display>(
+    items: &[T],
+    limit: u32,
+    position: impl Fn(&T) -> P,
+) -> Option<String> {
+    (items.len() == limit as usize)
+        .then(|| items.last().map(|last| position(last).to_string()))
+        .flatten()
+}
+
 /// A JSON answer.
 pub fn json(status: StatusCode, value: &impl serde::Serialize) -> Response<Body> {
     match serde_json::to_vec(value) {

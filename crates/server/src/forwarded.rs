@@ -98,11 +98,7 @@ pub fn client(headers: &HeaderMap, peer: IpAddr, trusted: &[Cidr]) -> IpAddr {
 /// The `for=` of each element of every `Forwarded` header, in order; `None` for one that
 /// is not an address.
 fn forwarded_for(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
-    headers
-        .get_all("forwarded")
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
+    entries(headers, "forwarded")
         .map(|element| {
             let value = element.split(';').find_map(|pair| {
                 let (name, value) = pair.split_once('=')?;
@@ -117,13 +113,19 @@ fn forwarded_for(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
 
 /// Every address of every `X-Forwarded-For` header, in order.
 fn x_forwarded_for(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
+    entries(headers, "x-forwarded-for")
+        .map(|entry| node_address(entry.trim()))
+        .collect()
+}
+
+/// The comma-separated entries of every `name` header, in order (a list header may come
+/// in several lines).
+fn entries<'a>(headers: &'a HeaderMap, name: &'static str) -> impl Iterator<Item = &'a str> {
     headers
-        .get_all("x-forwarded-for")
+        .get_all(name)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
-        .map(|entry| node_address(entry.trim()))
-        .collect()
 }
 
 /// `192.0.2.60`, `192.0.2.60:4711`, `[2001:db8::17]`, `[2001:db8::17]:4711` or a bare IPv6.

@@ -42,9 +42,7 @@ fn cursor(query: &Query) -> Result<Option<i64>, ApiError> {
 }
 
 fn page<T>(results: Vec<T>, limit: u32, position: impl Fn(&T) -> i64) -> Page<T> {
-    let next = (results.len() as u32 == limit)
-        .then(|| results.last().map(|last| position(last).to_string()))
-        .flatten();
+    let next = crate::call::next_position(&results, limit, position);
     Page { results, next }
 }
 

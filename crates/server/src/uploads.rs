@@ -219,14 +219,17 @@ pub async fn queue(call: Call) -> Result<Response<Body>, ApiError> {
     struct Page {
         /// Pass as `cursor` for the next page (absent on the last).
         #[serde(skip_serializing_if = "Option::is_none")]
-        next: Option<AssetId>,
+        next: Option<String>,
         held: Vec<Held>,
     }
-    let next = (held.len() as u32 == limit)
-        .then(|| held.last().map(|item| item.held.record.id))
-        .flatten();
-    let link = next.map(|id| id.to_string());
-    Ok(call.paged(&Page { next, held }, link.as_deref()))
+    let next = crate::call::next_position(&held, limit, |item| item.held.record.id);
+    Ok(call.paged(
+        &Page {
+            next: next.clone(),
+            held,
+        },
+        next.as_deref(),
+    ))
 }
 
 /// `POST /v1/moderation/assets/{id}/approve`: a held upload goes public (and searchable).

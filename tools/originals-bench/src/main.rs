@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use stockroom_platform::{Originals, Sendable, StoreOriginals};
-use stockroom_s3::{AmazonS3Builder, Location, S3Originals};
+use stockroom_s3::{Location, S3Originals};
 use stockroom_store::{Store, StoreOptions};
 use stockroom_vocab::AssetId;
 
@@ -119,13 +119,9 @@ fn main() -> Result<()> {
     let store = Store::open(local_dir.path().join("blobs"), StoreOptions::default())?;
     let local = StoreOriginals(std::sync::Arc::new(store));
     let node = garage::Garage::start("bench");
-    let mut builder = AmazonS3Builder::new();
-    for (key, value) in node.env() {
-        builder = builder.with_config(key.to_ascii_lowercase().parse()?, value);
-    }
     let remote = S3Originals::open_with(
         Location::parse("s3://bench/originals").map_err(anyhow::Error::msg)?,
-        builder,
+        node.s3(),
     )?;
 
     let mut measured = [
