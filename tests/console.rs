@@ -357,7 +357,7 @@ fn a_moderator_works_the_queue_in_a_real_browser() {
     let (_, customer) = member(data.path(), "Just Customer", "customer");
     // A member the stockpiling detector flagged (written as the guard's sync writes it).
     let (hoarder_id, hoarder) = member(data.path(), "Hoarding Customer", "customer");
-    stockroom_catalog::SqliteCatalog::open(
+    stockroom_catalog::SqlCatalog::open(
         &data.path().join("catalog"),
         stockroom_catalog::Options::default(),
     )

@@ -3,11 +3,11 @@
 //! `removed` on an infringement notice. Every change that takes previews off the public
 //! records a purge event, which the CDN feed (`GET /v1/purges?since=`) reads in order.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::db::{Db, Optional, params};
 use serde::Serialize;
 use stockroom_vocab::AssetId;
 
-use crate::SqliteCatalog;
+use crate::SqlCatalog;
 use crate::error::{CatalogError, Result};
 use crate::members::Principal;
 use crate::terms::{AssetStatus, Collection, Role};
@@ -100,7 +100,7 @@ pub struct PurgeEvent {
     pub reason: String,
 }
 
-impl SqliteCatalog {
+impl SqlCatalog {
     /// Enters a new asset (active, or held when `pending`).
     pub fn add_asset(&self, asset: &NewAsset) -> Result<()> {
         if asset.author_id.is_empty() || asset.author_name.trim().is_empty() {
@@ -142,7 +142,7 @@ impl SqliteCatalog {
     /// The asset's catalogue row.
     pub fn asset(&self, id: AssetId) -> Result<AssetRecord> {
         let id = &id.to_string();
-        asset(&self.read(), id)?.ok_or_else(|| not_found(id))
+        asset(&self.read()?, id)?.ok_or_else(|| not_found(id))
     }
 
     /// A moderator releases a held asset to the public.
@@ -151,7 +151,10 @@ impl SqliteCatalog {
         require_moderator(moderator)?;
         let (now, by) = (self.now(), moderator.member_id.clone());
         self.transition(id, &[AssetStatus::Pending], move |db, id, _| {
-            db.execute("UPDATE assets SET status = 'active' WHERE id = ?1", [id])?;
+            db.execute(
+                "UPDATE assets SET status = 'active' WHERE id = ?1",
+                params![id],
+            )?;
             crate::moderation::record(db, now, &by, "approve", id, "")?;
             Ok(())
         })
@@ -246,7 +249,7 @@ impl SqliteCatalog {
     /// The moderation queue: assets held for review (near duplicates), oldest first, at
     /// most `limit`, starting after `after` (the last id of the previous page) if given.
     pub fn held(&self, after: Option<AssetId>, limit: u32) -> Result<Vec<AssetRecord>> {
-        let db = self.read();
+        let db = self.read()?;
         let after = after.map(|id| id.to_string());
         let start = match after.as_deref() {
             None => (i64::MIN, String::new()),
@@ -261,7 +264,7 @@ impl SqliteCatalog {
                  ORDER BY created_at, id LIMIT ?3",
             )?
             .query_map(params![start.0, start.1, limit], |row| row.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
+            .collect::<Result<_>>()?;
         ids.iter()
             .map(|id| asset(&db, id)?.ok_or_else(|| not_found(id)))
             .collect()
@@ -271,10 +274,10 @@ impl SqliteCatalog {
     /// at start).
     pub fn asset_ids(&self) -> Result<Vec<AssetId>> {
         let ids = self
-            .read()
+            .read()?
             .prepare_cached("SELECT id FROM assets")?
-            .query_map([], |row| row.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
+            .query_map(params![], |row| row.get(0))?
+            .collect::<Result<_>>()?;
         Ok(ids)
     }
 
@@ -282,13 +285,13 @@ impl SqliteCatalog {
     pub fn due_for_purge(&self) -> Result<Vec<AssetId>> {
         let cutoff = self.now() - PURGE_AFTER_SECONDS;
         let ids = self
-            .read()
+            .read()?
             .prepare_cached(
                 "SELECT id FROM assets WHERE status IN ('withdrawn', 'rejected')
                      AND purged_at IS NULL AND withdrawn_at <= ?1 ORDER BY withdrawn_at, id",
             )?
-            .query_map([cutoff], |row| row.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
+            .query_map(params![cutoff], |row| row.get(0))?
+            .collect::<Result<_>>()?;
         Ok(ids)
     }
 
@@ -328,7 +331,7 @@ impl SqliteCatalog {
     /// The CDN purge feed: events after `since`, oldest first, at most `limit`.
     pub fn purges_since(&self, since: i64, limit: u32) -> Result<Vec<PurgeEvent>> {
         let events = self
-            .read()
+            .read()?
             .prepare_cached(
                 "SELECT seq, asset_id, at, detail FROM events
                  WHERE kind = 'purge' AND seq > ?1 ORDER BY seq LIMIT ?2",
@@ -341,7 +344,7 @@ impl SqliteCatalog {
                     reason: row.get(3)?,
                 })
             })?
-            .collect::<rusqlite::Result<_>>()?;
+            .collect::<Result<_>>()?;
         Ok(events)
     }
 
@@ -349,13 +352,15 @@ impl SqliteCatalog {
     pub fn audit(&self, id: AssetId) -> Result<Vec<(i64, String, String)>> {
         let id = id.to_string();
         let rows = self
-            .read()
+            .read()?
             .prepare_cached(
                 "SELECT at, kind, detail FROM events WHERE asset_id = ?1 AND kind != 'purge'
                  ORDER BY seq",
             )?
-            .query_map([id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
-            .collect::<rusqlite::Result<_>>()?;
+            .query_map(params![id], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })?
+            .collect::<Result<_>>()?;
         Ok(rows)
     }
 
@@ -364,7 +369,7 @@ impl SqliteCatalog {
         &self,
         id: &str,
         from: &[AssetStatus],
-        change: impl FnOnce(&Connection, &str, AssetStatus) -> Result<R> + Send + 'static,
+        change: impl FnOnce(&Db<'_>, &str, AssetStatus) -> Result<R> + Send + 'static,
     ) -> Result<R> {
         let (id, from) = (id.to_string(), from.to_vec());
         self.writer.write(move |db| {
@@ -396,10 +401,10 @@ fn not_found(id: &str) -> CatalogError {
 
 /// Takes asset `id` off the public in `db`: `inactive` if it was ever licensed (kept for
 /// its licensees), else `withdrawn`; records the purge event. Returns the new status.
-pub(crate) fn withdraw_row(db: &Connection, id: &str, now: i64) -> Result<AssetStatus> {
+pub(crate) fn withdraw_row(db: &Db<'_>, id: &str, now: i64) -> Result<AssetStatus> {
     let licensed: bool = db.query_row(
         "SELECT EXISTS (SELECT 1 FROM licences WHERE asset_id = ?1)",
-        [id],
+        params![id],
         |row| row.get(0),
     )?;
     let status = if licensed {
@@ -415,21 +420,21 @@ pub(crate) fn withdraw_row(db: &Connection, id: &str, now: i64) -> Result<AssetS
     Ok(status)
 }
 
-fn event(db: &Connection, at: i64, kind: &str, asset_id: &str, detail: &str) -> Result<()> {
+fn event(db: &Db<'_>, at: i64, kind: &str, asset_id: &str, detail: &str) -> Result<()> {
     db.prepare_cached("INSERT INTO events (at, kind, asset_id, detail) VALUES (?1, ?2, ?3, ?4)")?
         .execute(params![at, kind, asset_id, detail])?;
     Ok(())
 }
 
-fn asset_status(db: &Connection, id: &str) -> Result<Option<AssetStatus>> {
+fn asset_status(db: &Db<'_>, id: &str) -> Result<Option<AssetStatus>> {
     let status = db
         .prepare_cached("SELECT status FROM assets WHERE id = ?1")?
-        .query_row([id], |row| row.get(0))
+        .query_row(params![id], |row| row.get(0))
         .optional()?;
     Ok(status)
 }
 
-pub(crate) fn asset(db: &Connection, id: &str) -> Result<Option<AssetRecord>> {
+pub(crate) fn asset(db: &Db<'_>, id: &str) -> Result<Option<AssetRecord>> {
     let record = db
         .prepare_cached(
             "SELECT author_id, author_name, title, collection, editorial_only, model_release,
@@ -438,7 +443,7 @@ pub(crate) fn asset(db: &Connection, id: &str) -> Result<Option<AssetRecord>> {
                  rejection
              FROM assets WHERE id = ?1",
         )?
-        .query_row([id], |row| {
+        .query_row(params![id], |row| {
             Ok(AssetRecord {
                 id: id.parse().map_err(|error| {
                     rusqlite::Error::FromSqlConversionFailure(

@@ -1,6 +1,6 @@
 //! The catalogue as an interface: what the platform asks of it, whichever engine keeps it.
-//! [`SqliteCatalog`] is the embedded shape's implementation (the cluster shape adds one on
-//! PostgreSQL). Every method blocks (a database round trip, a commit): call it from a
+//! [`SqlCatalog`] implements it on SQLite (the embedded shape) and on PostgreSQL (the
+//! cluster shape). Every method blocks (a database round trip, a commit): call it from a
 //! blocking context. A write returns only once it is durable; a licence is decided inside
 //! the transaction that records it.
 
@@ -10,8 +10,8 @@ use crate::error::Result;
 use crate::{
     After, AssetRecord, AuditEntry, AuditFilter, BlockEntry, BlockHashes, Caller, Created, Erasure,
     Export, Grant, Holder, Licence, LicenceCheck, Licensing, Member, MembershipChange,
-    MembershipChanged, MonthStats, NewAsset, NewMember, Principal, PurgeEvent, SeatKey,
-    SqliteCatalog, Withdrawal,
+    MembershipChanged, MonthStats, NewAsset, NewMember, Principal, PurgeEvent, SeatKey, SqlCatalog,
+    Withdrawal,
 };
 
 /// Members, assets' terms and lifecycle, licences and the download ledger.
@@ -164,9 +164,9 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
 /// Declares each trait method as a call of the inherent method of the same name.
 macro_rules! forward {
     ($($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)+) => {
-        impl Catalog for SqliteCatalog {
+        impl Catalog for SqlCatalog {
             $(fn $name(&self, $($arg: $ty),*) -> $ret {
-                SqliteCatalog::$name(self, $($arg),*)
+                SqlCatalog::$name(self, $($arg),*)
             })+
         }
     };

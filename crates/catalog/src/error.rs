@@ -48,9 +48,12 @@ pub enum CatalogError {
     /// An asset (its id) entered twice.
     #[error("asset {0} is already in the catalogue")]
     Exists(String),
-    /// SQLite failed.
+    /// SQLite failed (or a row could not be read, whichever engine answered).
     #[error("catalogue database: {0}")]
     Database(#[from] rusqlite::Error),
+    /// PostgreSQL failed, or could not be reached.
+    #[error("catalogue database: {}", postgres_message(.0))]
+    Postgres(#[from] postgres::Error),
     /// A file beside the database (the key-hashing secret, the directory).
     #[error("catalogue {what} {path}: {source}")]
     Io {
@@ -72,7 +75,7 @@ pub enum CatalogError {
     },
     /// The batch a write was in could not be committed; nothing of it was kept.
     #[error("committing to the catalogue: {0}")]
-    Commit(std::sync::Arc<rusqlite::Error>),
+    Commit(std::sync::Arc<CatalogError>),
     /// The writer thread is gone (it panicked): no write can be made.
     #[error("the catalogue's writer thread has stopped")]
     WriterGone,
@@ -101,6 +104,9 @@ pub enum ErrorClass {
     Limited,
     /// 500: ours.
     Internal,
+    /// 503: the database cannot be reached (or gave up a transaction to a conflict): the
+    /// request may be repeated in a moment.
+    Unavailable,
 }
 
 impl CatalogError {
@@ -114,10 +120,11 @@ impl CatalogError {
             CatalogError::BadInput(_) | CatalogError::UnknownName(_) => ErrorClass::BadInput,
             CatalogError::Exists(_) => ErrorClass::Conflict,
             CatalogError::QuotaExceeded { .. } => ErrorClass::Limited,
+            CatalogError::Postgres(error) => postgres_class(error),
+            CatalogError::Commit(error) => error.class(),
             CatalogError::Database(_)
             | CatalogError::Io { .. }
             | CatalogError::NewerSchema { .. }
-            | CatalogError::Commit(_)
             | CatalogError::WriterGone
             | CatalogError::Random(_) => ErrorClass::Internal,
         }
@@ -133,6 +140,60 @@ impl CatalogError {
             } => Some(*retry_after_secs),
             _ => None,
         }
+    }
+}
+
+/// A PostgreSQL error in words: the server's message and SQLSTATE (the client's own
+/// `Display` says only "db error"), or the client's error and its cause.
+fn postgres_message(error: &postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => match std::error::Error::source(error) {
+            Some(cause) => format!("{error}: {cause}"),
+            None => error.to_string(),
+        },
+    }
+}
+
+/// What a PostgreSQL error means to the caller: a lost or refused connection, a server
+/// shutting down, or a transaction given up to a deadlock or serialization conflict is
+/// temporary (503, retry); text PostgreSQL cannot store (a NUL character) is bad input; the
+/// rest is ours.
+fn postgres_class(error: &postgres::Error) -> ErrorClass {
+    use postgres::error::SqlState;
+    if error.is_closed() {
+        return ErrorClass::Unavailable;
+    }
+    match error.code() {
+        // No SQLSTATE: the server was not reached (an I/O error), or a value did not
+        // convert (ours).
+        None => {
+            let io = std::error::Error::source(error)
+                .is_some_and(|source| source.is::<std::io::Error>());
+            if io {
+                ErrorClass::Unavailable
+            } else {
+                ErrorClass::Internal
+            }
+        }
+        Some(code) if code.code().starts_with("08") || code.code().starts_with("57P") => {
+            ErrorClass::Unavailable
+        }
+        Some(code)
+            if *code == SqlState::T_R_DEADLOCK_DETECTED
+                || *code == SqlState::T_R_SERIALIZATION_FAILURE
+                || *code == SqlState::TOO_MANY_CONNECTIONS
+                || *code == SqlState::LOCK_NOT_AVAILABLE =>
+        {
+            ErrorClass::Unavailable
+        }
+        Some(code)
+            if *code == SqlState::CHARACTER_NOT_IN_REPERTOIRE
+                || *code == SqlState::UNTRANSLATABLE_CHARACTER =>
+        {
+            ErrorClass::BadInput
+        }
+        Some(_) => ErrorClass::Internal,
     }
 }
 

@@ -3,16 +3,17 @@
 //! (export, erasure). The platform's terms are pure functions in [`terms`]; this crate
 //! applies them inside the transaction that records their outcome.
 //!
-//! [`Catalog`] is the interface, which names no SQLite type, so that a PostgreSQL backend
-//! can follow without touching callers; [`SqliteCatalog`] keeps it in SQLite in WAL mode.
-//! Every write goes through one writer thread that commits waiting writes together (group
-//! commit): a call returns only once its write is durable.
+//! [`Catalog`] is the interface, which names no engine's type; [`SqlCatalog`] keeps it in
+//! SQLite in WAL mode (the embedded shape, [`SqlCatalog::open`]) or in PostgreSQL (the
+//! cluster shape, [`SqlCatalog::connect`]), with the same queries ([`db`]). Every write
+//! goes through one writer thread that commits waiting writes together (group commit): a
+//! call returns only once its write is durable.
 //!
 //! ```no_run
 //! # fn main() -> stockroom_catalog::Result<()> {
-//! use stockroom_catalog::{Catalog, NewMember, Options, SqliteCatalog};
+//! use stockroom_catalog::{Catalog, NewMember, Options, SqlCatalog};
 //! use stockroom_vocab::{Role, Tier};
-//! let sqlite = SqliteCatalog::open(std::path::Path::new("data/catalog"), Options::default())?;
+//! let sqlite = SqlCatalog::open(std::path::Path::new("data/catalog"), Options::default())?;
 //! let catalog: &dyn Catalog = &sqlite; // what the platform holds
 //! let created = catalog.add_member(&NewMember {
 //!     name: "Ada".into(),
@@ -29,12 +30,14 @@
 
 mod assets;
 mod backend;
+mod db;
 mod error;
 mod licences;
 mod members;
 mod membership;
 mod moderation;
 mod network;
+mod pg;
 mod privacy;
 mod schema;
 mod sql;
@@ -44,7 +47,7 @@ mod writer;
 
 use std::fmt;
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags};
 use stockroom_vocab::{Clock, SystemClock};
@@ -57,6 +60,7 @@ pub use members::{Created, Member, NewMember, Principal, Seat};
 pub use membership::{MembershipChange, MembershipChanged, SeatKey, effective_tier};
 pub use moderation::{AuditEntry, AuditFilter, BlockEntry, BlockHashes, MAX_IMPORT, valid_pdq};
 pub use network::{Network, anonymise};
+pub use pg::redacted;
 pub use privacy::{Erasure, Export, ExportedDownload};
 pub use stats::MonthStats;
 pub use terms::{Attribution, Quota, Quotas, Site, Usage, licence_text};
@@ -88,25 +92,40 @@ impl Default for Options {
     }
 }
 
-/// The catalogue database of one data dir.
-pub struct SqliteCatalog {
+/// The catalogue database: SQLite in a data dir, or PostgreSQL at a URL.
+pub struct SqlCatalog {
     writer: writer::Writer,
-    /// The member-change counter as [`SqliteCatalog::sync_member_changes`] last read it.
+    /// The member-change counter as [`SqlCatalog::sync_member_changes`] last read it.
     member_changes_seen: std::sync::atomic::AtomicI64,
-    reader: Mutex<Connection>,
+    readers: Readers,
     keys: members::KeyCache,
     /// Keys API keys are hashed with, and erased members pseudonymised with.
     secret: [u8; 32],
     clock: Arc<dyn Clock>,
     site: Site,
     quotas: Quotas,
-    /// The database file, for the checkpoint after an erasure.
-    path: std::path::PathBuf,
 }
 
-impl fmt::Debug for SqliteCatalog {
+/// Where reads go.
+enum Readers {
+    /// One read-only connection, and the database file (for the checkpoint after an
+    /// erasure).
+    Sqlite {
+        connection: Mutex<Connection>,
+        path: std::path::PathBuf,
+    },
+    /// A pool.
+    Postgres(pg::Pool),
+}
+
+impl fmt::Debug for SqlCatalog {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SqliteCatalog")
+        let engine = match self.readers {
+            Readers::Sqlite { .. } => "sqlite",
+            Readers::Postgres(_) => "postgres",
+        };
+        f.debug_struct("SqlCatalog")
+            .field("engine", &engine)
             .field("site", &self.site)
             .finish()
     }
@@ -117,9 +136,27 @@ const DATABASE: &str = "catalog.sqlite3";
 /// The key-hashing secret beside it (readable by the owner only).
 const SECRET: &str = "key-secret";
 
-impl SqliteCatalog {
-    /// Opens (creating) the catalogue in `dir`, migrating its schema to this build's.
-    pub fn open(dir: &Path, options: Options) -> Result<SqliteCatalog> {
+/// The SQLite writer's connection.
+struct SqliteWriting(Connection);
+
+impl writer::Session for SqliteWriting {
+    fn ready(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    fn db(&self) -> db::Db<'_> {
+        db::Db::Sqlite(&self.0)
+    }
+
+    fn begin(&self) -> &'static str {
+        "BEGIN IMMEDIATE"
+    }
+}
+
+impl SqlCatalog {
+    /// Opens (creating) the catalogue in SQLite in `dir`, migrating its schema to this
+    /// build's.
+    pub fn open(dir: &Path, options: Options) -> Result<SqlCatalog> {
         std::fs::create_dir_all(dir).map_err(|source| CatalogError::Io {
             what: "creating",
             path: dir.display().to_string(),
@@ -135,27 +172,68 @@ impl SqliteCatalog {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         read.busy_timeout(BUSY_TIMEOUT)?;
-        let member_changes: i64 =
-            read.query_row("SELECT seq FROM member_changes WHERE id = 1", [], |row| {
-                row.get(0)
-            })?;
-        Ok(SqliteCatalog {
-            member_changes_seen: std::sync::atomic::AtomicI64::new(member_changes),
-            writer: writer::Writer::spawn(write),
-            reader: Mutex::new(read),
+        let readers = Readers::Sqlite {
+            connection: Mutex::new(read),
+            path,
+        };
+        Self::with(
+            writer::Writer::spawn(SqliteWriting(write)),
+            readers,
+            secret,
+            options,
+        )
+    }
+
+    /// Connects to the catalogue in PostgreSQL at `url` (`postgres://user:password@host/db`,
+    /// libpq's keywords also taken), migrating its schema to this build's. The database
+    /// must exist; its tables are made on first use. Every node of a cluster connects to
+    /// the same one.
+    pub fn connect(url: &str, options: Options) -> Result<SqlCatalog> {
+        let config = pg::config(url)?;
+        let session = pg::connect(&config)?;
+        let secret = pg::migrate(&session)?;
+        let readers = Readers::Postgres(pg::Pool::new(config.clone()));
+        let writer = writer::Writer::spawn(pg::Writing::new(config, session));
+        Self::with(writer, readers, secret, options)
+    }
+
+    fn with(
+        writer: writer::Writer,
+        readers: Readers,
+        secret: [u8; 32],
+        options: Options,
+    ) -> Result<SqlCatalog> {
+        let catalog = SqlCatalog {
+            member_changes_seen: std::sync::atomic::AtomicI64::new(0),
+            writer,
+            readers,
             keys: members::KeyCache::new(options.key_cache_entries),
             secret,
             clock: options.clock,
             site: options.site,
             quotas: options.quotas,
-            path,
-        })
+        };
+        let member_changes: i64 = catalog.read()?.query_row(
+            "SELECT seq FROM member_changes WHERE id = 1",
+            db::params![],
+            |row| row.get(0),
+        )?;
+        catalog
+            .member_changes_seen
+            .store(member_changes, std::sync::atomic::Ordering::Relaxed);
+        Ok(catalog)
     }
 
-    fn read(&self) -> MutexGuard<'_, Connection> {
-        self.reader
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// A connection for reading (on PostgreSQL, from the pool: the server may be down).
+    fn read(&self) -> Result<db::Db<'_>> {
+        Ok(match &self.readers {
+            Readers::Sqlite { connection, .. } => db::Db::SqliteRead(
+                connection
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
+            ),
+            Readers::Postgres(pool) => db::Db::PostgresRead(pool.lease()?),
+        })
     }
 
     fn now(&self) -> i64 {

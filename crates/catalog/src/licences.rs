@@ -5,7 +5,7 @@
 //! sent. A seat that already holds a licence for the asset reuses it, and that download
 //! does not count again.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::db::{Db, Optional, params};
 use serde::Serialize;
 use stockroom_vocab::AssetId;
 
@@ -16,7 +16,7 @@ use crate::network::Network;
 use crate::terms::{
     self, AssetTerms, Attribution, Downloader, LicenceType, MemberStatus, Quotas, Site, Tier, Usage,
 };
-use crate::{SqliteCatalog, hex, random_id};
+use crate::{SqlCatalog, hex, random_id};
 
 /// Who asks for a download.
 #[derive(Clone, Copy, Debug)]
@@ -179,7 +179,7 @@ struct AssetForLicence {
     created_at: i64,
 }
 
-impl SqliteCatalog {
+impl SqlCatalog {
     /// Decides a download request and records it durably: a new or reused licence for a
     /// member, a counted download for an anonymous user.
     pub fn license(&self, caller: Caller<'_>, asset_id: AssetId) -> Result<Grant> {
@@ -237,7 +237,7 @@ impl SqliteCatalog {
                 db.prepare_cached(
                     "SELECT COUNT(*) FROM assets WHERE author_id = ?1 AND status = 'active'",
                 )?
-                .query_row([&asset.author_id], |row| row.get(0))?
+                .query_row(params![&asset.author_id], |row| row.get(0))?
             } else {
                 0
             };
@@ -256,7 +256,7 @@ impl SqliteCatalog {
     /// The holder of licence `id` as the database has it now: who is downloading, and
     /// whether their downloads are slowed (past the soft daily limit).
     pub fn holder(&self, licence_id: &str) -> Result<Holder> {
-        let db = self.read();
+        let db = self.read()?;
         let licence = licence_where(&db, "id = ?1", params![licence_id])?
             .into_iter()
             .next()
@@ -282,7 +282,7 @@ impl SqliteCatalog {
 
     /// A licence, for its holder: the seat it was granted to, or the membership's owner.
     pub fn licence(&self, viewer: &Principal, id: &str) -> Result<Licence> {
-        licence_where(&self.read(), "id = ?1", params![id])?
+        licence_where(&self.read()?, "id = ?1", params![id])?
             .into_iter()
             .find(|licence| may_see(viewer, licence))
             .ok_or_else(|| CatalogError::NotFound {
@@ -311,7 +311,7 @@ impl SqliteCatalog {
             ("seat_id", &viewer.seat_id)
         };
         licence_where(
-            &self.read(),
+            &self.read()?,
             &format!(
                 "{column} = ?1 AND (created_at < ?2 OR (created_at = ?2 AND id > ?3))
                  ORDER BY created_at DESC, id LIMIT ?4"
@@ -337,7 +337,7 @@ impl SqliteCatalog {
     /// The whole licence, to anyone with its id and verification code (its certificate is
     /// what a licensee shows a client or printer). A wrong code answers as an unknown id.
     pub fn licence_by_code(&self, id: &str, code: &str) -> Result<Licence> {
-        let licence = licence_where(&self.read(), "id = ?1", params![id])?
+        let licence = licence_where(&self.read()?, "id = ?1", params![id])?
             .into_iter()
             .next();
         match licence {
@@ -375,17 +375,16 @@ impl<'a> Counter<'a> {
 }
 
 /// Counted downloads of `who` after `since`.
-fn counted_since(db: &Connection, who: Counter<'_>, since: i64) -> Result<u32> {
+fn counted_since(db: &Db<'_>, who: Counter<'_>, since: i64) -> Result<u32> {
     let (column, key) = who.column();
     let sql =
         format!("SELECT COUNT(*) FROM downloads WHERE {column} = ?1 AND counted = 1 AND at > ?2");
-    Ok(db
-        .prepare_cached(&sql)?
-        .query_row(params![key, since], |row| row.get(0))?)
+    db.prepare_cached(&sql)?
+        .query_row(params![key, since], |row| row.get(0))
 }
 
 /// Applies `quota` to one more new licence of `who` at `now`.
-fn check_quota(db: &Connection, who: Counter<'_>, quota: terms::Quota, now: i64) -> Result<Usage> {
+fn check_quota(db: &Db<'_>, who: Counter<'_>, quota: terms::Quota, now: i64) -> Result<Usage> {
     let day = counted_since(db, who, now - DAY)?;
     let month = if quota.monthly_review > 0 {
         counted_since(db, who, now - MONTH)?
@@ -415,7 +414,7 @@ fn check_quota(db: &Connection, who: Counter<'_>, quota: terms::Quota, now: i64)
 
 /// Free content for an anonymous user: a counted download, no licence record.
 fn license_anonymous(
-    db: &Connection,
+    db: &Db<'_>,
     download: &Download<'_>,
     asset: &AssetForLicence,
     network: &Network,
@@ -461,7 +460,7 @@ fn license_anonymous(
 /// A seat's licence for the asset and client: its existing one (not counted again), or a
 /// new one.
 fn license_seat(
-    db: &Connection,
+    db: &Db<'_>,
     download: &Download<'_>,
     asset: &AssetForLicence,
     seat_id: String,
@@ -533,7 +532,7 @@ fn license_seat(
     };
     insert_licence(db, &licence)?;
     // As every reader sees it: with the licensee, the image and the terms filled in.
-    let licence = licence_where(db, "id = ?1", [&licence.id])?
+    let licence = licence_where(db, "id = ?1", params![&licence.id])?
         .into_iter()
         .next()
         .ok_or_else(|| CatalogError::NotFound {
@@ -558,12 +557,12 @@ fn verification_code() -> Result<String> {
     Ok(hex(&bytes))
 }
 
-fn asset_for_licence(db: &Connection, id: &str) -> Result<AssetForLicence> {
+fn asset_for_licence(db: &Db<'_>, id: &str) -> Result<AssetForLicence> {
     db.prepare_cached(
         "SELECT status, collection, editorial_only, author_id, author_name, created_at
          FROM assets WHERE id = ?1",
     )?
-    .query_row([id], |row| {
+    .query_row(params![id], |row| {
         Ok(AssetForLicence {
             terms: AssetTerms {
                 status: row.get(0)?,
@@ -595,7 +594,7 @@ struct SeatHolder {
 
 /// The member behind a live seat at `now`. With `signing_in`, a non-owner seat of a
 /// lapsed membership is refused (a cached principal may not know yet that it lapsed).
-fn seat_holder(db: &Connection, seat_id: &str, now: i64, signing_in: bool) -> Result<SeatHolder> {
+fn seat_holder(db: &Db<'_>, seat_id: &str, now: i64, signing_in: bool) -> Result<SeatHolder> {
     let (member_id, paid_tier, status, seats, ends_at, unpaid, owner): (
         String,
         Tier,
@@ -612,7 +611,7 @@ fn seat_holder(db: &Connection, seat_id: &str, now: i64, signing_in: bool) -> Re
              FROM seats s JOIN members m ON m.id = s.member_id
              WHERE s.id = ?1 AND s.removed_at IS NULL",
         )?
-        .query_row([seat_id], |row| {
+        .query_row(params![seat_id], |row| {
             Ok((
                 row.get(0)?,
                 row.get(1)?,
@@ -642,7 +641,7 @@ fn seat_holder(db: &Connection, seat_id: &str, now: i64, signing_in: bool) -> Re
     })
 }
 
-fn insert_licence(db: &Connection, licence: &Licence) -> Result<()> {
+fn insert_licence(db: &Db<'_>, licence: &Licence) -> Result<()> {
     db.prepare_cached(
         "INSERT INTO licences (id, asset_id, member_id, seat_id, tier, type, print_run_limit,
              attribution_required, attribution_text, attribution_html, verification_code,
@@ -686,7 +685,7 @@ struct Download<'a> {
 
 impl Download<'_> {
     /// Appends the download; `counted` is false for a re-download under an existing licence.
-    fn record(&self, db: &Connection, by: By<'_>, counted: bool) -> Result<()> {
+    fn record(&self, db: &Db<'_>, by: By<'_>, counted: bool) -> Result<()> {
         let (licence, member, network) = match by {
             By::Anonymous(network) => (None, None, Some(network.as_str())),
             By::Seat { licence, member } => (Some(licence), Some(member), None),
@@ -709,16 +708,16 @@ impl Download<'_> {
 }
 
 pub(crate) fn licence_where(
-    db: &Connection,
+    db: &Db<'_>,
     condition: &str,
-    values: impl rusqlite::Params,
+    values: &[&dyn rusqlite::ToSql],
 ) -> Result<Vec<Licence>> {
     // The condition names the licence's own columns, so it filters before the join.
     let sql = format!(
         "SELECT l.id, l.asset_id, l.member_id, l.seat_id, l.tier, l.type, l.print_run_limit,
              l.attribution_required, l.attribution_text, l.attribution_html,
              l.verification_code, l.created_at, l.client,
-             l.tier = 'unlimited' AND COALESCE(m.unpaid, 0),
+             l.tier = 'unlimited' AND COALESCE(m.unpaid, 0) = 1,
              COALESCE(m.name, l.member_id),
              a.title, a.author_name, a.model_release, a.property_release
          FROM (SELECT * FROM licences WHERE {condition}) l
@@ -744,19 +743,19 @@ pub(crate) fn licence_where(
                 },
                 verification_code: row.get(10)?,
                 created_at: row.get(11)?,
-                client: Some(row.get::<_, String>(12)?).filter(|client| !client.is_empty()),
+                client: Some(row.get::<String>(12)?).filter(|client| !client.is_empty()),
                 suspended: row.get(13)?,
                 licensee: row.get(14)?,
                 asset: LicensedAsset {
-                    title: row.get::<_, Option<String>>(15)?.unwrap_or_default(),
-                    author: row.get::<_, Option<String>>(16)?.unwrap_or_default(),
-                    model_release: row.get::<_, Option<bool>>(17)?.unwrap_or(false),
-                    property_release: row.get::<_, Option<bool>>(18)?.unwrap_or(false),
+                    title: row.get::<Option<String>>(15)?.unwrap_or_default(),
+                    author: row.get::<Option<String>>(16)?.unwrap_or_default(),
+                    model_release: row.get::<Option<bool>>(17)?.unwrap_or(false),
+                    property_release: row.get::<Option<bool>>(18)?.unwrap_or(false),
                 },
                 terms: Vec::new(),
             })
         })?
-        .collect::<rusqlite::Result<Vec<Licence>>>()?;
+        .collect::<Result<Vec<Licence>>>()?;
     Ok(licences
         .into_iter()
         .map(|mut licence| {

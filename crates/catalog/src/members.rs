@@ -8,15 +8,15 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 
+use crate::db::{Db, Optional, params};
 use lru::LruCache;
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::After;
 use crate::error::{CatalogError, Result};
 use crate::sql::Roles;
 use crate::terms::{MemberStatus, Role, Tier};
-use crate::{SqliteCatalog, hex, membership, random_id};
+use crate::{SqlCatalog, hex, membership, random_id};
 
 /// Most seats one unlimited membership may have.
 pub const MAX_SEATS: u32 = 1_000;
@@ -229,7 +229,7 @@ fn validate(new: &NewMember) -> Result<()> {
     }
 }
 
-impl SqliteCatalog {
+impl SqlCatalog {
     pub(crate) fn key_hash(&self, key: &str) -> [u8; 32] {
         key_hash(&self.secret, key)
     }
@@ -280,7 +280,7 @@ impl SqliteCatalog {
             Err(generation) => generation,
         };
         let principal =
-            principal_by_hash(&self.read(), &hash, now)?.ok_or(CatalogError::UnknownKey)?;
+            principal_by_hash(&self.read()?, &hash, now)?.ok_or(CatalogError::UnknownKey)?;
         self.keys.put(generation, hash, principal.clone());
         Ok(principal)
     }
@@ -294,16 +294,16 @@ impl SqliteCatalog {
 
     /// A member.
     pub fn member(&self, id: &str) -> Result<Member> {
-        member(&self.read(), id, self.now())?.ok_or_else(|| not_found(id))
+        member(&self.read()?, id, self.now())?.ok_or_else(|| not_found(id))
     }
 
     /// Every member, oldest first.
     pub fn members(&self) -> Result<Vec<Member>> {
-        let db = self.read();
+        let db = self.read()?;
         let ids: Vec<String> = db
             .prepare_cached("SELECT id FROM members ORDER BY created_at, id")?
-            .query_map([], |row| row.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
+            .query_map(params![], |row| row.get(0))?
+            .collect::<Result<_>>()?;
         let now = self.now();
         ids.iter()
             .filter_map(|id| member(&db, id, now).transpose())
@@ -317,7 +317,7 @@ impl SqliteCatalog {
         after: Option<&After>,
         limit: u32,
     ) -> Result<Vec<Member>> {
-        let db = self.read();
+        let db = self.read()?;
         let (at, id) = after.map_or((i64::MIN, ""), |after| (after.at, after.id.as_str()));
         let ids: Vec<String> = db
             .prepare_cached(
@@ -326,7 +326,7 @@ impl SqliteCatalog {
                  ORDER BY created_at, id LIMIT ?4",
             )?
             .query_map(params![status, at, id, limit], |row| row.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
+            .collect::<Result<_>>()?;
         let now = self.now();
         ids.iter()
             .filter_map(|id| member(&db, id, now).transpose())
@@ -340,7 +340,7 @@ impl SqliteCatalog {
         self.change_member(id, move |db, id| {
             let reasons: String = db.query_row(
                 "SELECT flag_reasons FROM members WHERE id = ?1",
-                [id],
+                params![id],
                 |row| row.get(0),
             )?;
             let mut reasons: Vec<String> = serde_json::from_str(&reasons).unwrap_or_default();
@@ -372,7 +372,10 @@ impl SqliteCatalog {
                 params![id, status.as_str()],
             )?;
             if status == MemberStatus::Active {
-                db.execute("UPDATE members SET flag_reasons = '[]' WHERE id = ?1", [id])?;
+                db.execute(
+                    "UPDATE members SET flag_reasons = '[]' WHERE id = ?1",
+                    params![id],
+                )?;
             }
             Ok(())
         })
@@ -388,7 +391,7 @@ impl SqliteCatalog {
                 "SELECT tier, (SELECT COUNT(*) FROM seats
                                WHERE member_id = ?1 AND removed_at IS NULL)
                  FROM members WHERE id = ?1",
-                [id],
+                params![id],
                 |row| Ok((row.get(0)?, row.get(1)?)),
             )?;
             if tier != Tier::Unlimited.as_str() {
@@ -432,11 +435,11 @@ impl SqliteCatalog {
     pub(crate) fn change_member<R: Send + 'static>(
         &self,
         id: String,
-        change: impl FnOnce(&Connection, &str) -> Result<R> + Send + 'static,
+        change: impl FnOnce(&Db<'_>, &str) -> Result<R> + Send + 'static,
     ) -> Result<R> {
         let result = self.writer.write(move |db| {
             let exists: Option<i64> = db
-                .query_row("SELECT 1 FROM members WHERE id = ?1", [&id], |row| {
+                .query_row("SELECT 1 FROM members WHERE id = ?1", params![&id], |row| {
                     row.get(0)
                 })
                 .optional()?;
@@ -444,7 +447,10 @@ impl SqliteCatalog {
                 return Err(not_found(&id));
             }
             let changed = change(db, &id)?;
-            db.execute("UPDATE member_changes SET seq = seq + 1 WHERE id = 1", [])?;
+            db.execute(
+                "UPDATE member_changes SET seq = seq + 1 WHERE id = 1",
+                params![],
+            )?;
             Ok(changed)
         });
         self.keys.clear();
@@ -455,11 +461,11 @@ impl SqliteCatalog {
     /// process or another (the CLI blocking someone while a server runs); whether one did.
     /// A server calls this twice a second, so a block anywhere takes effect within one.
     pub fn sync_member_changes(&self) -> Result<bool> {
-        let seq: i64 =
-            self.read()
-                .query_row("SELECT seq FROM member_changes WHERE id = 1", [], |row| {
-                    row.get(0)
-                })?;
+        let seq: i64 = self.read()?.query_row(
+            "SELECT seq FROM member_changes WHERE id = 1",
+            params![],
+            |row| row.get(0),
+        )?;
         let seen = self.member_changes_seen.swap(seq, Ordering::SeqCst);
         if seq == seen {
             return Ok(false);
@@ -477,7 +483,7 @@ pub(crate) fn not_found(id: &str) -> CatalogError {
 }
 
 pub(crate) fn principal_by_hash(
-    db: &Connection,
+    db: &Db<'_>,
     hash: &[u8; 32],
     now: i64,
 ) -> Result<Option<Principal>> {
@@ -489,18 +495,18 @@ pub(crate) fn principal_by_hash(
              FROM seats s JOIN members m ON m.id = s.member_id
              WHERE s.key_hash = ?1 AND s.removed_at IS NULL",
         )?
-        .query_row([&hash[..]], |row| {
+        .query_row(params![&hash[..]], |row| {
             let principal = Principal {
                 seat_id: row.get(0)?,
                 owner: row.get(1)?,
                 member_id: row.get(2)?,
                 tier: row.get(3)?,
                 status: row.get(4)?,
-                roles: row.get::<_, Roles>(5)?.0,
+                roles: row.get::<Roles>(5)?.0,
                 seats: row.get(6)?,
                 ends_at: row.get(7)?,
             };
-            Ok((principal, row.get::<_, bool>(8)?))
+            Ok((principal, row.get::<bool>(8)?))
         })
         .optional()?;
     let Some((mut principal, unpaid)) = found else {
@@ -527,24 +533,24 @@ fn ended_since_cached(principal: &Principal, now: i64) -> bool {
     principal.tier == Tier::Unlimited && principal.ends_at.is_some_and(|end| end <= now)
 }
 
-pub(crate) fn member(db: &Connection, id: &str, now: i64) -> Result<Option<Member>> {
+pub(crate) fn member(db: &Db<'_>, id: &str, now: i64) -> Result<Option<Member>> {
     let member = db
         .prepare_cached(
             "SELECT name, roles, tier, status, flag_reasons, created_at, ends_at, unpaid
              FROM members WHERE id = ?1",
         )?
-        .query_row([id], |row| {
+        .query_row(params![id], |row| {
             let (paid_tier, ends_at, unpaid) = (row.get(2)?, row.get(6)?, row.get(7)?);
             Ok(Member {
                 id: id.to_string(),
                 name: row.get(0)?,
-                roles: row.get::<_, Roles>(1)?.0,
+                roles: row.get::<Roles>(1)?.0,
                 tier: membership::effective_tier(paid_tier, ends_at, unpaid, now),
                 paid_tier,
                 ends_at,
                 paid: !unpaid,
                 status: row.get(3)?,
-                flag_reasons: serde_json::from_str(&row.get::<_, String>(4)?).unwrap_or_default(),
+                flag_reasons: serde_json::from_str(&row.get::<String>(4)?).unwrap_or_default(),
                 seats: Vec::new(),
                 created_at: row.get(5)?,
             })
@@ -558,13 +564,13 @@ pub(crate) fn member(db: &Connection, id: &str, now: i64) -> Result<Option<Membe
             "SELECT id, is_owner, created_at FROM seats
              WHERE member_id = ?1 AND removed_at IS NULL ORDER BY is_owner DESC, created_at, id",
         )?
-        .query_map([id], |row| {
+        .query_map(params![id], |row| {
             Ok(Seat {
                 id: row.get(0)?,
                 owner: row.get(1)?,
                 created_at: row.get(2)?,
             })
         })?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<Result<_>>()?;
     Ok(Some(member))
 }

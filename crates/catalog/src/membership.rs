@@ -4,13 +4,13 @@
 //! `registered` (its owner's key alone signs in); licences already issued stay valid when
 //! it ends, and are suspended while it is unpaid.
 
-use rusqlite::{Connection, params};
+use crate::db::{Db, Engine, params};
 use serde::Serialize;
 
 use crate::error::{CatalogError, Result};
 use crate::members::{MAX_SEATS, Member, Principal, key_hash, new_key, not_found};
 use crate::terms::Tier;
-use crate::{SqliteCatalog, random_id};
+use crate::{SqlCatalog, random_id};
 
 /// A change to a membership; what is `None` stays as it is.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -56,7 +56,7 @@ pub fn effective_tier(tier: Tier, ends_at: Option<i64>, unpaid: bool, now: i64) 
     }
 }
 
-impl SqliteCatalog {
+impl SqlCatalog {
     /// Changes a membership (see [`MembershipChange`]) in one write; `admin` is recorded
     /// in the audit history with `reason`.
     pub fn change_membership(
@@ -72,7 +72,7 @@ impl SqliteCatalog {
         let new_keys = self.change_member(member_id.to_string(), move |db, id| {
             let (tier, ends_at, unpaid): (Tier, Option<i64>, bool) = db.query_row(
                 "SELECT tier, ends_at, unpaid FROM members WHERE id = ?1",
-                [id],
+                params![id],
                 |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
             )?;
             let tier = change.tier.unwrap_or(tier);
@@ -180,15 +180,20 @@ impl SqliteCatalog {
     }
 }
 
-/// A member's live seats, the owner's first, then oldest first.
-fn live_seats(db: &Connection, member_id: &str) -> Result<Vec<String>> {
+/// A member's live seats, the owner's first, then oldest first (in the order they were
+/// added: SQLite's rowid, PostgreSQL's `seq`).
+fn live_seats(db: &Db<'_>, member_id: &str) -> Result<Vec<String>> {
+    let added = match db.engine() {
+        Engine::Sqlite => "rowid",
+        Engine::Postgres => "seq",
+    };
     let seats: Vec<String> = db
-        .prepare_cached(
+        .prepare_cached(&format!(
             "SELECT id FROM seats WHERE member_id = ?1 AND removed_at IS NULL
-             ORDER BY is_owner DESC, created_at, rowid",
-        )?
-        .query_map([member_id], |row| row.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+             ORDER BY is_owner DESC, created_at, {added}"
+        ))?
+        .query_map(params![member_id], |row| row.get(0))?
+        .collect::<Result<_>>()?;
     if seats.is_empty() {
         return Err(not_found(member_id));
     }

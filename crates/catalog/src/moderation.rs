@@ -2,11 +2,11 @@
 //! from other platforms), against which every upload is checked until an entry is lifted,
 //! and the audit history of every moderator action (who, when, what, why).
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use crate::db::{Db, Optional, Row, params};
 use serde::Serialize;
 use stockroom_vocab::AssetId;
 
-use crate::SqliteCatalog;
+use crate::SqlCatalog;
 use crate::error::{CatalogError, Result};
 use crate::members::Principal;
 
@@ -87,7 +87,7 @@ pub struct AuditFilter {
     pub before: Option<i64>,
 }
 
-fn entry(row: &Row<'_>) -> rusqlite::Result<BlockEntry> {
+fn entry(row: &Row) -> rusqlite::Result<BlockEntry> {
     Ok(BlockEntry {
         id: row.get(0)?,
         blake3: row.get(1)?,
@@ -108,7 +108,7 @@ const ENTRY_COLUMNS: &str = "id, blake3, pdq, source, asset_id, reason, added_by
 
 /// Records a moderator action in `db` (inside the caller's write).
 pub(crate) fn record(
-    db: &Connection,
+    db: &Db<'_>,
     at: i64,
     moderator: &str,
     action: &str,
@@ -124,7 +124,7 @@ pub(crate) fn record(
 
 /// Adds blocklist entries in `db` (inside the caller's write); their ids.
 pub(crate) fn add_blocks(
-    db: &Connection,
+    db: &Db<'_>,
     at: i64,
     blocks: &[BlockHashes],
     source: &str,
@@ -134,20 +134,22 @@ pub(crate) fn add_blocks(
 ) -> Result<Vec<i64>> {
     let mut insert = db.prepare_cached(
         "INSERT INTO blocklist (blake3, pdq, source, asset_id, reason, added_by, added_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
     )?;
     let mut ids = Vec::with_capacity(blocks.len());
     for block in blocks {
-        insert.execute(params![
-            block.blake3,
-            block.pdq,
-            source,
-            asset,
-            reason,
-            moderator,
-            at
-        ])?;
-        ids.push(db.last_insert_rowid());
+        ids.push(insert.query_row(
+            params![
+                block.blake3,
+                block.pdq,
+                source,
+                asset,
+                reason,
+                moderator,
+                at
+            ],
+            |row| row.get(0),
+        )?);
     }
     Ok(ids)
 }
@@ -159,28 +161,28 @@ pub fn valid_pdq(text: &str) -> Option<String> {
         .then(|| text.to_ascii_lowercase())
 }
 
-impl SqliteCatalog {
+impl SqlCatalog {
     /// Every entry not lifted (what uploads are checked against).
     pub fn active_blocks(&self) -> Result<Vec<BlockEntry>> {
-        let db = self.read();
+        let db = self.read()?;
         let rows = db
             .prepare_cached(&format!(
                 "SELECT {ENTRY_COLUMNS} FROM blocklist WHERE lifted_at IS NULL ORDER BY id"
             ))?
-            .query_map([], entry)?
-            .collect::<rusqlite::Result<_>>()?;
+            .query_map(params![], entry)?
+            .collect::<Result<_>>()?;
         Ok(rows)
     }
 
     /// Entries, newest first, lifted ones included, after entry `before`, at most `limit`.
     pub fn blocklist(&self, before: Option<i64>, limit: u32) -> Result<Vec<BlockEntry>> {
-        let db = self.read();
+        let db = self.read()?;
         let rows = db
             .prepare_cached(&format!(
                 "SELECT {ENTRY_COLUMNS} FROM blocklist WHERE id < ?1 ORDER BY id DESC LIMIT ?2"
             ))?
             .query_map(params![before.unwrap_or(i64::MAX), limit], entry)?
-            .collect::<rusqlite::Result<_>>()?;
+            .collect::<Result<_>>()?;
         Ok(rows)
     }
 
@@ -234,7 +236,7 @@ impl SqliteCatalog {
             let found: Option<Option<i64>> = db
                 .query_row(
                     "SELECT lifted_at FROM blocklist WHERE id = ?1",
-                    [id],
+                    params![id],
                     |row| row.get(0),
                 )
                 .optional()?;
@@ -260,7 +262,7 @@ impl SqliteCatalog {
             record(db, now, &by, "lift", &format!("blocklist:{id}"), &reason)?;
             let lifted = db.query_row(
                 &format!("SELECT {ENTRY_COLUMNS} FROM blocklist WHERE id = ?1"),
-                [id],
+                params![id],
                 entry,
             )?;
             Ok(lifted)
@@ -284,20 +286,21 @@ impl SqliteCatalog {
     /// The newest audit entry's number (0 for none): it moves with every takedown, lift
     /// and import, so another process can tell that the blocklist changed.
     pub fn last_action_seq(&self) -> Result<i64> {
-        let seq: Option<i64> = self
-            .read()
-            .query_row("SELECT MAX(seq) FROM audit", [], |row| row.get(0))?;
+        let seq: Option<i64> =
+            self.read()?
+                .query_row("SELECT MAX(seq) FROM audit", params![], |row| row.get(0))?;
         Ok(seq.unwrap_or(0))
     }
 
     /// The audit history, newest first, filtered, at most `limit`.
     pub fn actions(&self, filter: &AuditFilter, limit: u32) -> Result<Vec<AuditEntry>> {
-        let db = self.read();
+        let db = self.read()?;
         let rows = db
             .prepare_cached(
                 "SELECT seq, at, moderator, action, target, reason FROM audit
-                 WHERE seq < ?1 AND (?2 IS NULL OR moderator = ?2)
-                   AND (?3 IS NULL OR action = ?3) AND (?4 IS NULL OR target = ?4)
+                 WHERE seq < ?1 AND (CAST(?2 AS TEXT) IS NULL OR moderator = ?2)
+                   AND (CAST(?3 AS TEXT) IS NULL OR action = ?3)
+                   AND (CAST(?4 AS TEXT) IS NULL OR target = ?4)
                  ORDER BY seq DESC LIMIT ?5",
             )?
             .query_map(
@@ -319,7 +322,7 @@ impl SqliteCatalog {
                     })
                 },
             )?
-            .collect::<rusqlite::Result<_>>()?;
+            .collect::<Result<_>>()?;
         Ok(rows)
     }
 }

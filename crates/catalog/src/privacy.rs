@@ -2,7 +2,7 @@
 //! addresses, a member's data exported on request, and erasure (licence records kept for
 //! tax and warranty under a pseudonym, everything else deleted).
 
-use rusqlite::params;
+use crate::db::params;
 use serde::Serialize;
 use stockroom_vocab::AssetId;
 
@@ -10,7 +10,7 @@ use crate::assets::{self, AssetRecord};
 use crate::error::Result;
 use crate::licences::{Licence, licence_where};
 use crate::members::{self, Member};
-use crate::{BUSY_TIMEOUT, SqliteCatalog, hex};
+use crate::{BUSY_TIMEOUT, SqlCatalog, hex};
 
 /// Everything the catalogue holds on a member (DESIGN §2, privacy).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -54,10 +54,10 @@ pub struct Erasure {
     pub log_truncated: bool,
 }
 
-impl SqliteCatalog {
+impl SqlCatalog {
     /// A member's data, for them to take away.
     pub fn export(&self, member_id: &str) -> Result<Export> {
-        let db = self.read();
+        let db = self.read()?;
         let profile = members::member(&db, member_id, self.now())?
             .ok_or_else(|| members::not_found(member_id))?;
         let licences = licence_where(&db, "member_id = ?1", params![member_id])?;
@@ -66,7 +66,7 @@ impl SqliteCatalog {
                 "SELECT asset_id, licence_id, at, counted FROM downloads WHERE member_id = ?1
                  ORDER BY seq",
             )?
-            .query_map([member_id], |row| {
+            .query_map(params![member_id], |row| {
                 Ok(ExportedDownload {
                     asset_id: row.get(0)?,
                     licence_id: row.get(1)?,
@@ -74,11 +74,11 @@ impl SqliteCatalog {
                     counted: row.get(3)?,
                 })
             })?
-            .collect::<rusqlite::Result<_>>()?;
+            .collect::<Result<_>>()?;
         let ids: Vec<String> = db
             .prepare_cached("SELECT id FROM assets WHERE author_id = ?1 ORDER BY created_at, id")?
-            .query_map([member_id], |row| row.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
+            .query_map(params![member_id], |row| row.get(0))?
+            .collect::<Result<_>>()?;
         let uploads = ids
             .iter()
             .filter_map(|id| assets::asset(&db, id).transpose())
@@ -114,15 +114,15 @@ impl SqliteCatalog {
                     "SELECT id FROM assets WHERE author_id = ?1 AND status IN ('pending', 'active')
                      ORDER BY id",
                 )?
-                .query_map([id], |row| row.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
+                .query_map(params![id], |row| row.get(0))?
+                .collect::<Result<_>>()?;
             for asset in &public {
                 assets::withdraw_row(db, &asset.to_string(), now)?;
             }
             let credited: Vec<AssetId> = db
                 .prepare("SELECT id FROM assets WHERE author_id = ?1 ORDER BY id")?
-                .query_map([id], |row| row.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
+                .query_map(params![id], |row| row.get(0))?
+                .collect::<Result<_>>()?;
             db.execute(
                 "UPDATE assets SET author_id = ?2, author_name = ?2 WHERE author_id = ?1",
                 params![id, &pseudonym],
@@ -137,8 +137,8 @@ impl SqliteCatalog {
                 "UPDATE downloads SET author_id = ?2 WHERE author_id = ?1",
                 params![id, &pseudonym],
             )?;
-            db.execute("DELETE FROM seats WHERE member_id = ?1", [id])?;
-            db.execute("DELETE FROM members WHERE id = ?1", [id])?;
+            db.execute("DELETE FROM seats WHERE member_id = ?1", params![id])?;
+            db.execute("DELETE FROM members WHERE id = ?1", params![id])?;
             Ok(Erasure {
                 withdrawn: public,
                 credit: pseudonym,
@@ -153,8 +153,12 @@ impl SqliteCatalog {
     /// Copies the write-ahead log into the database and empties it (`wal_checkpoint
     /// (TRUNCATE)`), on a connection of its own (the writer's is inside its transactions);
     /// whether it could, or readers kept it busy past the busy timeout.
+    /// PostgreSQL keeps its write-ahead log to itself (and its archive, if any): `false`.
     fn truncate_log(&self) -> Result<bool> {
-        let connection = rusqlite::Connection::open(&self.path)?;
+        let crate::Readers::Sqlite { path, .. } = &self.readers else {
+            return Ok(false);
+        };
+        let connection = rusqlite::Connection::open(path)?;
         connection.busy_timeout(BUSY_TIMEOUT)?;
         let busy: i64 =
             connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))?;

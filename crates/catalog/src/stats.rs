@@ -3,7 +3,8 @@
 
 use serde::Serialize;
 
-use crate::SqliteCatalog;
+use crate::SqlCatalog;
+use crate::db::{Engine, params};
 use crate::error::Result;
 
 /// One calendar month (UTC) of an author's downloads.
@@ -19,17 +20,22 @@ pub struct MonthStats {
     pub share: f64,
 }
 
-impl SqliteCatalog {
+impl SqlCatalog {
     /// Every month with any counted download, oldest first, with this author's part.
     pub fn author_stats(&self, author_id: &str) -> Result<Vec<MonthStats>> {
-        let rows = self
-            .read()
-            .prepare_cached(
-                "SELECT strftime('%Y-%m', at, 'unixepoch') AS month,
-                        SUM(author_id = ?1), COUNT(*)
-                 FROM downloads WHERE counted = 1 GROUP BY month ORDER BY month",
-            )?
-            .query_map([author_id], |row| {
+        let db = self.read()?;
+        // The calendar month (UTC) of a Unix time, as `YYYY-MM`.
+        let month = match db.engine() {
+            Engine::Sqlite => "strftime('%Y-%m', at, 'unixepoch')",
+            Engine::Postgres => "to_char(to_timestamp(at) AT TIME ZONE 'UTC', 'YYYY-MM')",
+        };
+        let rows = db
+            .prepare_cached(&format!(
+                "SELECT {month} AS month,
+                        SUM(CASE WHEN author_id = ?1 THEN 1 ELSE 0 END), COUNT(*)
+                 FROM downloads WHERE counted = 1 GROUP BY month ORDER BY month"
+            ))?
+            .query_map(params![author_id], |row| {
                 let (downloads, all): (u64, u64) = (row.get(1)?, row.get(2)?);
                 Ok(MonthStats {
                     month: row.get(0)?,
@@ -38,7 +44,7 @@ impl SqliteCatalog {
                     share: downloads as f64 / all.max(1) as f64,
                 })
             })?
-            .collect::<rusqlite::Result<_>>()?;
+            .collect::<Result<_>>()?;
         Ok(rows)
     }
 }

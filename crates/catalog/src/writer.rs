@@ -1,24 +1,35 @@
 //! Group commit: one thread owns the write connection and runs every write. It takes all
 //! the writes that are waiting, runs each in its own savepoint (a write that fails leaves
 //! nothing behind and does not spoil the others), commits them in one transaction (one
-//! WAL fsync for the batch) and only then answers each caller. So an answer means the
-//! write is durable, and thousands of licences a second cost a few hundred fsyncs.
+//! fsync for the batch, SQLite's WAL or PostgreSQL's) and only then answers each caller.
+//! So an answer means the write is durable, and thousands of licences a second cost a few
+//! hundred fsyncs.
 
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::thread::JoinHandle;
 
-use rusqlite::Connection;
-
+use crate::db::Db;
 use crate::error::{CatalogError, Result};
 
-/// Most writes per transaction: bounds how long a batch holds the WAL lock.
+/// Most writes per transaction: bounds how long a batch holds the write lock.
 const MAX_BATCH: usize = 512;
 
-type Finish = Box<dyn FnOnce(std::result::Result<(), Arc<rusqlite::Error>>) + Send>;
+/// The write connection of an engine.
+pub(crate) trait Session: Send + 'static {
+    /// Makes the connection usable (on PostgreSQL, connects again after the server hung
+    /// up); the batch fails with this error if it cannot.
+    fn ready(&mut self) -> Result<()>;
+    /// The connection.
+    fn db(&self) -> Db<'_>;
+    /// What starts a batch's transaction.
+    fn begin(&self) -> &'static str;
+}
+
+type Finish = Box<dyn FnOnce(std::result::Result<(), Arc<CatalogError>>) + Send>;
 /// A write: run on the connection (`Some`), or told that its batch could not start
 /// (`None`); it gives back whether it succeeded and how to answer its caller.
-type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Finish) + Send>;
+type Job = Box<dyn for<'d> FnOnce(Option<&Db<'d>>) -> (bool, Finish) + Send>;
 
 #[derive(Debug)]
 pub(crate) struct Writer {
@@ -28,11 +39,11 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn spawn(connection: Connection) -> Writer {
+    pub(crate) fn spawn(session: impl Session) -> Writer {
         let (jobs, receiver) = mpsc::channel::<Job>();
         let thread = std::thread::Builder::new()
             .name("catalog-writer".into())
-            .spawn(move || run(connection, receiver))
+            .spawn(move || run(session, receiver))
             .expect("spawning the catalogue writer thread");
         Writer {
             jobs: Some(jobs),
@@ -44,12 +55,12 @@ impl Writer {
     /// the transaction is durable. If `op` fails, nothing it wrote is kept.
     pub(crate) fn write<R: Send + 'static>(
         &self,
-        op: impl FnOnce(&Connection) -> Result<R> + Send + 'static,
+        op: impl FnOnce(&Db<'_>) -> Result<R> + Send + 'static,
     ) -> Result<R> {
         let (answer, answered) = mpsc::sync_channel::<Result<R>>(1);
-        let job: Job = Box::new(move |connection| match connection {
-            Some(connection) => {
-                let result = op(connection);
+        let job: Job = Box::new(move |db: Option<&Db<'_>>| match db {
+            Some(db) => {
+                let result = op(db);
                 (result.is_ok(), finisher(answer, result))
             }
             // The finisher is then called with the batch's error, which replaces this.
@@ -83,7 +94,7 @@ impl Drop for Writer {
     }
 }
 
-fn run(connection: Connection, jobs: Receiver<Job>) {
+fn run(mut session: impl Session, jobs: Receiver<Job>) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -92,10 +103,18 @@ fn run(connection: Connection, jobs: Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let finishes = match run_batch(&connection, batch) {
+        if let Err(error) = session.ready() {
+            let error = Arc::new(error);
+            for job in batch {
+                job_failed(job).1(Err(Arc::clone(&error)));
+            }
+            continue;
+        }
+        let db = session.db();
+        let finishes = match run_batch(&db, session.begin(), batch) {
             Ok(finishes) => finishes,
             Err((finishes, error)) => {
-                let _ = connection.execute_batch("ROLLBACK");
+                let _ = db.batch("ROLLBACK");
                 let error = Arc::new(error);
                 for finish in finishes {
                     finish(Err(Arc::clone(&error)));
@@ -109,37 +128,41 @@ fn run(connection: Connection, jobs: Receiver<Job>) {
     }
 }
 
-type Failed = (Vec<Finish>, rusqlite::Error);
+type Failed = (Vec<Finish>, CatalogError);
 
 /// Runs the batch in one transaction; on a failure of the transaction itself, hands back
 /// every finisher so that each caller hears of it.
-fn run_batch(connection: &Connection, batch: Vec<Job>) -> std::result::Result<Vec<Finish>, Failed> {
+fn run_batch(
+    db: &Db<'_>,
+    begin: &str,
+    batch: Vec<Job>,
+) -> std::result::Result<Vec<Finish>, Failed> {
     let mut finishes = Vec::with_capacity(batch.len());
     let mut jobs = batch.into_iter();
-    if let Err(error) = connection.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(error) = db.batch(begin) {
         // Nothing ran: every job still answers, with the error.
         let finishes = jobs.map(|job| job_failed(job).1).collect();
         return Err((finishes, error));
     }
     for job in jobs.by_ref() {
-        if let Err(error) = connection.execute_batch("SAVEPOINT job") {
+        if let Err(error) = db.batch("SAVEPOINT job") {
             finishes.push(job_failed(job).1);
             finishes.extend(jobs.map(|job| job_failed(job).1));
             return Err((finishes, error));
         }
-        let (ok, finish) = job(Some(connection));
+        let (ok, finish) = job(Some(db));
         let end = if ok {
-            "RELEASE job"
+            "RELEASE SAVEPOINT job"
         } else {
-            "ROLLBACK TO job; RELEASE job"
+            "ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job"
         };
         finishes.push(finish);
-        if let Err(error) = connection.execute_batch(end) {
+        if let Err(error) = db.batch(end) {
             finishes.extend(jobs.map(|job| job_failed(job).1));
             return Err((finishes, error));
         }
     }
-    match connection.execute_batch("COMMIT") {
+    match db.batch("COMMIT") {
         Ok(()) => Ok(finishes),
         Err(error) => Err((finishes, error)),
     }

@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use stockroom_catalog::{Caller, Grant, NewAsset, NewMember, Options, SqliteCatalog};
+use stockroom_catalog::{Caller, Grant, NewAsset, NewMember, Options, SqlCatalog};
 use stockroom_vocab::{AssetId, Collection, Role, Tier};
 
 const CHILD: &str = "STOCKROOM_CATALOG_CRASH_CHILD";
@@ -17,7 +17,7 @@ const THREADS: u64 = 8;
 /// In the child: set up, then license until killed.
 fn child(dir: &str) {
     let catalog =
-        Arc::new(SqliteCatalog::open(std::path::Path::new(dir), Options::default()).expect("open"));
+        Arc::new(SqlCatalog::open(std::path::Path::new(dir), Options::default()).expect("open"));
     let created = catalog
         .add_member(&NewMember {
             name: "A".into(),
@@ -108,8 +108,7 @@ fn a_kill_mid_batch_loses_no_licence_that_was_answered() {
     // Whatever else it printed before dying was answered too.
     answered.extend(lines.map_while(Result::ok).filter_map(|line| parse(&line)));
     process.wait().expect("reap");
-    let catalog =
-        SqliteCatalog::open(dir.path(), Options::default()).expect("reopen after the kill");
+    let catalog = SqlCatalog::open(dir.path(), Options::default()).expect("reopen after the kill");
     for (id, code) in &answered {
         catalog
             .verify_licence(id, code)

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use stockroom_catalog::{CatalogError, NewMember, Options, SqliteCatalog};
+use stockroom_catalog::{CatalogError, NewMember, Options, SqlCatalog};
 use stockroom_vocab::{ManualClock, Role, Tier};
 
 fn options() -> Options {
@@ -17,7 +17,7 @@ fn options() -> Options {
 fn a_new_catalogue_is_migrated_and_reopening_keeps_its_rows() {
     let dir = tempfile::tempdir().expect("temp dir");
     let created = {
-        let catalog = SqliteCatalog::open(dir.path(), options()).expect("create");
+        let catalog = SqlCatalog::open(dir.path(), options()).expect("create");
         catalog
             .add_member(&NewMember {
                 name: "Rita".into(),
@@ -27,7 +27,7 @@ fn a_new_catalogue_is_migrated_and_reopening_keeps_its_rows() {
             })
             .expect("add")
     };
-    let catalog = SqliteCatalog::open(dir.path(), options()).expect("reopen");
+    let catalog = SqlCatalog::open(dir.path(), options()).expect("reopen");
     assert_eq!(catalog.member(&created.id).expect("kept").name, "Rita");
     assert_eq!(
         catalog
@@ -41,12 +41,12 @@ fn a_new_catalogue_is_migrated_and_reopening_keeps_its_rows() {
 #[test]
 fn a_catalogue_from_a_newer_build_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
-    drop(SqliteCatalog::open(dir.path(), options()).expect("create"));
+    drop(SqlCatalog::open(dir.path(), options()).expect("create"));
     let db = rusqlite::Connection::open(dir.path().join("catalog.sqlite3")).expect("sqlite");
     db.pragma_update(None, "user_version", 99)
         .expect("set version");
     drop(db);
-    match SqliteCatalog::open(dir.path(), options()) {
+    match SqlCatalog::open(dir.path(), options()) {
         Err(CatalogError::NewerSchema { found: 99, .. }) => {}
         other => panic!("expected NewerSchema, got {other:?}"),
     }

@@ -176,7 +176,9 @@ impl PlatformError {
     /// Seconds after which a limited request may succeed.
     pub fn retry_after_secs(&self) -> Option<u32> {
         match self {
-            PlatformError::Catalog(error) => error.retry_after_secs(),
+            PlatformError::Catalog(error) => error
+                .retry_after_secs()
+                .or((error.class() == CatalogClass::Unavailable).then_some(UNAVAILABLE_RETRY_SECS)),
             PlatformError::Unavailable { .. } => Some(UNAVAILABLE_RETRY_SECS),
             _ => None,
         }
@@ -200,6 +202,7 @@ fn catalog_class(class: CatalogClass) -> ErrorClass {
         CatalogClass::Gone => ErrorClass::Gone,
         CatalogClass::Conflict => ErrorClass::Conflict,
         CatalogClass::Limited => ErrorClass::Limited,
+        CatalogClass::Unavailable => ErrorClass::Unavailable,
         _ => ErrorClass::Internal,
     }
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use stockroom_catalog::{
-    Caller, Catalog, NewAsset, NewMember, Options as CatalogOptions, SqliteCatalog,
+    Caller, Catalog, NewAsset, NewMember, Options as CatalogOptions, SqlCatalog,
 };
 use stockroom_dupes::DupIndex;
 use stockroom_guard::{Guard, GuardConfig};
@@ -23,7 +23,7 @@ fn platform(dir: &std::path::Path, clock: Arc<ManualClock>) -> Platform {
 
 /// A platform over the parts in `dir` (created if new), with `options`.
 fn platform_with(dir: &std::path::Path, clock: Arc<ManualClock>, options: Options) -> Platform {
-    let catalog = SqliteCatalog::open(
+    let catalog = SqlCatalog::open(
         &dir.join("catalog"),
         CatalogOptions {
             clock: clock.clone(),

@@ -5,7 +5,7 @@ use std::io::Write;
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use stockroom_catalog::{MembershipChange, NewMember, SqliteCatalog};
+use stockroom_catalog::{MembershipChange, NewMember, SqlCatalog};
 
 use crate::config::Config;
 use stockroom_vocab::{Role, Tier};
@@ -68,7 +68,7 @@ pub enum MembersCommand {
 
 pub fn run(config: &Config, command: MembersCommand) -> Result<()> {
     let dir = config.catalog_dir();
-    let catalog = SqliteCatalog::open(&dir, config.catalog_options())
+    let catalog = SqlCatalog::open(&dir, config.catalog_options())
         .with_context(|| format!("opening the catalogue in {}", dir.display()))?;
     let mut out = std::io::stdout().lock();
     match command {
@@ -162,7 +162,7 @@ pub struct DemoKeys {
 /// moderator (anonymous needs no member).
 pub fn demo_members(config: &Config) -> Result<DemoKeys> {
     let dir = config.catalog_dir();
-    let catalog = SqliteCatalog::open(&dir, config.catalog_options())
+    let catalog = SqlCatalog::open(&dir, config.catalog_options())
         .with_context(|| format!("opening the catalogue in {}", dir.display()))?;
     let add = |name: &str, roles: Vec<Role>, tier: Tier, seats: u32| {
         catalog

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use rusqlite::{Connection, OptionalExtension, params};
-use stockroom_catalog::{Caller, Grant, NewAsset, NewMember, Options, Principal, SqliteCatalog};
+use stockroom_catalog::{Caller, Grant, NewAsset, NewMember, Options, Principal, SqlCatalog};
 use stockroom_vocab::{AssetId, Collection, Role, Tier};
 
 struct Args {
@@ -90,7 +90,7 @@ fn median(mut values: Vec<f64>) -> f64 {
 
 /// Each thread licenses its own `per_thread` assets: every call records a new licence.
 fn stockroom_rate(dir: &Path, threads: usize, licences: usize) -> Result<f64> {
-    let catalog = SqliteCatalog::open(&dir.join("catalog"), Options::default())?;
+    let catalog = SqlCatalog::open(&dir.join("catalog"), Options::default())?;
     let author = add(&catalog, "Author", Role::Author)?;
     let per_thread = licences.div_ceil(threads);
     for number in 0..per_thread * threads {
@@ -123,7 +123,7 @@ fn stockroom_rate(dir: &Path, threads: usize, licences: usize) -> Result<f64> {
     Ok((per_thread * threads) as f64 / elapsed.as_secs_f64())
 }
 
-fn add(catalog: &SqliteCatalog, name: &str, role: Role) -> Result<Principal> {
+fn add(catalog: &SqlCatalog, name: &str, role: Role) -> Result<Principal> {
     let created = catalog.add_member(&NewMember {
         name: name.into(),
         roles: vec![role],

@@ -1,0 +1,344 @@
+//! The catalogue on PostgreSQL: the cluster shape's (DESIGN §7). The same queries as on
+//! SQLite ([`crate::db`]), its own schema and migrations, a small pool of reading
+//! connections, and one writing connection per process running the group commit.
+//!
+//! Writes from every node are decided one batch at a time, as SQLite decides them: a
+//! batch's transaction first takes one advisory lock, so a licence's quota count and its
+//! insert see every licence committed before, from any node, and the hard quota holds
+//! exactly (READ COMMITTED reads each statement's data after the lock is held). Deadlocks
+//! cannot happen with one lock; group commit keeps batches large when nodes contend.
+//! Readers never take it.
+
+use std::str::FromStr;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::db::{Db, PgSession};
+use crate::error::{CatalogError, Result};
+
+/// The advisory lock every write batch holds ("stockroom" in ASCII, as a number).
+const WRITE_LOCK: i64 = 0x73746f636b726f6f;
+/// The advisory lock migrations hold, so that nodes starting together migrate once.
+const MIGRATE_LOCK: i64 = WRITE_LOCK + 1;
+/// Idle reading connections kept for the next read.
+const MAX_IDLE: usize = 16;
+/// How long to wait for the server before a call answers 503.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where the catalogue's database is, from a `postgres://` URL.
+pub(crate) fn config(url: &str) -> Result<postgres::Config> {
+    let mut config = postgres::Config::from_str(url).map_err(|error| {
+        CatalogError::BadInput(format!("catalogue URL {}: {error}", redacted(url)))
+    })?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    config.application_name("stockroom");
+    Ok(config)
+}
+
+/// A URL with its password left out, for messages.
+pub fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+pub(crate) fn connect(config: &postgres::Config) -> Result<PgSession> {
+    Ok(PgSession::new(config.connect(postgres::NoTls)?))
+}
+
+/// Reading connections, made as needed and kept while idle.
+#[derive(Debug)]
+pub(crate) struct Pool {
+    config: postgres::Config,
+    idle: Mutex<Vec<PgSession>>,
+}
+
+impl Pool {
+    pub(crate) fn new(config: postgres::Config) -> Pool {
+        Pool {
+            config,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn idle(&self) -> MutexGuard<'_, Vec<PgSession>> {
+        self.idle
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A connection for one read, returned to the pool when the read is done.
+    pub(crate) fn lease(&self) -> Result<Lease<'_>> {
+        let idle = std::iter::from_fn(|| self.idle().pop()).find(|session| !session.is_closed());
+        let session = match idle {
+            Some(session) => session,
+            None => connect(&self.config)?,
+        };
+        Ok(Lease {
+            pool: self,
+            session: Some(Box::new(session)),
+        })
+    }
+}
+
+/// A pooled connection held for one read.
+#[derive(Debug)]
+pub(crate) struct Lease<'a> {
+    pool: &'a Pool,
+    /// `None` only while dropping.
+    session: Option<Box<PgSession>>,
+}
+
+impl Lease<'_> {
+    pub(crate) fn session(&self) -> &PgSession {
+        self.session
+            .as_ref()
+            .expect("a lease holds its session until dropped")
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if let Some(session) = self.session.take().filter(|session| !session.is_closed()) {
+            let session = *session;
+            let mut idle = self.pool.idle();
+            if idle.len() < MAX_IDLE {
+                idle.push(session);
+            }
+        }
+    }
+}
+
+/// The writer thread's connection: made again when the server hung up (a restart), so
+/// that the node recovers without restarting.
+pub(crate) struct Writing {
+    config: postgres::Config,
+    session: Option<PgSession>,
+}
+
+impl Writing {
+    pub(crate) fn new(config: postgres::Config, session: PgSession) -> Writing {
+        Writing {
+            config,
+            session: Some(session),
+        }
+    }
+}
+
+impl crate::writer::Session for Writing {
+    fn ready(&mut self) -> Result<()> {
+        if self.session.as_ref().is_none_or(PgSession::is_closed) {
+            self.session = None;
+            self.session = Some(connect(&self.config)?);
+        }
+        Ok(())
+    }
+
+    fn db(&self) -> Db<'_> {
+        Db::Postgres(self.session.as_ref().expect("ready() made a session"))
+    }
+
+    fn begin(&self) -> &'static str {
+        const BEGIN: &str = "BEGIN; SELECT pg_advisory_xact_lock(8319396884455255919)";
+        const _: () = assert!(WRITE_LOCK == 8319396884455255919);
+        BEGIN
+    }
+}
+
+/// Migration `n` (1-based) takes the database from version `n - 1` to `n`. Version 1 is
+/// SQLite's version 8 (`crate::schema`): the same tables, columns and meanings, in
+/// PostgreSQL's types (`bigint` for SQLite's integers and truth values, `bytea` for blobs,
+/// identity columns for SQLite's rowid keys, and for the seats' insertion order, which
+/// SQLite reads from their rowid). Text compares byte-wise (`COLLATE "C"`), as
+/// SQLite's does, so that lists keep one order and cursors one meaning on both engines.
+const MIGRATIONS: &[&str] = &[r#"
+    CREATE TABLE settings (
+        name  TEXT COLLATE "C" PRIMARY KEY,
+        value BYTEA NOT NULL
+    );
+    CREATE TABLE members (
+        id           TEXT COLLATE "C" PRIMARY KEY,
+        name         TEXT COLLATE "C" NOT NULL,
+        roles        TEXT COLLATE "C" NOT NULL,
+        tier         TEXT COLLATE "C" NOT NULL CHECK (tier IN ('registered', 'unlimited')),
+        status       TEXT COLLATE "C" NOT NULL CHECK (status IN ('active', 'flagged', 'blocked')),
+        flag_reasons TEXT COLLATE "C" NOT NULL DEFAULT '[]',
+        created_at   BIGINT NOT NULL,
+        ends_at      BIGINT,
+        unpaid       BIGINT NOT NULL DEFAULT 0 CHECK (unpaid IN (0, 1))
+    );
+    CREATE TABLE seats (
+        id         TEXT COLLATE "C" PRIMARY KEY,
+        member_id  TEXT COLLATE "C" NOT NULL REFERENCES members(id) ON DELETE CASCADE,
+        is_owner   BIGINT NOT NULL,
+        key_hash   BYTEA UNIQUE,
+        created_at BIGINT NOT NULL,
+        removed_at BIGINT,
+        seq        BIGINT GENERATED ALWAYS AS IDENTITY
+    );
+    CREATE INDEX seats_member ON seats(member_id);
+    CREATE TABLE assets (
+        id               TEXT COLLATE "C" PRIMARY KEY,
+        author_id        TEXT COLLATE "C" NOT NULL,
+        author_name      TEXT COLLATE "C" NOT NULL,
+        title            TEXT COLLATE "C" NOT NULL,
+        collection       TEXT COLLATE "C" NOT NULL CHECK (collection IN ('free', 'unlimited')),
+        editorial_only   BIGINT NOT NULL,
+        model_release    BIGINT NOT NULL,
+        property_release BIGINT NOT NULL,
+        status           TEXT COLLATE "C" NOT NULL
+            CHECK (status IN ('pending', 'active', 'withdrawn', 'inactive', 'removed',
+                              'rejected')),
+        created_at       BIGINT NOT NULL,
+        withdrawn_at     BIGINT,
+        purged_at        BIGINT,
+        rejection        TEXT COLLATE "C"
+    );
+    CREATE INDEX assets_withdrawn ON assets(status, withdrawn_at);
+    CREATE INDEX assets_pending ON assets(created_at, id) WHERE status = 'pending';
+    CREATE INDEX assets_author ON assets(author_id, status);
+    CREATE TABLE licences (
+        id                   TEXT COLLATE "C" PRIMARY KEY,
+        asset_id             TEXT COLLATE "C" NOT NULL,
+        member_id            TEXT COLLATE "C" NOT NULL,
+        seat_id              TEXT COLLATE "C" NOT NULL,
+        tier                 TEXT COLLATE "C" NOT NULL,
+        type                 TEXT COLLATE "C" NOT NULL CHECK (type IN ('standard', 'editorial')),
+        print_run_limit      BIGINT NOT NULL,
+        attribution_required BIGINT NOT NULL,
+        attribution_text     TEXT COLLATE "C" NOT NULL,
+        attribution_html     TEXT COLLATE "C" NOT NULL,
+        verification_code    TEXT COLLATE "C" NOT NULL,
+        created_at           BIGINT NOT NULL,
+        client               TEXT COLLATE "C" NOT NULL DEFAULT '',
+        UNIQUE (seat_id, asset_id, client)
+    );
+    CREATE INDEX licences_member ON licences(member_id);
+    CREATE INDEX licences_asset ON licences(asset_id);
+    CREATE TABLE downloads (
+        seq        BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+        asset_id   TEXT COLLATE "C" NOT NULL,
+        author_id  TEXT COLLATE "C" NOT NULL,
+        licence_id TEXT COLLATE "C",
+        member_id  TEXT COLLATE "C",
+        network    TEXT COLLATE "C",
+        counted    BIGINT NOT NULL,
+        at         BIGINT NOT NULL
+    );
+    CREATE INDEX downloads_at ON downloads(at);
+    CREATE INDEX downloads_member ON downloads(member_id);
+    CREATE INDEX downloads_member_counted ON downloads(member_id, at) WHERE counted = 1;
+    CREATE INDEX downloads_network_counted ON downloads(network, at) WHERE counted = 1;
+    CREATE TABLE events (
+        seq      BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+        at       BIGINT NOT NULL,
+        kind     TEXT COLLATE "C" NOT NULL,
+        asset_id TEXT COLLATE "C" NOT NULL,
+        detail   TEXT COLLATE "C" NOT NULL
+    );
+    CREATE TABLE member_changes (
+        id  BIGINT PRIMARY KEY CHECK (id = 1),
+        seq BIGINT NOT NULL
+    );
+    INSERT INTO member_changes (id, seq) VALUES (1, 0);
+    CREATE TABLE blocklist (
+        id          BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+        blake3      TEXT COLLATE "C",
+        pdq         TEXT COLLATE "C",
+        source      TEXT COLLATE "C" NOT NULL,
+        asset_id    TEXT COLLATE "C",
+        reason      TEXT COLLATE "C" NOT NULL,
+        added_by    TEXT COLLATE "C" NOT NULL,
+        added_at    BIGINT NOT NULL,
+        lifted_at   BIGINT,
+        lifted_by   TEXT COLLATE "C",
+        lift_reason TEXT COLLATE "C"
+    );
+    CREATE INDEX blocklist_blake3 ON blocklist(blake3) WHERE lifted_at IS NULL;
+    CREATE TABLE audit (
+        seq       BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+        at        BIGINT NOT NULL,
+        moderator TEXT COLLATE "C" NOT NULL,
+        action    TEXT COLLATE "C" NOT NULL,
+        target    TEXT COLLATE "C" NOT NULL,
+        reason    TEXT COLLATE "C" NOT NULL
+    );
+    CREATE INDEX audit_moderator ON audit(moderator, seq);
+    CREATE INDEX audit_target ON audit(target, seq);
+"#];
+
+/// The version this build writes.
+pub const VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the database up to [`VERSION`] (one node at a time), refusing one a newer build
+/// wrote; then reads the key-hashing secret, creating it on first use, so that every node
+/// hashes keys alike.
+pub(crate) fn migrate(session: &PgSession) -> Result<[u8; 32]> {
+    session.batch(&format!(
+        "SELECT pg_advisory_lock({MIGRATE_LOCK});
+         CREATE TABLE IF NOT EXISTS stockroom_schema (version BIGINT NOT NULL);"
+    ))?;
+    let migrated = migrate_locked(session);
+    let unlocked = session.batch(&format!("SELECT pg_advisory_unlock({MIGRATE_LOCK})"));
+    let secret = migrated?;
+    unlocked?;
+    Ok(secret)
+}
+
+fn migrate_locked(session: &PgSession) -> Result<[u8; 32]> {
+    let db = Db::Postgres(session);
+    let found: Option<i64> =
+        db.query_row("SELECT MAX(version) FROM stockroom_schema", &[], |row| {
+            row.get(0)
+        })?;
+    let found = found.unwrap_or(0);
+    if found > VERSION {
+        return Err(CatalogError::NewerSchema {
+            found,
+            known: VERSION,
+        });
+    }
+    for (done, migration) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let version = done as i64 + 1;
+        session.batch(&format!(
+            "BEGIN; {migration};
+             DELETE FROM stockroom_schema; INSERT INTO stockroom_schema VALUES ({version});
+             COMMIT;"
+        ))?;
+    }
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).map_err(CatalogError::Random)?;
+    db.execute(
+        "INSERT INTO settings (name, value) VALUES ('key-secret', ?1) ON CONFLICT (name) DO NOTHING",
+        &[&secret.as_slice()],
+    )?;
+    let stored: Vec<u8> = db.query_row(
+        "SELECT value FROM settings WHERE name = 'key-secret'",
+        &[],
+        |row| row.get(0),
+    )?;
+    stored
+        .try_into()
+        .map_err(|_| CatalogError::BadInput("the stored key secret is not 32 bytes".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn passwords_stay_out_of_messages() {
+        assert_eq!(
+            redacted("postgres://stock:hunter2@db:5432/stock"),
+            "postgres://stock:***@db:5432/stock"
+        );
+        assert_eq!(redacted("postgres://db/stock"), "postgres://db/stock");
+    }
+}
