@@ -1,6 +1,7 @@
 //! The cluster shape's storage against real servers on loopback (issue 21): originals in
-//! Garage. Slow to set up and needing Garage, so `#[ignore]`d in the default `cargo test`;
-//! `tools/test.sh` installs Garage and runs them (`cargo test --test cluster -- --ignored`).
+//! Garage, the catalogue in PostgreSQL. Slow to set up and needing Garage, so `#[ignore]`d
+//! in the default `cargo test`; `tools/test.sh` installs Garage and PostgreSQL and runs
+//! them (`cargo test --test cluster -- --ignored`).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -13,6 +14,7 @@ use stockroom_vocab::AssetId;
 
 mod common;
 use common::garage::Garage;
+use common::postgres::Postgres;
 use common::{corpus_manifest, repo, stockroom, text};
 
 /// `S3Originals` on `garage`, configured as a deployment would be, from `AWS_*`.
@@ -541,4 +543,145 @@ fn migrate_moves_originals_to_object_storage_and_back_resumably_and_verify_stays
             .expect("list")
             .is_empty()
     );
+}
+
+/// A running `stockroom serve` and its address.
+fn serve(configure: impl FnOnce(&mut std::process::Command)) -> (Server, String) {
+    let mut serve = stockroom();
+    serve
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    configure(&mut serve);
+    let mut server = Server(serve.spawn().expect("serve"));
+    let mut line = String::new();
+    BufReader::new(server.0.stdout.as_mut().expect("stdout"))
+        .read_line(&mut line)
+        .expect("listening line");
+    let listening: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+    let address = listening["listening"]
+        .as_str()
+        .expect("address")
+        .to_string();
+    (server, address)
+}
+
+#[test]
+#[ignore = "cluster suite: needs PostgreSQL (tools/test.sh)"]
+fn postgres_restarted_during_a_stream_of_licences_loses_none_acknowledged_and_answers_503_meanwhile()
+ {
+    let postgres = Postgres::start();
+    let url = postgres.database();
+    let data = tempfile::tempdir().expect("temp dir");
+    let with_env = |command: &mut std::process::Command| {
+        command
+            .env("STOCKROOM_CATALOG_URL", &url)
+            .arg("--data")
+            .arg(data.path());
+    };
+    let mut ingest = stockroom();
+    ingest
+        .arg("ingest")
+        .arg("--manifest")
+        .arg(corpus_manifest());
+    with_env(&mut ingest);
+    let ingested = ingest.output().expect("ingest");
+    assert!(ingested.status.success(), "{}", text(&ingested.stderr));
+    let assets: Vec<String> = text(&ingested.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter_map(|line| line["id"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(assets.len(), 12);
+    let customers: Vec<String> = (0..6)
+        .map(|n| {
+            let mut add = stockroom();
+            add.args(["members", "add", "--name", &format!("Buyer {n}")])
+                .args(["--role", "customer", "--tier", "unlimited"]);
+            with_env(&mut add);
+            let member: serde_json::Value =
+                serde_json::from_slice(&add.output().expect("members").stdout).expect("JSON");
+            format!("Bearer {}", member["keys"][0].as_str().expect("key"))
+        })
+        .collect();
+    // The catalogue is in PostgreSQL, not in the data directory.
+    assert!(!data.path().join("catalog/catalog.sqlite3").exists());
+    let (_server, address) = serve(|command| with_env(command));
+
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+    let stop = AtomicBool::new(false);
+    let (acknowledged, unavailable) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let held = std::thread::scope(|scope| {
+        let streamer = scope.spawn(|| {
+            let mut held = Vec::new();
+            let pairs = customers
+                .iter()
+                .flat_map(|c| assets.iter().map(move |a| (c, a)));
+            for (auth, asset) in pairs.cycle() {
+                if stop.load(Relaxed) {
+                    break;
+                }
+                let (status, head, body) = http(
+                    &address,
+                    "POST",
+                    &format!("/v1/assets/{asset}/licenses"),
+                    &[("Authorization", auth)],
+                );
+                match status {
+                    200 | 201 => {
+                        let licence: serde_json::Value =
+                            serde_json::from_slice(&body).expect("licence JSON");
+                        let id = licence["license"]["id"]
+                            .as_str()
+                            .or(licence["id"].as_str())
+                            .unwrap_or_else(|| panic!("a licence id in {licence}"))
+                            .to_string();
+                        held.push((auth.clone(), id));
+                        acknowledged.fetch_add(1, Relaxed);
+                    }
+                    503 => {
+                        assert!(head.contains("retry-after:"), "{head}");
+                        unavailable.fetch_add(1, Relaxed);
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
+                    other => panic!("{other} during the stream: {}", text(&body)),
+                }
+            }
+            held
+        });
+        let wait_for = |what: &AtomicUsize, at_least: usize| {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while what.load(Relaxed) < at_least {
+                assert!(!streamer.is_finished(), "the stream ended");
+                assert!(std::time::Instant::now() < deadline, "the stream stalled");
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        };
+        wait_for(&acknowledged, 20);
+        // A crash: SIGQUIT to the postmaster stops it and its backends at once, with no
+        // checkpoint; it starts again with crash recovery.
+        postgres.kill();
+        wait_for(&unavailable, 5);
+        postgres.resume();
+        let after = acknowledged.load(Relaxed) + 20;
+        wait_for(&acknowledged, after);
+        stop.store(true, Relaxed);
+        streamer.join().expect("the stream")
+    });
+    assert!(unavailable.load(Relaxed) >= 5);
+    // Every licence the node acknowledged is in the catalogue after the crash.
+    let mut distinct = std::collections::HashSet::new();
+    for (auth, id) in &held {
+        if !distinct.insert(id.clone()) {
+            continue;
+        }
+        let (status, _, body) = http(
+            &address,
+            "GET",
+            &format!("/v1/licenses/{id}"),
+            &[("Authorization", auth)],
+        );
+        assert_eq!(status, 200, "licence {id}: {}", text(&body));
+    }
+    assert!(distinct.len() >= 20, "{} licences", distinct.len());
 }

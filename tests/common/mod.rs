@@ -4,6 +4,8 @@
 #![allow(dead_code)] // each test file uses its own part of this
 
 pub mod garage;
+#[path = "../../crates/catalog/tests/support/postgres.rs"]
+pub mod postgres;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,6 +20,7 @@ pub fn stockroom() -> Command {
         "STOCKROOM_MAX_UPLOAD_SIZE",
         "STOCKROOM_KEY",
         "STOCKROOM_ORIGINALS_URL",
+        "STOCKROOM_CATALOG_URL",
     ] {
         command.env_remove(variable);
     }

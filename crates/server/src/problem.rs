@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
-use stockroom_catalog::{CatalogError, ErrorClass as CatalogClass};
+use stockroom_catalog::CatalogError;
 use stockroom_index::{ErrorClass as IndexClass, IndexError};
 use stockroom_platform::{ErrorClass as PlatformClass, PlatformError};
 use stockroom_render::RenderError;
@@ -272,28 +272,11 @@ impl ApiError {
     }
 }
 
+/// A catalogue error answers as the platform's wrapping of it does: one mapping of
+/// classes to statuses, problem types and `Retry-After` (503 while the database is down).
 impl From<CatalogError> for ApiError {
     fn from(error: CatalogError) -> ApiError {
-        let status = match error.class() {
-            CatalogClass::BadInput => StatusCode::BAD_REQUEST,
-            CatalogClass::Unauthenticated => StatusCode::UNAUTHORIZED,
-            CatalogClass::Forbidden => StatusCode::FORBIDDEN,
-            CatalogClass::NotFound => StatusCode::NOT_FOUND,
-            CatalogClass::Gone => StatusCode::GONE,
-            CatalogClass::Conflict => StatusCode::CONFLICT,
-            CatalogClass::Limited => StatusCode::TOO_MANY_REQUESTS,
-            _ => return ApiError::internal(&error),
-        };
-        let kind = match &error {
-            CatalogError::Blocked(_) => type_index("membership-blocked"),
-            CatalogError::QuotaExceeded { .. } => type_index("quota-exceeded"),
-            _ => None,
-        };
-        ApiError {
-            retry_after: error.retry_after_secs(),
-            kind,
-            ..ApiError::new(status, error.to_string())
-        }
+        ApiError::from(PlatformError::Catalog(error))
     }
 }
 

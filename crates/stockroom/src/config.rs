@@ -36,6 +36,9 @@ pub struct Config {
     /// Where originals are kept when not in the data directory (`[originals] url`,
     /// `s3://bucket/prefix`).
     pub originals: Option<stockroom_s3::Location>,
+    /// Where the catalogue is kept when not in the data directory (`[catalog] url`,
+    /// `postgres://…`).
+    pub catalog_url: Option<String>,
 }
 
 /// What the command line (flags or their environment variables) supplied.
@@ -45,6 +48,7 @@ pub struct Overrides {
     pub segment_size: Option<String>,
     pub max_upload_bytes: Option<String>,
     pub originals_url: Option<String>,
+    pub catalog_url: Option<String>,
 }
 
 /// The file's shape (`--config FILE`, TOML). Unknown keys are an error, so typos surface.
@@ -70,6 +74,16 @@ struct FileConfig {
     quotas: stockroom_catalog::Quotas,
     #[serde(default)]
     originals: OriginalsSection,
+    #[serde(default)]
+    catalog: CatalogSection,
+}
+
+/// `[catalog]`: where members, licences and the ledger are kept.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CatalogSection {
+    /// `postgres://user:password@host:port/database`; unset, SQLite in the data directory.
+    url: Option<String>,
 }
 
 /// `[originals]`: where originals are kept.
@@ -210,6 +224,15 @@ impl Config {
             ),
             None => None,
         };
+        let catalog_url = overrides.catalog_url.or(from_file.catalog.url);
+        if let Some(url) = &catalog_url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            bail!(
+                "catalog.url {} is not a postgres:// URL (unset, the catalogue is SQLite in the data directory)",
+                stockroom_catalog::redacted(url)
+            );
+        }
         let config = Config {
             data_dir,
             segment_size,
@@ -228,6 +251,7 @@ impl Config {
             guard: from_file.guard,
             quotas: from_file.quotas,
             originals,
+            catalog_url,
         };
         config.validate()?;
         Ok(config)
@@ -286,9 +310,28 @@ impl Config {
         }
     }
 
-    /// Where the catalogue lives (members, licences, the download ledger).
+    /// Where the catalogue lives (members, licences, the download ledger) when it is
+    /// SQLite in the data directory.
     pub fn catalog_dir(&self) -> PathBuf {
         self.data_dir.join("catalog")
+    }
+
+    /// Opens the catalogue: PostgreSQL at `catalog.url`, or SQLite in the data directory.
+    pub fn open_catalog(&self) -> Result<stockroom_catalog::SqlCatalog> {
+        match &self.catalog_url {
+            Some(url) => stockroom_catalog::SqlCatalog::connect(url, self.catalog_options())
+                .with_context(|| {
+                    format!(
+                        "connecting to the catalogue at {}",
+                        stockroom_catalog::redacted(url)
+                    )
+                }),
+            None => {
+                let dir = self.catalog_dir();
+                stockroom_catalog::SqlCatalog::open(&dir, self.catalog_options())
+                    .with_context(|| format!("opening the catalogue in {}", dir.display()))
+            }
+        }
     }
 
     /// How to open the catalogue.
@@ -442,6 +485,7 @@ mod tests {
                 segment_size: Some("1GiB".into()),
                 max_upload_bytes: None,
                 originals_url: None,
+                catalog_url: None,
             },
         )?;
         assert_eq!(overridden.data_dir, PathBuf::from("/from/flag"));
@@ -467,6 +511,7 @@ mod tests {
                 segment_size: Some("1MiB".into()),
                 max_upload_bytes: Some("2MiB".into()),
                 originals_url: None,
+                catalog_url: None,
             },
         )
         .expect_err("upload larger than a segment");

@@ -53,6 +53,17 @@ struct Cli {
     #[arg(long, global = true, env = "STOCKROOM_ORIGINALS_URL")]
     originals_url: Option<String>,
 
+    /// Where the catalogue is kept: `postgres://user:password@host:port/database` (the
+    /// database must exist; its tables are made on first use); unset, SQLite in the data
+    /// directory.
+    #[arg(
+        long,
+        global = true,
+        env = "STOCKROOM_CATALOG_URL",
+        hide_env_values = true
+    )]
+    catalog_url: Option<String>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -265,6 +276,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         segment_size: cli.segment_size,
         max_upload_bytes: cli.max_upload_size,
         originals_url: cli.originals_url,
+        catalog_url: cli.catalog_url,
     };
     let interactive = std::io::stderr().is_terminal();
     match cli.command {

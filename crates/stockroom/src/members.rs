@@ -5,7 +5,7 @@ use std::io::Write;
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use stockroom_catalog::{MembershipChange, NewMember, SqlCatalog};
+use stockroom_catalog::{MembershipChange, NewMember};
 
 use crate::config::Config;
 use stockroom_vocab::{Role, Tier};
@@ -67,9 +67,7 @@ pub enum MembersCommand {
 }
 
 pub fn run(config: &Config, command: MembersCommand) -> Result<()> {
-    let dir = config.catalog_dir();
-    let catalog = SqlCatalog::open(&dir, config.catalog_options())
-        .with_context(|| format!("opening the catalogue in {}", dir.display()))?;
+    let catalog = config.open_catalog()?;
     let mut out = std::io::stdout().lock();
     match command {
         MembersCommand::Add {
@@ -161,9 +159,7 @@ pub struct DemoKeys {
 /// Creates the demo's members: registered, unlimited with two seats, an author and a
 /// moderator (anonymous needs no member).
 pub fn demo_members(config: &Config) -> Result<DemoKeys> {
-    let dir = config.catalog_dir();
-    let catalog = SqlCatalog::open(&dir, config.catalog_options())
-        .with_context(|| format!("opening the catalogue in {}", dir.display()))?;
+    let catalog = config.open_catalog()?;
     let add = |name: &str, roles: Vec<Role>, tier: Tier, seats: u32| {
         catalog
             .add_member(&NewMember {

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use stockroom_catalog::SqlCatalog;
 use stockroom_dupes::DupIndex;
 use stockroom_guard::Guard;
 use stockroom_index::SearchIndex;
@@ -34,8 +33,7 @@ pub fn platform(config: &Config, purpose: Purpose) -> Result<Platform> {
 
 /// [`platform`] reading `clock` (the one clock the server's other parts read too).
 pub fn platform_on(config: &Config, purpose: Purpose, clock: Arc<dyn Clock>) -> Result<Platform> {
-    let catalog = SqlCatalog::open(&config.catalog_dir(), config.catalog_options())
-        .with_context(|| format!("opening {}", config.catalog_dir().display()))?;
+    let catalog = config.open_catalog()?;
     let index_options = match purpose {
         Purpose::Serve | Purpose::Ingest => stockroom_index::Options::default(),
         Purpose::Reindex => stockroom_index::Options::bulk(),
