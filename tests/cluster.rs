@@ -685,3 +685,204 @@ fn postgres_restarted_during_a_stream_of_licences_loses_none_acknowledged_and_an
     }
     assert!(distinct.len() >= 20, "{} licences", distinct.len());
 }
+
+/// The catalogue of `data` opened in process, as `stockroom` opens it (no server running).
+fn embedded_catalogue(data: &Path) -> stockroom_catalog::SqlCatalog {
+    stockroom_catalog::SqlCatalog::open(
+        &data.join("catalog"),
+        stockroom_catalog::Options::default(),
+    )
+    .expect("the data directory's catalogue")
+}
+
+#[test]
+#[ignore = "cluster suite: needs PostgreSQL (tools/test.sh)"]
+fn migrate_moves_the_catalogue_to_postgres_and_back_with_10000_synthetic_assets_and_keys_still_work()
+ {
+    use stockroom_catalog::{Caller, Grant, NewAsset, NewMember, Principal};
+    use stockroom_vocab::{Collection, Role, Tier};
+    const SYNTHETIC: u64 = 10_000;
+    let url = common::postgres::database();
+    let data = tempfile::tempdir().expect("temp dir");
+    let configs = tempfile::tempdir().expect("temp dir");
+    let embedded = configs.path().join("embedded.toml");
+    let cluster = configs.path().join("cluster.toml");
+    let data_line = format!("data = {:?}\n", data.path().display().to_string());
+    std::fs::write(&embedded, &data_line).expect("config");
+    std::fs::write(&cluster, format!("{data_line}[catalog]\nurl = \"{url}\"\n")).expect("config");
+    let run = |config: &Path, args: &[&str]| {
+        let output = stockroom()
+            .arg("--config")
+            .arg(config)
+            .args(args)
+            .output()
+            .expect("stockroom");
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            text(&output.stderr)
+        );
+        text(&output.stdout)
+    };
+    let manifest = corpus_manifest();
+    run(
+        &embedded,
+        &["ingest", "--manifest", manifest.to_str().expect("path")],
+    );
+
+    // 10,000 synthetic assets beside the corpus's 12, 40 customers with 25 licences each, a
+    // takedown (a blocklist entry and an audit record) and a blocked member.
+    let (key, licence, customers) = {
+        let catalog = std::sync::Arc::new(embedded_catalogue(data.path()));
+        let created = |name: &str, roles: Vec<Role>, tier: Tier| {
+            let created = catalog
+                .add_member(&NewMember {
+                    name: name.into(),
+                    roles,
+                    tier,
+                    seats: 1,
+                })
+                .expect("member");
+            let principal = catalog.authenticate(&created.keys[0]).expect("key");
+            (created.keys[0].clone(), principal)
+        };
+        let (_, author) = created("Synthetic Author", vec![Role::Author], Tier::Registered);
+        let (_, moderator) = created("Mo", vec![Role::Moderator], Tier::Registered);
+        std::thread::scope(|scope| {
+            for part in 0..8u64 {
+                let (catalog, author) = (&catalog, &author);
+                scope.spawn(move || {
+                    for n in (part..SYNTHETIC).step_by(8) {
+                        catalog
+                            .add_asset(&NewAsset {
+                                id: AssetId::from_u64(1_000_000 + n),
+                                author_id: author.member_id.clone(),
+                                author_name: "Synthetic Author".into(),
+                                title: format!("synthetic asset {n}: a lighthouse at dusk"),
+                                collection: Collection::Free,
+                                editorial_only: n % 7 == 0,
+                                model_release: n % 3 == 0,
+                                property_release: n % 5 == 0,
+                                pending: n % 11 == 0,
+                            })
+                            .expect("synthetic asset");
+                    }
+                });
+            }
+        });
+        let customers: Vec<(String, Principal)> = (0..40)
+            .map(|n| {
+                created(
+                    &format!("Customer {n}"),
+                    vec![Role::Customer],
+                    Tier::Unlimited,
+                )
+            })
+            .collect();
+        let mut licence = None;
+        for (n, (_, who)) in customers.iter().enumerate() {
+            for step in 0..25u64 {
+                let asset = AssetId::from_u64(1_000_001 + (n as u64 * 25 + step) * 11 % SYNTHETIC);
+                if let Ok(Grant::New(granted)) = catalog.license(Caller::Member(who), asset) {
+                    licence.get_or_insert(granted);
+                }
+            }
+        }
+        catalog
+            .takedown(AssetId::from_u64(1_000_002), &moderator, "a notice", &[])
+            .expect("takedown");
+        catalog.block(&customers[39].1.member_id).expect("block");
+        (
+            customers[0].0.clone(),
+            licence.expect("a licence"),
+            customers
+                .iter()
+                .map(|(_, who)| who.clone())
+                .collect::<Vec<_>>(),
+        )
+    };
+    // What the embedded catalogue holds, read through the catalogue's own API.
+    let holdings = |catalog: &stockroom_catalog::SqlCatalog| {
+        let mut assets = catalog.asset_ids().expect("assets");
+        assets.sort();
+        let members = catalog.members().expect("members");
+        let licences: Vec<_> = customers
+            .iter()
+            .map(|who| catalog.licences(who).expect("licences"))
+            .collect();
+        let audit = catalog
+            .actions(&stockroom_catalog::AuditFilter::default(), 100)
+            .expect("audit");
+        (assets, members, licences, audit)
+    };
+    let before = holdings(&embedded_catalogue(data.path()));
+    assert_eq!(before.0.len() as u64, SYNTHETIC + 12);
+
+    let migrate = |from: &Path, to: &Path| -> serde_json::Value {
+        let out = run(
+            &embedded,
+            &[
+                "migrate",
+                "--from",
+                from.to_str().expect("path"),
+                "--to",
+                to.to_str().expect("path"),
+            ],
+        );
+        serde_json::from_str(out.trim()).expect("a JSON summary")
+    };
+    let out = migrate(&embedded, &cluster);
+    assert_eq!(out["catalogue"]["unequal"], serde_json::json!([]), "{out}");
+    let rows = out["catalogue"]["rows"].as_u64().expect("rows");
+    assert!(rows > SYNTHETIC + 1_000, "{out}");
+    // Run again, as after a cut-off run: the same rows, still equal.
+    let again = migrate(&embedded, &cluster);
+    assert_eq!(again["catalogue"]["rows"].as_u64(), Some(rows), "{again}");
+    assert_eq!(
+        again["catalogue"]["unequal"],
+        serde_json::json!([]),
+        "{again}"
+    );
+
+    // A node on PostgreSQL: the old key works, and its licence is there, verifiable.
+    let (server, address) = serve(|command| {
+        command.arg("--config").arg(&cluster);
+    });
+    let auth = format!("Bearer {key}");
+    let (status, _, body) = http(
+        &address,
+        "GET",
+        &format!("/v1/licenses/{}", licence.id),
+        &[("Authorization", &auth)],
+    );
+    assert_eq!(status, 200, "{}", text(&body));
+    let shown: serde_json::Value = serde_json::from_slice(&body).expect("licence");
+    assert_eq!(
+        shown["verification_code"],
+        licence.verification_code.as_str()
+    );
+    drop(server);
+
+    // And back into a fresh SQLite catalogue in the data directory.
+    std::fs::rename(
+        data.path().join("catalog"),
+        data.path().join("catalog.before"),
+    )
+    .expect("setting the embedded catalogue aside");
+    let back = migrate(&cluster, &embedded);
+    assert_eq!(back["catalogue"]["rows"].as_u64(), Some(rows), "{back}");
+    assert_eq!(
+        back["catalogue"]["unequal"],
+        serde_json::json!([]),
+        "{back}"
+    );
+    let returned = embedded_catalogue(data.path());
+    assert!(
+        holdings(&returned) == before,
+        "the round trip changed the catalogue"
+    );
+    assert_eq!(
+        returned.authenticate(&key).expect("the old key").member_id,
+        customers[0].member_id
+    );
+}

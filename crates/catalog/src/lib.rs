@@ -30,6 +30,7 @@
 
 mod assets;
 mod backend;
+mod copy;
 mod db;
 mod error;
 mod licences;
@@ -54,6 +55,7 @@ use stockroom_vocab::{Clock, SystemClock};
 
 pub use assets::{AssetRecord, NewAsset, PurgeEvent, Withdrawal};
 pub use backend::Catalog;
+pub use copy::TableCopy;
 pub use error::{CatalogError, ErrorClass, Result};
 pub use licences::{Caller, Grant, Holder, Licence, LicenceCheck, Licensing, MAX_CLIENT_CHARS};
 pub use members::{Created, Member, NewMember, Principal, Seat};

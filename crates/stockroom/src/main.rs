@@ -133,17 +133,20 @@ enum Command {
     Verify,
     /// Rewrite live records into fresh segments and reclaim the rest.
     Compact,
-    /// Copy every original from where one configuration keeps them to where another does
-    /// (the data directory's blob store, or `originals.url` in object storage); resumable,
-    /// each copy checked against its blake3. Not while a server runs.
+    /// Copy the catalogue and the originals from where one configuration keeps them to
+    /// where another does (the data directory's SQLite or `catalog.url` in PostgreSQL; the
+    /// data directory's blob store or `originals.url` in object storage); resumable, each
+    /// original checked against its blake3, each table compared at the end. Not while a
+    /// server runs.
     Migrate {
-        /// The configuration the originals are kept under now.
+        /// The configuration the catalogue and originals are kept under now.
         #[arg(long)]
         from: PathBuf,
         /// The configuration to keep them under.
         #[arg(long)]
         to: PathBuf,
-        /// Delete each original from the old place once the new one holds it.
+        /// Delete each original from the old place once the new one holds it (the old
+        /// catalogue is left as it was).
         #[arg(long)]
         delete_source: bool,
     },
@@ -346,7 +349,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let from = Config::load(Some(&from), Overrides::default())?;
             let to = Config::load(Some(&to), Overrides::default())?;
-            migrate::originals(&from, &to, delete_source, interactive)
+            migrate::run(&from, &to, delete_source, interactive)
         }
         Command::Members { command } => {
             let config = Config::load(cli.config.as_deref(), overrides)?;

@@ -1,16 +1,20 @@
-//! `stockroom migrate --from A.toml --to B.toml [--delete-source]`: moves originals between
-//! the two places a configuration can keep them (the data directory's blob store, or
-//! `originals.url` in object storage), for a platform going to the cluster shape and back.
+//! `stockroom migrate --from A.toml --to B.toml [--delete-source]`: moves a platform between
+//! the embedded shape and the cluster shape, either way: the catalogue between the data
+//! directory's SQLite and `catalog.url` in PostgreSQL, the originals between the data
+//! directory's blob store and `originals.url` in object storage (whichever of the two the
+//! configurations keep in different places).
 //!
-//! Resumable: an original the destination already holds with the same blake3 is skipped,
-//! so a run cut off (or run twice) goes on where it stopped. Each original is checked
-//! against its blake3 before it is written, and the destination's listing is checked
-//! against the source's at the end. The source is left as it was unless
-//! `--delete-source`, which deletes each original only once the destination holds it.
+//! The catalogue is copied table by table as upserts ([`SqlCatalog::copy_to`]), with its
+//! key-hashing secret (API keys keep working), and each table is compared, row count and
+//! content hash, at the end. Originals: one the destination already holds with the same
+//! blake3 is skipped, each is checked against its blake3 before it is written, and the
+//! destination's listing is checked against the source's at the end. Both are resumable: a
+//! run cut off (or run twice) goes on where it stopped. The source is left as it was unless
+//! `--delete-source`, which deletes each original only once the destination holds it (the
+//! source catalogue is never deleted).
 //!
-//! Both configurations must name the same data directory: the catalogue, the indexes and
-//! the previews stay where they are (the catalogue on PostgreSQL is the part of issue 21
-//! still to come; moving it will be this command's job too).
+//! Both configurations must name the same data directory: the indexes and the previews
+//! are the node's own and stay where they are.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -22,23 +26,73 @@ use serde_json::json;
 
 use crate::config::Config;
 
-/// Copies every original of `from`'s storage to `to`'s.
-pub fn originals(
-    from: &Config,
-    to: &Config,
-    delete_source: bool,
-    interactive: bool,
-) -> Result<ExitCode> {
+/// Moves what `from` and `to` keep in different places: the catalogue, then the originals.
+pub fn run(from: &Config, to: &Config, delete_source: bool, interactive: bool) -> Result<ExitCode> {
     if from.data_dir != to.data_dir {
         bail!(
-            "the two configurations name different data directories ({} and {}): migrate moves originals within one; the catalogue stays where it is",
+            "the two configurations name different data directories ({} and {}): migrate moves the catalogue and originals for one; the indexes and previews stay in it",
             from.data_dir.display(),
             to.data_dir.display()
         );
     }
-    if from.originals == to.originals {
-        bail!("both configurations keep originals in the same place: nothing to move");
+    let (catalogue, originals) = (
+        from.catalog_url != to.catalog_url,
+        from.originals != to.originals,
+    );
+    if !catalogue && !originals {
+        bail!(
+            "both configurations keep the catalogue and the originals in the same places: nothing to move"
+        );
     }
+    if catalogue {
+        self::catalogue(from, to, interactive)?;
+    }
+    if originals {
+        self::originals(from, to, delete_source, interactive)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Copies `from`'s catalogue into `to`'s; prints each table's rows and whether they are
+/// equal on both sides.
+fn catalogue(from: &Config, to: &Config, interactive: bool) -> Result<()> {
+    // The blob store's lock keeps a server or an ingest of this data directory from
+    // writing meanwhile.
+    let _blobs = from.open_blobs()?;
+    let source = from.open_catalog().context("the source (--from)")?;
+    let destination = to.open_catalog().context("the destination (--to)")?;
+    let bar = crate::progress::bar("catalogue", source.rows_to_copy()?, interactive);
+    let tables = source
+        .copy_to(&destination, &mut |rows| bar.inc(rows))
+        .context("copying the catalogue")?;
+    bar.finish_and_clear();
+    let unequal: Vec<&str> = tables
+        .iter()
+        .filter(|table| !table.equal)
+        .map(|table| table.table)
+        .collect();
+    writeln!(
+        std::io::stdout().lock(),
+        "{}",
+        json!({
+            "catalogue": {
+                "tables": tables,
+                "rows": tables.iter().map(|table| table.rows).sum::<u64>(),
+                "unequal": unequal,
+            }
+        })
+    )?;
+    if !unequal.is_empty() {
+        bail!(
+            "the destination's {} differ from the source's after the copy",
+            unequal.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Copies every original of `from`'s storage to `to`'s.
+fn originals(from: &Config, to: &Config, delete_source: bool, interactive: bool) -> Result<()> {
     // The blob store's lock keeps a server or an ingest from writing meanwhile.
     let blobs = Arc::new(from.open_blobs()?);
     let source = crate::open::originals(from, &blobs).context("the source (--from)")?;
@@ -106,5 +160,5 @@ pub fn originals(
             lost.len()
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
