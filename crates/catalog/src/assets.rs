@@ -108,7 +108,7 @@ impl SqlCatalog {
         }
         let asset = asset.clone();
         let now = self.now();
-        self.writer.write(move |db| {
+        self.write(move |db| {
             let id = asset.id.to_string();
             if asset_status(db, &id)?.is_some() {
                 return Err(CatalogError::Exists(id));
@@ -320,7 +320,7 @@ impl SqlCatalog {
     pub fn mark_restyled(&self, ids: &[AssetId]) -> Result<()> {
         let ids: Vec<String> = ids.iter().map(AssetId::to_string).collect();
         let now = self.now();
-        self.writer.write(move |db| {
+        self.write(move |db| {
             for id in &ids {
                 event(db, now, "purge", id, "restyled")?;
             }
@@ -372,7 +372,7 @@ impl SqlCatalog {
         change: impl FnOnce(&Db<'_>, &str, AssetStatus) -> Result<R> + Send + 'static,
     ) -> Result<R> {
         let (id, from) = (id.to_string(), from.to_vec());
-        self.writer.write(move |db| {
+        self.write(move |db| {
             let status = asset_status(db, &id)?.ok_or_else(|| not_found(&id))?;
             if !from.contains(&status) {
                 return Err(match status {

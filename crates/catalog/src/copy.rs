@@ -198,7 +198,7 @@ impl SqlCatalog {
         for table in TABLES {
             self.copy_table(table, destination, progress)?;
         }
-        destination.writer.write(|db| {
+        destination.write(|db| {
             if db.engine() == Engine::Postgres {
                 for table in TABLES.iter().filter(|table| table.identity) {
                     db.batch(&format!(
@@ -261,7 +261,7 @@ impl SqlCatalog {
             }
             Readers::Postgres(_) => {
                 let secret = secret.to_vec();
-                self.writer.write(move |db| {
+                self.write(move |db| {
                     db.execute(
                         "UPDATE settings SET value = ?1 WHERE name = 'key-secret'",
                         crate::db::params![secret],
@@ -304,7 +304,7 @@ impl SqlCatalog {
             after = cursor;
             let count = rows.len() as u64;
             let insert = insert.clone();
-            destination.writer.write(move |db| {
+            destination.write(move |db| {
                 let mut statement = db.prepare_cached(&insert)?;
                 for row in &rows {
                     let params: Vec<&dyn ToSql> = row.iter().map(|v| v as &dyn ToSql).collect();

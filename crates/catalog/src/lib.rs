@@ -96,7 +96,7 @@ impl Default for Options {
 
 /// The catalogue database: SQLite in a data dir, or PostgreSQL at a URL.
 pub struct SqlCatalog {
-    writer: writer::Writer,
+    writer: writer::Writers,
     /// The member-change counter as [`SqlCatalog::sync_member_changes`] last read it.
     member_changes_seen: std::sync::atomic::AtomicI64,
     readers: Readers,
@@ -150,8 +150,10 @@ impl writer::Session for SqliteWriting {
         db::Db::Sqlite(&self.0)
     }
 
-    fn begin(&self) -> &'static str {
-        "BEGIN IMMEDIATE"
+    /// One writing transaction at a time: SQLite's own lock is everyone's.
+    fn begin(&self, _: &[writer::Lock]) -> Result<()> {
+        self.0.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(())
     }
 }
 
@@ -179,7 +181,7 @@ impl SqlCatalog {
             path,
         };
         Self::with(
-            writer::Writer::spawn(SqliteWriting(write)),
+            writer::Writers::new(vec![writer::Writer::spawn(SqliteWriting(write))]),
             readers,
             secret,
             options,
@@ -195,12 +197,19 @@ impl SqlCatalog {
         let session = pg::connect(&config)?;
         let secret = pg::migrate(&session)?;
         let readers = Readers::Postgres(pg::Pool::new(config.clone()));
-        let writer = writer::Writer::spawn(pg::Writing::new(config, session));
-        Self::with(writer, readers, secret, options)
+        let mut lanes = vec![writer::Writer::spawn(pg::Writing::new(
+            config.clone(),
+            Some(session),
+        ))];
+        // The others connect on their first batch.
+        lanes.extend(
+            (1..pg::WRITERS).map(|_| writer::Writer::spawn(pg::Writing::new(config.clone(), None))),
+        );
+        Self::with(writer::Writers::new(lanes), readers, secret, options)
     }
 
     fn with(
-        writer: writer::Writer,
+        writer: writer::Writers,
         readers: Readers,
         secret: [u8; 32],
         options: Options,
@@ -240,6 +249,15 @@ impl SqlCatalog {
 
     fn now(&self) -> i64 {
         self.clock.now()
+    }
+
+    /// Runs `op` inside a durable write, alone with every other write (on PostgreSQL, of
+    /// every node).
+    fn write<R: Send + 'static>(
+        &self,
+        op: impl FnOnce(&db::Db<'_>) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        self.writer.write(writer::Lock::All, op)
     }
 }
 

@@ -16,6 +16,7 @@ use crate::network::Network;
 use crate::terms::{
     self, AssetTerms, Attribution, Downloader, LicenceType, MemberStatus, Quotas, Site, Tier, Usage,
 };
+use crate::writer::Lock;
 use crate::{SqlCatalog, hex, random_id};
 
 /// Who asks for a download.
@@ -211,11 +212,19 @@ impl SqlCatalog {
         }
         let (site, now, quotas) = (self.site.clone(), self.now(), self.quotas);
         let asset_id = id.to_string();
-        let who = match caller {
-            Caller::Anonymous(network) => Err(network.clone()),
-            Caller::Member(principal) => Ok(principal.seat_id.clone()),
+        let (who, lock) = match caller {
+            Caller::Anonymous(network) => (
+                Err(network.clone()),
+                Lock::Network(network.as_str().to_string()),
+            ),
+            Caller::Member(principal) => (
+                Ok(principal.seat_id.clone()),
+                // A seat belongs to one member for good: the lock is the right one even
+                // if the principal is a moment old.
+                Lock::Member(principal.member_id.clone()),
+            ),
         };
-        self.writer.write(move |db| {
+        self.writer.write(lock, move |db| {
             let asset = asset_for_licence(db, &asset_id)?;
             let download = Download {
                 asset: id,

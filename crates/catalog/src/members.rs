@@ -250,7 +250,7 @@ impl SqlCatalog {
             new.tier,
             self.now(),
         );
-        self.writer.write(move |db| {
+        self.write(move |db| {
             db.execute(
                 "INSERT INTO members (id, name, roles, tier, status, created_at)
                  VALUES (?1, ?2, ?3, ?4, 'active', ?5)",
@@ -437,7 +437,7 @@ impl SqlCatalog {
         id: String,
         change: impl FnOnce(&Db<'_>, &str) -> Result<R> + Send + 'static,
     ) -> Result<R> {
-        let result = self.writer.write(move |db| {
+        let result = self.write(move |db| {
             let exists: Option<i64> = db
                 .query_row("SELECT 1 FROM members WHERE id = ?1", params![&id], |row| {
                     row.get(0)

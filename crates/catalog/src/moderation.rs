@@ -214,7 +214,7 @@ impl SqlCatalog {
             })
             .collect();
         let (now, by) = (self.now(), moderator.member_id.clone());
-        self.writer.write(move |db| {
+        self.write(move |db| {
             let reason = format!("imported list {source:?}, {} hashes", blocks.len());
             let ids = add_blocks(db, now, &blocks, &source, None, &reason, &by)?;
             record(db, now, &by, "import", &source, &reason)?;
@@ -232,7 +232,7 @@ impl SqlCatalog {
             ));
         }
         let (now, by) = (self.now(), moderator.member_id.clone());
-        self.writer.write(move |db| {
+        self.write(move |db| {
             let found: Option<Option<i64>> = db
                 .query_row(
                     "SELECT lifted_at FROM blocklist WHERE id = ?1",
@@ -279,8 +279,7 @@ impl SqlCatalog {
     ) -> Result<()> {
         let (now, by) = (self.now(), moderator.member_id.clone());
         let (action, target, reason) = (action.to_string(), target.to_string(), reason.to_string());
-        self.writer
-            .write(move |db| record(db, now, &by, &action, &target, &reason))
+        self.write(move |db| record(db, now, &by, &action, &target, &reason))
     }
 
     /// The newest audit entry's number (0 for none): it moves with every takedown, lift

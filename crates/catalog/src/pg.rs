@@ -2,12 +2,16 @@
 //! SQLite ([`crate::db`]), its own schema and migrations, a small pool of reading
 //! connections, and one writing connection per process running the group commit.
 //!
-//! Writes from every node are decided one batch at a time, as SQLite decides them: a
-//! batch's transaction first takes one advisory lock, so a licence's quota count and its
-//! insert see every licence committed before, from any node, and the hard quota holds
-//! exactly (READ COMMITTED reads each statement's data after the lock is held). Deadlocks
-//! cannot happen with one lock; group commit keeps batches large when nodes contend.
-//! Readers never take it.
+//! Writes are decided as SQLite decides them, one at a time, where it matters: a batch's
+//! transaction first takes advisory locks for what its writes must be alone with
+//! ([`crate::writer::Lock`]): a shared hold on the catalogue and one lock per member or
+//! network whose licences it records, or the catalogue exclusively for any other write. So
+//! a licence's quota count and its insert see every licence of that member committed
+//! before, from any node, and the hard quota holds exactly (READ COMMITTED reads each
+//! statement's data after the locks are held), while different members' licences are
+//! recorded in parallel by the [`WRITERS`] writers of every node. Every batch takes its
+//! locks in one order (the catalogue's first, then members' and networks' sorted), so
+//! batches never deadlock. Readers take none.
 
 use std::str::FromStr;
 use std::sync::{Mutex, MutexGuard};
@@ -20,6 +24,11 @@ use crate::error::{CatalogError, Result};
 const WRITE_LOCK: i64 = 0x73746f636b726f6f;
 /// The advisory lock migrations hold, so that nodes starting together migrate once.
 const MIGRATE_LOCK: i64 = WRITE_LOCK + 1;
+/// Writer connections (each with its own group commit) per process.
+pub(crate) const WRITERS: usize = 8;
+/// The first key of the two-key advisory locks of members and networks (a key space apart
+/// from the one-key locks above).
+const MEMBER_LOCKS: i32 = 0x5352;
 /// Idle reading connections kept for the next read.
 const MAX_IDLE: usize = 16;
 /// How long to wait for the server before a call answers 503.
@@ -124,12 +133,34 @@ pub(crate) struct Writing {
 }
 
 impl Writing {
-    pub(crate) fn new(config: postgres::Config, session: PgSession) -> Writing {
-        Writing {
-            config,
-            session: Some(session),
-        }
+    pub(crate) fn new(config: postgres::Config, session: Option<PgSession>) -> Writing {
+        Writing { config, session }
     }
+}
+
+/// The statements that start a batch holding `locks` (sorted, without repeats), in one
+/// round trip.
+fn begin(locks: &[crate::writer::Lock]) -> String {
+    use crate::writer::Lock;
+    if locks.contains(&Lock::All) {
+        return format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK});");
+    }
+    let mut keys: Vec<i32> = locks
+        .iter()
+        .map(|lock| {
+            let hash = blake3::hash(format!("{lock:?}").as_bytes());
+            i32::from_le_bytes(hash.as_bytes()[..4].try_into().expect("4 bytes"))
+        })
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let mut sql = format!("BEGIN; SELECT pg_advisory_xact_lock_shared({WRITE_LOCK});");
+    for key in keys {
+        sql.push_str(&format!(
+            " SELECT pg_advisory_xact_lock({MEMBER_LOCKS}, {key});"
+        ));
+    }
+    sql
 }
 
 impl crate::writer::Session for Writing {
@@ -145,10 +176,8 @@ impl crate::writer::Session for Writing {
         Db::Postgres(self.session.as_ref().expect("ready() made a session"))
     }
 
-    fn begin(&self) -> &'static str {
-        const BEGIN: &str = "BEGIN; SELECT pg_advisory_xact_lock(8319396884455255919)";
-        const _: () = assert!(WRITE_LOCK == 8319396884455255919);
-        BEGIN
+    fn begin(&self, locks: &[crate::writer::Lock]) -> Result<()> {
+        self.db().batch(&begin(locks))
     }
 }
 
@@ -331,7 +360,28 @@ fn migrate_locked(session: &PgSession) -> Result<[u8; 32]> {
 
 #[cfg(test)]
 mod tests {
-    use super::redacted;
+    use super::{begin, redacted};
+    use crate::writer::Lock;
+
+    #[test]
+    fn a_batch_locks_everything_or_its_members_in_one_order() {
+        assert_eq!(
+            begin(&[Lock::Member("m1".into()), Lock::All]),
+            format!(
+                "BEGIN; SELECT pg_advisory_xact_lock({});",
+                super::WRITE_LOCK
+            )
+        );
+        let one = begin(&[Lock::Member("m1".into()), Lock::Network("n".into())]);
+        let other = begin(&[Lock::Network("n".into()), Lock::Member("m1".into())]);
+        assert_eq!(one, other);
+        assert!(one.contains("pg_advisory_xact_lock_shared"), "{one}");
+        assert_eq!(
+            one.matches("pg_advisory_xact_lock(21330,").count(),
+            2,
+            "{one}"
+        );
+    }
 
     #[test]
     fn passwords_stay_out_of_messages() {
