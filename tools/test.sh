@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The test command: installs what the build needs (cmake and nasm, for the bundled
 # libjpeg-turbo) and what the tests run beside the server (Debian's varnish, the caching
-# proxy of tests/server.rs; Chromium and chromedriver for tests/console.rs; Garage for
-# tests/cluster.rs) if missing, then runs every test in the workspace, the cluster suite,
-# and then the
+# proxy of tests/server.rs; Chromium and chromedriver for tests/console.rs; PostgreSQL's
+# server, which the catalogue tests and the cluster suite start in temporary directories;
+# Garage for tests/cluster.rs) if missing, then runs every test in the workspace, the
+# cluster suite, and then the
 # API fuzzer (tools/api-fuzz.sh: schemathesis against the server, 30 s for each of five
 # roles, a fixed seed; set API_FUZZ_SECONDS=0 to skip it while iterating).
 set -euo pipefail
@@ -24,6 +25,16 @@ if ! [ -x /usr/bin/chromium ] || ! [ -x /usr/bin/chromedriver ]; then
     echo "chromium is not installed: the console's browser test will be skipped (sudo apt-get install chromium chromium-driver)" >&2
   fi
 fi
+# PostgreSQL: every catalogue test runs on it too (crates/catalog/tests/terms.rs), against a
+# throwaway cluster the tests make with its initdb (tests/common or the catalogue's
+# tests/support/postgres.rs); the package's own cluster is not used.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  else
+    echo "PostgreSQL is not installed: the catalogue's tests on it will fail (sudo apt-get install postgresql)" >&2
+  fi
+fi
 # Garage, the S3 server of the cluster suite (tests/cluster.rs): built from crates.io once
 # per machine and reused; with only the SQLite metadata engine (no LMDB, K2V or metrics,
 # which the tests do not use), a smaller build than the default.
@@ -32,7 +43,8 @@ if ! command -v garage >/dev/null && ! [ -x "$HOME/.cargo/bin/garage" ]; then
   cargo install garage --locked --quiet --no-default-features --features bundled-libs,sqlite
 fi
 cargo test --workspace "$@"
-# The cluster suite: real Garage on loopback, started by the tests themselves.
+# The cluster suite: real Garage and PostgreSQL on loopback, started by the tests
+# themselves.
 cargo test -p stockroom --test cluster "$@" -- --ignored
 seconds=${API_FUZZ_SECONDS:-30}
 if [ "$seconds" -gt 0 ]; then
