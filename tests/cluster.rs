@@ -818,6 +818,28 @@ fn migrate_moves_the_catalogue_to_postgres_and_back_with_10000_synthetic_assets_
     let before = holdings(&embedded_catalogue(data.path()));
     assert_eq!(before.0.len() as u64, SYNTHETIC + 12);
 
+    // What verify finds, on either side: the stores sound, and the synthetic assets (rows
+    // made without originals) named as missing, the same ones.
+    let verify = |config: &Path| {
+        let output = stockroom()
+            .arg("--config")
+            .arg(config)
+            .arg("verify")
+            .output()
+            .expect("verify");
+        let out = text(&output.stdout);
+        let missing: Vec<String> = out
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .find_map(|line| line.get("missing").cloned())
+            .and_then(|missing| serde_json::from_value(missing).ok())
+            .unwrap_or_else(|| panic!("no missing line: {out}"));
+        assert_eq!(output.status.code(), Some(1), "{out}");
+        assert!(out.contains(r#""problems":0"#), "{out}");
+        missing
+    };
+    let missing = verify(&embedded);
+    assert!(missing.len() as u64 > SYNTHETIC / 2, "{}", missing.len());
     let migrate = |from: &Path, to: &Path| -> serde_json::Value {
         let out = run(
             &embedded,
@@ -844,6 +866,7 @@ fn migrate_moves_the_catalogue_to_postgres_and_back_with_10000_synthetic_assets_
         "{again}"
     );
 
+    assert_eq!(verify(&cluster), missing);
     // A node on PostgreSQL: the old key works, and its licence is there, verifiable.
     let (server, address) = serve(|command| {
         command.arg("--config").arg(&cluster);
@@ -876,6 +899,7 @@ fn migrate_moves_the_catalogue_to_postgres_and_back_with_10000_synthetic_assets_
         serde_json::json!([]),
         "{back}"
     );
+    assert_eq!(verify(&embedded), missing);
     let returned = embedded_catalogue(data.path());
     assert!(
         holdings(&returned) == before,
