@@ -910,3 +910,131 @@ fn migrate_moves_the_catalogue_to_postgres_and_back_with_10000_synthetic_assets_
         customers[0].member_id
     );
 }
+
+#[test]
+#[ignore = "cluster suite: needs PostgreSQL and Redis (tools/test.sh)"]
+fn two_nodes_share_a_members_rate_limit_through_redis_and_each_limits_alone_while_it_is_down() {
+    let mut redis = common::redis::Redis::start();
+    let url = common::postgres::database();
+    let configs = tempfile::tempdir().expect("temp dir");
+    let config = configs.path().join("node.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[catalog]\nurl = \"{url}\"\n[guard]\nredis_url = \"{}\"\nsearch = {{ requests = 6, window_secs = 600 }}\n",
+            redis.url()
+        ),
+    )
+    .expect("config");
+    let (data_a, data_b) = (
+        tempfile::tempdir().expect("temp dir"),
+        tempfile::tempdir().expect("temp dir"),
+    );
+    let add = stockroom()
+        .arg("--config")
+        .arg(&config)
+        .arg("--data")
+        .arg(data_a.path())
+        .args([
+            "members",
+            "add",
+            "--name",
+            "Cy",
+            "--role",
+            "customer",
+            "--tier",
+            "registered",
+        ])
+        .output()
+        .expect("members add");
+    assert!(add.status.success(), "{}", text(&add.stderr));
+    let member: serde_json::Value = serde_json::from_slice(&add.stdout).expect("JSON");
+    let auth = format!("Bearer {}", member["keys"][0].as_str().expect("key"));
+    // Two nodes, each with its own data directory, one catalogue and one Redis.
+    let node = |data: &Path| {
+        serve(|command| {
+            command.arg("--config").arg(&config).arg("--data").arg(data);
+        })
+    };
+    let ((_a, a), (_b, b)) = (node(data_a.path()), node(data_b.path()));
+    let search = |address: &str| {
+        http(
+            address,
+            "GET",
+            "/v1/search?q=sea",
+            &[("Authorization", &auth)],
+        )
+        .0
+    };
+    // Alternating, the member gets six searches in all, not six per node.
+    let statuses: Vec<u16> = (0..12)
+        .map(|n| search(if n % 2 == 0 { &a } else { &b }))
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|&&status| status == 200).count(),
+        6,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses[6..].iter().all(|&status| status == 429),
+        "{statuses:?}"
+    );
+    let gauge = |address: &str| {
+        let (_, _, body) = http(address, "GET", "/metrics", &[]);
+        text(&body)
+            .lines()
+            .find(|line| line.starts_with("stockroom_guard_shared_up "))
+            .map(str::to_string)
+            .unwrap_or_default()
+    };
+    assert_eq!(gauge(&a), "stockroom_guard_shared_up 1");
+
+    // Redis away: each node limits on its own, from what it saw itself (node A saw six of
+    // the member's searches, so it is at the limit too), answers without waiting on Redis,
+    // and says so. A member it has not seen gets the whole limit from it.
+    redis.kill();
+    let started = std::time::Instant::now();
+    assert_eq!(search(&a), 429);
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    assert_eq!(gauge(&a), "stockroom_guard_shared_up 0");
+    let (status, _, ready) = http(&a, "GET", "/readyz", &[]);
+    assert_eq!(status, 200);
+    assert!(
+        text(&ready).contains("redis is unreachable"),
+        "{}",
+        text(&ready)
+    );
+    let add = stockroom()
+        .arg("--config")
+        .arg(&config)
+        .arg("--data")
+        .arg(data_a.path())
+        .args([
+            "members",
+            "add",
+            "--name",
+            "Di",
+            "--role",
+            "customer",
+            "--tier",
+            "registered",
+        ])
+        .output()
+        .expect("members add");
+    let member: serde_json::Value = serde_json::from_slice(&add.stdout).expect("JSON");
+    let other = format!("Bearer {}", member["keys"][0].as_str().expect("key"));
+    let alone: Vec<u16> = (0..8)
+        .map(|_| http(&a, "GET", "/v1/search?q=sea", &[("Authorization", &other)]).0)
+        .collect();
+    assert_eq!(
+        alone.iter().filter(|&&status| status == 200).count(),
+        6,
+        "{alone:?}"
+    );
+
+    // Back: shared again once a node tries it (at most a second later).
+    redis.resume();
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
+    search(&a);
+    assert_eq!(gauge(&a), "stockroom_guard_shared_up 1");
+}

@@ -3,7 +3,7 @@
 # libjpeg-turbo) and what the tests run beside the server (Debian's varnish, the caching
 # proxy of tests/server.rs; Chromium and chromedriver for tests/console.rs; PostgreSQL's
 # server, which the catalogue tests and the cluster suite start in temporary directories;
-# Garage for tests/cluster.rs) if missing, then runs every test in the workspace, the
+# redis-server; Garage for tests/cluster.rs) if missing, then runs every test in the workspace, the
 # cluster suite, and then the
 # API fuzzer (tools/api-fuzz.sh: schemathesis against the server, 30 s for each of five
 # roles, a fixed seed; set API_FUZZ_SECONDS=0 to skip it while iterating).
@@ -33,6 +33,15 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb 
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
   else
     echo "PostgreSQL is not installed: the catalogue's tests on it will fail (sudo apt-get install postgresql)" >&2
+  fi
+fi
+# Redis: the shared rate limits' tests (crates/redis/tests, tests/cluster.rs) start their own
+# redis-server on a free port.
+if ! command -v redis-server >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+  else
+    echo "redis-server is not installed: the shared rate-limit tests will fail (sudo apt-get install redis-server)" >&2
   fi
 fi
 # Garage, the S3 server of the cluster suite (tests/cluster.rs): built from crates.io once

@@ -6,6 +6,8 @@
 pub mod garage;
 #[path = "../../crates/catalog/tests/support/postgres.rs"]
 pub mod postgres;
+#[path = "../../crates/redis/tests/support/redis.rs"]
+pub mod redis;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,6 +23,7 @@ pub fn stockroom() -> Command {
         "STOCKROOM_KEY",
         "STOCKROOM_ORIGINALS_URL",
         "STOCKROOM_CATALOG_URL",
+        "STOCKROOM_REDIS_URL",
     ] {
         command.env_remove(variable);
     }

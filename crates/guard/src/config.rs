@@ -57,6 +57,9 @@ pub struct GuardConfig {
     pub idle_secs: u64,
     /// How often the server writes the state to disk (and drops idle entries).
     pub snapshot_secs: u64,
+    /// The cluster shape: the Redis whose rate limits every node shares
+    /// (`redis://host:port/db`); unset, each node limits on its own.
+    pub redis_url: Option<String>,
 }
 
 impl Default for GuardConfig {
@@ -76,6 +79,7 @@ impl Default for GuardConfig {
             max_subjects: 200_000,
             idle_secs: 2 * 86_400,
             snapshot_secs: 60,
+            redis_url: None,
         }
     }
 }

@@ -49,6 +49,13 @@ pub trait FairUse: Send + Sync + std::fmt::Debug {
     fn enabled(&self) -> bool {
         self.config().enabled
     }
+
+    /// For state kept in a shared store: whether it answers now (`false`: this node is on
+    /// its own state until it does). `None` for state kept in process. A guard with shared
+    /// state blocks on a round trip in [`FairUse::admit`].
+    fn shared(&self) -> Option<bool> {
+        None
+    }
 }
 
 impl Pacer for Stream {

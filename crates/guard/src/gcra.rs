@@ -39,25 +39,47 @@ pub(crate) fn decide(
     now: u64,
     policy: &'static str,
 ) -> Limit {
-    let quota = rate.requests.saturating_mul(scale.max(1)).max(1);
-    let window = u64::from(rate.window_secs.max(1)) * SECOND;
-    let interval = (window / u64::from(quota)).max(1);
-    let start = (*tat).max(now);
-    let next = start + interval;
+    let (interval, window) = cell(rate, scale);
+    let next = (*tat).max(now) + interval;
     // Allowed while the bucket (next - now) holds no more than a window.
     let allowed = next - now <= window;
-    let secs = |micros: u64| micros.div_ceil(SECOND).min(u64::from(u32::MAX)) as u32;
     if allowed {
         *tat = next;
     }
-    let level = (*tat).max(now) - now;
+    answer(rate, scale, now, *tat, allowed, policy)
+}
+
+/// A policy's emission interval and window, microseconds, at `scale` (seats): what a
+/// shared store needs to decide a request the way [`decide`] does.
+pub fn cell(rate: Rate, scale: u32) -> (u64, u64) {
+    let quota = rate.requests.saturating_mul(scale.max(1)).max(1);
+    let window = u64::from(rate.window_secs.max(1)) * SECOND;
+    ((window / u64::from(quota)).max(1), window)
+}
+
+/// The answer to a request decided elsewhere (a shared store): `allowed` or not, with the
+/// theoretical arrival time `tat` as it is after the decision.
+pub fn answer(
+    rate: Rate,
+    scale: u32,
+    now: u64,
+    tat: u64,
+    allowed: bool,
+    policy: &'static str,
+) -> Limit {
+    let quota = rate.requests.saturating_mul(scale.max(1)).max(1);
+    let (interval, window) = cell(rate, scale);
+    let secs = |micros: u64| micros.div_ceil(SECOND).min(u64::from(u32::MAX)) as u32;
+    let level = tat.max(now) - now;
+    // A refused request would have ended a window and an interval past now.
+    let next = tat.max(now) + interval;
     Limit {
         policy,
         quota,
         window_secs: rate.window_secs,
         remaining: ((window - level.min(window)) / interval).min(u64::from(quota)) as u32,
         reset_secs: secs(level),
-        retry_after_secs: (!allowed).then(|| secs(next - now - window).max(1)),
+        retry_after_secs: (!allowed).then(|| secs(next.saturating_sub(now + window)).max(1)),
     }
 }
 

@@ -48,7 +48,7 @@ use serde::{Deserialize, Serialize};
 
 pub use config::{GuardConfig, LoginConfig, Rate, StockpilingConfig, Weights};
 pub use fair_use::{FairUse, Pacer};
-pub use gcra::Limit;
+pub use gcra::{Limit, answer as gcra_answer, cell as gcra_cell};
 pub use pace::Stream;
 pub use stockpiling::Download;
 
@@ -362,7 +362,9 @@ impl Guard {
         work(entry)
     }
 
-    fn rate(&self, subject: &Subject, policy: Policy) -> Option<config::Rate> {
+    /// The rate `policy` allows `subject` (before seats scale it); `None` when it does not
+    /// limit such subjects.
+    pub fn rate(&self, subject: &Subject, policy: Policy) -> Option<config::Rate> {
         let member = matches!(subject, Subject::Member(_));
         let config = &self.config;
         match (policy, member) {

@@ -22,7 +22,14 @@ pub(crate) const OPENAPI: &str = include_str!("../openapi.json");
 
 pub fn ready(call: &Call) -> Response<Body> {
     if call.app.ready.load(Ordering::SeqCst) {
-        text(StatusCode::OK, "ready\n")
+        // Still ready without the shared store: limits fall back to this node's own.
+        match call.app.platform.guard().shared() {
+            Some(false) => text(
+                StatusCode::OK,
+                "ready; rate limits are this node's own: redis is unreachable\n",
+            ),
+            _ => text(StatusCode::OK, "ready\n"),
+        }
     } else {
         text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
     }
@@ -42,9 +49,15 @@ pub fn metrics(call: &Call) -> Result<Response<Body>, ApiError> {
             ));
         }
     }
-    let mut response = Response::new(Body::from(
-        call.app.metrics.render(call.app.platform.counters()),
-    ));
+    let mut rendered = call.app.metrics.render(call.app.platform.counters());
+    if let Some(up) = call.app.platform.guard().shared() {
+        rendered.push_str(&format!(
+            "# HELP stockroom_guard_shared_up Whether the shared fair-use store (Redis) answers; 0: this node limits on its own.\n\
+             # TYPE stockroom_guard_shared_up gauge\nstockroom_guard_shared_up {}\n",
+            u8::from(up)
+        ));
+    }
+    let mut response = Response::new(Body::from(rendered));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

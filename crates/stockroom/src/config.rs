@@ -49,6 +49,7 @@ pub struct Overrides {
     pub max_upload_bytes: Option<String>,
     pub originals_url: Option<String>,
     pub catalog_url: Option<String>,
+    pub redis_url: Option<String>,
 }
 
 /// The file's shape (`--config FILE`, TOML). Unknown keys are an error, so typos surface.
@@ -225,6 +226,10 @@ impl Config {
             None => None,
         };
         let catalog_url = overrides.catalog_url.or(from_file.catalog.url);
+        let mut guard = from_file.guard;
+        if let Some(url) = overrides.redis_url {
+            guard.redis_url = Some(url);
+        }
         if let Some(url) = &catalog_url
             && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
         {
@@ -248,7 +253,7 @@ impl Config {
                 .url
                 .unwrap_or_else(|| DEFAULT_SITE_URL.into()),
             server: from_file.server,
-            guard: from_file.guard,
+            guard,
             quotas: from_file.quotas,
             originals,
             catalog_url,
@@ -486,6 +491,7 @@ mod tests {
                 max_upload_bytes: None,
                 originals_url: None,
                 catalog_url: None,
+                redis_url: None,
             },
         )?;
         assert_eq!(overridden.data_dir, PathBuf::from("/from/flag"));
@@ -512,6 +518,7 @@ mod tests {
                 max_upload_bytes: Some("2MiB".into()),
                 originals_url: None,
                 catalog_url: None,
+                redis_url: None,
             },
         )
         .expect_err("upload larger than a segment");

@@ -64,6 +64,16 @@ struct Cli {
     )]
     catalog_url: Option<String>,
 
+    /// Where the rate limits every node shares are kept: `redis://host:port/db`; unset,
+    /// each node limits on its own (`[guard] redis_url`).
+    #[arg(
+        long,
+        global = true,
+        env = "STOCKROOM_REDIS_URL",
+        hide_env_values = true
+    )]
+    redis_url: Option<String>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -280,6 +290,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         max_upload_bytes: cli.max_upload_size,
         originals_url: cli.originals_url,
         catalog_url: cli.catalog_url,
+        redis_url: cli.redis_url,
     };
     let interactive = std::io::stderr().is_terminal();
     match cli.command {

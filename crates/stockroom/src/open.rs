@@ -56,7 +56,7 @@ pub fn platform_on(config: &Config, purpose: Purpose, clock: Arc<dyn Clock>) -> 
         index: Arc::new(index),
         duplicates: open_duplicates(config)?,
         blocklist: open_blocklist(config)?,
-        guard: Arc::new(guard),
+        guard: shared_guard(config, guard)?,
         feed: Arc::new(LocalFeed::default()),
         clock,
     };
@@ -86,6 +86,17 @@ pub fn platform_on(config: &Config, purpose: Purpose, clock: Arc<dyn Clock>) -> 
         }
     }
     Ok(platform)
+}
+
+/// The node's guard, with its rate limits in Redis when `[guard] redis_url` names one.
+fn shared_guard(config: &Config, guard: Guard) -> Result<Arc<dyn stockroom_guard::FairUse>> {
+    Ok(match &config.guard.redis_url {
+        Some(url) => Arc::new(
+            stockroom_redis::RedisFairUse::new(Arc::new(guard), url, "stockroom:")
+                .context("guard.redis_url")?,
+        ),
+        None => Arc::new(guard),
+    })
 }
 
 /// Where `config` keeps originals: object storage, or the data directory's blob store
