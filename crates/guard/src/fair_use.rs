@@ -26,6 +26,12 @@ pub trait FairUse: Send + Sync + std::fmt::Debug {
     fn config(&self) -> &GuardConfig;
     /// Applies a request's rate policy and feeds the login-misuse detector.
     fn admit(&self, request: &Request<'_>, now: u64) -> Admission;
+    /// [`FairUse::admit`] for a caller that can wait without blocking a thread: `done` is
+    /// given the answer, at once or later on another thread (a shared store's answer
+    /// arrives with others' in one round trip). Always called, exactly once.
+    fn admit_then(&self, request: &Request<'_>, now: u64, done: Box<dyn FnOnce(Admission) + Send>) {
+        done(self.admit(request, now));
+    }
     /// Counts assets a member was shown (search results, cards, previews).
     fn viewed(&self, member: &str, assets: &[u64], now: u64);
     /// Counts a new licence; the stockpiling flag if it crossed the threshold.
@@ -52,7 +58,8 @@ pub trait FairUse: Send + Sync + std::fmt::Debug {
 
     /// For state kept in a shared store: whether it answers now (`false`: this node is on
     /// its own state until it does). `None` for state kept in process. A guard with shared
-    /// state blocks on a round trip in [`FairUse::admit`].
+    /// state blocks on a round trip in [`FairUse::admit`] (not in
+    /// [`FairUse::admit_then`]).
     fn shared(&self) -> Option<bool> {
         None
     }

@@ -2,10 +2,12 @@
 //! anonymous network) together: N nodes do not give N times the limit (DESIGN §4, §7).
 //!
 //! [`RedisFairUse`] implements the platform's [`FairUse`] port around the node's own
-//! [`Guard`]. Each rate-limited request is decided in Redis by one script call (one round
-//! trip): the GCRA step on the subject's theoretical arrival time, atomically, exactly as
-//! [`Guard`] decides it in process. Everything else (the detectors, download pacing) is the
-//! node's own [`Guard`]'s for now.
+//! [`Guard`]. Each rate-limited request is decided in Redis by one script call: the GCRA
+//! step on the subject's theoretical arrival time, atomically, exactly as [`Guard`] decides
+//! it in process. The calls of all requests waiting at a moment go to Redis together, one
+//! pipelined round trip from one thread ([`FairUse::admit_then`]), so a busy node pays a
+//! round trip per batch, not per request. Everything else (the detectors, download pacing)
+//! is the node's own [`Guard`]'s for now.
 //!
 //! **Redis unreachable.** A call that fails (or takes longer than [`TIMEOUT`]) falls back to
 //! the node's own limits, which the guard keeps all along (every request is counted there
@@ -16,12 +18,12 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use redis::ConnectionLike;
 use stockroom_guard::{
-    Admission, Download, FairUse, Flag, Guard, GuardConfig, Limit, Pacer, Policy, Request, Signals,
+    Admission, Download, FairUse, Flag, Guard, GuardConfig, Pacer, Policy, Request, Signals,
     Subject,
 };
 
@@ -29,8 +31,6 @@ use stockroom_guard::{
 pub const TIMEOUT: Duration = Duration::from_millis(250);
 /// How long after a failure Redis is tried again (microseconds).
 const RETRY_MICROS: u64 = 1_000_000;
-/// Idle connections kept.
-const MAX_IDLE: usize = 32;
 
 /// The GCRA step: allowed if the bucket, after this request, holds no more than a window.
 /// KEYS[1]: the subject's theoretical arrival time (µs); ARGV: now, interval, window (µs).
@@ -71,26 +71,169 @@ struct Owed {
     window: u64,
 }
 
-/// Fair use with its rate limits in Redis.
-pub struct RedisFairUse {
-    local: Arc<Guard>,
+/// Redis's decision: whether the request is allowed, and the bucket's tat after it.
+type Decided = Option<(bool, u64)>;
+
+/// One request's decision on its way to Redis; `done` gets it, or `None` if Redis did not
+/// answer.
+struct Job {
+    key: String,
+    now: u64,
+    interval: u64,
+    window: u64,
+    done: Box<dyn FnOnce(Decided) + Send>,
+}
+
+/// Most decisions in one round trip.
+const MAX_BATCH: usize = 256;
+
+/// The link to Redis: its state, shared by the callers and the thread that talks to it.
+struct Link {
     client: redis::Client,
-    idle: Mutex<Vec<redis::Connection>>,
-    gcra: redis::Script,
     charge: redis::Script,
-    /// Keys' prefix: one Redis can serve several platforms.
-    prefix: String,
     up: AtomicBool,
     /// When Redis last failed (µs), for the once-a-second retry.
     failed_at: AtomicU64,
     owed: Mutex<HashMap<String, Owed>>,
 }
 
+impl Link {
+    fn connect(&self) -> redis::RedisResult<redis::Connection> {
+        let connection = self.client.get_connection_with_timeout(TIMEOUT)?;
+        connection.set_read_timeout(Some(TIMEOUT))?;
+        connection.set_write_timeout(Some(TIMEOUT))?;
+        Ok(connection)
+    }
+
+    fn owed(&self) -> MutexGuard<'_, HashMap<String, Owed>> {
+        self.owed
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Whether Redis is worth trying at `now` (up, or last failed a second ago or more).
+    fn worth_trying(&self, now: u64) -> bool {
+        self.up.load(Ordering::Relaxed)
+            || now.saturating_sub(self.failed_at.load(Ordering::Relaxed)) >= RETRY_MICROS
+    }
+
+    fn failed(&self, now: u64, error: &redis::RedisError) {
+        self.failed_at.store(now, Ordering::Relaxed);
+        if self.up.swap(false, Ordering::Relaxed) {
+            tracing::warn!(%error, "redis is unreachable: rate limits are this node's own until it answers");
+        }
+    }
+
+    fn answered(&self) {
+        if !self.up.swap(true, Ordering::Relaxed) {
+            tracing::info!("redis answers again: rate limits are shared again");
+        }
+    }
+
+    /// Charges the requests let through while Redis was away (none, in the common case:
+    /// one lock, no round trip). If a charge fails, the rest stays owed.
+    fn settle(&self, connection: &mut redis::Connection, now: u64) -> redis::RedisResult<()> {
+        let mut owed = self.owed();
+        let keys: Vec<String> = owed.keys().cloned().collect();
+        for key in keys {
+            let Some(debt) = owed.get(&key) else { continue };
+            let _: i64 = self
+                .charge
+                .key(&key)
+                .arg(now)
+                .arg(debt.interval)
+                .arg(debt.window)
+                .arg(debt.count)
+                .invoke(connection)?;
+            owed.remove(&key);
+        }
+        Ok(())
+    }
+}
+
+/// The thread that talks to Redis: takes every decision waiting, sends them in one
+/// pipeline, and answers each.
+fn run(link: Arc<Link>, jobs: Receiver<Job>) {
+    // The connection, and the GCRA script's SHA1 as loaded on it.
+    let mut connection: Option<(redis::Connection, String)> = None;
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let now = batch.iter().map(|job| job.now).max().unwrap_or(0);
+        if !link.worth_trying(now) {
+            batch.into_iter().for_each(|job| (job.done)(None));
+            continue;
+        }
+        let outcome = (|| {
+            let (connection, gcra) = match connection.as_mut() {
+                Some(connected) => connected,
+                None => {
+                    let mut fresh = link.connect()?;
+                    let sha: String = redis::cmd("SCRIPT")
+                        .arg("LOAD")
+                        .arg(GCRA)
+                        .query(&mut fresh)?;
+                    connection.insert((fresh, sha))
+                }
+            };
+            // What was let through alone is charged before anything is decided again.
+            link.settle(connection, now)?;
+            let mut pipe = redis::pipe();
+            for job in &batch {
+                pipe.cmd("EVALSHA")
+                    .arg(&*gcra)
+                    .arg(1)
+                    .arg(&job.key)
+                    .arg(job.now)
+                    .arg(job.interval)
+                    .arg(job.window);
+            }
+            pipe.query::<Vec<(i64, String)>>(connection)
+        })();
+        match outcome {
+            Ok(answers) if answers.len() == batch.len() => {
+                link.answered();
+                for (job, (allowed, tat)) in batch.into_iter().zip(answers) {
+                    let tat = tat.parse().unwrap_or(job.now);
+                    (job.done)(Some((allowed == 1, tat)));
+                }
+            }
+            outcome => {
+                let error = match outcome {
+                    Err(error) => error,
+                    Ok(_) => redis::RedisError::from((
+                        redis::ErrorKind::Client,
+                        "a pipeline answered a different number of replies",
+                    )),
+                };
+                link.failed(now, &error);
+                // A connection that failed may be broken: start afresh next time.
+                connection = None;
+                batch.into_iter().for_each(|job| (job.done)(None));
+            }
+        }
+    }
+}
+
+/// Fair use with its rate limits in Redis.
+pub struct RedisFairUse {
+    local: Arc<Guard>,
+    link: Arc<Link>,
+    jobs: Mutex<Sender<Job>>,
+    /// Keys' prefix: one Redis can serve several platforms.
+    prefix: String,
+}
+
 impl std::fmt::Debug for RedisFairUse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisFairUse")
             .field("prefix", &self.prefix)
-            .field("up", &self.up.load(Ordering::Relaxed))
+            .field("up", &self.link.up.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
 }
@@ -112,115 +255,40 @@ impl RedisFairUse {
     /// keys under `prefix`. Connects once to check the URL; a Redis that is down now is no
     /// error (the node starts on its own limits and joins when it answers).
     pub fn new(local: Arc<Guard>, url: &str, prefix: &str) -> Result<RedisFairUse, RedisError> {
-        let client = redis::Client::open(url).map_err(RedisError)?;
-        let fair = RedisFairUse {
-            local,
-            client,
-            idle: Mutex::new(Vec::new()),
-            gcra: redis::Script::new(GCRA),
+        let link = Arc::new(Link {
+            client: redis::Client::open(url).map_err(RedisError)?,
             charge: redis::Script::new(CHARGE),
-            prefix: prefix.to_string(),
             up: AtomicBool::new(true),
             failed_at: AtomicU64::new(0),
             owed: Mutex::new(HashMap::new()),
-        };
-        if let Err(error) = fair.connection() {
+        });
+        if let Err(error) = link.connect() {
             tracing::warn!(%error, "redis is unreachable: rate limits are this node's own until it answers");
-            fair.up.store(false, Ordering::Relaxed);
+            link.up.store(false, Ordering::Relaxed);
         }
-        Ok(fair)
+        let (jobs, received) = mpsc::channel();
+        let thread_link = Arc::clone(&link);
+        std::thread::Builder::new()
+            .name("redis-guard".into())
+            .spawn(move || run(thread_link, received))
+            .map_err(|error| {
+                RedisError(redis::RedisError::from((
+                    redis::ErrorKind::Client,
+                    "starting the redis thread",
+                    error.to_string(),
+                )))
+            })?;
+        Ok(RedisFairUse {
+            local,
+            link,
+            jobs: Mutex::new(jobs),
+            prefix: prefix.to_string(),
+        })
     }
 
     /// The node's own guard (detectors, pacing, and the fallback limits).
     pub fn local(&self) -> &Arc<Guard> {
         &self.local
-    }
-
-    fn idle(&self) -> MutexGuard<'_, Vec<redis::Connection>> {
-        self.idle
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
-    }
-
-    fn connection(&self) -> redis::RedisResult<redis::Connection> {
-        if let Some(connection) = self.idle().pop() {
-            return Ok(connection);
-        }
-        let connection = self.client.get_connection_with_timeout(TIMEOUT)?;
-        connection.set_read_timeout(Some(TIMEOUT))?;
-        connection.set_write_timeout(Some(TIMEOUT))?;
-        Ok(connection)
-    }
-
-    fn give_back(&self, connection: redis::Connection) {
-        let mut idle = self.idle();
-        if idle.len() < MAX_IDLE && connection.is_open() {
-            idle.push(connection);
-        }
-    }
-
-    /// Runs `call` on a connection, unless Redis failed less than a second ago; marks Redis
-    /// up or down by the outcome, and charges what is owed when it is back.
-    fn with_redis<T>(
-        &self,
-        now: u64,
-        call: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
-    ) -> Option<T> {
-        if !self.up.load(Ordering::Relaxed)
-            && now.saturating_sub(self.failed_at.load(Ordering::Relaxed)) < RETRY_MICROS
-        {
-            return None;
-        }
-        let outcome = self.connection().and_then(|mut connection| {
-            // What was let through alone is charged before anything is decided again.
-            self.settle(&mut connection, now)?;
-            let answer = call(&mut connection)?;
-            self.give_back(connection);
-            Ok(answer)
-        });
-        match outcome {
-            Ok(answer) => {
-                if !self.up.swap(true, Ordering::Relaxed) {
-                    tracing::info!("redis answers again: rate limits are shared again");
-                }
-                Some(answer)
-            }
-            Err(error) => {
-                self.failed_at.store(now, Ordering::Relaxed);
-                if self.up.swap(false, Ordering::Relaxed) {
-                    tracing::warn!(%error, "redis is unreachable: rate limits are this node's own until it answers");
-                }
-                // A connection that failed may be broken: start afresh next time.
-                self.idle().clear();
-                None
-            }
-        }
-    }
-
-    /// Charges the requests let through while Redis was away (none, in the common case:
-    /// one lock, no round trip). If a charge fails, the rest stays owed.
-    fn settle(&self, connection: &mut redis::Connection, now: u64) -> redis::RedisResult<()> {
-        let mut owed = self
-            .owed
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
-        if owed.is_empty() {
-            return Ok(());
-        }
-        let keys: Vec<String> = owed.keys().cloned().collect();
-        for key in keys {
-            let Some(debt) = owed.get(&key) else { continue };
-            let _: i64 = self
-                .charge
-                .key(&key)
-                .arg(now)
-                .arg(debt.interval)
-                .arg(debt.window)
-                .arg(debt.count)
-                .invoke(connection)?;
-            owed.remove(&key);
-        }
-        Ok(())
     }
 
     fn key(&self, subject: &Subject, policy: Policy) -> String {
@@ -231,50 +299,20 @@ impl RedisFairUse {
         format!("{}gcra:{}:{kind}:{id}", self.prefix, policy.name())
     }
 
-    /// Decides `policy` for `subject` in Redis; `None` if Redis is away.
-    fn decide(&self, subject: &Subject, policy: Policy, seats: u32, now: u64) -> Option<Limit> {
-        let rate = self.local.rate(subject, policy)?;
-        let (interval, window) = stockroom_guard::gcra_cell(rate, seats);
-        let key = self.key(subject, policy);
-        let (allowed, tat): (i64, String) = self.with_redis(now, |connection| {
-            self.gcra
-                .key(&key)
-                .arg(now)
-                .arg(interval)
-                .arg(window)
-                .invoke(connection)
-        })?;
-        let tat = tat.parse().unwrap_or(now);
-        Some(stockroom_guard::gcra_answer(
-            rate,
-            seats,
-            now,
-            tat,
-            allowed == 1,
-            policy.name(),
-        ))
-    }
-
     /// Remembers a request the node let through alone, to charge it later.
-    fn owe(&self, subject: &Subject, policy: Policy, seats: u32) {
-        let Some(rate) = self.local.rate(subject, policy) else {
-            return;
-        };
-        let (interval, window) = stockroom_guard::gcra_cell(rate, seats);
-        let mut owed = self
-            .owed
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
+    fn owe(link: &Link, key: String, interval: u64, window: u64) {
+        let mut owed = link.owed();
         // Bounded: past this many subjects the rest go uncharged (an outage's worth).
-        if owed.len() >= 100_000 && !owed.contains_key(&self.key(subject, policy)) {
+        if owed.len() >= 100_000 && !owed.contains_key(&key) {
             return;
         }
-        let entry = owed.entry(self.key(subject, policy)).or_insert(Owed {
-            count: 0,
-            interval,
-            window,
-        });
-        entry.count += 1;
+        owed.entry(key)
+            .or_insert(Owed {
+                count: 0,
+                interval,
+                window,
+            })
+            .count += 1;
     }
 }
 
@@ -283,24 +321,64 @@ impl FairUse for RedisFairUse {
         self.local.config()
     }
 
+    /// Blocks until Redis (or the fallback) answered: [`FairUse::admit_then`] and a wait.
+    fn admit(&self, request: &Request<'_>, now: u64) -> Admission {
+        let (answer, answered) = mpsc::sync_channel(1);
+        self.admit_then(
+            request,
+            now,
+            Box::new(move |admission| {
+                let _ = answer.send(admission);
+            }),
+        );
+        // `done` is always called; were it dropped, the request goes unlimited rather than
+        // counted twice.
+        answered.recv().unwrap_or_default()
+    }
+
     /// The node's guard sees every request (its detectors, and its limits kept warm for an
     /// outage); the answer is Redis's while it answers.
-    fn admit(&self, request: &Request<'_>, now: u64) -> Admission {
+    fn admit_then(&self, request: &Request<'_>, now: u64, done: Box<dyn FnOnce(Admission) + Send>) {
         let local = self.local.admit(request, now);
-        if local.limit.is_none() {
-            return local;
-        }
-        match self.decide(request.subject, request.policy, request.seats, now) {
-            Some(limit) => Admission {
-                limit: Some(limit),
-                flag: local.flag,
-            },
-            None => {
-                if local.limit.is_some_and(|limit| limit.allowed()) {
-                    self.owe(request.subject, request.policy, request.seats);
+        let Some(rate) = local
+            .limit
+            .and_then(|_| self.local.rate(request.subject, request.policy))
+        else {
+            return done(local);
+        };
+        let seats = request.seats;
+        let (interval, window) = stockroom_guard::gcra_cell(rate, seats);
+        let key = self.key(request.subject, request.policy);
+        let policy = request.policy.name();
+        let link = Arc::clone(&self.link);
+        let job = Job {
+            key: key.clone(),
+            now,
+            interval,
+            window,
+            done: Box::new(move |decided| match decided {
+                Some((allowed, tat)) => done(Admission {
+                    limit: Some(stockroom_guard::gcra_answer(
+                        rate, seats, now, tat, allowed, policy,
+                    )),
+                    flag: local.flag,
+                }),
+                None => {
+                    if local.limit.is_some_and(|limit| limit.allowed()) {
+                        RedisFairUse::owe(&link, key, interval, window);
+                    }
+                    done(local);
                 }
-                local
-            }
+            }),
+        };
+        let sent = self
+            .jobs
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .send(job);
+        if let Err(mpsc::SendError(job)) = sent {
+            // The thread is gone (it panicked): decide alone.
+            (job.done)(None);
         }
     }
 
@@ -335,9 +413,11 @@ impl FairUse for RedisFairUse {
             .iter()
             .map(|policy| self.key(&subject, *policy))
             .collect();
-        let _ = self.with_redis(0, |connection| {
-            redis::cmd("DEL").arg(&keys).query::<i64>(connection)
-        });
+        if self.link.up.load(Ordering::Relaxed) {
+            let _ = self.link.connect().and_then(|mut connection| {
+                redis::cmd("DEL").arg(&keys).query::<i64>(&mut connection)
+            });
+        }
     }
 
     fn snapshot(&self, now: u64) -> Option<Vec<u8>> {
@@ -345,6 +425,6 @@ impl FairUse for RedisFairUse {
     }
 
     fn shared(&self) -> Option<bool> {
-        Some(self.up.load(Ordering::Relaxed))
+        Some(self.link.up.load(Ordering::Relaxed))
     }
 }

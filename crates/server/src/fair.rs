@@ -65,32 +65,28 @@ pub async fn gate(call: &mut Call, route: Route) -> Result<Option<Limit>, ApiErr
         .then(|| call.segment(2).parse::<AssetId>().ok())
         .flatten()
         .map(AssetId::as_u64);
+    let request = stockroom_guard::Request {
+        subject: &subject,
+        policy,
+        seats,
+        used,
+        viewed,
+    };
     let admission = if guard.shared().is_some() {
-        // A round trip to the shared store: on the blocking pool, not a worker.
-        let used = used.map(|(seat, network)| (seat.to_string(), network.to_string()));
-        let (app, subject) = (app.clone(), subject.clone());
-        tokio::task::spawn_blocking(move || {
-            let request = stockroom_guard::Request {
-                subject: &subject,
-                policy,
-                seats,
-                used: used
-                    .as_ref()
-                    .map(|(seat, network)| (seat.as_str(), network.as_str())),
-                viewed,
-            };
-            app.platform.guard().admit(&request, now)
-        })
-        .await
-        .map_err(|_| ApiError::internal(&"the fair-use check panicked"))?
+        // Decided in the shared store, with other requests' decisions in one round trip:
+        // wait for it without holding a worker.
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        guard.admit_then(
+            &request,
+            now,
+            Box::new(move |admission| {
+                let _ = answer.send(admission);
+            }),
+        );
+        answered
+            .await
+            .map_err(|_| ApiError::internal(&"the fair-use check was dropped"))?
     } else {
-        let request = stockroom_guard::Request {
-            subject: &subject,
-            policy,
-            seats,
-            used,
-            viewed,
-        };
         guard.admit(&request, now)
     };
     if let (Some(flag), Subject::Member(member)) = (admission.flag, &subject) {

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# What sharing the rate limits through Redis costs in the hot path: previews fetched with
+# an API key (a GCRA decision per request) from two servers over copies of one data
+# directory, one deciding in process, one deciding in Redis (`[guard] redis_url`, a
+# redis-server started here on loopback), measured by wrk in alternating rounds: medians
+# of req/s, p50 and p99 and the ratio (target: Redis at least 0.9x). The preview limit is
+# raised out of reach so that every request is decided and none refused. The servers
+# share the last CPU and wrk gets the others, as in tools/guard-bench.sh.
+#
+#   tools/redis-guard-bench.sh [SECONDS] [ROUNDS] [CONNECTIONS]   (defaults 10, 5, 64)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-10}
+rounds=${2:-5}
+connections=${3:-64}
+source tools/build-deps.sh
+install_missing wrk curl redis-server
+cargo build --release -q -p stockroom
+bin=$PWD/target/release/stockroom
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+redis-server --bind 127.0.0.1 --port "$port" --save "" --appendonly no --dir "$work" >/dev/null &
+pids+=($!)
+for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.1; done
+
+cat >"$work/local.toml" <<EOF2
+[guard.previews]
+requests = 1000000000
+window_secs = 1
+EOF2
+{ echo "[guard]"; echo "redis_url = \"redis://127.0.0.1:$port/\""; cat "$work/local.toml"; } >"$work/redis.toml"
+
+echo "ingesting the corpus ..." >&2
+"$bin" ingest --data "$work/local" --manifest corpus/manifest.jsonl >"$work/photos.jsonl" 2>/dev/null
+key=$("$bin" members add --data "$work/local" --name Api --role customer --tier registered |
+  sed -E 's/.*"keys":\["([^"]+)".*/\1/')
+cp -a "$work/local" "$work/redis"
+cpus=$(nproc)
+server_pin=() client_pin=()
+if [ "$cpus" -ge 2 ]; then
+  server_pin=(taskset -c "$((cpus - 1))")
+  client_pin=(taskset -c "0-$((cpus - 2))")
+fi
+start() { # name
+  "${server_pin[@]}" "$bin" serve --data "$work/$1" --config "$work/$1.toml" --listen 127.0.0.1:0 \
+    >"$work/$1.out" 2>"$work/$1.err" &
+  pids+=($!)
+  for _ in $(seq 100); do [ -s "$work/$1.out" ] && break; sleep 0.1; done
+}
+url() { echo "http://$(sed -E 's/.*"listening":"([^"]+)".*/\1/' "$work/$1.out" | head -1)"; }
+start local
+start redis
+local_url=$(url local)
+redis_url=$(url redis)
+curl -sf "$redis_url/metrics" | grep -q '^stockroom_guard_shared_up 1' ||
+  { echo "the Redis server's guard is not shared" >&2; exit 1; }
+
+ids() { sed -nE 's/.*"status":"stored","id":"([0-9a-f]+)".*/\1/p' "$1"; }
+paths=()
+for id in $(ids "$work/photos.jsonl"); do
+  paths+=("/v1/previews/$id/large.jpg")
+  for url in "$local_url" "$redis_url"; do curl -sf -o /dev/null "$url/v1/previews/$id/large.jpg"; done
+done
+{ echo "local paths = {"; printf '  "%s",\n' "${paths[@]}"; echo "}"
+  echo 'local i = 0'
+  echo 'request = function() i = i % #paths + 1; return wrk.format("GET", paths[i]) end'; } >"$work/previews.lua"
+
+measure() { # url → "req/s p50_ms p99_ms non2xx"
+  "${client_pin[@]}" wrk -t2 -c"$connections" -d"${seconds}s" --latency -H "Authorization: Bearer $key" \
+    -s "$work/previews.lua" "$1" | awk '
+    function ms(v) { if (v ~ /us$/) return v * 0.001; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+    /^ +50%/ { p50 = ms($2) } /^ +99%/ { p99 = ms($2) }
+    /^Requests\/sec:/ { rps = $2 } /Non-2xx/ { bad = $NF }
+    END { printf "%s %s %s %d\n", rps, p50, p99, bad }'
+}
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+echo "keyed previews: wrk -t2 -c$connections -d${seconds}s, $rounds rounds alternating, medians; servers ${server_pin[*]:-unpinned}, wrk ${client_pin[*]:-unpinned}" >&2
+a=() b=()
+for r in $(seq "$rounds"); do
+  if [ $((r % 2)) = 1 ]; then
+    a+=("$(measure "$local_url")"); b+=("$(measure "$redis_url")")
+  else
+    b+=("$(measure "$redis_url")"); a+=("$(measure "$local_url")")
+  fi
+done
+for i in "${!a[@]}"; do echo "   round $((i + 1)): in process ${a[$i]} | redis ${b[$i]}" >&2; done
+col() { printf '%s\n' "$@" | cut -d' ' -f"$col" | median; }
+col=1; a_rps=$(col "${a[@]}"); b_rps=$(col "${b[@]}")
+col=2; a_p50=$(col "${a[@]}"); b_p50=$(col "${b[@]}")
+col=3; a_p99=$(col "${a[@]}"); b_p99=$(col "${b[@]}")
+refused=$(printf '%s\n' "${a[@]}" "${b[@]}" | awk '{ n += $4 } END { print n + 0 }')
+paired=$(for i in "${!a[@]}"; do echo "${b[$i]%% *} ${a[$i]%% *}"; done | awk '{ print $1 / $2 }' | median)
+awk -v a="$a_rps" -v b="$b_rps" -v c="$a_p50" -v d="$b_p50" -v e="$a_p99" -v f="$b_p99" -v n="$refused" -v r="$paired" 'BEGIN {
+  printf "keyed previews: limits in process %.0f req/s (p50 %.2f ms, p99 %.2f ms) | in Redis %.0f req/s (p50 %.2f ms, p99 %.2f ms) | redis/in-process %.3fx, median of the rounds\x27 ratios %.3fx, p99 %.2fx; non-2xx: %d\n",
+    a, c, e, b, d, f, b / a, r, f / e, n }'
