@@ -239,22 +239,7 @@ fn a_node_keeps_originals_in_garage_and_answers_503_while_it_is_down_then_recove
     let auth = format!("Bearer {}", key_of("Cy", "customer"));
     let author_key = key_of("Ann", "author");
 
-    let mut serve = stockroom();
-    serve
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    with_env(&mut serve);
-    let mut server = Server(serve.spawn().expect("serve"));
-    let mut line = String::new();
-    BufReader::new(server.0.stdout.as_mut().expect("stdout"))
-        .read_line(&mut line)
-        .expect("listening line");
-    let listening: serde_json::Value = serde_json::from_str(&line).expect("JSON");
-    let address = listening["listening"]
-        .as_str()
-        .expect("address")
-        .to_string();
+    let (_server, address) = serve(|command| with_env(command));
 
     let asset = ingested_id(&ingested.stdout, "aqua.jpg");
     let original = std::fs::read(repo().join("corpus/photos/aqua.jpg")).expect("photo");

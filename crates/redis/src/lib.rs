@@ -6,8 +6,9 @@
 //! step on the subject's theoretical arrival time, atomically, exactly as [`Guard`] decides
 //! it in process. The calls of all requests waiting at a moment go to Redis together, one
 //! pipelined round trip from one thread ([`FairUse::admit_then`]), so a busy node pays a
-//! round trip per batch, not per request. Everything else (the detectors, download pacing)
-//! is the node's own [`Guard`]'s for now.
+//! round trip per batch, not per request. Downloads are paced on one schedule per subject
+//! in Redis, so a member's streams on several nodes share one rate. The detectors are the
+//! node's own [`Guard`]'s for now.
 //!
 //! **Redis unreachable.** A call that fails (or takes longer than [`TIMEOUT`]) falls back to
 //! the node's own limits, which the guard keeps all along (every request is counted there
@@ -17,10 +18,10 @@
 //! so an outage is no amnesty. Limits never fail closed because Redis did.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use stockroom_guard::{
     Admission, Download, FairUse, Flag, Guard, GuardConfig, Pacer, Policy, Request, Signals,
@@ -29,8 +30,8 @@ use stockroom_guard::{
 
 /// Longest wait for Redis before a request is decided by the node alone.
 pub const TIMEOUT: Duration = Duration::from_millis(250);
-/// How long after a failure Redis is tried again (microseconds).
-const RETRY_MICROS: u64 = 1_000_000;
+/// How long after a failure Redis is tried again.
+const RETRY: Duration = Duration::from_secs(1);
 
 /// The GCRA step: allowed if the bucket, after this request, holds no more than a window.
 /// KEYS[1]: the subject's theoretical arrival time (µs); ARGV: now, interval, window (µs).
@@ -47,6 +48,22 @@ if next - now <= window then
   return {1, string.format('%d', next)}
 end
 return {0, string.format('%d', tat)}
+";
+
+/// Books a chunk of a download on the subject's byte schedule, shared by every node's
+/// streams of it (as `stockroom_guard::Stream` books it in process), in Redis's own time so
+/// that nodes' clocks do not matter. KEYS[1]: when the schedule is next free (µs); ARGV:
+/// the chunk's cost and the lateness forgiven (µs). Returns {0, how long to wait (µs)}.
+const PACE: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local cost = tonumber(ARGV[1])
+local slack = tonumber(ARGV[2])
+local free = tonumber(redis.call('GET', KEYS[1]) or '0')
+local start = math.max(free, now - slack)
+local finish = start + cost
+redis.call('SET', KEYS[1], string.format('%d', finish), 'PX', math.ceil((finish - now) / 1000) + 1000)
+return {0, string.format('%d', finish - now)}
 ";
 
 /// Charges `count` requests let through while Redis was away to a subject's bucket (at
@@ -71,16 +88,24 @@ struct Owed {
     window: u64,
 }
 
-/// Redis's decision: whether the request is allowed, and the bucket's tat after it.
+/// Redis's answer: a GCRA decision (allowed, the bucket's tat after it), or a booking (the
+/// wait, µs, in the second place).
 type Decided = Option<(bool, u64)>;
 
-/// One request's decision on its way to Redis; `done` gets it, or `None` if Redis did not
-/// answer.
+/// Which script a job runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Which {
+    /// [`GCRA`]: ARGV now, interval, window.
+    Gcra,
+    /// [`PACE`]: ARGV cost, slack (the third unused).
+    Pace,
+}
+
+/// One call on its way to Redis; `done` gets the answer, or `None` if Redis did not answer.
 struct Job {
+    which: Which,
     key: String,
-    now: u64,
-    interval: u64,
-    window: u64,
+    args: [u64; 3],
     done: Box<dyn FnOnce(Decided) + Send>,
 }
 
@@ -92,8 +117,8 @@ struct Link {
     client: redis::Client,
     charge: redis::Script,
     up: AtomicBool,
-    /// When Redis last failed (µs), for the once-a-second retry.
-    failed_at: AtomicU64,
+    /// When Redis last failed, for the once-a-second retry.
+    failed_at: Mutex<Option<Instant>>,
     owed: Mutex<HashMap<String, Owed>>,
 }
 
@@ -111,14 +136,22 @@ impl Link {
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
-    /// Whether Redis is worth trying at `now` (up, or last failed a second ago or more).
-    fn worth_trying(&self, now: u64) -> bool {
-        self.up.load(Ordering::Relaxed)
-            || now.saturating_sub(self.failed_at.load(Ordering::Relaxed)) >= RETRY_MICROS
+    fn failed_at(&self) -> MutexGuard<'_, Option<Instant>> {
+        self.failed_at
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 
-    fn failed(&self, now: u64, error: &redis::RedisError) {
-        self.failed_at.store(now, Ordering::Relaxed);
+    /// Whether Redis is worth trying now (up, or last failed a second ago or more).
+    fn worth_trying(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+            || self
+                .failed_at()
+                .is_none_or(|failed| failed.elapsed() >= RETRY)
+    }
+
+    fn failed(&self, error: &redis::RedisError) {
+        *self.failed_at() = Some(Instant::now());
         if self.up.swap(false, Ordering::Relaxed) {
             tracing::warn!(%error, "redis is unreachable: rate limits are this node's own until it answers");
         }
@@ -154,8 +187,8 @@ impl Link {
 /// The thread that talks to Redis: takes every decision waiting, sends them in one
 /// pipeline, and answers each.
 fn run(link: Arc<Link>, jobs: Receiver<Job>) {
-    // The connection, and the GCRA script's SHA1 as loaded on it.
-    let mut connection: Option<(redis::Connection, String)> = None;
+    // The connection, and the scripts' SHA1s as loaded on it.
+    let mut connection: Option<(redis::Connection, [String; 2])> = None;
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -164,43 +197,51 @@ fn run(link: Arc<Link>, jobs: Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let now = batch.iter().map(|job| job.now).max().unwrap_or(0);
-        if !link.worth_trying(now) {
+        // The charge of what was let through alone is dated by the newest request.
+        let now = batch
+            .iter()
+            .filter(|job| job.which == Which::Gcra)
+            .map(|job| job.args[0])
+            .max();
+        if !link.worth_trying() {
             batch.into_iter().for_each(|job| (job.done)(None));
             continue;
         }
         let outcome = (|| {
-            let (connection, gcra) = match connection.as_mut() {
+            let (connection, scripts) = match connection.as_mut() {
                 Some(connected) => connected,
                 None => {
                     let mut fresh = link.connect()?;
-                    let sha: String = redis::cmd("SCRIPT")
-                        .arg("LOAD")
-                        .arg(GCRA)
-                        .query(&mut fresh)?;
-                    connection.insert((fresh, sha))
+                    let mut load = |script: &str| -> redis::RedisResult<String> {
+                        redis::cmd("SCRIPT")
+                            .arg("LOAD")
+                            .arg(script)
+                            .query(&mut fresh)
+                    };
+                    let scripts = [load(GCRA)?, load(PACE)?];
+                    connection.insert((fresh, scripts))
                 }
             };
             // What was let through alone is charged before anything is decided again.
-            link.settle(connection, now)?;
+            if let Some(now) = now {
+                link.settle(connection, now)?;
+            }
             let mut pipe = redis::pipe();
             for job in &batch {
-                pipe.cmd("EVALSHA")
-                    .arg(&*gcra)
-                    .arg(1)
-                    .arg(&job.key)
-                    .arg(job.now)
-                    .arg(job.interval)
-                    .arg(job.window);
+                let (sha, args) = match job.which {
+                    Which::Gcra => (&scripts[0], &job.args[..]),
+                    Which::Pace => (&scripts[1], &job.args[..2]),
+                };
+                pipe.cmd("EVALSHA").arg(sha).arg(1).arg(&job.key).arg(args);
             }
             pipe.query::<Vec<(i64, String)>>(connection)
         })();
         match outcome {
             Ok(answers) if answers.len() == batch.len() => {
                 link.answered();
-                for (job, (allowed, tat)) in batch.into_iter().zip(answers) {
-                    let tat = tat.parse().unwrap_or(job.now);
-                    (job.done)(Some((allowed == 1, tat)));
+                for (job, (allowed, figure)) in batch.into_iter().zip(answers) {
+                    let decided = figure.parse().ok().map(|figure| (allowed == 1, figure));
+                    (job.done)(decided);
                 }
             }
             outcome => {
@@ -211,7 +252,7 @@ fn run(link: Arc<Link>, jobs: Receiver<Job>) {
                         "a pipeline answered a different number of replies",
                     )),
                 };
-                link.failed(now, &error);
+                link.failed(&error);
                 // A connection that failed may be broken: start afresh next time.
                 connection = None;
                 batch.into_iter().for_each(|job| (job.done)(None));
@@ -220,11 +261,86 @@ fn run(link: Arc<Link>, jobs: Receiver<Job>) {
     }
 }
 
+/// Hands `job` to the thread that talks to Redis; if it is gone (it panicked), the job is
+/// answered at once as if Redis were away.
+fn send(jobs: &Mutex<Sender<Job>>, job: Job) {
+    let sent = jobs
+        .lock()
+        .unwrap_or_else(|poison| poison.into_inner())
+        .send(job);
+    if let Err(mpsc::SendError(job)) = sent {
+        (job.done)(None);
+    }
+}
+
+/// A download's pace on its subject's schedule in Redis, which every node's streams of the
+/// subject share. Each chunk is booked without waiting for Redis (the booking goes with
+/// others' in the next round trip); the wait after a chunk is until the end of the last
+/// booking Redis answered, and at least the chunk's own time at the rate, so a stream runs
+/// about one chunk ahead of the shared schedule and never faster than the rate. While Redis
+/// is away, the node's own schedule paces it.
+struct RedisPacer {
+    local: Arc<dyn Pacer>,
+    rate: u64,
+    key: String,
+    jobs: Arc<Mutex<Sender<Job>>>,
+    /// When the last booking known ends.
+    free_at: Arc<Mutex<Option<Instant>>>,
+}
+
+impl std::fmt::Debug for RedisPacer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisPacer")
+            .field("key", &self.key)
+            .field("rate", &self.rate)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pacer for RedisPacer {
+    fn chunk(&self) -> usize {
+        self.local.chunk()
+    }
+
+    fn delay_after(&self, bytes: u64) -> Duration {
+        let now = Instant::now();
+        let micros = |bytes: u64| bytes.saturating_mul(1_000_000) / self.rate.max(1);
+        let (cost, slack) = (micros(bytes), micros(self.chunk() as u64));
+        let free_at = Arc::clone(&self.free_at);
+        let local = Arc::clone(&self.local);
+        let job = Job {
+            which: Which::Pace,
+            key: self.key.clone(),
+            args: [cost, slack, 0],
+            done: Box::new(move |decided| {
+                let wait = match decided {
+                    Some((_, wait)) => Duration::from_micros(wait),
+                    None => local.delay_after(bytes),
+                };
+                *free_at.lock().unwrap_or_else(|poison| poison.into_inner()) = Some(now + wait);
+            }),
+        };
+        let known = *self
+            .free_at
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        send(&self.jobs, job);
+        // At least this chunk's own time, whatever Redis has said so far: a stream whose
+        // bookings are still on their way never runs faster than the rate alone.
+        let own = Duration::from_micros(cost);
+        known.map_or(own, |free| free.saturating_duration_since(now).max(own))
+    }
+
+    fn rate(&self) -> Option<u64> {
+        Some(self.rate)
+    }
+}
+
 /// Fair use with its rate limits in Redis.
 pub struct RedisFairUse {
     local: Arc<Guard>,
     link: Arc<Link>,
-    jobs: Mutex<Sender<Job>>,
+    jobs: Arc<Mutex<Sender<Job>>>,
     /// Keys' prefix: one Redis can serve several platforms.
     prefix: String,
 }
@@ -259,12 +375,13 @@ impl RedisFairUse {
             client: redis::Client::open(url).map_err(RedisError)?,
             charge: redis::Script::new(CHARGE),
             up: AtomicBool::new(true),
-            failed_at: AtomicU64::new(0),
+            failed_at: Mutex::new(None),
             owed: Mutex::new(HashMap::new()),
         });
         if let Err(error) = link.connect() {
             tracing::warn!(%error, "redis is unreachable: rate limits are this node's own until it answers");
             link.up.store(false, Ordering::Relaxed);
+            *link.failed_at() = Some(Instant::now());
         }
         let (jobs, received) = mpsc::channel();
         let thread_link = Arc::clone(&link);
@@ -281,7 +398,7 @@ impl RedisFairUse {
         Ok(RedisFairUse {
             local,
             link,
-            jobs: Mutex::new(jobs),
+            jobs: Arc::new(Mutex::new(jobs)),
             prefix: prefix.to_string(),
         })
     }
@@ -352,10 +469,9 @@ impl FairUse for RedisFairUse {
         let policy = request.policy.name();
         let link = Arc::clone(&self.link);
         let job = Job {
+            which: Which::Gcra,
             key: key.clone(),
-            now,
-            interval,
-            window,
+            args: [now, interval, window],
             done: Box::new(move |decided| match decided {
                 Some((allowed, tat)) => done(Admission {
                     limit: Some(stockroom_guard::gcra_answer(
@@ -371,15 +487,7 @@ impl FairUse for RedisFairUse {
                 }
             }),
         };
-        let sent = self
-            .jobs
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
-            .send(job);
-        if let Err(mpsc::SendError(job)) = sent {
-            // The thread is gone (it panicked): decide alone.
-            (job.done)(None);
-        }
+        send(&self.jobs, job);
     }
 
     fn viewed(&self, member: &str, assets: &[u64], now: u64) {
@@ -394,8 +502,23 @@ impl FairUse for RedisFairUse {
         self.local.used(member, seat, network, seats, now)
     }
 
+    /// Counted among the subject's streams on this node, paced on its schedule in Redis.
     fn stream(&self, subject: &Subject, rate: Option<u64>) -> Arc<dyn Pacer> {
-        FairUse::stream(self.local.as_ref(), subject, rate)
+        let local = FairUse::stream(self.local.as_ref(), subject, rate);
+        let Some(rate) = local.rate() else {
+            return local;
+        };
+        let (kind, id) = match subject {
+            Subject::Member(id) => ("m", id),
+            Subject::Network(id) => ("n", id),
+        };
+        Arc::new(RedisPacer {
+            local,
+            rate,
+            key: format!("{}pace:{kind}:{id}", self.prefix),
+            jobs: Arc::clone(&self.jobs),
+            free_at: Arc::new(Mutex::new(None)),
+        })
     }
 
     fn signals(&self, member: &str, now: u64) -> Option<Signals> {

@@ -72,6 +72,7 @@ fn without_redis_a_node_limits_alone_and_charges_what_it_let_through_when_redis_
         "no wait per request while away"
     );
     redis.resume();
+    std::thread::sleep(Duration::from_millis(1_100));
     // Back (tried again once a second): the shared state is charged with what the node let
     // through alone, so another node sees the member's bucket spent: in the two seconds
     // since, two requests' worth came back (60 a minute: one a second), one
@@ -85,4 +86,41 @@ fn without_redis_a_node_limits_alone_and_charges_what_it_let_through_when_redis_
         1,
         "the outage was an amnesty"
     );
+}
+
+#[test]
+fn two_nodes_pace_one_members_downloads_together() {
+    let redis = Redis::start();
+    let (a, b) = (node(&redis), node(&redis));
+    let member = Subject::Member("m_paced".into());
+    let rate: u64 = 2 << 20;
+    // One download on each node, each sending as fast as its pacer lets it for two seconds.
+    let started = Instant::now();
+    let run = Duration::from_secs(2);
+    let sent: u64 = std::thread::scope(|scope| {
+        let streams: Vec<_> = [&a, &b]
+            .into_iter()
+            .map(|node| {
+                let pacer = node.stream(&member, Some(rate));
+                scope.spawn(move || {
+                    let mut sent = 0u64;
+                    while started.elapsed() < run {
+                        let chunk = pacer.chunk() as u64;
+                        sent += chunk;
+                        std::thread::sleep(pacer.delay_after(chunk));
+                    }
+                    sent
+                })
+            })
+            .collect();
+        streams
+            .into_iter()
+            .map(|stream| stream.join().expect("stream"))
+            .sum()
+    });
+    let delivered = sent as f64 / started.elapsed().as_secs_f64();
+    // Together they get the member's rate, not twice it (each node alone would give each
+    // stream the whole rate). Wide bounds: a busy machine sleeps late.
+    let share = delivered / rate as f64;
+    assert!((0.6..1.3).contains(&share), "{share:.2} of the rate");
 }
