@@ -392,13 +392,27 @@ fn counted_since(db: &Db<'_>, who: Counter<'_>, since: i64) -> Result<u32> {
         .query_row(params![key, since], |row| row.get(0))
 }
 
+/// Counted downloads of `who` in the 24 hours and the 30 days before `now`, in one query
+/// (one round trip fewer per licence on PostgreSQL).
+fn counted_day_and_month(db: &Db<'_>, who: Counter<'_>, now: i64) -> Result<(u32, u32)> {
+    let (column, key) = who.column();
+    let sql = format!(
+        "SELECT COALESCE(SUM(CASE WHEN at > ?2 THEN 1 ELSE 0 END), 0), COUNT(*)
+         FROM downloads WHERE {column} = ?1 AND counted = 1 AND at > ?3"
+    );
+    db.prepare_cached(&sql)?
+        .query_row(params![key, now - DAY, now - MONTH], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+}
+
 /// Applies `quota` to one more new licence of `who` at `now`.
 fn check_quota(db: &Db<'_>, who: Counter<'_>, quota: terms::Quota, now: i64) -> Result<Usage> {
-    let day = counted_since(db, who, now - DAY)?;
-    let month = if quota.monthly_review > 0 {
-        counted_since(db, who, now - MONTH)?
+    let (day, month) = if quota.monthly_review > 0 {
+        counted_day_and_month(db, who, now)?
     } else {
-        day
+        let day = counted_since(db, who, now - DAY)?;
+        (day, day)
     };
     terms::within_quota(quota, day, month, || {
         // The licence whose leaving the 24 hours frees a place.

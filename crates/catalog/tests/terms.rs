@@ -1197,6 +1197,55 @@ fn past_the_soft_quota_downloads_slow_and_at_the_hard_one_new_licences_stop(back
     assert!(world.catalog.holder(&first).expect("holder").slowed);
 }
 
+/// The 30-day count goes on across days while the 24-hour one starts over, and a licence
+/// that reaches the monthly review level says so, once.
+fn the_30_day_count_spans_days_and_reaches_the_review_level_once(backend: Backend) {
+    let world = world(backend);
+    let quota = stockroom_catalog::Quota {
+        soft_daily: 0,
+        hard_daily: 3,
+        monthly_review: 5,
+    };
+    let custom = Options {
+        quotas: Quotas {
+            registered: quota,
+            ..Quotas::default()
+        },
+        ..options(&world.clock)
+    };
+    // A second handle on the same catalogue, with these quotas.
+    let catalog = match &world.place {
+        Place::Dir(dir) => SqlCatalog::open(dir.path(), custom),
+        Place::Url(url) => SqlCatalog::connect(url, custom),
+    }
+    .expect("open");
+    let buyer = customer(&world, Tier::Registered);
+    let mut seen = Vec::new();
+    for raw in 1..=7u64 {
+        let asset = world.free(raw);
+        let usage = catalog
+            .license_counted(Caller::Member(&buyer), id(&asset))
+            .expect("within the quota")
+            .usage
+            .expect("a new licence counts");
+        seen.push((usage.day, usage.month, usage.review_due));
+        // Three a day: the fourth comes the next day.
+        world.clock.advance(if raw % 3 == 0 { DAY } else { 60 });
+    }
+    assert_eq!(
+        seen,
+        [
+            (1, 1, false),
+            (2, 2, false),
+            (3, 3, false),
+            (1, 4, false),
+            (2, 5, true),
+            (3, 6, false),
+            (1, 7, false),
+        ]
+    );
+}
+
 fn an_anonymous_network_has_a_daily_quota(backend: Backend) {
     let world = world(backend);
     let network = anonymise("198.51.100.7".parse().expect("address"));
@@ -1777,6 +1826,7 @@ on_both_engines! {
     erasure_keeps_licences_under_a_pseudonym_and_deletes_the_rest,
     concurrent_licences_are_each_recorded_once_and_a_refusal_spoils_no_other,
     a_hard_quota_hit_at_once_through_three_nodes_yields_exactly_its_licences,
+    the_30_day_count_spans_days_and_reaches_the_review_level_once,
     past_the_soft_quota_downloads_slow_and_at_the_hard_one_new_licences_stop,
     an_anonymous_network_has_a_daily_quota,
     a_member_change_made_by_another_process_clears_the_cached_principals,
