@@ -105,6 +105,39 @@ fn ingested_id(ingest_stdout: &[u8], file: &str) -> String {
         .unwrap_or_else(|| panic!("{file} ingested"))
 }
 
+/// A new member's first key, from `stockroom members add` with the command set up by
+/// `configure` (where the catalogue is).
+fn member_key(
+    configure: impl FnOnce(&mut std::process::Command),
+    name: &str,
+    role: &str,
+    tier: &str,
+) -> String {
+    let mut add = stockroom();
+    add.args([
+        "members", "add", "--name", name, "--role", role, "--tier", tier,
+    ]);
+    configure(&mut add);
+    let output = add.output().expect("members add");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let member: serde_json::Value = serde_json::from_slice(&output.stdout).expect("member JSON");
+    member["keys"][0].as_str().expect("key").to_string()
+}
+
+/// `stockroom ingest` of the bundled corpus with the command set up by `configure`; its
+/// output, having succeeded.
+fn ingest_corpus(configure: impl FnOnce(&mut std::process::Command)) -> std::process::Output {
+    let mut ingest = stockroom();
+    ingest
+        .arg("ingest")
+        .arg("--manifest")
+        .arg(corpus_manifest());
+    configure(&mut ingest);
+    let ingested = ingest.output().expect("ingest");
+    assert!(ingested.status.success(), "{}", text(&ingested.stderr));
+    ingested
+}
+
 /// One HTTP/1.1 exchange with no body; the status, the head (lower case) and the body.
 fn http(
     address: &str,
@@ -189,14 +222,7 @@ fn a_node_keeps_originals_in_garage_and_answers_503_while_it_is_down_then_recove
             .arg("--data")
             .arg(data.path());
     };
-    let mut ingest = stockroom();
-    ingest
-        .arg("ingest")
-        .arg("--manifest")
-        .arg(corpus_manifest());
-    with_env(&mut ingest);
-    let ingested = ingest.output().expect("ingest");
-    assert!(ingested.status.success(), "{}", text(&ingested.stderr));
+    let ingested = ingest_corpus(|command| with_env(command));
     // The originals are in the bucket, not in the data directory's blob store.
     let mut stats = stockroom();
     stats.arg("stats");
@@ -218,24 +244,8 @@ fn a_node_keeps_originals_in_garage_and_answers_503_while_it_is_down_then_recove
         12
     );
 
-    // A member's first key, from `stockroom members add`.
-    let key_of = |name: &str, role: &str| {
-        let mut add = stockroom();
-        add.args([
-            "members",
-            "add",
-            "--name",
-            name,
-            "--role",
-            role,
-            "--tier",
-            "registered",
-        ]);
-        with_env(&mut add);
-        let member: serde_json::Value =
-            serde_json::from_slice(&add.output().expect("members").stdout).expect("member JSON");
-        member["keys"][0].as_str().expect("key").to_string()
-    };
+    let key_of =
+        |name: &str, role: &str| member_key(|command| with_env(command), name, role, "registered");
     let auth = format!("Bearer {}", key_of("Cy", "customer"));
     let author_key = key_of("Ann", "author");
 
@@ -564,14 +574,7 @@ fn postgres_restarted_during_a_stream_of_licences_loses_none_acknowledged_and_an
             .arg("--data")
             .arg(data.path());
     };
-    let mut ingest = stockroom();
-    ingest
-        .arg("ingest")
-        .arg("--manifest")
-        .arg(corpus_manifest());
-    with_env(&mut ingest);
-    let ingested = ingest.output().expect("ingest");
-    assert!(ingested.status.success(), "{}", text(&ingested.stderr));
+    let ingested = ingest_corpus(|command| with_env(command));
     let assets: Vec<String> = text(&ingested.stdout)
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
@@ -580,13 +583,13 @@ fn postgres_restarted_during_a_stream_of_licences_loses_none_acknowledged_and_an
     assert_eq!(assets.len(), 12);
     let customers: Vec<String> = (0..6)
         .map(|n| {
-            let mut add = stockroom();
-            add.args(["members", "add", "--name", &format!("Buyer {n}")])
-                .args(["--role", "customer", "--tier", "unlimited"]);
-            with_env(&mut add);
-            let member: serde_json::Value =
-                serde_json::from_slice(&add.output().expect("members").stdout).expect("JSON");
-            format!("Bearer {}", member["keys"][0].as_str().expect("key"))
+            let key = member_key(
+                |command| with_env(command),
+                &format!("Buyer {n}"),
+                "customer",
+                "unlimited",
+            );
+            format!("Bearer {key}")
         })
         .collect();
     // The catalogue is in PostgreSQL, not in the data directory.
@@ -915,26 +918,17 @@ fn two_nodes_share_a_members_rate_limit_through_redis_and_each_limits_alone_whil
         tempfile::tempdir().expect("temp dir"),
         tempfile::tempdir().expect("temp dir"),
     );
-    let add = stockroom()
-        .arg("--config")
-        .arg(&config)
-        .arg("--data")
-        .arg(data_a.path())
-        .args([
-            "members",
-            "add",
-            "--name",
-            "Cy",
-            "--role",
-            "customer",
-            "--tier",
-            "registered",
-        ])
-        .output()
-        .expect("members add");
-    assert!(add.status.success(), "{}", text(&add.stderr));
-    let member: serde_json::Value = serde_json::from_slice(&add.stdout).expect("JSON");
-    let auth = format!("Bearer {}", member["keys"][0].as_str().expect("key"));
+    let on_a = |command: &mut std::process::Command| {
+        command
+            .arg("--config")
+            .arg(&config)
+            .arg("--data")
+            .arg(data_a.path());
+    };
+    let auth = format!(
+        "Bearer {}",
+        member_key(on_a, "Cy", "customer", "registered")
+    );
     // Two nodes, each with its own data directory, one catalogue and one Redis.
     let node = |data: &Path| {
         serve(|command| {
@@ -989,25 +983,10 @@ fn two_nodes_share_a_members_rate_limit_through_redis_and_each_limits_alone_whil
         "{}",
         text(&ready)
     );
-    let add = stockroom()
-        .arg("--config")
-        .arg(&config)
-        .arg("--data")
-        .arg(data_a.path())
-        .args([
-            "members",
-            "add",
-            "--name",
-            "Di",
-            "--role",
-            "customer",
-            "--tier",
-            "registered",
-        ])
-        .output()
-        .expect("members add");
-    let member: serde_json::Value = serde_json::from_slice(&add.stdout).expect("JSON");
-    let other = format!("Bearer {}", member["keys"][0].as_str().expect("key"));
+    let other = format!(
+        "Bearer {}",
+        member_key(on_a, "Di", "customer", "registered")
+    );
     let alone: Vec<u16> = (0..8)
         .map(|_| http(&a, "GET", "/v1/search?q=sea", &[("Authorization", &other)]).0)
         .collect();

@@ -340,7 +340,7 @@ impl SqlCatalog {
         );
         let width = table.columns.len();
         let mut rows: Vec<Vec<Value>> = db
-            .prepare(&sql)?
+            .prepare_cached(&sql)?
             .query_map(&params, |row| values(row, width + 1))?
             .collect::<Result<_>>()?;
         let position = rows.last().and_then(|row| row.last().cloned());

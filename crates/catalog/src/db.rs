@@ -283,11 +283,6 @@ impl Db<'_> {
         })
     }
 
-    /// A statement run rarely (still cached on PostgreSQL, where preparing is a round trip).
-    pub(crate) fn prepare(&self, sql: &str) -> Result<Statement<'_>> {
-        self.prepare_cached(sql)
-    }
-
     /// Runs one statement; the rows it changed.
     pub(crate) fn execute(&self, sql: &str, params: &[&dyn ToSql]) -> Result<usize> {
         self.prepare_cached(sql)?.execute(params)

@@ -110,7 +110,7 @@ impl SqlCatalog {
         let now = self.now();
         let mut erasure = self.change_member(member_id.to_string(), move |db, id| {
             let public: Vec<AssetId> = db
-                .prepare(
+                .prepare_cached(
                     "SELECT id FROM assets WHERE author_id = ?1 AND status IN ('pending', 'active')
                      ORDER BY id",
                 )?
@@ -120,7 +120,7 @@ impl SqlCatalog {
                 assets::withdraw_row(db, &asset.to_string(), now)?;
             }
             let credited: Vec<AssetId> = db
-                .prepare("SELECT id FROM assets WHERE author_id = ?1 ORDER BY id")?
+                .prepare_cached("SELECT id FROM assets WHERE author_id = ?1 ORDER BY id")?
                 .query_map(params![id], |row| row.get(0))?
                 .collect::<Result<_>>()?;
             db.execute(

@@ -23,7 +23,7 @@ use crate::error::{CatalogError, Result};
 const MAX_BATCH: usize = 512;
 
 /// What a write must be alone with while it runs.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum Lock {
     /// Every other write: members, assets, moderation (rare next to licences).
     All,
@@ -140,7 +140,7 @@ fn run(mut session: impl Session, jobs: Receiver<Job>) {
         if locks.contains(&Lock::All) {
             locks = vec![Lock::All];
         }
-        locks.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+        locks.sort();
         locks.dedup();
         let db = session.db();
         let finishes = match run_batch(&session, &db, &locks, batch) {

@@ -43,9 +43,14 @@ impl Place {
 
     /// Opens (another handle to) the catalogue kept here: another process's, as it were.
     fn open(&self, clock: &Arc<ManualClock>) -> SqlCatalog {
+        self.open_with(options(clock))
+    }
+
+    /// [`Place::open`] with other options.
+    fn open_with(&self, options: Options) -> SqlCatalog {
         match self {
-            Place::Dir(dir) => SqlCatalog::open(dir.path(), options(clock)).expect("open"),
-            Place::Url(url) => SqlCatalog::connect(url, options(clock)).expect("connect"),
+            Place::Dir(dir) => SqlCatalog::open(dir.path(), options).expect("open"),
+            Place::Url(url) => SqlCatalog::connect(url, options).expect("connect"),
         }
     }
 
@@ -1214,11 +1219,7 @@ fn the_30_day_count_spans_days_and_reaches_the_review_level_once(backend: Backen
         ..options(&world.clock)
     };
     // A second handle on the same catalogue, with these quotas.
-    let catalog = match &world.place {
-        Place::Dir(dir) => SqlCatalog::open(dir.path(), custom),
-        Place::Url(url) => SqlCatalog::connect(url, custom),
-    }
-    .expect("open");
+    let catalog = world.place.open_with(custom);
     let buyer = customer(&world, Tier::Registered);
     let mut seen = Vec::new();
     for raw in 1..=7u64 {

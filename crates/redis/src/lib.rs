@@ -408,12 +408,18 @@ impl RedisFairUse {
         &self.local
     }
 
-    fn key(&self, subject: &Subject, policy: Policy) -> String {
+    /// The Redis key of `subject`'s `what` (`gcra:<policy>` or `pace`).
+    fn key(&self, what: &str, subject: &Subject) -> String {
         let (kind, id) = match subject {
             Subject::Member(id) => ("m", id),
             Subject::Network(id) => ("n", id),
         };
-        format!("{}gcra:{}:{kind}:{id}", self.prefix, policy.name())
+        format!("{}{what}:{kind}:{id}", self.prefix)
+    }
+
+    /// The key of `subject`'s bucket for `policy`.
+    fn bucket(&self, subject: &Subject, policy: Policy) -> String {
+        self.key(&format!("gcra:{}", policy.name()), subject)
     }
 
     /// Remembers a request the node let through alone, to charge it later.
@@ -465,7 +471,7 @@ impl FairUse for RedisFairUse {
         };
         let seats = request.seats;
         let (interval, window) = stockroom_guard::gcra_cell(rate, seats);
-        let key = self.key(request.subject, request.policy);
+        let key = self.bucket(request.subject, request.policy);
         let policy = request.policy.name();
         let link = Arc::clone(&self.link);
         let job = Job {
@@ -508,14 +514,10 @@ impl FairUse for RedisFairUse {
         let Some(rate) = local.rate() else {
             return local;
         };
-        let (kind, id) = match subject {
-            Subject::Member(id) => ("m", id),
-            Subject::Network(id) => ("n", id),
-        };
         Arc::new(RedisPacer {
             local,
             rate,
-            key: format!("{}pace:{kind}:{id}", self.prefix),
+            key: self.key("pace", subject),
             jobs: Arc::clone(&self.jobs),
             free_at: Arc::new(Mutex::new(None)),
         })
@@ -534,7 +536,7 @@ impl FairUse for RedisFairUse {
         let subject = Subject::Member(member.to_string());
         let keys: Vec<String> = [Policy::Search, Policy::Previews, Policy::Licences]
             .iter()
-            .map(|policy| self.key(&subject, *policy))
+            .map(|policy| self.bucket(&subject, *policy))
             .collect();
         if self.link.up.load(Ordering::Relaxed) {
             let _ = self.link.connect().and_then(|mut connection| {
