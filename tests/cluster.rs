@@ -752,6 +752,7 @@ fn migrate_moves_the_catalogue_to_postgres_and_back_with_10000_synthetic_assets_
                                 model_release: n % 3 == 0,
                                 property_release: n % 5 == 0,
                                 pending: n % 11 == 0,
+                                document: Vec::new(),
                             })
                             .expect("synthetic asset");
                     }

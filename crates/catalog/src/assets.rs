@@ -8,6 +8,7 @@ use serde::Serialize;
 use stockroom_vocab::AssetId;
 
 use crate::SqlCatalog;
+use crate::changes::{self, ChangeKind};
 use crate::error::{CatalogError, Result};
 use crate::members::Principal;
 use crate::terms::{AssetStatus, Collection, Role};
@@ -36,6 +37,9 @@ pub struct NewAsset {
     pub property_release: bool,
     /// Held for a moderator (a near duplicate was found).
     pub pending: bool,
+    /// What another node needs to index it (opaque here; the platform's encoding), kept
+    /// beside the row; empty for none.
+    pub document: Vec<u8>,
 }
 
 /// An asset's catalogue row.
@@ -135,6 +139,8 @@ impl SqlCatalog {
                     now
                 ],
             )?;
+            changes::keep_document(db, &id, &asset.document)?;
+            changes::record(db, &id, ChangeKind::Added, now)?;
             Ok(())
         })
     }
@@ -156,6 +162,7 @@ impl SqlCatalog {
                 params![id],
             )?;
             crate::moderation::record(db, now, &by, "approve", id, "")?;
+            changes::record(db, id, ChangeKind::Status, now)?;
             Ok(())
         })
     }
@@ -180,6 +187,7 @@ impl SqlCatalog {
                 params![id, reason, now],
             )?;
             crate::moderation::record(db, now, &by, "reject", id, &reason)?;
+            changes::record(db, id, ChangeKind::Status, now)?;
             Ok(())
         })
     }
@@ -242,6 +250,8 @@ impl SqlCatalog {
             crate::moderation::record(db, now, &by, "takedown", id, &why)?;
             event(db, now, "takedown", id, &detail)?;
             event(db, now, "purge", id, "removed")?;
+            changes::drop_document(db, id)?;
+            changes::record(db, id, ChangeKind::Removed, now)?;
             Ok(())
         })
     }
@@ -310,6 +320,8 @@ impl SqlCatalog {
             if status == AssetStatus::Withdrawn {
                 event(db, now, "purge", id, "purged")?;
             }
+            changes::drop_document(db, id)?;
+            changes::record(db, id, ChangeKind::Purged, now)?;
             Ok(())
         })
     }
@@ -417,6 +429,7 @@ pub(crate) fn withdraw_row(db: &Db<'_>, id: &str, now: i64) -> Result<AssetStatu
         params![id, status.as_str(), now],
     )?;
     event(db, now, "purge", id, "withdrawn")?;
+    changes::record(db, id, ChangeKind::Status, now)?;
     Ok(status)
 }
 

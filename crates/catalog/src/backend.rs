@@ -8,10 +8,10 @@ use stockroom_vocab::{AssetId, MemberStatus};
 
 use crate::error::Result;
 use crate::{
-    After, AssetRecord, AuditEntry, AuditFilter, BlockEntry, BlockHashes, Caller, Created, Erasure,
-    Export, Grant, Holder, Licence, LicenceCheck, Licensing, Member, MembershipChange,
-    MembershipChanged, MonthStats, NewAsset, NewMember, Principal, PurgeEvent, SeatKey, SqlCatalog,
-    Withdrawal,
+    After, AssetChange, AssetRecord, AuditEntry, AuditFilter, BlockEntry, BlockHashes, Caller,
+    Created, Erasure, Export, Grant, Holder, Licence, LicenceCheck, Licensing, Member,
+    MembershipChange, MembershipChanged, MonthStats, NewAsset, NewMember, Principal, PurgeEvent,
+    SeatKey, SqlCatalog, Withdrawal,
 };
 
 /// Members, assets' terms and lifecycle, licences and the download ledger.
@@ -152,6 +152,22 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
     /// another process; whether one did.
     fn sync_member_changes(&self) -> Result<bool>;
 
+    // The change feed (`changes.rs`).
+    /// Changes after `after`, oldest first, at most `limit`.
+    fn changes_after(&self, after: i64, limit: u32) -> Result<Vec<AssetChange>>;
+    /// The newest change's sequence number (0 for none).
+    fn last_change(&self) -> Result<i64>;
+    /// An asset's document, if the catalogue keeps one.
+    fn asset_document(&self, asset: AssetId) -> Result<Option<Vec<u8>>>;
+    /// Documents in id order after `after`, at most `limit`.
+    fn documents_after(
+        &self,
+        after: Option<AssetId>,
+        limit: u32,
+    ) -> Result<Vec<(AssetId, Vec<u8>)>>;
+    /// Waits for a change after `after`, at most `timeout`; the newest sequence number.
+    fn wait_for_change(&self, after: i64, timeout: std::time::Duration) -> Result<i64>;
+
     // Privacy and statistics.
     /// Everything held on a member.
     fn export(&self, member_id: &str) -> Result<Export>;
@@ -216,6 +232,11 @@ forward! {
     change_membership(member_id: &str, change: &MembershipChange, admin: &Principal, reason: &str) -> Result<MembershipChanged>;
     rotate_key(member_id: &str, seat_id: &str) -> Result<SeatKey>;
     sync_member_changes() -> Result<bool>;
+    changes_after(after: i64, limit: u32) -> Result<Vec<AssetChange>>;
+    last_change() -> Result<i64>;
+    asset_document(asset: AssetId) -> Result<Option<Vec<u8>>>;
+    documents_after(after: Option<AssetId>, limit: u32) -> Result<Vec<(AssetId, Vec<u8>)>>;
+    wait_for_change(after: i64, timeout: std::time::Duration) -> Result<i64>;
     export(member_id: &str) -> Result<Export>;
     erase(member_id: &str) -> Result<Erasure>;
     author_stats(author_id: &str) -> Result<Vec<MonthStats>>;

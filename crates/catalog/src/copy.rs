@@ -131,6 +131,20 @@ const TABLES: &[Table] = &[
         insertion_order: false,
     },
     Table {
+        name: "changes",
+        key: "seq",
+        columns: &["seq", "asset_id", "what", "at"],
+        identity: true,
+        insertion_order: false,
+    },
+    Table {
+        name: "asset_documents",
+        key: "asset_id",
+        columns: &["asset_id", "document"],
+        identity: false,
+        insertion_order: false,
+    },
+    Table {
         name: "blocklist",
         key: "id",
         columns: &[

@@ -30,6 +30,7 @@
 
 mod assets;
 mod backend;
+mod changes;
 mod copy;
 mod db;
 mod error;
@@ -55,6 +56,7 @@ use stockroom_vocab::{Clock, SystemClock};
 
 pub use assets::{AssetRecord, NewAsset, PurgeEvent, Withdrawal};
 pub use backend::Catalog;
+pub use changes::{AssetChange, ChangeKind};
 pub use copy::TableCopy;
 pub use error::{CatalogError, ErrorClass, Result};
 pub use licences::{Caller, Grant, Holder, Licence, LicenceCheck, Licensing, MAX_CLIENT_CHARS};
@@ -99,6 +101,8 @@ pub struct SqlCatalog {
     writer: writer::Writers,
     /// The member-change counter as [`SqlCatalog::sync_member_changes`] last read it.
     member_changes_seen: std::sync::atomic::AtomicI64,
+    /// PostgreSQL: the connection that listens for the change feed's notifications.
+    listener: Mutex<Option<postgres::Client>>,
     readers: Readers,
     keys: members::KeyCache,
     /// Keys API keys are hashed with, and erased members pseudonymised with.
@@ -216,6 +220,7 @@ impl SqlCatalog {
     ) -> Result<SqlCatalog> {
         let catalog = SqlCatalog {
             member_changes_seen: std::sync::atomic::AtomicI64::new(0),
+            listener: Mutex::new(None),
             writer,
             readers,
             keys: members::KeyCache::new(options.key_cache_entries),

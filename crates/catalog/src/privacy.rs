@@ -7,6 +7,7 @@ use serde::Serialize;
 use stockroom_vocab::AssetId;
 
 use crate::assets::{self, AssetRecord};
+use crate::changes::{self, ChangeKind};
 use crate::error::Result;
 use crate::licences::{Licence, licence_where};
 use crate::members::{self, Member};
@@ -127,6 +128,9 @@ impl SqlCatalog {
                 "UPDATE assets SET author_id = ?2, author_name = ?2 WHERE author_id = ?1",
                 params![id, &pseudonym],
             )?;
+            for asset in &credited {
+                changes::record(db, &asset.to_string(), ChangeKind::Credit, now)?;
+            }
             for table in ["licences", "downloads"] {
                 db.execute(
                     &format!("UPDATE {table} SET member_id = ?2 WHERE member_id = ?1"),

@@ -198,6 +198,24 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE members ADD COLUMN ends_at INTEGER;
     ALTER TABLE members ADD COLUMN unpaid INTEGER NOT NULL DEFAULT 0 CHECK (unpaid IN (0, 1));
     ",
+    // 9: the change feed (DESIGN §7): every write that changes an asset appends a row to
+    // `changes` in its own transaction (an outbox), which each node follows to keep its
+    // search and duplicate replicas and its caches; `asset_documents` holds what a node
+    // needs to index an asset it did not admit (its metadata record without the author,
+    // whose name is the `assets` row's, and its perceptual hashes). AUTOINCREMENT: a
+    // sequence number is never handed out twice, even after old changes are pruned.
+    r"
+    CREATE TABLE changes (
+        seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+        asset_id TEXT NOT NULL,
+        what     TEXT NOT NULL,
+        at       INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE asset_documents (
+        asset_id TEXT PRIMARY KEY,
+        document BLOB NOT NULL
+    ) STRICT;
+    ",
 ];
 
 /// The version this build writes.

@@ -39,6 +39,7 @@ fn child(dir: &str) {
                 model_release: false,
                 property_release: false,
                 pending: false,
+                document: Vec::new(),
             })
             .expect("asset");
     }

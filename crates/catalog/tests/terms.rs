@@ -5,8 +5,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use stockroom_catalog::{
-    AuditFilter, Caller, CatalogError, ErrorClass, Grant, MembershipChange, NewAsset, NewMember,
-    Options, Principal, Quotas, Site, SqlCatalog, anonymise, terms,
+    AuditFilter, Caller, CatalogError, ChangeKind, ErrorClass, Grant, MembershipChange, NewAsset,
+    NewMember, Options, Principal, Quotas, Site, SqlCatalog, anonymise, terms,
 };
 use stockroom_vocab::{
     AssetId, AssetStatus, Collection, LicenceType, ManualClock, MemberStatus, Role, Tier,
@@ -146,6 +146,7 @@ fn new_asset(raw: u64, author: &Principal, author_name: &str) -> NewAsset {
         model_release: false,
         property_release: false,
         pending: false,
+        document: Vec::new(),
     }
 }
 
@@ -653,6 +654,7 @@ fn an_unknown_asset_is_not_found_and_a_pending_one_is_not_public_until_approved(
         .catalog
         .add_asset(&NewAsset {
             pending: true,
+            document: Vec::new(),
             ..new_asset(5, &world.author, "Ann Author")
         })
         .expect("add");
@@ -690,6 +692,7 @@ fn the_moderation_queue_holds_pending_assets_oldest_first_until_approved(backend
             .catalog
             .add_asset(&NewAsset {
                 pending: raw != 9,
+                document: Vec::new(),
                 ..new_asset(raw, &world.author, "Ann Author")
             })
             .expect("add");
@@ -1007,6 +1010,7 @@ fn an_erased_authors_content_leaves_the_public_and_credits_a_pseudonym(backend: 
         .catalog
         .add_asset(&NewAsset {
             pending: true,
+            document: Vec::new(),
             ..new_asset(3, &world.author, "Ann Author")
         })
         .expect("held");
@@ -1778,6 +1782,146 @@ fn an_authors_export_includes_their_uploads_in_every_status(backend: Backend) {
 }
 
 /// Each catalogue test as two tests, one per engine.
+fn kinds(catalog: &SqlCatalog, after: i64) -> Vec<(String, ChangeKind)> {
+    catalog
+        .changes_after(after, 100)
+        .expect("changes")
+        .into_iter()
+        .map(|change| (change.asset_id.to_string(), change.kind))
+        .collect()
+}
+
+fn every_asset_change_is_in_the_feed_in_commit_order_and_a_takedown_drops_the_document(
+    backend: Backend,
+) {
+    let world = world(backend);
+    assert_eq!(world.catalog.last_change().expect("last"), 0);
+    let held = AssetId::from_u64(0x51);
+    world
+        .catalog
+        .add_asset(&NewAsset {
+            pending: true,
+            document: b"{\"title\":\"held\"}".to_vec(),
+            ..new_asset(0x51, &world.author, "Ann Author")
+        })
+        .expect("add");
+    let active = world.free(0x52);
+    world
+        .catalog
+        .approve(held, &world.moderator)
+        .expect("approve");
+    world
+        .catalog
+        .withdraw(id(&active), &world.author)
+        .expect("withdraw");
+    assert_eq!(
+        world.catalog.asset_document(held).expect("document"),
+        Some(b"{\"title\":\"held\"}".to_vec())
+    );
+    // An asset admitted with no document has none.
+    assert_eq!(
+        world.catalog.asset_document(id(&active)).expect("none"),
+        None
+    );
+    world
+        .catalog
+        .takedown(held, &world.moderator, "notice", &[])
+        .expect("takedown");
+    assert_eq!(
+        kinds(&world.catalog, 0),
+        [
+            (held.to_string(), ChangeKind::Added),
+            (active.clone(), ChangeKind::Added),
+            (held.to_string(), ChangeKind::Status),
+            (active.clone(), ChangeKind::Status),
+            (held.to_string(), ChangeKind::Removed),
+        ]
+    );
+    assert_eq!(world.catalog.asset_document(held).expect("gone"), None);
+    let all = world.catalog.changes_after(0, 100).expect("changes");
+    assert!(all.windows(2).all(|pair| pair[0].seq < pair[1].seq));
+    assert_eq!(world.catalog.last_change().expect("last"), all[4].seq);
+    // Reading on from a number gives what came after it, and a page stops at its limit.
+    assert_eq!(kinds(&world.catalog, all[2].seq).len(), 2);
+    assert_eq!(world.catalog.changes_after(0, 2).expect("page").len(), 2);
+    // A purge after a withdrawal is a change too.
+    world.clock.advance(29 * DAY);
+    assert_eq!(world.catalog.due_for_purge().expect("due"), [id(&active)]);
+    world.catalog.mark_purged(id(&active)).expect("purge");
+    assert_eq!(
+        kinds(&world.catalog, all[4].seq),
+        [(active, ChangeKind::Purged)]
+    );
+}
+
+fn an_erasure_puts_each_of_the_authors_assets_in_the_feed(backend: Backend) {
+    let world = world(backend);
+    let public = world.free(0x61);
+    let before = world.catalog.last_change().expect("last");
+    world.catalog.erase(&world.author.member_id).expect("erase");
+    let after: Vec<(String, ChangeKind)> = kinds(&world.catalog, before);
+    assert!(
+        after.contains(&(public.clone(), ChangeKind::Status)),
+        "{after:?}"
+    );
+    assert!(after.contains(&(public, ChangeKind::Credit)), "{after:?}");
+}
+
+fn documents_are_read_in_pages_in_id_order(backend: Backend) {
+    let world = world(backend);
+    for raw in [0x73, 0x71, 0x72] {
+        world
+            .catalog
+            .add_asset(&NewAsset {
+                document: vec![raw as u8],
+                ..new_asset(raw, &world.author, "Ann Author")
+            })
+            .expect("add");
+    }
+    let first = world.catalog.documents_after(None, 2).expect("first page");
+    assert_eq!(
+        first,
+        [
+            (AssetId::from_u64(0x71), vec![0x71]),
+            (AssetId::from_u64(0x72), vec![0x72])
+        ]
+    );
+    let rest = world
+        .catalog
+        .documents_after(Some(first[1].0), 2)
+        .expect("second page");
+    assert_eq!(rest, [(AssetId::from_u64(0x73), vec![0x73])]);
+}
+
+fn a_waiting_follower_wakes_when_another_handle_commits_a_change(backend: Backend) {
+    let world = world(backend);
+    let other = std::sync::Arc::new(world.place.open(&world.clock));
+    let start = other.last_change().expect("last");
+    // Nothing new: the wait ends at its timeout with the same number.
+    assert_eq!(
+        other
+            .wait_for_change(start, std::time::Duration::from_millis(50))
+            .expect("wait"),
+        start
+    );
+    let waiter = {
+        let other = other.clone();
+        std::thread::spawn(move || {
+            let began = std::time::Instant::now();
+            let seen = other
+                .wait_for_change(start, std::time::Duration::from_secs(30))
+                .expect("wait");
+            (seen, began.elapsed())
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    world.free(0x81);
+    let (seen, waited) = waiter.join().expect("waiter");
+    assert!(seen > start);
+    // Woken by the commit, not by the 30 s timeout.
+    assert!(waited < std::time::Duration::from_secs(20), "{waited:?}");
+}
+
 macro_rules! on_both_engines {
     ($($name:ident),+ $(,)?) => {
         mod sqlite {
@@ -1796,6 +1940,10 @@ macro_rules! on_both_engines {
 }
 
 on_both_engines! {
+    every_asset_change_is_in_the_feed_in_commit_order_and_a_takedown_drops_the_document,
+    an_erasure_puts_each_of_the_authors_assets_in_the_feed,
+    documents_are_read_in_pages_in_id_order,
+    a_waiting_follower_wakes_when_another_handle_commits_a_change,
     members_add_issues_one_key_per_seat_and_the_first_is_the_owners,
     only_unlimited_memberships_have_seats_and_nobody_signs_up_as_anonymous,
     api_keys_are_stored_only_as_keyed_hashes,

@@ -221,6 +221,7 @@ fn new_asset(id: AssetId, author_id: String, pending: bool) -> NewAsset {
         model_release: false,
         property_release: false,
         pending,
+        document: Vec::new(),
     }
 }
 

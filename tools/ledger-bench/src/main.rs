@@ -198,6 +198,7 @@ fn stockroom_rate(catalog: SqlCatalog, threads: usize, licences: usize) -> Resul
             model_release: false,
             property_release: false,
             pending: false,
+            document: Vec::new(),
         })?;
     }
     let members = per_thread.div_ceil(PER_MEMBER);
