@@ -546,7 +546,11 @@ fn serve(configure: impl FnOnce(&mut std::process::Command)) -> (Server, String)
     serve
         .args(["serve", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .stderr(if std::env::var_os("NODE_LOGS").is_some() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        });
     configure(&mut serve);
     let mut server = Server(serve.spawn().expect("serve"));
     let mut line = String::new();
@@ -1002,4 +1006,255 @@ fn two_nodes_share_a_members_rate_limit_through_redis_and_each_limits_alone_whil
     std::thread::sleep(std::time::Duration::from_millis(1_100));
     search(&a);
     assert_eq!(gauge(&a), "stockroom_guard_shared_up 1");
+}
+
+/// Three nodes of one platform: the catalogue in PostgreSQL, originals in Garage, each
+/// node its own data directory (its replicas and preview cache).
+struct Cluster {
+    garage: Garage,
+    catalog: String,
+    originals: String,
+    data: Vec<tempfile::TempDir>,
+}
+
+impl Cluster {
+    fn start(name: &str, nodes: usize) -> Cluster {
+        let garage = Garage::start(name);
+        let originals = format!("s3://{}/originals", garage.bucket);
+        Cluster {
+            catalog: common::postgres::database(),
+            originals,
+            garage,
+            data: (0..nodes)
+                .map(|_| tempfile::tempdir().expect("temp dir"))
+                .collect(),
+        }
+    }
+
+    /// Sets `command` up as node `n` of the cluster.
+    fn on(&self, n: usize, command: &mut std::process::Command) {
+        command
+            .envs(self.garage.env())
+            .env("STOCKROOM_ORIGINALS_URL", &self.originals)
+            .env("STOCKROOM_CATALOG_URL", &self.catalog)
+            .arg("--data")
+            .arg(self.data[n].path());
+    }
+
+    fn serve(&self, n: usize) -> (Server, String) {
+        serve(|command| self.on(n, command))
+    }
+
+    fn key(&self, name: &str, role: &str) -> String {
+        format!(
+            "Bearer {}",
+            member_key(|command| self.on(0, command), name, role, "registered")
+        )
+    }
+}
+
+/// Asks `ask` every 10 ms until it says yes, for at most `limit`; how long that took.
+fn until(limit: std::time::Duration, mut ask: impl FnMut() -> bool) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    while !ask() {
+        assert!(started.elapsed() < limit, "not within {limit:?}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    started.elapsed()
+}
+
+/// The ids a search found, in order.
+fn found(address: &str, query: &str) -> Vec<String> {
+    let (status, _, body) = http(address, "GET", &format!("/v1/search?q={query}"), &[]);
+    assert_eq!(status, 200, "{}", text(&body));
+    let body: serde_json::Value = serde_json::from_slice(&body).expect("search JSON");
+    body["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|card| card["id"].as_str().expect("id").to_string())
+        .collect()
+}
+
+fn upload(address: &str, auth: &str, title: &str, image: &[u8]) -> (u16, serde_json::Value) {
+    let (status, _, body) = http_with(
+        address,
+        "POST",
+        &format!("/v1/assets?title={title}&keywords=feedtest"),
+        &[("Authorization", auth)],
+        image,
+    );
+    (status, serde_json::from_slice(&body).unwrap_or_default())
+}
+
+#[test]
+#[ignore = "cluster suite: needs PostgreSQL and Garage (tools/test.sh)"]
+fn an_upload_through_node_a_is_searchable_previewable_and_similar_on_b_and_c_within_a_second() {
+    let cluster = Cluster::start("feed", 3);
+    let author = cluster.key("Ann", "author");
+    let moderator = cluster.key("Mo", "moderator");
+    let nodes: Vec<(Server, String)> = (0..3).map(|n| cluster.serve(n)).collect();
+    let (a, b, c) = (&nodes[0].1, &nodes[1].1, &nodes[2].1);
+    let photo = std::fs::read(repo().join("corpus/photos/aqua.jpg")).expect("photo");
+    let (status, stored) = upload(a, &author, "Lighthouse%20at%20dusk", &photo);
+    assert_eq!(status, 201, "{stored}");
+    let id = stored["id"].as_str().expect("id").to_string();
+    for other in [b, c] {
+        let took = until(std::time::Duration::from_secs(1), || {
+            found(other, "lighthouse") == [id.clone()]
+        });
+        eprintln!("searchable on another node after {took:?}");
+        let (status, head, preview) =
+            http(other, "GET", &format!("/v1/previews/{id}/small.jpg"), &[]);
+        assert_eq!(status, 200, "{}", text(&preview));
+        assert!(head.contains("content-type: image/jpeg"), "{head}");
+        let (status, _, checked) = http_with(
+            other,
+            "POST",
+            "/v1/moderation/duplicates",
+            &[("Authorization", &moderator)],
+            &photo,
+        );
+        assert_eq!(status, 200, "{}", text(&checked));
+        let checked: serde_json::Value = serde_json::from_slice(&checked).expect("JSON");
+        assert_eq!(checked["matches"][0]["asset_id"], id.as_str(), "{checked}");
+    }
+    // The same bytes through another node are the same asset: an exact duplicate.
+    let (status, again) = upload(b, &author, "Again", &photo);
+    assert_eq!(status, 409, "{again}");
+    assert_eq!(again["id"], id.as_str());
+}
+
+#[test]
+#[ignore = "cluster suite: needs PostgreSQL and Garage (tools/test.sh)"]
+fn a_takedown_on_a_answers_410_on_b_and_c_within_a_second_and_the_purge_feed_carries_it_once() {
+    let cluster = Cluster::start("takedown", 3);
+    let author = cluster.key("Ann", "author");
+    let moderator = cluster.key("Mo", "moderator");
+    let nodes: Vec<(Server, String)> = (0..3).map(|n| cluster.serve(n)).collect();
+    let (a, b, c) = (&nodes[0].1, &nodes[1].1, &nodes[2].1);
+    let photo = std::fs::read(repo().join("corpus/photos/ladybird.jpg")).expect("photo");
+    let (status, stored) = upload(a, &author, "Ladybird", &photo);
+    assert_eq!(status, 201, "{stored}");
+    let id = stored["id"].as_str().expect("id").to_string();
+    let preview = format!("/v1/previews/{id}/small.jpg");
+    for other in [b, c] {
+        until(std::time::Duration::from_secs(1), || {
+            http(other, "GET", &preview, &[]).0 == 200
+        });
+    }
+    let (status, _, body) = http(
+        a,
+        "POST",
+        &format!("/v1/moderation/assets/{id}/takedown?reason=notice%2017"),
+        &[("Authorization", &moderator)],
+    );
+    assert_eq!(status, 200, "{}", text(&body));
+    for other in [b, c] {
+        // Its preview was in the node's cache: the feed evicts it.
+        let took = until(std::time::Duration::from_secs(1), || {
+            http(other, "GET", &preview, &[]).0 == 410
+        });
+        eprintln!("410 on another node after {took:?}");
+        assert!(found(other, "ladybird").is_empty());
+        let (status, _, checked) = http_with(
+            other,
+            "POST",
+            "/v1/moderation/duplicates",
+            &[("Authorization", &moderator)],
+            &photo,
+        );
+        assert_eq!(status, 200);
+        let checked: serde_json::Value = serde_json::from_slice(&checked).expect("JSON");
+        assert!(
+            checked["matches"]
+                .as_array()
+                .expect("matches")
+                .iter()
+                .all(|found| found["asset_id"] != id.as_str()),
+            "{checked}"
+        );
+    }
+    // Every node reads the one feed; the takedown is in it once.
+    for node in [a, b, c] {
+        let (_, _, feed) = http(node, "GET", "/v1/purges?since=0", &[]);
+        let feed: serde_json::Value = serde_json::from_slice(&feed).expect("JSON");
+        let events = feed["purges"]
+            .as_array()
+            .expect("purges")
+            .iter()
+            .filter(|event| event["asset_id"] == id.as_str())
+            .count();
+        assert_eq!(events, 1, "{feed}");
+    }
+    // Taken down, it is blocked everywhere: uploading it again through C is refused.
+    let (status, refused) = upload(c, &author, "Ladybird%20again", &photo);
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(refused["type"], "/problems/blocked-image", "{refused}");
+}
+
+#[test]
+#[ignore = "cluster suite: needs PostgreSQL and Garage (tools/test.sh)"]
+fn a_node_stopped_for_a_while_catches_up_and_answers_searches_as_the_others_do() {
+    let cluster = Cluster::start("catchup", 3);
+    let author = cluster.key("Ann", "author");
+    let moderator = cluster.key("Mo", "moderator");
+    let (_a, a) = cluster.serve(0);
+    let (_b, b) = cluster.serve(1);
+    let (stopped, _) = cluster.serve(2);
+    drop(stopped);
+    // While C is down: three uploads through A and B, one withdrawn, one taken down.
+    let mut ids = Vec::new();
+    for (node, file) in [
+        (&a, "aqua.jpg"),
+        (&b, "freshflower.jpg"),
+        (&a, "ladybird.jpg"),
+    ] {
+        let photo = std::fs::read(repo().join("corpus/photos").join(file)).expect("photo");
+        let (status, stored) = upload(node, &author, "Feed%20test", &photo);
+        assert_eq!(status, 201, "{stored}");
+        ids.push(stored["id"].as_str().expect("id").to_string());
+    }
+    let (status, _, body) = http(
+        &b,
+        "DELETE",
+        &format!("/v1/assets/{}", ids[1]),
+        &[("Authorization", &author)],
+    );
+    assert_eq!(status, 200, "{}", text(&body));
+    let (status, _, body) = http(
+        &a,
+        "POST",
+        &format!("/v1/moderation/assets/{}/takedown?reason=notice", ids[2]),
+        &[("Authorization", &moderator)],
+    );
+    assert_eq!(status, 200, "{}", text(&body));
+    let expected = [ids[0].clone()];
+    for node in [&a, &b] {
+        until(std::time::Duration::from_secs(1), || {
+            found(node, "feedtest") == expected
+        });
+    }
+    // C comes back on the same data directory and reads on from where it stopped.
+    let (_c, c) = cluster.serve(2);
+    assert_eq!(found(&c, "feedtest"), expected);
+    assert_eq!(found(&c, "feedtest"), found(&a, "feedtest"));
+    for id in &ids[1..] {
+        let (status, _, _) = http(&c, "GET", &format!("/v1/previews/{id}/small.jpg"), &[]);
+        assert_eq!(status, 410, "{id}");
+    }
+    // A new node, with an empty data directory, builds its replicas from the catalogue.
+    let fresh = Cluster {
+        data: vec![tempfile::tempdir().expect("temp dir")],
+        ..cluster
+    };
+    let (_d, d) = fresh.serve(0);
+    assert_eq!(found(&d, "feedtest"), expected);
+    let (status, _, _) = http(
+        &d,
+        "GET",
+        &format!("/v1/previews/{}/small.jpg", ids[0]),
+        &[],
+    );
+    assert_eq!(status, 200);
 }

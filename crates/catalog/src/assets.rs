@@ -312,10 +312,14 @@ impl SqlCatalog {
         let now = self.now();
         let from = [AssetStatus::Withdrawn, AssetStatus::Rejected];
         self.transition(id, &from, move |db, id, status| {
-            db.execute(
-                "UPDATE assets SET purged_at = ?2 WHERE id = ?1",
+            // Purged already (by another node's purge job): one purge event, not two.
+            let purged = db.execute(
+                "UPDATE assets SET purged_at = ?2 WHERE id = ?1 AND purged_at IS NULL",
                 params![id, now],
             )?;
+            if purged == 0 {
+                return Ok(());
+            }
             // A rejected upload was never public: no cache holds it, no CDN purge is owed.
             if status == AssetStatus::Withdrawn {
                 event(db, now, "purge", id, "purged")?;

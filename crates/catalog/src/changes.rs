@@ -135,11 +135,10 @@ impl SqlCatalog {
     /// `asset`'s document as admission left it, if the catalogue has one (assets admitted
     /// before the feed existed have none: their node's own record is the only one).
     pub fn asset_document(&self, asset: AssetId) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .read()?
+        self.read()?
             .prepare_cached("SELECT document FROM asset_documents WHERE asset_id = ?1")?
             .query_row(params![asset.to_string()], |row| row.get(0))
-            .optional()?)
+            .optional()
     }
 
     /// Documents in id order after `after`, at most `limit` (a new node builds its

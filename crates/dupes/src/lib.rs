@@ -236,7 +236,11 @@ impl DupIndex {
     }
 
     /// Removes an asset from future results (withdrawn or taken down), durably.
+    /// Removing one already removed writes nothing (ids are never reused).
     pub fn remove(&mut self, asset: u64) -> Result<()> {
+        if self.removed.contains(&asset) {
+            return Ok(());
+        }
         self.append(vec![Record {
             asset,
             hash: Hash256::default(),

@@ -21,6 +21,7 @@ use stockroom_vocab::{AssetId, AssetStatus};
 use crate::error::{PlatformError, Result};
 use crate::feed::Change;
 use crate::fingerprint::{self, Candidate, DuplicateReport, Hashed};
+use crate::follow::Document;
 use crate::metadata::{AssetMetadata, MetadataRecord, RECORD_VERSION};
 use crate::originals::Originals;
 use crate::{Platform, TakenIds, search};
@@ -28,8 +29,8 @@ use crate::{Platform, TakenIds, search};
 /// Ids and hashes already taken, shared by parallel admissions.
 #[derive(Debug, Default)]
 pub(crate) struct Claims {
-    by_hash: HashMap<[u8; 32], AssetId>,
-    ids: TakenIds,
+    pub(crate) by_hash: HashMap<[u8; 32], AssetId>,
+    pub(crate) ids: TakenIds,
     /// Claimed and on their way into the store.
     in_flight: HashSet<AssetId>,
     /// Originals a crash left behind mid-admission (see [`Platform::orphans`]): nobody's
@@ -259,7 +260,7 @@ impl Platform {
         ))
     }
 
-    fn claims(&self) -> MutexGuard<'_, Claims> {
+    pub(crate) fn claims(&self) -> MutexGuard<'_, Claims> {
         self.claims
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
@@ -391,7 +392,10 @@ impl Platform {
             .and_then(|()| Ok(self.blobs.put(id, Kind::Metadata, &record.encode())?))
             .and_then(|()| {
                 self.catalog
-                    .add_asset(&catalog_row(id, metadata, author, pending))
+                    .add_asset(&NewAsset {
+                        document: Document::encode(&record, hashed),
+                        ..catalog_row(id, metadata, author, pending)
+                    })
                     .map_err(PlatformError::from)
             });
         if let Err(error) = stored {
@@ -436,6 +440,7 @@ fn catalog_row(id: AssetId, metadata: &AssetMetadata, author: &Author, pending: 
         model_release: metadata.model_release,
         property_release: metadata.property_release,
         pending,
+        document: Vec::new(),
     }
 }
 

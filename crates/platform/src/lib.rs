@@ -25,6 +25,7 @@ mod blocklist;
 pub mod error;
 pub mod feed;
 pub mod fingerprint;
+mod follow;
 mod licensing;
 mod lifecycle;
 pub mod manifest;
@@ -50,6 +51,7 @@ use stockroom_vocab::{AssetId, Clock};
 pub use admission::{Admitted, FileOutcome, Upload};
 pub use error::{ErrorClass, PlatformError, Result};
 pub use feed::{Change, ChangeFeed, LocalFeed};
+pub use follow::{Followed, read_position};
 pub use licensing::Download;
 pub use lifecycle::{Flagged, Held};
 pub use originals::{
@@ -103,6 +105,9 @@ pub struct Options {
     pub render_threads: usize,
     /// Where the guard's state is saved; `None` keeps it in memory only.
     pub guard_state: Option<PathBuf>,
+    /// Where the sequence number of the change applied last is kept (`DATA/index/feed-seq`,
+    /// a following node); `None` for a process that does not follow the feed.
+    pub feed_state: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -114,6 +119,7 @@ impl Default for Options {
             render: RenderOptions::default(),
             render_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             guard_state: None,
+            feed_state: None,
         }
     }
 }
@@ -150,6 +156,9 @@ pub struct Platform {
     render: OnceLock<std::result::Result<RenderPool, String>>,
     rendering: Mutex<HashMap<AssetId, Arc<OnceLock<previews::RenderOutcome>>>>,
     counters: Counters,
+    /// The sequence number of the change applied last (`follow.rs`), locked while a round
+    /// of following runs.
+    applied: Mutex<i64>,
     options: Options,
 }
 
@@ -166,6 +175,10 @@ impl Platform {
         for orphan in &claims.orphans {
             duplicates.remove(orphan.as_u64())?;
         }
+        let applied = match &options.feed_state {
+            Some(path) => follow::read_position(path)?,
+            None => 0,
+        };
         let seen = parts.catalog.last_action_seq()?;
         let blocklist =
             blocklist::Blocklist::build(parts.blocklist, parts.catalog.active_blocks()?, seen)?;
@@ -184,6 +197,7 @@ impl Platform {
             render: OnceLock::new(),
             rendering: Mutex::new(HashMap::new()),
             counters: Counters::default(),
+            applied: Mutex::new(applied),
             options,
         })
     }

@@ -81,6 +81,13 @@ pub trait Originals: Send + Sync + std::fmt::Debug {
     fn delete(&self, asset: AssetId) -> Result<()>;
     /// Every stored original's id and blake3 (read once, at start, for exact duplicates).
     fn list(&self) -> Result<Vec<(AssetId, [u8; 32])>>;
+    /// Learns from the change feed that another node stored `asset`'s original with this
+    /// blake3 (`Some`) or deleted it (`None`), for a store that answers
+    /// [`Originals::contains`] from what it listed at start; the blob store, which every
+    /// writer shares, has nothing to learn.
+    fn learn(&self, asset: AssetId, blake3: Option<[u8; 32]>) {
+        let _ = (asset, blake3);
+    }
     /// How many originals are stored and their bytes, where the blob store's own figures do
     /// not already count them (object storage); `None` otherwise.
     fn usage(&self) -> Result<Option<OriginalsUsage>> {

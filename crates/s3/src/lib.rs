@@ -395,6 +395,10 @@ impl Originals for S3Originals {
         }
     }
 
+    fn learn(&self, asset: AssetId, blake3: Option<[u8; 32]>) {
+        self.remember(asset, blake3);
+    }
+
     fn contains(&self, asset: AssetId) -> bool {
         self.known
             .read()

@@ -147,10 +147,12 @@ impl Server {
             let purging = tokio::spawn(purge_periodically(app.clone()));
             let syncing = tokio::spawn(sync_members_periodically(app.clone()));
             let saving = tokio::spawn(save_guard_periodically(app.clone()));
+            let following = tokio::spawn(follow_changes(app.clone()));
             conn::serve(app.clone(), listener, shutdown_signal()).await;
             purging.abort();
             syncing.abort();
             saving.abort();
+            following.abort();
             save_guard(app.clone()).await;
             if let Some(access) = &app.access {
                 access.flush();
@@ -209,6 +211,41 @@ async fn sync_members_periodically(app: Arc<App>) {
             Ok(Ok(_)) => {}
             Ok(Err(error)) => tracing::warn!(%error, "checking for blocklist changes"),
             Err(error) => tracing::warn!(%error, "checking for blocklist changes"),
+        }
+    }
+}
+
+/// How long one wait for the catalogue's next change lasts (on PostgreSQL a notification
+/// ends it at once; SQLite is looked at every 100 ms).
+const FEED_WAIT: Duration = Duration::from_secs(1);
+
+/// Follows the catalogue's change feed for as long as the server runs, off the async
+/// workers: an asset changed by another node or the CLI reaches this node's search and
+/// duplicate replicas and its preview cache. A failed round is logged and tried again a
+/// second later (the catalogue may be restarting); nothing is skipped, since the next
+/// round reads on from the change applied last.
+async fn follow_changes(app: Arc<App>) {
+    loop {
+        let work = app.clone();
+        let round = tokio::task::spawn_blocking(move || {
+            let platform = &work.platform;
+            let newest = platform
+                .catalog()
+                .wait_for_change(platform.applied_change(), FEED_WAIT)?;
+            if newest > platform.applied_change() {
+                platform.follow()?;
+            }
+            Ok::<(), stockroom_platform::PlatformError>(())
+        })
+        .await;
+        let failed = match round {
+            Ok(Ok(())) => None,
+            Ok(Err(error)) => Some(error.to_string()),
+            Err(error) => Some(error.to_string()),
+        };
+        if let Some(error) = failed {
+            tracing::warn!(%error, "following the catalogue's changes");
+            tokio::time::sleep(FEED_WAIT).await;
         }
     }
 }

@@ -64,6 +64,7 @@ pub fn platform_on(config: &Config, purpose: Purpose, clock: Arc<dyn Clock>) -> 
         dedup_threshold: config.dedup_threshold,
         max_upload_bytes: config.max_upload_bytes,
         guard_state: (purpose == Purpose::Serve).then(|| config.guard_state()),
+        feed_state: (purpose == Purpose::Serve).then(|| config.index_dir().join("feed-seq")),
         render: RenderOptions {
             watermark: config.watermark.clone(),
             ..RenderOptions::default()
@@ -73,6 +74,9 @@ pub fn platform_on(config: &Config, purpose: Purpose, clock: Arc<dyn Clock>) -> 
     let platform = Platform::new(parts, options)?;
     if purpose != Purpose::Read && platform.duplicates_stale() {
         rehash(&platform)?;
+    }
+    if purpose == Purpose::Serve {
+        catch_up(&platform)?;
     }
     if purpose != Purpose::Read {
         let restyled = platform
@@ -112,6 +116,38 @@ pub fn originals(
         ),
         None => Arc::new(StoreOriginals(blobs.clone())),
     })
+}
+
+/// Brings a serving node's replicas up to the catalogue's change feed before it answers:
+/// all of them, from the catalogue's documents, on a node that never followed it (a new
+/// one); else the changes made while it was away.
+fn catch_up(platform: &Platform) -> Result<()> {
+    if platform.replicas_unbuilt() {
+        let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        let bar = crate::progress::bar("replicas", 0, interactive);
+        let built = platform
+            .build_replicas(|done, total| {
+                bar.set_length(total);
+                bar.set_position(done);
+            })
+            .context("building this node's replicas from the catalogue")?;
+        bar.finish_and_clear();
+        tracing::info!(
+            assets = built,
+            "replicas built from the catalogue's documents"
+        );
+    }
+    let followed = platform
+        .follow()
+        .context("applying the catalogue's changes made while this node was away")?;
+    if followed.applied > 0 {
+        tracing::info!(
+            changes = followed.applied,
+            seq = followed.seq,
+            "caught up with the change feed"
+        );
+    }
+    Ok(())
 }
 
 /// Rehashes a duplicate index written before PDQ was the file's, before anything is
