@@ -1258,3 +1258,73 @@ fn a_node_stopped_for_a_while_catches_up_and_answers_searches_as_the_others_do()
     );
     assert_eq!(status, 200);
 }
+
+#[test]
+#[ignore = "cluster suite: needs PostgreSQL and Garage (tools/test.sh)"]
+fn a_block_on_a_stops_licences_and_issued_links_on_b_and_c_at_once() {
+    let cluster = Cluster::start("block", 3);
+    let author = cluster.key("Ann", "author");
+    let moderator = cluster.key("Mo", "moderator");
+    let customer = cluster.key("Cy", "customer");
+    let nodes: Vec<(Server, String)> = (0..3).map(|n| cluster.serve(n)).collect();
+    let (a, b, c) = (&nodes[0].1, &nodes[1].1, &nodes[2].1);
+    let photo = std::fs::read(repo().join("corpus/photos/aqua.jpg")).expect("photo");
+    let (status, stored) = upload(a, &author, "Sea", &photo);
+    assert_eq!(status, 201, "{stored}");
+    let id = stored["id"].as_str().expect("id").to_string();
+    let license = |node: &str| {
+        let (status, _, body) = http(
+            node,
+            "POST",
+            &format!("/v1/assets/{id}/licenses"),
+            &[("Authorization", &customer)],
+        );
+        (status, serde_json::from_slice::<serde_json::Value>(&body).unwrap_or_default())
+    };
+    // Licensed through B and C (their key caches now hold the member as active).
+    let mut links = Vec::new();
+    for node in [b, c] {
+        let (status, granted) = until_licensed(|| license(node));
+        // 201 the first time, 200 with a new link for the licence the seat holds.
+        assert!(status == 201 || status == 200, "{status} {granted}");
+        let link = granted["download_url"].as_str().expect("download_url").to_string();
+        let link = link[link.find("/v1/").expect("path")..].to_string();
+        let (status, _, original) = http(node, "GET", &link, &[]);
+        assert_eq!(status, 200);
+        assert!(original == photo, "the original, byte for byte");
+        links.push(link);
+    }
+    let (_, _, me) = http(b, "GET", "/v1/members/me", &[("Authorization", &customer)]);
+    let me: serde_json::Value = serde_json::from_slice(&me).expect("me");
+    let member = me["id"].as_str().expect("member id");
+    let (status, _, body) = http(
+        a,
+        "POST",
+        &format!("/v1/moderation/members/{member}/block"),
+        &[("Authorization", &moderator)],
+    );
+    assert_eq!(status, 200, "{}", text(&body));
+    // At once: no wait for any feed. Each node decides a licence and a download by the
+    // catalogue's word, read in the same transaction or request.
+    for node in [b, c] {
+        assert_eq!(license(node).0, 403, "a licence on {node}");
+        for link in &links {
+            assert_eq!(http(node, "GET", link, &[]).0, 403, "{link} on {node}");
+        }
+    }
+}
+
+/// A licence asked for until the asset is known to the node asked (an upload on another
+/// node reaches it through the change feed within a second).
+fn until_licensed(
+    mut license: impl FnMut() -> (u16, serde_json::Value),
+) -> (u16, serde_json::Value) {
+    let started = std::time::Instant::now();
+    loop {
+        let (status, body) = license();
+        if status != 404 || started.elapsed() > std::time::Duration::from_secs(1) {
+            return (status, body);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
