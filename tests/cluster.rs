@@ -1015,6 +1015,8 @@ struct Cluster {
     catalog: String,
     originals: String,
     data: Vec<tempfile::TempDir>,
+    /// A config file every node reads (`None`: the defaults).
+    config: Option<(tempfile::TempDir, std::path::PathBuf)>,
 }
 
 impl Cluster {
@@ -1028,6 +1030,24 @@ impl Cluster {
             data: (0..nodes)
                 .map(|_| tempfile::tempdir().expect("temp dir"))
                 .collect(),
+            config: None,
+        }
+    }
+
+    /// [`Cluster::start`] with `config` (TOML) for every node, and one file of
+    /// download-link keys that they all read (`server.token_keys`).
+    fn configured(name: &str, nodes: usize, config: &str) -> Cluster {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let keys = dir.path().join("token-keys");
+        let path = dir.path().join("node.toml");
+        std::fs::write(
+            &path,
+            format!("{config}\n[server]\ntoken_keys = \"{}\"\n", keys.display()),
+        )
+        .expect("config");
+        Cluster {
+            config: Some((dir, path)),
+            ..Cluster::start(name, nodes)
         }
     }
 
@@ -1039,6 +1059,9 @@ impl Cluster {
             .env("STOCKROOM_CATALOG_URL", &self.catalog)
             .arg("--data")
             .arg(self.data[n].path());
+        if let Some((_, config)) = &self.config {
+            command.arg("--config").arg(config);
+        }
     }
 
     fn serve(&self, n: usize) -> (Server, String) {
@@ -1279,7 +1302,10 @@ fn a_block_on_a_stops_licences_and_issued_links_on_b_and_c_at_once() {
             &format!("/v1/assets/{id}/licenses"),
             &[("Authorization", &customer)],
         );
-        (status, serde_json::from_slice::<serde_json::Value>(&body).unwrap_or_default())
+        (
+            status,
+            serde_json::from_slice::<serde_json::Value>(&body).unwrap_or_default(),
+        )
     };
     // Licensed through B and C (their key caches now hold the member as active).
     let mut links = Vec::new();
@@ -1287,7 +1313,10 @@ fn a_block_on_a_stops_licences_and_issued_links_on_b_and_c_at_once() {
         let (status, granted) = until_licensed(|| license(node));
         // 201 the first time, 200 with a new link for the licence the seat holds.
         assert!(status == 201 || status == 200, "{status} {granted}");
-        let link = granted["download_url"].as_str().expect("download_url").to_string();
+        let link = granted["download_url"]
+            .as_str()
+            .expect("download_url")
+            .to_string();
         let link = link[link.find("/v1/").expect("path")..].to_string();
         let (status, _, original) = http(node, "GET", &link, &[]);
         assert_eq!(status, 200);
@@ -1327,4 +1356,222 @@ fn until_licensed(
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
+}
+
+/// The cluster's nodes behind one HAProxy; the nodes (kept running) and its address.
+fn behind_haproxy(cluster: &Cluster) -> (Vec<(Server, String)>, common::haproxy::Haproxy) {
+    let nodes: Vec<(Server, String)> = (0..cluster.data.len()).map(|n| cluster.serve(n)).collect();
+    let addresses: Vec<String> = nodes.iter().map(|(_, address)| address.clone()).collect();
+    let haproxy = common::haproxy::Haproxy::start(&addresses);
+    (nodes, haproxy)
+}
+
+#[test]
+#[ignore = "cluster suite: needs PostgreSQL, Garage and HAProxy (tools/test.sh)"]
+fn a_hard_quota_of_n_hit_concurrently_through_all_three_nodes_yields_exactly_n_licences() {
+    let cluster = Cluster::configured(
+        "quota",
+        3,
+        "[quotas.registered]\nsoft_daily = 2\nhard_daily = 5\nmonthly_review = 100\n",
+    );
+    ingest_corpus(|command| cluster.on(0, command));
+    let customer = cluster.key("Cy", "customer");
+    let (_nodes, haproxy) = behind_haproxy(&cluster);
+    let lb = haproxy.address.clone();
+    // The corpus's free photos, which a registered member may license.
+    let (status, _, body) = http(&lb, "GET", "/v1/search?per_page=100&collection=free", &[]);
+    assert_eq!(status, 200, "{}", text(&body));
+    let body: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    let assets: Vec<String> = body["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|card| card["id"].as_str().expect("id").to_string())
+        .collect();
+    assert_eq!(assets.len(), 8);
+    // Eight licences at once, each for another asset, spread over the nodes.
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(assets.len()));
+    let answers: Vec<(u16, String)> = std::thread::scope(|scope| {
+        let asked: Vec<_> = assets
+            .iter()
+            .map(|asset| {
+                let (barrier, lb, customer) = (barrier.clone(), &lb, &customer);
+                scope.spawn(move || {
+                    barrier.wait();
+                    let (status, head, _) = http(
+                        lb,
+                        "POST",
+                        &format!("/v1/assets/{asset}/licenses"),
+                        &[("Authorization", customer)],
+                    );
+                    let node = head
+                        .lines()
+                        .find_map(|line| line.strip_prefix("x-node: "))
+                        .unwrap_or("?")
+                        .trim()
+                        .to_string();
+                    (status, node)
+                })
+            })
+            .collect();
+        asked
+            .into_iter()
+            .map(|one| one.join().expect("licence"))
+            .collect()
+    });
+    let granted = answers.iter().filter(|(status, _)| *status == 201).count();
+    assert_eq!(granted, 5, "{answers:?}");
+    assert!(
+        answers
+            .iter()
+            .all(|(status, _)| *status == 201 || *status == 429),
+        "{answers:?}"
+    );
+    let mut nodes: Vec<&str> = answers.iter().map(|(_, node)| node.as_str()).collect();
+    nodes.sort();
+    nodes.dedup();
+    assert_eq!(nodes, ["n0", "n1", "n2"], "every node answered some");
+    // The ledger holds exactly those five.
+    let mut client =
+        ::postgres::Client::connect(&cluster.catalog, ::postgres::NoTls).expect("connect");
+    let licences: i64 = client
+        .query_one("SELECT COUNT(*) FROM licences", &[])
+        .expect("count")
+        .get(0);
+    assert_eq!(licences, 5);
+}
+
+#[test]
+#[ignore = "cluster suite: needs PostgreSQL, Garage, Redis and HAProxy (tools/test.sh)"]
+fn a_rate_limit_hit_through_all_three_nodes_holds_within_10_percent_of_its_rate() {
+    let redis = common::redis::Redis::start();
+    let cluster = Cluster::configured(
+        "rate",
+        3,
+        &format!(
+            "[guard]\nredis_url = \"{}\"\nsearch = {{ requests = 10, window_secs = 1 }}\n",
+            redis.url()
+        ),
+    );
+    let customer = cluster.key("Cy", "customer");
+    let (_nodes, haproxy) = behind_haproxy(&cluster);
+    let lb = haproxy.address.clone();
+    // Four clients asking as fast as they can for 6 s; the member's limit is 10 a second
+    // (with a burst of 10), on whichever node each request lands.
+    let started = std::time::Instant::now();
+    let run = std::time::Duration::from_secs(6);
+    let allowed: Vec<std::time::Duration> = std::thread::scope(|scope| {
+        let clients: Vec<_> = (0..4)
+            .map(|_| {
+                let (lb, customer) = (&lb, &customer);
+                scope.spawn(move || {
+                    let mut allowed = Vec::new();
+                    while started.elapsed() < run {
+                        let (status, _, _) = http(
+                            lb,
+                            "GET",
+                            "/v1/search?q=sea",
+                            &[("Authorization", customer)],
+                        );
+                        match status {
+                            200 => allowed.push(started.elapsed()),
+                            429 => {}
+                            other => panic!("search answered {other}"),
+                        }
+                    }
+                    allowed
+                })
+            })
+            .collect();
+        clients
+            .into_iter()
+            .flat_map(|client| client.join().expect("client"))
+            .collect()
+    });
+    // Past the first two seconds (the burst spent), the rate let through is the limit's.
+    let settled = std::time::Duration::from_secs(2);
+    let steady = allowed.iter().filter(|at| **at >= settled).count() as f64;
+    let rate = steady / (run - settled).as_secs_f64();
+    eprintln!(
+        "{} searches let through, {rate:.2}/s after the burst",
+        allowed.len()
+    );
+    assert!((9.0..=11.0).contains(&rate), "{rate:.2}/s against 10/s");
+}
+
+#[test]
+#[ignore = "cluster suite: needs PostgreSQL, Garage and HAProxy (tools/test.sh)"]
+fn a_node_killed_mid_download_the_client_resumes_through_the_load_balancer_with_range() {
+    // Anonymous downloads paced at 128 KiB/s: a 1.2 MB original takes about 9 s.
+    let cluster = Cluster::configured("resume", 3, "[guard]\nanonymous_bytes_per_sec = 131072\n");
+    let author = cluster.key("Ann", "author");
+    let (mut nodes, haproxy) = behind_haproxy(&cluster);
+    let lb = haproxy.address.clone();
+    let photo = std::fs::read(repo().join("corpus/photos/raindrops.jpg")).expect("photo");
+    let (status, stored) = upload(&nodes[0].1, &author, "Raindrops", &photo);
+    assert_eq!(status, 201, "{stored}");
+    let id = stored["id"].as_str().expect("id").to_string();
+    std::thread::sleep(std::time::Duration::from_secs(1)); // on every node's replicas
+    let (status, _, granted) = http(&lb, "POST", &format!("/v1/assets/{id}/licenses"), &[]);
+    assert_eq!(status, 201, "{}", text(&granted));
+    let granted: serde_json::Value = serde_json::from_slice(&granted).expect("JSON");
+    let link = granted["download_url"]
+        .as_str()
+        .expect("download_url")
+        .to_string();
+
+    // Start the download through the balancer, read a part, and kill the node sending it.
+    let mut stream = TcpStream::connect(&lb).expect("connect");
+    write!(
+        stream,
+        "GET {link} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut raw = Vec::new();
+    let mut buffer = [0u8; 16 << 10];
+    let head_end = loop {
+        let read = stream.read(&mut buffer).expect("read");
+        assert!(read > 0, "closed before the head");
+        raw.extend_from_slice(&buffer[..read]);
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&raw[..head_end]).to_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(!head.contains("transfer-encoding: chunked"), "{head}");
+    let header = |name: &str| {
+        head.lines()
+            .find_map(|line| line.strip_prefix(&format!("{name}: ")))
+            .map(|value| value.trim().to_string())
+            .unwrap_or_else(|| panic!("{name} in {head}"))
+    };
+    let (node, etag) = (header("x-node"), header("etag"));
+    let mut body = raw[head_end..].to_vec();
+    while body.len() < 300 << 10 {
+        let read = stream.read(&mut buffer).expect("read");
+        assert!(read > 0, "the download ended early");
+        body.extend_from_slice(&buffer[..read]);
+    }
+    let victim: usize = node.trim_start_matches('n').parse().expect("node number");
+    let mut killed = nodes.remove(victim).0;
+    let _ = killed.0.kill();
+    let _ = killed.0.wait();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .expect("timeout");
+    while let Ok(read) = stream.read(&mut buffer) {
+        if read == 0 {
+            break;
+        }
+        body.extend_from_slice(&buffer[..read]);
+    }
+    assert!(body.len() < photo.len(), "the download was cut off");
+    // Resume: the rest, through the balancer, which sends it to a live node.
+    let range = format!("bytes={}-", body.len());
+    let (status, head, rest) = http(&lb, "GET", &link, &[("Range", &range), ("If-Range", &etag)]);
+    assert_eq!(status, 206, "{head}");
+    assert!(!head.contains(&format!("x-node: {node}")), "{head}");
+    body.extend_from_slice(&rest);
+    assert!(body == photo, "resumed bytes differ from the original");
 }

@@ -3,9 +3,8 @@
 # libjpeg-turbo) and what the tests run beside the server (Debian's varnish, the caching
 # proxy of tests/server.rs; Chromium and chromedriver for tests/console.rs; PostgreSQL's
 # server, which the catalogue tests and the cluster suite start in temporary directories;
-# redis-server; Garage for tests/cluster.rs) if missing, then runs every test in the workspace, the
-# cluster suite, and then the
-# API fuzzer (tools/api-fuzz.sh: schemathesis against the server, 30 s for each of five
+# redis-server; Garage and HAProxy for tests/cluster.rs) if missing, then runs every test in
+# the workspace, the cluster suite, and then the API fuzzer (tools/api-fuzz.sh: schemathesis against the server, 30 s for each of five
 # roles, a fixed seed; set API_FUZZ_SECONDS=0 to skip it while iterating).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,6 +43,14 @@ if ! command -v redis-server >/dev/null; then
     echo "redis-server is not installed: the shared rate-limit tests will fail (sudo apt-get install redis-server)" >&2
   fi
 fi
+# HAProxy: the load balancer in front of the cluster suite's three nodes.
+if ! command -v haproxy >/dev/null && ! [ -x /usr/sbin/haproxy ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null
+  else
+    echo "haproxy is not installed: the cluster suite's load-balancer tests will fail (sudo apt-get install haproxy)" >&2
+  fi
+fi
 # Garage, the S3 server of the cluster suite (tests/cluster.rs): built from crates.io once
 # per machine and reused; with only the SQLite metadata engine (no LMDB, K2V or metrics,
 # which the tests do not use), a smaller build than the default.
@@ -52,8 +59,8 @@ if ! command -v garage >/dev/null && ! [ -x "$HOME/.cargo/bin/garage" ]; then
   cargo install garage --locked --quiet --no-default-features --features bundled-libs,sqlite
 fi
 cargo test --workspace "$@"
-# The cluster suite: real Garage and PostgreSQL on loopback, started by the tests
-# themselves.
+# The cluster suite: real Garage, PostgreSQL, Redis and HAProxy on loopback, started by the
+# tests themselves, and three stockroom nodes.
 cargo test -p stockroom --test cluster "$@" -- --ignored
 seconds=${API_FUZZ_SECONDS:-30}
 if [ "$seconds" -gt 0 ]; then

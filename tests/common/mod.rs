@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test file uses its own part of this
 
 pub mod garage;
+pub mod haproxy;
 #[path = "../../crates/catalog/tests/support/postgres.rs"]
 pub mod postgres;
 #[path = "../../crates/redis/tests/support/redis.rs"]

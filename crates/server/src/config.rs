@@ -31,6 +31,11 @@ pub struct ServerConfig {
     pub tls_certificates: Option<PathBuf>,
     /// The private key for `tls_certificates`.
     pub tls_key: Option<PathBuf>,
+    /// The download-link signing keys (`<id> <64 hex digits>` per line, made with one
+    /// fresh key if missing). Every node of a cluster must read the same keys, so that a
+    /// link one node issued is honoured by all (a client resuming through the load
+    /// balancer may reach another). Unset: `DATA/server/token-keys`.
+    pub token_keys: Option<PathBuf>,
     /// An upload body gets this long, plus a second per `upload_min_bytes_per_sec` bytes
     /// it has sent, before it is cut off with `408` (a trickle holds an upload permit).
     pub upload_grace_secs: u64,
@@ -66,6 +71,7 @@ impl Default for ServerConfig {
             purge_interval_secs: 3600,
             tls_certificates: None,
             tls_key: None,
+            token_keys: None,
             upload_grace_secs: 10,
             upload_min_bytes_per_sec: 32 << 10,
             metrics_token: None,

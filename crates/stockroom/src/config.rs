@@ -179,6 +179,7 @@ impl Config {
             for path in [
                 &mut server.tls_certificates,
                 &mut server.tls_key,
+                &mut server.token_keys,
                 &mut watermark.logo,
                 &mut watermark.font,
             ]

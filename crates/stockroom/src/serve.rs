@@ -55,7 +55,11 @@ pub fn run_on(config: &Config, listener: TcpListener) -> Result<()> {
 
 /// The server over the data directory's platform, and the platform.
 fn open(config: &Config) -> Result<(Server, Arc<stockroom_platform::Platform>)> {
-    let token_file = config.data_dir.join("server").join("token-keys");
+    let token_file = config
+        .server
+        .token_keys
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("server").join("token-keys"));
     let token_keys = TokenKeys::load_or_create(&token_file)
         .with_context(|| format!("reading the download-link keys {}", token_file.display()))?;
     let logs = config.data_dir.join("logs");
