@@ -1037,6 +1037,11 @@ impl Cluster {
     /// [`Cluster::start`] with `config` (TOML) for every node, and one file of
     /// download-link keys that they all read (`server.token_keys`).
     fn configured(name: &str, nodes: usize, config: &str) -> Cluster {
+        Cluster::configured_as(Cluster::start(name, nodes), config)
+    }
+
+    /// `cluster` with `config` for every node, as [`Cluster::configured`] gives it.
+    fn configured_as(cluster: Cluster, config: &str) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let keys = dir.path().join("token-keys");
         let path = dir.path().join("node.toml");
@@ -1047,7 +1052,7 @@ impl Cluster {
         .expect("config");
         Cluster {
             config: Some((dir, path)),
-            ..Cluster::start(name, nodes)
+            ..cluster
         }
     }
 
@@ -1574,4 +1579,236 @@ fn a_node_killed_mid_download_the_client_resumes_through_the_load_balancer_with_
     assert!(!head.contains(&format!("x-node: {node}")), "{head}");
     body.extend_from_slice(&rest);
     assert!(body == photo, "resumed bytes differ from the original");
+}
+
+#[test]
+#[ignore = "cluster suite: needs PostgreSQL, Garage and Redis (tools/test.sh)"]
+fn one_members_two_downloads_on_two_nodes_are_paced_together_at_the_configured_rate() {
+    let redis = common::redis::Redis::start();
+    // Past one licence a day the member is throttled to 256 KiB/s, for all its downloads
+    // together, wherever they are served.
+    let rate = 256.0 * 1024.0;
+    let cluster = Cluster::configured(
+        "pace",
+        2,
+        &format!(
+            "[guard]\nredis_url = \"{}\"\nthrottled_bytes_per_sec = {rate}\n\
+             [quotas.registered]\nsoft_daily = 1\nhard_daily = 60\nmonthly_review = 600\n",
+            redis.url()
+        ),
+    );
+    let author = cluster.key("Ann", "author");
+    let customer = cluster.key("Cy", "customer");
+    let nodes: Vec<(Server, String)> = (0..2).map(|n| cluster.serve(n)).collect();
+    let (a, b) = (&nodes[0].1, &nodes[1].1);
+    let mut links = Vec::new();
+    let mut sizes = Vec::new();
+    for file in ["dune.jpg", "raindrops.jpg", "blinds.jpg"] {
+        let photo = std::fs::read(repo().join("corpus/photos").join(file)).expect("photo");
+        let (status, stored) = upload(a, &author, "Pace", &photo);
+        assert_eq!(status, 201, "{stored}");
+        let id = stored["id"].as_str().expect("id").to_string();
+        let (status, granted) = until_licensed(|| {
+            let (status, _, body) = http(
+                b,
+                "POST",
+                &format!("/v1/assets/{id}/licenses"),
+                &[("Authorization", &customer)],
+            );
+            (status, serde_json::from_slice(&body).unwrap_or_default())
+        });
+        assert_eq!(status, 201, "{granted}");
+        links.push(granted["download_url"].as_str().expect("link").to_string());
+        sizes.push(photo.len());
+    }
+    // The second and third licences are past the soft quota: both downloads throttled,
+    // one from each node, at the same time.
+    let started = std::time::Instant::now();
+    let got: Vec<usize> = std::thread::scope(|scope| {
+        let downloads: Vec<_> = [(a, &links[1]), (b, &links[2])]
+            .into_iter()
+            .map(|(node, link)| {
+                scope.spawn(move || {
+                    let (status, _, body) = http(node, "GET", link, &[]);
+                    assert_eq!(status, 200);
+                    body.len()
+                })
+            })
+            .collect();
+        downloads
+            .into_iter()
+            .map(|download| download.join().expect("download"))
+            .collect()
+    });
+    let elapsed = started.elapsed().as_secs_f64();
+    assert_eq!(got, sizes[1..]);
+    let paced = (got[0] + got[1]) as f64 / elapsed;
+    eprintln!(
+        "two downloads on two nodes: {:.0} KiB/s together against {:.0} KiB/s",
+        paced / 1024.0,
+        rate / 1024.0
+    );
+    assert!(
+        (0.95 * rate..=1.05 * rate).contains(&paced),
+        "{paced:.0} B/s against {rate} B/s"
+    );
+}
+
+#[test]
+#[ignore = "cluster suite: needs PostgreSQL, Garage, Redis and HAProxy (tools/test.sh)"]
+fn postgres_redis_and_garage_each_restarted_mid_traffic_lose_nothing_acknowledged() {
+    let mut redis = common::redis::Redis::start();
+    let postgres = Postgres::start();
+    let garage = Garage::start("restarts");
+    let originals = format!("s3://{}/originals", garage.bucket);
+    let mut cluster = Cluster {
+        garage,
+        catalog: postgres.database(),
+        originals,
+        data: (0..3)
+            .map(|_| tempfile::tempdir().expect("temp dir"))
+            .collect(),
+        config: None,
+    };
+    cluster = Cluster::configured_as(
+        cluster,
+        &format!("[guard]\nredis_url = \"{}\"\n", redis.url()),
+    );
+    let author = cluster.key("Ann", "author");
+    let customer = cluster.key("Cy", "customer");
+    let (_nodes, haproxy) = behind_haproxy(&cluster);
+    let lb = haproxy.address.clone();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let statuses = std::sync::Mutex::new(std::collections::BTreeMap::<u16, usize>::new());
+    let uploaded = std::sync::Mutex::new(Vec::<String>::new());
+    let licensed = std::sync::Mutex::new(Vec::<String>::new());
+    let count = |status: u16| *statuses.lock().expect("lock").entry(status).or_default() += 1;
+    std::thread::scope(|scope| {
+        // Uploads of distinct pictures, and licences of what was uploaded, all the while.
+        scope.spawn(|| {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                n += 1;
+                let (status, body) = upload(&lb, &author, &format!("Restart%20{n}"), &picture(n));
+                count(status);
+                if status == 201 {
+                    let id = body["id"].as_str().expect("id").to_string();
+                    uploaded.lock().expect("lock").push(id);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        });
+        scope.spawn(|| {
+            let mut next = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let asset = uploaded.lock().expect("lock").get(next).cloned();
+                let Some(asset) = asset else {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    continue;
+                };
+                let (status, _, body) = http(
+                    &lb,
+                    "POST",
+                    &format!("/v1/assets/{asset}/licenses"),
+                    &[("Authorization", &customer)],
+                );
+                count(status);
+                match status {
+                    201 => {
+                        let granted: serde_json::Value =
+                            serde_json::from_slice(&body).expect("JSON");
+                        let id = granted["license"]["id"].as_str().expect("licence id");
+                        licensed.lock().expect("lock").push(id.to_string());
+                        next += 1;
+                    }
+                    // Not yet on the node asked (the feed), or refused while a service
+                    // is down: asked again.
+                    404 | 503 => std::thread::sleep(std::time::Duration::from_millis(50)),
+                    _ => next += 1,
+                }
+            }
+        });
+        let pause = || std::thread::sleep(std::time::Duration::from_secs(2));
+        pause();
+        postgres.kill();
+        pause();
+        postgres.resume();
+        pause();
+        cluster.garage.stop();
+        pause();
+        cluster.garage.restart();
+        pause();
+        redis.kill();
+        pause();
+        redis.resume();
+        pause();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let statuses = statuses.into_inner().expect("lock");
+    eprintln!("answers: {statuses:?}");
+    assert!(
+        statuses
+            .keys()
+            .all(|status| [200, 201, 404, 429, 503].contains(status)),
+        "{statuses:?}"
+    );
+    assert!(statuses.get(&503).is_some_and(|&n| n > 0), "{statuses:?}");
+    let (uploaded, licensed) = (
+        uploaded.into_inner().expect("lock"),
+        licensed.into_inner().expect("lock"),
+    );
+    assert!(
+        uploaded.len() > 20 && licensed.len() > 10,
+        "{uploaded:?} {licensed:?}"
+    );
+    // Every acknowledged upload and licence is there, and the nodes recovered on their own.
+    let mut client =
+        ::postgres::Client::connect(&cluster.catalog, ::postgres::NoTls).expect("connect");
+    for id in &uploaded {
+        let rows = client
+            .query("SELECT 1 FROM assets WHERE id = $1", &[id])
+            .expect("asset");
+        assert_eq!(
+            rows.len(),
+            1,
+            "upload {id} was acknowledged but is not catalogued"
+        );
+    }
+    for id in &licensed {
+        let rows = client
+            .query("SELECT 1 FROM licences WHERE id = $1", &[id])
+            .expect("licence");
+        assert_eq!(rows.len(), 1, "licence {id} was acknowledged but is lost");
+    }
+    let last = uploaded.last().expect("an upload");
+    until(std::time::Duration::from_secs(2), || {
+        (0..3).all(|_| http(&lb, "GET", &format!("/v1/previews/{last}/small.jpg"), &[]).0 == 200)
+    });
+}
+
+/// A distinct small JPEG (blocks placed by `n`), so that uploads are neither exact nor
+/// near duplicates of each other.
+fn picture(n: usize) -> Vec<u8> {
+    let mut state = (n as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut img = image::RgbImage::from_pixel(320, 240, image::Rgb([next() as u8, 90, 160]));
+    for _ in 0..10 {
+        let (x0, y0) = ((next() % 280) as u32, (next() % 200) as u32);
+        let colour = image::Rgb([next() as u8, next() as u8, next() as u8]);
+        for y in y0..(y0 + 40).min(240) {
+            for x in x0..(x0 + 40).min(320) {
+                img.put_pixel(x, y, colour);
+            }
+        }
+    }
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 85)
+        .encode_image(&img)
+        .expect("encode");
+    jpeg
 }
