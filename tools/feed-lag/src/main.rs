@@ -5,8 +5,10 @@
 //! node A at `--rate` a second (several uploaders, each upload at its slot), and watches
 //! node B's search (newest first, every 5 ms) for each new id. Prints the lag from A's
 //! `201` to the id's first appearance in B's results: p50, p99 and the largest, and the
-//! upload rate reached. The `201` comes after the catalogue's commit, so the figure leaves
-//! out the moments between the commit and the answer, and includes up to 5 ms of polling.
+//! upload rate reached. The `201` comes after the catalogue's commit (and A's own index
+//! commit), so B often finds an upload before A has answered; those count as 0, and the
+//! lag from sending the upload is printed beside the upload's own round trip. Either
+//! includes up to 5 ms of polling.
 //! `tools/feed-lag.sh` builds and runs it.
 
 #[path = "../../../tests/common/garage.rs"]
@@ -71,9 +73,14 @@ fn http(
     body: &[u8],
 ) -> Result<(u16, Vec<u8>)> {
     let mut stream = TcpStream::connect(address)?;
+    let auth = if auth.is_empty() {
+        String::new()
+    } else {
+        format!("Authorization: {auth}\r\n")
+    };
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\nAuthorization: {auth}\r\nContent-Length: {}\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n{auth}Content-Length: {}\r\n\r\n",
         body.len()
     )?;
     stream.write_all(body)?;
@@ -149,6 +156,14 @@ fn main() -> Result<()> {
     let catalog = postgres.database();
     let garage = garage::Garage::start("feedlag");
     let originals = format!("s3://{}/originals", garage.bucket);
+    // The watcher searches 200 times a second, as anonymous: well past the default
+    // limit for a network, which is not what is measured here.
+    let config_dir = tempfile::tempdir()?;
+    let config = config_dir.path().join("node.toml");
+    std::fs::write(
+        &config,
+        "[guard]\nsearch_anonymous = { requests = 1000000, window_secs = 1 }\n",
+    )?;
     let data: Vec<tempfile::TempDir> = (0..2)
         .map(|_| tempfile::tempdir())
         .collect::<std::io::Result<_>>()?;
@@ -158,6 +173,8 @@ fn main() -> Result<()> {
             .env("STOCKROOM_ORIGINALS_URL", &originals)
             .env("STOCKROOM_CATALOG_URL", &catalog)
             .env("RUST_LOG", "warn")
+            .arg("--config")
+            .arg(&config)
             .arg("--data")
             .arg(dir);
     };
@@ -204,7 +221,8 @@ fn main() -> Result<()> {
     eprintln!("drawing {} pictures", args.uploads);
     let pictures: Vec<Vec<u8>> = (0..args.uploads).map(picture).collect::<Result<_>>()?;
 
-    let answered: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    // Per id: when its upload was sent and when its 201 arrived.
+    let answered: Arc<Mutex<HashMap<String, (Instant, Instant)>>> = Arc::default();
     let seen: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let done = Arc::new(AtomicBool::new(false));
     let poller = {
@@ -219,7 +237,13 @@ fn main() -> Result<()> {
                     b"",
                 )?;
                 let at = Instant::now();
-                if status == 200 {
+                if status != 200 {
+                    bail!(
+                        "node B's search answered {status}: {}",
+                        String::from_utf8_lossy(&body)
+                    );
+                }
+                {
                     let body: serde_json::Value = serde_json::from_slice(&body)?;
                     let mut seen = seen.lock().expect("lock");
                     for card in body["results"].as_array().into_iter().flatten() {
@@ -256,6 +280,7 @@ fn main() -> Result<()> {
                     if let Some(wait) = slot.checked_duration_since(Instant::now()) {
                         std::thread::sleep(wait);
                     }
+                    let sent = Instant::now();
                     let (status, body) = http(
                         &a,
                         "POST",
@@ -270,7 +295,7 @@ fn main() -> Result<()> {
                     }
                     let body: serde_json::Value = serde_json::from_slice(&body)?;
                     let id = body["id"].as_str().context("an id")?.to_string();
-                    answered.lock().expect("lock").insert(id, at);
+                    answered.lock().expect("lock").insert(id, (sent, at));
                 }
             })
         })
@@ -287,15 +312,26 @@ fn main() -> Result<()> {
     done.store(true, Ordering::Relaxed);
     poller.join().expect("poller")?;
     let (answered, seen) = (answered.lock().expect("lock"), seen.lock().expect("lock"));
-    let mut lags: Vec<Duration> = answered
-        .iter()
-        .filter_map(|(id, at)| seen.get(id).map(|seen| seen.saturating_duration_since(*at)))
-        .collect();
-    lags.sort();
+    let mut lags = Vec::new();
+    let mut from_sent = Vec::new();
+    let mut round_trips = Vec::new();
+    let mut early = 0;
+    for (id, (sent, at)) in answered.iter() {
+        round_trips.push(at.duration_since(*sent));
+        if let Some(seen) = seen.get(id) {
+            lags.push(seen.saturating_duration_since(*at));
+            from_sent.push(seen.saturating_duration_since(*sent));
+            early += usize::from(seen < at);
+        }
+    }
+    for list in [&mut lags, &mut from_sent, &mut round_trips] {
+        list.sort();
+    }
     let missing = answered.len() - lags.len();
     if lags.is_empty() {
         bail!("node B never found an upload");
     }
+    let ms = |list: &[Duration], p: f64| percentile(list, p).as_secs_f64() * 1e3;
     println!(
         "uploads: {} answered of {} at a target of {}/s: {:.1}/s reached",
         answered.len(),
@@ -304,11 +340,17 @@ fn main() -> Result<()> {
         answered.len() as f64 / elapsed.as_secs_f64()
     );
     println!(
-        "lag, A's 201 to searchable on B: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} never seen within 10 s)",
-        percentile(&lags, 0.5).as_secs_f64() * 1e3,
-        percentile(&lags, 0.99).as_secs_f64() * 1e3,
-        lags[lags.len() - 1].as_secs_f64() * 1e3,
-        missing
+        "lag, A's 201 to searchable on B: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({early} found on B before A's 201 arrived, counted as 0; {missing} never seen within 10 s)",
+        ms(&lags, 0.5),
+        ms(&lags, 0.99),
+        ms(&lags, 1.0),
+    );
+    println!(
+        "upload sent to searchable on B: p50 {:.1} ms, p99 {:.1} ms; the upload's own round trip on A: p50 {:.1} ms, p99 {:.1} ms",
+        ms(&from_sent, 0.5),
+        ms(&from_sent, 0.99),
+        ms(&round_trips, 0.5),
+        ms(&round_trips, 0.99),
     );
     drop(nodes);
     Ok(())
