@@ -541,6 +541,57 @@ impl Guard {
         })
     }
 
+    /// A member's detectors' state, serialised, for a store the nodes of a cluster share;
+    /// `None` when nothing is kept on them.
+    pub fn detectors_state(&self, member: &str) -> Option<Vec<u8>> {
+        let subject = Subject::Member(member.to_string());
+        let shard = self.shard(&subject);
+        let detectors = shard.peek(&subject)?.member.as_deref()?;
+        serde_json::to_vec(detectors).ok()
+    }
+
+    /// Replaces a member's detectors' state with a shared store's (`None`: nothing kept
+    /// there), so that the next observation adds to what every node has seen. A state that
+    /// does not read (another build's) is an error and changes nothing.
+    pub fn adopt_detectors(
+        &self,
+        member: &str,
+        state: Option<&[u8]>,
+        now: u64,
+    ) -> Result<(), GuardError> {
+        let detectors = match state {
+            Some(bytes) => Some(Box::new(serde_json::from_slice::<Detectors>(bytes)?)),
+            None => None,
+        };
+        let subject = Subject::Member(member.to_string());
+        self.with(&subject, now, |entry| entry.member = detectors);
+        Ok(())
+    }
+
+    /// What a request showed the detectors (its seat used from a network, an asset
+    /// viewed), without a rate decision: [`Guard::admit`]'s observations replayed on a
+    /// member's state adopted from a shared store. The login-misuse flag if this crossed it.
+    pub fn observe(
+        &self,
+        member: &str,
+        used: Option<(&str, &str)>,
+        seats: u32,
+        viewed: Option<u64>,
+        now: u64,
+    ) -> Option<Flag> {
+        self.detectors(member, now, |detectors| {
+            if let Some(asset) = viewed {
+                detectors
+                    .stockpiling
+                    .viewed(asset, now, &self.config.stockpiling);
+            }
+            used.and_then(|(seat, network)| {
+                detectors.use_seat(seat, network, seats, 0, now, &self.config.login)
+            })
+        })
+        .flatten()
+    }
+
     /// A moderator cleared the member: the detectors start over (rate limits stay).
     pub fn clear(&self, member: &str) {
         let subject = Subject::Member(member.to_string());

@@ -7,8 +7,8 @@
 //! it in process. The calls of all requests waiting at a moment go to Redis together, one
 //! pipelined round trip from one thread ([`FairUse::admit_then`]), so a busy node pays a
 //! round trip per batch, not per request. Downloads are paced on one schedule per subject
-//! in Redis, so a member's streams on several nodes share one rate. The detectors are the
-//! node's own [`Guard`]'s for now.
+//! in Redis, so a member's streams on several nodes share one rate. The detectors' state
+//! per member is kept in Redis too, swapped atomically by a script (`detectors.rs`).
 //!
 //! **Redis unreachable.** A call that fails (or takes longer than [`TIMEOUT`]) falls back to
 //! the node's own limits, which the guard keeps all along (every request is counted there
@@ -23,6 +23,9 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+mod detectors;
+
+use detectors::{Detectors, Observation};
 use stockroom_guard::{
     Admission, Download, FairUse, Flag, Guard, GuardConfig, Pacer, Policy, Request, Signals,
     Subject,
@@ -341,6 +344,7 @@ pub struct RedisFairUse {
     local: Arc<Guard>,
     link: Arc<Link>,
     jobs: Arc<Mutex<Sender<Job>>>,
+    detectors: Arc<Detectors>,
     /// Keys' prefix: one Redis can serve several platforms.
     prefix: String,
 }
@@ -395,10 +399,34 @@ impl RedisFairUse {
                     error.to_string(),
                 )))
             })?;
+        let detectors = Arc::new(Detectors::new(Arc::clone(&link), prefix));
+        let (flushed, guard) = (Arc::downgrade(&detectors), Arc::clone(&local));
+        std::thread::Builder::new()
+            .name("redis-detectors".into())
+            .spawn(move || {
+                // Until the fair use it serves is dropped.
+                while let Some(detectors) = {
+                    std::thread::sleep(detectors::FLUSH);
+                    flushed.upgrade()
+                } {
+                    let now = stockroom_vocab::Clock::now_micros(&stockroom_vocab::SystemClock);
+                    for member in detectors.pending_members() {
+                        detectors.flush(&guard, &member, now);
+                    }
+                }
+            })
+            .map_err(|error| {
+                RedisError(redis::RedisError::from((
+                    redis::ErrorKind::Client,
+                    "starting the redis thread",
+                    error.to_string(),
+                )))
+            })?;
         Ok(RedisFairUse {
             local,
             link,
             jobs: Arc::new(Mutex::new(jobs)),
+            detectors,
             prefix: prefix.to_string(),
         })
     }
@@ -463,6 +491,25 @@ impl FairUse for RedisFairUse {
     /// outage); the answer is Redis's while it answers.
     fn admit_then(&self, request: &Request<'_>, now: u64, done: Box<dyn FnOnce(Admission) + Send>) {
         let local = self.local.admit(request, now);
+        if let Subject::Member(member) = request.subject
+            && self.local.enabled()
+            && (request.used.is_some() || request.viewed.is_some())
+        {
+            // What the node's guard just observed, for the shared state. (A view the rate
+            // limit refused is not one: the guard counts only what it lets through.)
+            let shown = local.limit.as_ref().is_none_or(|limit| limit.allowed());
+            self.detectors.observed(
+                member,
+                Observation::Request {
+                    seat: request
+                        .used
+                        .map(|(seat, network)| (seat.to_string(), network.to_string())),
+                    seats: request.seats,
+                    viewed: request.viewed.filter(|_| shown),
+                    now,
+                },
+            );
+        }
         let Some(rate) = local
             .limit
             .and_then(|_| self.local.rate(request.subject, request.policy))
@@ -498,14 +545,34 @@ impl FairUse for RedisFairUse {
 
     fn viewed(&self, member: &str, assets: &[u64], now: u64) {
         self.local.viewed(member, assets, now);
+        if self.local.enabled() {
+            self.detectors.observed(
+                member,
+                Observation::Viewed {
+                    assets: assets.to_vec(),
+                    now,
+                },
+            );
+        }
     }
 
+    /// Decided on the member's state in Redis (what every node saw), one round trip.
     fn downloaded(&self, member: &str, download: &Download<'_>, now: u64) -> Option<Flag> {
-        self.local.downloaded(member, download, now)
+        if !self.local.enabled() {
+            return None;
+        }
+        self.detectors.update(&self.local, member, now, |guard| {
+            guard.downloaded(member, download, now)
+        })
     }
 
     fn used(&self, member: &str, seat: &str, network: &str, seats: u32, now: u64) -> Option<Flag> {
-        self.local.used(member, seat, network, seats, now)
+        if !self.local.enabled() {
+            return None;
+        }
+        self.detectors.update(&self.local, member, now, |guard| {
+            guard.used(member, seat, network, seats, now)
+        })
     }
 
     /// Counted among the subject's streams on this node, paced on its schedule in Redis.
@@ -523,16 +590,22 @@ impl FairUse for RedisFairUse {
         })
     }
 
+    /// As every node saw the member: the shared state read first.
     fn signals(&self, member: &str, now: u64) -> Option<Signals> {
+        if self.local.enabled() {
+            self.detectors.flush(&self.local, member, now);
+        }
         self.local.signals(member, now)
     }
 
     fn clear(&self, member: &str) {
         self.local.clear(member);
+        self.detectors.drop_member(member);
     }
 
     fn forget(&self, member: &str) {
         self.local.forget(member);
+        self.detectors.drop_member(member);
         let subject = Subject::Member(member.to_string());
         let keys: Vec<String> = [Policy::Search, Policy::Previews, Policy::Licences]
             .iter()

@@ -1,6 +1,7 @@
-//! Rate limits shared through a real Redis (Debian's `redis-server`, started on a free
-//! loopback port by each test): two nodes count one member together, and a node rides out
-//! Redis going away and charges what it let through when Redis is back.
+//! Fair use shared through a real Redis (Debian's `redis-server`, started on a free
+//! loopback port by each test): two nodes count one member together, pace its downloads
+//! together and see its stockpiling whole, and a node rides out Redis going away and
+//! charges (or writes) what it let through (or saw) when Redis is back.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -123,4 +124,148 @@ fn two_nodes_pace_one_members_downloads_together() {
     // stream the whole rate). Wide bounds: a busy machine sleeps late.
     let share = delivered / rate as f64;
     assert!((0.6..1.3).contains(&share), "{share:.2} of the rate");
+}
+
+const SECOND: u64 = 1_000_000;
+
+/// The bulk grabber of the guard's own tests: a licence every two seconds or so, never a
+/// look first, each of another author.
+fn grab(n: u64) -> (u64, String, u64) {
+    let asset = n.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (
+        asset,
+        format!("a{n}"),
+        NOW + n * (2 * SECOND + (asset % (SECOND / 10))),
+    )
+}
+
+fn grab_on(node: &dyn FairUse, member: &str, n: u64) -> Option<stockroom_guard::Flag> {
+    let (asset, author, now) = grab(n);
+    node.downloaded(
+        member,
+        &stockroom_guard::Download {
+            asset,
+            author: &author,
+            author_assets: 40,
+            listed: (n as i64, asset),
+            seats: 1,
+            ends_at: None,
+        },
+        now,
+    )
+}
+
+/// The licence at which `nodes`, taking turns, flag the grabber.
+fn flagged_at(nodes: &[&dyn FairUse], member: &str) -> Option<u64> {
+    (0..200).find(|&n| grab_on(nodes[n as usize % nodes.len()], member, n).is_some())
+}
+
+#[test]
+fn a_stockpiler_spread_over_two_nodes_is_flagged_as_on_one() {
+    let redis = Redis::start();
+    let alone = Guard::new(GuardConfig::default()).expect("guard");
+    let on_one = flagged_at(&[&alone], "bot").expect("flagged on one node");
+    // Two nodes with their own detectors each see half, and flag later or never.
+    let (x, y) = (
+        Guard::new(GuardConfig::default()).expect("guard"),
+        Guard::new(GuardConfig::default()).expect("guard"),
+    );
+    let apart = flagged_at(&[&x, &y], "bot");
+    assert!(
+        apart.is_none_or(|n| n > on_one),
+        "{apart:?} against {on_one}"
+    );
+    // Sharing the state in Redis, they flag at the very licence one node would.
+    let (a, b) = (node(&redis), node(&redis));
+    assert_eq!(flagged_at(&[&a, &b], "bot"), Some(on_one));
+    // Either node's moderators see the flag; a clear on one clears it for both.
+    let now = grab(on_one).2;
+    assert!(b.signals("bot", now).expect("kept").stockpiling.flagged);
+    assert!(a.signals("bot", now).expect("kept").stockpiling.flagged);
+    a.clear("bot");
+    assert!(
+        !b.signals("bot", now)
+            .is_some_and(|signals| signals.stockpiling.flagged)
+    );
+}
+
+#[test]
+fn assets_viewed_through_one_node_count_as_looked_at_for_a_licence_on_another() {
+    let redis = Redis::start();
+    let (a, b) = (node(&redis), node(&redis));
+    let unviewed = |node: &RedisFairUse, member: &str, now: u64| {
+        node.signals(member, now)
+            .expect("kept")
+            .stockpiling
+            .signals
+            .iter()
+            .find(|reason| reason.signal == stockroom_guard::Signal::Unviewed)
+            .map(|reason| reason.value)
+            .expect("the unviewed signal")
+    };
+    let mut now = NOW;
+    for (member, looks) in [("looker", true), ("grabber", false)] {
+        for n in 0..12u64 {
+            let asset = 1_000 + n;
+            if looks {
+                // Shown on A (a card), through the request path.
+                let subject = Subject::Member(member.into());
+                a.admit(
+                    &Request {
+                        subject: &subject,
+                        policy: Policy::Previews,
+                        seats: 1,
+                        used: Some(("s1", "net")),
+                        viewed: Some(asset),
+                    },
+                    now,
+                );
+            }
+            now += 30 * SECOND;
+            if looks {
+                // Written to Redis by A's next flush.
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            grab_on_asset(&b, member, asset, now);
+        }
+    }
+    let (looker, grabber) = (unviewed(&b, "looker", now), unviewed(&b, "grabber", now));
+    assert!(
+        looker < 0.1 && grabber > 0.9,
+        "unviewed share: looker {looker:.2}, grabber {grabber:.2}"
+    );
+}
+
+fn grab_on_asset(node: &RedisFairUse, member: &str, asset: u64, now: u64) {
+    node.downloaded(
+        member,
+        &stockroom_guard::Download {
+            asset,
+            author: "someone",
+            author_assets: 400,
+            listed: (asset as i64, asset),
+            seats: 1,
+            ends_at: None,
+        },
+        now,
+    );
+}
+
+#[test]
+fn what_a_node_saw_of_a_member_while_redis_was_away_is_written_when_it_is_back() {
+    let mut redis = Redis::start();
+    let alone = Guard::new(GuardConfig::default()).expect("guard");
+    let on_one = flagged_at(&[&alone], "bot").expect("flagged on one node");
+    let (a, b) = (node(&redis), node(&redis));
+    redis.kill();
+    // Away: A sees every licence but the last that flags, on its own.
+    for n in 0..on_one {
+        assert!(grab_on(&a, "bot", n).is_none());
+    }
+    redis.resume();
+    // A writes what it saw once Redis answers (its flush retries once a second).
+    std::thread::sleep(Duration::from_millis(1_600));
+    assert_eq!(a.shared(), Some(true));
+    // B's licence is the one a single node would flag at: the outage was no amnesty.
+    assert!(grab_on(&b, "bot", on_one).is_some());
 }
