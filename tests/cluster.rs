@@ -1266,6 +1266,13 @@ fn a_node_stopped_for_a_while_catches_up_and_answers_searches_as_the_others_do()
     // C comes back on the same data directory and reads on from where it stopped.
     let (_c, c) = cluster.serve(2);
     assert_eq!(found(&c, "feedtest"), expected);
+    let (_, _, metrics) = http(&c, "GET", "/metrics", &[]);
+    let metrics = text(&metrics);
+    assert!(metrics.contains("\nstockroom_feed_behind 0\n"), "{metrics}");
+    assert!(
+        !metrics.contains("\nstockroom_feed_applied 0\n"),
+        "{metrics}"
+    );
     assert_eq!(found(&c, "feedtest"), found(&a, "feedtest"));
     for id in &ids[1..] {
         let (status, _, _) = http(&c, "GET", &format!("/v1/previews/{id}/small.jpg"), &[]);

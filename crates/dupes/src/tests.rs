@@ -336,6 +336,10 @@ fn an_index_hashed_the_old_way_opens_stale_and_rehashing_replaces_it_whole() {
     }
     index.remove(1).expect("remove");
     assert_eq!(index.assets(), vec![0, 2]);
+    // Removing again (a change applied twice by a node following the feed) writes nothing.
+    let records = index.records();
+    index.remove(1).expect("remove again");
+    assert_eq!(index.records(), records);
     drop(index);
     // The same records under version 1: hashed on the reduced decode's pixels.
     let mut bytes = std::fs::read(&path).expect("read");

@@ -57,6 +57,18 @@ pub fn metrics(call: &Call) -> Result<Response<Body>, ApiError> {
             u8::from(up)
         ));
     }
+    let applied = call.app.platform.applied_change();
+    let newest = call
+        .app
+        .feed_newest
+        .load(std::sync::atomic::Ordering::Relaxed);
+    rendered.push_str(&format!(
+        "# HELP stockroom_feed_applied The catalogue change this node applied last: its search, duplicate and preview replicas are current to it.\n\
+         # TYPE stockroom_feed_applied gauge\nstockroom_feed_applied {applied}\n\
+         # HELP stockroom_feed_behind Changes the catalogue held at this node's last look that it has not applied yet.\n\
+         # TYPE stockroom_feed_behind gauge\nstockroom_feed_behind {}\n",
+        newest.saturating_sub(applied).max(0)
+    ));
     let mut response = Response::new(Body::from(rendered));
     response.headers_mut().insert(
         header::CONTENT_TYPE,

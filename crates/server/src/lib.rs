@@ -86,6 +86,8 @@ pub(crate) struct App {
     pub(crate) console: console::Sessions,
     /// Cleared when shutdown begins: `/readyz` answers 503 so balancers drain us.
     pub(crate) ready: AtomicBool,
+    /// The newest change the catalogue's feed held when this node last looked.
+    pub(crate) feed_newest: std::sync::atomic::AtomicI64,
 }
 
 impl App {
@@ -116,7 +118,9 @@ impl Server {
                 evicting.evict(*asset);
             }
         }));
+        let feed_newest = std::sync::atomic::AtomicI64::new(parts.platform.applied_change());
         let app = App {
+            feed_newest,
             previews,
             access: parts.access_log.map(access::Logger::spawn),
             console: console::Sessions::new(options.console_session),
@@ -232,6 +236,8 @@ async fn follow_changes(app: Arc<App>) {
             let newest = platform
                 .catalog()
                 .wait_for_change(platform.applied_change(), FEED_WAIT)?;
+            work.feed_newest
+                .store(newest, std::sync::atomic::Ordering::Relaxed);
             if newest > platform.applied_change() {
                 platform.follow()?;
             }

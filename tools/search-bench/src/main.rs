@@ -97,12 +97,23 @@ fn main() {
 }
 
 fn run(args: Args) -> Result<()> {
-    let records = load(&args.records)?;
-    eprintln!("{} records", records.len());
     std::fs::create_dir_all(&args.work)?;
-
     let index_dir = args.work.join("index");
+    // Alone, the records are read a chunk at a time (ten million do not fit in memory
+    // beside the index's writer); with the peers, once and whole.
+    let mut counts: HashMap<String, u64> = HashMap::new();
+    let records = if args.only_ours {
+        Vec::new()
+    } else {
+        let records = load(&args.records)?;
+        eprintln!("{} records", records.len());
+        records
+    };
     let (index, mut ours) = if args.only_ours && index_dir.exists() {
+        stream(&args.records, |chunk| {
+            count_authors(&mut counts, chunk);
+            Ok(())
+        })?;
         let index = SearchIndex::open(&index_dir, Options::read_only())?;
         let figures = Figures {
             name: "stockroom",
@@ -110,7 +121,10 @@ fn run(args: Args) -> Result<()> {
             ..Figures::default()
         };
         (index, figures)
+    } else if args.only_ours {
+        build_streaming(&index_dir, &args.records, &mut counts)?
     } else {
+        count_authors(&mut counts, &records);
         build_ours(&index_dir, &records)?
     };
     eprintln!("stockroom index built in {:.1} s", ours.build.as_secs_f64());
@@ -145,7 +159,7 @@ fn run(args: Args) -> Result<()> {
         None => None,
     };
 
-    let authors = prolific_authors(&records, 50);
+    let authors = prolific_authors(counts, 50);
     drop(records);
     let queries = workload::queries(
         args.warmup + args.queries,
@@ -221,6 +235,51 @@ fn load(path: &Path) -> Result<Vec<Record>> {
         .collect()
 }
 
+/// Calls `each` with the records in `path`, 10,000 at a time.
+fn stream(path: &Path, mut each: impl FnMut(&[Record]) -> Result<()>) -> Result<u64> {
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut chunk = Vec::with_capacity(10_000);
+    let mut read = 0;
+    for line in std::io::BufReader::new(file).lines() {
+        chunk.push(serde_json::from_str(&line?)?);
+        if chunk.len() == 10_000 {
+            each(&chunk)?;
+            read += chunk.len() as u64;
+            chunk.clear();
+        }
+    }
+    each(&chunk)?;
+    Ok(read + chunk.len() as u64)
+}
+
+/// [`build_ours`] from the records file read a chunk at a time (the build time includes
+/// reading and parsing them).
+fn build_streaming(
+    dir: &Path,
+    path: &Path,
+    counts: &mut HashMap<String, u64>,
+) -> Result<(SearchIndex, Figures)> {
+    let _ = std::fs::remove_dir_all(dir);
+    let started = Instant::now();
+    let index = SearchIndex::open(dir, Options::bulk())?;
+    let read = stream(path, |chunk| {
+        count_authors(counts, chunk);
+        let docs: Vec<_> = chunk.iter().map(Record::to_doc).collect();
+        index.upsert_many(&docs)?;
+        Ok(())
+    })?;
+    eprintln!("{read} records");
+    index.commit()?;
+    index.merge_segments()?;
+    let figures = Figures {
+        name: "stockroom",
+        build: started.elapsed(),
+        size_bytes: dir_size(dir)?,
+        ..Figures::default()
+    };
+    Ok((index, figures))
+}
+
 fn build_ours(dir: &Path, records: &[Record]) -> Result<(SearchIndex, Figures)> {
     let _ = std::fs::remove_dir_all(dir);
     let started = Instant::now();
@@ -252,12 +311,14 @@ fn time(figures: &mut Figures, run: impl FnOnce() -> Result<u64>) -> Result<()> 
     Ok(())
 }
 
-/// The ids of the `count` authors with the most records.
-fn prolific_authors(records: &[Record], count: usize) -> Vec<String> {
-    let mut by_author: HashMap<String, u64> = HashMap::new();
+fn count_authors(counts: &mut HashMap<String, u64>, records: &[Record]) {
     for record in records {
-        *by_author.entry(record.author_id()).or_default() += 1;
+        *counts.entry(record.author_id()).or_default() += 1;
     }
+}
+
+/// The ids of the `count` authors with the most records.
+fn prolific_authors(by_author: HashMap<String, u64>, count: usize) -> Vec<String> {
     let mut ranked: Vec<(String, u64)> = by_author.into_iter().collect();
     ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     ranked
