@@ -5,6 +5,7 @@
 
 pub mod garage;
 pub mod haproxy;
+pub mod pictures;
 #[path = "../../crates/catalog/tests/support/postgres.rs"]
 pub mod postgres;
 #[path = "../../crates/redis/tests/support/redis.rs"]

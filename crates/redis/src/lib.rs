@@ -370,6 +370,16 @@ impl std::fmt::Display for RedisError {
 
 impl std::error::Error for RedisError {}
 
+impl RedisError {
+    fn thread(error: std::io::Error) -> RedisError {
+        RedisError(redis::RedisError::from((
+            redis::ErrorKind::Client,
+            "starting a redis thread",
+            error.to_string(),
+        )))
+    }
+}
+
 impl RedisFairUse {
     /// Fair use around `local` with its limits in the Redis at `url` (`redis://host:port/db`),
     /// keys under `prefix`. Connects once to check the URL; a Redis that is down now is no
@@ -392,13 +402,7 @@ impl RedisFairUse {
         std::thread::Builder::new()
             .name("redis-guard".into())
             .spawn(move || run(thread_link, received))
-            .map_err(|error| {
-                RedisError(redis::RedisError::from((
-                    redis::ErrorKind::Client,
-                    "starting the redis thread",
-                    error.to_string(),
-                )))
-            })?;
+            .map_err(RedisError::thread)?;
         let detectors = Arc::new(Detectors::new(Arc::clone(&link), prefix));
         let (flushed, guard) = (Arc::downgrade(&detectors), Arc::clone(&local));
         std::thread::Builder::new()
@@ -415,13 +419,7 @@ impl RedisFairUse {
                     }
                 }
             })
-            .map_err(|error| {
-                RedisError(redis::RedisError::from((
-                    redis::ErrorKind::Client,
-                    "starting the redis thread",
-                    error.to_string(),
-                )))
-            })?;
+            .map_err(RedisError::thread)?;
         Ok(RedisFairUse {
             local,
             link,

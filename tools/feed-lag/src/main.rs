@@ -16,6 +16,8 @@
 mod garage;
 #[path = "../../../crates/catalog/tests/support/postgres.rs"]
 mod pg_server;
+#[path = "../../../tests/common/pictures.rs"]
+mod pictures;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -113,38 +115,6 @@ fn unchunk(mut raw: &[u8]) -> Result<Vec<u8>> {
     }
 }
 
-/// A distinct 640×480 picture: bands and blocks placed by `n`.
-fn picture(n: usize) -> Result<Vec<u8>> {
-    let mut state = (n as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
-    let base = [next() as u8, next() as u8, next() as u8];
-    let mut img = image::RgbImage::from_fn(640, 480, |x, y| {
-        image::Rgb([
-            base[0].wrapping_add((x / 3) as u8),
-            base[1].wrapping_add((y / 2) as u8),
-            base[2],
-        ])
-    });
-    for _ in 0..12 {
-        let (x0, y0) = ((next() % 560) as u32, (next() % 400) as u32);
-        let (w, h) = (20 + (next() % 80) as u32, 20 + (next() % 80) as u32);
-        let colour = image::Rgb([next() as u8, next() as u8, next() as u8]);
-        for y in y0..(y0 + h).min(480) {
-            for x in x0..(x0 + w).min(640) {
-                img.put_pixel(x, y, colour);
-            }
-        }
-    }
-    let mut jpeg = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 85).encode_image(&img)?;
-    Ok(jpeg)
-}
-
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[rank.min(sorted.len() - 1)]
@@ -219,7 +189,9 @@ fn main() -> Result<()> {
     }
     let (a, b) = (addresses[0].clone(), addresses[1].clone());
     eprintln!("drawing {} pictures", args.uploads);
-    let pictures: Vec<Vec<u8>> = (0..args.uploads).map(picture).collect::<Result<_>>()?;
+    let pictures: Vec<Vec<u8>> = (0..args.uploads)
+        .map(|n| pictures::picture(n, 640, 480))
+        .collect();
 
     // Per id: when its upload was sent and when its 201 arrived.
     let answered: Arc<Mutex<HashMap<String, (Instant, Instant)>>> = Arc::default();

@@ -269,6 +269,11 @@ fn build_streaming(
         Ok(())
     })?;
     eprintln!("{read} records");
+    finish(index, dir, started)
+}
+
+/// Commits and merges a built index: it and its figures.
+fn finish(index: SearchIndex, dir: &Path, started: Instant) -> Result<(SearchIndex, Figures)> {
     index.commit()?;
     index.merge_segments()?;
     let figures = Figures {
@@ -288,15 +293,7 @@ fn build_ours(dir: &Path, records: &[Record]) -> Result<(SearchIndex, Figures)> 
         let docs: Vec<_> = chunk.iter().map(Record::to_doc).collect();
         index.upsert_many(&docs)?;
     }
-    index.commit()?;
-    index.merge_segments()?;
-    let figures = Figures {
-        name: "stockroom",
-        build: started.elapsed(),
-        size_bytes: dir_size(dir)?,
-        ..Figures::default()
-    };
-    Ok((index, figures))
+    finish(index, dir, started)
 }
 
 fn ours_run(index: &SearchIndex, query: &BenchQuery) -> Result<u64> {
