@@ -121,7 +121,11 @@ impl Platform {
         *self.applied()
     }
 
-    fn applied(&self) -> std::sync::MutexGuard<'_, i64> {
+    /// The position, locked: a round of following holds it, and so does each lifecycle
+    /// action, so that a round never applies a state read just before the action changed
+    /// it after the action's own steps (which would put a withdrawn asset back in search
+    /// until the next round).
+    pub(crate) fn applied(&self) -> std::sync::MutexGuard<'_, i64> {
         self.applied
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())

@@ -65,6 +65,7 @@ impl Platform {
 
     /// A moderator releases a held upload: public and searchable when this returns.
     pub fn approve(&self, asset: AssetId, moderator: &Principal) -> Result<()> {
+        let _following = self.applied();
         self.catalog.approve(asset, moderator)?;
         // Its private, moderator-only previews may have been looked at; none were cached.
         let doc = self
@@ -80,6 +81,7 @@ impl Platform {
     /// queue, nobody's duplicate from now on, its private previews go, and its original is
     /// purged after 28 days. Not a takedown: no blocklist entry, no purge event.
     pub fn reject(&self, asset: AssetId, moderator: &Principal, reason: &str) -> Result<()> {
+        let _following = self.applied();
         self.catalog.reject(asset, moderator, reason)?;
         self.feed.publish(&Change::AssetRemoved(asset));
         for size in PreviewSize::ALL {
@@ -93,6 +95,7 @@ impl Platform {
     /// once; its thumbnail is kept in the archive; the original stays for the purge job
     /// (or for its licensees, when it was licensed).
     pub fn withdraw(&self, asset: AssetId, by: &Principal) -> Result<Withdrawal> {
+        let _following = self.applied();
         let record = self.catalog.asset(asset)?;
         let withdrawal = self.catalog.withdraw(asset, by)?;
         self.index.remove(&asset.to_string())?;
@@ -109,6 +112,7 @@ impl Platform {
     /// downloads at once; its bytes are deleted; a purge event goes to the CDN feed; its
     /// hashes leave the duplicate index; only the audit record stays.
     pub fn takedown(&self, asset: AssetId, moderator: &Principal, reason: &str) -> Result<()> {
+        let _following = self.applied();
         // Its hashes go on the blocklist with the takedown, in the same write: the same
         // or a near-identical image uploaded again is refused until a moderator lifts it.
         let blocks = self.takedown_hashes(asset)?;
@@ -148,6 +152,7 @@ impl Platform {
         member_id: &str,
         asset_failed: impl Fn(AssetId, &PlatformError),
     ) -> Result<Erasure> {
+        let _following = self.applied();
         let erasure = self.catalog.erase(member_id)?;
         self.guard.forget(member_id);
         let ids: Vec<String> = erasure.withdrawn.iter().map(AssetId::to_string).collect();
@@ -207,6 +212,7 @@ impl Platform {
     /// run that stops between the two is finished by the next one. Returns the assets
     /// purged. (An anonymous download leaves no licence to honour.)
     pub fn purge_due(&self) -> Result<Vec<AssetId>> {
+        let _following = self.applied();
         let mut purged = Vec::new();
         for asset in self.catalog.due_for_purge()? {
             self.originals.delete(asset)?;

@@ -23,8 +23,20 @@ fn platform(dir: &std::path::Path, clock: Arc<ManualClock>) -> Platform {
 
 /// A platform over the parts in `dir` (created if new), with `options`.
 fn platform_with(dir: &std::path::Path, clock: Arc<ManualClock>, options: Options) -> Platform {
+    node(dir, &dir.join("catalog"), None, clock, options)
+}
+
+/// A platform over the parts in `dir`, with the catalogue in `catalog` and the originals in
+/// `originals` (`None`: its own blob store): a node of a cluster when these are shared.
+fn node(
+    dir: &std::path::Path,
+    catalog: &std::path::Path,
+    originals: Option<Arc<Store>>,
+    clock: Arc<ManualClock>,
+    options: Options,
+) -> Platform {
     let catalog = SqlCatalog::open(
-        &dir.join("catalog"),
+        catalog,
         CatalogOptions {
             clock: clock.clone(),
             ..CatalogOptions::default()
@@ -35,7 +47,9 @@ fn platform_with(dir: &std::path::Path, clock: Arc<ManualClock>, options: Option
     std::fs::create_dir_all(dir.join("dupes")).expect("dupes dir");
     let blobs = Arc::new(store("blobs"));
     let parts = Parts {
-        originals: Arc::new(crate::StoreOriginals(blobs.clone())),
+        originals: Arc::new(crate::StoreOriginals(
+            originals.unwrap_or_else(|| blobs.clone()),
+        )),
         blobs,
         archive: store("archive"),
         catalog: Arc::new(catalog),
@@ -524,4 +538,84 @@ fn previews_drawn_with_another_watermark_are_dropped_redrawn_and_purged_at_the_c
     assert_ne!(drawn_second, drawn_first);
     assert_eq!(renamed.drop_stale_previews().expect("check").assets, 0);
     assert_eq!(large(&renamed, id), drawn_second);
+}
+
+#[test]
+fn a_node_following_the_feed_takes_in_an_upload_made_elsewhere_and_lets_go_of_a_takedown() {
+    let (a_dir, b_dir) = (
+        tempfile::tempdir().expect("temp dir"),
+        tempfile::tempdir().expect("temp dir"),
+    );
+    let clock = Arc::new(ManualClock::at(1_793_491_200));
+    // The originals in one store both nodes hold, as object storage would be.
+    let originals = Arc::new(
+        Store::open(a_dir.path().join("originals"), StoreOptions::default()).expect("store"),
+    );
+    let catalog = a_dir.path().join("catalog");
+    let a = node(
+        a_dir.path(),
+        &catalog,
+        Some(originals.clone()),
+        clock.clone(),
+        Options::default(),
+    );
+    // B: its own blobs, indexes and feed position; A's catalogue and originals.
+    let follower = |dir: &std::path::Path| {
+        node(
+            dir,
+            &catalog,
+            Some(originals.clone()),
+            clock.clone(),
+            Options {
+                feed_state: Some(dir.join("feed-seq")),
+                ..Options::default()
+            },
+        )
+    };
+    let b = follower(b_dir.path());
+    assert!(b.replicas_unbuilt());
+    assert_eq!(b.build_replicas(|_, _| {}).expect("build"), 0);
+    assert!(!b.replicas_unbuilt());
+
+    let author = member(&a, "Ann", &[Role::Author]);
+    let moderator = member(&a, "Mo", &[Role::Moderator]);
+    let photo = aqua();
+    let crate::Admitted::Active { id } = upload(&a, &author, &photo).expect("upload") else {
+        panic!("admitted active");
+    };
+    assert!(b.index().get(&id.to_string()).expect("get").is_none());
+    let followed = b.follow().expect("follow");
+    assert_eq!(followed.applied, 1);
+    // Searchable on B, its record crediting the author, a duplicate of itself, and the
+    // same bytes an exact duplicate.
+    assert_eq!(
+        b.index()
+            .get(&id.to_string())
+            .expect("get")
+            .expect("indexed")
+            .title,
+        "Aqua"
+    );
+    assert_eq!(b.record(id).expect("record").metadata.author, "Ann");
+    assert_eq!(b.duplicates(&photo).expect("check").matches[0].asset_id, id);
+    assert_eq!(
+        upload(&b, &author, &photo).expect("again"),
+        crate::Admitted::Duplicate { existing: id }
+    );
+    // Applying it again changes nothing; the position is kept on disk.
+    assert_eq!(b.follow().expect("again").applied, 0);
+    assert_eq!(
+        crate::read_position(&b_dir.path().join("feed-seq")).expect("position"),
+        followed.seq
+    );
+
+    a.takedown(id, &moderator, "notice").expect("takedown");
+    drop(b);
+    // B was away for it: it reads on from its position when it comes back.
+    let b = follower(b_dir.path());
+    assert!(b.index().get(&id.to_string()).expect("get").is_some());
+    b.follow().expect("catch up");
+    assert!(b.index().get(&id.to_string()).expect("get").is_none());
+    assert!(!b.blobs().contains(id, Kind::Metadata));
+    assert!(b.duplicates(&photo).expect("check").matches.is_empty());
 }
