@@ -65,6 +65,20 @@ fn originals_in_garage_come_back_byte_identical_large_ones_in_parts() {
         .put(c, b"written after the other opened")
         .expect("put");
     assert!(other.get(c).expect("get").is_some());
+    // Written again with other bytes: the older object goes, and a node started later
+    // lists only the new one.
+    store.put(c, b"written again").expect("put again");
+    assert_eq!(
+        store.get(c).expect("get").expect("stored").bytes.as_ref(),
+        b"written again"
+    );
+    let later: Vec<_> = originals(&garage, "site-a")
+        .list()
+        .expect("list")
+        .into_iter()
+        .filter(|(asset, _)| *asset == c)
+        .collect();
+    assert_eq!(later, [(c, *blake3::hash(b"written again").as_bytes())]);
     // Another prefix is another site: nothing shared.
     assert!(
         originals(&garage, "site-b")
