@@ -34,16 +34,142 @@ const MAX_IDLE: usize = 16;
 /// How long to wait for the server before a call answers 503.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Where the catalogue's database is, from a `postgres://` URL.
-pub(crate) fn config(url: &str) -> Result<postgres::Config> {
-    let mut config = postgres::Config::from_str(url).map_err(|error| {
-        CatalogError::BadInput(format!("catalogue URL {}: {error}", redacted(url)))
-    })?;
+/// Where the catalogue's database is and how to reach it: in plain TCP, or over TLS with
+/// the server's certificate checked against a CA.
+#[derive(Clone)]
+pub(crate) struct Target {
+    config: postgres::Config,
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Target {
+    /// A new connection.
+    pub(crate) fn connect(&self) -> Result<postgres::Client> {
+        Ok(match &self.tls {
+            Some(tls) => self.config.connect(tls.clone())?,
+            None => self.config.connect(postgres::NoTls)?,
+        })
+    }
+}
+
+/// The catalogue's database from a `postgres://` URL (or libpq's `key=value` form).
+///
+/// TLS as libpq names it: `sslmode=require` (or `verify-ca`, `verify-full`) with
+/// `sslrootcert=<CA file, PEM>` connects over TLS only and checks that the server's
+/// certificate, for the host named, is signed by that CA (all three modes check the
+/// name: a certificate that does not name the host is refused). `sslmode=prefer` and
+/// `disable`, or none, connect in plain TCP. `require` without `sslrootcert` is refused
+/// rather than connecting to a server nobody vouched for.
+pub(crate) fn config(url: &str) -> Result<Target> {
+    let bad =
+        |why: String| CatalogError::BadInput(format!("catalogue URL {}: {why}", redacted(url)));
+    let (rest, options) = take_tls_options(url);
+    let mode = options.mode.as_deref().unwrap_or("prefer");
+    let tls = match (mode, &options.root) {
+        ("disable" | "prefer" | "allow", _) => None,
+        ("require" | "verify-ca" | "verify-full", Some(root)) => {
+            Some(tls_connector(root).map_err(&bad)?)
+        }
+        ("require" | "verify-ca" | "verify-full", None) => {
+            return Err(bad(format!(
+                "sslmode={mode} needs sslrootcert=<the CA's certificate, PEM>"
+            )));
+        }
+        (other, _) => return Err(bad(format!("sslmode={other} is not one this build knows"))),
+    };
+    let mut config = postgres::Config::from_str(&rest).map_err(|error| bad(error.to_string()))?;
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(CONNECT_TIMEOUT);
     }
     config.application_name("stockroom");
-    Ok(config)
+    if tls.is_some() {
+        config.ssl_mode(postgres::config::SslMode::Require);
+    }
+    Ok(Target { config, tls })
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+struct TlsOptions {
+    mode: Option<String>,
+    root: Option<String>,
+}
+
+/// Takes `sslmode` and `sslrootcert` out of a URL's query (or a `key=value` string), which
+/// the client library reads differently or not at all; the rest as given.
+fn take_tls_options(url: &str) -> (String, TlsOptions) {
+    let mut options = TlsOptions::default();
+    let mut take = |key: &str, value: &str| match key {
+        "sslmode" => {
+            options.mode = Some(value.to_string());
+            true
+        }
+        "sslrootcert" => {
+            options.root = Some(value.to_string());
+            true
+        }
+        _ => false,
+    };
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let Some((base, query)) = url.split_once('?') else {
+            return (url.to_string(), options);
+        };
+        let kept: Vec<&str> = query
+            .split('&')
+            .filter(|pair| {
+                let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+                !take(key, value)
+            })
+            .collect();
+        let rest = if kept.is_empty() {
+            base.to_string()
+        } else {
+            format!("{base}?{}", kept.join("&"))
+        };
+        (rest, options)
+    } else {
+        let kept: Vec<&str> = url
+            .split_whitespace()
+            .filter(|pair| {
+                let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+                !take(key, value)
+            })
+            .collect();
+        (kept.join(" "), options)
+    }
+}
+
+/// A TLS connector that trusts the CA certificates in `root` (a PEM file) and nothing else.
+fn tls_connector(
+    root: &str,
+) -> std::result::Result<tokio_postgres_rustls::MakeRustlsConnect, String> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    let mut roots = rustls::RootCertStore::empty();
+    let certificates = CertificateDer::pem_file_iter(root)
+        .map_err(|error| format!("sslrootcert {root}: {error}"))?;
+    for certificate in certificates {
+        let certificate = certificate.map_err(|error| format!("sslrootcert {root}: {error}"))?;
+        roots
+            .add(certificate)
+            .map_err(|error| format!("sslrootcert {root}: {error}"))?;
+    }
+    if roots.is_empty() {
+        return Err(format!("sslrootcert {root} holds no certificate"));
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|error| error.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 
 /// A URL with its password left out, for messages.
@@ -58,19 +184,19 @@ pub fn redacted(url: &str) -> String {
     }
 }
 
-pub(crate) fn connect(config: &postgres::Config) -> Result<PgSession> {
-    Ok(PgSession::new(config.connect(postgres::NoTls)?))
+pub(crate) fn connect(target: &Target) -> Result<PgSession> {
+    Ok(PgSession::new(target.connect()?))
 }
 
 /// Reading connections, made as needed and kept while idle.
 #[derive(Debug)]
 pub(crate) struct Pool {
-    config: postgres::Config,
+    config: Target,
     idle: Mutex<Vec<PgSession>>,
 }
 
 impl Pool {
-    pub(crate) fn new(config: postgres::Config) -> Pool {
+    pub(crate) fn new(config: Target) -> Pool {
         Pool {
             config,
             idle: Mutex::new(Vec::new()),
@@ -85,7 +211,7 @@ impl Pool {
 
     /// A connection of its own (not pooled: the change feed's listener).
     pub(crate) fn connect_client(&self) -> Result<postgres::Client> {
-        Ok(self.config.connect(postgres::NoTls)?)
+        self.config.connect()
     }
 
     /// A connection for one read, returned to the pool when the read is done.
@@ -133,12 +259,12 @@ impl Drop for Lease<'_> {
 /// The writer thread's connection: made again when the server hung up (a restart), so
 /// that the node recovers without restarting.
 pub(crate) struct Writing {
-    config: postgres::Config,
+    config: Target,
     session: Option<PgSession>,
 }
 
 impl Writing {
-    pub(crate) fn new(config: postgres::Config, session: Option<PgSession>) -> Writing {
+    pub(crate) fn new(config: Target, session: Option<PgSession>) -> Writing {
         Writing { config, session }
     }
 }
@@ -388,7 +514,7 @@ fn migrate_locked(session: &PgSession) -> Result<[u8; 32]> {
 
 #[cfg(test)]
 mod tests {
-    use super::{begin, redacted};
+    use super::{TlsOptions, begin, config, redacted, take_tls_options};
     use crate::writer::Lock;
 
     #[test]
@@ -418,5 +544,43 @@ mod tests {
             "postgres://stock:***@db:5432/stock"
         );
         assert_eq!(redacted("postgres://db/stock"), "postgres://db/stock");
+    }
+
+    #[test]
+    fn tls_options_are_taken_out_of_either_form_and_the_rest_kept() {
+        let tls = |mode: &str, root: &str| TlsOptions {
+            mode: Some(mode.into()),
+            root: Some(root.into()),
+        };
+        assert_eq!(
+            take_tls_options(
+                "postgres://db/stock?sslmode=require&connect_timeout=3&sslrootcert=/ca.pem"
+            ),
+            (
+                "postgres://db/stock?connect_timeout=3".to_string(),
+                tls("require", "/ca.pem")
+            )
+        );
+        assert_eq!(
+            take_tls_options("postgresql://db/stock?sslrootcert=/ca.pem&sslmode=verify-full"),
+            (
+                "postgresql://db/stock".to_string(),
+                tls("verify-full", "/ca.pem")
+            )
+        );
+        assert_eq!(
+            take_tls_options("host=db dbname=stock sslmode=require sslrootcert=/ca.pem"),
+            (
+                "host=db dbname=stock".to_string(),
+                tls("require", "/ca.pem")
+            )
+        );
+        assert_eq!(
+            take_tls_options("postgres://db/stock"),
+            ("postgres://db/stock".to_string(), TlsOptions::default())
+        );
+        assert!(config("postgres://db/stock?sslmode=require").is_err());
+        assert!(config("postgres://db/stock?sslmode=sometimes&sslrootcert=/x").is_err());
+        assert!(config("postgres://db/stock?sslmode=disable").is_ok());
     }
 }

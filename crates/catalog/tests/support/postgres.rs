@@ -176,6 +176,35 @@ fn give_to_postgres(path: &Path) {
 impl Postgres {
     /// A new cluster, running.
     pub fn start() -> Postgres {
+        Postgres::start_with(|_| {})
+    }
+
+    /// A new cluster that takes TCP connections over TLS only, with this certificate
+    /// (chain, PEM) and key (PEM); its own tools connect through its Unix socket.
+    pub fn start_tls(certificate: &str, key: &str) -> Postgres {
+        Postgres::start_with(|data| {
+            std::fs::write(data.join("server.crt"), certificate).expect("server.crt");
+            std::fs::write(data.join("server.key"), key).expect("server.key");
+            let conf = data.join("postgresql.conf");
+            let mut text = std::fs::read_to_string(&conf).expect("postgresql.conf");
+            text.push_str(
+                "\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n",
+            );
+            std::fs::write(&conf, text).expect("postgresql.conf");
+            std::fs::write(
+                data.join("pg_hba.conf"),
+                "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 0.0.0.0/0 reject\n",
+            )
+            .expect("pg_hba.conf");
+            give_to_postgres(data);
+            let key = data.join("server.key");
+            std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .expect("the key's mode");
+        })
+    }
+
+    /// A new cluster, `prepare`d (given its data directory) before it first starts.
+    fn start_with(prepare: impl FnOnce(&Path)) -> Postgres {
         let bin = bin();
         let dir = cluster_dir();
         give_to_postgres(&dir);
@@ -200,6 +229,7 @@ impl Postgres {
             "initdb failed: {}",
             String::from_utf8_lossy(&output.stderr)
         );
+        prepare(&data);
         let server = Postgres {
             dir,
             bin,
@@ -223,9 +253,19 @@ impl Postgres {
         self.url(&name)
     }
 
+    /// `database` through the server's Unix socket (which takes plain connections when TCP
+    /// takes TLS only).
+    fn local(&self, database: &str) -> String {
+        format!(
+            "host={} port={} user=postgres dbname={database}",
+            self.dir.display(),
+            self.port
+        )
+    }
+
     /// Runs `sql` in `database` (as the superuser).
     pub fn sql(&self, database: &str, sql: &str) {
-        let mut client = postgres::Client::connect(&self.url(database), postgres::NoTls)
+        let mut client = postgres::Client::connect(&self.local(database), postgres::NoTls)
             .expect("connecting to the test server");
         client.batch_execute(sql).expect(sql);
     }
@@ -262,7 +302,7 @@ impl Postgres {
         *self.child.lock().expect("not poisoned") = Some(spawn(server));
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if postgres::Client::connect(&self.url("postgres"), postgres::NoTls).is_ok() {
+            if postgres::Client::connect(&self.local("postgres"), postgres::NoTls).is_ok() {
                 return;
             }
             let exited = self
