@@ -771,6 +771,7 @@ fn migrate_moves_the_catalogue_to_postgres_and_back_with_10000_synthetic_assets_
                                 property_release: n % 5 == 0,
                                 pending: n % 11 == 0,
                                 document: Vec::new(),
+                                blake3: None,
                             })
                             .expect("synthetic asset");
                     }

@@ -40,6 +40,8 @@ pub struct NewAsset {
     /// What another node needs to index it (opaque here; the platform's encoding), kept
     /// beside the row; empty for none.
     pub document: Vec<u8>,
+    /// Its original's blake3 (hex): refused while another asset still kept has the same.
+    pub blake3: Option<String>,
 }
 
 /// An asset's catalogue row.
@@ -117,6 +119,20 @@ impl SqlCatalog {
             if asset_status(db, &id)?.is_some() {
                 return Err(CatalogError::Exists(id));
             }
+            // Under the write lock (the catalogue's, exclusively): no other node's
+            // admission of the same bytes can commit between this look and the insert.
+            if let Some(hash) = &asset.blake3 {
+                let existing: Option<AssetId> = db
+                    .prepare_cached(
+                        "SELECT id FROM assets WHERE blake3 = ?1 AND status <> 'removed'
+                         AND purged_at IS NULL LIMIT 1",
+                    )?
+                    .query_row(params![hash], |row| row.get(0))
+                    .optional()?;
+                if let Some(existing) = existing {
+                    return Err(CatalogError::SameBytes { existing });
+                }
+            }
             let status = if asset.pending {
                 AssetStatus::Pending
             } else {
@@ -124,8 +140,8 @@ impl SqlCatalog {
             };
             db.execute(
                 "INSERT INTO assets (id, author_id, author_name, title, collection, editorial_only,
-                     model_release, property_release, status, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                     model_release, property_release, status, created_at, blake3)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 params![
                     id,
                     asset.author_id,
@@ -136,7 +152,8 @@ impl SqlCatalog {
                     asset.model_release,
                     asset.property_release,
                     status.as_str(),
-                    now
+                    now,
+                    asset.blake3
                 ],
             )?;
             changes::keep_document(db, &id, &asset.document)?;

@@ -82,6 +82,7 @@ const TABLES: &[Table] = &[
             "withdrawn_at",
             "purged_at",
             "rejection",
+            "blake3",
         ],
         identity: false,
         insertion_order: false,

@@ -48,6 +48,12 @@ pub enum CatalogError {
     /// An asset (its id) entered twice.
     #[error("asset {0} is already in the catalogue")]
     Exists(String),
+    /// An asset entered with the very bytes of one still kept (exact duplicate).
+    #[error("the same bytes are already asset {existing}")]
+    SameBytes {
+        /// The asset that has them.
+        existing: stockroom_vocab::AssetId,
+    },
     /// SQLite failed (or a row could not be read, whichever engine answered).
     #[error("catalogue database: {0}")]
     Database(#[from] rusqlite::Error),
@@ -118,7 +124,7 @@ impl CatalogError {
             CatalogError::NotFound { .. } => ErrorClass::NotFound,
             CatalogError::Gone { .. } => ErrorClass::Gone,
             CatalogError::BadInput(_) | CatalogError::UnknownName(_) => ErrorClass::BadInput,
-            CatalogError::Exists(_) => ErrorClass::Conflict,
+            CatalogError::Exists(_) | CatalogError::SameBytes { .. } => ErrorClass::Conflict,
             CatalogError::QuotaExceeded { .. } => ErrorClass::Limited,
             CatalogError::Postgres(error) => postgres_class(error),
             CatalogError::Commit(error) => error.class(),

@@ -455,6 +455,11 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER changes_notify AFTER INSERT ON changes
         FOR EACH STATEMENT EXECUTE FUNCTION stockroom_changes_notify();
 "#,
+    // 3 (SQLite's 10): each asset's original's blake3, for exact duplicates across nodes.
+    r#"
+    ALTER TABLE assets ADD COLUMN blake3 TEXT COLLATE "C";
+    CREATE INDEX assets_blake3 ON assets(blake3) WHERE blake3 IS NOT NULL;
+"#,
 ];
 
 /// The version this build writes.

@@ -216,6 +216,13 @@ const MIGRATIONS: &[&str] = &[
         document BLOB NOT NULL
     ) STRICT;
     ",
+    // 10: each asset's original's blake3 (hex), so that an exact duplicate is refused by the
+    // catalogue, whichever node admits it: two nodes given the same bytes at once admit
+    // one. NULL for assets admitted before (their node's claims still hold them).
+    r"
+    ALTER TABLE assets ADD COLUMN blake3 TEXT;
+    CREATE INDEX assets_blake3 ON assets(blake3) WHERE blake3 IS NOT NULL;
+    ",
 ];
 
 /// The version this build writes.

@@ -40,6 +40,7 @@ fn child(dir: &str) {
                 property_release: false,
                 pending: false,
                 document: Vec::new(),
+                blake3: None,
             })
             .expect("asset");
     }

@@ -147,6 +147,7 @@ fn new_asset(raw: u64, author: &Principal, author_name: &str) -> NewAsset {
         property_release: false,
         pending: false,
         document: Vec::new(),
+        blake3: None,
     }
 }
 
@@ -655,6 +656,7 @@ fn an_unknown_asset_is_not_found_and_a_pending_one_is_not_public_until_approved(
         .add_asset(&NewAsset {
             pending: true,
             document: Vec::new(),
+            blake3: None,
             ..new_asset(5, &world.author, "Ann Author")
         })
         .expect("add");
@@ -693,6 +695,7 @@ fn the_moderation_queue_holds_pending_assets_oldest_first_until_approved(backend
             .add_asset(&NewAsset {
                 pending: raw != 9,
                 document: Vec::new(),
+                blake3: None,
                 ..new_asset(raw, &world.author, "Ann Author")
             })
             .expect("add");
@@ -1011,6 +1014,7 @@ fn an_erased_authors_content_leaves_the_public_and_credits_a_pseudonym(backend: 
         .add_asset(&NewAsset {
             pending: true,
             document: Vec::new(),
+            blake3: None,
             ..new_asset(3, &world.author, "Ann Author")
         })
         .expect("held");
@@ -1922,6 +1926,42 @@ fn a_waiting_follower_wakes_when_another_handle_commits_a_change(backend: Backen
     assert!(waited < std::time::Duration::from_secs(20), "{waited:?}");
 }
 
+fn the_same_bytes_are_refused_while_the_asset_that_has_them_is_kept(backend: Backend) {
+    let world = world(backend);
+    let hash = Some("ab".repeat(32));
+    let with_hash = |raw: u64, blake3: &Option<String>| NewAsset {
+        blake3: blake3.clone(),
+        ..new_asset(raw, &world.author, "Ann Author")
+    };
+    world
+        .catalog
+        .add_asset(&with_hash(0x91, &hash))
+        .expect("first");
+    match world.catalog.add_asset(&with_hash(0x92, &hash)) {
+        Err(CatalogError::SameBytes { existing }) => assert_eq!(existing, AssetId::from_u64(0x91)),
+        other => panic!("{other:?}"),
+    }
+    // Other bytes, or none named, are another asset.
+    world
+        .catalog
+        .add_asset(&with_hash(0x93, &Some("cd".repeat(32))))
+        .expect("other bytes");
+    world
+        .catalog
+        .add_asset(&with_hash(0x94, &None))
+        .expect("no hash");
+    // Taken down, its bytes are nobody's: the same may come again (the blocklist, not the
+    // catalogue, is what refuses an infringing image).
+    world
+        .catalog
+        .takedown(AssetId::from_u64(0x91), &world.moderator, "notice", &[])
+        .expect("takedown");
+    world
+        .catalog
+        .add_asset(&with_hash(0x92, &hash))
+        .expect("the bytes again");
+}
+
 macro_rules! on_both_engines {
     ($($name:ident),+ $(,)?) => {
         mod sqlite {
@@ -1940,6 +1980,7 @@ macro_rules! on_both_engines {
 }
 
 on_both_engines! {
+    the_same_bytes_are_refused_while_the_asset_that_has_them_is_kept,
     every_asset_change_is_in_the_feed_in_commit_order_and_a_takedown_drops_the_document,
     an_erasure_puts_each_of_the_authors_assets_in_the_feed,
     documents_are_read_in_pages_in_id_order,

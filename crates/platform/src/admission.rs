@@ -336,12 +336,22 @@ impl Platform {
         let admitted = self.store_new(id, bytes, &hashed, metadata, author, source_file);
         let mut claims = self.claims();
         claims.in_flight.remove(&id);
-        if admitted.is_err() {
+        match &admitted {
             // Let a retry take the bytes again.
-            claims.by_hash.remove(&hash);
+            Err(_) => {
+                claims.by_hash.remove(&hash);
+            }
+            // The catalogue named the asset another node admitted them as.
+            Ok(Admitted::Duplicate { existing }) => {
+                claims.by_hash.insert(hash, *existing);
+            }
+            Ok(_) => {}
         }
         drop(claims);
-        if admitted.is_ok() {
+        if matches!(
+            admitted,
+            Ok(Admitted::Active { .. } | Admitted::Pending { .. })
+        ) {
             self.feed.publish(&Change::AssetAdded(id));
         }
         admitted
@@ -394,6 +404,7 @@ impl Platform {
                 self.catalog
                     .add_asset(&NewAsset {
                         document: Document::encode(&record, hashed),
+                        blake3: Some(record.blake3.clone()),
                         ..catalog_row(id, metadata, author, pending)
                     })
                     .map_err(PlatformError::from)
@@ -403,6 +414,13 @@ impl Platform {
             let _ = self.originals.delete(id);
             let _ = self.blobs.delete(id, Kind::Metadata);
             let _ = self.duplicate_index().remove(id.as_u64());
+            // Another node admitted the very same bytes first (its claim had not reached
+            // this one): an exact duplicate after all.
+            if let PlatformError::Catalog(stockroom_catalog::CatalogError::SameBytes { existing }) =
+                error
+            {
+                return Ok(Admitted::Duplicate { existing });
+            }
             return Err(error);
         }
         if pending {
@@ -441,6 +459,7 @@ fn catalog_row(id: AssetId, metadata: &AssetMetadata, author: &Author, pending: 
         property_release: metadata.property_release,
         pending,
         document: Vec::new(),
+        blake3: None,
     }
 }
 

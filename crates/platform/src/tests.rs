@@ -236,6 +236,7 @@ fn new_asset(id: AssetId, author_id: String, pending: bool) -> NewAsset {
         property_release: false,
         pending,
         document: Vec::new(),
+        blake3: None,
     }
 }
 
@@ -618,4 +619,48 @@ fn a_node_following_the_feed_takes_in_an_upload_made_elsewhere_and_lets_go_of_a_
     assert!(b.index().get(&id.to_string()).expect("get").is_none());
     assert!(!b.blobs().contains(id, Kind::Metadata));
     assert!(b.duplicates(&photo).expect("check").matches.is_empty());
+}
+
+#[test]
+fn the_same_bytes_through_two_nodes_before_either_heard_of_the_other_are_one_asset() {
+    let (a_dir, b_dir) = (
+        tempfile::tempdir().expect("temp dir"),
+        tempfile::tempdir().expect("temp dir"),
+    );
+    let clock = Arc::new(ManualClock::at(1_793_491_200));
+    let originals = Arc::new(
+        Store::open(a_dir.path().join("originals"), StoreOptions::default()).expect("store"),
+    );
+    let catalog = a_dir.path().join("catalog");
+    let on = |dir: &std::path::Path| {
+        node(
+            dir,
+            &catalog,
+            Some(originals.clone()),
+            clock.clone(),
+            Options::default(),
+        )
+    };
+    let (a, b) = (on(a_dir.path()), on(b_dir.path()));
+    let author = member(&a, "Ann", &[Role::Author]);
+    let photo = aqua();
+    let crate::Admitted::Active { id } = upload(&a, &author, &photo).expect("upload") else {
+        panic!("admitted active");
+    };
+    // B has not followed the feed: its own claims do not know the bytes; the catalogue does.
+    assert_eq!(
+        upload(&b, &author, &photo).expect("upload through B"),
+        crate::Admitted::Duplicate { existing: id }
+    );
+    assert_eq!(a.catalog().asset_ids().expect("ids"), [id]);
+    assert_eq!(
+        originals.entries().len(),
+        1,
+        "B's copy of the bytes did not stay"
+    );
+    // And B now knows them itself.
+    assert_eq!(
+        upload(&b, &author, &photo).expect("again"),
+        crate::Admitted::Duplicate { existing: id }
+    );
 }

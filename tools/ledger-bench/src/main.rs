@@ -199,6 +199,7 @@ fn stockroom_rate(catalog: SqlCatalog, threads: usize, licences: usize) -> Resul
             property_release: false,
             pending: false,
             document: Vec::new(),
+            blake3: None,
         })?;
     }
     let members = per_thread.div_ceil(PER_MEMBER);
