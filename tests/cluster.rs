@@ -1812,3 +1812,42 @@ fn postgres_redis_and_garage_each_restarted_mid_traffic_lose_nothing_acknowledge
         (0..3).all(|_| http(&lb, "GET", &format!("/v1/previews/{last}/small.jpg"), &[]).0 == 200)
     });
 }
+
+#[test]
+#[ignore = "cluster suite: needs Garage (tools/test.sh)"]
+fn a_node_whose_catalogue_keeps_the_hashes_starts_while_the_object_store_is_down() {
+    let mut garage = Garage::start("startdown");
+    let data = tempfile::tempdir().expect("temp dir");
+    let url = format!("s3://{}/originals", garage.bucket);
+    let env = garage.env();
+    let with_env = |command: &mut std::process::Command| {
+        command
+            .envs(env.clone())
+            .env("STOCKROOM_ORIGINALS_URL", &url)
+            .arg("--data")
+            .arg(data.path());
+    };
+    let ingested = ingest_corpus(|command| with_env(command));
+    let aqua = ingested_id(&ingested.stdout, "aqua.jpg");
+    // The node learns what the bucket holds from the catalogue, not by listing it: it
+    // starts, and searches, with the store down.
+    garage.stop();
+    let (_node, address) = serve(|command| with_env(command));
+    let (status, _, body) = http(&address, "GET", "/v1/search?q=aqua", &[]);
+    assert_eq!(status, 200, "{}", text(&body));
+    // A duplicate check knows the stored assets (what a listing would have told it).
+    let moderator = member_key(|command| with_env(command), "Mo", "moderator", "registered");
+    let photo = photo("aqua.jpg");
+    assert_eq!(
+        duplicate_matches(&address, &format!("Bearer {moderator}"), &photo),
+        [aqua.as_str()]
+    );
+    // What needs the bytes waits for the store: a preview not yet drawn is a 503...
+    let preview = format!("/v1/previews/{aqua}/small.jpg");
+    assert_eq!(http(&address, "GET", &preview, &[]).0, 503);
+    // ...and is drawn once it is back, with no restart of the node.
+    garage.restart();
+    until(std::time::Duration::from_secs(10), || {
+        http(&address, "GET", &preview, &[]).0 == 200
+    });
+}

@@ -165,6 +165,8 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
         after: Option<AssetId>,
         limit: u32,
     ) -> Result<Vec<(AssetId, Vec<u8>)>>;
+    /// Assets whose original is kept, with its blake3 (hex); `None` if one lacks it.
+    fn live_originals(&self) -> Result<Option<Vec<(AssetId, String)>>>;
     /// Waits for a change after `after`, at most `timeout`; the newest sequence number.
     fn wait_for_change(&self, after: i64, timeout: std::time::Duration) -> Result<i64>;
 
@@ -237,6 +239,7 @@ forward! {
     asset_document(asset: AssetId) -> Result<Option<Vec<u8>>>;
     documents_after(after: Option<AssetId>, limit: u32) -> Result<Vec<(AssetId, Vec<u8>)>>;
     wait_for_change(after: i64, timeout: std::time::Duration) -> Result<i64>;
+    live_originals() -> Result<Option<Vec<(AssetId, String)>>>;
     export(member_id: &str) -> Result<Export>;
     erase(member_id: &str) -> Result<Erasure>;
     author_stats(author_id: &str) -> Result<Vec<MonthStats>>;

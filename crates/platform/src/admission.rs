@@ -49,6 +49,15 @@ impl Claims {
         for entry in store.entries() {
             claims.ids.insert(entry.asset);
         }
+        // Known from the catalogue (object storage opened without a listing): every one
+        // is catalogued, so none is an orphan ([`Platform::find_orphans`] lists to look).
+        if let Some(known) = originals.known() {
+            for (asset, blake3) in known {
+                claims.ids.insert(asset);
+                claims.by_hash.insert(blake3, asset);
+            }
+            return Ok(claims);
+        }
         let catalogued: HashSet<AssetId> = catalog.asset_ids()?.into_iter().collect();
         for (asset, blake3) in originals.list()? {
             claims.ids.insert(asset);
@@ -301,6 +310,36 @@ impl Platform {
         let mut orphans: Vec<AssetId> = self.claims().orphans.iter().copied().collect();
         orphans.sort();
         orphans
+    }
+
+    /// [`Platform::orphans`], looked for now where the start did not look (object storage
+    /// known from the catalogue: every object is listed and set against the catalogue;
+    /// what `stats` and `verify` report). What it finds is nobody's duplicate from now on.
+    /// An upload that another node has stored but not yet catalogued may be named too.
+    pub fn find_orphans(&self) -> Result<Vec<AssetId>> {
+        if self.originals.known().is_none() {
+            return Ok(self.orphans());
+        }
+        let catalogued: HashSet<AssetId> = self.catalog.asset_ids()?.into_iter().collect();
+        let mut found = Vec::new();
+        for (asset, _) in self.originals.list()? {
+            if catalogued.contains(&asset) || self.claims().in_flight.contains(&asset) {
+                continue;
+            }
+            // Catalogued while the bucket was listed: not an orphan.
+            match self.catalog.asset(asset) {
+                Ok(_) => continue,
+                Err(error) if error.class() == stockroom_catalog::ErrorClass::NotFound => {}
+                Err(error) => return Err(error.into()),
+            }
+            self.originals.learn(asset, None);
+            found.push(asset);
+        }
+        let mut claims = self.claims();
+        claims.orphans.extend(found.iter().copied());
+        let mut orphans: Vec<AssetId> = claims.orphans.iter().copied().collect();
+        orphans.sort();
+        Ok(orphans)
     }
 
     /// Admits one image with its (validated) metadata, crediting `author`: refused as an

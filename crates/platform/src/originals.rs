@@ -81,6 +81,12 @@ pub trait Originals: Send + Sync + std::fmt::Debug {
     fn delete(&self, asset: AssetId) -> Result<()>;
     /// Every stored original's id and blake3 (read once, at start, for exact duplicates).
     fn list(&self) -> Result<Vec<(AssetId, [u8; 32])>>;
+    /// The originals as the catalogue told this store at start (id and blake3), when it
+    /// was opened from the catalogue rather than by listing (object storage): what the
+    /// platform's claims start from. `None`: [`Originals::list`] is how to know them.
+    fn known(&self) -> Option<Vec<(AssetId, [u8; 32])>> {
+        None
+    }
     /// Learns from the change feed that another node stored `asset`'s original with this
     /// blake3 (`Some`) or deleted it (`None`), for a store that answers
     /// [`Originals::contains`] from what it listed at start; the blob store, which every

@@ -91,9 +91,12 @@ pub struct S3Originals {
     location: Location,
     /// Shared with the readers of downloads in flight, which outlive a request.
     runtime: Arc<Runtime>,
-    /// What is stored, as listed at open and kept up to date by this process's writes:
-    /// asset → blake3. (Another node's writes are found by `get` through a listing.)
+    /// What is stored, as listed at open (or as the catalogue said) and kept up to date by
+    /// this process's writes and the change feed: asset → blake3. (Another node's writes
+    /// not yet heard of are found by `get` through a listing of the asset's prefix.)
     known: RwLock<HashMap<AssetId, [u8; 32]>>,
+    /// `known` came from the catalogue, not a listing.
+    from_catalogue: bool,
 }
 
 impl std::fmt::Debug for S3Originals {
@@ -125,6 +128,24 @@ impl S3Originals {
 
     /// [`open`](Self::open) with a builder configured by the caller (tests).
     pub fn open_with(location: Location, builder: AmazonS3Builder) -> Result<S3Originals> {
+        Self::opened(location, builder, None)
+    }
+
+    /// [`open`](Self::open) without listing the bucket: what is stored is `known` (each
+    /// asset whose original the catalogue keeps, with its blake3), which a node with a
+    /// catalogue that keeps hashes knows at start without a request per thousand objects.
+    pub fn open_knowing(
+        location: Location,
+        known: Vec<(AssetId, [u8; 32])>,
+    ) -> Result<S3Originals> {
+        Self::opened(location, AmazonS3Builder::from_env(), Some(known))
+    }
+
+    fn opened(
+        location: Location,
+        builder: AmazonS3Builder,
+        known: Option<Vec<(AssetId, [u8; 32])>>,
+    ) -> Result<S3Originals> {
         // A store that is down answers within seconds (a 503 with Retry-After), rather than
         // after object_store's default three minutes of retries; a large original still
         // has ten minutes to arrive.
@@ -153,12 +174,16 @@ impl S3Originals {
             location,
             runtime: Arc::new(Runtime(Some(runtime))),
             known: RwLock::new(HashMap::new()),
+            from_catalogue: known.is_some(),
         };
-        let listed = originals.list_all()?;
+        let stored = match known {
+            Some(known) => known,
+            None => originals.list_all()?,
+        };
         *originals
             .known
             .write()
-            .unwrap_or_else(|poison| poison.into_inner()) = listed.into_iter().collect();
+            .unwrap_or_else(|poison| poison.into_inner()) = stored.into_iter().collect();
         Ok(originals)
     }
 
@@ -401,6 +426,17 @@ impl Originals for S3Originals {
         }
     }
 
+    fn known(&self) -> Option<Vec<(AssetId, [u8; 32])>> {
+        self.from_catalogue.then(|| {
+            self.known
+                .read()
+                .unwrap_or_else(|poison| poison.into_inner())
+                .iter()
+                .map(|(asset, hash)| (*asset, *hash))
+                .collect()
+        })
+    }
+
     fn learn(&self, asset: AssetId, blake3: Option<[u8; 32]>) {
         self.remember(asset, blake3);
     }
@@ -436,7 +472,9 @@ impl Originals for S3Originals {
     /// Reads every object whole, one at a time, and compares its blake3 with its key's.
     fn verify(&self, progress: &mut dyn FnMut(u64)) -> Result<Option<OriginalsCheck>> {
         let mut check = OriginalsCheck::default();
-        for (asset, hash) in self.list_all()? {
+        // Listed, which also makes `contains` what the bucket holds now (a node that knew
+        // its originals from the catalogue then finds one that went missing).
+        for (asset, hash) in self.list()? {
             let key = self.key(asset, &hash);
             let read = self.block_on(async { self.store.get(&key).await?.bytes().await });
             let bytes = match read {

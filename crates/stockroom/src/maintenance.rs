@@ -110,7 +110,7 @@ pub fn verify_of(
     writeln!(out, "{}", json!({ "missing": missing }))?;
     // Originals a crash left without a catalogue row: set aside at every start, never
     // served or searched; named here (not damage, so not a failure) for an operator to see.
-    let orphans = platform.orphans();
+    let orphans = platform.find_orphans()?;
     if !orphans.is_empty() {
         writeln!(
             err,
@@ -169,7 +169,7 @@ pub fn stats_of(platform: &Platform, config: &Config, out: &mut dyn Write) -> Re
         by_name.insert(name.to_string(), stats_json(&store.stats()?));
     }
     let mut stats =
-        json!({ "data": config.data_dir, "stores": by_name, "orphans": platform.orphans() });
+        json!({ "data": config.data_dir, "stores": by_name, "orphans": platform.find_orphans()? });
     // Originals in object storage, counted there.
     if let Some(usage) = platform.originals().usage()? {
         stats["originals"] = json!(usage);

@@ -95,8 +95,9 @@ fn catalogue(from: &Config, to: &Config, interactive: bool) -> Result<()> {
 fn originals(from: &Config, to: &Config, delete_source: bool, interactive: bool) -> Result<()> {
     // The blob store's lock keeps a server or an ingest from writing meanwhile.
     let blobs = Arc::new(from.open_blobs()?);
-    let source = crate::open::originals(from, &blobs).context("the source (--from)")?;
-    let destination = crate::open::originals(to, &blobs).context("the destination (--to)")?;
+    // Listed, both: what is in each place is what is copied and checked.
+    let source = crate::open::originals(from, &blobs, None).context("the source (--from)")?;
+    let destination = crate::open::originals(to, &blobs, None).context("the destination (--to)")?;
 
     let listed = source.list().context("listing the source")?;
     let present: HashMap<_, _> = destination

@@ -47,7 +47,7 @@ pub fn platform_on(config: &Config, purpose: Purpose, clock: Arc<dyn Clock>) -> 
         _ => Guard::new(config.guard.clone()).context("the [guard] configuration")?,
     };
     let blobs = Arc::new(config.open_blobs()?);
-    let originals = originals(config, &blobs)?;
+    let originals = originals(config, &blobs, Some(&catalog))?;
     let parts = Parts {
         originals,
         blobs,
@@ -104,18 +104,43 @@ fn shared_guard(config: &Config, guard: Guard) -> Result<Arc<dyn stockroom_guard
 }
 
 /// Where `config` keeps originals: object storage, or the data directory's blob store
-/// (`blobs`, already open).
+/// (`blobs`, already open). Object storage is told what it holds by `catalog` when the
+/// catalogue keeps every kept original's hash (no listing of the bucket), else listed.
 pub fn originals(
     config: &Config,
     blobs: &Arc<stockroom_store::Store>,
+    catalog: Option<&dyn stockroom_catalog::Catalog>,
 ) -> Result<Arc<dyn stockroom_platform::Originals>> {
-    Ok(match &config.originals {
-        Some(location) => Arc::new(
+    let Some(location) = &config.originals else {
+        return Ok(Arc::new(StoreOriginals(blobs.clone())));
+    };
+    let context = || format!("opening the originals in s3://{}", location.bucket);
+    let known = match catalog {
+        Some(catalog) => catalog.live_originals().with_context(context)?,
+        None => None,
+    };
+    let opened = match known {
+        Some(known) => {
+            let known = known
+                .into_iter()
+                .map(|(asset, hex)| {
+                    let hash = blake3::Hash::from_hex(&hex)
+                        .with_context(|| format!("the catalogue's blake3 of {asset}: {hex}"))?;
+                    Ok((asset, *hash.as_bytes()))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            stockroom_s3::S3Originals::open_knowing(location.clone(), known)
+        }
+        None => {
+            if catalog.is_some() {
+                tracing::info!(
+                    "the catalogue lacks the hash of an original admitted before it kept them: listing the bucket"
+                );
+            }
             stockroom_s3::S3Originals::open(location.clone())
-                .with_context(|| format!("opening the originals in s3://{}", location.bucket))?,
-        ),
-        None => Arc::new(StoreOriginals(blobs.clone())),
-    })
+        }
+    };
+    Ok(Arc::new(opened.with_context(context)?))
 }
 
 /// Brings a serving node's replicas up to the catalogue's change feed before it answers:
