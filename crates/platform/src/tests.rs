@@ -541,39 +541,51 @@ fn previews_drawn_with_another_watermark_are_dropped_redrawn_and_purged_at_the_c
     assert_eq!(large(&renamed, id), drawn_second);
 }
 
-#[test]
-fn a_node_following_the_feed_takes_in_an_upload_made_elsewhere_and_lets_go_of_a_takedown() {
-    let (a_dir, b_dir) = (
-        tempfile::tempdir().expect("temp dir"),
-        tempfile::tempdir().expect("temp dir"),
-    );
-    let clock = Arc::new(ManualClock::at(1_793_491_200));
-    // The originals in one store both nodes hold, as object storage would be.
-    let originals = Arc::new(
-        Store::open(a_dir.path().join("originals"), StoreOptions::default()).expect("store"),
-    );
-    let catalog = a_dir.path().join("catalog");
-    let a = node(
-        a_dir.path(),
-        &catalog,
-        Some(originals.clone()),
-        clock.clone(),
-        Options::default(),
-    );
-    // B: its own blobs, indexes and feed position; A's catalogue and originals.
-    let follower = |dir: &std::path::Path| {
+/// Two nodes' places: each its own data directory; one catalogue, and the originals in one
+/// store both hold (as object storage would be).
+struct Cluster {
+    a_dir: tempfile::TempDir,
+    b_dir: tempfile::TempDir,
+    clock: Arc<ManualClock>,
+    originals: Arc<Store>,
+}
+
+impl Cluster {
+    fn new() -> Cluster {
+        let a_dir = tempfile::tempdir().expect("temp dir");
+        let originals = Arc::new(
+            Store::open(a_dir.path().join("originals"), StoreOptions::default()).expect("store"),
+        );
+        Cluster {
+            a_dir,
+            b_dir: tempfile::tempdir().expect("temp dir"),
+            clock: Arc::new(ManualClock::at(1_793_491_200)),
+            originals,
+        }
+    }
+
+    /// The node in `dir`; following the feed (its position in `dir`) if `follows`.
+    fn node(&self, dir: &std::path::Path, follows: bool) -> Platform {
         node(
             dir,
-            &catalog,
-            Some(originals.clone()),
-            clock.clone(),
+            &self.a_dir.path().join("catalog"),
+            Some(self.originals.clone()),
+            self.clock.clone(),
             Options {
-                feed_state: Some(dir.join("feed-seq")),
+                feed_state: follows.then(|| dir.join("feed-seq")),
                 ..Options::default()
             },
         )
-    };
-    let b = follower(b_dir.path());
+    }
+}
+
+#[test]
+fn a_node_following_the_feed_takes_in_an_upload_made_elsewhere_and_lets_go_of_a_takedown() {
+    let cluster = Cluster::new();
+    let (a_dir, b_dir) = (cluster.a_dir.path(), cluster.b_dir.path());
+    let a = cluster.node(a_dir, false);
+    // B: its own blobs, indexes and feed position; A's catalogue and originals.
+    let b = cluster.node(b_dir, true);
     assert!(b.replicas_unbuilt());
     assert_eq!(b.build_replicas(|_, _| {}).expect("build"), 0);
     assert!(!b.replicas_unbuilt());
@@ -606,14 +618,14 @@ fn a_node_following_the_feed_takes_in_an_upload_made_elsewhere_and_lets_go_of_a_
     // Applying it again changes nothing; the position is kept on disk.
     assert_eq!(b.follow().expect("again").applied, 0);
     assert_eq!(
-        crate::read_position(&b_dir.path().join("feed-seq")).expect("position"),
+        crate::read_position(&b_dir.join("feed-seq")).expect("position"),
         followed.seq
     );
 
     a.takedown(id, &moderator, "notice").expect("takedown");
     drop(b);
     // B was away for it: it reads on from its position when it comes back.
-    let b = follower(b_dir.path());
+    let b = cluster.node(b_dir, true);
     assert!(b.index().get(&id.to_string()).expect("get").is_some());
     b.follow().expect("catch up");
     assert!(b.index().get(&id.to_string()).expect("get").is_none());
@@ -623,25 +635,11 @@ fn a_node_following_the_feed_takes_in_an_upload_made_elsewhere_and_lets_go_of_a_
 
 #[test]
 fn the_same_bytes_through_two_nodes_before_either_heard_of_the_other_are_one_asset() {
-    let (a_dir, b_dir) = (
-        tempfile::tempdir().expect("temp dir"),
-        tempfile::tempdir().expect("temp dir"),
+    let cluster = Cluster::new();
+    let (a, b) = (
+        cluster.node(cluster.a_dir.path(), false),
+        cluster.node(cluster.b_dir.path(), false),
     );
-    let clock = Arc::new(ManualClock::at(1_793_491_200));
-    let originals = Arc::new(
-        Store::open(a_dir.path().join("originals"), StoreOptions::default()).expect("store"),
-    );
-    let catalog = a_dir.path().join("catalog");
-    let on = |dir: &std::path::Path| {
-        node(
-            dir,
-            &catalog,
-            Some(originals.clone()),
-            clock.clone(),
-            Options::default(),
-        )
-    };
-    let (a, b) = (on(a_dir.path()), on(b_dir.path()));
     let author = member(&a, "Ann", &[Role::Author]);
     let photo = aqua();
     let crate::Admitted::Active { id } = upload(&a, &author, &photo).expect("upload") else {
@@ -654,7 +652,7 @@ fn the_same_bytes_through_two_nodes_before_either_heard_of_the_other_are_one_ass
     );
     assert_eq!(a.catalog().asset_ids().expect("ids"), [id]);
     assert_eq!(
-        originals.entries().len(),
+        cluster.originals.entries().len(),
         1,
         "B's copy of the bytes did not stay"
     );
