@@ -107,12 +107,25 @@ impl Document {
 }
 
 /// What a round of following did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Followed {
     /// Changes applied.
     pub applied: usize,
     /// The sequence number applied last.
     pub seq: i64,
+    /// Changes passed over because their asset's document or record does not read (a
+    /// newer build's, or damaged), and why: the feed goes on past them (for the caller to
+    /// log); anything else (the catalogue or the disk failing) stops the round, to be
+    /// tried again.
+    pub skipped: Vec<(AssetId, String)>,
+}
+
+/// Whether a change's failure is its asset's own (it would fail every time): skipped.
+fn the_assets_own(error: &PlatformError) -> bool {
+    matches!(
+        error,
+        PlatformError::Record { .. } | PlatformError::NoAsset(_) | PlatformError::Image(_)
+    )
 }
 
 impl Platform {
@@ -142,8 +155,13 @@ impl Platform {
 
     /// Builds this node's replicas from every document in the catalogue (a new node), then
     /// records the feed's position as of the start, so that following goes on from there.
-    /// `progress` is called after each asset; the total is the catalogue's asset count.
-    pub fn build_replicas(&self, progress: impl Fn(u64, u64)) -> Result<u64> {
+    /// `progress` is called after each asset; the total is the catalogue's asset count. An
+    /// asset whose document does not read is passed to `skipped` and left out.
+    pub fn build_replicas(
+        &self,
+        progress: impl Fn(u64, u64),
+        skipped: impl Fn(AssetId, String),
+    ) -> Result<u64> {
         let start = self.catalog.last_change()?;
         let total = self.catalog.asset_ids()?.len() as u64;
         let mut after = None;
@@ -158,13 +176,24 @@ impl Platform {
                     Err(error) if error.class() == CatalogClass::NotFound => continue,
                     Err(error) => return Err(error.into()),
                 };
-                if !self.blobs.contains(asset, Kind::Metadata) {
-                    self.adopt(asset, &row, &bytes)?;
-                }
-                if row.is_public()
-                    && let Some(doc) = self.indexable(asset)?
-                {
-                    self.index.upsert(&doc)?;
+                let adopted = if self.blobs.contains(asset, Kind::Metadata) {
+                    Ok(())
+                } else {
+                    self.adopt(asset, &row, &bytes)
+                };
+                let indexed = adopted.and_then(|()| match row.is_public() {
+                    true => match self.indexable(asset)? {
+                        Some(doc) => Ok(self.index.upsert(&doc)?),
+                        None => Ok(()),
+                    },
+                    false => Ok(()),
+                });
+                match indexed {
+                    Ok(()) => {}
+                    Err(error) if the_assets_own(&error) => {
+                        skipped(asset, crate::error::one_line(&error));
+                    }
+                    Err(error) => return Err(error),
                 }
                 built += 1;
                 progress(built, total);
@@ -180,8 +209,8 @@ impl Platform {
     pub fn follow(&self) -> Result<Followed> {
         let mut applied = self.applied();
         let mut followed = Followed {
-            applied: 0,
             seq: *applied,
+            ..Followed::default()
         };
         loop {
             let changes = self.catalog.changes_after(followed.seq, PAGE)?;
@@ -189,7 +218,13 @@ impl Platform {
                 break;
             };
             for change in &changes {
-                self.apply(change)?;
+                match self.apply(change) {
+                    Ok(()) => {}
+                    Err(error) if the_assets_own(&error) => followed
+                        .skipped
+                        .push((change.asset_id, crate::error::one_line(&error))),
+                    Err(error) => return Err(error),
+                }
             }
             followed.applied += changes.len();
             followed.seq = last;

@@ -587,7 +587,11 @@ fn a_node_following_the_feed_takes_in_an_upload_made_elsewhere_and_lets_go_of_a_
     // B: its own blobs, indexes and feed position; A's catalogue and originals.
     let b = cluster.node(b_dir, true);
     assert!(b.replicas_unbuilt());
-    assert_eq!(b.build_replicas(|_, _| {}).expect("build"), 0);
+    assert_eq!(
+        b.build_replicas(|_, _| {}, |asset, error| panic!("{asset}: {error}"))
+            .expect("build"),
+        0
+    );
     assert!(!b.replicas_unbuilt());
 
     let author = member(&a, "Ann", &[Role::Author]);
@@ -631,6 +635,21 @@ fn a_node_following_the_feed_takes_in_an_upload_made_elsewhere_and_lets_go_of_a_
     assert!(b.index().get(&id.to_string()).expect("get").is_none());
     assert!(!b.blobs().contains(id, Kind::Metadata));
     assert!(b.duplicates(&photo).expect("check").matches.is_empty());
+
+    // A document that does not read (a newer build's, say) is passed over, and the feed
+    // goes on past it.
+    let unreadable = AssetId::from_u64(0xbad);
+    a.catalog()
+        .add_asset(&NewAsset {
+            document: b"not a document".to_vec(),
+            ..new_asset(unreadable, author.member_id.clone(), false)
+        })
+        .expect("add");
+    let followed = b.follow().expect("follow");
+    assert_eq!(followed.applied, 1);
+    assert_eq!(followed.skipped.len(), 1);
+    assert_eq!(followed.skipped[0].0, unreadable);
+    assert_eq!(b.follow().expect("again").applied, 0, "not tried again");
 }
 
 #[test]

@@ -239,7 +239,9 @@ async fn follow_changes(app: Arc<App>) {
             work.feed_newest
                 .store(newest, std::sync::atomic::Ordering::Relaxed);
             if newest > platform.applied_change() {
-                platform.follow()?;
+                for (asset, error) in platform.follow()?.skipped {
+                    tracing::warn!(%asset, error, "a change passed over: its asset's document or record does not read");
+                }
             }
             Ok::<(), stockroom_platform::PlatformError>(())
         })

@@ -151,10 +151,15 @@ fn catch_up(platform: &Platform) -> Result<()> {
         let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr());
         let bar = crate::progress::bar("replicas", 0, interactive);
         let built = platform
-            .build_replicas(|done, total| {
-                bar.set_length(total);
-                bar.set_position(done);
-            })
+            .build_replicas(
+                |done, total| {
+                    bar.set_length(total);
+                    bar.set_position(done);
+                },
+                |asset, error| {
+                    tracing::warn!(%asset, error, "left out of this node's replicas: its document does not read");
+                },
+            )
             .context("building this node's replicas from the catalogue")?;
         bar.finish_and_clear();
         tracing::info!(
@@ -165,6 +170,9 @@ fn catch_up(platform: &Platform) -> Result<()> {
     let followed = platform
         .follow()
         .context("applying the catalogue's changes made while this node was away")?;
+    for (asset, error) in &followed.skipped {
+        tracing::warn!(%asset, error, "a change passed over: its asset's document or record does not read");
+    }
     if followed.applied > 0 {
         tracing::info!(
             changes = followed.applied,
