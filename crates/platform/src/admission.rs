@@ -317,7 +317,7 @@ impl Platform {
     /// what `stats` and `verify` report). What it finds is nobody's duplicate from now on.
     /// An upload that another node has stored but not yet catalogued may be named too.
     pub fn find_orphans(&self) -> Result<Vec<AssetId>> {
-        if self.originals.known().is_none() {
+        if !self.originals.knows_from_catalogue() {
             return Ok(self.orphans());
         }
         let catalogued: HashSet<AssetId> = self.catalog.asset_ids()?.into_iter().collect();

@@ -87,6 +87,10 @@ pub trait Originals: Send + Sync + std::fmt::Debug {
     fn known(&self) -> Option<Vec<(AssetId, [u8; 32])>> {
         None
     }
+    /// Whether [`Originals::known`] has an answer (without copying it).
+    fn knows_from_catalogue(&self) -> bool {
+        false
+    }
     /// Learns from the change feed that another node stored `asset`'s original with this
     /// blake3 (`Some`) or deleted it (`None`), for a store that answers
     /// [`Originals::contains`] from what it listed at start; the blob store, which every

@@ -426,6 +426,10 @@ impl Originals for S3Originals {
         }
     }
 
+    fn knows_from_catalogue(&self) -> bool {
+        self.from_catalogue
+    }
+
     fn known(&self) -> Option<Vec<(AssetId, [u8; 32])>> {
         self.from_catalogue.then(|| {
             self.known
