@@ -1851,3 +1851,102 @@ fn a_node_whose_catalogue_keeps_the_hashes_starts_while_the_object_store_is_down
         http(&address, "GET", &preview, &[]).0 == 200
     });
 }
+
+#[test]
+#[ignore = "cluster suite: needs PostgreSQL and Garage (tools/test.sh)"]
+fn migrate_gives_assets_from_before_documents_theirs_so_a_new_node_indexes_every_one() {
+    let garage = Garage::start("backfill");
+    let url = common::postgres::database();
+    let data = tempfile::tempdir().expect("temp dir");
+    let configs = tempfile::tempdir().expect("temp dir");
+    let originals = format!("[originals]\nurl = \"s3://{}/originals\"\n", garage.bucket);
+    let data_line = format!("data = {:?}\n", data.path().display().to_string());
+    let (embedded, cluster) = (
+        configs.path().join("embedded.toml"),
+        configs.path().join("cluster.toml"),
+    );
+    std::fs::write(&embedded, format!("{data_line}{originals}")).expect("config");
+    std::fs::write(
+        &cluster,
+        format!("{data_line}{originals}[catalog]\nurl = \"{url}\"\n"),
+    )
+    .expect("config");
+    let run = |config: &Path, args: &[&str]| {
+        let output = stockroom()
+            .envs(garage.env())
+            .arg("--config")
+            .arg(config)
+            .args(args)
+            .output()
+            .expect("stockroom");
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            text(&output.stderr)
+        );
+        text(&output.stdout)
+    };
+    let manifest = corpus_manifest();
+    run(
+        &embedded,
+        &["ingest", "--manifest", manifest.to_str().expect("path")],
+    );
+    // As a catalogue written before documents and hashes were kept.
+    {
+        let sqlite =
+            rusqlite::Connection::open(data.path().join("catalog/catalog.sqlite3")).expect("open");
+        sqlite
+            .execute_batch("DELETE FROM asset_documents; UPDATE assets SET blake3 = NULL;")
+            .expect("strip");
+    }
+    let out: serde_json::Value = serde_json::from_str(
+        run(
+            &embedded,
+            &[
+                "migrate",
+                "--from",
+                embedded.to_str().expect("path"),
+                "--to",
+                cluster.to_str().expect("path"),
+            ],
+        )
+        .trim(),
+    )
+    .expect("a JSON summary");
+    assert_eq!(out["catalogue"]["documents_written"], 12, "{out}");
+    assert_eq!(out["catalogue"]["documents_left_out"], 0, "{out}");
+    assert_eq!(out["catalogue"]["unequal"], serde_json::json!([]), "{out}");
+    let added: serde_json::Value = serde_json::from_str(&run(
+        &cluster,
+        &[
+            "members",
+            "add",
+            "--name",
+            "Mo",
+            "--role",
+            "moderator",
+            "--tier",
+            "registered",
+        ],
+    ))
+    .expect("member JSON");
+    let moderator = format!("Bearer {}", added["keys"][0].as_str().expect("key"));
+    // A new node on the cluster's catalogue, with a data directory of its own, builds its
+    // replicas from the documents: every asset searchable, and a duplicate of itself.
+    let node_data = tempfile::tempdir().expect("temp dir");
+    let (_node, address) = serve(|command| {
+        command
+            .envs(garage.env())
+            .arg("--config")
+            .arg(&cluster)
+            .arg("--data")
+            .arg(node_data.path());
+    });
+    let (_, _, body) = http(&address, "GET", "/v1/search?per_page=100", &[]);
+    let body: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(body["total"], 12, "{body}");
+    assert_eq!(
+        duplicate_matches(&address, &moderator, &photo("ladybird.jpg")).len(),
+        1
+    );
+}

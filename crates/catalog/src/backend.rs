@@ -165,6 +165,10 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
         after: Option<AssetId>,
         limit: u32,
     ) -> Result<Vec<(AssetId, Vec<u8>)>>;
+    /// Kept assets with no document or no hash (admitted before the catalogue kept them).
+    fn assets_lacking_documents(&self) -> Result<Vec<AssetId>>;
+    /// Keeps an existing asset's document and its original's blake3 (hex).
+    fn keep_document(&self, asset: AssetId, document: &[u8], blake3: &str) -> Result<()>;
     /// Assets whose original is kept, with its blake3 (hex); `None` if one lacks it.
     fn live_originals(&self) -> Result<Option<Vec<(AssetId, String)>>>;
     /// Waits for a change after `after`, at most `timeout`; the newest sequence number.
@@ -240,6 +244,8 @@ forward! {
     documents_after(after: Option<AssetId>, limit: u32) -> Result<Vec<(AssetId, Vec<u8>)>>;
     wait_for_change(after: i64, timeout: std::time::Duration) -> Result<i64>;
     live_originals() -> Result<Option<Vec<(AssetId, String)>>>;
+    assets_lacking_documents() -> Result<Vec<AssetId>>;
+    keep_document(asset: AssetId, document: &[u8], blake3: &str) -> Result<()>;
     export(member_id: &str) -> Result<Export>;
     erase(member_id: &str) -> Result<Erasure>;
     author_stats(author_id: &str) -> Result<Vec<MonthStats>>;

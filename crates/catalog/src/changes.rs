@@ -158,6 +158,36 @@ impl SqlCatalog {
             .collect()
     }
 
+    /// Assets whose original is kept but that have no document (admitted before the
+    /// catalogue kept them), in id order: what [`SqlCatalog::keep_document`] fills in.
+    pub fn assets_lacking_documents(&self) -> Result<Vec<AssetId>> {
+        self.read()?
+            .prepare_cached(
+                "SELECT id FROM assets a WHERE status <> 'removed' AND purged_at IS NULL
+                 AND (blake3 IS NULL OR NOT EXISTS
+                     (SELECT 1 FROM asset_documents d WHERE d.asset_id = a.id))
+                 ORDER BY id",
+            )?
+            .query_map(params![], |row| row.get(0))?
+            .collect()
+    }
+
+    /// Keeps an existing asset's document and, where none is kept, its original's blake3
+    /// (hex): for an asset admitted before the catalogue kept them. Announced on the feed,
+    /// so that following nodes take it in.
+    pub fn keep_document(&self, asset: AssetId, document: &[u8], blake3: &str) -> Result<()> {
+        let (id, document, blake3) = (asset.to_string(), document.to_vec(), blake3.to_string());
+        let now = self.now();
+        self.write(move |db| {
+            keep_document(db, &id, &document)?;
+            db.execute(
+                "UPDATE assets SET blake3 = ?2 WHERE id = ?1 AND blake3 IS NULL",
+                params![&id, &blake3],
+            )?;
+            record(db, &id, ChangeKind::Added, now)
+        })
+    }
+
     /// Every asset whose original is kept (not removed, not purged) with its original's
     /// blake3 (hex), in id order; `None` when one of them was admitted before the catalogue
     /// kept hashes (then only a listing of the originals knows them all).

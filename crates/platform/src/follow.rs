@@ -373,6 +373,53 @@ impl Platform {
     }
 }
 
+/// What [`Platform::backfill_documents`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Backfilled {
+    /// Documents (and hashes) written.
+    pub documents: u64,
+    /// Assets left without, and why (no metadata record here, an original that does not
+    /// read): other nodes cannot index them.
+    pub left_out: Vec<(AssetId, String)>,
+}
+
+impl Platform {
+    /// Writes the document and the original's hash of every kept asset that has none in
+    /// the catalogue (admitted before it kept them), from this data directory's metadata
+    /// records and the originals (decoded again for their perceptual hashes): what a
+    /// platform moving to the cluster shape needs, so that every node can index every
+    /// asset and the catalogue can refuse exact duplicates. `done` is called per asset
+    /// with the count to do.
+    pub fn backfill_documents(&self, done: impl Fn(u64)) -> Result<Backfilled> {
+        let lacking = self.catalog.assets_lacking_documents()?;
+        let total = lacking.len() as u64;
+        let mut backfilled = Backfilled::default();
+        for asset in lacking {
+            let document = self.record(asset).and_then(|record| {
+                let original = self
+                    .originals
+                    .get(asset)?
+                    .ok_or(PlatformError::NoAsset(asset))?;
+                let hashed = crate::fingerprint::hash_bytes(&original.bytes, &self.options.limits)?;
+                let blake3 = hashed.blake3.to_hex().to_string();
+                Ok((Document::encode(&record, &hashed), blake3))
+            });
+            match document {
+                Ok((document, blake3)) => {
+                    self.catalog.keep_document(asset, &document, &blake3)?;
+                    backfilled.documents += 1;
+                }
+                Err(error) if the_assets_own(&error) => backfilled
+                    .left_out
+                    .push((asset, crate::error::one_line(&error))),
+                Err(error) => return Err(error),
+            }
+            done(total);
+        }
+        Ok(backfilled)
+    }
+}
+
 /// The sequence number a node's `feed-seq` file holds (0 when it has none).
 pub fn read_position(path: &Path) -> Result<i64> {
     match std::fs::read_to_string(path) {

@@ -51,7 +51,7 @@ use stockroom_vocab::{AssetId, Clock};
 pub use admission::{Admitted, FileOutcome, Upload};
 pub use error::{ErrorClass, PlatformError, Result};
 pub use feed::{Change, ChangeFeed, LocalFeed};
-pub use follow::{Followed, read_position};
+pub use follow::{Backfilled, Followed, read_position};
 pub use licensing::Download;
 pub use lifecycle::{Flagged, Held};
 pub use originals::{

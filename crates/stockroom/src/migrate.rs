@@ -56,9 +56,28 @@ pub fn run(from: &Config, to: &Config, delete_source: bool, interactive: bool) -
 /// Copies `from`'s catalogue into `to`'s; prints each table's rows and whether they are
 /// equal on both sides.
 fn catalogue(from: &Config, to: &Config, interactive: bool) -> Result<()> {
-    // The blob store's lock keeps a server or an ingest of this data directory from
-    // writing meanwhile.
-    let _blobs = from.open_blobs()?;
+    // The platform holds the blob store's lock, which keeps a server or an ingest of this
+    // data directory from writing meanwhile. First, the assets admitted before the
+    // catalogue kept documents and hashes get them, from this data directory's records
+    // and the originals: in the cluster shape every node indexes from those.
+    let platform =
+        crate::open::platform(from, crate::open::Purpose::Read).context("the source (--from)")?;
+    let bar = crate::progress::bar("documents", 0, interactive);
+    let backfilled = platform
+        .backfill_documents(|total| {
+            bar.set_length(total);
+            bar.inc(1);
+        })
+        .context("writing the documents of assets admitted before the catalogue kept them")?;
+    bar.finish_and_clear();
+    if let Some((first, why)) = backfilled.left_out.first() {
+        tracing::warn!(
+            count = backfilled.left_out.len(),
+            %first,
+            why,
+            "assets left without a document (no metadata record or original here): other nodes will not index them"
+        );
+    }
     let source = from.open_catalog().context("the source (--from)")?;
     let destination = to.open_catalog().context("the destination (--to)")?;
     let bar = crate::progress::bar("catalogue", source.rows_to_copy()?, interactive);
@@ -79,6 +98,8 @@ fn catalogue(from: &Config, to: &Config, interactive: bool) -> Result<()> {
                 "tables": tables,
                 "rows": tables.iter().map(|table| table.rows).sum::<u64>(),
                 "unequal": unequal,
+                "documents_written": backfilled.documents,
+                "documents_left_out": backfilled.left_out.len(),
             }
         })
     )?;
