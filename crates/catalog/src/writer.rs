@@ -122,13 +122,10 @@ impl Drop for Writer {
 
 fn run(mut session: impl Session, jobs: Receiver<Job>) {
     while let Ok(first) = jobs.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
+        // Whatever else is waiting, up to a batch.
+        let batch: Vec<Job> = std::iter::once(first)
+            .chain(jobs.try_iter().take(MAX_BATCH - 1))
+            .collect();
         if let Err(error) = session.ready() {
             let error = Arc::new(error);
             for job in batch {

@@ -193,13 +193,10 @@ fn run(link: Arc<Link>, jobs: Receiver<Job>) {
     // The connection, and the scripts' SHA1s as loaded on it.
     let mut connection: Option<(redis::Connection, [String; 2])> = None;
     while let Ok(first) = jobs.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
+        // Whatever else is waiting, up to a batch.
+        let batch: Vec<Job> = std::iter::once(first)
+            .chain(jobs.try_iter().take(MAX_BATCH - 1))
+            .collect();
         // The charge of what was let through alone is dated by the newest request.
         let now = batch
             .iter()
