@@ -159,6 +159,8 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
     fn last_change(&self) -> Result<i64>;
     /// An asset's document, if the catalogue keeps one.
     fn asset_document(&self, asset: AssetId) -> Result<Option<Vec<u8>>>;
+    /// How many documents the catalogue keeps.
+    fn count_documents(&self) -> Result<u64>;
     /// Documents in id order after `after`, at most `limit`.
     fn documents_after(
         &self,
@@ -242,6 +244,7 @@ forward! {
     last_change() -> Result<i64>;
     asset_document(asset: AssetId) -> Result<Option<Vec<u8>>>;
     documents_after(after: Option<AssetId>, limit: u32) -> Result<Vec<(AssetId, Vec<u8>)>>;
+    count_documents() -> Result<u64>;
     wait_for_change(after: i64, timeout: std::time::Duration) -> Result<i64>;
     live_originals() -> Result<Option<Vec<(AssetId, String)>>>;
     assets_lacking_documents() -> Result<Vec<AssetId>>;

@@ -141,6 +141,16 @@ impl SqlCatalog {
             .optional()
     }
 
+    /// How many documents the catalogue keeps (a new node's progress bar).
+    pub fn count_documents(&self) -> Result<u64> {
+        let count: i64 =
+            self.read()?
+                .query_row("SELECT COUNT(*) FROM asset_documents", params![], |row| {
+                    row.get(0)
+                })?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
     /// Documents in id order after `after`, at most `limit` (a new node builds its
     /// replicas from these).
     pub fn documents_after(

@@ -155,7 +155,7 @@ impl Platform {
 
     /// Builds this node's replicas from every document in the catalogue (a new node), then
     /// records the feed's position as of the start, so that following goes on from there.
-    /// `progress` is called after each asset; the total is the catalogue's asset count. An
+    /// `progress` is called after each asset, with the catalogue's document count. An
     /// asset whose document does not read is passed to `skipped` and left out.
     pub fn build_replicas(
         &self,
@@ -163,7 +163,7 @@ impl Platform {
         skipped: impl Fn(AssetId, String),
     ) -> Result<u64> {
         let start = self.catalog.last_change()?;
-        let total = self.catalog.asset_ids()?.len() as u64;
+        let total = self.catalog.count_documents()?;
         let mut after = None;
         let mut built = 0;
         loop {
