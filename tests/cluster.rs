@@ -94,6 +94,32 @@ fn originals_in_garage_come_back_byte_identical_large_ones_in_parts() {
 }
 
 /// `stockroom ARGS --data DATA` with originals at `url` in `garage`.
+/// `stockroom --config CONFIG ARGS` with the variables `env`.
+fn with_config(
+    config: &Path,
+    env: &[(&'static str, String)],
+    args: &[impl AsRef<std::ffi::OsStr>],
+) -> std::process::Output {
+    stockroom()
+        .envs(env.iter().cloned())
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .expect("stockroom")
+}
+
+/// [`with_config`], which must succeed: its standard output.
+fn with_config_ok(config: &Path, env: &[(&'static str, String)], args: &[&str]) -> String {
+    let output = with_config(config, env, args);
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        text(&output.stderr)
+    );
+    text(&output.stdout)
+}
+
 fn on_garage(garage: &Garage, url: &str, data: &Path, args: &[&str]) -> std::process::Output {
     stockroom()
         .envs(garage.env())
@@ -458,13 +484,7 @@ fn migrate_moves_originals_to_object_storage_and_back_resumably_and_verify_stays
     )
     .expect("config");
     let run = |config: &Path, args: &[&std::ffi::OsStr]| {
-        let output = stockroom()
-            .envs(garage.env())
-            .arg("--config")
-            .arg(config)
-            .args(args)
-            .output()
-            .expect("stockroom");
+        let output = with_config(config, &garage.env(), args);
         (
             output.status.code(),
             text(&output.stdout),
@@ -716,20 +736,7 @@ fn migrate_moves_the_catalogue_to_postgres_and_back_with_10000_synthetic_assets_
     let data_line = format!("data = {:?}\n", data.path().display().to_string());
     std::fs::write(&embedded, &data_line).expect("config");
     std::fs::write(&cluster, format!("{data_line}[catalog]\nurl = \"{url}\"\n")).expect("config");
-    let run = |config: &Path, args: &[&str]| {
-        let output = stockroom()
-            .arg("--config")
-            .arg(config)
-            .args(args)
-            .output()
-            .expect("stockroom");
-        assert!(
-            output.status.success(),
-            "{args:?}: {}",
-            text(&output.stderr)
-        );
-        text(&output.stdout)
-    };
+    let run = |config: &Path, args: &[&str]| with_config_ok(config, &[], args);
     let manifest = corpus_manifest();
     run(
         &embedded,
@@ -1871,21 +1878,8 @@ fn migrate_gives_assets_from_before_documents_theirs_so_a_new_node_indexes_every
         format!("{data_line}{originals}[catalog]\nurl = \"{url}\"\n"),
     )
     .expect("config");
-    let run = |config: &Path, args: &[&str]| {
-        let output = stockroom()
-            .envs(garage.env())
-            .arg("--config")
-            .arg(config)
-            .args(args)
-            .output()
-            .expect("stockroom");
-        assert!(
-            output.status.success(),
-            "{args:?}: {}",
-            text(&output.stderr)
-        );
-        text(&output.stdout)
-    };
+    let env = garage.env();
+    let run = |config: &Path, args: &[&str]| with_config_ok(config, &env, args);
     let manifest = corpus_manifest();
     run(
         &embedded,

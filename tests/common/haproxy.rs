@@ -3,7 +3,6 @@
 //! sent to another (`option redispatch`), `X-Forwarded-For` added, and the node that
 //! answered named in `X-Node`. Debian's `haproxy` (`tools/test.sh` installs it).
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -19,10 +18,7 @@ impl Haproxy {
     /// Balances over `nodes` (`host:port` each, named `n0`, `n1`, … in `X-Node`).
     pub fn start(nodes: &[String]) -> Haproxy {
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
+        let port = super::postgres::free_port();
         let servers: String = nodes
             .iter()
             .enumerate()

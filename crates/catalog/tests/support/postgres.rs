@@ -46,7 +46,8 @@ impl Drop for Postgres {
     }
 }
 
-fn free_port() -> u16 {
+/// A port nothing listens on now (on loopback).
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|address| address.port())
