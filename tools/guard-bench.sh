@@ -25,13 +25,7 @@ install_missing wrk curl
 cargo build --release -q -p stockroom
 bin=$PWD/target/release/stockroom
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source tools/bench-servers.sh
 
 throttled=4194304
 anonymous=2097152
@@ -58,20 +52,6 @@ key=$("$bin" members add --data "$work/on" --name Api --role customer --tier reg
 cp -a "$work/on" "$work/off"
 cp -a "$work/on" "$work/control"
 cp "$work/on.toml" "$work/control.toml"
-cpus=$(nproc)
-server_pin=() client_pin=()
-if [ "$cpus" -ge 2 ]; then
-  server_pin=(taskset -c "$((cpus - 1))")
-  client_pin=(taskset -c "0-$((cpus - 2))")
-fi
-
-start() { # name; not in a subshell, so that the cleanup sees its pid
-  "${server_pin[@]}" "$bin" serve --data "$work/$1" --config "$work/$1.toml" --listen 127.0.0.1:0 \
-    >"$work/$1.out" 2>"$work/$1.err" &
-  pids+=($!)
-  for _ in $(seq 100); do [ -s "$work/$1.out" ] && break; sleep 0.1; done
-}
-url() { echo "http://$(sed -E 's/.*"listening":"([^"]+)".*/\1/' "$work/$1.out" | head -1)"; }
 start on
 start off
 start control
@@ -79,27 +59,9 @@ on=$(url on)
 off=$(url off)
 control=$(url control)
 
-ids() { sed -nE 's/.*"status":"stored","id":"([0-9a-f]+)".*/\1/p' "$1"; }
-paths=()
-for id in $(ids "$work/photos.jsonl"); do
-  paths+=("/v1/previews/$id/large.jpg")
-  for url in "$on" "$off" "$control"; do curl -sf -o /dev/null "$url/v1/previews/$id/large.jpg"; done
-done
+preview_requests "$on" "$off" "$control"
 headers=$(curl -s -D - -o /dev/null -H "Authorization: Bearer $key" "$on${paths[0]}")
 grep -qi '^ratelimit:' <<<"$headers" || { echo "the guard-on server sent no RateLimit field" >&2; exit 1; }
-{ echo "local paths = {"; printf '  "%s",\n' "${paths[@]}"; echo "}"
-  echo 'local i = 0'
-  echo 'request = function() i = i % #paths + 1; return wrk.format("GET", paths[i]) end'; } >"$work/previews.lua"
-
-measure() { # url → "req/s p50_ms p99_ms non2xx"
-  "${client_pin[@]}" wrk -t2 -c"$connections" -d"${seconds}s" --latency -H "Authorization: Bearer $key" \
-    -s "$work/previews.lua" "$1" | awk '
-    function ms(v) { if (v ~ /us$/) return v * 0.001; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
-    /^ +50%/ { p50 = ms($2) } /^ +99%/ { p99 = ms($2) }
-    /^Requests\/sec:/ { rps = $2 } /Non-2xx/ { bad = $NF }
-    END { printf "%s %s %s %d\n", rps, p50, p99, bad }'
-}
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 echo "1. keyed previews: wrk -t2 -c$connections -d${seconds}s, $rounds rounds, the three servers in a rotating order, medians; servers ${server_pin[*]:-unpinned}, wrk ${client_pin[*]:-unpinned}" >&2
 a=() b=() c=()
@@ -111,7 +73,6 @@ for r in $(seq "$rounds"); do
   esac
 done
 for i in "${!a[@]}"; do echo "   round $((i + 1)): on ${a[$i]} | off ${b[$i]} | on again ${c[$i]}" >&2; done
-col() { printf '%s\n' "$@" | cut -d' ' -f"$col" | median; }
 col=1; on_rps=$(col "${a[@]}"); off_rps=$(col "${b[@]}")
 col=2; on_p50=$(col "${a[@]}"); off_p50=$(col "${b[@]}")
 col=3; on_p99=$(col "${a[@]}"); off_p99=$(col "${b[@]}")

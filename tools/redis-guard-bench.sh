@@ -18,13 +18,7 @@ install_missing wrk curl redis-server
 cargo build --release -q -p stockroom
 bin=$PWD/target/release/stockroom
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source tools/bench-servers.sh
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 redis-server --bind 127.0.0.1 --port "$port" --save "" --appendonly no --dir "$work" >/dev/null &
@@ -43,19 +37,6 @@ echo "ingesting the corpus ..." >&2
 key=$("$bin" members add --data "$work/local" --name Api --role customer --tier registered |
   sed -E 's/.*"keys":\["([^"]+)".*/\1/')
 cp -a "$work/local" "$work/redis"
-cpus=$(nproc)
-server_pin=() client_pin=()
-if [ "$cpus" -ge 2 ]; then
-  server_pin=(taskset -c "$((cpus - 1))")
-  client_pin=(taskset -c "0-$((cpus - 2))")
-fi
-start() { # name
-  "${server_pin[@]}" "$bin" serve --data "$work/$1" --config "$work/$1.toml" --listen 127.0.0.1:0 \
-    >"$work/$1.out" 2>"$work/$1.err" &
-  pids+=($!)
-  for _ in $(seq 100); do [ -s "$work/$1.out" ] && break; sleep 0.1; done
-}
-url() { echo "http://$(sed -E 's/.*"listening":"([^"]+)".*/\1/' "$work/$1.out" | head -1)"; }
 start local
 start redis
 local_url=$(url local)
@@ -63,25 +44,7 @@ redis_url=$(url redis)
 curl -sf "$redis_url/metrics" | grep -q '^stockroom_guard_shared_up 1' ||
   { echo "the Redis server's guard is not shared" >&2; exit 1; }
 
-ids() { sed -nE 's/.*"status":"stored","id":"([0-9a-f]+)".*/\1/p' "$1"; }
-paths=()
-for id in $(ids "$work/photos.jsonl"); do
-  paths+=("/v1/previews/$id/large.jpg")
-  for url in "$local_url" "$redis_url"; do curl -sf -o /dev/null "$url/v1/previews/$id/large.jpg"; done
-done
-{ echo "local paths = {"; printf '  "%s",\n' "${paths[@]}"; echo "}"
-  echo 'local i = 0'
-  echo 'request = function() i = i % #paths + 1; return wrk.format("GET", paths[i]) end'; } >"$work/previews.lua"
-
-measure() { # url → "req/s p50_ms p99_ms non2xx"
-  "${client_pin[@]}" wrk -t2 -c"$connections" -d"${seconds}s" --latency -H "Authorization: Bearer $key" \
-    -s "$work/previews.lua" "$1" | awk '
-    function ms(v) { if (v ~ /us$/) return v * 0.001; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
-    /^ +50%/ { p50 = ms($2) } /^ +99%/ { p99 = ms($2) }
-    /^Requests\/sec:/ { rps = $2 } /Non-2xx/ { bad = $NF }
-    END { printf "%s %s %s %d\n", rps, p50, p99, bad }'
-}
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+preview_requests "$local_url" "$redis_url"
 
 echo "keyed previews: wrk -t2 -c$connections -d${seconds}s, $rounds rounds alternating, medians; servers ${server_pin[*]:-unpinned}, wrk ${client_pin[*]:-unpinned}" >&2
 a=() b=()
@@ -93,7 +56,6 @@ for r in $(seq "$rounds"); do
   fi
 done
 for i in "${!a[@]}"; do echo "   round $((i + 1)): in process ${a[$i]} | redis ${b[$i]}" >&2; done
-col() { printf '%s\n' "$@" | cut -d' ' -f"$col" | median; }
 col=1; a_rps=$(col "${a[@]}"); b_rps=$(col "${b[@]}")
 col=2; a_p50=$(col "${a[@]}"); b_p50=$(col "${b[@]}")
 col=3; a_p99=$(col "${a[@]}"); b_p99=$(col "${b[@]}")
