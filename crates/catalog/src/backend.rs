@@ -157,6 +157,10 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
     fn changes_after(&self, after: i64, limit: u32) -> Result<Vec<AssetChange>>;
     /// The newest change's sequence number (0 for none).
     fn last_change(&self) -> Result<i64>;
+    /// The newest sequence number pruned from the feed (0 when none was).
+    fn feed_horizon(&self) -> Result<i64>;
+    /// Deletes the changes made before `before` but the newest; how many went.
+    fn prune_changes(&self, before: i64) -> Result<u64>;
     /// An asset's document, if the catalogue keeps one.
     fn asset_document(&self, asset: AssetId) -> Result<Option<Vec<u8>>>;
     /// How many documents the catalogue keeps.
@@ -242,6 +246,8 @@ forward! {
     sync_member_changes() -> Result<bool>;
     changes_after(after: i64, limit: u32) -> Result<Vec<AssetChange>>;
     last_change() -> Result<i64>;
+    feed_horizon() -> Result<i64>;
+    prune_changes(before: i64) -> Result<u64>;
     asset_document(asset: AssetId) -> Result<Option<Vec<u8>>>;
     documents_after(after: Option<AssetId>, limit: u32) -> Result<Vec<(AssetId, Vec<u8>)>>;
     count_documents() -> Result<u64>;

@@ -100,6 +100,9 @@ pub(crate) fn drop_document(db: &Db<'_>, asset: &str) -> Result<()> {
     Ok(())
 }
 
+/// Most changes one write of [`SqlCatalog::prune_changes`] deletes.
+pub const PRUNE_BATCH: u32 = 10_000;
+
 /// How often a follower on SQLite looks for changes while it waits (another process, the
 /// CLI, may write them; SQLite cannot say so).
 const SQLITE_POLL: Duration = Duration::from_millis(100);
@@ -130,6 +133,52 @@ impl SqlCatalog {
             self.read()?
                 .query_row("SELECT MAX(seq) FROM changes", params![], |row| row.get(0))?;
         Ok(last.unwrap_or(0))
+    }
+
+    /// The newest sequence number pruned from the feed (0 when none was): a follower
+    /// whose position is behind it missed changes and must rebuild from the catalogue.
+    pub fn feed_horizon(&self) -> Result<i64> {
+        self.read()?.query_row(
+            "SELECT pruned_through FROM feed_horizon WHERE id = 1",
+            params![],
+            |row| row.get(0),
+        )
+    }
+
+    /// Deletes the changes made before `before` (Unix seconds), but never the newest (the
+    /// feed's position stays readable), and moves the horizon to the newest one deleted;
+    /// returns how many went. In writes of at most [`PRUNE_BATCH`] rows, so that no other
+    /// write waits long behind it. Several nodes may prune at once: each deletes what is
+    /// left.
+    pub fn prune_changes(&self, before: i64) -> Result<u64> {
+        let mut pruned = 0;
+        loop {
+            let deleted = self.write(move |db| {
+                let through: Option<i64> = db
+                    .prepare_cached(
+                        "SELECT MAX(seq) FROM (SELECT seq FROM changes
+                             WHERE at < ?1 AND seq < (SELECT MAX(seq) FROM changes)
+                             ORDER BY seq LIMIT ?2) oldest",
+                    )?
+                    .query_row(params![before, PRUNE_BATCH], |row| row.get(0))?;
+                let Some(through) = through else {
+                    return Ok(0);
+                };
+                let deleted = db
+                    .prepare_cached("DELETE FROM changes WHERE seq <= ?1")?
+                    .execute(params![through])?;
+                db.prepare_cached(
+                    "UPDATE feed_horizon SET pruned_through = ?1
+                     WHERE id = 1 AND pruned_through < ?1",
+                )?
+                .execute(params![through])?;
+                Ok(deleted as u64)
+            })?;
+            pruned += deleted;
+            if deleted < PRUNE_BATCH as u64 {
+                return Ok(pruned);
+            }
+        }
     }
 
     /// `asset`'s document as admission left it, if the catalogue has one (assets admitted

@@ -139,6 +139,13 @@ const TABLES: &[Table] = &[
         insertion_order: false,
     },
     Table {
+        name: "feed_horizon",
+        key: "id",
+        columns: &["id", "pruned_through"],
+        identity: false,
+        insertion_order: false,
+    },
+    Table {
         name: "asset_documents",
         key: "asset_id",
         columns: &["asset_id", "document"],

@@ -56,7 +56,7 @@ use stockroom_vocab::{Clock, SystemClock};
 
 pub use assets::{AssetRecord, NewAsset, PurgeEvent, Withdrawal};
 pub use backend::Catalog;
-pub use changes::{AssetChange, ChangeKind};
+pub use changes::{AssetChange, ChangeKind, PRUNE_BATCH};
 pub use copy::TableCopy;
 pub use error::{CatalogError, ErrorClass, Result};
 pub use licences::{Caller, Grant, Holder, Licence, LicenceCheck, Licensing, MAX_CLIENT_CHARS};

@@ -460,6 +460,15 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE assets ADD COLUMN blake3 TEXT COLLATE "C";
     CREATE INDEX assets_blake3 ON assets(blake3) WHERE blake3 IS NOT NULL;
 "#,
+    // 4 (SQLite's 11): the feed's horizon, the newest sequence number pruned.
+    r#"
+    CREATE TABLE feed_horizon (
+        id             BIGINT PRIMARY KEY CHECK (id = 1),
+        pruned_through BIGINT NOT NULL
+    );
+    INSERT INTO feed_horizon (id, pruned_through) VALUES (1, 0);
+    CREATE INDEX changes_at ON changes(at);
+"#,
 ];
 
 /// The version this build writes.

@@ -223,6 +223,17 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE assets ADD COLUMN blake3 TEXT;
     CREATE INDEX assets_blake3 ON assets(blake3) WHERE blake3 IS NOT NULL;
     ",
+    // 11: the feed is pruned (changes older than the retention go); `feed_horizon` keeps
+    // the newest sequence number pruned, so that a node whose position is behind it knows
+    // it missed changes and rebuilds its replicas from the catalogue instead of reading on.
+    r"
+    CREATE TABLE feed_horizon (
+        id             INTEGER PRIMARY KEY CHECK (id = 1),
+        pruned_through INTEGER NOT NULL
+    ) STRICT;
+    INSERT INTO feed_horizon (id, pruned_through) VALUES (1, 0);
+    CREATE INDEX changes_at ON changes(at);
+    ",
 ];
 
 /// The version this build writes.

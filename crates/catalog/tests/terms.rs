@@ -1962,6 +1962,62 @@ fn the_same_bytes_are_refused_while_the_asset_that_has_them_is_kept(backend: Bac
         .expect("the bytes again");
 }
 
+fn old_changes_are_pruned_but_the_newest_stays_and_the_horizon_says_how_far(backend: Backend) {
+    let world = world(backend);
+    assert_eq!(world.catalog.feed_horizon().expect("horizon"), 0);
+    assert_eq!(world.catalog.prune_changes(i64::MAX).expect("empty"), 0);
+    world.free(0xa1);
+    world.free(0xa2);
+    let old = world.catalog.changes_after(0, 100).expect("changes");
+    assert_eq!(old.len(), 2);
+    // The newest change is never pruned, however old: the feed's position stays readable.
+    assert_eq!(
+        world.catalog.prune_changes(i64::MAX).expect("all but one"),
+        1
+    );
+    assert_eq!(world.catalog.feed_horizon().expect("horizon"), old[0].seq);
+    assert_eq!(world.catalog.last_change().expect("last"), old[1].seq);
+    world.clock.advance(3 * DAY);
+    let new = world.free(0xa3);
+    let cutoff = stockroom_vocab::Clock::now(world.clock.as_ref()) - DAY;
+    assert_eq!(world.catalog.prune_changes(cutoff).expect("prune"), 1);
+    assert_eq!(world.catalog.feed_horizon().expect("horizon"), old[1].seq);
+    assert_eq!(kinds(&world.catalog, 0), [(new, ChangeKind::Added)]);
+    // Nothing older is left; pruning again changes nothing, and the horizon never goes back.
+    assert_eq!(world.catalog.prune_changes(cutoff).expect("again"), 0);
+    assert_eq!(world.catalog.feed_horizon().expect("horizon"), old[1].seq);
+    // A number is never handed out again, pruned or not.
+    world.free(0xa4);
+    let last = world.catalog.changes_after(0, 100).expect("changes");
+    assert!(
+        last.iter().all(|change| change.seq > old[1].seq),
+        "{last:?}"
+    );
+}
+
+fn a_prune_larger_than_one_write_goes_in_several(backend: Backend) {
+    let world = world(backend);
+    let count = stockroom_catalog::PRUNE_BATCH as u64 + 5;
+    world
+        .catalog
+        .add_asset(&new_asset(0xb1, &world.author, "Ann Author"))
+        .expect("add");
+    // Backfilled documents announce themselves: a cheap way to many changes.
+    for _ in 0..count {
+        world
+            .catalog
+            .keep_document(AssetId::from_u64(0xb1), b"{}", &"ef".repeat(32))
+            .expect("keep");
+    }
+    // All but the newest go, the asset's own `added` among them.
+    assert_eq!(world.catalog.prune_changes(i64::MAX).expect("prune"), count);
+    assert_eq!(world.catalog.changes_after(0, 10).expect("left").len(), 1);
+    assert_eq!(
+        world.catalog.feed_horizon().expect("horizon"),
+        world.catalog.last_change().expect("last") - 1
+    );
+}
+
 macro_rules! on_both_engines {
     ($($name:ident),+ $(,)?) => {
         mod sqlite {
@@ -1980,6 +2036,8 @@ macro_rules! on_both_engines {
 }
 
 on_both_engines! {
+    old_changes_are_pruned_but_the_newest_stays_and_the_horizon_says_how_far,
+    a_prune_larger_than_one_write_goes_in_several,
     the_same_bytes_are_refused_while_the_asset_that_has_them_is_kept,
     every_asset_change_is_in_the_feed_in_commit_order_and_a_takedown_drops_the_document,
     an_erasure_puts_each_of_the_authors_assets_in_the_feed,
