@@ -113,6 +113,9 @@ pub struct Followed {
     pub applied: usize,
     /// The sequence number applied last.
     pub seq: i64,
+    /// Whether this node's position was behind the feed's horizon (the changes after it
+    /// were pruned): its replicas were made to agree with every asset in the catalogue.
+    pub rebuilt: bool,
     /// Changes passed over because their asset's document or record does not read (a
     /// newer build's, or damaged), and why: the feed goes on past them (for the caller to
     /// log); anything else (the catalogue or the disk failing) stops the round, to be
@@ -214,6 +217,15 @@ impl Platform {
         };
         loop {
             let changes = self.catalog.changes_after(followed.seq, PAGE)?;
+            // Read after the page: a horizon at or before the position means that no change
+            // after it had been pruned when the page was read, so the page is whole.
+            if self.catalog.feed_horizon()? > followed.seq {
+                let (seq, skipped) = self.reconcile()?;
+                followed.rebuilt = true;
+                followed.seq = seq;
+                followed.skipped.extend(skipped);
+                continue;
+            }
             let Some(last) = changes.last().map(|change| change.seq) else {
                 break;
             };
@@ -232,13 +244,52 @@ impl Platform {
                 break;
             }
         }
-        if followed.applied > 0 {
+        if followed.applied > 0 || followed.rebuilt {
             self.index.commit()?;
             self.sync_blocklist_if_changed()?;
             self.store_position(followed.seq)?;
             *applied = followed.seq;
         }
         Ok(followed)
+    }
+
+    /// Makes this node agree with the catalogue about every asset it has a row for (rows
+    /// are never deleted, so taken-down and purged assets are among them): what a node
+    /// does whose position fell behind the feed's horizon, having missed changes that
+    /// are no longer there to read. Returns the feed's newest number as of the start
+    /// (changes after it are read next) and the assets passed over. One pass over the
+    /// catalogue, like building a new node's replicas. The caller holds the position.
+    fn reconcile(&self) -> Result<(i64, Vec<(AssetId, String)>)> {
+        let start = self.catalog.last_change()?;
+        let mut skipped = Vec::new();
+        for asset_id in self.catalog.asset_ids()? {
+            // `Credit`: also re-reads who the asset credits (an erasure may be among the
+            // missed changes).
+            let change = AssetChange {
+                seq: start,
+                asset_id,
+                kind: ChangeKind::Credit,
+                at: 0,
+            };
+            match self.apply(&change) {
+                Ok(()) => {}
+                Err(error) if the_assets_own(&error) => {
+                    skipped.push((asset_id, crate::error::one_line(&error)));
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Ok((start, skipped))
+    }
+
+    /// Deletes the feed's changes older than [`Options::feed_retention`](crate::Options)
+    /// (the newest always stays); returns how many went. Any node may run it (the server
+    /// does with its purge job); a node away for longer than the retention rebuilds when
+    /// it returns ([`Followed::rebuilt`]).
+    pub fn prune_feed(&self) -> Result<u64> {
+        let retention = i64::try_from(self.options.feed_retention.as_secs()).unwrap_or(i64::MAX);
+        let before = self.clock.now().saturating_sub(retention);
+        Ok(self.catalog.prune_changes(before)?)
     }
 
     fn applied_up_to(&self, seq: i64) -> Result<()> {

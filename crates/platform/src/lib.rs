@@ -108,7 +108,14 @@ pub struct Options {
     /// Where the sequence number of the change applied last is kept (`DATA/index/feed-seq`,
     /// a following node); `None` for a process that does not follow the feed.
     pub feed_state: Option<PathBuf>,
+    /// How long the catalogue keeps a change in its feed ([`Platform::prune_feed`]): a
+    /// node away for longer rebuilds its replicas from the catalogue when it returns.
+    pub feed_retention: std::time::Duration,
 }
+
+/// The feed's default retention: a week.
+pub const DEFAULT_FEED_RETENTION: std::time::Duration =
+    std::time::Duration::from_secs(7 * 24 * 3600);
 
 impl Default for Options {
     fn default() -> Options {
@@ -120,6 +127,7 @@ impl Default for Options {
             render_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             guard_state: None,
             feed_state: None,
+            feed_retention: DEFAULT_FEED_RETENTION,
         }
     }
 }

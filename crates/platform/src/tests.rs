@@ -652,6 +652,76 @@ fn a_node_following_the_feed_takes_in_an_upload_made_elsewhere_and_lets_go_of_a_
     assert_eq!(b.follow().expect("again").applied, 0, "not tried again");
 }
 
+/// A corpus photo by name.
+fn photo(name: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../corpus/photos")
+        .join(name);
+    std::fs::read(path).expect("photo")
+}
+
+#[test]
+fn a_node_away_longer_than_the_feed_keeps_changes_rebuilds_and_then_agrees() {
+    let cluster = Cluster::new();
+    let (a_dir, b_dir) = (cluster.a_dir.path(), cluster.b_dir.path());
+    let a = cluster.node(a_dir, false);
+    let b = cluster.node(b_dir, true);
+    b.build_replicas(|_, _| {}, |asset, error| panic!("{asset}: {error}"))
+        .expect("build");
+    let author = member(&a, "Ann", &[Role::Author]);
+    let moderator = member(&a, "Mo", &[Role::Moderator]);
+    let (dune, storm) = (photo("dune.jpg"), photo("storm.jpg"));
+    let crate::Admitted::Active { id: taken } = upload(&a, &author, &dune).expect("upload") else {
+        panic!("admitted active");
+    };
+    assert_eq!(b.follow().expect("follow").applied, 1);
+    assert!(b.index().get(&taken.to_string()).expect("get").is_some());
+    drop(b);
+
+    // While B is away: a takedown and an upload, then a week and a day, and a prune.
+    a.takedown(taken, &moderator, "notice").expect("takedown");
+    let crate::Admitted::Active { id: added } = upload(&a, &author, &storm).expect("upload") else {
+        panic!("admitted active");
+    };
+    cluster.clock.advance(8 * 24 * 3600);
+    assert_eq!(a.prune_feed().expect("prune"), 2, "all but the newest");
+    let horizon = a.catalog().feed_horizon().expect("horizon");
+    assert!(horizon > 0);
+
+    // B's position is behind the horizon: the takedown's change is gone, so it makes
+    // every asset agree with the catalogue instead, and reads on from there.
+    let b = cluster.node(b_dir, true);
+    assert!(crate::read_position(&b_dir.join("feed-seq")).expect("position") < horizon);
+    let followed = b.follow().expect("follow");
+    assert!(followed.rebuilt);
+    assert!(followed.skipped.is_empty(), "{:?}", followed.skipped);
+    assert!(b.index().get(&taken.to_string()).expect("get").is_none());
+    assert!(!b.blobs().contains(taken, Kind::Metadata));
+    assert!(b.duplicates(&dune).expect("check").matches.is_empty());
+    assert_eq!(
+        b.index()
+            .get(&added.to_string())
+            .expect("get")
+            .expect("indexed")
+            .title,
+        "Aqua"
+    );
+    assert_eq!(
+        b.duplicates(&storm).expect("check").matches[0].asset_id,
+        added
+    );
+    // Its position is the feed's newest now: the next round reads on normally.
+    let position = crate::read_position(&b_dir.join("feed-seq")).expect("position");
+    assert_eq!(position, a.catalog().last_change().expect("last"));
+    assert_eq!(
+        b.follow().expect("again"),
+        crate::Followed {
+            seq: position,
+            ..Default::default()
+        }
+    );
+}
+
 #[test]
 fn the_same_bytes_through_two_nodes_before_either_heard_of_the_other_are_one_asset() {
     let cluster = Cluster::new();

@@ -187,6 +187,14 @@ async fn purge_periodically(app: Arc<App>) {
             Ok(Err(error)) => tracing::error!(%error, "purge"),
             Err(error) => tracing::error!(%error, "purge"),
         }
+        // The change feed's old changes (kept `[catalog] feed_retention_days`).
+        let work = app.clone();
+        match tokio::task::spawn_blocking(move || work.platform.prune_feed()).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(count)) => tracing::info!(count, "pruned old changes from the feed"),
+            Ok(Err(error)) => tracing::warn!(%error, "pruning the change feed"),
+            Err(error) => tracing::warn!(%error, "pruning the change feed"),
+        }
     }
 }
 
@@ -239,7 +247,11 @@ async fn follow_changes(app: Arc<App>) {
             work.feed_newest
                 .store(newest, std::sync::atomic::Ordering::Relaxed);
             if newest > platform.applied_change() {
-                for (asset, error) in platform.follow()?.skipped {
+                let followed = platform.follow()?;
+                if followed.rebuilt {
+                    tracing::warn!(seq = followed.seq, "this node fell behind the feed's horizon (its changes were pruned): its replicas were made to agree with every asset in the catalogue");
+                }
+                for (asset, error) in followed.skipped {
                     tracing::warn!(%asset, error, "a change passed over: its asset's document or record does not read");
                 }
             }

@@ -39,7 +39,13 @@ pub struct Config {
     /// Where the catalogue is kept when not in the data directory (`[catalog] url`,
     /// `postgres://…`).
     pub catalog_url: Option<String>,
+    /// How many days the catalogue keeps a change in its feed (`[catalog]
+    /// feed_retention_days`, default 7): a node away for longer rebuilds its replicas.
+    pub feed_retention_days: u32,
 }
+
+/// The feed's retention when the file names none.
+const DEFAULT_FEED_RETENTION_DAYS: u32 = 7;
 
 /// What the command line (flags or their environment variables) supplied.
 #[derive(Clone, Debug, Default)]
@@ -85,6 +91,9 @@ struct FileConfig {
 struct CatalogSection {
     /// `postgres://user:password@host:port/database`; unset, SQLite in the data directory.
     url: Option<String>,
+    /// Days a change stays in the feed (at least 1): a node stopped for longer rebuilds its
+    /// search and duplicate replicas from the catalogue when it starts.
+    feed_retention_days: Option<u32>,
 }
 
 /// `[originals]`: where originals are kept.
@@ -227,6 +236,15 @@ impl Config {
             None => None,
         };
         let catalog_url = overrides.catalog_url.or(from_file.catalog.url);
+        let feed_retention_days = from_file
+            .catalog
+            .feed_retention_days
+            .unwrap_or(DEFAULT_FEED_RETENTION_DAYS);
+        if feed_retention_days == 0 {
+            bail!(
+                "catalog.feed_retention_days is 0: a change must stay in the feed at least a day, or running nodes would miss it"
+            );
+        }
         let mut guard = from_file.guard;
         if let Some(url) = overrides.redis_url {
             guard.redis_url = Some(url);
@@ -258,6 +276,7 @@ impl Config {
             quotas: from_file.quotas,
             originals,
             catalog_url,
+            feed_retention_days,
         };
         config.validate()?;
         Ok(config)
@@ -507,6 +526,18 @@ mod tests {
         std::fs::write(&file, "data = \"/d\"\n[store]\nsegmnet_size = 5\n")?;
         let error = Config::load(Some(&file), Overrides::default()).expect_err("typo");
         assert!(format!("{error:#}").contains("segmnet_size"), "{error:#}");
+
+        std::fs::write(&file, "data = \"/d\"\n[catalog]\nfeed_retention_days = 0\n")?;
+        let error = Config::load(Some(&file), Overrides::default()).expect_err("no retention");
+        assert!(error.to_string().contains("feed_retention_days"), "{error}");
+        std::fs::write(
+            &file,
+            "data = \"/d\"\n[catalog]\nfeed_retention_days = 30\n",
+        )?;
+        assert_eq!(
+            Config::load(Some(&file), Overrides::default())?.feed_retention_days,
+            30
+        );
 
         let error = Config::load(None, Overrides::default()).expect_err("no data dir");
         assert!(error.to_string().contains("--data"));

@@ -65,6 +65,9 @@ pub fn platform_on(config: &Config, purpose: Purpose, clock: Arc<dyn Clock>) -> 
         max_upload_bytes: config.max_upload_bytes,
         guard_state: (purpose == Purpose::Serve).then(|| config.guard_state()),
         feed_state: (purpose == Purpose::Serve).then(|| config.index_dir().join("feed-seq")),
+        feed_retention: std::time::Duration::from_secs(
+            u64::from(config.feed_retention_days) * 24 * 3600,
+        ),
         render: RenderOptions {
             watermark: config.watermark.clone(),
             ..RenderOptions::default()
@@ -172,6 +175,12 @@ fn catch_up(platform: &Platform) -> Result<()> {
         .context("applying the catalogue's changes made while this node was away")?;
     for (asset, error) in &followed.skipped {
         tracing::warn!(%asset, error, "a change passed over: its asset's document or record does not read");
+    }
+    if followed.rebuilt {
+        tracing::warn!(
+            seq = followed.seq,
+            "this node was away longer than the feed keeps changes: its replicas were made to agree with every asset in the catalogue"
+        );
     }
     if followed.applied > 0 {
         tracing::info!(
