@@ -1860,6 +1860,37 @@ fn a_node_whose_catalogue_keeps_the_hashes_starts_while_the_object_store_is_down
 }
 
 #[test]
+#[ignore = "cluster suite: needs PostgreSQL (tools/test.sh)"]
+fn a_node_started_while_postgres_is_down_waits_for_it_and_then_serves() {
+    let postgres = Postgres::start();
+    let url = postgres.database();
+    let data = tempfile::tempdir().expect("temp dir");
+    let with_env = |command: &mut std::process::Command| {
+        command
+            .env("STOCKROOM_CATALOG_URL", &url)
+            .arg("--data")
+            .arg(data.path());
+    };
+    let ingested = ingest_corpus(|command| with_env(command));
+    let aqua = ingested_id(&ingested.stdout, "aqua.jpg");
+    postgres.stop();
+    let starting = std::thread::scope(|scope| {
+        // `serve` returns once the node prints where it listens, and panics if it exits.
+        let node = scope.spawn(|| serve(|command| with_env(command)));
+        std::thread::sleep(std::time::Duration::from_secs(4));
+        assert!(
+            !node.is_finished(),
+            "the node neither exited nor served while PostgreSQL was down"
+        );
+        postgres.resume();
+        node.join()
+            .expect("the node started once PostgreSQL was back")
+    });
+    let (_node, address) = starting;
+    assert_eq!(found(&address, "splash"), [aqua]);
+}
+
+#[test]
 #[ignore = "cluster suite: needs PostgreSQL and Garage (tools/test.sh)"]
 fn migrate_gives_assets_from_before_documents_theirs_so_a_new_node_indexes_every_one() {
     let garage = Garage::start("backfill");

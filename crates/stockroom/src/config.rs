@@ -341,6 +341,39 @@ impl Config {
         self.data_dir.join("catalog")
     }
 
+    /// [`Config::open_catalog`] for a node starting to serve: while PostgreSQL cannot be
+    /// reached (down, restarting, not yet up when the machine boots), it waits for it,
+    /// saying so, from 1 s up to every 30 s between attempts, instead of exiting; anything
+    /// else (a wrong password, a database a newer build migrated) fails at once.
+    pub fn open_catalog_waiting(&self) -> Result<stockroom_catalog::SqlCatalog> {
+        let Some(url) = &self.catalog_url else {
+            return self.open_catalog();
+        };
+        let mut pause = std::time::Duration::from_secs(1);
+        loop {
+            match stockroom_catalog::SqlCatalog::connect(url, self.catalog_options()) {
+                Err(error) if error.class() == stockroom_catalog::ErrorClass::Unavailable => {
+                    tracing::warn!(
+                        catalog = %stockroom_catalog::redacted(url),
+                        %error,
+                        retry_in_secs = pause.as_secs(),
+                        "the catalogue cannot be reached: waiting for it before serving"
+                    );
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(std::time::Duration::from_secs(30));
+                }
+                opened => {
+                    return opened.with_context(|| {
+                        format!(
+                            "connecting to the catalogue at {}",
+                            stockroom_catalog::redacted(url)
+                        )
+                    });
+                }
+            }
+        }
+    }
+
     /// Opens the catalogue: PostgreSQL at `catalog.url`, or SQLite in the data directory.
     pub fn open_catalog(&self) -> Result<stockroom_catalog::SqlCatalog> {
         match &self.catalog_url {

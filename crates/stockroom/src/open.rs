@@ -33,7 +33,10 @@ pub fn platform(config: &Config, purpose: Purpose) -> Result<Platform> {
 
 /// [`platform`] reading `clock` (the one clock the server's other parts read too).
 pub fn platform_on(config: &Config, purpose: Purpose, clock: Arc<dyn Clock>) -> Result<Platform> {
-    let catalog = config.open_catalog()?;
+    let catalog = match purpose {
+        Purpose::Serve => config.open_catalog_waiting()?,
+        _ => config.open_catalog()?,
+    };
     let index_options = match purpose {
         Purpose::Serve | Purpose::Ingest => stockroom_index::Options::default(),
         Purpose::Reindex => stockroom_index::Options::bulk(),
