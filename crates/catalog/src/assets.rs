@@ -308,6 +308,16 @@ impl SqlCatalog {
         Ok(ids)
     }
 
+    /// [`SqlCatalog::asset_ids`] a page at a time: at most `limit` ids after `after`, in
+    /// id order (a pass over every asset that need not hold them all).
+    pub fn asset_ids_after(&self, after: Option<AssetId>, limit: u32) -> Result<Vec<AssetId>> {
+        let after = after.map(|id| id.to_string()).unwrap_or_default();
+        self.read()?
+            .prepare_cached("SELECT id FROM assets WHERE id > ?1 ORDER BY id LIMIT ?2")?
+            .query_map(params![after, limit], |row| row.get(0))?
+            .collect()
+    }
+
     /// Withdrawn assets whose 28 days are up and whose originals are not yet purged.
     pub fn due_for_purge(&self) -> Result<Vec<AssetId>> {
         let cutoff = self.now() - PURGE_AFTER_SECONDS;

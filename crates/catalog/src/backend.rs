@@ -40,6 +40,8 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
     fn held(&self, after: Option<AssetId>, limit: u32) -> Result<Vec<AssetRecord>>;
     /// Every asset it holds, whatever its status.
     fn asset_ids(&self) -> Result<Vec<AssetId>>;
+    /// At most `limit` asset ids after `after`, in id order.
+    fn asset_ids_after(&self, after: Option<AssetId>, limit: u32) -> Result<Vec<AssetId>>;
     /// Withdrawn, never-licensed assets whose 28 days are up.
     fn due_for_purge(&self) -> Result<Vec<AssetId>>;
     /// Records that an asset's bytes were purged (a purge event).
@@ -209,6 +211,7 @@ forward! {
     takedown(id: AssetId, moderator: &Principal, reason: &str, blocks: &[BlockHashes]) -> Result<()>;
     held(after: Option<AssetId>, limit: u32) -> Result<Vec<AssetRecord>>;
     asset_ids() -> Result<Vec<AssetId>>;
+    asset_ids_after(after: Option<AssetId>, limit: u32) -> Result<Vec<AssetId>>;
     due_for_purge() -> Result<Vec<AssetId>>;
     mark_purged(id: AssetId) -> Result<()>;
     mark_restyled(ids: &[AssetId]) -> Result<()>;

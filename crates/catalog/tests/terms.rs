@@ -1895,6 +1895,16 @@ fn documents_are_read_in_pages_in_id_order(backend: Backend) {
         .documents_after(Some(first[1].0), 2)
         .expect("second page");
     assert_eq!(rest, [(AssetId::from_u64(0x73), vec![0x73])]);
+    // The assets' ids page the same way.
+    let ids = world.catalog.asset_ids_after(None, 2).expect("first ids");
+    assert_eq!(ids, [AssetId::from_u64(0x71), AssetId::from_u64(0x72)]);
+    assert_eq!(
+        world
+            .catalog
+            .asset_ids_after(Some(ids[1]), 2)
+            .expect("rest"),
+        [AssetId::from_u64(0x73)]
+    );
 }
 
 fn a_waiting_follower_wakes_when_another_handle_commits_a_change(backend: Backend) {

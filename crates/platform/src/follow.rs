@@ -262,21 +262,27 @@ impl Platform {
     fn reconcile(&self) -> Result<(i64, Vec<(AssetId, String)>)> {
         let start = self.catalog.last_change()?;
         let mut skipped = Vec::new();
-        for asset_id in self.catalog.asset_ids()? {
-            // `Credit`: also re-reads who the asset credits (an erasure may be among the
-            // missed changes).
-            let change = AssetChange {
-                seq: start,
-                asset_id,
-                kind: ChangeKind::Credit,
-                at: 0,
-            };
-            match self.apply(&change) {
-                Ok(()) => {}
-                Err(error) if the_assets_own(&error) => {
-                    skipped.push((asset_id, crate::error::one_line(&error)));
+        let mut after = None;
+        loop {
+            let page = self.catalog.asset_ids_after(after, PAGE)?;
+            let Some(&last) = page.last() else { break };
+            after = Some(last);
+            for asset_id in page {
+                // `Credit`: also re-reads who the asset credits (an erasure may be among
+                // the missed changes).
+                let change = AssetChange {
+                    seq: start,
+                    asset_id,
+                    kind: ChangeKind::Credit,
+                    at: 0,
+                };
+                match self.apply(&change) {
+                    Ok(()) => {}
+                    Err(error) if the_assets_own(&error) => {
+                        skipped.push((asset_id, crate::error::one_line(&error)));
+                    }
+                    Err(error) => return Err(error),
                 }
-                Err(error) => return Err(error),
             }
         }
         Ok((start, skipped))
