@@ -23,7 +23,13 @@ start() { # name: serves $work/<name> with $work/<name>.toml; not in a subshell,
   "${server_pin[@]}" "$bin" serve --data "$work/$1" --config "$work/$1.toml" --listen 127.0.0.1:0 \
     >"$work/$1.out" 2>"$work/$1.err" &
   pids+=($!)
+  server_pid[$1]=$!
   for _ in $(seq 100); do [ -s "$work/$1.out" ] && break; sleep 0.1; done
+}
+declare -A server_pid=()
+
+cpu_ticks() { # pid: CPU time used so far (user + system), in clock ticks
+  awk '{ print $14 + $15 }' "/proc/$1/stat"
 }
 url() { echo "http://$(sed -E 's/.*"listening":"([^"]+)".*/\1/' "$work/$1.out" | head -1)"; }
 
