@@ -91,6 +91,31 @@ fn originals_in_garage_come_back_byte_identical_large_ones_in_parts() {
     assert!(store.get(a).expect("get").is_none());
     assert!(!store.contains(a));
     store.delete(a).expect("deleting twice is no error");
+
+    // Opened as a node whose catalogue says what is stored: nothing is read at start, an
+    // asset's key is found when it is first read, and what goes is known to be gone.
+    let node = S3Originals::open_from_catalogue_with(
+        Location::parse(&format!("s3://{}/site-a", garage.bucket)).expect("url"),
+        garage.s3(),
+    )
+    .expect("open without a listing");
+    assert!(node.knows_from_catalogue());
+    let got = node.get(b).expect("get").expect("found by its prefix");
+    assert!(got.bytes == large[..]);
+    assert_eq!(
+        node.get_range(b, 5..9).expect("range").as_deref(),
+        Some(&large[5..9])
+    );
+    assert!(node.contains(b));
+    // Deleted by another node: this one finds it missing when it reads it, and says so.
+    store.delete(b).expect("delete elsewhere");
+    assert!(node.get(b).expect("get").is_none());
+    assert!(!node.contains(b));
+    // Heard of on the feed: stored again elsewhere, or gone.
+    node.learn(b, Some(*blake3::hash(&large).as_bytes()));
+    assert!(node.contains(b));
+    node.learn(c, None);
+    assert!(!node.contains(c));
 }
 
 /// `stockroom ARGS --data DATA` with originals at `url` in `garage`.

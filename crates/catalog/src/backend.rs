@@ -177,8 +177,8 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
     fn assets_lacking_documents(&self) -> Result<Vec<AssetId>>;
     /// Keeps an existing asset's document and its original's blake3 (hex).
     fn keep_document(&self, asset: AssetId, document: &[u8], blake3: &str) -> Result<()>;
-    /// Assets whose original is kept, with its blake3 (hex); `None` if one lacks it.
-    fn live_originals(&self) -> Result<Option<Vec<(AssetId, String)>>>;
+    /// Whether every kept original's blake3 is in the catalogue.
+    fn keeps_every_hash(&self) -> Result<bool>;
     /// Waits for a change after `after`, at most `timeout`; the newest sequence number.
     fn wait_for_change(&self, after: i64, timeout: std::time::Duration) -> Result<i64>;
 
@@ -255,7 +255,7 @@ forward! {
     documents_after(after: Option<AssetId>, limit: u32) -> Result<Vec<(AssetId, Vec<u8>)>>;
     count_documents() -> Result<u64>;
     wait_for_change(after: i64, timeout: std::time::Duration) -> Result<i64>;
-    live_originals() -> Result<Option<Vec<(AssetId, String)>>>;
+    keeps_every_hash() -> Result<bool>;
     assets_lacking_documents() -> Result<Vec<AssetId>>;
     keep_document(asset: AssetId, document: &[u8], blake3: &str) -> Result<()>;
     export(member_id: &str) -> Result<Export>;

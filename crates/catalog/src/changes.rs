@@ -247,28 +247,18 @@ impl SqlCatalog {
         })
     }
 
-    /// Every asset whose original is kept (not removed, not purged) with its original's
-    /// blake3 (hex), in id order; `None` when one of them was admitted before the catalogue
-    /// kept hashes (then only a listing of the originals knows them all).
-    pub fn live_originals(&self) -> Result<Option<Vec<(AssetId, String)>>> {
-        let db = self.read()?;
-        let unknown: i64 = db.query_row(
-            "SELECT COUNT(*) FROM assets WHERE blake3 IS NULL AND status <> 'removed'
-             AND purged_at IS NULL",
-            params![],
-            |row| row.get(0),
-        )?;
-        if unknown > 0 {
-            return Ok(None);
-        }
-        let live = db
+    /// Whether the catalogue keeps the blake3 of every kept original (none admitted before
+    /// it kept them is left): then a node knows what object storage holds from the
+    /// catalogue, without listing the bucket. One index probe (`assets_lacking_blake3`).
+    pub fn keeps_every_hash(&self) -> Result<bool> {
+        let lacking = self
+            .read()?
             .prepare_cached(
-                "SELECT id, blake3 FROM assets WHERE status <> 'removed' AND purged_at IS NULL
-                 ORDER BY id",
+                "SELECT 1 FROM assets WHERE blake3 IS NULL AND status <> 'removed'
+                 AND purged_at IS NULL LIMIT 1",
             )?
-            .query_map(params![], |row| Ok((row.get(0)?, row.get(1)?)))?
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Some(live))
+            .exists(params![])?;
+        Ok(!lacking)
     }
 
     /// Waits until a change after `after` is committed, or `timeout` passed; returns the

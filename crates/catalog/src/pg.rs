@@ -468,6 +468,7 @@ const MIGRATIONS: &[&str] = &[
     );
     INSERT INTO feed_horizon (id, pruned_through) VALUES (1, 0);
     CREATE INDEX changes_at ON changes(at);
+    CREATE INDEX assets_lacking_blake3 ON assets(id) WHERE blake3 IS NULL;
 "#,
 ];
 

@@ -226,6 +226,8 @@ const MIGRATIONS: &[&str] = &[
     // 11: the feed is pruned (changes older than the retention go); `feed_horizon` keeps
     // the newest sequence number pruned, so that a node whose position is behind it knows
     // it missed changes and rebuilds its replicas from the catalogue instead of reading on.
+    // `assets_lacking_blake3`: whether any kept asset lacks its hash is one index probe,
+    // not a scan of every row.
     r"
     CREATE TABLE feed_horizon (
         id             INTEGER PRIMARY KEY CHECK (id = 1),
@@ -233,6 +235,7 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     INSERT INTO feed_horizon (id, pruned_through) VALUES (1, 0);
     CREATE INDEX changes_at ON changes(at);
+    CREATE INDEX assets_lacking_blake3 ON assets(id) WHERE blake3 IS NULL;
     ",
 ];
 

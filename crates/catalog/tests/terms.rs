@@ -2028,6 +2028,36 @@ fn a_prune_larger_than_one_write_goes_in_several(backend: Backend) {
     );
 }
 
+fn the_catalogue_says_whether_it_keeps_every_kept_originals_hash(backend: Backend) {
+    let world = world(backend);
+    assert!(world.catalog.keeps_every_hash().expect("empty"));
+    world
+        .catalog
+        .add_asset(&NewAsset {
+            blake3: Some("ab".repeat(32)),
+            ..new_asset(0xc1, &world.author, "Ann Author")
+        })
+        .expect("with its hash");
+    assert!(world.catalog.keeps_every_hash().expect("one with"));
+    // An asset from before the catalogue kept hashes.
+    world
+        .catalog
+        .add_asset(&new_asset(0xc2, &world.author, "Ann Author"))
+        .expect("without");
+    assert!(!world.catalog.keeps_every_hash().expect("one without"));
+    // Its original gone, it is not kept: its hash is not needed.
+    world
+        .catalog
+        .takedown(AssetId::from_u64(0xc2), &world.moderator, "notice", &[])
+        .expect("takedown");
+    assert!(
+        world
+            .catalog
+            .keeps_every_hash()
+            .expect("only kept ones count")
+    );
+}
+
 macro_rules! on_both_engines {
     ($($name:ident),+ $(,)?) => {
         mod sqlite {
@@ -2046,6 +2076,7 @@ macro_rules! on_both_engines {
 }
 
 on_both_engines! {
+    the_catalogue_says_whether_it_keeps_every_kept_originals_hash,
     old_changes_are_pruned_but_the_newest_stays_and_the_horizon_says_how_far,
     a_prune_larger_than_one_write_goes_in_several,
     the_same_bytes_are_refused_while_the_asset_that_has_them_is_kept,

@@ -49,13 +49,11 @@ impl Claims {
         for entry in store.entries() {
             claims.ids.insert(entry.asset);
         }
-        // Known from the catalogue (object storage opened without a listing): every one
-        // is catalogued, so none is an orphan ([`Platform::find_orphans`] lists to look).
-        if let Some(known) = originals.known() {
-            for (asset, blake3) in known {
-                claims.ids.insert(asset);
-                claims.by_hash.insert(blake3, asset);
-            }
+        // The catalogue says what is stored (object storage opened without a listing):
+        // nothing is read at start, whatever the catalogue's size. The catalogue refuses
+        // exact duplicates itself (under its write lock) and a fresh id that a row has
+        // (2^-64 a try); [`Platform::find_orphans`] lists the bucket to look for orphans.
+        if originals.knows_from_catalogue() {
             return Ok(claims);
         }
         let catalogued: HashSet<AssetId> = catalog.asset_ids()?.into_iter().collect();
@@ -289,9 +287,25 @@ impl Platform {
     /// Assets the catalogue says still have an original (not taken down, not purged) that
     /// the originals' storage does not hold: lost bytes, for `verify` to report.
     pub fn missing_originals(&self) -> Result<Vec<AssetId>> {
+        // Where the catalogue says what is stored, `contains` knows only what this process
+        // saw go: the store is listed to know.
+        let listed: Option<HashSet<AssetId>> = match self.originals.knows_from_catalogue() {
+            true => Some(
+                self.originals
+                    .list()?
+                    .into_iter()
+                    .map(|(asset, _)| asset)
+                    .collect(),
+            ),
+            false => None,
+        };
+        let stored = |asset| match &listed {
+            Some(listed) => listed.contains(&asset),
+            None => self.originals.contains(asset),
+        };
         let mut missing = Vec::new();
         for asset in self.catalog.asset_ids()? {
-            if self.originals.contains(asset) {
+            if stored(asset) {
                 continue;
             }
             let record = self.catalog.asset(asset)?;

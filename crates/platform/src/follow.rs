@@ -365,7 +365,9 @@ impl Platform {
         if let Some(blake3) = blake3 {
             self.originals.learn(asset, Some(blake3));
         }
-        {
+        // Where the catalogue says what is stored, it also refuses exact duplicates: the
+        // claims stay this node's own uploads, not a map of every asset.
+        if !self.originals.knows_from_catalogue() {
             let mut claims = self.claims();
             claims.ids.insert(asset);
             if let Some(blake3) = blake3 {

@@ -81,19 +81,16 @@ pub trait Originals: Send + Sync + std::fmt::Debug {
     fn delete(&self, asset: AssetId) -> Result<()>;
     /// Every stored original's id and blake3 (read once, at start, for exact duplicates).
     fn list(&self) -> Result<Vec<(AssetId, [u8; 32])>>;
-    /// The originals as the catalogue told this store at start (id and blake3), when it
-    /// was opened from the catalogue rather than by listing (object storage): what the
-    /// platform's claims start from. `None`: [`Originals::list`] is how to know them.
-    fn known(&self) -> Option<Vec<(AssetId, [u8; 32])>> {
-        None
-    }
-    /// Whether [`Originals::known`] has an answer (without copying it).
+    /// Whether the catalogue, not this store, says what is stored (object storage opened
+    /// without a listing): the platform then reads nothing of it at start, the catalogue
+    /// refuses exact duplicates, and [`Originals::contains`] means "not seen to go".
+    /// Otherwise [`Originals::list`] at start is how the platform knows what is stored.
     fn knows_from_catalogue(&self) -> bool {
         false
     }
     /// Learns from the change feed that another node stored `asset`'s original with this
     /// blake3 (`Some`) or deleted it (`None`), for a store that answers
-    /// [`Originals::contains`] from what it listed at start; the blob store, which every
+    /// [`Originals::contains`] from what it knows in memory; the blob store, which every
     /// writer shares, has nothing to learn.
     fn learn(&self, asset: AssetId, blake3: Option<[u8; 32]>) {
         let _ = (asset, blake3);

@@ -7,10 +7,16 @@
 //! would bring a code generator's worth of crates for the five calls used here.
 //!
 //! **Keys.** An original is the object `<prefix>/<asset id>/<blake3 hex>`: the listing alone
-//! tells which assets are stored and with what bytes (exact duplicates are found by blake3
-//! at start, without a `HEAD` per object), and an object left behind by a crash between the
-//! upload and the catalogue row names an asset id no row has, so it never blocks the same
-//! bytes uploaded again (they get a new id).
+//! tells which assets are stored and with what bytes (without a `HEAD` per object), and an
+//! object left behind by a crash between the upload and the catalogue row names an asset id
+//! no row has, so it never blocks the same bytes uploaded again (they get a new id).
+//!
+//! **What is stored** is known one of two ways. Opened with [`S3Originals::open`], the
+//! bucket is listed at start (a request per thousand objects). Opened with
+//! [`S3Originals::open_from_catalogue`], for a catalogue that keeps every original's hash,
+//! nothing is read at start: the catalogue says what is stored, an asset's key is found by
+//! a listing of its own prefix when first read and kept among the [`KNOWN_CAPACITY`] used
+//! lately, and [`Originals::contains`] answers whether this process saw the original go.
 //!
 //! **Blocking.** The port is blocking (it is called from the platform's blocking work), so
 //! this owns a small tokio runtime and blocks on it; that works from a server's
@@ -23,9 +29,12 @@
 //!
 //! An unreachable store is [`PlatformError::Unavailable`] (a 503 with `Retry-After`).
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::collections::HashSet;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
+
+use lru::LruCache;
 
 use bytes::Bytes;
 use futures_util::TryStreamExt;
@@ -91,13 +100,22 @@ pub struct S3Originals {
     location: Location,
     /// Shared with the readers of downloads in flight, which outlive a request.
     runtime: Arc<Runtime>,
-    /// What is stored, as listed at open (or as the catalogue said) and kept up to date by
-    /// this process's writes and the change feed: asset → blake3. (Another node's writes
-    /// not yet heard of are found by `get` through a listing of the asset's prefix.)
-    known: RwLock<HashMap<AssetId, [u8; 32]>>,
-    /// `known` came from the catalogue, not a listing.
+    /// Asset → blake3 of what is stored. Listed whole at open, or, when the catalogue is
+    /// what says what is stored ([`S3Originals::open_from_catalogue`]), the assets used
+    /// lately (at most [`KNOWN_CAPACITY`]): one asset's is learnt from this process's
+    /// writes, the change feed, or a listing of its prefix when first read.
+    known: Mutex<LruCache<AssetId, [u8; 32]>>,
+    /// Assets whose original this process saw go (deleted here, taken down or purged on
+    /// the feed, or found missing), until one is stored again.
+    gone: RwLock<HashSet<AssetId>>,
+    /// The catalogue says what is stored: `known` is a cache, not the whole listing.
     from_catalogue: bool,
 }
+
+/// Most assets whose key [`S3Originals`] keeps in memory when the catalogue says what is
+/// stored (about 64 MB): the hot part of any catalogue; a colder asset costs one listing
+/// of its prefix when next read.
+pub const KNOWN_CAPACITY: usize = 1 << 20;
 
 impl std::fmt::Debug for S3Originals {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -128,23 +146,30 @@ impl S3Originals {
 
     /// [`open`](Self::open) with a builder configured by the caller (tests).
     pub fn open_with(location: Location, builder: AmazonS3Builder) -> Result<S3Originals> {
-        Self::opened(location, builder, None)
+        Self::opened(location, builder, false)
     }
 
-    /// [`open`](Self::open) without listing the bucket: what is stored is `known` (each
-    /// asset whose original the catalogue keeps, with its blake3), which a node with a
-    /// catalogue that keeps hashes knows at start without a request per thousand objects.
-    pub fn open_knowing(
+    /// [`open`](Self::open) without listing the bucket or reading anything at start: for a
+    /// node whose catalogue keeps every original's hash, which says what is stored (its
+    /// live assets). Each asset's key is found when first read, with a listing of its
+    /// prefix, and kept among the [`KNOWN_CAPACITY`] used lately.
+    pub fn open_from_catalogue(location: Location) -> Result<S3Originals> {
+        Self::opened(location, AmazonS3Builder::from_env(), true)
+    }
+
+    /// [`open_from_catalogue`](Self::open_from_catalogue) with a builder configured by the
+    /// caller (tests).
+    pub fn open_from_catalogue_with(
         location: Location,
-        known: Vec<(AssetId, [u8; 32])>,
+        builder: AmazonS3Builder,
     ) -> Result<S3Originals> {
-        Self::opened(location, AmazonS3Builder::from_env(), Some(known))
+        Self::opened(location, builder, true)
     }
 
     fn opened(
         location: Location,
         builder: AmazonS3Builder,
-        known: Option<Vec<(AssetId, [u8; 32])>>,
+        from_catalogue: bool,
     ) -> Result<S3Originals> {
         // A store that is down answers within seconds (a 503 with Retry-After), rather than
         // after object_store's default three minutes of retries; a large original still
@@ -169,22 +194,28 @@ impl S3Originals {
             .enable_all()
             .build()
             .map_err(|error| PlatformError::Aborted(format!("starting the S3 runtime: {error}")))?;
+        let known = match from_catalogue {
+            true => LruCache::new(NonZeroUsize::new(KNOWN_CAPACITY).expect("not zero")),
+            false => LruCache::unbounded(),
+        };
         let originals = S3Originals {
             store,
             location,
             runtime: Arc::new(Runtime(Some(runtime))),
-            known: RwLock::new(HashMap::new()),
-            from_catalogue: known.is_some(),
+            known: Mutex::new(known),
+            gone: RwLock::new(HashSet::new()),
+            from_catalogue,
         };
-        let stored = match known {
-            Some(known) => known,
-            None => originals.list_all()?,
-        };
-        *originals
-            .known
-            .write()
-            .unwrap_or_else(|poison| poison.into_inner()) = stored.into_iter().collect();
+        if !from_catalogue {
+            originals.list()?;
+        }
         Ok(originals)
+    }
+
+    fn known(&self) -> MutexGuard<'_, LruCache<AssetId, [u8; 32]>> {
+        self.known
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 
     fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
@@ -255,14 +286,20 @@ impl S3Originals {
     }
 
     fn remember(&self, asset: AssetId, blake3: Option<[u8; 32]>) {
-        let mut known = self
-            .known
+        let mut gone = self
+            .gone
             .write()
             .unwrap_or_else(|poison| poison.into_inner());
         match blake3 {
-            Some(hash) => known.insert(asset, hash),
-            None => known.remove(&asset),
-        };
+            Some(hash) => {
+                self.known().put(asset, hash);
+                gone.remove(&asset);
+            }
+            None => {
+                self.known().pop(&asset);
+                gone.insert(asset);
+            }
+        }
     }
 
     /// A byte range of `asset`'s original (for ranged downloads).
@@ -279,16 +316,17 @@ impl S3Originals {
     }
 
     fn hash_of(&self, asset: AssetId) -> Result<Option<[u8; 32]>> {
-        let known = self
-            .known
-            .read()
-            .unwrap_or_else(|poison| poison.into_inner())
-            .get(&asset)
-            .copied();
+        let known = self.known().get(&asset).copied();
         match known {
             Some(hash) => Ok(Some(hash)),
-            // Written by another node since this one listed.
-            None => Ok(self.listed(asset)?.into_iter().next()),
+            // Not used lately, or written by another node since this one listed.
+            None => {
+                let found = self.listed(asset)?.into_iter().next();
+                if let Some(hash) = found {
+                    self.remember(asset, Some(hash));
+                }
+                Ok(found)
+            }
         }
     }
 }
@@ -356,12 +394,7 @@ impl Originals for S3Originals {
         // An older version under another hash (the same asset id written again with other
         // bytes) goes. Admission never reuses an id, so this is known here when it happens
         // (a test, a repair): no listing per upload.
-        let previous = self
-            .known
-            .read()
-            .unwrap_or_else(|poison| poison.into_inner())
-            .get(&asset)
-            .copied();
+        let previous = self.known().peek(&asset).copied();
         if let Some(old) = previous.filter(|old| *old != hash) {
             let _ = self.block_on(self.store.delete(&self.key(asset, &old)));
         }
@@ -430,26 +463,25 @@ impl Originals for S3Originals {
         self.from_catalogue
     }
 
-    fn known(&self) -> Option<Vec<(AssetId, [u8; 32])>> {
-        self.from_catalogue.then(|| {
-            self.known
-                .read()
-                .unwrap_or_else(|poison| poison.into_inner())
-                .iter()
-                .map(|(asset, hash)| (*asset, *hash))
-                .collect()
-        })
-    }
-
     fn learn(&self, asset: AssetId, blake3: Option<[u8; 32]>) {
         self.remember(asset, blake3);
     }
 
+    /// From the listing at open; or, when the catalogue says what is stored, whether this
+    /// process has not seen the asset's original go: the asset ids asked about are the
+    /// catalogue's and the duplicate index's, whose taken-down and purged assets this
+    /// process hears of on the feed (a catalogue row for an original that is missing is
+    /// what `verify` looks for, with a listing).
     fn contains(&self, asset: AssetId) -> bool {
-        self.known
-            .read()
-            .unwrap_or_else(|poison| poison.into_inner())
-            .contains_key(&asset)
+        if self.from_catalogue {
+            !self
+                .gone
+                .read()
+                .unwrap_or_else(|poison| poison.into_inner())
+                .contains(&asset)
+        } else {
+            self.known().contains(&asset)
+        }
     }
 
     fn delete(&self, asset: AssetId) -> Result<()> {
@@ -476,8 +508,7 @@ impl Originals for S3Originals {
     /// Reads every object whole, one at a time, and compares its blake3 with its key's.
     fn verify(&self, progress: &mut dyn FnMut(u64)) -> Result<Option<OriginalsCheck>> {
         let mut check = OriginalsCheck::default();
-        // Listed, which also makes `contains` what the bucket holds now (a node that knew
-        // its originals from the catalogue then finds one that went missing).
+        // Listed: every object there is now.
         for (asset, hash) in self.list()? {
             let key = self.key(asset, &hash);
             let read = self.block_on(async { self.store.get(&key).await?.bytes().await });
@@ -499,10 +530,13 @@ impl Originals for S3Originals {
 
     fn list(&self) -> Result<Vec<(AssetId, [u8; 32])>> {
         let listed = self.list_all()?;
-        *self
-            .known
-            .write()
-            .unwrap_or_else(|poison| poison.into_inner()) = listed.iter().copied().collect();
+        if !self.from_catalogue {
+            let mut known = self.known();
+            known.clear();
+            for &(asset, hash) in &listed {
+                known.put(asset, hash);
+            }
+        }
         Ok(listed)
     }
 }

@@ -110,8 +110,9 @@ fn shared_guard(config: &Config, guard: Guard) -> Result<Arc<dyn stockroom_guard
 }
 
 /// Where `config` keeps originals: object storage, or the data directory's blob store
-/// (`blobs`, already open). Object storage is told what it holds by `catalog` when the
-/// catalogue keeps every kept original's hash (no listing of the bucket), else listed.
+/// (`blobs`, already open). Object storage is opened without reading anything when
+/// `catalog` keeps every kept original's hash (the catalogue says what is stored), else
+/// listed.
 pub fn originals(
     config: &Config,
     blobs: &Arc<stockroom_store::Store>,
@@ -121,30 +122,19 @@ pub fn originals(
         return Ok(Arc::new(StoreOriginals(blobs.clone())));
     };
     let context = || format!("opening the originals in s3://{}", location.bucket);
-    let known = match catalog {
-        Some(catalog) => catalog.live_originals().with_context(context)?,
-        None => None,
+    let from_catalogue = match catalog {
+        Some(catalog) => catalog.keeps_every_hash().with_context(context)?,
+        None => false,
     };
-    let opened = match known {
-        Some(known) => {
-            let known = known
-                .into_iter()
-                .map(|(asset, hex)| {
-                    let hash = blake3::Hash::from_hex(&hex)
-                        .with_context(|| format!("the catalogue's blake3 of {asset}: {hex}"))?;
-                    Ok((asset, *hash.as_bytes()))
-                })
-                .collect::<Result<Vec<_>>>()?;
-            stockroom_s3::S3Originals::open_knowing(location.clone(), known)
+    let opened = if from_catalogue {
+        stockroom_s3::S3Originals::open_from_catalogue(location.clone())
+    } else {
+        if catalog.is_some() {
+            tracing::info!(
+                "the catalogue lacks the hash of an original admitted before it kept them: listing the bucket"
+            );
         }
-        None => {
-            if catalog.is_some() {
-                tracing::info!(
-                    "the catalogue lacks the hash of an original admitted before it kept them: listing the bucket"
-                );
-            }
-            stockroom_s3::S3Originals::open(location.clone())
-        }
+        stockroom_s3::S3Originals::open(location.clone())
     };
     Ok(Arc::new(opened.with_context(context)?))
 }
