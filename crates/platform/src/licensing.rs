@@ -134,10 +134,23 @@ impl Platform {
         let gone = record.status == AssetStatus::Removed
             || record.purged_at.is_some()
             || (licence.is_none() && record.status != AssetStatus::Active);
+        if gone {
+            return Err(PlatformError::Gone(asset));
+        }
+        if self.originals.knows_from_catalogue() {
+            // The object's key is the asset's and its blake3, which the node's record
+            // holds: named here, the store need not list the asset's prefix to find it.
+            if let Some(hash) = self
+                .record(asset)
+                .ok()
+                .and_then(|record| blake3::Hash::from_hex(&record.blake3).ok())
+            {
+                self.originals.learn(asset, Some(*hash.as_bytes()));
+            }
+        }
         let original = self
             .originals
             .open(asset)?
-            .filter(|_| !gone)
             .ok_or(PlatformError::Gone(asset))?;
         let stream = self.pace(holder.as_ref(), network);
         let rate = stream.rate();

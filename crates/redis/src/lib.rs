@@ -2,11 +2,12 @@
 //! anonymous network) together: N nodes do not give N times the limit (DESIGN §4, §7).
 //!
 //! [`RedisFairUse`] implements the platform's [`FairUse`] port around the node's own
-//! [`Guard`]. Each rate-limited request is decided in Redis by one script call: the GCRA
-//! step on the subject's theoretical arrival time, atomically, exactly as [`Guard`] decides
-//! it in process. The calls of all requests waiting at a moment go to Redis together, one
-//! pipelined round trip from one thread ([`FairUse::admit_then`]), so a busy node pays a
-//! round trip per batch, not per request. Downloads are paced on one schedule per subject
+//! [`Guard`]. Each rate-limited request is decided in Redis by the GCRA step on the
+//! subject's theoretical arrival time, atomically, exactly as [`Guard`] decides it in
+//! process. The decisions of all requests waiting at a moment go to Redis together, one
+//! script call ([`DECIDE`]) answering each with an integer, from one thread
+//! ([`FairUse::admit_then`]), so a busy node pays a round trip, a script run and a reply
+//! to parse per batch, not per request. Downloads are paced on one schedule per subject
 //! in Redis, so a member's streams on several nodes share one rate. The detectors' state
 //! per member is kept in Redis too, swapped atomically by a script (`detectors.rs`).
 //!
@@ -36,37 +37,52 @@ pub const TIMEOUT: Duration = Duration::from_millis(250);
 /// How long after a failure Redis is tried again.
 const RETRY: Duration = Duration::from_secs(1);
 
-/// The GCRA step: allowed if the bucket, after this request, holds no more than a window.
-/// KEYS[1]: the subject's theoretical arrival time (µs); ARGV: now, interval, window (µs).
-/// Returns {allowed, tat after}. The key expires once the bucket is empty.
-const GCRA: &str = r"
-local now = tonumber(ARGV[1])
-local interval = tonumber(ARGV[2])
-local window = tonumber(ARGV[3])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
-local next = tat + interval
-if next - now <= window then
-  redis.call('SET', KEYS[1], string.format('%d', next), 'PX', math.ceil((next - now) / 1000) + 1000)
-  return {1, string.format('%d', next)}
+/// A batch of decisions in one script call (one round trip, one script run for the whole
+/// batch): KEYS[i] is the i-th decision's key, ARGV[4i-3..4i] its kind and three numbers.
+/// Returns one integer per decision, in order.
+///
+/// - `g`, the GCRA step: allowed if the bucket, after this request, holds no more than a
+///   window. The key is the subject's theoretical arrival time (µs); the numbers are now,
+///   interval, window (µs). Returns the tat after it if allowed, minus the tat if not (a
+///   tat is never 0). The key expires once the bucket is empty.
+/// - `p`, a download's chunk booked on the subject's byte schedule, shared by every node's
+///   streams of it (as `stockroom_guard::Stream` books it in process), in Redis's own time
+///   so that nodes' clocks do not matter. The key is when the schedule is next free (µs);
+///   the numbers are the chunk's cost and the lateness forgiven (µs). Returns how long to
+///   wait (µs).
+///
+/// Decisions on one key in a batch see each other, in order. Numbers stay below 2^53 (µs
+/// since 1970 are about 2^51), which Lua's doubles and Redis's integer replies hold exactly.
+const DECIDE: &str = r"
+local out = {}
+local clock = nil
+for i = 1, #KEYS do
+  local at = (i - 1) * 4
+  local a = tonumber(ARGV[at + 2])
+  local b = tonumber(ARGV[at + 3])
+  if ARGV[at + 1] == 'g' then
+    local window = tonumber(ARGV[at + 4])
+    local tat = tonumber(redis.call('GET', KEYS[i]) or '0')
+    if tat < a then tat = a end
+    local next = tat + b
+    if next - a <= window then
+      redis.call('SET', KEYS[i], string.format('%d', next), 'PX', math.ceil((next - a) / 1000) + 1000)
+      out[i] = next
+    else
+      out[i] = -tat
+    end
+  else
+    if not clock then
+      local t = redis.call('TIME')
+      clock = tonumber(t[1]) * 1000000 + tonumber(t[2])
+    end
+    local free = tonumber(redis.call('GET', KEYS[i]) or '0')
+    local finish = math.max(free, clock - b) + a
+    redis.call('SET', KEYS[i], string.format('%d', finish), 'PX', math.ceil((finish - clock) / 1000) + 1000)
+    out[i] = finish - clock
+  end
 end
-return {0, string.format('%d', tat)}
-";
-
-/// Books a chunk of a download on the subject's byte schedule, shared by every node's
-/// streams of it (as `stockroom_guard::Stream` books it in process), in Redis's own time so
-/// that nodes' clocks do not matter. KEYS[1]: when the schedule is next free (µs); ARGV:
-/// the chunk's cost and the lateness forgiven (µs). Returns {0, how long to wait (µs)}.
-const PACE: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local cost = tonumber(ARGV[1])
-local slack = tonumber(ARGV[2])
-local free = tonumber(redis.call('GET', KEYS[1]) or '0')
-local start = math.max(free, now - slack)
-local finish = start + cost
-redis.call('SET', KEYS[1], string.format('%d', finish), 'PX', math.ceil((finish - now) / 1000) + 1000)
-return {0, string.format('%d', finish - now)}
+return out
 ";
 
 /// Charges `count` requests let through while Redis was away to a subject's bucket (at
@@ -95,13 +111,34 @@ struct Owed {
 /// wait, µs, in the second place).
 type Decided = Option<(bool, u64)>;
 
-/// Which script a job runs.
+/// Which decision a job asks for ([`DECIDE`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Which {
-    /// [`GCRA`]: ARGV now, interval, window.
+    /// The GCRA step: args now, interval, window.
     Gcra,
-    /// [`PACE`]: ARGV cost, slack (the third unused).
+    /// A chunk booked on the byte schedule: args cost, slack (the third unused).
     Pace,
+}
+
+impl Which {
+    /// Its name in [`DECIDE`]'s arguments.
+    fn tag(self) -> &'static str {
+        match self {
+            Which::Gcra => "g",
+            Which::Pace => "p",
+        }
+    }
+
+    /// [`DECIDE`]'s integer as a decision: (allowed, the tat after it) for the GCRA step,
+    /// (unused, the wait in µs) for a booking.
+    fn decided(self, answer: i64) -> Decided {
+        match self {
+            Which::Gcra if answer > 0 => Some((true, answer.unsigned_abs())),
+            Which::Gcra if answer < 0 => Some((false, answer.unsigned_abs())),
+            Which::Gcra => None,
+            Which::Pace => u64::try_from(answer).ok().map(|wait| (false, wait)),
+        }
+    }
 }
 
 /// One call on its way to Redis; `done` gets the answer, or `None` if Redis did not answer.
@@ -187,11 +224,11 @@ impl Link {
     }
 }
 
-/// The thread that talks to Redis: takes every decision waiting, sends them in one
-/// pipeline, and answers each.
+/// The thread that talks to Redis: takes every decision waiting, sends them in one script
+/// call, and answers each.
 fn run(link: Arc<Link>, jobs: Receiver<Job>) {
-    // The connection, and the scripts' SHA1s as loaded on it.
-    let mut connection: Option<(redis::Connection, [String; 2])> = None;
+    // The connection, and the decisions script's SHA1 as loaded on it.
+    let mut connection: Option<(redis::Connection, String)> = None;
     while let Ok(first) = jobs.recv() {
         // Whatever else is waiting, up to a batch.
         let batch: Vec<Job> = std::iter::once(first)
@@ -208,40 +245,36 @@ fn run(link: Arc<Link>, jobs: Receiver<Job>) {
             continue;
         }
         let outcome = (|| {
-            let (connection, scripts) = match connection.as_mut() {
+            let (connection, script) = match connection.as_mut() {
                 Some(connected) => connected,
                 None => {
                     let mut fresh = link.connect()?;
-                    let mut load = |script: &str| -> redis::RedisResult<String> {
-                        redis::cmd("SCRIPT")
-                            .arg("LOAD")
-                            .arg(script)
-                            .query(&mut fresh)
-                    };
-                    let scripts = [load(GCRA)?, load(PACE)?];
-                    connection.insert((fresh, scripts))
+                    let script: String = redis::cmd("SCRIPT")
+                        .arg("LOAD")
+                        .arg(DECIDE)
+                        .query(&mut fresh)?;
+                    connection.insert((fresh, script))
                 }
             };
             // What was let through alone is charged before anything is decided again.
             if let Some(now) = now {
                 link.settle(connection, now)?;
             }
-            let mut pipe = redis::pipe();
+            let mut decide = redis::cmd("EVALSHA");
+            decide.arg(&*script).arg(batch.len());
             for job in &batch {
-                let (sha, args) = match job.which {
-                    Which::Gcra => (&scripts[0], &job.args[..]),
-                    Which::Pace => (&scripts[1], &job.args[..2]),
-                };
-                pipe.cmd("EVALSHA").arg(sha).arg(1).arg(&job.key).arg(args);
+                decide.arg(&job.key);
             }
-            pipe.query::<Vec<(i64, String)>>(connection)
+            for job in &batch {
+                decide.arg(job.which.tag()).arg(&job.args[..]);
+            }
+            decide.query::<Vec<i64>>(connection)
         })();
         match outcome {
             Ok(answers) if answers.len() == batch.len() => {
                 link.answered();
-                for (job, (allowed, figure)) in batch.into_iter().zip(answers) {
-                    let decided = figure.parse().ok().map(|figure| (allowed == 1, figure));
-                    (job.done)(decided);
+                for (job, answer) in batch.into_iter().zip(answers) {
+                    (job.done)(job.which.decided(answer));
                 }
             }
             outcome => {
@@ -249,7 +282,7 @@ fn run(link: Arc<Link>, jobs: Receiver<Job>) {
                     Err(error) => error,
                     Ok(_) => redis::RedisError::from((
                         redis::ErrorKind::Client,
-                        "a pipeline answered a different number of replies",
+                        "the decisions script answered a different number of decisions",
                     )),
                 };
                 link.failed(&error);
