@@ -1737,7 +1737,7 @@ fn postgres_redis_and_garage_each_restarted_mid_traffic_lose_nothing_acknowledge
     let uploaded = std::sync::Mutex::new(Vec::<String>::new());
     let licensed = std::sync::Mutex::new(Vec::<String>::new());
     let count = |status: u16| *statuses.lock().expect("lock").entry(status).or_default() += 1;
-    std::thread::scope(|scope| {
+    let recovered = std::thread::scope(|scope| {
         // Uploads of distinct pictures, and licences of what was uploaded, all the while.
         scope.spawn(|| {
             let mut n = 0;
@@ -1800,9 +1800,34 @@ fn postgres_redis_and_garage_each_restarted_mid_traffic_lose_nothing_acknowledge
         redis.kill();
         pause();
         redis.resume();
-        pause();
+        // Recovered without a node restarting: uploads and licences are acknowledged again
+        // after the last restart (however fast this machine makes them).
+        let counts = || {
+            (
+                uploaded.lock().expect("lock").len(),
+                licensed.lock().expect("lock").len(),
+            )
+        };
+        let (uploads, licences) = counts();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let recovered = loop {
+            let (now_uploads, now_licences) = counts();
+            if now_uploads >= uploads + 3 && now_licences >= licences + 3 {
+                break true;
+            }
+            if std::time::Instant::now() > deadline {
+                break false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        // Stopped before anything is asserted, so that a failure ends the traffic too.
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        recovered
     });
+    assert!(
+        recovered,
+        "no uploads and licences acknowledged within 30 s of the last restart"
+    );
     let statuses = statuses.into_inner().expect("lock");
     eprintln!("answers: {statuses:?}");
     assert!(
@@ -1817,7 +1842,7 @@ fn postgres_redis_and_garage_each_restarted_mid_traffic_lose_nothing_acknowledge
         licensed.into_inner().expect("lock"),
     );
     assert!(
-        uploaded.len() > 20 && licensed.len() > 10,
+        uploaded.len() > 5 && licensed.len() > 5,
         "{uploaded:?} {licensed:?}"
     );
     // Every acknowledged upload and licence is there, and the nodes recovered on their own.
