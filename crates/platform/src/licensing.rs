@@ -137,20 +137,17 @@ impl Platform {
         if gone {
             return Err(PlatformError::Gone(asset));
         }
-        if self.originals.knows_from_catalogue() {
-            // The object's key is the asset's and its blake3, which the node's record
-            // holds: named here, the store need not list the asset's prefix to find it.
-            if let Some(hash) = self
-                .record(asset)
+        // The node's record names the original's blake3: object storage that does not
+        // hold the asset's key need not list its prefix to find it.
+        let named = || {
+            self.record(asset)
                 .ok()
                 .and_then(|record| blake3::Hash::from_hex(&record.blake3).ok())
-            {
-                self.originals.learn(asset, Some(*hash.as_bytes()));
-            }
-        }
+                .map(|hash| *hash.as_bytes())
+        };
         let original = self
             .originals
-            .open(asset)?
+            .open_named(asset, &named)?
             .ok_or(PlatformError::Gone(asset))?;
         let stream = self.pace(holder.as_ref(), network);
         let rate = stream.rate();

@@ -75,6 +75,17 @@ pub trait Originals: Send + Sync + std::fmt::Debug {
     fn open(&self, asset: AssetId) -> Result<Option<Sendable>> {
         Ok(self.get(asset)?.map(Sendable::Whole))
     }
+    /// [`Originals::open`] for a caller that can name the original's blake3 (a node's
+    /// record of the asset): `named` is asked only where it saves work (object storage,
+    /// for an asset whose key it does not hold, instead of listing the asset's prefix).
+    fn open_named(
+        &self,
+        asset: AssetId,
+        named: &dyn Fn() -> Option<[u8; 32]>,
+    ) -> Result<Option<Sendable>> {
+        let _ = named;
+        self.open(asset)
+    }
     /// Whether `asset`'s original is stored (asked per duplicate candidate: keep it cheap).
     fn contains(&self, asset: AssetId) -> bool;
     /// Deletes `asset`'s original, durably; deleting what is not there is no error.

@@ -316,12 +316,25 @@ impl S3Originals {
     }
 
     fn hash_of(&self, asset: AssetId) -> Result<Option<[u8; 32]>> {
+        self.hash_named(asset, &|| None)
+    }
+
+    /// [`S3Originals::hash_of`], asking `named` for the blake3 before listing the asset's
+    /// prefix when it is not among those used lately.
+    fn hash_named(
+        &self,
+        asset: AssetId,
+        named: &dyn Fn() -> Option<[u8; 32]>,
+    ) -> Result<Option<[u8; 32]>> {
         let known = self.known().get(&asset).copied();
         match known {
             Some(hash) => Ok(Some(hash)),
             // Not used lately, or written by another node since this one listed.
             None => {
-                let found = self.listed(asset)?.into_iter().next();
+                let found = match named() {
+                    Some(hash) => Some(hash),
+                    None => self.listed(asset)?.into_iter().next(),
+                };
                 if let Some(hash) = found {
                     self.remember(asset, Some(hash));
                 }
@@ -427,7 +440,17 @@ impl Originals for S3Originals {
     /// One ranged `GET` for the first 64 KiB, which also says the object's length; the rest
     /// is read in ranges as the download goes out, never held whole.
     fn open(&self, asset: AssetId) -> Result<Option<Sendable>> {
-        let Some(hash) = self.hash_of(asset)? else {
+        self.open_named(asset, &|| None)
+    }
+
+    /// [`Originals::open`]; `named` is asked for the key's blake3 only when the asset is
+    /// not among those used lately, before a listing of its prefix.
+    fn open_named(
+        &self,
+        asset: AssetId,
+        named: &dyn Fn() -> Option<[u8; 32]>,
+    ) -> Result<Option<Sendable>> {
+        let Some(hash) = self.hash_named(asset, named)? else {
             return Ok(None);
         };
         let key = self.key(asset, &hash);
