@@ -346,31 +346,29 @@ impl Config {
     /// saying so, from 1 s up to every 30 s between attempts, instead of exiting; anything
     /// else (a wrong password, a database a newer build migrated) fails at once.
     pub fn open_catalog_waiting(&self) -> Result<stockroom_catalog::SqlCatalog> {
-        let Some(url) = &self.catalog_url else {
-            return self.open_catalog();
-        };
         let mut pause = std::time::Duration::from_secs(1);
         loop {
-            match stockroom_catalog::SqlCatalog::connect(url, self.catalog_options()) {
-                Err(error) if error.class() == stockroom_catalog::ErrorClass::Unavailable => {
-                    tracing::warn!(
-                        catalog = %stockroom_catalog::redacted(url),
-                        %error,
-                        retry_in_secs = pause.as_secs(),
-                        "the catalogue cannot be reached: waiting for it before serving"
-                    );
-                    std::thread::sleep(pause);
-                    pause = (pause * 2).min(std::time::Duration::from_secs(30));
-                }
-                opened => {
-                    return opened.with_context(|| {
-                        format!(
-                            "connecting to the catalogue at {}",
-                            stockroom_catalog::redacted(url)
-                        )
+            let error = match self.open_catalog() {
+                Ok(catalog) => return Ok(catalog),
+                Err(error) => error,
+            };
+            let unreachable = self.catalog_url.is_some()
+                && error
+                    .downcast_ref::<stockroom_catalog::CatalogError>()
+                    .is_some_and(|cause| {
+                        cause.class() == stockroom_catalog::ErrorClass::Unavailable
                     });
-                }
+            if !unreachable {
+                return Err(error);
             }
+            tracing::warn!(
+                %error,
+                cause = %error.root_cause(),
+                retry_in_secs = pause.as_secs(),
+                "the catalogue cannot be reached: waiting for it before serving"
+            );
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(std::time::Duration::from_secs(30));
         }
     }
 
