@@ -25,8 +25,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 mod detectors;
+mod shares;
 
 use detectors::{Detectors, Observation};
+use shares::Shares;
 use stockroom_guard::{
     Admission, Download, FairUse, Flag, Guard, GuardConfig, Pacer, Policy, Request, Signals,
     Subject,
@@ -38,18 +40,20 @@ pub const TIMEOUT: Duration = Duration::from_millis(250);
 const RETRY: Duration = Duration::from_secs(1);
 
 /// A batch of decisions in one script call (one round trip, one script run for the whole
-/// batch): KEYS[i] is the i-th decision's key, ARGV[4i-3..4i] its kind and three numbers.
-/// Returns one integer per decision, in order.
+/// batch): KEYS[i] is the i-th decision's key, ARGV[6i-5..6i] its kind and five numbers.
+/// Returns two integers per decision, in order.
 ///
-/// - `g`, the GCRA step: allowed if the bucket, after this request, holds no more than a
-///   window. The key is the subject's theoretical arrival time (µs); the numbers are now,
-///   interval, window (µs). Returns the tat after it if allowed, minus the tat if not (a
-///   tat is never 0). The key expires once the bucket is empty.
+/// - `g`, the GCRA step for `want` requests at once (a share, `shares.rs`; one request
+///   is a share of one): the key is the subject's theoretical arrival time (µs); the numbers
+///   are now, interval, window (µs), want, and `back`, requests of an ended share to give
+///   back first. As many of the `want` are taken as the bucket holds (it may hold no more
+///   than a window after them). Returns the tat after them and how many, or minus the tat
+///   and 0 if none (a tat is never 0). The key expires once the bucket is empty.
 /// - `p`, a download's chunk booked on the subject's byte schedule, shared by every node's
 ///   streams of it (as `stockroom_guard::Stream` books it in process), in Redis's own time
 ///   so that nodes' clocks do not matter. The key is when the schedule is next free (µs);
 ///   the numbers are the chunk's cost and the lateness forgiven (µs). Returns how long to
-///   wait (µs).
+///   wait (µs) and 0.
 ///
 /// Decisions on one key in a batch see each other, in order. Numbers stay below 2^53 (µs
 /// since 1970 are about 2^51), which Lua's doubles and Redis's integer replies hold exactly.
@@ -57,20 +61,29 @@ const DECIDE: &str = r"
 local out = {}
 local clock = nil
 for i = 1, #KEYS do
-  local at = (i - 1) * 4
+  local at = (i - 1) * 6
   local a = tonumber(ARGV[at + 2])
   local b = tonumber(ARGV[at + 3])
   if ARGV[at + 1] == 'g' then
     local window = tonumber(ARGV[at + 4])
+    local want = tonumber(ARGV[at + 5])
+    local back = tonumber(ARGV[at + 6])
     local tat = tonumber(redis.call('GET', KEYS[i]) or '0')
+    local was = tat
+    if back > 0 then tat = tat - back * b end
     if tat < a then tat = a end
-    local next = tat + b
-    if next - a <= window then
-      redis.call('SET', KEYS[i], string.format('%d', next), 'PX', math.ceil((next - a) / 1000) + 1000)
-      out[i] = next
-    else
-      out[i] = -tat
+    local room = math.floor((a + window - tat) / b)
+    local granted = math.max(0, math.min(want, room))
+    tat = tat + granted * b
+    if tat ~= was then
+      redis.call('SET', KEYS[i], string.format('%d', tat), 'PX', math.ceil((tat - a) / 1000) + 1000)
     end
+    if granted > 0 then
+      out[2 * i - 1] = tat
+    else
+      out[2 * i - 1] = -tat
+    end
+    out[2 * i] = granted
   else
     if not clock then
       local t = redis.call('TIME')
@@ -79,14 +92,17 @@ for i = 1, #KEYS do
     local free = tonumber(redis.call('GET', KEYS[i]) or '0')
     local finish = math.max(free, clock - b) + a
     redis.call('SET', KEYS[i], string.format('%d', finish), 'PX', math.ceil((finish - clock) / 1000) + 1000)
-    out[i] = finish - clock
+    out[2 * i - 1] = finish - clock
+    out[2 * i] = 0
   end
 end
 return out
 ";
 
 /// Charges `count` requests let through while Redis was away to a subject's bucket (at
-/// most a full window). KEYS[1]: its tat; ARGV: now, interval, window, count.
+/// most a full window). `count` is net of what the node's shares held unspent when Redis
+/// went away (`shares.rs`: charged then, never spent), so it may be negative: a refund.
+/// KEYS[1]: its tat; ARGV: now, interval, window, count.
 const CHARGE: &str = r"
 local now = tonumber(ARGV[1])
 local interval = tonumber(ARGV[2])
@@ -94,7 +110,7 @@ local window = tonumber(ARGV[3])
 local count = tonumber(ARGV[4])
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
-tat = math.min(tat + count * interval, now + window)
+tat = math.max(now, math.min(tat + count * interval, now + window))
 redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', math.ceil((tat - now) / 1000) + 1000)
 return 1
 ";
@@ -102,21 +118,22 @@ return 1
 /// Requests a node let through on its own for one bucket, to charge when Redis is back.
 #[derive(Debug)]
 struct Owed {
-    count: u64,
+    /// Let through alone, less what shares held unspent.
+    count: i64,
     interval: u64,
     window: u64,
 }
 
-/// Redis's answer: a GCRA decision (allowed, the bucket's tat after it), or a booking (the
-/// wait, µs, in the second place).
-type Decided = Option<(bool, u64)>;
+/// Redis's answer: a GCRA step's (allowed, the bucket's tat after it, requests taken), or
+/// a booking's (unused, the wait in µs, unused).
+type Decided = Option<(bool, u64, u64)>;
 
 /// Which decision a job asks for ([`DECIDE`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Which {
-    /// The GCRA step: args now, interval, window.
+    /// The GCRA step: args now, interval, window, want, back.
     Gcra,
-    /// A chunk booked on the byte schedule: args cost, slack (the third unused).
+    /// A chunk booked on the byte schedule: args cost, slack (the rest unused).
     Pace,
 }
 
@@ -129,14 +146,17 @@ impl Which {
         }
     }
 
-    /// [`DECIDE`]'s integer as a decision: (allowed, the tat after it) for the GCRA step,
-    /// (unused, the wait in µs) for a booking.
-    fn decided(self, answer: i64) -> Decided {
+    /// [`DECIDE`]'s two integers as a decision (see [`Decided`]).
+    fn decided(self, answer: &[i64]) -> Decided {
+        let &[first, second] = answer else {
+            return None;
+        };
+        let taken = u64::try_from(second).ok()?;
         match self {
-            Which::Gcra if answer > 0 => Some((true, answer.unsigned_abs())),
-            Which::Gcra if answer < 0 => Some((false, answer.unsigned_abs())),
+            Which::Gcra if first > 0 && taken > 0 => Some((true, first.unsigned_abs(), taken)),
+            Which::Gcra if first < 0 && taken == 0 => Some((false, first.unsigned_abs(), 0)),
             Which::Gcra => None,
-            Which::Pace => u64::try_from(answer).ok().map(|wait| (false, wait)),
+            Which::Pace => u64::try_from(first).ok().map(|wait| (false, wait, 0)),
         }
     }
 }
@@ -145,7 +165,7 @@ impl Which {
 struct Job {
     which: Which,
     key: String,
-    args: [u64; 3],
+    args: [u64; 5],
     done: Box<dyn FnOnce(Decided) + Send>,
 }
 
@@ -160,6 +180,8 @@ struct Link {
     /// When Redis last failed, for the once-a-second retry.
     failed_at: Mutex<Option<Instant>>,
     owed: Mutex<HashMap<String, Owed>>,
+    /// Shares of busy buckets this node took ahead of need.
+    shares: Shares,
 }
 
 impl Link {
@@ -195,6 +217,28 @@ impl Link {
         if self.up.swap(false, Ordering::Relaxed) {
             tracing::warn!(%error, "redis is unreachable: rate limits are this node's own until it answers");
         }
+        // What the shares hold was charged to Redis and will not be spent now (the node's
+        // own limits decide): refund it with the charge of what is let through alone, so
+        // that the charge counts only what was spent.
+        for (key, left, (interval, window)) in self.shares.release() {
+            self.owe(key, -(left as i64), interval, window);
+        }
+    }
+
+    /// Adds `count` to what `key`'s bucket is owed for requests let through alone.
+    fn owe(&self, key: String, count: i64, interval: u64, window: u64) {
+        let mut owed = self.owed();
+        // Bounded: past this many subjects the rest go uncharged (an outage's worth).
+        if owed.len() >= 100_000 && !owed.contains_key(&key) {
+            return;
+        }
+        owed.entry(key)
+            .or_insert(Owed {
+                count: 0,
+                interval,
+                window,
+            })
+            .count += count;
     }
 
     fn answered(&self) {
@@ -210,6 +254,10 @@ impl Link {
         let keys: Vec<String> = owed.keys().cloned().collect();
         for key in keys {
             let Some(debt) = owed.get(&key) else { continue };
+            if debt.count == 0 {
+                owed.remove(&key);
+                continue;
+            }
             let _: i64 = self
                 .charge
                 .key(&key)
@@ -271,9 +319,9 @@ fn run(link: Arc<Link>, jobs: Receiver<Job>) {
             decide.query::<Vec<i64>>(connection)
         })();
         match outcome {
-            Ok(answers) if answers.len() == batch.len() => {
+            Ok(answers) if answers.len() == 2 * batch.len() => {
                 link.answered();
-                for (job, answer) in batch.into_iter().zip(answers) {
+                for (job, answer) in batch.into_iter().zip(answers.chunks_exact(2)) {
                     (job.done)(job.which.decided(answer));
                 }
             }
@@ -344,10 +392,10 @@ impl Pacer for RedisPacer {
         let job = Job {
             which: Which::Pace,
             key: self.key.clone(),
-            args: [cost, slack, 0],
+            args: [cost, slack, 0, 0, 0],
             done: Box::new(move |decided| {
                 let wait = match decided {
-                    Some((_, wait)) => Duration::from_micros(wait),
+                    Some((_, wait, _)) => Duration::from_micros(wait),
                     None => local.delay_after(bytes),
                 };
                 *free_at.lock().unwrap_or_else(|poison| poison.into_inner()) = Some(now + wait);
@@ -421,6 +469,7 @@ impl RedisFairUse {
             up: AtomicBool::new(true),
             failed_at: Mutex::new(None),
             owed: Mutex::new(HashMap::new()),
+            shares: Shares::default(),
         });
         if let Err(error) = link.connect() {
             tracing::warn!(%error, "redis is unreachable: rate limits are this node's own until it answers");
@@ -477,22 +526,6 @@ impl RedisFairUse {
     fn bucket(&self, subject: &Subject, policy: Policy) -> String {
         self.key(&format!("gcra:{}", policy.name()), subject)
     }
-
-    /// Remembers a request the node let through alone, to charge it later.
-    fn owe(link: &Link, key: String, interval: u64, window: u64) {
-        let mut owed = link.owed();
-        // Bounded: past this many subjects the rest go uncharged (an outage's worth).
-        if owed.len() >= 100_000 && !owed.contains_key(&key) {
-            return;
-        }
-        owed.entry(key)
-            .or_insert(Owed {
-                count: 0,
-                interval,
-                window,
-            })
-            .count += 1;
-    }
 }
 
 impl FairUse for RedisFairUse {
@@ -545,26 +578,44 @@ impl FairUse for RedisFairUse {
             return done(local);
         };
         let seats = request.seats;
-        let (interval, window) = stockroom_guard::gcra_cell(rate, seats);
+        let cell = stockroom_guard::gcra_cell(rate, seats);
+        let (interval, window) = cell;
         let key = self.bucket(request.subject, request.policy);
         let policy = request.policy.name();
+        // A share this node already took from the bucket (or the bucket seen empty) decides
+        // it here and now.
+        if let Some((allowed, tat)) = self.link.shares.spend(&key, cell, now) {
+            return done(Admission {
+                limit: Some(stockroom_guard::gcra_answer(
+                    rate, seats, now, tat, allowed, policy,
+                )),
+                flag: local.flag,
+            });
+        }
+        let ask = self.link.shares.ask(&key, cell, now);
         let link = Arc::clone(&self.link);
         let job = Job {
             which: Which::Gcra,
             key: key.clone(),
-            args: [now, interval, window],
-            done: Box::new(move |decided| match decided {
-                Some((allowed, tat)) => done(Admission {
-                    limit: Some(stockroom_guard::gcra_answer(
-                        rate, seats, now, tat, allowed, policy,
-                    )),
-                    flag: local.flag,
-                }),
-                None => {
-                    if local.limit.is_some_and(|limit| limit.allowed()) {
-                        RedisFairUse::owe(&link, key, interval, window);
+            args: [now, interval, window, ask.want, ask.back],
+            done: Box::new(move |decided| {
+                if ask.share {
+                    let granted = decided.map(|(_, tat, taken)| (taken, tat));
+                    link.shares.taken(&key, cell, now, granted);
+                }
+                match decided {
+                    Some((allowed, tat, _)) => done(Admission {
+                        limit: Some(stockroom_guard::gcra_answer(
+                            rate, seats, now, tat, allowed, policy,
+                        )),
+                        flag: local.flag,
+                    }),
+                    None => {
+                        if local.limit.is_some_and(|limit| limit.allowed()) {
+                            link.owe(key, 1, interval, window);
+                        }
+                        done(local);
                     }
-                    done(local);
                 }
             }),
         };
@@ -639,6 +690,7 @@ impl FairUse for RedisFairUse {
             .iter()
             .map(|policy| self.bucket(&subject, *policy))
             .collect();
+        self.link.shares.forget(&keys);
         if self.link.up.load(Ordering::Relaxed) {
             let _ = self.link.connect().and_then(|mut connection| {
                 redis::cmd("DEL").arg(&keys).query::<i64>(&mut connection)

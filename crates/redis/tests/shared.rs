@@ -89,6 +89,87 @@ fn without_redis_a_node_limits_alone_and_charges_what_it_let_through_when_redis_
     );
 }
 
+/// Decision script calls Redis has run so far.
+fn script_calls(redis: &Redis) -> u64 {
+    let mut connection = redis::Client::open(redis.url())
+        .and_then(|client| client.get_connection())
+        .expect("redis");
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut connection)
+        .expect("INFO");
+    info.lines()
+        .find_map(|line| line.strip_prefix("cmdstat_evalsha:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |calls| calls.parse().expect("a count"))
+}
+
+#[test]
+fn a_busy_member_on_two_nodes_is_decided_from_shares_and_never_gets_past_the_limit() {
+    let redis = Redis::start();
+    let (a, b) = (node(&redis), node(&redis));
+    let rate = GuardConfig::default().previews;
+    let (burst, per_second) = (
+        u64::from(rate.requests),
+        u64::from(rate.requests / rate.window_secs),
+    );
+    let member = Subject::Member("m_busy".into());
+    let preview = |node: &RedisFairUse, now: u64| {
+        let request = Request {
+            subject: &member,
+            policy: Policy::Previews,
+            seats: 1,
+            used: None,
+            viewed: None,
+        };
+        let limit = node
+            .admit(&request, now)
+            .limit
+            .expect("previews are limited");
+        limit.allowed()
+    };
+    // Two requests a millisecond on each node, 200 times the limit, for three seconds of
+    // the requests' clock.
+    let (mut allowed, mut requests, mut calls_in_burst) = (0, 0, None);
+    for step in 0..3_000u64 {
+        let now = NOW + step * 1_000;
+        for node in [&a, &a, &b, &b] {
+            requests += 1;
+            allowed += u64::from(preview(node, now));
+            if allowed == burst && calls_in_burst.is_none() {
+                calls_in_burst = Some(script_calls(&redis));
+            }
+        }
+    }
+    // Never more than the limit: the burst, and what three seconds refill.
+    let most = burst + 3 * per_second;
+    assert!(
+        allowed <= most,
+        "{allowed} let through, the limit allows {most}"
+    );
+    // And nearly all of it: each node may end holding one share it took and did not spend.
+    assert!(
+        allowed + 2 * (burst / 8) >= most,
+        "only {allowed} of {most} let through"
+    );
+    // The burst went to Redis in shares, not request by request, and the refusals past it
+    // about once per interval of the rate on each node.
+    let calls = calls_in_burst.expect("the burst was spent");
+    let all = script_calls(&redis);
+    eprintln!(
+        "{allowed} of {requests} let through (the limit allows {most}); {calls} script calls for the burst, {all} in all"
+    );
+    assert!(
+        calls * 10 < burst,
+        "{calls} script calls for a burst of {burst}"
+    );
+    assert!(requests > 5 * most);
+    assert!(
+        all < 2 * (calls + 2 * 3 * per_second),
+        "{all} script calls in all"
+    );
+}
+
 #[test]
 fn two_nodes_pace_one_members_downloads_together() {
     let redis = Redis::start();
