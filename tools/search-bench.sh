@@ -38,5 +38,8 @@ fi
 trap '"${as_pg[@]}" "$pgbin/pg_ctl" -D "$pgdata/data" -m fast stop >/dev/null; rm -rf "$pgdata"' EXIT
 
 "$pgbin/postgres" --version
+# Every match counted, as the peers count them: the comparison stays like for like (by
+# default, broad searches by relevance estimate their totals; run stockroom-search-bench
+# with --only-ours for that).
 target/release/stockroom-search-bench --records "$records/records.jsonl" --work "$work/engines" \
-  --queries "$queries" --postgres "host=$pgdata user=postgres dbname=postgres"
+  --queries "$queries" --postgres "host=$pgdata user=postgres dbname=postgres" --exact-totals

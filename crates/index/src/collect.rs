@@ -10,7 +10,12 @@
 //! tantivy's block-max WAND (`Weight::for_each_pruning`: blocks of postings that cannot
 //! beat the page's current last hit are skipped unscored), and the total and facets from a
 //! second pass that reads no frequencies and scores nothing (or, with neither facets nor
-//! filters, from the posting list's length). Other queries make one pass that does all.
+//! filters, from the posting list's length). Several words are ranked the same way by the
+//! union of their stems (whose score of an asset holding every word is the words'
+//! intersection's), each hit checked against the intersection as the two go through the
+//! segment together; once the page's last score is above what any one word can score
+//! alone, block-max WAND visits only blocks where the words meet. Other queries make one
+//! pass that does all.
 //!
 //! Ties keep one order: each sort ends in the id's key (a hash of the id: unlike tantivy's
 //! document address, it survives merges), and the pruning threshold is set just below the
@@ -21,7 +26,10 @@ use std::sync::Arc;
 use tantivy::columnar::{Column, ColumnIndex, ColumnValues, MonotonicallyMappableToU64};
 use tantivy::fastfield::AliveBitSet;
 use tantivy::query::{EnableScoring, Query, Weight};
-use tantivy::{DocAddress, DocId, Score, Searcher, SegmentOrdinal, SegmentReader};
+use tantivy::{
+    COLLECT_BLOCK_BUFFER_LEN, DocAddress, DocId, DocSet, Score, Searcher, SegmentOrdinal,
+    SegmentReader, TERMINATED,
+};
 
 use crate::facets::{self, FacetBits, FacetField, Facets, SegmentFacets};
 use crate::request::{Filters, Sort};
@@ -38,6 +46,15 @@ pub(crate) struct Plan<'a> {
     /// The query is one word (a term, or the union of its two stems), which tantivy can
     /// prune by block maxima.
     pub prunable: bool,
+    /// Otherwise, a query that scores every match of `query` as `query` does and that
+    /// tantivy can prune by block maxima (the union of the words' stems): the hits are
+    /// ranked by it, each checked against `query` (by relevance only).
+    pub ranking: Option<&'a dyn Query>,
+    /// Whether the total is wanted (a ranked search that wants none skips its counting pass).
+    pub total: bool,
+    /// A pruned search's counting pass counts about this many matches (shared among the
+    /// segments by size) and estimates the rest.
+    pub exact_up_to: u64,
     /// Hits to keep: the pages up to and including the requested one.
     pub hits: usize,
     /// Only hits after this one in the order (a cursor's position).
@@ -52,6 +69,8 @@ pub(crate) struct Found {
     /// The last hit's place in the order.
     pub last: Option<Key>,
     pub total: u64,
+    /// Whether the total and facets were counted, not estimated.
+    pub total_exact: bool,
     /// When facets were asked for.
     pub facets: Option<Facets>,
 }
@@ -84,9 +103,14 @@ pub(crate) fn run(searcher: &Searcher, plan: &Plan) -> tantivy::Result<Found> {
     } else {
         EnableScoring::disabled_from_searcher(searcher)
     };
-    let weight = plan.query.weight(scoring)?;
+    let pruned = scored && (plan.prunable || plan.ranking.is_some());
+    let weight = plan
+        .ranking
+        .filter(|_| pruned)
+        .unwrap_or(plan.query)
+        .weight(scoring)?;
     // The counting pass of a pruned search scores nothing, so it needs no frequencies.
-    let counting = if plan.prunable && scored {
+    let counting = if pruned {
         Some(
             plan.query
                 .weight(EnableScoring::disabled_from_searcher(searcher))?,
@@ -94,17 +118,42 @@ pub(crate) fn run(searcher: &Searcher, plan: &Plan) -> tantivy::Result<Found> {
     } else {
         None
     };
+    // A hit ranked by another query is scored by this one, so that its score (and so the
+    // order of equal scores) is the one every other path gives it.
+    let members = match plan.ranking {
+        Some(_) if pruned => Some(plan.query.weight(scoring)?),
+        _ => None,
+    };
+    let documents: u64 = searcher
+        .segment_readers()
+        .iter()
+        .map(|reader| u64::from(reader.max_doc()))
+        .sum();
     let segments = searcher.segment_readers().iter().enumerate();
     let fruits = searcher.index().search_executor().map(
-        |(ordinal, reader)| segment(plan, &*weight, counting.as_deref(), ordinal as u32, reader),
+        |(ordinal, reader)| {
+            let weights = Weights {
+                main: &*weight,
+                counting: counting.as_deref(),
+                members: members.as_deref(),
+            };
+            // The segment's share of the matches to count, and at least a thousand (or
+            // all that are to be counted, if fewer).
+            let share = u64::from(reader.max_doc()) as f64 / documents.max(1) as f64;
+            let least = SAMPLE_AT_LEAST.min(plan.exact_up_to as f64);
+            let budget = (plan.exact_up_to as f64 * share).max(least) as u64;
+            segment(plan, weights, budget, ordinal as u32, reader)
+        },
         segments,
     )?;
 
     let mut total = 0;
+    let mut total_exact = true;
     let mut counts = Vec::new();
     let mut hits: Vec<(Key, DocAddress)> = Vec::new();
     for fruit in fruits {
         total += fruit.total;
+        total_exact &= fruit.exact;
         counts.extend(fruit.counts);
         hits.extend(fruit.hits);
     }
@@ -114,41 +163,87 @@ pub(crate) fn run(searcher: &Searcher, plan: &Plan) -> tantivy::Result<Found> {
         last: hits.last().map(|&(key, _)| key),
         hits: hits.into_iter().map(|(_, address)| address).collect(),
         total,
+        total_exact,
         facets: (!plan.facets.is_empty()).then(|| facets::merge(counts, plan.facets)),
     })
 }
+
+/// Fewest matches a segment's estimate is made from.
+const SAMPLE_AT_LEAST: f64 = 1_000.0;
 
 /// One segment's share.
 struct Fruit {
     hits: Vec<(Key, DocAddress)>,
     total: u64,
+    exact: bool,
     counts: Option<facets::Counts>,
+}
+
+/// The weights one segment's pass uses.
+struct Weights<'a> {
+    /// The query's, or the ranking query's when pruned.
+    main: &'a dyn Weight,
+    /// A pruned search's counting pass: the query's, unscored.
+    counting: Option<&'a dyn Weight>,
+    /// A search ranked by another query: the query's, scored.
+    members: Option<&'a dyn Weight>,
 }
 
 fn segment(
     plan: &Plan,
-    weight: &dyn Weight,
-    counting: Option<&dyn Weight>,
+    weights: Weights,
+    budget: u64,
     ordinal: SegmentOrdinal,
     reader: &SegmentReader,
 ) -> tantivy::Result<Fruit> {
     let mut scan = Scan::new(plan, reader)?;
-    match (counting, plan.sort) {
+    let weight = weights.main;
+    match (weights.counting, plan.sort) {
         (Some(counting), _) => {
+            // Ranked by another query: its hits must match this one too (both go through
+            // the segment in the order of documents), and are scored by it.
+            let mut members = match weights.members {
+                Some(members) => Some(members.scorer(reader, 1.0)?),
+                None => None,
+            };
+            let mut previous = None;
             weight.for_each_pruning(Score::NEG_INFINITY, reader, &mut |doc, score| {
+                let score = match members.as_mut() {
+                    None => score,
+                    Some(members) => {
+                        // Block-max WAND hands documents over in increasing order, so one
+                        // forward pass of the members answers every check.
+                        debug_assert!(previous < Some(doc), "WAND went back");
+                        previous = Some(doc);
+                        if members.doc() < doc {
+                            members.seek(doc);
+                        }
+                        if members.doc() != doc {
+                            return scan.top.ranking_threshold();
+                        }
+                        members.score()
+                    }
+                };
                 scan.block.load(&[doc], Some(score));
                 scan.filter();
                 scan.rank();
-                scan.top.score_threshold()
+                match members {
+                    None => scan.top.score_threshold(),
+                    Some(_) => scan.top.ranking_threshold(),
+                }
             })?;
-            if scan.facets.is_none() && scan.is_unfiltered() {
+            let counted = plan.total || scan.facets.is_some();
+            if !counted {
+                // Neither a total nor facets wanted: no second pass.
+            } else if plan.prunable
+                && reader.alive_bitset().is_none()
+                && scan.facets.is_none()
+                && scan.is_unfiltered()
+            {
+                // A word's posting list says how long it is.
                 scan.total = u64::from(counting.count(reader)?);
             } else {
-                counting.for_each_no_score(reader, &mut |docs| {
-                    scan.block.load(docs, None);
-                    scan.filter();
-                    scan.count();
-                })?;
+                scan.count_up_to(counting, reader, budget)?;
             }
         }
         (None, Sort::Relevance) => {
@@ -166,6 +261,7 @@ fn segment(
             })?;
         }
     }
+    let scale = scan.scale;
     Ok(Fruit {
         hits: scan
             .top
@@ -173,8 +269,11 @@ fn segment(
             .into_iter()
             .map(|(key, doc)| (key, DocAddress::new(ordinal, doc)))
             .collect(),
-        total: scan.total,
-        counts: scan.facets.map(SegmentFacets::harvest),
+        total: scale.map_or(scan.total, |scale| {
+            (scan.total as f64 * scale).round() as u64
+        }),
+        exact: scale.is_none(),
+        counts: scan.facets.map(|facets| facets.harvest(scale)),
     })
 }
 
@@ -254,6 +353,9 @@ struct Scan<'a> {
     ranges: Vec<(Arc<dyn ColumnValues<u64>>, u64, u64)>,
     facets: Option<SegmentFacets>,
     total: u64,
+    /// When the total and facets were counted over the first part of the segment only:
+    /// what to multiply them by.
+    scale: Option<f64>,
     keys: Keys,
     top: TopK,
     block: Block,
@@ -283,6 +385,7 @@ impl<'a> Scan<'a> {
             ranges,
             facets,
             total: 0,
+            scale: None,
             keys: Keys::for_segment(plan.sort, reader)?,
             top: TopK::new(plan.hits, plan.after),
             block: Block::new(),
@@ -324,6 +427,34 @@ impl<'a> Scan<'a> {
                 &block.bits[..block.len],
                 &mut block.values,
             );
+        }
+    }
+
+    /// Counts the matches of `counting` (and their facets), all of them, or, once `budget`
+    /// are counted, those before the next one: the rest of the segment is taken to match
+    /// as that part did (`scale`): a segment's documents are in no order of what they hold,
+    /// so its first part is a fair sample of it.
+    fn count_up_to(
+        &mut self,
+        counting: &dyn Weight,
+        reader: &SegmentReader,
+        budget: u64,
+    ) -> tantivy::Result<()> {
+        let mut matches = counting.scorer(reader, 1.0)?;
+        let mut docs = [0; COLLECT_BLOCK_BUFFER_LEN];
+        loop {
+            let found = matches.fill_buffer(&mut docs);
+            if found == 0 {
+                return Ok(());
+            }
+            self.block.load(&docs[..found], None);
+            self.filter();
+            self.count();
+            let next = matches.doc();
+            if self.total >= budget && next != TERMINATED && next > 0 {
+                self.scale = Some(f64::from(reader.max_doc()) / f64::from(next));
+                return Ok(());
+            }
         }
     }
 
@@ -527,6 +658,18 @@ impl TopK {
         match self.threshold {
             Some((bits, _, _)) if bits > 0 => Score::from_bits(bits as u32 - 1),
             _ => Score::NEG_INFINITY,
+        }
+    }
+
+    /// The threshold for a ranking query whose score of a hit may differ from the hit's
+    /// own in the last bits (the same terms' scores, summed in another order): a little
+    /// lower, so that no hit that could still enter is passed over.
+    fn ranking_threshold(&self) -> Score {
+        let threshold = self.score_threshold();
+        if threshold.is_finite() {
+            threshold - threshold.abs() * 1e-4
+        } else {
+            threshold
         }
     }
 

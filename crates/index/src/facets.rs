@@ -282,8 +282,10 @@ impl SegmentFacets {
         }
     }
 
-    /// The counts, authors named.
-    pub fn harvest(self) -> Counts {
+    /// The counts, authors named; each multiplied by `scale` if given (the counts of a
+    /// sample, as estimates of the whole).
+    pub fn harvest(self, scale: Option<f64>) -> Counts {
+        let scaled = |n: u64| scale.map_or(n, |scale| (n as f64 * scale).round() as u64);
         let mut counts = Counts::default();
         for (low, &n) in self.low.iter().enumerate() {
             if n > 0 {
@@ -295,6 +297,19 @@ impl SegmentFacets {
                 counts.add_colors(FacetBits((colors as u64) << COLOR_SHIFT), n);
             }
         }
+        // Scaled once counted by value, so that each value's estimate is rounded once.
+        for values in [
+            &mut counts.orientation[..],
+            &mut counts.collection[..],
+            &mut counts.kind[..],
+            &mut counts.editorial[..],
+            &mut counts.model_release[..],
+            &mut counts.color[..],
+        ] {
+            for count in values {
+                *count = scaled(*count);
+            }
+        }
         if let Some(authors) = self.authors {
             let mut name = String::new();
             for (ord, count) in authors.counts.into_iter().enumerate() {
@@ -304,7 +319,7 @@ impl SegmentFacets {
                         .ord_to_str(ord as u64, &mut name)
                         .unwrap_or(false)
                 {
-                    counts.authors.insert(name.clone(), count);
+                    counts.authors.insert(name.clone(), scaled(count));
                 }
             }
         }

@@ -97,7 +97,16 @@ pub struct Options {
     /// Threads a single search spreads its segments over (default: the CPUs, up to 4).
     /// One query at a time then finishes sooner; many at once keep every CPU busy anyway.
     pub search_threads: usize,
+    /// A search ranked by relevance counts its matches (and their facets) exactly up to
+    /// about this many; past it, the total and the facet counts are estimated from the
+    /// matches in the first part of each segment ([`SearchResults::total_exact`] false),
+    /// as stock sites show "1,000,000+ results", so that a broad search costs about its
+    /// page, not its millions of matches. `u64::MAX`: always exact.
+    pub exact_totals_up_to: u64,
 }
+
+/// [`Options::exact_totals_up_to`] by default.
+pub const EXACT_TOTALS_UP_TO: u64 = 10_000;
 
 impl Default for Options {
     fn default() -> Options {
@@ -109,6 +118,7 @@ impl Default for Options {
             background_merges: true,
             discard_outdated: false,
             search_threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+            exact_totals_up_to: EXACT_TOTALS_UP_TO,
         }
     }
 }
@@ -143,6 +153,9 @@ impl Options {
 pub struct SearchResults {
     /// Every match, not only this page's.
     pub total: u64,
+    /// Whether `total` and the facet counts are exact; false when they were estimated
+    /// from a sample of the matches ([`Options::exact_totals_up_to`]).
+    pub total_exact: bool,
     /// The page, from 1.
     pub page: u32,
     /// Results per page.
@@ -171,6 +184,8 @@ pub struct SearchIndex {
     shared: Option<Arc<Shared>>,
     /// Threads one search uses, one segment each.
     search_threads: usize,
+    /// See [`Options::exact_totals_up_to`].
+    exact_totals_up_to: u64,
     committer: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
 }
 
@@ -241,6 +256,7 @@ impl SearchIndex {
             analyzers: Analyzers::new(),
             shared: None,
             search_threads,
+            exact_totals_up_to: options.exact_totals_up_to,
             committer: None,
         };
         if options.read_only {
@@ -475,7 +491,19 @@ impl SearchIndex {
             (sort, _) => sort,
         };
         let author = request.filters.author_query(&self.fields);
+        // A word alone ranks by its own block maxima; several words whose intersection
+        // looks broad by their stems' union's, each hit then checked against the query.
         let prunable = user.is_one_word() && author.is_none();
+        let searcher = self.reader.searcher();
+        let hits = request.offset() + request.per_page as usize;
+        // (An author's posting list is short: the intersection leaps by it.)
+        let ranking = if prunable || sort != Sort::Relevance || author.is_some() {
+            None
+        } else {
+            user.word_terms(&self.fields, &mut analyzers)
+                .filter(|words| broad(&searcher, words, hits))
+                .map(|words| query::ranking_query(&words))
+        };
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = required
             .into_iter()
             .map(|query| (Occur::Must, query))
@@ -498,7 +526,6 @@ impl SearchIndex {
         };
 
         let after = request.cursor.as_deref().and_then(collect::decode_cursor);
-        let searcher = self.reader.searcher();
         let found = collect::run(
             &searcher,
             &collect::Plan {
@@ -506,7 +533,10 @@ impl SearchIndex {
                 predicate: collect::Predicate::of(&request.filters),
                 sort,
                 prunable,
-                hits: request.offset() + request.per_page as usize,
+                ranking: ranking.as_deref(),
+                total: true,
+                exact_up_to: self.exact_totals_up_to,
+                hits,
                 after,
                 facets: &request.facets,
             },
@@ -528,6 +558,7 @@ impl SearchIndex {
         };
         Ok(SearchResults {
             total: found.total,
+            total_exact: found.total_exact,
             page: request.page,
             per_page: request.per_page,
             results,
@@ -557,6 +588,14 @@ impl SearchIndex {
         if should.is_empty() {
             return Ok(Vec::new());
         }
+        // Ranked by the keywords' union alone (block-max WAND), each hit checked against
+        // the whole query (which leaves the asset itself out).
+        let ranking = BooleanQuery::new(
+            should
+                .iter()
+                .map(|(occur, query)| (*occur, query.box_clone()))
+                .collect(),
+        );
         let query = BooleanQuery::new(vec![
             (
                 Occur::Must,
@@ -575,6 +614,9 @@ impl SearchIndex {
                 predicate: collect::Predicate::default(),
                 sort: Sort::Relevance,
                 prunable: false,
+                ranking: Some(&ranking),
+                total: false,
+                exact_up_to: u64::MAX,
                 hits: limit.clamp(1, MAX_PER_PAGE as usize),
                 after: None,
                 facets: &[],
@@ -695,4 +737,30 @@ fn discard(dir: &Path) -> Result<()> {
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poison| poison.into_inner())
+}
+
+/// Fewest matches, as estimated, for which several words are ranked by their stems' union.
+const BROAD: f64 = 10_000.0;
+
+/// Whether the words' intersection is likely broad enough that ranking it by their stems'
+/// union (block-max WAND) beats scoring every match: for a broad intersection the page
+/// fills at once and the union then visits little more than the best matches. Not for a
+/// narrow one (a rare word and a common one): there the page stays unfilled, and the union
+/// would walk the common word's postings where the intersection leaps by the rare word's.
+/// Estimated as if the words were independent: the assets times each word's share of them.
+fn broad(searcher: &Searcher, words: &[Vec<Term>], hits: usize) -> bool {
+    #[cfg(test)]
+    if tests::ALWAYS_BROAD.load(std::sync::atomic::Ordering::Relaxed) {
+        return true;
+    }
+    let assets = searcher.num_docs().max(1) as f64;
+    let mut estimate = assets;
+    for stems in words {
+        let holding: u64 = stems
+            .iter()
+            .map(|term| searcher.doc_freq(term).unwrap_or(0))
+            .sum();
+        estimate *= (holding as f64 / assets).min(1.0);
+    }
+    estimate >= BROAD.max(100.0 * hits as f64)
 }

@@ -93,6 +93,26 @@ impl UserQuery {
         matches!(self.required.as_slice(), [Clause::Word(_)]) && self.excluded.is_empty()
     }
 
+    /// Words alone (no phrase, nothing excluded): each word's stems as terms. `None` for
+    /// anything else.
+    pub fn word_terms(&self, fields: &Fields, analyzers: &mut Analyzers) -> Option<Vec<Vec<Term>>> {
+        if self.required.is_empty() || !self.excluded.is_empty() {
+            return None;
+        }
+        self.required
+            .iter()
+            .map(|clause| match clause {
+                Clause::Word(word) => Some(
+                    stems(word, analyzers)
+                        .iter()
+                        .map(|stem| Term::from_field_text(fields.text, stem))
+                        .collect(),
+                ),
+                Clause::Phrase(_) => None,
+            })
+            .collect()
+    }
+
     /// The tantivy queries of the required and the excluded clauses.
     pub fn to_queries(&self, fields: &Fields, analyzers: &mut Analyzers) -> TextQueries {
         let mut query = |clause| clause_query(clause, fields, analyzers);
@@ -124,8 +144,26 @@ fn clause_query(clause: &Clause, fields: &Fields, analyzers: &mut Analyzers) -> 
     }
 }
 
-/// One word, as either language stems it.
-fn word_query(word: &str, fields: &Fields, analyzers: &mut Analyzers) -> Box<dyn Query> {
+/// The union of every word's stems ([`UserQuery::word_terms`]), which scores an asset that
+/// has all the words as the words' intersection does (a sum over the terms it holds, up to
+/// the order of the sum), and which tantivy ranks by block maxima (block-max WAND) without
+/// scoring every match. The search ranks a broad intersection's matches by it
+/// (`collect.rs`).
+pub(crate) fn ranking_query(words: &[Vec<Term>]) -> Box<dyn Query> {
+    let terms = words
+        .iter()
+        .flatten()
+        .map(|term| {
+            let query: Box<dyn Query> =
+                Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs));
+            (Occur::Should, query)
+        })
+        .collect();
+    Box::new(BooleanQuery::new(terms))
+}
+
+/// A word's stems: as English stems it, and as German does when that differs.
+fn stems(word: &str, analyzers: &mut Analyzers) -> Vec<String> {
     let mut stems = Analyzers::tokens(&mut analyzers.en, word);
     stems.truncate(1);
     stems.extend(
@@ -134,7 +172,12 @@ fn word_query(word: &str, fields: &Fields, analyzers: &mut Analyzers) -> Box<dyn
             .take(1),
     );
     stems.dedup();
-    let mut terms: Vec<(Occur, Box<dyn Query>)> = stems
+    stems
+}
+
+/// One word, as either language stems it.
+fn word_query(word: &str, fields: &Fields, analyzers: &mut Analyzers) -> Box<dyn Query> {
+    let mut terms: Vec<(Occur, Box<dyn Query>)> = stems(word, analyzers)
         .iter()
         .map(|stem| {
             let term = Term::from_field_text(fields.text, stem);

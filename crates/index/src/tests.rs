@@ -9,6 +9,10 @@ use stockroom_vocab::{Collection, Language};
 
 use crate::facets::AUTHOR_FACET_SIZE;
 
+/// Ranks every search of several words by their stems' union, however narrow (`broad`).
+pub(crate) static ALWAYS_BROAD: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
 use super::*;
 
 type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;
@@ -754,70 +758,79 @@ fn pruned_and_filtered_pages_equal_a_brute_force_ranking() -> TestResult {
             ..Filters::default()
         },
     ];
-    for query in [
-        "sea",
-        "sky",
-        "trees",
-        "sea bird",
-        "sea -dog",
-        "\"sea sky\"",
-        "",
-    ] {
-        for filters in &filter_sets {
-            for sort in [Sort::Relevance, Sort::Newest, Sort::Popular] {
-                for (page, per_page) in [(1, 7), (3, 7), (2, 100)] {
-                    let request = SearchRequest {
-                        query: query.into(),
-                        filters: filters.clone(),
-                        sort,
-                        page,
-                        per_page,
-                        facets: Vec::new(),
-                        cursor: None,
-                    };
-                    let found = index.search(&request)?;
-                    let ids: Vec<String> = found.results.into_iter().map(|hit| hit.id).collect();
-                    let (total, expected) = brute_page(&index, &request)?;
-                    assert_eq!(
-                        (found.total, &ids),
-                        (total, &expected),
-                        "{query:?} {filters:?} {sort:?} page {page} of {per_page}"
-                    );
-                    if page != 1 {
-                        continue;
-                    }
-                    // The cursor walks on to the same pages as page numbers would.
-                    let mut next = found.next;
-                    for following in 2..=5 {
-                        let by_number = SearchRequest {
-                            page: following,
-                            ..request.clone()
+    // Several words are ranked by their stems' union only when their intersection looks
+    // broad, which none here is: once as they come, once all ranked so.
+    for always in [false, true] {
+        ALWAYS_BROAD.store(always, std::sync::atomic::Ordering::Relaxed);
+        for query in [
+            "sea",
+            "sky",
+            "trees",
+            "sea bird",
+            "trees sea",
+            "sky sea bird",
+            "sea -dog",
+            "\"sea sky\"",
+            "",
+        ] {
+            for filters in &filter_sets {
+                for sort in [Sort::Relevance, Sort::Newest, Sort::Popular] {
+                    for (page, per_page) in [(1, 7), (3, 7), (2, 100)] {
+                        let request = SearchRequest {
+                            query: query.into(),
+                            filters: filters.clone(),
+                            sort,
+                            page,
+                            per_page,
+                            facets: Vec::new(),
+                            cursor: None,
                         };
-                        let (_, expected) = brute_page(&index, &by_number)?;
-                        let Some(cursor) = next.take() else {
-                            assert!(
-                                expected.is_empty(),
-                                "{query:?} {sort:?}: no next before page {following}"
-                            );
-                            break;
-                        };
-                        let walked = index.search(&SearchRequest {
-                            cursor: Some(cursor),
-                            ..request.clone()
-                        })?;
+                        let found = index.search(&request)?;
                         let ids: Vec<String> =
-                            walked.results.iter().map(|hit| hit.id.clone()).collect();
+                            found.results.into_iter().map(|hit| hit.id).collect();
+                        let (total, expected) = brute_page(&index, &request)?;
                         assert_eq!(
-                            ids, expected,
-                            "{query:?} {filters:?} {sort:?} page {following} of {per_page} by cursor"
+                            (found.total, &ids),
+                            (total, &expected),
+                            "{query:?} {filters:?} {sort:?} page {page} of {per_page}"
                         );
-                        assert_eq!(walked.total, total);
-                        next = walked.next;
+                        if page != 1 {
+                            continue;
+                        }
+                        // The cursor walks on to the same pages as page numbers would.
+                        let mut next = found.next;
+                        for following in 2..=5 {
+                            let by_number = SearchRequest {
+                                page: following,
+                                ..request.clone()
+                            };
+                            let (_, expected) = brute_page(&index, &by_number)?;
+                            let Some(cursor) = next.take() else {
+                                assert!(
+                                    expected.is_empty(),
+                                    "{query:?} {sort:?}: no next before page {following}"
+                                );
+                                break;
+                            };
+                            let walked = index.search(&SearchRequest {
+                                cursor: Some(cursor),
+                                ..request.clone()
+                            })?;
+                            let ids: Vec<String> =
+                                walked.results.iter().map(|hit| hit.id.clone()).collect();
+                            assert_eq!(
+                                ids, expected,
+                                "{query:?} {filters:?} {sort:?} page {following} of {per_page} by cursor"
+                            );
+                            assert_eq!(walked.total, total);
+                            next = walked.next;
+                        }
                     }
                 }
             }
         }
     }
+    ALWAYS_BROAD.store(false, std::sync::atomic::Ordering::Relaxed);
     Ok(())
 }
 
@@ -905,5 +918,95 @@ fn a_cursor_walks_every_match_once_and_pages_count_on_from_it() -> TestResult {
             "{refused}"
         );
     }
+    Ok(())
+}
+
+#[test]
+fn a_broad_search_estimates_its_total_and_facets_from_a_sample_and_ranks_as_ever() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let sampled = SearchIndex::open(
+        dir.path(),
+        Options {
+            commit_interval: None,
+            exact_totals_up_to: 200,
+            ..Options::default()
+        },
+    )?;
+    sampled.upsert_many(&synthetic(12_000))?;
+    sampled.commit()?;
+    let exact = SearchIndex::open(
+        dir.path(),
+        Options {
+            exact_totals_up_to: u64::MAX,
+            ..Options::read_only()
+        },
+    )?;
+    let request = |query: &str, filters: Filters| SearchRequest {
+        query: query.into(),
+        filters,
+        sort: Sort::Relevance,
+        page: 1,
+        per_page: 20,
+        facets: vec![FacetField::Orientation, FacetField::Collection],
+        cursor: None,
+    };
+    // "sea" alone, and "sea sky" ranked by the union of its words.
+    ALWAYS_BROAD.store(true, std::sync::atomic::Ordering::Relaxed);
+    for query in ["sea", "sea sky"] {
+        let asked = request(query, Filters::default());
+        let (estimated, counted) = (sampled.search(&asked)?, exact.search(&asked)?);
+        assert!(
+            counted.total_exact && counted.total > 400,
+            "{query}: {}",
+            counted.total
+        );
+        assert!(!estimated.total_exact, "{query}: counted past the bound");
+        let error = (estimated.total as f64 / counted.total as f64 - 1.0).abs();
+        assert!(
+            error < 0.25,
+            "{query}: {} for {}",
+            estimated.total,
+            counted.total
+        );
+        // The page is the same: only the counting is sampled.
+        let ids = |found: &SearchResults| -> Vec<String> {
+            found.results.iter().map(|hit| hit.id.clone()).collect()
+        };
+        assert_eq!(ids(&estimated), ids(&counted), "{query}");
+        // Facets are scaled like the total: each asset has one orientation.
+        let orientations: u64 = estimated.facets["orientation"].values().sum();
+        assert!(
+            orientations.abs_diff(estimated.total) <= 3,
+            "{query}: {orientations} oriented of {}",
+            estimated.total
+        );
+        for (value, count) in &counted.facets["collection"] {
+            let guess = estimated.facets["collection"][value];
+            assert!(
+                (guess as f64 / *count as f64 - 1.0).abs() < 0.3,
+                "{query} {value}: {guess} for {count}"
+            );
+        }
+    }
+    ALWAYS_BROAD.store(false, std::sync::atomic::Ordering::Relaxed);
+    // Up to the bound, counted exactly.
+    let narrow = request(
+        "sea",
+        Filters {
+            author: Some("author3".into()),
+            ..Filters::default()
+        },
+    );
+    let found = sampled.search(&narrow)?;
+    assert!(found.total_exact && found.total < 200);
+    assert_eq!(found.total, exact.search(&narrow)?.total);
+    // Newest first visits every match to rank them: counted exactly, however many.
+    let newest = SearchRequest {
+        sort: Sort::Newest,
+        ..request("sea", Filters::default())
+    };
+    let found = sampled.search(&newest)?;
+    assert!(found.total_exact);
+    assert_eq!(found.total, exact.search(&newest)?.total);
     Ok(())
 }

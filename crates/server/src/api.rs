@@ -107,6 +107,7 @@ pub async fn search(call: Call) -> Result<Response<Body>, ApiError> {
     let request = search_request(&call.query())?;
     let SearchResults {
         total,
+        total_exact,
         page,
         per_page,
         results,
@@ -124,6 +125,8 @@ pub async fn search(call: Call) -> Result<Response<Body>, ApiError> {
     #[derive(Serialize)]
     struct Answer {
         total: u64,
+        /// False when `total` and the facet counts are estimates (a broad search).
+        total_exact: bool,
         page: u32,
         per_page: u32,
         results: Vec<Card>,
@@ -136,6 +139,7 @@ pub async fn search(call: Call) -> Result<Response<Body>, ApiError> {
     }
     let answer = Answer {
         total,
+        total_exact,
         page,
         per_page,
         results: results.into_iter().map(Card::new).collect(),

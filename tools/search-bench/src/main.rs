@@ -61,6 +61,11 @@ struct Args {
     /// one.
     #[arg(long)]
     only_ours: bool,
+    /// Count every match of every query, as the peers do; without it, searches by
+    /// relevance with more than the index's bound of matches estimate their totals
+    /// (`Options::exact_totals_up_to`).
+    #[arg(long)]
+    exact_totals: bool,
 }
 
 /// One engine's figures.
@@ -114,7 +119,13 @@ fn run(args: Args) -> Result<()> {
             count_authors(&mut counts, chunk);
             Ok(())
         })?;
-        let index = SearchIndex::open(&index_dir, Options::read_only())?;
+        let index = SearchIndex::open(
+            &index_dir,
+            Options {
+                exact_totals_up_to: exact_up_to(&args),
+                ..Options::read_only()
+            },
+        )?;
         let figures = Figures {
             name: "stockroom",
             size_bytes: dir_size(&index_dir)?,
@@ -122,10 +133,10 @@ fn run(args: Args) -> Result<()> {
         };
         (index, figures)
     } else if args.only_ours {
-        build_streaming(&index_dir, &args.records, &mut counts)?
+        build_streaming(&index_dir, &args.records, &mut counts, exact_up_to(&args))?
     } else {
         count_authors(&mut counts, &records);
-        build_ours(&index_dir, &records)?
+        build_ours(&index_dir, &records, exact_up_to(&args))?
     };
     eprintln!("stockroom index built in {:.1} s", ours.build.as_secs_f64());
     let mut sqlite = if args.only_ours {
@@ -169,8 +180,10 @@ fn run(args: Args) -> Result<()> {
         &authors,
     );
     let (warmup, timed) = queries.split_at(args.warmup);
+    // Timed searches whose total (and facets) were estimated.
+    let mut estimated = 0;
     for query in warmup {
-        ours_run(&index, query)?;
+        ours_run(&index, query, &mut 0)?;
         if let Some((sqlite, _)) = &mut sqlite {
             sqlite.run(query)?;
         }
@@ -182,7 +195,7 @@ fn run(args: Args) -> Result<()> {
         // Take turns, starting with a different engine each time.
         for turn in 0..3 {
             match (n + turn) % 3 {
-                0 => time(&mut ours, || ours_run(&index, query))?,
+                0 => time(&mut ours, || ours_run(&index, query, &mut estimated))?,
                 1 => {
                     if let Some((sqlite, figures)) = &mut sqlite {
                         time(figures, || sqlite.run(query))?;
@@ -202,6 +215,17 @@ fn run(args: Args) -> Result<()> {
     let mut peers: Vec<Figures> = sqlite.map(|(_, figures)| figures).into_iter().collect();
     peers.extend(postgres.map(|(_, figures)| figures));
     report(&ours, &peers, timed);
+    println!(
+        "{estimated} of stockroom's totals estimated ({}; `--exact-totals` counts every match)",
+        if args.exact_totals {
+            "every match counted".to_string()
+        } else {
+            format!(
+                "searches by relevance count about {} matches exactly",
+                stockroom_index::EXACT_TOTALS_UP_TO
+            )
+        }
+    );
     if args.only_ours {
         slowest(&ours, timed);
     }
@@ -258,10 +282,17 @@ fn build_streaming(
     dir: &Path,
     path: &Path,
     counts: &mut HashMap<String, u64>,
+    exact_up_to: u64,
 ) -> Result<(SearchIndex, Figures)> {
     let _ = std::fs::remove_dir_all(dir);
     let started = Instant::now();
-    let index = SearchIndex::open(dir, Options::bulk())?;
+    let index = SearchIndex::open(
+        dir,
+        Options {
+            exact_totals_up_to: exact_up_to,
+            ..Options::bulk()
+        },
+    )?;
     let read = stream(path, |chunk| {
         count_authors(counts, chunk);
         let docs: Vec<_> = chunk.iter().map(Record::to_doc).collect();
@@ -285,10 +316,25 @@ fn finish(index: SearchIndex, dir: &Path, started: Instant) -> Result<(SearchInd
     Ok((index, figures))
 }
 
-fn build_ours(dir: &Path, records: &[Record]) -> Result<(SearchIndex, Figures)> {
+/// The index's bound on exact totals for this run.
+fn exact_up_to(args: &Args) -> u64 {
+    if args.exact_totals {
+        u64::MAX
+    } else {
+        stockroom_index::EXACT_TOTALS_UP_TO
+    }
+}
+
+fn build_ours(dir: &Path, records: &[Record], exact_up_to: u64) -> Result<(SearchIndex, Figures)> {
     let _ = std::fs::remove_dir_all(dir);
     let started = Instant::now();
-    let index = SearchIndex::open(dir, Options::bulk())?;
+    let index = SearchIndex::open(
+        dir,
+        Options {
+            exact_totals_up_to: exact_up_to,
+            ..Options::bulk()
+        },
+    )?;
     for chunk in records.chunks(10_000) {
         let docs: Vec<_> = chunk.iter().map(Record::to_doc).collect();
         index.upsert_many(&docs)?;
@@ -296,8 +342,10 @@ fn build_ours(dir: &Path, records: &[Record]) -> Result<(SearchIndex, Figures)> 
     finish(index, dir, started)
 }
 
-fn ours_run(index: &SearchIndex, query: &BenchQuery) -> Result<u64> {
-    Ok(index.search(&query.to_request())?.total)
+fn ours_run(index: &SearchIndex, query: &BenchQuery, estimated: &mut usize) -> Result<u64> {
+    let found = index.search(&query.to_request())?;
+    *estimated += usize::from(!found.total_exact);
+    Ok(found.total)
 }
 
 fn time(figures: &mut Figures, run: impl FnOnce() -> Result<u64>) -> Result<()> {
