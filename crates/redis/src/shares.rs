@@ -57,6 +57,21 @@ struct Share {
     closed: (u64, u64),
 }
 
+impl Share {
+    /// None held yet: the first share is of one request.
+    fn new(cell: (u64, u64)) -> Share {
+        Share {
+            cell,
+            left: 0,
+            tat: 0,
+            until: 0,
+            size: 1,
+            asking: false,
+            closed: (0, 0),
+        }
+    }
+}
+
 /// What to ask of Redis for a request that no share covered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Ask {
@@ -137,30 +152,16 @@ impl Shares {
                 return Ask::ONE;
             }
         }
-        let share = shares.entry(key.to_string()).or_insert(Share {
-            cell,
-            left: 0,
-            tat: 0,
-            until: 0,
-            size: 1,
-            asking: false,
-            closed: (0, 0),
-        });
+        let share = shares
+            .entry(key.to_string())
+            .or_insert_with(|| Share::new(cell));
         if share.asking {
             return Ask::ONE;
         }
         let mut back = 0;
         if share.cell != cell {
             // The limit changed: what is held was taken under the old one; let it go.
-            *share = Share {
-                cell,
-                left: 0,
-                tat: 0,
-                until: 0,
-                size: 1,
-                asking: false,
-                closed: (0, 0),
-            };
+            *share = Share::new(cell);
         } else if now < share.until {
             // Spent within its span: demand is at least this much.
             share.size = (share.size * 2).min(largest);
@@ -240,6 +241,14 @@ mod tests {
     const CELL: (u64, u64) = (1_000, 1_000_000); // 1,000 a second, a burst of 1,000
     const NOW: u64 = 1_800_000_000_000_000;
 
+    /// Asks for the next share, expecting `want`, and has it granted whole, the bucket's
+    /// tat then `tat`.
+    fn granted(shares: &Shares, want: u64, tat: u64) {
+        let ask = shares.ask("k", CELL, NOW);
+        assert_eq!(ask.want, want);
+        shares.taken("k", CELL, NOW, Some((want, tat)));
+    }
+
     #[test]
     fn small_buckets_are_never_shared_out() {
         let shares = Shares::default();
@@ -278,12 +287,9 @@ mod tests {
     #[test]
     fn the_headers_see_what_is_still_held_as_unspent() {
         let shares = Shares::default();
-        shares.ask("k", CELL, NOW);
-        shares.taken("k", CELL, NOW, Some((1, NOW + 1_000)));
-        let ask = shares.ask("k", CELL, NOW);
-        assert_eq!(ask.want, 2);
+        granted(&shares, 1, NOW + 1_000);
         let tat = NOW + 3_000;
-        shares.taken("k", CELL, NOW, Some((2, tat)));
+        granted(&shares, 2, tat);
         // One of the two went to the request that asked; the other is held.
         assert_eq!(shares.spend("k", CELL, NOW), Some((true, tat)));
         assert_eq!(shares.spend("k", CELL, NOW), None);
@@ -292,8 +298,7 @@ mod tests {
     #[test]
     fn while_a_share_is_asked_for_other_requests_go_one_by_one() {
         let shares = Shares::default();
-        shares.ask("k", CELL, NOW);
-        shares.taken("k", CELL, NOW, Some((1, NOW + 1_000)));
+        granted(&shares, 1, NOW + 1_000);
         assert_eq!(shares.ask("k", CELL, NOW).want, 2);
         assert_eq!(shares.ask("k", CELL, NOW), Ask::ONE);
         // Refused: the node refuses on its own until a request fits, one interval on; the
@@ -313,10 +318,8 @@ mod tests {
     #[test]
     fn released_shares_hand_back_what_they_held_and_start_small() {
         let shares = Shares::default();
-        shares.ask("k", CELL, NOW);
-        shares.taken("k", CELL, NOW, Some((1, NOW + 1_000)));
-        shares.ask("k", CELL, NOW);
-        shares.taken("k", CELL, NOW, Some((2, NOW + 3_000)));
+        granted(&shares, 1, NOW + 1_000);
+        granted(&shares, 2, NOW + 3_000);
         assert_eq!(shares.release(), [("k".to_string(), 1, CELL)]);
         assert_eq!(shares.spend("k", CELL, NOW), None);
         assert_eq!(shares.ask("k", CELL, NOW).want, 1);

@@ -284,15 +284,7 @@ fn build_streaming(
     counts: &mut HashMap<String, u64>,
     exact_up_to: u64,
 ) -> Result<(SearchIndex, Figures)> {
-    let _ = std::fs::remove_dir_all(dir);
-    let started = Instant::now();
-    let index = SearchIndex::open(
-        dir,
-        Options {
-            exact_totals_up_to: exact_up_to,
-            ..Options::bulk()
-        },
-    )?;
+    let (index, started) = fresh(dir, exact_up_to)?;
     let read = stream(path, |chunk| {
         count_authors(counts, chunk);
         let docs: Vec<_> = chunk.iter().map(Record::to_doc).collect();
@@ -316,6 +308,17 @@ fn finish(index: SearchIndex, dir: &Path, started: Instant) -> Result<(SearchInd
     Ok((index, figures))
 }
 
+/// An empty index in `dir` (whatever was there removed) for a build, and when it began.
+fn fresh(dir: &Path, exact_up_to: u64) -> Result<(SearchIndex, Instant)> {
+    let _ = std::fs::remove_dir_all(dir);
+    let started = Instant::now();
+    let options = Options {
+        exact_totals_up_to: exact_up_to,
+        ..Options::bulk()
+    };
+    Ok((SearchIndex::open(dir, options)?, started))
+}
+
 /// The index's bound on exact totals for this run.
 fn exact_up_to(args: &Args) -> u64 {
     if args.exact_totals {
@@ -326,15 +329,7 @@ fn exact_up_to(args: &Args) -> u64 {
 }
 
 fn build_ours(dir: &Path, records: &[Record], exact_up_to: u64) -> Result<(SearchIndex, Figures)> {
-    let _ = std::fs::remove_dir_all(dir);
-    let started = Instant::now();
-    let index = SearchIndex::open(
-        dir,
-        Options {
-            exact_totals_up_to: exact_up_to,
-            ..Options::bulk()
-        },
-    )?;
+    let (index, started) = fresh(dir, exact_up_to)?;
     for chunk in records.chunks(10_000) {
         let docs: Vec<_> = chunk.iter().map(Record::to_doc).collect();
         index.upsert_many(&docs)?;
