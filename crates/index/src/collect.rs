@@ -26,10 +26,7 @@ use std::sync::Arc;
 use tantivy::columnar::{Column, ColumnIndex, ColumnValues, MonotonicallyMappableToU64};
 use tantivy::fastfield::AliveBitSet;
 use tantivy::query::{EnableScoring, Query, Weight};
-use tantivy::{
-    COLLECT_BLOCK_BUFFER_LEN, DocAddress, DocId, DocSet, Score, Searcher, SegmentOrdinal,
-    SegmentReader, TERMINATED,
-};
+use tantivy::{DocAddress, DocId, DocSet, Score, Searcher, SegmentOrdinal, SegmentReader};
 
 use crate::facets::{self, FacetBits, FacetField, Facets, SegmentFacets};
 use crate::request::{Filters, Sort};
@@ -170,6 +167,9 @@ pub(crate) fn run(searcher: &Searcher, plan: &Plan) -> tantivy::Result<Found> {
 
 /// Fewest matches a segment's estimate is made from.
 const SAMPLE_AT_LEAST: f64 = 1_000.0;
+
+/// Stretches of a segment a sampled count reads ([`Scan::count_up_to`]).
+const WINDOWS: u64 = 8;
 
 /// One segment's share.
 struct Fruit {
@@ -430,10 +430,14 @@ impl<'a> Scan<'a> {
         }
     }
 
-    /// Counts the matches of `counting` (and their facets), all of them, or, once `budget`
-    /// are counted, those before the next one: the rest of the segment is taken to match
-    /// as that part did (`scale`): a segment's documents are in no order of what they hold,
-    /// so its first part is a fair sample of it.
+    /// Counts the matches of `counting` (and their facets): all of them, or, past `budget`,
+    /// a sample. The segment is read as [`WINDOWS`] equal stretches of documents, and in
+    /// each the matches are counted from its start until its share of the budget is
+    /// reached; the rest of each stretch is taken to match as its counted part did. The
+    /// stretches spread over the segment, not its first part alone, and each is estimated
+    /// on its own, so that a word whose assets bunch in time (a season, an event) is not
+    /// misjudged by where the segment begins. The facets are scaled as the total is
+    /// (`scale`): their shares are the sample's.
     fn count_up_to(
         &mut self,
         counting: &dyn Weight,
@@ -441,21 +445,45 @@ impl<'a> Scan<'a> {
         budget: u64,
     ) -> tantivy::Result<()> {
         let mut matches = counting.scorer(reader, 1.0)?;
-        let mut docs = [0; COLLECT_BLOCK_BUFFER_LEN];
-        loop {
-            let found = matches.fill_buffer(&mut docs);
-            if found == 0 {
-                return Ok(());
+        let documents = u64::from(reader.max_doc());
+        let per_window = budget.div_ceil(WINDOWS).max(1);
+        let mut estimate = 0.0;
+        let mut sampled = false;
+        let mut docs = [0; BLOCK];
+        for window in 0..WINDOWS {
+            let start = (documents * window / WINDOWS) as DocId;
+            let end = (documents * (window + 1) / WINDOWS) as DocId;
+            if matches.doc() < start {
+                matches.seek(start);
             }
-            self.block.load(&docs[..found], None);
-            self.filter();
-            self.count();
-            let next = matches.doc();
-            if self.total >= budget && next != TERMINATED && next > 0 {
-                self.scale = Some(f64::from(reader.max_doc()) / f64::from(next));
-                return Ok(());
+            let before = self.total;
+            let mut reached = end;
+            loop {
+                let mut found = 0;
+                while found < BLOCK && matches.doc() < end {
+                    docs[found] = matches.doc();
+                    found += 1;
+                    matches.advance();
+                }
+                self.block.load(&docs[..found], None);
+                self.filter();
+                self.count();
+                if matches.doc() >= end {
+                    break;
+                }
+                if self.total - before >= per_window {
+                    reached = matches.doc();
+                    sampled = true;
+                    break;
+                }
             }
+            let counted = (self.total - before) as f64;
+            estimate += counted * f64::from(end - start) / f64::from((reached - start).max(1));
         }
+        if sampled && self.total > 0 {
+            self.scale = Some(estimate / self.total as f64);
+        }
+        Ok(())
     }
 
     /// Offers the block's matches to the top hits.

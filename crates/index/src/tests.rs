@@ -989,6 +989,32 @@ fn a_broad_search_estimates_its_total_and_facets_from_a_sample_and_ranks_as_ever
         }
     }
     ALWAYS_BROAD.store(false, std::sync::atomic::Ordering::Relaxed);
+    // A word only the newest quarter of the assets has (a season's), in one segment, is
+    // estimated as well: the sample is spread over the segment, not taken from its start.
+    let seasons = tempfile::tempdir()?;
+    let seasonal = SearchIndex::open(
+        seasons.path(),
+        Options {
+            commit_interval: None,
+            exact_totals_up_to: 200,
+            ..Options::default()
+        },
+    )?;
+    let mut assets = synthetic(12_000);
+    for asset in &mut assets[9_000..] {
+        asset.keywords.push("winter".into());
+    }
+    seasonal.upsert_many(&assets)?;
+    seasonal.commit()?;
+    seasonal.merge_segments()?;
+    assert_eq!(seasonal.reader.searcher().segment_readers().len(), 1);
+    let estimated = seasonal.search(&request("winter", Filters::default()))?;
+    assert!(!estimated.total_exact);
+    assert!(
+        estimated.total.abs_diff(3_000) < 300,
+        "winter: {} for 3000",
+        estimated.total
+    );
     // Up to the bound, counted exactly.
     let narrow = request(
         "sea",
