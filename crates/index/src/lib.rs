@@ -98,10 +98,10 @@ pub struct Options {
     /// One query at a time then finishes sooner; many at once keep every CPU busy anyway.
     pub search_threads: usize,
     /// A search ranked by relevance counts its matches (and their facets) exactly up to
-    /// about this many; past it, the total and the facet counts are estimated from the
-    /// matches in the first part of each segment ([`SearchResults::total_exact`] false),
-    /// as stock sites show "1,000,000+ results", so that a broad search costs about its
-    /// page, not its millions of matches. `u64::MAX`: always exact.
+    /// about this many; past it, the total and the facet counts are estimated from a
+    /// sample spread over each segment ([`SearchResults::total_exact`] false), as stock
+    /// sites show "about 1,000,000 results", so that a broad search costs about its page,
+    /// not its millions of matches. `u64::MAX`: always exact.
     pub exact_totals_up_to: u64,
 }
 
