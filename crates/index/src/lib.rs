@@ -330,6 +330,30 @@ impl SearchIndex {
         Ok(())
     }
 
+    /// Upserts `asset` unless the index already holds exactly it with no write pending:
+    /// what a follower applying a change this node made itself does, so that it writes,
+    /// and commits, nothing. Returns whether it wrote. (With writes pending, the committed
+    /// view is not the last word: the upsert is made, and the order of writes decides, as
+    /// before. Upserts mark the index dirty under the writer's lock, which this holds while
+    /// it looks, and removes commit at once.)
+    pub fn upsert_if_changed(&self, asset: &AssetDoc) -> Result<bool> {
+        let shared = self.shared()?;
+        {
+            let _writer = lock(&shared.writer);
+            if !shared.dirty.load(Ordering::Acquire) && self.get(&asset.id)?.as_ref() == Some(asset)
+            {
+                return Ok(false);
+            }
+        }
+        self.upsert(asset)?;
+        Ok(true)
+    }
+
+    /// The number of the index's last commit (it grows with each commit that wrote).
+    pub fn committed_opstamp(&self) -> Result<u64> {
+        Ok(self.index.load_metas()?.opstamp)
+    }
+
     /// Feeds the catalogue's download counts in (for `sort=popular`): each indexed asset
     /// named is rewritten with its new count; ids not indexed are skipped. Searchable within
     /// the commit interval, like an upsert. Returns how many were updated.

@@ -333,8 +333,11 @@ impl Platform {
         }
         match row.status {
             AssetStatus::Active => {
+                // A change this node made itself (the embedded shape follows its own
+                // writes too) finds the index as it would leave it: nothing is written,
+                // so the round commits nothing.
                 if let Some(doc) = self.indexable(asset)? {
-                    self.index.upsert(&doc)?;
+                    self.index.upsert_if_changed(&doc)?;
                 }
                 self.feed.publish(&Change::AssetChanged(asset));
             }

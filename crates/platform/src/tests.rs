@@ -580,6 +580,34 @@ impl Cluster {
 }
 
 #[test]
+fn a_node_following_its_own_upload_writes_and_commits_nothing_to_its_index() {
+    // The embedded shape: one node follows the feed of the catalogue it writes itself.
+    let cluster = Cluster::new();
+    let a = cluster.node(cluster.a_dir.path(), true);
+    a.build_replicas(|_, _| {}, |asset, error| panic!("{asset}: {error}"))
+        .expect("build");
+    let author = member(&a, "Ann", &[Role::Author]);
+    let crate::Admitted::Active { id } = upload(&a, &author, &aqua()).expect("upload") else {
+        panic!("admitted active");
+    };
+    let committed = a.index().committed_opstamp().expect("opstamp");
+    let followed = a.follow().expect("follow");
+    assert_eq!(followed.applied, 1);
+    assert_eq!(
+        a.index().committed_opstamp().expect("opstamp"),
+        committed,
+        "the upload's own change was written to the index again"
+    );
+    assert!(a.index().get(&id.to_string()).expect("get").is_some());
+    // A change it did not make is still applied: withdrawn through another node's handle.
+    let b = cluster.node(cluster.b_dir.path(), false);
+    b.withdraw(id, &author).expect("withdraw");
+    assert!(a.index().get(&id.to_string()).expect("get").is_some());
+    assert_eq!(a.follow().expect("follow").applied, 1);
+    assert!(a.index().get(&id.to_string()).expect("get").is_none());
+}
+
+#[test]
 fn a_node_following_the_feed_takes_in_an_upload_made_elsewhere_and_lets_go_of_a_takedown() {
     let cluster = Cluster::new();
     let (a_dir, b_dir) = (cluster.a_dir.path(), cluster.b_dir.path());
