@@ -63,6 +63,11 @@ fn without_redis_a_node_limits_alone_and_charges_what_it_let_through_when_redis_
     let member = Subject::Member("m_outage".into());
     assert_eq!(licences(&a, &member, 10, NOW), 10);
     redis.kill();
+    // Another member's request finds Redis away first. The node held part of a share of
+    // the member's bucket (taken, so charged, but not spent): it is refunded with the
+    // charge below, or the member would come back to a bucket spent by more than they used.
+    let other = Subject::Member("m_first_to_notice".into());
+    assert_eq!(licences(&a, &other, 1, NOW + 1), 1);
     // Away: the node's own limit holds (it counted the ten too), and it says so.
     let started = Instant::now();
     let alone = licences(&a, &member, quota, NOW + 1);
