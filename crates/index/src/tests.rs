@@ -923,15 +923,17 @@ fn a_cursor_walks_every_match_once_and_pages_count_on_from_it() -> TestResult {
 
 #[test]
 fn a_broad_search_estimates_its_total_and_facets_from_a_sample_and_ranks_as_ever() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let sampled = SearchIndex::open(
-        dir.path(),
-        Options {
+    // Indexes that count 200 matches exactly and estimate past that.
+    let open_sampled = |dir: &std::path::Path| {
+        let options = Options {
             commit_interval: None,
             exact_totals_up_to: 200,
             ..Options::default()
-        },
-    )?;
+        };
+        SearchIndex::open(dir, options)
+    };
+    let dir = tempfile::tempdir()?;
+    let sampled = open_sampled(dir.path())?;
     sampled.upsert_many(&synthetic(12_000))?;
     sampled.commit()?;
     let exact = SearchIndex::open(
@@ -992,14 +994,7 @@ fn a_broad_search_estimates_its_total_and_facets_from_a_sample_and_ranks_as_ever
     // A word only the newest quarter of the assets has (a season's), in one segment, is
     // estimated as well: the sample is spread over the segment, not taken from its start.
     let seasons = tempfile::tempdir()?;
-    let seasonal = SearchIndex::open(
-        seasons.path(),
-        Options {
-            commit_interval: None,
-            exact_totals_up_to: 200,
-            ..Options::default()
-        },
-    )?;
+    let seasonal = open_sampled(seasons.path())?;
     let mut assets = synthetic(12_000);
     for asset in &mut assets[9_000..] {
         asset.keywords.push("winter".into());

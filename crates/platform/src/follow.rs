@@ -362,9 +362,7 @@ impl Platform {
         let mut record = document.record;
         record.metadata.author = row.author_name.clone();
         record.author_id = Some(row.author_id.clone());
-        let blake3 = blake3::Hash::from_hex(&record.blake3)
-            .ok()
-            .map(|hash| *hash.as_bytes());
+        let blake3 = record.blake3_bytes();
         if let Some(blake3) = blake3 {
             self.originals.learn(asset, Some(blake3));
         }

@@ -142,8 +142,7 @@ impl Platform {
         let named = || {
             self.record(asset)
                 .ok()
-                .and_then(|record| blake3::Hash::from_hex(&record.blake3).ok())
-                .map(|hash| *hash.as_bytes())
+                .and_then(|record| record.blake3_bytes())
         };
         let original = self
             .originals

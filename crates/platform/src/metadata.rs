@@ -189,6 +189,13 @@ pub struct MetadataRecord {
 }
 
 impl MetadataRecord {
+    /// The original's blake3 as bytes (`None` if the record's hex does not read).
+    pub fn blake3_bytes(&self) -> Option<[u8; 32]> {
+        blake3::Hash::from_hex(&self.blake3)
+            .ok()
+            .map(|hash| *hash.as_bytes())
+    }
+
     /// The record's bytes, as stored.
     pub fn encode(&self) -> Vec<u8> {
         // A struct of strings, numbers and lists always serialises.
